@@ -1,0 +1,113 @@
+# TDS: the two commands are `make demo` and `make test`. Everything they need is
+# installed here, from the package registries only.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_VERSION := 24.21.0
+TOOLS := $(CURDIR)/.tools
+STATE := $(or $(TDS_STATE_DIR),$(CURDIR)/.tds)
+export TDS_STATE_DIR := $(STATE)
+
+# Node 24 LTS is the target. When the system's Node is older than 22, use a
+# pinned node@24 from the npm registry in .tools/ (ignored by git).
+SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+NODE_ARCH := $(shell uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
+ifeq ($(shell [ $(SYSTEM_NODE_MAJOR) -ge 22 ] && echo yes),yes)
+NODE_STAMP :=
+else
+NODE_DIR := $(TOOLS)/node_modules/node-linux-$(NODE_ARCH)/bin
+NODE_STAMP := $(NODE_DIR)/node
+export PATH := $(NODE_DIR):$(PATH)
+endif
+
+TSX := node --import tsx
+HARNESS := $(TSX) test/harness/cli.ts
+UNIT_TESTS := 'crds/src/**/*.test.ts' 'operator/src/**/*.test.ts' 'dashboard-api/src/**/*.test.ts' 'infra/src/**/*.test.ts' 'test/harness/**/*.test.ts'
+INT_TESTS := 'crds/**/*.int.test.ts' 'operator/**/*.int.test.ts' 'dashboard-api/**/*.int.test.ts' 'test/integration/**/*.int.test.ts'
+
+.PHONY: help
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(NODE_STAMP):
+	@echo "installing node@$(NODE_VERSION) from the npm registry into .tools/"
+	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund node-linux-$(NODE_ARCH)@$(NODE_VERSION)
+
+node_modules/.tds-stamp: package-lock.json package.json */package.json $(NODE_STAMP)
+	npm ci --no-audit --no-fund
+	touch $@
+
+.PHONY: postgres-server
+postgres-server:
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "$${PG_BINDIR:-}" ] && [ -z "$${DATABASE_URL:-}" ]; then \
+	  echo "installing Debian's postgresql"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+.PHONY: deps
+deps: node_modules/.tds-stamp postgres-server ## Install Node 24 (if needed), npm packages and PostgreSQL
+	@command -v go >/dev/null || { echo "Go is required to build the local control plane (https://go.dev)"; exit 1; }
+
+.PHONY: binaries
+binaries: ## Build or reuse the cached Kubernetes, etcd and S3 binaries (~/.cache/tds)
+	test/localcluster/build.sh
+
+.PHONY: generate
+generate: deps ## Regenerate crds/generated, docs/api.md and the Helm chart's CRDs from the schemas
+	$(TSX) crds/scripts/generate.ts
+
+.PHONY: check-generated
+check-generated: generate ## Fail when generated files differ from what is committed
+	@if [ -n "$$(git status --porcelain -- crds/generated docs/api.md charts/tds/crds)" ]; then \
+	  git status --porcelain -- crds/generated docs/api.md charts/tds/crds; \
+	  echo "generated files drifted from the schemas: run 'make generate' and commit the result"; exit 1; fi
+
+.PHONY: lint
+lint: deps ## ESLint (strictTypeChecked) and Prettier
+	npx eslint --max-warnings 0 .
+	npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
+
+.PHONY: typecheck
+typecheck: deps ## TypeScript, strict
+	npx tsc -p tsconfig.json --noEmit
+
+.PHONY: test
+test: deps lint typecheck check-generated binaries ## The whole suite: lint, types, drift, unit and integration tests
+	@mkdir -p $(STATE)
+	$(HARNESS) run -- node --import tsx --test --test-concurrency=2 --test-timeout=600000 \
+	  --test-reporter=spec --test-reporter-destination=stdout \
+	  --test-reporter=tap --test-reporter-destination=$(STATE)/test-results.tap \
+	  $(UNIT_TESTS) $(INT_TESTS) || status=$$?; \
+	$(TSX) test/harness/summary.ts $(STATE)/test-results.tap; exit $${status:-0}
+
+.PHONY: test-unit
+test-unit: deps ## Unit tests only (no I/O)
+	node --import tsx --test $(UNIT_TESTS)
+
+.PHONY: demo
+demo: deps binaries ## Run the product on the embedded default; Ctrl-C stops it
+	$(TSX) test/harness/demo.ts
+
+.PHONY: cluster-up
+cluster-up: deps binaries ## Start the local environment detached; writes .tds/kubeconfig
+	@mkdir -p $(STATE)/logs; \
+	setsid $(HARNESS) up > $(STATE)/logs/environment.log 2>&1 < /dev/null & pid=$$!; \
+	for i in $$(seq 1 600); do \
+	  if grep -qsw "\"ownerPid\": $$pid" $(STATE)/env.json; then \
+	    echo "local environment up: KUBECONFIG=$(STATE)/kubeconfig"; \
+	    echo "load its variables with: eval \"\$$($(HARNESS) env)\""; exit 0; fi; \
+	  if ! kill -0 $$pid 2>/dev/null; then cat $(STATE)/logs/environment.log; exit 1; fi; \
+	  sleep 0.5; done; echo "timed out; see $(STATE)/logs/environment.log"; exit 1
+
+.PHONY: cluster-down
+cluster-down: deps ## Stop the detached local environment
+	$(HARNESS) down
+
+.PHONY: bench
+bench: deps binaries ## Benchmarks under test/bench (JSON in test/bench/results)
+	$(HARNESS) run -- bash -c 'for f in test/bench/*.bench.ts; do node --import tsx "$$f"; done'
+
+.PHONY: clean
+clean: ## Remove local state (keeps the binary cache)
+	rm -rf $(STATE)

@@ -1,0 +1,261 @@
+// The local Kubernetes control plane: embedded etcd, kube-apiserver and
+// kube-controller-manager built from the Kubernetes Go modules (see
+// test/localcluster/build.sh), with generated PKI and random loopback ports.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { join, resolve } from "node:path";
+import {
+  createCertificateAuthority,
+  createKeyPairPem,
+  issueCertificate,
+  type KeyedCertificate,
+} from "@tds/operator/pki";
+import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
+
+const repoRoot = resolve(import.meta.dirname, "../..");
+
+/** The admission plugins enabled on top of the defaults, as on a production cluster. */
+export const admissionPlugins = [
+  "NamespaceLifecycle",
+  "LimitRanger",
+  "ServiceAccount",
+  "PodSecurity",
+  "ResourceQuota",
+  "DefaultStorageClass",
+  "MutatingAdmissionPolicy",
+  "MutatingAdmissionWebhook",
+  "ValidatingAdmissionPolicy",
+  "ValidatingAdmissionWebhook",
+  "NodeRestriction",
+] as const;
+
+export interface ControlPlane {
+  readonly server: string;
+  readonly kubeconfigPath: string;
+  readonly binDir: string;
+  readonly etcdEndpoint: string;
+  readonly processes: readonly ManagedProcess[];
+  readonly stop: () => Promise<void>;
+}
+
+/** Builds (or reuses the cache of) the control plane binaries; returns their folder. */
+export function ensureBinaries(): string {
+  const out = execFileSync(join(repoRoot, "test/localcluster/build.sh"), {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const dir = out.trim().split("\n").pop();
+  if (!dir) throw new Error("test/localcluster/build.sh printed no binary folder");
+  return dir;
+}
+
+function kubeconfig(server: string, ca: string, client: KeyedCertificate, user: string): string {
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: tds-local",
+    "  cluster:",
+    `    server: ${server}`,
+    `    certificate-authority-data: ${b64(ca)}`,
+    "users:",
+    `- name: ${user}`,
+    "  user:",
+    `    client-certificate-data: ${b64(client.certPem)}`,
+    `    client-key-data: ${b64(client.keyPem)}`,
+    "contexts:",
+    "- name: tds-local",
+    "  context:",
+    "    cluster: tds-local",
+    `    user: ${user}`,
+    "current-context: tds-local",
+    "",
+  ].join("\n");
+}
+
+function probeHttps(url: string, ca: string, client: KeyedCertificate): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const req = request(url, { ca, cert: client.certPem, key: client.keyPem, timeout: 2000 }, (res) => {
+      res.resume();
+      resolvePromise(res.statusCode === 200);
+    });
+    req.on("error", () => {
+      resolvePromise(false);
+    });
+    req.on("timeout", () => {
+      req.destroy();
+      resolvePromise(false);
+    });
+    req.end();
+  });
+}
+
+function probeHttp(url: string): Promise<boolean> {
+  return fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+    (r) => r.ok,
+    () => false,
+  );
+}
+
+export interface ControlPlaneOptions {
+  /** Folder for certificates, data and logs; created if missing. */
+  readonly dir: string;
+  readonly binDir?: string;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const binDir = opts.binDir ?? ensureBinaries();
+  const dir = resolve(opts.dir);
+  const pki = join(dir, "pki");
+  const logs = join(dir, "logs");
+  mkdirSync(pki, { recursive: true });
+  mkdirSync(logs, { recursive: true });
+
+  const ca = await createCertificateAuthority("tds-local-ca", 30);
+  const serving = await issueCertificate(ca, {
+    subject: "CN=kube-apiserver",
+    usage: "server",
+    dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+    ipAddresses: ["127.0.0.1", "10.0.0.1"],
+    validForDays: 30,
+  });
+  const admin = await issueCertificate(ca, {
+    subject: "CN=tds-admin,O=system:masters",
+    usage: "client",
+    validForDays: 30,
+  });
+  const kcm = await issueCertificate(ca, {
+    subject: "CN=system:kube-controller-manager",
+    usage: "client",
+    validForDays: 30,
+  });
+  const sa = await createKeyPairPem();
+  const files = {
+    ca: join(pki, "ca.crt"),
+    caKey: join(pki, "ca.key"),
+    servingCert: join(pki, "apiserver.crt"),
+    servingKey: join(pki, "apiserver.key"),
+    saPub: join(pki, "sa.pub"),
+    saKey: join(pki, "sa.key"),
+  };
+  writeFileSync(files.ca, ca.certPem);
+  writeFileSync(files.caKey, ca.keyPem, { mode: 0o600 });
+  writeFileSync(files.servingCert, serving.certPem);
+  writeFileSync(files.servingKey, serving.keyPem, { mode: 0o600 });
+  writeFileSync(files.saPub, sa.publicKeyPem);
+  writeFileSync(files.saKey, sa.privateKeyPem, { mode: 0o600 });
+
+  const processes: ManagedProcess[] = [];
+  const stop = async () => {
+    for (const p of [...processes].reverse()) await p.stop();
+  };
+
+  try {
+    const etcdClientPort = await freePort();
+    const etcdPeerPort = await freePort();
+    const etcdEndpoint = `http://127.0.0.1:${etcdClientPort}`;
+    const etcd = startProcess({
+      name: "etcd",
+      command: join(binDir, "etcd"),
+      args: [
+        `--data-dir=${join(dir, "etcd")}`,
+        `--listen-client-url=${etcdEndpoint}`,
+        `--listen-peer-url=http://127.0.0.1:${etcdPeerPort}`,
+      ],
+      logFile: join(logs, "etcd.log"),
+    });
+    processes.push(etcd);
+    await waitUntil("etcd health", etcd, () => probeHttp(`${etcdEndpoint}/health`), 60_000);
+
+    const apiPort = await freePort();
+    const server = `https://127.0.0.1:${apiPort}`;
+    const apiserver = startProcess({
+      name: "kube-apiserver",
+      command: join(binDir, "kube-apiserver"),
+      args: [
+        `--etcd-servers=${etcdEndpoint}`,
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        `--secure-port=${apiPort}`,
+        `--tls-cert-file=${files.servingCert}`,
+        `--tls-private-key-file=${files.servingKey}`,
+        `--client-ca-file=${files.ca}`,
+        `--service-account-key-file=${files.saPub}`,
+        `--service-account-signing-key-file=${files.saKey}`,
+        "--service-account-issuer=https://kubernetes.default.svc",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--authorization-mode=RBAC",
+        `--enable-admission-plugins=${admissionPlugins.join(",")}`,
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--event-ttl=1h",
+        "--v=1",
+      ],
+      logFile: join(logs, "kube-apiserver.log"),
+    });
+    processes.push(apiserver);
+    await waitUntil(
+      "kube-apiserver /readyz",
+      apiserver,
+      () => probeHttps(`${server}/readyz`, ca.certPem, admin),
+      120_000,
+    );
+
+    const kubeconfigPath = join(dir, "kubeconfig");
+    writeFileSync(kubeconfigPath, kubeconfig(server, ca.certPem, admin, "tds-admin"), { mode: 0o600 });
+    const kcmKubeconfig = join(pki, "kube-controller-manager.kubeconfig");
+    writeFileSync(kcmKubeconfig, kubeconfig(server, ca.certPem, kcm, "kube-controller-manager"), {
+      mode: 0o600,
+    });
+
+    const kcmPort = await freePort();
+    const controllerManager = startProcess({
+      name: "kube-controller-manager",
+      command: join(binDir, "kube-controller-manager"),
+      args: [
+        `--kubeconfig=${kcmKubeconfig}`,
+        `--authentication-kubeconfig=${kcmKubeconfig}`,
+        `--authorization-kubeconfig=${kcmKubeconfig}`,
+        "--bind-address=127.0.0.1",
+        `--secure-port=${kcmPort}`,
+        "--leader-elect=false",
+        `--service-account-private-key-file=${files.saKey}`,
+        `--root-ca-file=${files.ca}`,
+        "--use-service-account-credentials=true",
+        "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-persistentvolume-binder,-attachdetach,-persistentvolume-expander",
+        "--concurrent-resource-quota-syncs=5",
+        "--resource-quota-sync-period=30s",
+        "--v=1",
+      ],
+      logFile: join(logs, "kube-controller-manager.log"),
+    });
+    processes.push(controllerManager);
+    await waitUntil(
+      "kube-controller-manager /healthz",
+      controllerManager,
+      () => probeHttpsInsecure(`https://127.0.0.1:${kcmPort}/healthz`),
+      60_000,
+    );
+
+    return { server, kubeconfigPath, binDir, etcdEndpoint, processes, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** kube-controller-manager serves /healthz with a self-signed certificate. */
+function probeHttpsInsecure(url: string): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const req = request(url, { rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      res.resume();
+      resolvePromise(res.statusCode === 200);
+    });
+    req.on("error", () => {
+      resolvePromise(false);
+    });
+    req.end();
+  });
+}

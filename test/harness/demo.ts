@@ -1,0 +1,98 @@
+// `make demo`: the product on the embedded default. Starts the local control
+// plane, PostgreSQL and S3, installs the CRDs, starts the operator and the
+// dashboard API, applies crds/samples/, prints one ready line, and stops
+// everything on SIGINT or SIGTERM.
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot, startEnvironment, type Environment } from "./environment.ts";
+import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
+
+function kubectl(env: Environment, args: readonly string[]): string {
+  return execFileSync(join(env.info.TDS_BIN_DIR, "kubectl"), args, {
+    encoding: "utf8",
+    env: { ...process.env, KUBECONFIG: env.info.KUBECONFIG },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+}
+
+function yamlFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+async function main(): Promise<void> {
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, resolve);
+  });
+  const env = await startEnvironment();
+  const children: ManagedProcess[] = [];
+  const logs = join(env.info.KUBECONFIG, "..", "logs");
+  const lines: string[] = [];
+  try {
+    const crds = yamlFiles(join(repoRoot, "crds/generated"));
+    if (crds.length > 0) {
+      kubectl(env, ["apply", "--server-side", "--field-manager=tds-demo", ...crds.flatMap((f) => ["-f", f])]);
+      kubectl(env, [
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd",
+        "-l",
+        "app.kubernetes.io/part-of=tds",
+      ]);
+    }
+    const childEnv = { ...process.env, ...env.info };
+    const tsx = ["--import", "tsx"];
+    if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
+      const port = await freePort();
+      const api = startProcess({
+        name: "dashboard-api",
+        command: process.execPath,
+        args: [...tsx, join(repoRoot, "dashboard-api/src/server.ts")],
+        env: { ...childEnv, PORT: String(port), HOST: "127.0.0.1" },
+        logFile: join(logs, "dashboard-api.log"),
+      });
+      children.push(api);
+      const url = `http://127.0.0.1:${port}`;
+      await waitUntil("dashboard API /readyz", api, () => fetch(`${url}/readyz`).then((r) => r.ok), 60_000);
+      childEnv.TDS_DASHBOARD_URL = url;
+      lines.push(`dashboard ${url}/dashboard`, `API docs ${url}/docs`);
+    }
+    if (existsSync(join(repoRoot, "operator/src/main.ts"))) {
+      const port = await freePort();
+      const operator = startProcess({
+        name: "operator",
+        command: process.execPath,
+        args: [...tsx, join(repoRoot, "operator/src/main.ts")],
+        env: { ...childEnv, TDS_OPERATOR_PORT: String(port) },
+        logFile: join(logs, "operator.log"),
+      });
+      children.push(operator);
+      const url = `http://127.0.0.1:${port}`;
+      await waitUntil("operator /healthz", operator, () => fetch(`${url}/healthz`).then((r) => r.ok), 60_000);
+      lines.push(`operator metrics ${url}/metrics`);
+    }
+    const samples = yamlFiles(join(repoRoot, "crds/samples"));
+    if (samples.length > 0) kubectl(env, ["apply", ...samples.flatMap((f) => ["-f", f])]);
+
+    console.log(
+      [`TDS demo ready: KUBECONFIG=${env.info.KUBECONFIG}`, ...lines, `logs ${logs}`].join(" | ") +
+        " (Ctrl-C stops everything)",
+    );
+    console.log(`try: KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")} get tds`);
+    await stopSignal;
+    console.log("stopping the demo");
+  } finally {
+    for (const c of children.reverse()) await c.stop();
+    await env.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,161 @@
+// The embedded default: the local control plane, PostgreSQL and the S3 store,
+// started together for `make demo`, `make cluster-up` and the test suite.
+// Each part can be replaced by a real one through the environment:
+//   TDS_CLUSTER=external (use $KUBECONFIG), DATABASE_URL, TDS_S3_ENDPOINT (+ keys).
+import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { ensureBinaries, startControlPlane } from "./controlplane.ts";
+import { startPostgres } from "./postgres.ts";
+import { startObjectStore } from "./objectstore.ts";
+import { stopPid } from "./processes.ts";
+
+export const repoRoot = resolve(import.meta.dirname, "../..");
+/** Where the environment keeps its state; TDS_STATE_DIR lets several environments run side by side. */
+export const defaultStateDir = resolve(process.env.TDS_STATE_DIR ?? join(repoRoot, ".tds"));
+
+/** What the environment exposes to tests, the operator and the API, as environment variables. */
+export interface EnvironmentInfo {
+  readonly KUBECONFIG: string;
+  readonly DATABASE_URL: string;
+  readonly TDS_S3_ENDPOINT: string;
+  readonly TDS_S3_ADMIN_ENDPOINT: string;
+  readonly TDS_S3_REGION: string;
+  readonly TDS_S3_ACCESS_KEY_ID: string;
+  readonly TDS_S3_SECRET_ACCESS_KEY: string;
+  readonly TDS_BIN_DIR: string;
+  readonly TDS_ETCD_ENDPOINT: string;
+}
+
+export interface Environment {
+  readonly info: EnvironmentInfo;
+  readonly pids: readonly number[];
+  readonly stop: () => Promise<void>;
+}
+
+interface StateFile {
+  readonly info: EnvironmentInfo;
+  readonly pids: readonly number[];
+  readonly ownerPid: number;
+}
+
+/** True when `pid` is alive and still runs one of our commands (guards against pid reuse). */
+function isOurs(pid: number): boolean {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return /etcd|kube-apiserver|kube-controller-manager|postgres|versitygw|harness/.test(cmd);
+  } catch {
+    return false;
+  }
+}
+
+export function stateFile(dir: string): string {
+  return join(dir, "env.json");
+}
+
+export async function startEnvironment(dirIn: string = defaultStateDir): Promise<Environment> {
+  const dir = resolve(dirIn);
+  await stopEnvironment(dir); // a previous run that was killed leaves its state behind
+  rmSync(join(dir, "cluster"), { recursive: true, force: true });
+  rmSync(join(dir, "postgres"), { recursive: true, force: true });
+  rmSync(join(dir, "s3"), { recursive: true, force: true });
+  mkdirSync(join(dir, "logs"), { recursive: true });
+
+  const binDir = ensureBinaries();
+  const stops: (() => Promise<void>)[] = [];
+  const pids: number[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s();
+    rmSync(stateFile(dir), { force: true });
+  };
+  try {
+    let kubeconfig: string;
+    let etcd = "";
+    if (process.env.TDS_CLUSTER === "external") {
+      kubeconfig = process.env.KUBECONFIG ?? join(process.env.HOME ?? "", ".kube/config");
+    } else {
+      const cp = await startControlPlane({ dir: join(dir, "cluster"), binDir });
+      stops.push(cp.stop);
+      pids.push(...cp.processes.map((p) => p.pid));
+      kubeconfig = join(dir, "kubeconfig");
+      writeFileSync(kubeconfig, readFileSync(cp.kubeconfigPath), { mode: 0o600 });
+      etcd = cp.etcdEndpoint;
+    }
+
+    let databaseUrl = process.env.DATABASE_URL ?? "";
+    if (!databaseUrl) {
+      const pg = await startPostgres(join(dir, "postgres"));
+      stops.push(pg.stop);
+      pids.push(pg.process.pid);
+      databaseUrl = pg.url;
+    }
+
+    let s3: Pick<
+      EnvironmentInfo,
+      | "TDS_S3_ENDPOINT"
+      | "TDS_S3_ADMIN_ENDPOINT"
+      | "TDS_S3_REGION"
+      | "TDS_S3_ACCESS_KEY_ID"
+      | "TDS_S3_SECRET_ACCESS_KEY"
+    >;
+    if (process.env.TDS_S3_ENDPOINT) {
+      s3 = {
+        TDS_S3_ENDPOINT: process.env.TDS_S3_ENDPOINT,
+        TDS_S3_ADMIN_ENDPOINT: process.env.TDS_S3_ADMIN_ENDPOINT ?? "",
+        TDS_S3_REGION: process.env.TDS_S3_REGION ?? "us-east-1",
+        TDS_S3_ACCESS_KEY_ID: process.env.TDS_S3_ACCESS_KEY_ID ?? "",
+        TDS_S3_SECRET_ACCESS_KEY: process.env.TDS_S3_SECRET_ACCESS_KEY ?? "",
+      };
+    } else {
+      const store = await startObjectStore(join(dir, "s3"), join(versitygwDir(binDir), "versitygw"));
+      stops.push(store.stop);
+      pids.push(store.process.pid);
+      s3 = {
+        TDS_S3_ENDPOINT: store.endpoint,
+        TDS_S3_ADMIN_ENDPOINT: store.adminEndpoint,
+        TDS_S3_REGION: store.region,
+        TDS_S3_ACCESS_KEY_ID: store.accessKeyId,
+        TDS_S3_SECRET_ACCESS_KEY: store.secretAccessKey,
+      };
+    }
+
+    const info: EnvironmentInfo = {
+      KUBECONFIG: kubeconfig,
+      DATABASE_URL: databaseUrl,
+      ...s3,
+      TDS_BIN_DIR: binDir,
+      TDS_ETCD_ENDPOINT: etcd,
+    };
+    const state: StateFile = { info, pids, ownerPid: process.pid };
+    writeFileSync(stateFile(dir), JSON.stringify(state, null, 2), { mode: 0o600 });
+    return { info, pids, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The versitygw binary sits next to the Kubernetes binaries' folder. */
+function versitygwDir(binDir: string): string {
+  const dir = readFileSync(join(repoRoot, "test/localcluster/build.sh"), "utf8").match(
+    /versitygw_version="([^"]+)"/,
+  );
+  if (!dir?.[1]) throw new Error("cannot read versitygw_version from test/localcluster/build.sh");
+  return join(binDir, "..", `versitygw-${dir[1]}`);
+}
+
+/** Reads the running environment's state, if any. */
+export function readEnvironment(dir: string = defaultStateDir): StateFile | undefined {
+  const file = stateFile(resolve(dir));
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, "utf8")) as StateFile;
+}
+
+/** Stops an environment started by another process (make cluster-down), by its recorded pids. */
+export async function stopEnvironment(dir: string = defaultStateDir): Promise<boolean> {
+  const state = readEnvironment(dir);
+  if (!state) return false;
+  for (const pid of [...state.pids].reverse()) if (isOurs(pid)) await stopPid(pid);
+  if (state.ownerPid !== process.pid && isOurs(state.ownerPid)) await stopPid(state.ownerPid, 15_000);
+  rmSync(stateFile(resolve(dir)), { force: true });
+  return true;
+}
