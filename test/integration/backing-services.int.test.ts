@@ -25,8 +25,10 @@ test("PostgreSQL answers queries and keeps numeric exact", async () => {
     const r = await client.query<{ sum: string; version: string }>(
       "select (0.1::numeric + 0.2::numeric)::text as sum, current_setting('server_version') as version",
     );
-    assert.equal(r.rows[0]?.sum, "0.3");
-    assert.ok(Number.parseInt(r.rows[0]?.version ?? "0", 10) >= 15);
+    const row = r.rows[0];
+    assert.ok(row);
+    assert.equal(row.sum, "0.3");
+    assert.ok(Number.parseInt(row.version, 10) >= 15);
   } finally {
     await client.end();
   }
