@@ -16,7 +16,11 @@ export default tseslint.config(
         {
           // node:test collects these itself; awaiting them at the top level is not the idiom.
           allowForKnownSafeCalls: [
-            { from: "package", package: "node:test", name: ["test", "it", "describe", "suite", "before", "after"] },
+            {
+              from: "package",
+              package: "node:test",
+              name: ["test", "it", "describe", "suite", "before", "after"],
+            },
           ],
         },
       ],
