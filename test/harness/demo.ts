@@ -45,7 +45,7 @@ async function main(): Promise<void> {
         "app.kubernetes.io/part-of=tds",
       ]);
     }
-    const childEnv = { ...process.env, ...env.info };
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env.info };
     const tsx = ["--import", "tsx"];
     if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
       const port = await freePort();
