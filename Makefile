@@ -23,8 +23,10 @@ endif
 
 TSX := node --import tsx
 HARNESS := $(TSX) test/harness/cli.ts
-UNIT_TESTS := 'crds/src/**/*.test.ts' 'operator/src/**/*.test.ts' 'dashboard-api/src/**/*.test.ts' 'infra/src/**/*.test.ts' 'test/harness/**/*.test.ts'
-INT_TESTS := 'crds/**/*.int.test.ts' 'operator/**/*.int.test.ts' 'dashboard-api/**/*.int.test.ts' 'test/integration/**/*.int.test.ts'
+# Unit tests are *.test.ts beside the code (no I/O); integration tests are *.int.test.ts.
+TEST_ROOTS := crds operator dashboard-api infra test
+UNIT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.test.ts' ! -name '*.int.test.ts' -print | sort)
+INT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.int.test.ts' -print | sort)
 
 .PHONY: help
 help: ## Show the targets
