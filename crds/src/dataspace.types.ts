@@ -1,0 +1,510 @@
+// DataSpace: a trusted data space, declared by its space operator. It holds
+// the rules every participant agrees to: admission, trust anchors,
+// classification levels and their default policies, cross-border rules,
+// storage, sandbox limits, the price sheet and evidence settings.
+import { Type, type Static } from "@sinclair/typebox";
+import {
+  AGE_COLUMN,
+  API_VERSION,
+  Bool,
+  Conditions,
+  CurrencyCode,
+  DateTime,
+  DecimalAmount,
+  DNS1123_LABEL,
+  DnsLabel,
+  DnsSubdomain,
+  GROUP,
+  Int,
+  LatestEvidence,
+  MapList,
+  Obj,
+  ObservedGeneration,
+  Quantity,
+  READY_COLUMN,
+  RegionCode,
+  ResourceAmounts,
+  RootSchema,
+  SetOf,
+  Str,
+  StringEnum,
+  Token,
+  VERSION,
+  type Resource,
+  type ResourceInfo,
+} from "./common.types.ts";
+
+export const SPACE_TYPES = ["Enterprise", "Industry", "City", "Personal", "CrossBorder"] as const;
+export const ADMISSION_MODES = ["Manual", "Automatic"] as const;
+export const IDENTITY_METHODS = ["Certificate", "OIDC", "DID"] as const;
+export const ACCESS_MODES = ["download", "computeOnly"] as const;
+export type AccessMode = (typeof ACCESS_MODES)[number];
+export const CROSS_BORDER_TRANSFER = ["Allowed", "RequiresApproval", "Forbidden"] as const;
+export const BILLING_PERIODS = ["Monthly", "Quarterly"] as const;
+export const REVENUE_SHARING_RULES = ["ProportionalToUsage", "ProportionalToAccesses", "Equal"] as const;
+export const STORAGE_DRIVERS = ["S3"] as const;
+export const KEY_ALGORITHMS = ["ECDSAP256", "ECDSAP384", "Ed25519"] as const;
+
+/** The four levels of the national classification scheme, used when a space lists none. */
+export const DEFAULT_CLASSIFICATION_LEVELS = [
+  {
+    name: "public",
+    rank: 0,
+    description: "Open data; no restriction beyond the offer's own policy.",
+    defaultPolicy: { allowedAccessModes: ["download", "computeOnly"], crossBorderTransfer: "Allowed" },
+  },
+  {
+    name: "internal",
+    rank: 1,
+    description: "Data for the participants of the space.",
+    defaultPolicy: {
+      allowedAccessModes: ["download", "computeOnly"],
+      crossBorderTransfer: "RequiresApproval",
+    },
+  },
+  {
+    name: "important",
+    rank: 2,
+    description: "Important data: leaves the provider only through a contract and stays in the home region.",
+    defaultPolicy: { allowedAccessModes: ["download", "computeOnly"], crossBorderTransfer: "Forbidden" },
+  },
+  {
+    name: "core",
+    rank: 3,
+    description: "Core data: used only inside sandboxes, never downloaded or exported.",
+    defaultPolicy: { allowedAccessModes: ["computeOnly"], crossBorderTransfer: "Forbidden" },
+  },
+] as const;
+
+const ClassificationLevel = Obj(
+  "A classification level and the default policy that offers at this level get.",
+  {
+    name: DnsLabel("Name of the level, for example public, internal, important or core."),
+    rank: Int("Sensitivity of the level; higher is more sensitive. Ranks are unique within the space.", {
+      minimum: 0,
+      maximum: 100,
+    }),
+    description: Type.Optional(Str("What data belongs at this level.", 1024)),
+    defaultPolicy: Obj(
+      "The policy every offer at this level is held to. An offer can be stricter, never looser.",
+      {
+        allowedAccessModes: SetOf(
+          "Access modes an offer at this level may use. download lets consumers fetch the data through the metered gateway; computeOnly allows only SandboxJobs next to the data.",
+          StringEnum("An access mode.", ACCESS_MODES),
+          2,
+          { minItems: 1 },
+        ),
+        crossBorderTransfer: Type.Optional(
+          StringEnum(
+            "Whether data at this level may be used by a consumer outside the home region: Allowed, RequiresApproval (the space operator approves each contract) or Forbidden.",
+            CROSS_BORDER_TRANSFER,
+            { default: "Forbidden" },
+          ),
+        ),
+        maxContractDurationSeconds: Type.Optional(
+          Int(
+            "Longest validity a contract for data at this level may have, in seconds. Unset means no limit.",
+            {
+              minimum: 60,
+            },
+          ),
+        ),
+        requireProviderApproval: Type.Optional(
+          Bool("Whether the provider must approve each contract for data at this level.", { default: false }),
+        ),
+      },
+    ),
+  },
+);
+
+const NegativeListEntry = Obj(
+  "A data category that must not be transferred to the listed destination regions (the export negative list).",
+  {
+    dataCategory: Token("Data category, as in DataOffer spec.dataCategory, for example geospatial.survey."),
+    destinationRegions: Type.Optional(
+      SetOf(
+        "Destination regions the category must not go to. Empty or unset means every region outside the home region.",
+        RegionCode("A destination region."),
+        250,
+      ),
+    ),
+    reason: Type.Optional(Str("Why the entry exists, for example the regulation it implements.", 1024)),
+  },
+);
+
+const ResourceLimits = ResourceAmounts("CPU and memory.");
+
+export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
+  displayName: Str("Human-readable name of the space, shown in the catalogue and statements.", 128),
+  description: Type.Optional(Str("What the space is for and who takes part.", 4096)),
+  spaceType: Type.Optional(
+    StringEnum(
+      "The kind of space: Enterprise, Industry, City, Personal (consent-based) or CrossBorder. CrossBorder spaces enforce the negative list on every transfer.",
+      SPACE_TYPES,
+      { default: "Industry" },
+    ),
+  ),
+  admission: Type.Optional(
+    Obj(
+      "How participants join the space.",
+      {
+        mode: Type.Optional(
+          StringEnum(
+            "Manual: a Participant is onboarded only after a space operator sets its spec.approved to true. Automatic: every Participant with a verified identity is onboarded.",
+            ADMISSION_MODES,
+            { default: "Manual" },
+          ),
+        ),
+        allowedIdentityMethods: Type.Optional(
+          SetOf(
+            "Identity methods a participant may use: Certificate (issued by the space CA or a trust anchor), OIDC, DID.",
+            StringEnum("An identity method.", IDENTITY_METHODS),
+            3,
+            { minItems: 1, default: ["Certificate", "OIDC", "DID"] },
+          ),
+        ),
+      },
+      { default: {} },
+    ),
+  ),
+  trustAnchors: Type.Optional(
+    Obj("Who else the space trusts to vouch for a participant's identity.", {
+      caBundles: Type.Optional(
+        MapList(
+          "PEM certificate authority bundles whose client certificates identify participants, besides the space's own CA.",
+          Obj("A named CA bundle.", {
+            name: DnsLabel("Name of the bundle, unique within the space."),
+            pem: Str("One or more PEM-encoded CA certificates.", 65536, {
+              "x-kubernetes-validations": [
+                {
+                  rule: "self.contains('-----BEGIN CERTIFICATE-----')",
+                  message: "must contain at least one PEM certificate",
+                },
+              ],
+            }),
+          }),
+          ["name"],
+          16,
+        ),
+      ),
+      trustedSpaces: Type.Optional(
+        MapList(
+          "Other data spaces whose participants are recognised here: their certified identities are accepted without a second onboarding.",
+          Obj("A trusted space.", {
+            name: DnsLabel("Name of the other DataSpace."),
+            caBundle: Type.Optional(
+              Str(
+                "PEM CA bundle of the other space, when it runs on another cluster. Unset means the DataSpace of this name on this cluster.",
+                65536,
+              ),
+            ),
+          }),
+          ["name"],
+          16,
+        ),
+      ),
+    }),
+  ),
+  certificateAuthority: Type.Optional(
+    Obj(
+      "The space's own certificate authority, which signs participant client certificates.",
+      {
+        keyAlgorithm: Type.Optional(
+          StringEnum("Key algorithm of the CA and of the certificates it issues.", KEY_ALGORITHMS, {
+            default: "ECDSAP256",
+          }),
+        ),
+        validityDays: Type.Optional(
+          Int("Validity of the CA certificate in days.", { minimum: 30, maximum: 7300, default: 3650 }),
+        ),
+        clientCertificateValidityDays: Type.Optional(
+          Int("Validity of participant client certificates in days; they are renewed at two thirds.", {
+            minimum: 1,
+            maximum: 825,
+            default: 90,
+          }),
+        ),
+      },
+      { default: {} },
+    ),
+  ),
+  classification: Type.Optional(
+    Obj(
+      "Data classification levels and the default policy each implies.",
+      {
+        levels: Type.Optional(
+          MapList(
+            "The levels, least sensitive first. Unset means public, internal, important and core, where core is compute-only.",
+            ClassificationLevel,
+            ["name"],
+            16,
+            {
+              minItems: 1,
+              default: DEFAULT_CLASSIFICATION_LEVELS,
+              "x-kubernetes-validations": [
+                {
+                  rule: "self.all(a, self.exists_one(b, b.rank == a.rank))",
+                  message: "ranks must be unique",
+                },
+              ],
+            },
+          ),
+        ),
+        defaultLevel: Type.Optional(
+          DnsLabel("Level of an offer that does not name one.", { default: "internal" }),
+        ),
+      },
+      {
+        default: {},
+        "x-kubernetes-validations": [
+          {
+            rule: "!has(self.defaultLevel) || !has(self.levels) || self.levels.exists(l, l.name == self.defaultLevel)",
+            messageExpression: "'defaultLevel \"' + self.defaultLevel + '\" is not one of the levels'",
+            fieldPath: ".defaultLevel",
+          },
+        ],
+      },
+    ),
+  ),
+  crossBorder: Obj("Where the space is and what may leave it.", {
+    homeRegion: RegionCode("The region the space operates in and whose law applies."),
+    negativeList: Type.Optional(
+      MapList(
+        "The export negative list: data categories that must not leave for given regions.",
+        NegativeListEntry,
+        ["dataCategory"],
+        256,
+      ),
+    ),
+    recordExports: Type.Optional(
+      Bool("Record every allowed cross-border transfer in the evidence log, for filing with the regulator.", {
+        default: true,
+      }),
+    ),
+  }),
+  storage: Type.Optional(
+    Obj(
+      "Object storage for participant buckets.",
+      {
+        driver: Type.Optional(
+          StringEnum(
+            "Storage protocol. S3 covers AWS S3, MinIO, Alibaba Cloud OSS, Huawei OBS and Ceph RGW.",
+            STORAGE_DRIVERS,
+            { default: "S3" },
+          ),
+        ),
+        storageClass: Type.Optional(
+          Str("Storage class for new objects, as the provider names it, for example STANDARD.", 64),
+        ),
+        bucketPrefix: Type.Optional(
+          DnsLabel("Prefix of every participant bucket name; the bucket is <prefix>-<space>-<participant>.", {
+            default: "tds",
+            maxLength: 16,
+          }),
+        ),
+        participantQuota: Type.Optional(
+          Obj(
+            "Storage quota per participant.",
+            {
+              default: Type.Optional(
+                Quantity("Quota a participant gets unless it overrides it.", { default: "100Gi" }),
+              ),
+              maximum: Type.Optional(
+                Quantity("Largest quota a participant may request with spec.quota.storage.", {
+                  default: "10Ti",
+                }),
+              ),
+            },
+            {
+              default: {},
+              "x-kubernetes-validations": [
+                {
+                  rule: "!has(self.default) || !has(self.maximum) || quantity(string(self.default)).compareTo(quantity(string(self.maximum))) <= 0",
+                  message: "default must not exceed maximum",
+                  fieldPath: ".default",
+                },
+              ],
+            },
+          ),
+        ),
+      },
+      { default: {} },
+    ),
+  ),
+  sandbox: Type.Optional(
+    Obj(
+      "Isolated compute next to the data (SandboxJobs).",
+      {
+        runtimeClassName: Type.Optional(
+          DnsSubdomain("RuntimeClass of sandbox pods, for example gvisor or kata.", { default: "gvisor" }),
+        ),
+        defaultResources: Type.Optional(ResourceLimits),
+        maxResources: Type.Optional(ResourceLimits),
+        maxDurationSeconds: Type.Optional(
+          Int("Longest a SandboxJob may run, in seconds.", { minimum: 60, maximum: 604800, default: 3600 }),
+        ),
+        maxConcurrentJobsPerParticipant: Type.Optional(
+          Int("How many SandboxJobs of one participant may run at once.", {
+            minimum: 1,
+            maximum: 1000,
+            default: 5,
+          }),
+        ),
+        outputReview: Type.Optional(
+          StringEnum(
+            "Required: the provider reviews every job's outputs before the consumer can read them. Automatic: outputs are released when the job succeeds.",
+            ["Required", "Automatic"] as const,
+            { default: "Required" },
+          ),
+        ),
+      },
+      {
+        default: {},
+        "x-kubernetes-validations": [
+          {
+            rule: "!has(self.defaultResources) || !has(self.maxResources) || !has(self.defaultResources.cpu) || !has(self.maxResources.cpu) || quantity(string(self.defaultResources.cpu)).compareTo(quantity(string(self.maxResources.cpu))) <= 0",
+            message: "defaultResources.cpu must not exceed maxResources.cpu",
+            fieldPath: ".defaultResources.cpu",
+          },
+          {
+            rule: "!has(self.defaultResources) || !has(self.maxResources) || !has(self.defaultResources.memory) || !has(self.maxResources.memory) || quantity(string(self.defaultResources.memory)).compareTo(quantity(string(self.maxResources.memory))) <= 0",
+            message: "defaultResources.memory must not exceed maxResources.memory",
+            fieldPath: ".defaultResources.memory",
+          },
+        ],
+      },
+    ),
+  ),
+  metering: Obj("How use of the space is priced and settled.", {
+    currency: CurrencyCode("Currency of every price and statement in the space."),
+    priceSheet: Obj("What the platform charges. GB means 10^9 bytes; amounts are in the space currency.", {
+      storagePerGBMonth: Type.Optional(
+        DecimalAmount("Price of storing one GB for one month.", { default: "0" }),
+      ),
+      transferPerGB: Type.Optional(
+        DecimalAmount("Price of one GB transferred through the gateway.", { default: "0" }),
+      ),
+      computePerCPUHour: Type.Optional(
+        DecimalAmount("Price of one CPU-hour of sandbox compute.", { default: "0" }),
+      ),
+      memoryPerGBHour: Type.Optional(
+        DecimalAmount("Price of one GB-hour of sandbox memory.", { default: "0" }),
+      ),
+      perAccess: Type.Optional(DecimalAmount("Fee for each access to an offer's data.", { default: "0" })),
+    }),
+    billingPeriod: Type.Optional(
+      StringEnum("How often settlement statements are issued.", BILLING_PERIODS, { default: "Monthly" }),
+    ),
+    platformFeeBasisPoints: Type.Optional(
+      Int("The platform's share of offer revenue in basis points (1/100 of a percent): 250 is 2.5%.", {
+        minimum: 0,
+        maximum: 10000,
+        default: 0,
+      }),
+    ),
+    revenueSharing: Type.Optional(
+      StringEnum(
+        "How revenue that is not tied to one offer (for example sandbox compute over several offers) is split between providers: ProportionalToUsage (bytes and CPU-hours of each provider's data), ProportionalToAccesses, or Equal.",
+        REVENUE_SHARING_RULES,
+        { default: "ProportionalToUsage" },
+      ),
+    ),
+  }),
+  evidence: Type.Optional(
+    Obj(
+      "The space's tamper-evident evidence log.",
+      {
+        checkpointIntervalSeconds: Type.Optional(
+          Int("How often a signed checkpoint of the log is published, in seconds.", {
+            minimum: 10,
+            maximum: 86400,
+            default: 300,
+          }),
+        ),
+        retentionDays: Type.Optional(
+          Int("How long entries are kept, in days.", { minimum: 30, maximum: 36500, default: 3650 }),
+        ),
+        signatureAlgorithm: Type.Optional(
+          StringEnum("Algorithm of checkpoint signatures.", KEY_ALGORITHMS, { default: "Ed25519" }),
+        ),
+      },
+      { default: {} },
+    ),
+  ),
+});
+
+export const DataSpaceStatusSchema = Obj("What the operator observed and did.", {
+  observedGeneration: ObservedGeneration(),
+  conditions: Conditions(),
+  controlNamespace: Type.Optional(Str("The space's control namespace, tds-<space>.", 63)),
+  participants: Type.Optional(Int("Number of Participants in the space.", { minimum: 0 })),
+  readyParticipants: Type.Optional(Int("Number of Participants that are Ready.", { minimum: 0 })),
+  offers: Type.Optional(Int("Number of DataOffers in the space.", { minimum: 0 })),
+  activeContracts: Type.Optional(Int("Number of DataContracts in state Active.", { minimum: 0 })),
+  certificateAuthority: Type.Optional(
+    Obj("The space's CA.", {
+      secretName: Str("Secret in the control namespace that holds the CA key pair.", 253),
+      serial: Type.Optional(Str("Serial number of the CA certificate, hex.", 64)),
+      notAfter: Type.Optional(DateTime("When the CA certificate expires.")),
+    }),
+  ),
+  latestEvidence: LatestEvidence(),
+});
+
+export const DataSpaceSchema = RootSchema(
+  "A trusted data space: the rules its participants agree to, reconciled into a control namespace, a certificate authority and policies.",
+  DataSpaceSpecSchema,
+  DataSpaceStatusSchema,
+  Type.Object({
+    name: Type.Optional(
+      Type.String({
+        description:
+          "Name of the space: a DNS-1123 label of at most 40 characters, as it prefixes namespaces.",
+        pattern: DNS1123_LABEL,
+        maxLength: 40,
+      }),
+    ),
+  }),
+);
+
+export type DataSpaceSpec = Static<typeof DataSpaceSpecSchema>;
+export type DataSpaceStatus = Static<typeof DataSpaceStatusSchema>;
+export type DataSpace = Resource<"DataSpace", DataSpaceSpec, DataSpaceStatus>;
+
+export const dataSpaceResource = {
+  group: GROUP,
+  version: VERSION,
+  apiVersion: API_VERSION,
+  kind: "DataSpace",
+  listKind: "DataSpaceList",
+  plural: "dataspaces",
+  singular: "dataspace",
+  shortNames: ["dsp"],
+  scope: "Cluster",
+  description: DataSpaceSchema.description ?? "",
+  printerColumns: [
+    {
+      name: "Display Name",
+      type: "string",
+      jsonPath: ".spec.displayName",
+      description: "Display name",
+      priority: 1,
+    },
+    {
+      name: "Region",
+      type: "string",
+      jsonPath: ".spec.crossBorder.homeRegion",
+      description: "Home region",
+      priority: 1,
+    },
+    {
+      name: "Participants",
+      type: "integer",
+      jsonPath: ".status.participants",
+      description: "Number of participants",
+    },
+    { name: "Offers", type: "integer", jsonPath: ".status.offers", description: "Number of data offers" },
+    READY_COLUMN,
+    AGE_COLUMN,
+  ],
+} as const satisfies ResourceInfo<"DataSpace">;

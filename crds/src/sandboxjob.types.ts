@@ -1,0 +1,202 @@
+// SandboxJob: a consumer's computation next to the data of a contract. The
+// operator runs it as a Job in an isolated sandbox namespace (runtime class
+// from the space, no egress but the gateway, no ServiceAccount token, limits,
+// deadline) and holds its outputs for the provider's review.
+import { Type, type Static } from "@sinclair/typebox";
+import {
+  AGE_COLUMN,
+  API_VERSION,
+  Conditions,
+  DateTime,
+  DnsSubdomain,
+  GROUP,
+  Immutable,
+  Int,
+  LatestEvidence,
+  List,
+  MapList,
+  Obj,
+  ObservedGeneration,
+  Pattern,
+  Quantity,
+  READY_COLUMN,
+  ResourceAmounts,
+  RootSchema,
+  SHA256_HEX,
+  Str,
+  StringEnum,
+  VERSION,
+  type Resource,
+  type ResourceInfo,
+} from "./common.types.ts";
+
+export const SANDBOX_PHASES = [
+  "Pending",
+  "Running",
+  "Succeeded",
+  "Failed",
+  "DeadlineExceeded",
+  "Rejected",
+] as const;
+export type SandboxPhase = (typeof SANDBOX_PHASES)[number];
+export const REVIEW_STATES = ["PendingReview", "Released", "Withheld"] as const;
+export type ReviewState = (typeof REVIEW_STATES)[number];
+
+const ENV_NAME = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+export const SandboxJobSpecSchema = Obj(
+  "What to run. Immutable once created: submit a new SandboxJob to run something else.",
+  {
+    contractRef: Obj(
+      "The Active DataContract, in the same namespace, whose offer the job reads. Immutable.",
+      { name: DnsSubdomain("Name of the DataContract.") },
+      { "x-kubernetes-validations": [Immutable("contractRef")] },
+    ),
+    image: Str("Container image, preferably pinned by digest (image@sha256:...).", 512, {
+      minLength: 1,
+      "x-kubernetes-validations": [
+        { rule: "!self.contains(' ')", message: "an image reference has no spaces" },
+      ],
+    }),
+    command: Type.Optional(
+      List("Entrypoint, replacing the image's ENTRYPOINT.", Str("An argument.", 4096), 64),
+    ),
+    args: Type.Optional(List("Arguments, replacing the image's CMD.", Str("An argument.", 4096), 256)),
+    env: Type.Optional(
+      MapList(
+        "Environment variables. Values are plain text; secrets do not belong in a sandbox.",
+        Obj("An environment variable.", {
+          name: Pattern("Name of the variable.", ENV_NAME, 128, "a C identifier such as MODEL_PATH"),
+          value: Str("Value of the variable.", 32768),
+        }),
+        ["name"],
+        64,
+      ),
+    ),
+    resources: Type.Optional(
+      ResourceAmounts(
+        "CPU and memory for the job; both request and limit. Unset values come from the space's sandbox.defaultResources; values above sandbox.maxResources are rejected.",
+      ),
+    ),
+    maxDurationSeconds: Type.Optional(
+      Int("Deadline of the job in seconds; at most the space's sandbox.maxDurationSeconds.", {
+        minimum: 1,
+        maximum: 604800,
+        default: 3600,
+      }),
+    ),
+    outputs: Type.Optional(
+      MapList(
+        "Files or directories the job writes and wants back. They are held for the provider's review before the consumer can read them.",
+        Obj("An output.", {
+          name: Pattern(
+            "Name of the output.",
+            "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            63,
+            "a DNS-1123 label (lowercase letters, digits and '-')",
+          ),
+          path: Str("Absolute path under /outputs where the job writes it.", 1024, {
+            "x-kubernetes-validations": [
+              {
+                rule: "self.startsWith('/outputs/') && !self.split('/').exists(s, s == '..')",
+                message: "must be an absolute path under /outputs/ without '..'",
+              },
+            ],
+          }),
+          maxSize: Type.Optional(Quantity("Largest size accepted for the output.", { default: "1Gi" })),
+        }),
+        ["name"],
+        16,
+      ),
+    ),
+  },
+  {
+    "x-kubernetes-validations": [
+      { rule: "self == oldSelf", message: "spec is immutable; create a new SandboxJob" },
+    ],
+  },
+);
+
+export const SandboxJobStatusSchema = Obj("Progress of the job and the review of its outputs.", {
+  observedGeneration: ObservedGeneration(),
+  conditions: Conditions(),
+  phase: Type.Optional(
+    StringEnum(
+      "Pending: waiting to start. Running. Succeeded. Failed. DeadlineExceeded: stopped at maxDurationSeconds. Rejected: the contract or space rules do not allow it (see conditions).",
+      SANDBOX_PHASES,
+    ),
+  ),
+  sandboxNamespace: Type.Optional(Str("Namespace the job runs in.", 63)),
+  jobName: Type.Optional(Str("Name of the Kubernetes Job.", 63)),
+  startTime: Type.Optional(DateTime("When the job started.")),
+  completionTime: Type.Optional(DateTime("When the job finished.")),
+  cpuSeconds: Type.Optional(Int("CPU-seconds used, as metered.", { minimum: 0 })),
+  review: Type.Optional(
+    Obj("The provider's review of the outputs.", {
+      state: StringEnum(
+        "PendingReview: held for the provider. Released: the consumer can read the outputs. Withheld: the provider refused them.",
+        REVIEW_STATES,
+      ),
+      reviewer: Type.Optional(Str("Who reviewed.", 253)),
+      reviewedAt: Type.Optional(DateTime("When the review was decided.")),
+      reason: Type.Optional(Str("Why the outputs were withheld.", 4096)),
+    }),
+  ),
+  outputs: Type.Optional(
+    MapList(
+      "Outputs collected from the job.",
+      Obj("A collected output.", {
+        name: Str("Name of the output, as in spec.outputs.", 63),
+        objectKey: Type.Optional(Str("Where the output is stored, in the review area of the space.", 1024)),
+        bytes: Type.Optional(Int("Size in bytes.", { minimum: 0 })),
+        sha256: Type.Optional(
+          Type.String({
+            description: "SHA-256 of the output, lowercase hex.",
+            pattern: SHA256_HEX,
+            maxLength: 64,
+          }),
+        ),
+      }),
+      ["name"],
+      16,
+    ),
+  ),
+  latestEvidence: LatestEvidence(),
+});
+
+export const SandboxJobSchema = RootSchema(
+  "A computation that runs next to the data of a contract, in an isolated sandbox, with outputs held for the provider's review.",
+  SandboxJobSpecSchema,
+  SandboxJobStatusSchema,
+);
+
+export type SandboxJobSpec = Static<typeof SandboxJobSpecSchema>;
+export type SandboxJobStatus = Static<typeof SandboxJobStatusSchema>;
+export type SandboxJob = Resource<"SandboxJob", SandboxJobSpec, SandboxJobStatus>;
+
+export const sandboxJobResource = {
+  group: GROUP,
+  version: VERSION,
+  apiVersion: API_VERSION,
+  kind: "SandboxJob",
+  listKind: "SandboxJobList",
+  plural: "sandboxjobs",
+  singular: "sandboxjob",
+  shortNames: ["sbj"],
+  scope: "Namespaced",
+  description: SandboxJobSchema.description ?? "",
+  selectableFields: [".spec.contractRef.name"],
+  printerColumns: [
+    { name: "Contract", type: "string", jsonPath: ".spec.contractRef.name", description: "The DataContract" },
+    { name: "Image", type: "string", jsonPath: ".spec.image", description: "Container image", priority: 1 },
+    { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Phase of the job" },
+    {
+      name: "Review",
+      type: "string",
+      jsonPath: ".status.review.state",
+      description: "Review state of the outputs",
+    },
+    { ...READY_COLUMN, priority: 1 },
+    AGE_COLUMN,
+  ],
+} as const satisfies ResourceInfo<"SandboxJob">;
