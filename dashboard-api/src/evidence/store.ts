@@ -1,0 +1,420 @@
+// The evidence log over PostgreSQL: appends, reads, proofs and checkpoints
+// for one log per DataSpace. Tables are in migrations/0002_evidence.sql.
+//
+// Appends lock the space's head row (SELECT ... FOR UPDATE), so concurrent
+// appenders queue up and the log stays one linear sequence; the head row also
+// holds the frontier, so an append reads nothing else. A result is returned
+// only after COMMIT. Proofs read O(log n) stored subtree hashes.
+import type pg from "pg";
+import { entryBytes, type EvidenceEntry } from "./entry.ts";
+import {
+  appendToFrontier,
+  consistencyPlan,
+  emptyRoot,
+  type Hash,
+  hashEquals,
+  inclusionPlan,
+  leafHash,
+  type NodeId,
+  type NodeSource,
+  resolvePlan,
+  rootFromFrontier,
+} from "./merkle.ts";
+import {
+  type CheckpointSigner,
+  originFor,
+  parseCheckpointBody,
+  type SignedCheckpoint,
+  signCheckpoint,
+} from "./checkpoint.ts";
+
+export interface AppendResult {
+  eventId: string;
+  leafIndex: number;
+  leafHash: Hash;
+  /** True when an entry with this eventId was already in the log; nothing new was written. */
+  duplicate: boolean;
+}
+
+export interface LogHead {
+  treeSize: number;
+  rootHash: Hash;
+}
+
+export interface StoredEntry {
+  leafIndex: number;
+  leafHash: Hash;
+  /** The canonical bytes the leaf hash covers. */
+  entry: Buffer;
+}
+
+/**
+ * Which entries a reader may see; undefined means all. An entry is visible
+ * when its object is in one of the namespaces, has one of the uids, or is one
+ * of the named cluster-scoped objects (for example the reader's Participant).
+ */
+export interface EntryFilter {
+  namespaces?: readonly string[];
+  uids?: readonly string[];
+  clusterObjects?: readonly { kind: string; name: string }[];
+}
+
+export class EvidenceError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "EvidenceError";
+  }
+}
+
+const EMPTY_ROOT = emptyRoot();
+
+interface HeadRow {
+  tree_size: string;
+  root_hash: Buffer;
+  frontier: Buffer[];
+}
+
+const toHash = (b: Buffer): Hash => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+export class EvidenceStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: { originPrefix?: string } = {},
+  ) {}
+
+  origin(space: string): string {
+    return originFor(space, this.options.originPrefix);
+  }
+
+  /**
+   * Appends entries to their space's log in one transaction, in order, and
+   * returns after COMMIT. Entries whose eventId is already in the log (or
+   * earlier in the batch) are not appended again; they report where they are.
+   * Throws TDS_ERR_EVIDENCE_EVENT_CONFLICT when a known eventId comes with a
+   * different entry.
+   */
+  async append(space: string, entries: readonly EvidenceEntry[]): Promise<AppendResult[]> {
+    for (const [i, e] of entries.entries()) {
+      if (e.space !== space) {
+        throw new EvidenceError(
+          "TDS_ERR_EVIDENCE_SPACE_MISMATCH",
+          `entry ${i} belongs to space ${e.space}, not ${space}`,
+          `entries[${i}].space`,
+        );
+      }
+    }
+    if (entries.length === 0) return [];
+    const prepared = entries.map((e) => {
+      const bytes = entryBytes(e);
+      return { e, bytes, hash: leafHash(bytes) };
+    });
+    const client = await this.pool.connect();
+    try {
+      await client.query("begin");
+      await client.query(
+        "insert into evidence_logs (space, root_hash) values ($1, $2) on conflict (space) do nothing",
+        [space, EMPTY_ROOT],
+      );
+      const head = await client.query<HeadRow>(
+        "select tree_size, root_hash, frontier from evidence_logs where space = $1 for update",
+        [space],
+      );
+      const row = head.rows[0];
+      if (!row) throw new Error(`the head row of space ${space} vanished`);
+      let size = Number(row.tree_size);
+      let frontier: Hash[] = row.frontier.map(toHash);
+
+      const known = await client.query<{ event_id: string; leaf_index: string; leaf_hash: Buffer }>(
+        "select event_id, leaf_index, leaf_hash from evidence_entries where space = $1 and event_id = any($2)",
+        [space, prepared.map((p) => p.e.eventId)],
+      );
+      const seen = new Map<string, { leafIndex: number; leafHash: Hash }>(
+        known.rows.map((r) => [
+          r.event_id,
+          { leafIndex: Number(r.leaf_index), leafHash: toHash(r.leaf_hash) },
+        ]),
+      );
+
+      const results: AppendResult[] = [];
+      const leaves: { index: number; p: (typeof prepared)[number] }[] = [];
+      const nodes: { level: number; index: number; hash: Hash }[] = [];
+      for (const [i, p] of prepared.entries()) {
+        const prior = seen.get(p.e.eventId);
+        if (prior) {
+          if (!hashEquals(prior.leafHash, p.hash)) {
+            throw new EvidenceError(
+              "TDS_ERR_EVIDENCE_EVENT_CONFLICT",
+              `event ${p.e.eventId} is already recorded at leaf ${prior.leafIndex} with different content`,
+              `entries[${i}].eventId`,
+            );
+          }
+          results.push({ eventId: p.e.eventId, ...prior, duplicate: true });
+          continue;
+        }
+        const next = appendToFrontier(frontier, size, p.hash);
+        for (const c of next.completed) nodes.push({ ...c.id, hash: c.hash });
+        frontier = next.frontier;
+        leaves.push({ index: size, p });
+        seen.set(p.e.eventId, { leafIndex: size, leafHash: p.hash });
+        results.push({ eventId: p.e.eventId, leafIndex: size, leafHash: p.hash, duplicate: false });
+        size++;
+      }
+
+      if (leaves.length > 0) {
+        await client.query(
+          `insert into evidence_entries
+             (space, leaf_index, event_id, leaf_hash, entry, object_kind, object_namespace, object_name, object_uid)
+           select $1, * from unnest($2::bigint[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+          [
+            space,
+            leaves.map((l) => l.index),
+            leaves.map((l) => l.p.e.eventId),
+            leaves.map((l) => Buffer.from(l.p.hash)),
+            leaves.map((l) => l.p.bytes),
+            leaves.map((l) => l.p.e.object.kind),
+            leaves.map((l) => l.p.e.object.namespace ?? null),
+            leaves.map((l) => l.p.e.object.name),
+            leaves.map((l) => l.p.e.object.uid),
+          ],
+        );
+        if (nodes.length > 0) {
+          await client.query(
+            `insert into evidence_nodes (space, level, idx, hash)
+             select $1, * from unnest($2::smallint[], $3::bigint[], $4::bytea[])`,
+            [
+              space,
+              nodes.map((n) => n.level),
+              nodes.map((n) => n.index),
+              nodes.map((n) => Buffer.from(n.hash)),
+            ],
+          );
+        }
+        await client.query(
+          "update evidence_logs set tree_size = $2, root_hash = $3, frontier = $4, updated_at = now() where space = $1",
+          [space, size, Buffer.from(rootFromFrontier(frontier)), frontier.map((h) => Buffer.from(h))],
+        );
+      }
+      await client.query("commit");
+      return results;
+    } catch (err) {
+      await client.query("rollback").catch(() => undefined);
+      if (err instanceof EvidenceError) throw err;
+      throw new Error(`cannot append ${entries.length} evidence entries to space ${space}`, { cause: err });
+    } finally {
+      client.release();
+    }
+  }
+
+  async head(space: string): Promise<LogHead> {
+    const r = await this.pool.query<HeadRow>(
+      "select tree_size, root_hash from evidence_logs where space = $1",
+      [space],
+    );
+    const row = r.rows[0];
+    return row
+      ? { treeSize: Number(row.tree_size), rootHash: toHash(row.root_hash) }
+      : { treeSize: 0, rootHash: EMPTY_ROOT };
+  }
+
+  /** Entries with start <= leafIndex < end, in order, limited to what a reader may see. */
+  async entries(space: string, start: number, end: number, filter?: EntryFilter): Promise<StoredEntry[]> {
+    const rows = await this.leaves(space, start, end, filter);
+    return rows.filter((r): r is StoredEntry => r.entry !== undefined);
+  }
+
+  /**
+   * Every leaf with start <= leafIndex < end; `entry` is left out of the
+   * leaves the reader may not see, so the tree can still be recomputed.
+   */
+  async leaves(
+    space: string,
+    start: number,
+    end: number,
+    filter?: EntryFilter,
+  ): Promise<{ leafIndex: number; leafHash: Hash; entry?: Buffer }[]> {
+    const params: unknown[] = [space, start, end];
+    let visible = "true";
+    if (filter) {
+      const cluster = filter.clusterObjects ?? [];
+      params.push(
+        filter.namespaces ?? [],
+        filter.uids ?? [],
+        cluster.map((o) => o.kind),
+        cluster.map((o) => o.name),
+      );
+      visible = `(object_namespace = any($4) or object_uid = any($5) or (object_namespace is null and
+        (object_kind, object_name) in (select * from unnest($6::text[], $7::text[]))))`;
+    }
+    const r = await this.pool.query<{ leaf_index: string; leaf_hash: Buffer; entry: Buffer | null }>(
+      `select leaf_index, leaf_hash, case when ${visible} then entry end as entry from evidence_entries
+       where space = $1 and leaf_index >= $2 and leaf_index < $3 order by leaf_index`,
+      params,
+    );
+    return r.rows.map((row) => ({
+      leafIndex: Number(row.leaf_index),
+      leafHash: toHash(row.leaf_hash),
+      ...(row.entry ? { entry: row.entry } : {}),
+    }));
+  }
+
+  async entryByEventId(space: string, eventId: string): Promise<StoredEntry | undefined> {
+    const r = await this.pool.query<{ leaf_index: string; leaf_hash: Buffer; entry: Buffer }>(
+      "select leaf_index, leaf_hash, entry from evidence_entries where space = $1 and event_id = $2",
+      [space, eventId],
+    );
+    const row = r.rows[0];
+    return row && { leafIndex: Number(row.leaf_index), leafHash: toHash(row.leaf_hash), entry: row.entry };
+  }
+
+  /** The stored subtree hashes of a space, as a merkle.ts NodeSource: one query per proof. */
+  nodeSource(space: string): NodeSource {
+    return {
+      getNodes: async (ids: readonly NodeId[]): Promise<Hash[]> => {
+        if (ids.length === 0) return [];
+        const r = await this.pool.query<{ level: number; idx: string; hash: Buffer }>(
+          `select 0::smallint as level, leaf_index as idx, leaf_hash as hash
+             from evidence_entries
+            where space = $1 and leaf_index = any($2::bigint[])
+           union all
+           select n.level, n.idx, n.hash
+             from evidence_nodes n join unnest($3::smallint[], $4::bigint[]) as want(level, idx)
+               on n.level = want.level and n.idx = want.idx
+            where n.space = $1`,
+          [
+            space,
+            ids.filter((id) => id.level === 0).map((id) => id.index),
+            ids.filter((id) => id.level > 0).map((id) => id.level),
+            ids.filter((id) => id.level > 0).map((id) => id.index),
+          ],
+        );
+        const byId = new Map(r.rows.map((row) => [`${row.level}/${row.idx}`, toHash(row.hash)]));
+        return ids.map((id) => {
+          const h = byId.get(`${id.level}/${id.index}`);
+          if (!h) throw new Error(`evidence log of space ${space} lacks subtree ${id.level}/${id.index}`);
+          return h;
+        });
+      },
+    };
+  }
+
+  private async requireSize(space: string, treeSize: number, field: string): Promise<LogHead> {
+    const head = await this.head(space);
+    if (treeSize > head.treeSize) {
+      throw new EvidenceError(
+        "TDS_ERR_EVIDENCE_TREE_SIZE",
+        `tree size ${treeSize} is larger than the log (${head.treeSize})`,
+        field,
+      );
+    }
+    return head;
+  }
+
+  async inclusionProof(space: string, leafIndex: number, treeSize: number): Promise<Hash[]> {
+    await this.requireSize(space, treeSize, "treeSize");
+    if (leafIndex >= treeSize) {
+      throw new EvidenceError(
+        "TDS_ERR_EVIDENCE_LEAF_INDEX",
+        `leaf ${leafIndex} is not in a tree of ${treeSize}`,
+        "leafIndex",
+      );
+    }
+    return resolvePlan(inclusionPlan(leafIndex, treeSize), this.nodeSource(space));
+  }
+
+  async consistencyProof(space: string, first: number, second: number): Promise<Hash[]> {
+    await this.requireSize(space, second, "second");
+    if (first > second)
+      throw new EvidenceError("TDS_ERR_EVIDENCE_RANGE", "first must not exceed second", "first");
+    if (first === 0) return [];
+    return resolvePlan(consistencyPlan(first, second), this.nodeSource(space));
+  }
+
+  /** The root of the tree at an earlier size, recomputed from stored subtrees. */
+  async rootAt(space: string, treeSize: number): Promise<Hash> {
+    await this.requireSize(space, treeSize, "treeSize");
+    if (treeSize === 0) return EMPTY_ROOT;
+    const [root] = await resolvePlan([{ start: 0, end: treeSize }], this.nodeSource(space));
+    return root ?? EMPTY_ROOT;
+  }
+
+  /**
+   * Signs a checkpoint of the log as it is now, unless one of this size exists,
+   * in which case that one is returned: checkpoints only move when the log does.
+   */
+  async checkpoint(
+    space: string,
+    signer: CheckpointSigner,
+    now: Date = new Date(),
+  ): Promise<SignedCheckpoint> {
+    await this.pool.query(
+      "insert into evidence_logs (space, root_hash) values ($1, $2) on conflict (space) do nothing",
+      [space, EMPTY_ROOT],
+    );
+    const head = await this.head(space);
+    const existing = await this.checkpointAt(space, head.treeSize);
+    if (existing) return existing;
+    const signed = await signCheckpoint(
+      {
+        origin: this.origin(space),
+        treeSize: head.treeSize,
+        rootHash: head.rootHash,
+        time: now.toISOString(),
+      },
+      signer,
+    );
+    await this.pool.query(
+      `insert into evidence_checkpoints (space, tree_size, root_hash, checkpoint_time, note)
+       values ($1, $2, $3, $4, $5) on conflict (space, tree_size) do nothing`,
+      [space, signed.treeSize, Buffer.from(signed.rootHash), signed.time, signed.note],
+    );
+    // Another writer may have won the race for this size; theirs is the checkpoint.
+    return (await this.checkpointAt(space, head.treeSize)) ?? signed;
+  }
+
+  async checkpointAt(space: string, treeSize: number): Promise<SignedCheckpoint | undefined> {
+    const r = await this.checkpointRows(space, "and tree_size = $2", [treeSize]);
+    return r[0];
+  }
+
+  async latestCheckpoint(space: string): Promise<SignedCheckpoint | undefined> {
+    const r = await this.checkpointRows(space, "order by tree_size desc limit 1", []);
+    return r[0];
+  }
+
+  async checkpoints(space: string): Promise<SignedCheckpoint[]> {
+    return this.checkpointRows(space, "order by tree_size", []);
+  }
+
+  async unexportedCheckpoints(space: string): Promise<SignedCheckpoint[]> {
+    return this.checkpointRows(space, "and exported_at is null order by tree_size", []);
+  }
+
+  async markExported(space: string, treeSize: number, key: string): Promise<void> {
+    await this.pool.query(
+      "update evidence_checkpoints set exported_key = $3, exported_at = now() where space = $1 and tree_size = $2",
+      [space, treeSize, key],
+    );
+  }
+
+  /** Spaces that have a log, for the checkpointer. */
+  async spaces(): Promise<string[]> {
+    const r = await this.pool.query<{ space: string }>("select space from evidence_logs order by space");
+    return r.rows.map((row) => row.space);
+  }
+
+  private async checkpointRows(space: string, tail: string, extra: unknown[]): Promise<SignedCheckpoint[]> {
+    const r = await this.pool.query<{ note: string }>(
+      `select note from evidence_checkpoints where space = $1 ${tail}`,
+      [space, ...extra],
+    );
+    return r.rows.map((row) => ({
+      ...parseCheckpointBody(row.note.slice(0, row.note.lastIndexOf("\n\n") + 1)),
+      note: row.note,
+    }));
+  }
+}
