@@ -1,0 +1,138 @@
+// buildApp(): the whole dashboard API as a fastify instance that never listens.
+// Dependencies arrive as options (pool, token verifier) so tests can build it freely.
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type { Pool } from "pg";
+import type { TokenVerifier } from "./auth/tokens.ts";
+import { dashboardRoutes } from "./dashboard/routes.ts";
+import { errorResponseSchema, registerErrorHandling } from "./errors.ts";
+import { meteringRoutes } from "./metering/routes.ts";
+import { authPlugin } from "./plugins/auth.ts";
+import { dbPlugin } from "./plugins/db.ts";
+import { telemetryPlugin } from "./plugins/telemetry.ts";
+import { reportRoutes } from "./reports/routes.ts";
+import { statementRoutes } from "./statements/routes.ts";
+
+export interface BuildAppOptions {
+  readonly pool: Pool | null;
+  readonly verifyToken: TokenVerifier;
+  /** Close the pool with the app. */
+  readonly closePool?: boolean;
+  readonly logger?: FastifyServerOptions["logger"];
+  readonly rateLimitPerMinute?: number;
+  readonly defaultMetrics?: boolean;
+  /** Clock for timestamp validation and period checks; tests pin it. */
+  readonly now?: () => Date;
+}
+
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: 16 * 1024 * 1024,
+    requestIdHeader: "x-request-id",
+    ajv: { customOptions: { allErrors: false, coerceTypes: "array", removeAdditional: false } },
+  });
+  app.addSchema(errorResponseSchema);
+  registerErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "TDS dashboard API",
+        version: "0.1.0",
+        description:
+          "Metering ingest (CloudEvents), usage reports, statements with revenue share, price sheets. " +
+          "Every /v1 request needs a bearer JWT (EdDSA or ES256) for this API's audience.",
+      },
+      components: {
+        securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  // The UI's own routes are public; mark them so the auth hook skips them.
+  app.addHook("onRoute", (route) => {
+    if (route.url.startsWith("/docs")) {
+      route.config = { ...(route.config ?? {}), public: true };
+      route.schema = { ...(route.schema ?? {}), hide: true };
+    }
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs", uiConfig: { deepLinking: true } });
+
+  await app.register(telemetryPlugin, { defaultMetrics: opts.defaultMetrics ?? false });
+  await app.register(dbPlugin, { pool: opts.pool, closePool: opts.closePool ?? false });
+  await app.register(authPlugin, { verify: opts.verifyToken });
+  await app.register(rateLimit, {
+    global: true,
+    hook: "preHandler", // after authentication, so the key is the tenant
+    max: opts.rateLimitPerMinute ?? 6000,
+    timeWindow: 60_000,
+    keyGenerator: (request) => {
+      const p = request.principal;
+      if (!p) return `ip:${request.ip}`;
+      return p.role === "platform-admin" ? `platform:${p.subject}` : `space:${p.space ?? ""}`;
+    },
+    allowList: (request) => request.routeOptions.config.public === true,
+    errorResponseBuilder: (request, context) => ({
+      statusCode: 429,
+      code: "TDS_ERR_RATE_LIMITED",
+      message: `Rate limit of ${context.max} requests per ${context.after} exceeded for this tenant`,
+      requestId: request.id,
+    }),
+  });
+
+  app.get("/openapi.json", { config: { public: true }, schema: { hide: true } }, () =>
+    Promise.resolve(app.swagger()),
+  );
+  app.get(
+    "/healthz",
+    {
+      config: { public: true },
+      schema: {
+        tags: ["operations"],
+        summary: "Liveness",
+        security: [],
+        response: { 200: { type: "object", properties: { status: { type: "string" } } } },
+      },
+    },
+    () => Promise.resolve({ status: "ok" }),
+  );
+  app.get(
+    "/readyz",
+    {
+      config: { public: true },
+      schema: {
+        tags: ["operations"],
+        summary: "Readiness: the database answers",
+        security: [],
+        response: {
+          200: { type: "object", properties: { status: { type: "string" } } },
+          503: { $ref: "ErrorResponse#" },
+        },
+      },
+    },
+    async (_request, reply) => {
+      try {
+        await app.pool().query("select 1");
+        return { status: "ready" };
+      } catch (err) {
+        app.log.warn({ err }, "readiness check failed");
+        return reply.status(503).send({
+          code: "TDS_ERR_UNAVAILABLE",
+          message: "Database is not reachable",
+          requestId: _request.id,
+        });
+      }
+    },
+  );
+
+  const now = opts.now ?? (() => new Date());
+  await app.register(meteringRoutes, { now });
+  await app.register(reportRoutes, { now });
+  await app.register(statementRoutes, { now });
+  await app.register(dashboardRoutes);
+  return app;
+}

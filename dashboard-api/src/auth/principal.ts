@@ -1,0 +1,75 @@
+// Who is calling and what they may see. Pure functions: the authorisation rules
+// of the API live here and are unit-tested as a table.
+import { TdsError } from "../errors.ts";
+
+export const roles = ["platform-admin", "space-admin", "participant", "finance-viewer"] as const;
+export type Role = (typeof roles)[number];
+
+export interface Principal {
+  readonly subject: string;
+  readonly role: Role;
+  /** The space a non-platform role is bound to. */
+  readonly space?: string;
+  /** The participant a participant role acts as. */
+  readonly participant?: string;
+}
+
+/** What an endpoint needs in a space. */
+export type Capability =
+  | "usage:write" // post usage events for the space
+  | "usage:read" // read usage reports (participants: only their own)
+  | "statements:read" // read statements (participants: only their own lines)
+  | "statements:write" // close periods, add adjustments
+  | "prices:read"
+  | "prices:write"
+  | "conflicts:read";
+
+const grants: Record<Role, readonly Capability[]> = {
+  "platform-admin": [
+    "usage:write",
+    "usage:read",
+    "statements:read",
+    "statements:write",
+    "prices:read",
+    "prices:write",
+    "conflicts:read",
+  ],
+  "space-admin": [
+    "usage:write",
+    "usage:read",
+    "statements:read",
+    "statements:write",
+    "prices:read",
+    "prices:write",
+    "conflicts:read",
+  ],
+  "finance-viewer": ["usage:read", "statements:read", "prices:read"],
+  participant: ["usage:read", "statements:read"],
+};
+
+/** True when the principal can see that the space exists at all. */
+export function canSeeSpace(p: Principal, space: string): boolean {
+  return p.role === "platform-admin" || p.space === space;
+}
+
+/**
+ * Checks a capability in a space. Another tenant's space is a 404, exactly as if it
+ * did not exist; a 403 is only for a caller who already knows the space.
+ */
+export function authorize(p: Principal, space: string, capability: Capability): void {
+  if (!canSeeSpace(p, space))
+    throw new TdsError("spaceNotFound", `Space ${space} not found`, { field: "space" });
+  if (!grants[p.role].includes(capability))
+    throw new TdsError("forbidden", `Role ${p.role} may not ${capability} in space ${space}`);
+}
+
+/**
+ * The participant filter a principal's reads are confined to: participants see only
+ * their own data, asking for someone else's is a 404.
+ */
+export function participantScope(p: Principal, requested: string | undefined): string | undefined {
+  if (p.role !== "participant") return requested;
+  if (requested !== undefined && requested !== p.participant)
+    throw new TdsError("participantNotFound", `Participant ${requested} not found`, { field: "participant" });
+  return p.participant;
+}

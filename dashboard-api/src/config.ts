@@ -1,0 +1,56 @@
+// Server configuration from the environment, read in one place.
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { JSONWebKeySet } from "jose";
+
+export interface ServerConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl: string;
+  readonly kubeconfig: string | undefined;
+  /** Public keys to verify bearer tokens; undefined means use the dev key file. */
+  readonly jwks: JSONWebKeySet | undefined;
+  readonly devKeyFile: string;
+  readonly audience: string | undefined;
+  readonly issuer: string | undefined;
+  readonly rateLimitPerMinute: number;
+  readonly shutdownGraceMs: number;
+  readonly logLevel: string;
+}
+
+export function devKeyFile(env: NodeJS.ProcessEnv): string {
+  return (
+    env.TDS_AUTH_DEV_KEY_FILE ??
+    join(resolve(env.TDS_STATE_DIR ?? ".tds"), "dashboard-api-dev-signing-key.json")
+  );
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${v}`);
+  return n;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
+  const databaseUrl = env.DATABASE_URL;
+  if (!databaseUrl) throw new Error("DATABASE_URL is required");
+  let jwks: JSONWebKeySet | undefined;
+  if (env.TDS_AUTH_JWKS) jwks = JSON.parse(env.TDS_AUTH_JWKS) as JSONWebKeySet;
+  else if (env.TDS_AUTH_JWKS_FILE)
+    jwks = JSON.parse(readFileSync(env.TDS_AUTH_JWKS_FILE, "utf8")) as JSONWebKeySet;
+  return {
+    port: int(env, "PORT", 8080),
+    host: env.HOST ?? "0.0.0.0",
+    databaseUrl,
+    kubeconfig: env.KUBECONFIG,
+    jwks,
+    devKeyFile: devKeyFile(env),
+    audience: env.TDS_AUTH_AUDIENCE,
+    issuer: env.TDS_AUTH_ISSUER,
+    rateLimitPerMinute: int(env, "TDS_RATE_LIMIT_PER_MINUTE", 6000),
+    shutdownGraceMs: int(env, "TDS_SHUTDOWN_GRACE_MS", 10_000),
+    logLevel: env.LOG_LEVEL ?? "info",
+  };
+}

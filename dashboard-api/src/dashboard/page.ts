@@ -1,0 +1,1 @@
+export const dashboardHtml = "<!doctype html><title>TDS</title>";

@@ -1,0 +1,178 @@
+// Exactly-once ingest: one transaction inserts the new events, updates the hourly,
+// daily and late rollups for those events only, and records payload conflicts.
+import type { PoolClient } from "pg";
+import type { UsageEvent } from "./events.ts";
+
+export type IngestStatus = "accepted" | "conflict";
+
+export interface IngestResult {
+  source: string;
+  id: string;
+  status: IngestStatus;
+  /** True when this request did not store the event because it was stored before. */
+  replay: boolean;
+  receivedAt: string;
+  late: boolean;
+  settlePeriod?: string;
+  code?: string;
+  message?: string;
+}
+
+const key = (e: { source: string; id: string }): string => `${e.source}\u0000${e.id}`;
+
+const insertSql = `
+with input as (
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::numeric[], $9::timestamptz[], $10::bytea[])
+    as t(source, id, space, participant, provider, offer, meter, quantity, event_time, payload_sha256)
+),
+marked as (
+  select i.*, case when s.closed_through is not null and i.event_time < s.closed_through
+                   then (s.closed_through at time zone 'UTC')::date end as settle_period
+  from input i join spaces s on s.space = i.space
+),
+ins as (
+  insert into usage_events (source, id, space, participant, provider, offer, meter, quantity, event_time,
+                            payload_sha256, settle_period)
+  select source, id, space, participant, provider, offer, meter, quantity, event_time, payload_sha256, settle_period
+  from marked
+  on conflict (source, id) do nothing
+  returning source, id, space, participant, provider, offer, meter, quantity, event_time, settle_period, received_at
+),
+hourly as (
+  insert into usage_hourly as u (space, hour, participant, provider, offer, meter, quantity, events)
+  select space, date_trunc('hour', event_time, 'UTC'), participant, provider, offer, meter, sum(quantity), count(*)
+  from ins group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6
+  on conflict (space, hour, participant, provider, offer, meter)
+  do update set quantity = u.quantity + excluded.quantity, events = u.events + excluded.events
+  returning 1
+),
+daily as (
+  insert into usage_daily as u (space, day, participant, provider, offer, meter, quantity, events)
+  select space, (event_time at time zone 'UTC')::date, participant, provider, offer, meter, sum(quantity), count(*)
+  from ins group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6
+  on conflict (space, day, participant, provider, offer, meter)
+  do update set quantity = u.quantity + excluded.quantity, events = u.events + excluded.events
+  returning 1
+),
+late as (
+  insert into usage_late_hourly as u (space, settle_period, hour, participant, provider, offer, meter, quantity, events)
+  select space, settle_period, date_trunc('hour', event_time, 'UTC'), participant, provider, offer, meter,
+         sum(quantity), count(*)
+  from ins where settle_period is not null
+  group by 1, 2, 3, 4, 5, 6, 7 order by 1, 2, 3, 4, 5, 6, 7
+  on conflict (space, settle_period, hour, participant, provider, offer, meter)
+  do update set quantity = u.quantity + excluded.quantity, events = u.events + excluded.events
+  returning 1
+)
+select source, id, received_at, settle_period::text as settle_period from ins`;
+
+interface StoredRow {
+  source: string;
+  id: string;
+  received_at: Date;
+  settle_period: string | null;
+  payload_sha256?: Buffer;
+}
+
+function accepted(row: StoredRow, replay: boolean): IngestResult {
+  return {
+    source: row.source,
+    id: row.id,
+    status: "accepted",
+    replay,
+    receivedAt: row.received_at.toISOString(),
+    late: row.settle_period !== null,
+    ...(row.settle_period !== null ? { settlePeriod: row.settle_period } : {}),
+  };
+}
+
+/**
+ * Ingests a validated batch inside the caller's transaction. Results come back in input
+ * order. Within a batch the first occurrence of a (source, id) wins, like across batches.
+ */
+export async function ingestEvents(
+  client: PoolClient,
+  events: readonly UsageEvent[],
+  actor: string,
+): Promise<IngestResult[]> {
+  const unique = new Map<string, UsageEvent>();
+  for (const e of events) if (!unique.has(key(e))) unique.set(key(e), e);
+  const batch = [...unique.values()];
+
+  // Lock the spaces' close watermark for share: a concurrent close waits for us, and
+  // we see its new watermark if it committed first, so no event slips between the two.
+  const spaces = [...new Set(batch.map((e) => e.space))].sort();
+  await client.query("insert into spaces (space) select unnest($1::text[]) on conflict do nothing", [spaces]);
+  await client.query("select space from spaces where space = any($1::text[]) order by space for share", [
+    spaces,
+  ]);
+
+  const inserted = await client.query<StoredRow>(insertSql, [
+    batch.map((e) => e.source),
+    batch.map((e) => e.id),
+    batch.map((e) => e.space),
+    batch.map((e) => e.participant),
+    batch.map((e) => e.provider),
+    batch.map((e) => e.offer),
+    batch.map((e) => e.meter),
+    batch.map((e) => e.quantity.toString()),
+    batch.map((e) => e.time.toISOString()),
+    batch.map((e) => e.sha256),
+  ]);
+  const stored = new Map<string, { row: StoredRow; replay: boolean }>();
+  for (const row of inserted.rows) stored.set(key(row), { row, replay: false });
+
+  const missing = batch.filter((e) => !stored.has(key(e)));
+  if (missing.length > 0) {
+    const existing = await client.query<StoredRow>(
+      `select e.source, e.id, e.received_at, e.settle_period::text as settle_period, e.payload_sha256
+       from usage_events e join unnest($1::text[], $2::text[]) as k(source, id) using (source, id)`,
+      [missing.map((e) => e.source), missing.map((e) => e.id)],
+    );
+    for (const row of existing.rows) stored.set(key(row), { row, replay: true });
+  }
+
+  const conflicts: UsageEvent[] = [];
+  const results = events.map((e, i): IngestResult => {
+    const found = stored.get(key(e));
+    if (!found) throw new Error(`event ${e.source}/${e.id} was neither inserted nor found`);
+    const original = found.row.payload_sha256;
+    const first = unique.get(key(e)) === e;
+    const sameAsStored = found.replay
+      ? original?.equals(e.sha256) === true
+      : first || unique.get(key(e))?.sha256.equals(e.sha256) === true;
+    if (!sameAsStored) {
+      conflicts.push(e);
+      return {
+        source: e.source,
+        id: e.id,
+        status: "conflict",
+        replay: false,
+        receivedAt: found.row.received_at.toISOString(),
+        late: false,
+        code: "TDS_ERR_EVENT_CONFLICT",
+        message: `Event ${e.id} from ${e.source} was already received with a different payload (index ${i}); the original stands`,
+      };
+    }
+    return accepted(found.row, found.replay || !first);
+  });
+
+  if (conflicts.length > 0) {
+    await client.query(
+      `insert into usage_conflicts (source, id, space, original_sha256, payload_sha256, payload, received_by)
+       select c.source, c.id, c.space, e.payload_sha256, c.sha, c.payload, $6
+       from unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]) as c(source, id, space, sha, payload)
+       join usage_events e using (source, id)`,
+      [
+        conflicts.map((e) => e.source),
+        conflicts.map((e) => e.id),
+        conflicts.map((e) => e.space),
+        conflicts.map((e) => e.sha256),
+        conflicts.map((e) => JSON.stringify(e.raw)),
+        actor,
+      ],
+    );
+  }
+  return results;
+}

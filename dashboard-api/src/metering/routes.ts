@@ -1,0 +1,145 @@
+// POST /v1/usage (CloudEvents batch) and the conflicts a space's admins review.
+import type { FastifyPluginCallback } from "fastify";
+import { authorize } from "../auth/principal.ts";
+import { principalOf } from "../plugins/auth.ts";
+import { traced } from "../plugins/telemetry.ts";
+import { normalizeEvent, usageEventSchema, type UsageEventInput } from "./events.ts";
+import { ingestEvents } from "./ingest.ts";
+
+export const maxBatch = 5000;
+
+const resultSchema = {
+  type: "object",
+  required: ["source", "id", "status", "replay", "receivedAt", "late"],
+  properties: {
+    source: { type: "string" },
+    id: { type: "string" },
+    status: { type: "string", enum: ["accepted", "conflict"] },
+    replay: { type: "boolean", description: "Stored by an earlier request; this is the original result" },
+    receivedAt: { type: "string", format: "date-time" },
+    late: { type: "boolean", description: "Its period was closed; billed as an adjustment in settlePeriod" },
+    settlePeriod: { type: "string", format: "date" },
+    code: { type: "string" },
+    message: { type: "string" },
+  },
+} as const;
+
+export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, opts, done) => {
+  app.addSchema(usageEventSchema);
+  for (const type of ["application/cloudevents-batch+json", "application/cloudevents+json"]) {
+    app.addContentTypeParser(type, { parseAs: "string" }, app.getDefaultJsonParser("error", "error"));
+  }
+
+  app.post<{ Body: UsageEventInput[] }>(
+    "/v1/usage",
+    {
+      schema: {
+        tags: ["metering"],
+        summary: "Ingest a batch of usage CloudEvents",
+        description:
+          "Body: a JSON array of CloudEvents (application/json or application/cloudevents-batch+json). " +
+          "Quantities are integers in the meter's base unit. The whole batch is validated first: any invalid " +
+          "event fails the request with 400 and its field path, and nothing is stored.",
+        body: { type: "array", minItems: 1, maxItems: maxBatch, items: { $ref: "UsageEvent#" } },
+        response: {
+          200: {
+            type: "object",
+            required: ["accepted", "replayed", "conflicts", "results"],
+            properties: {
+              accepted: { type: "integer", description: "Newly stored events" },
+              replayed: {
+                type: "integer",
+                description: "Events stored before, answered with the original result",
+              },
+              conflicts: { type: "integer", description: "Same id, different payload: rejected and flagged" },
+              results: { type: "array", items: resultSchema },
+            },
+          },
+          "4xx": { $ref: "ErrorResponse#" },
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const now = opts.now();
+      const events = request.body.map((raw, i) => normalizeEvent(raw, i, now));
+      for (const space of new Set(events.map((e) => e.space))) authorize(principal, space, "usage:write");
+      const results = await traced(request.span, "usage.ingest", () =>
+        app.tx((client) => ingestEvents(client, events, principal.subject)),
+      );
+      let accepted = 0;
+      let replayed = 0;
+      let conflicts = 0;
+      for (const r of results) {
+        if (r.status === "conflict") conflicts++;
+        else if (r.replay) replayed++;
+        else accepted++;
+      }
+      app.metrics.usageEvents.labels("accepted").inc(accepted);
+      app.metrics.usageEvents.labels("replayed").inc(replayed);
+      app.metrics.usageEvents.labels("conflict").inc(conflicts);
+      if (conflicts > 0) request.log.warn({ conflicts }, "usage events conflicted with stored payloads");
+      return { accepted, replayed, conflicts, results };
+    },
+  );
+
+  app.get<{ Params: { space: string }; Querystring: { limit: number } }>(
+    "/v1/spaces/:space/usage/conflicts",
+    {
+      schema: {
+        tags: ["metering"],
+        summary: "Events rejected because their id was reused with a different payload",
+        params: { type: "object", required: ["space"], properties: { space: { type: "string" } } },
+        querystring: {
+          type: "object",
+          properties: { limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
+        },
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              conflicts: {
+                type: "array",
+                items: {
+                  type: "object",
+                  properties: {
+                    source: { type: "string" },
+                    id: { type: "string" },
+                    receivedAt: { type: "string", format: "date-time" },
+                    receivedBy: { type: "string" },
+                    payload: { type: "object", additionalProperties: true },
+                  },
+                },
+              },
+            },
+          },
+          "4xx": { $ref: "ErrorResponse#" },
+        },
+      },
+    },
+    async (request) => {
+      authorize(principalOf(request), request.params.space, "conflicts:read");
+      const { rows } = await app.pool().query<{
+        source: string;
+        id: string;
+        received_at: Date;
+        received_by: string;
+        payload: Record<string, unknown>;
+      }>(
+        `select source, id, received_at, received_by, payload from usage_conflicts
+         where space = $1 order by conflict_id desc limit $2`,
+        [request.params.space, request.query.limit],
+      );
+      return {
+        conflicts: rows.map((r) => ({
+          source: r.source,
+          id: r.id,
+          receivedAt: r.received_at.toISOString(),
+          receivedBy: r.received_by,
+          payload: r.payload,
+        })),
+      };
+    },
+  );
+  done();
+};

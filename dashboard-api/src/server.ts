@@ -1,0 +1,83 @@
+// The one process entry point that listens: reads the environment, applies migrations,
+// serves, and drains in-flight requests on SIGTERM/SIGINT.
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
+import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import pg from "pg";
+import { buildApp } from "./app.ts";
+import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
+import { createTokenVerifier } from "./auth/tokens.ts";
+import { loadConfig } from "./config.ts";
+import { migrate } from "./migrate.ts";
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    new NodeTracerProvider({ spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())] }).register();
+  }
+  let jwks = config.jwks;
+  let devKey = false;
+  if (!jwks) {
+    jwks = jwksOf(await loadOrCreateDevKey(config.devKeyFile));
+    devKey = true;
+  }
+  await migrate(config.databaseUrl, {
+    info: (m) => {
+      if (m.includes("Migrating") || m.includes("- "))
+        console.log(JSON.stringify({ level: 30, msg: `migrations ${m.trim()}` }));
+    },
+    warn: (m) => {
+      console.warn(JSON.stringify({ level: 40, msg: m }));
+    },
+    error: (m) => {
+      console.error(JSON.stringify({ level: 50, msg: m }));
+    },
+  });
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
+  const app = await buildApp({
+    pool,
+    closePool: true,
+    verifyToken: createTokenVerifier({
+      jwks,
+      ...(config.audience ? { audience: config.audience } : {}),
+      ...(config.issuer ? { issuer: config.issuer } : {}),
+    }),
+    logger: { level: config.logLevel },
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    defaultMetrics: true,
+  });
+  if (devKey)
+    app.log.warn(
+      { keyFile: config.devKeyFile },
+      "no TDS_AUTH_JWKS configured: verifying tokens with the dev key; mint one with dashboard-api/src/mint-token.ts",
+    );
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, "shutting down: draining in-flight requests");
+    const force = setTimeout(() => {
+      app.log.error("drain timed out; exiting");
+      process.exit(1);
+    }, config.shutdownGraceMs);
+    force.unref();
+    // close() stops accepting connections and resolves once in-flight requests finish.
+    app.close().then(
+      () => {
+        process.exitCode = 0;
+      },
+      (err: unknown) => {
+        app.log.error({ err }, "error while closing");
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  await app.listen({ port: config.port, host: config.host });
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exit(1);
+});

@@ -1,0 +1,73 @@
+// Exact decimal arithmetic for money: values are BigInt with a fixed scale.
+// No floats anywhere; rounding is explicit and half-even.
+
+export interface Decimal {
+  readonly units: bigint;
+  readonly scale: number;
+}
+
+const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?$/;
+
+export function parseDecimal(text: string): Decimal {
+  const m = DECIMAL.exec(text.trim());
+  if (!m) throw new Error(`not a decimal number: ${JSON.stringify(text)}`);
+  const [, sign, int = "0", frac = ""] = m;
+  const units = BigInt(int + frac) * (sign ? -1n : 1n);
+  return { units, scale: frac.length };
+}
+
+export function rescale(d: Decimal, scale: number): Decimal {
+  if (scale < d.scale) throw new Error("rescale would lose digits; use divRound");
+  return { units: d.units * 10n ** BigInt(scale - d.scale), scale };
+}
+
+export function add(a: Decimal, b: Decimal): Decimal {
+  const scale = Math.max(a.scale, b.scale);
+  return { units: rescale(a, scale).units + rescale(b, scale).units, scale };
+}
+
+export function mul(a: Decimal, b: Decimal): Decimal {
+  return { units: a.units * b.units, scale: a.scale + b.scale };
+}
+
+/** a / divisor rounded half-even to `scale` decimal places. */
+export function divRound(a: Decimal, divisor: bigint, scale: number): Decimal {
+  if (divisor <= 0n) throw new Error("divisor must be positive");
+  // a.units / 10^a.scale / divisor * 10^scale = a.units * 10^scale / (10^a.scale * divisor)
+  let num = a.units * 10n ** BigInt(scale);
+  const den = divisor * 10n ** BigInt(a.scale);
+  const negative = num < 0n;
+  if (negative) num = -num;
+  let q = num / den;
+  const r = num % den;
+  const twice = r * 2n;
+  if (twice > den || (twice === den && q % 2n === 1n)) q += 1n;
+  return { units: negative ? -q : q, scale };
+}
+
+export function formatDecimal(d: Decimal): string {
+  const negative = d.units < 0n;
+  const digits = (negative ? -d.units : d.units).toString().padStart(d.scale + 1, "0");
+  const int = digits.slice(0, digits.length - d.scale);
+  const frac = d.scale > 0 ? "." + digits.slice(digits.length - d.scale) : "";
+  return (negative && d.units !== 0n ? "-" : "") + int + frac;
+}
+
+export const zero = (scale: number): Decimal => ({ units: 0n, scale });
+
+/** Amounts on lines are kept to micro-units of the currency. */
+export const AMOUNT_SCALE = 6;
+
+/** quantity (base units) x unitPrice (per billing unit) / baseUnitsPerBillingUnit, to AMOUNT_SCALE. */
+export function lineAmount(quantity: bigint, unitPrice: string, baseUnitsPerBillingUnit: bigint): Decimal {
+  return divRound(
+    mul({ units: quantity, scale: 0 }, parseDecimal(unitPrice)),
+    baseUnitsPerBillingUnit,
+    AMOUNT_SCALE,
+  );
+}
+
+/** amount x bps / 10000, to AMOUNT_SCALE. */
+export function basisPoints(amount: Decimal, bps: number): Decimal {
+  return divRound(mul(amount, { units: BigInt(bps), scale: 0 }), 10_000n, AMOUNT_SCALE);
+}

@@ -1,0 +1,404 @@
+// Price sheets and statements: read, close a period, add a correction.
+import type { FastifyPluginCallback } from "fastify";
+import { authorize, type Principal } from "../auth/principal.ts";
+import { TdsError } from "../errors.ts";
+import { principalOf } from "../plugins/auth.ts";
+import { requireSpace } from "../spaces.ts";
+import { priceSheetSchema, upsertPriceSheet, type PriceSheetInput } from "./prices.ts";
+import {
+  closedLines,
+  closePeriod,
+  draftLines,
+  nextClosablePeriod,
+  parsePeriod,
+  periodOf,
+  summarize,
+  type StatementLine,
+} from "./statement.ts";
+
+const spaceParams = {
+  type: "object",
+  required: ["space"],
+  properties: { space: { type: "string" } },
+} as const;
+const periodParams = {
+  type: "object",
+  required: ["space", "period"],
+  properties: {
+    space: { type: "string" },
+    period: { type: "string", pattern: "^[0-9]{4}-(0[1-9]|1[0-2])$" },
+  },
+} as const;
+const err4xx = { "4xx": { $ref: "ErrorResponse#" } } as const;
+const lineSchema = {
+  type: "object",
+  properties: {
+    lineNo: { type: "integer" },
+    kind: { type: "string", enum: ["usage", "late_usage", "adjustment"] },
+    participant: { type: "string" },
+    provider: { type: "string" },
+    offer: { type: "string" },
+    meter: { type: "string" },
+    unit: { type: "string" },
+    quantity: { type: "string" },
+    unitPrice: { type: "string", nullable: true },
+    priceUnit: { type: "string", nullable: true },
+    amount: { type: "string" },
+    currency: { type: "string", nullable: true },
+    platformFee: { type: "string" },
+    providerShare: { type: "string" },
+    sheetId: { type: "string", nullable: true },
+    description: { type: "string" },
+  },
+} as const;
+const moneyRows = (key: string) =>
+  ({
+    type: "array",
+    items: {
+      type: "object",
+      properties: { [key]: { type: "string" }, currency: { type: "string" }, amount: { type: "string" } },
+    },
+  }) as const;
+const statementSchema = {
+  type: "object",
+  properties: {
+    space: { type: "string" },
+    period: { type: "string" },
+    status: { type: "string", enum: ["open", "closed"] },
+    closedAt: { type: "string", nullable: true },
+    closedBy: { type: "string", nullable: true },
+    totals: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          currency: { type: "string" },
+          subtotal: { type: "string" },
+          platformFee: { type: "string" },
+          providerShare: { type: "string" },
+        },
+      },
+    },
+    charges: moneyRows("participant"),
+    revenueShare: moneyRows("provider"),
+    lines: { type: "array", items: lineSchema },
+    audit: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: { action: { type: "string" }, actor: { type: "string" }, at: { type: "string" } },
+      },
+    },
+  },
+} as const;
+
+/** Participants see the lines they pay and the lines of their offers; nothing else. */
+function visibleLines(p: Principal, lines: StatementLine[]): StatementLine[] {
+  if (p.role !== "participant") return lines;
+  return lines.filter((l) => l.participant === p.participant || l.provider === p.participant);
+}
+
+export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, opts, done) => {
+  app.addSchema(priceSheetSchema);
+
+  app.put<{ Params: { space: string }; Body: PriceSheetInput }>(
+    "/v1/spaces/:space/price-sheets",
+    {
+      schema: {
+        tags: ["prices"],
+        summary: "Create or replace the price sheet taking effect at effectiveFrom",
+        params: spaceParams,
+        body: { $ref: "PriceSheet#" },
+        response: { 200: { type: "object", properties: { sheetId: { type: "string" } } }, ...err4xx },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      // Creating a space's first sheet also registers the space, so no existence check here.
+
+      authorize(principal, request.params.space, "prices:write");
+      const sheetId = await app.tx((c) =>
+        upsertPriceSheet(c, request.params.space, request.body, principal.subject, "api"),
+      );
+      return { sheetId };
+    },
+  );
+
+  app.get<{ Params: { space: string } }>(
+    "/v1/spaces/:space/price-sheets",
+    {
+      schema: {
+        tags: ["prices"],
+        summary: "Price sheets of a space, newest first",
+        params: spaceParams,
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              sheets: {
+                type: "array",
+                items: {
+                  type: "object",
+                  properties: {
+                    sheetId: { type: "string" },
+                    effectiveFrom: { type: "string" },
+                    currency: { type: "string" },
+                    platformFeeBps: { type: "integer" },
+                    providerShareBps: { type: "integer" },
+                    origin: { type: "string" },
+                    prices: {
+                      type: "array",
+                      items: {
+                        type: "object",
+                        properties: {
+                          meter: { type: "string" },
+                          unit: { type: "string" },
+                          unitPrice: { type: "string" },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...err4xx,
+        },
+      },
+    },
+    async (request) => {
+      await requireSpace(app, principalOf(request), request.params.space, "prices:read");
+      const { rows } = await app.pool().query<{
+        sheet_id: string;
+        effective_from: Date;
+        currency: string;
+        platform_fee_bps: number;
+        provider_share_bps: number;
+        origin: string;
+        prices: { meter: string; unit: string; unitPrice: string }[] | null;
+      }>(
+        `select s.sheet_id::text as sheet_id, s.effective_from, s.currency, s.platform_fee_bps, s.provider_share_bps, s.origin,
+                (select json_agg(json_build_object('meter', p.meter, 'unit', p.unit, 'unitPrice', p.unit_price::text) order by p.meter)
+                 from price_sheet_prices p where p.sheet_id = s.sheet_id) as prices
+         from price_sheets s where s.space = $1 order by s.effective_from desc`,
+        [request.params.space],
+      );
+      return {
+        sheets: rows.map((r) => ({
+          sheetId: r.sheet_id,
+          effectiveFrom: r.effective_from.toISOString(),
+          currency: r.currency,
+          platformFeeBps: r.platform_fee_bps,
+          providerShareBps: r.provider_share_bps,
+          origin: r.origin,
+          prices: r.prices ?? [],
+        })),
+      };
+    },
+  );
+
+  app.get<{ Params: { space: string } }>(
+    "/v1/spaces/:space/statements",
+    {
+      schema: {
+        tags: ["statements"],
+        summary: "Closed statements and the open periods' drafts, newest first",
+        params: spaceParams,
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              statements: {
+                type: "array",
+                items: {
+                  type: "object",
+                  properties: {
+                    period: { type: "string" },
+                    status: { type: "string" },
+                    closedAt: { type: "string", nullable: true },
+                    closedBy: { type: "string", nullable: true },
+                    totals: statementSchema.properties.totals,
+                  },
+                },
+              },
+            },
+          },
+          ...err4xx,
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const { space } = request.params;
+      const { closedThrough } = await requireSpace(app, principal, space, "statements:read");
+      const client = await app.pool().connect();
+      try {
+        const closed = await client.query<{ period: string; closed_at: Date; closed_by: string }>(
+          "select to_char(period, 'YYYY-MM') as period, closed_at, closed_by from statements where space = $1 order by period desc",
+          [space],
+        );
+        const out = [];
+        const first = await nextClosablePeriod(client, space, closedThrough);
+        const current = periodOf(opts.now());
+        if (first) {
+          for (let p = first, n = 0; p.start <= current.start && n < 24; p = periodOf(p.end), n++) {
+            const lines = visibleLines(principal, await draftLines(client, space, p));
+            out.unshift({
+              period: p.id,
+              status: "open",
+              closedAt: null,
+              closedBy: null,
+              totals: summarize(lines).totals,
+            });
+          }
+        }
+        for (const s of closed.rows) {
+          const lines = visibleLines(principal, await closedLines(client, space, parsePeriod(s.period)));
+          out.push({
+            period: s.period,
+            status: "closed",
+            closedAt: s.closed_at.toISOString(),
+            closedBy: s.closed_by,
+            totals: summarize(lines).totals,
+          });
+        }
+        return { statements: out };
+      } finally {
+        client.release();
+      }
+    },
+  );
+
+  app.get<{ Params: { space: string; period: string } }>(
+    "/v1/spaces/:space/statements/:period",
+    {
+      schema: {
+        tags: ["statements"],
+        summary: "A statement: lines, totals, platform fee and revenue share",
+        params: periodParams,
+        response: { 200: statementSchema, ...err4xx },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const { space } = request.params;
+      await requireSpace(app, principal, space, "statements:read");
+      const period = parsePeriod(request.params.period);
+      const client = await app.pool().connect();
+      try {
+        const st = await client.query<{ closed_at: Date; closed_by: string }>(
+          "select closed_at, closed_by from statements where space = $1 and period = $2",
+          [space, period.date],
+        );
+        const closed = st.rows[0];
+        const lines = visibleLines(
+          principal,
+          closed ? await closedLines(client, space, period) : await draftLines(client, space, period),
+        );
+        const audit = await client.query<{ action: string; actor: string; at: Date }>(
+          "select action, actor, at from statement_audit where space = $1 and period = $2 order by audit_id",
+          [space, period.date],
+        );
+        return {
+          space,
+          period: period.id,
+          status: closed ? "closed" : "open",
+          closedAt: closed ? closed.closed_at.toISOString() : null,
+          closedBy: closed ? closed.closed_by : null,
+          ...summarize(lines),
+          lines,
+          audit:
+            principal.role === "participant" ? [] : audit.rows.map((a) => ({ ...a, at: a.at.toISOString() })),
+        };
+      } finally {
+        client.release();
+      }
+    },
+  );
+
+  app.post<{ Params: { space: string; period: string } }>(
+    "/v1/spaces/:space/statements/:period/close",
+    {
+      schema: {
+        tags: ["statements"],
+        summary: "Close a period: its statement becomes immutable; later usage becomes adjustment lines",
+        params: periodParams,
+        response: {
+          200: { type: "object", properties: { period: { type: "string" }, lines: { type: "integer" } } },
+          ...err4xx,
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const { space } = request.params;
+      await requireSpace(app, principal, space, "statements:write");
+      const period = parsePeriod(request.params.period);
+      const lines = await app.tx((c) => closePeriod(c, space, period, principal.subject, opts.now()));
+      request.log.info(
+        { space, period: period.id, lines: lines.length, actor: principal.subject },
+        "period closed",
+      );
+      return { period: period.id, lines: lines.length };
+    },
+  );
+
+  app.post<{
+    Params: { space: string; period: string };
+    Body: { participant: string; description: string; amount: string; currency: string };
+  }>(
+    "/v1/spaces/:space/statements/:period/adjustments",
+    {
+      schema: {
+        tags: ["statements"],
+        summary: "Add a correction line to an open period (closed statements never change)",
+        params: periodParams,
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["participant", "description", "amount", "currency"],
+          properties: {
+            participant: { type: "string", minLength: 1 },
+            description: { type: "string", minLength: 1, maxLength: 500 },
+            amount: { type: "string", pattern: "^-?(0|[1-9][0-9]{0,17})(\\.[0-9]{1,6})?$" },
+            currency: { type: "string", pattern: "^[A-Z]{3}$" },
+          },
+        },
+        response: { 201: { type: "object", properties: { adjustmentId: { type: "string" } } }, ...err4xx },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const { space } = request.params;
+      const { closedThrough } = await requireSpace(app, principal, space, "statements:write");
+      const period = parsePeriod(request.params.period);
+      if (closedThrough && period.start < closedThrough)
+        throw new TdsError(
+          "periodClosed",
+          `Period ${period.id} is closed; add the correction to an open period`,
+        );
+      const id = await app.tx(async (c) => {
+        const { rows } = await c.query<{ adjustment_id: string }>(
+          `insert into statement_adjustments (space, period, participant, description, amount, currency, created_by)
+           values ($1, $2, $3, $4, $5, $6, $7) returning adjustment_id::text`,
+          [
+            space,
+            period.date,
+            request.body.participant,
+            request.body.description,
+            request.body.amount,
+            request.body.currency,
+            principal.subject,
+          ],
+        );
+        await c.query(
+          "insert into statement_audit (space, period, action, actor, detail) values ($1, $2, 'adjust', $3, $4)",
+          [space, period.date, principal.subject, JSON.stringify(request.body)],
+        );
+        return rows[0]?.adjustment_id ?? "";
+      });
+      return reply.status(201).send({ adjustmentId: id });
+    },
+  );
+  done();
+};

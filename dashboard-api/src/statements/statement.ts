@@ -1,0 +1,343 @@
+// Statements per billing period (UTC calendar month): priced lines from the rollups,
+// the platform fee, the providers' revenue share, and closing, which freezes them.
+import type { PoolClient } from "pg";
+import { TdsError } from "../errors.ts";
+import { isMeterName, meters } from "../metering/meters.ts";
+import {
+  add,
+  basisPoints,
+  formatDecimal,
+  lineAmount,
+  parseDecimal,
+  zero,
+  AMOUNT_SCALE,
+  type Decimal,
+} from "./money.ts";
+
+export interface StatementLine {
+  lineNo: number;
+  kind: "usage" | "late_usage" | "adjustment";
+  participant: string;
+  provider: string;
+  offer: string;
+  meter: string;
+  unit: string;
+  quantity: string;
+  unitPrice: string | null;
+  priceUnit: string | null;
+  amount: string;
+  currency: string | null;
+  platformFee: string;
+  providerShare: string;
+  sheetId: string | null;
+  description: string;
+}
+
+export interface Period {
+  readonly id: string; // YYYY-MM
+  readonly start: Date;
+  readonly end: Date;
+  readonly date: string; // YYYY-MM-01
+}
+
+export function parsePeriod(id: string): Period {
+  const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(id);
+  if (!m) throw new TdsError("validation", "params/period: expected YYYY-MM", { field: "params/period" });
+  const y = Number(m[1]);
+  const mo = Number(m[2]) - 1;
+  const start = new Date(Date.UTC(y, mo, 1));
+  return { id, start, end: new Date(Date.UTC(y, mo + 1, 1)), date: start.toISOString().slice(0, 10) };
+}
+
+export function periodOf(d: Date): Period {
+  return parsePeriod(d.toISOString().slice(0, 7));
+}
+
+interface PricedGroup {
+  kind: "usage" | "late_usage";
+  participant: string;
+  provider: string;
+  offer: string;
+  meter: string;
+  sheet_id: string | null;
+  currency: string | null;
+  platform_fee_bps: number | null;
+  provider_share_bps: number | null;
+  unit_price: string | null;
+  base_units_per_unit: string | null;
+  quantity: string;
+}
+
+const draftSql = `
+with u as (
+  select 'usage' as kind, participant, provider, offer, meter, hour, quantity
+  from usage_hourly where space = $1 and hour >= $2 and hour < $3
+  union all
+  select 'late_usage', participant, provider, offer, meter, hour, quantity
+  from usage_late_hourly where space = $1 and settle_period = $4::date
+)
+select u.kind, u.participant, u.provider, u.offer, u.meter, s.sheet_id::text as sheet_id, s.currency::text as currency,
+       s.platform_fee_bps, s.provider_share_bps, p.unit_price::text as unit_price,
+       p.base_units_per_unit::text as base_units_per_unit, sum(u.quantity)::text as quantity
+from u
+left join lateral (
+  select ps.sheet_id, ps.currency, ps.platform_fee_bps, ps.provider_share_bps from price_sheets ps
+  where ps.space = $1 and ps.effective_from <= u.hour order by ps.effective_from desc limit 1
+) s on true
+left join price_sheet_prices p on p.sheet_id = s.sheet_id and p.meter = u.meter
+group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+order by 1 desc, 2, 3, 4, 5, 6`;
+
+/** Prices the period's usage with the sheet in force for each hour; pure over the rows. */
+export function priceGroups(groups: readonly PricedGroup[]): Omit<StatementLine, "lineNo">[] {
+  return groups.map((g) => {
+    const meter = isMeterName(g.meter) ? meters[g.meter] : undefined;
+    const priced = g.unit_price !== null && g.base_units_per_unit !== null;
+    const amount = priced
+      ? lineAmount(BigInt(g.quantity), g.unit_price ?? "0", BigInt(g.base_units_per_unit ?? "1"))
+      : zero(AMOUNT_SCALE);
+    const fee = basisPoints(amount, g.platform_fee_bps ?? 0);
+    const share = g.provider !== "" ? basisPoints(amount, g.provider_share_bps ?? 0) : zero(AMOUNT_SCALE);
+    return {
+      kind: g.kind,
+      participant: g.participant,
+      provider: g.provider,
+      offer: g.offer,
+      meter: g.meter,
+      unit: meter?.baseUnit ?? "",
+      quantity: g.quantity,
+      unitPrice: priced ? g.unit_price : null,
+      priceUnit: priced ? (meter?.billingUnit ?? null) : null,
+      amount: formatDecimal(amount),
+      currency: g.currency,
+      platformFee: formatDecimal(fee),
+      providerShare: formatDecimal(share),
+      sheetId: g.sheet_id,
+      description: priced
+        ? g.kind === "late_usage"
+          ? "Late usage from a closed period"
+          : ""
+        : "No price in force for this meter",
+    };
+  });
+}
+
+export async function draftLines(
+  client: PoolClient,
+  space: string,
+  period: Period,
+): Promise<StatementLine[]> {
+  const { rows } = await client.query<PricedGroup>(draftSql, [space, period.start, period.end, period.date]);
+  const usage = priceGroups(rows);
+  const adj = await client.query<{
+    participant: string;
+    description: string;
+    amount: string;
+    currency: string;
+  }>(
+    `select participant, description, amount::text as amount, currency::text as currency
+     from statement_adjustments where space = $1 and period = $2 order by adjustment_id`,
+    [space, period.date],
+  );
+  const adjustments = adj.rows.map((a): Omit<StatementLine, "lineNo"> => ({
+    kind: "adjustment",
+    participant: a.participant,
+    provider: "",
+    offer: "",
+    meter: "",
+    unit: "",
+    quantity: "1",
+    unitPrice: a.amount,
+    priceUnit: null,
+    amount: a.amount,
+    currency: a.currency,
+    platformFee: "0",
+    providerShare: "0",
+    sheetId: null,
+    description: a.description,
+  }));
+  return [...usage, ...adjustments].map((l, i) => ({ ...l, lineNo: i + 1 }));
+}
+
+export async function closedLines(
+  client: PoolClient,
+  space: string,
+  period: Period,
+): Promise<StatementLine[]> {
+  const { rows } = await client.query<Record<string, string | number | null>>(
+    `select line_no, kind, participant, provider, offer, meter, unit, quantity::text as quantity,
+            unit_price::text as unit_price, amount::text as amount, currency::text as currency,
+            platform_fee::text as platform_fee, provider_share::text as provider_share, sheet_id::text as sheet_id, description
+     from statement_lines where space = $1 and period = $2 order by line_no`,
+    [space, period.date],
+  );
+  return rows.map((r) => {
+    const meter = String(r.meter);
+    return {
+      lineNo: Number(r.line_no),
+      kind: r.kind as StatementLine["kind"],
+      participant: String(r.participant),
+      provider: String(r.provider),
+      offer: String(r.offer),
+      meter,
+      unit: String(r.unit),
+      quantity: String(r.quantity),
+      unitPrice: r.unit_price === null ? null : String(r.unit_price),
+      priceUnit:
+        r.kind !== "adjustment" && r.unit_price !== null && isMeterName(meter)
+          ? meters[meter].billingUnit
+          : null,
+      amount: String(r.amount),
+      currency: r.currency === null ? null : String(r.currency),
+      platformFee: String(r.platform_fee),
+      providerShare: String(r.provider_share),
+      sheetId: r.sheet_id === null ? null : String(r.sheet_id),
+      description: String(r.description),
+    };
+  });
+}
+
+export interface Totals {
+  currency: string;
+  subtotal: string;
+  platformFee: string;
+  providerShare: string;
+}
+
+export interface Summary {
+  totals: Totals[];
+  charges: { participant: string; currency: string; amount: string }[];
+  revenueShare: { provider: string; currency: string; amount: string }[];
+}
+
+/** Totals per currency, what each participant is charged and what each provider receives. */
+export function summarize(lines: readonly StatementLine[]): Summary {
+  const totals = new Map<string, { subtotal: Decimal; fee: Decimal; share: Decimal }>();
+  const charges = new Map<string, Decimal>();
+  const shares = new Map<string, Decimal>();
+  for (const l of lines) {
+    if (l.currency === null) continue;
+    const t = totals.get(l.currency) ?? {
+      subtotal: zero(AMOUNT_SCALE),
+      fee: zero(AMOUNT_SCALE),
+      share: zero(AMOUNT_SCALE),
+    };
+    t.subtotal = add(t.subtotal, parseDecimal(l.amount));
+    t.fee = add(t.fee, parseDecimal(l.platformFee));
+    t.share = add(t.share, parseDecimal(l.providerShare));
+    totals.set(l.currency, t);
+    const ck = `${l.participant}\u0000${l.currency}`;
+    charges.set(ck, add(charges.get(ck) ?? zero(AMOUNT_SCALE), parseDecimal(l.amount)));
+    if (l.provider !== "") {
+      const sk = `${l.provider}\u0000${l.currency}`;
+      shares.set(sk, add(shares.get(sk) ?? zero(AMOUNT_SCALE), parseDecimal(l.providerShare)));
+    }
+  }
+  const split = (k: string): [string, string] => {
+    const [a = "", b = ""] = k.split("\u0000");
+    return [a, b];
+  };
+  return {
+    totals: [...totals.entries()].sort().map(([currency, t]) => ({
+      currency,
+      subtotal: formatDecimal(t.subtotal),
+      platformFee: formatDecimal(t.fee),
+      providerShare: formatDecimal(t.share),
+    })),
+    charges: [...charges.entries()].sort().map(([k, v]) => {
+      const [participant, currency] = split(k);
+      return { participant, currency, amount: formatDecimal(v) };
+    }),
+    revenueShare: [...shares.entries()].sort().map(([k, v]) => {
+      const [provider, currency] = split(k);
+      return { provider, currency, amount: formatDecimal(v) };
+    }),
+  };
+}
+
+/** The first period that may be closed next, or undefined when the space has no usage yet. */
+export async function nextClosablePeriod(
+  client: PoolClient,
+  space: string,
+  closedThrough: Date | null,
+): Promise<Period | undefined> {
+  if (closedThrough) return periodOf(closedThrough);
+  const { rows } = await client.query<{ first: string | null }>(
+    "select to_char(min(day), 'YYYY-MM') as first from usage_daily where space = $1",
+    [space],
+  );
+  const first = rows[0]?.first;
+  return first ? parsePeriod(first) : undefined;
+}
+
+/** Closes a period: snapshot its lines and move the space's close watermark, in one transaction. */
+export async function closePeriod(
+  client: PoolClient,
+  space: string,
+  period: Period,
+  actor: string,
+  now: Date,
+): Promise<StatementLine[]> {
+  const { rows } = await client.query<{ closed_through: Date | null }>(
+    "select closed_through from spaces where space = $1 for update",
+    [space],
+  );
+  const closedThrough = rows[0]?.closed_through ?? null;
+  if (closedThrough && period.start < closedThrough)
+    throw new TdsError("periodClosed", `Period ${period.id} of space ${space} is already closed`);
+  const next = await nextClosablePeriod(client, space, closedThrough);
+  if (next && next.start < period.start)
+    throw new TdsError("periodNotClosable", `Close period ${next.id} of space ${space} first`, {
+      field: "params/period",
+    });
+  if (period.end > now)
+    throw new TdsError("periodNotClosable", `Period ${period.id} has not ended yet`, {
+      field: "params/period",
+    });
+  const lines = await draftLines(client, space, period);
+  await client.query("insert into statements (space, period, closed_by, closed_at) values ($1, $2, $3, $4)", [
+    space,
+    period.date,
+    actor,
+    now,
+  ]);
+  if (lines.length > 0) {
+    await client.query(
+      `insert into statement_lines (space, period, line_no, kind, participant, provider, offer, meter, unit, quantity,
+         unit_price, amount, currency, platform_fee, provider_share, sheet_id, description)
+       select $1, $2, * from unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+         $10::numeric[], $11::numeric[], $12::numeric[], $13::text[], $14::numeric[], $15::numeric[], $16::bigint[], $17::text[])`,
+      [
+        space,
+        period.date,
+        lines.map((l) => l.lineNo),
+        lines.map((l) => l.kind),
+        lines.map((l) => l.participant),
+        lines.map((l) => l.provider),
+        lines.map((l) => l.offer),
+        lines.map((l) => l.meter),
+        lines.map((l) => l.unit),
+        lines.map((l) => l.quantity),
+        lines.map((l) => l.unitPrice),
+        lines.map((l) => l.amount),
+        lines.map((l) => l.currency),
+        lines.map((l) => l.platformFee),
+        lines.map((l) => l.providerShare),
+        lines.map((l) => l.sheetId),
+        lines.map((l) => l.description),
+      ],
+    );
+  }
+  await client.query("update spaces set closed_through = $2 where space = $1", [space, period.end]);
+  await client.query(
+    "insert into statement_audit (space, period, action, actor, at, detail) values ($1, $2, 'close', $3, $4, $5)",
+    [
+      space,
+      period.date,
+      actor,
+      now,
+      JSON.stringify({ lines: lines.length, summary: summarize(lines).totals }),
+    ],
+  );
+  return lines;
+}
