@@ -1,0 +1,132 @@
+// Desired child objects of a DataSpace, built from its spec alone.
+import type { DataSpace } from "@tds/crds";
+import type { KubeObject, OwnerReference } from "../../runtime/kube.ts";
+import {
+  GATEWAY_COMPONENT,
+  isolationNetworkPolicies,
+  limitRange,
+  managedLabels,
+  resourceQuota,
+  restrictedNamespace,
+  spaceControlNamespace,
+} from "../isolation.builders.ts";
+import { labels } from "../../kinds.ts";
+
+/** The group whose members administer a space (mapped by the cluster's authenticator). */
+export const spaceAdminGroup = (space: string): string => `tds:space:${space}:admins`;
+
+export function ownerRef(space: DataSpace): OwnerReference {
+  return {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataSpace",
+    name: space.metadata.name ?? "",
+    uid: space.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** Quota of the control namespace, where the space's own services run (gateway, exporters). */
+export const controlQuota: Record<string, string> = {
+  pods: "50",
+  "requests.cpu": "4",
+  "requests.memory": "8Gi",
+  "limits.cpu": "8",
+  "limits.memory": "16Gi",
+  secrets: "100",
+  configmaps: "100",
+  services: "20",
+  persistentvolumeclaims: "10",
+};
+
+export function buildDataSpaceChildren(space: DataSpace): {
+  namespace: KubeObject;
+  namespaced: KubeObject[];
+  cluster: KubeObject[];
+} {
+  const name = space.metadata.name ?? "";
+  const ns = spaceControlNamespace(name);
+  const l = managedLabels(name);
+  const sandbox = space.spec.sandbox ?? {};
+  const defaults = {
+    cpu: String(sandbox.defaultResources?.cpu ?? "500m"),
+    memory: String(sandbox.defaultResources?.memory ?? "512Mi"),
+  };
+  const max = {
+    cpu: String(sandbox.maxResources?.cpu ?? "4"),
+    memory: String(sandbox.maxResources?.memory ?? "8Gi"),
+  };
+  const adminGroup = spaceAdminGroup(name);
+  const clusterRoleName = `tds:space:${name}:admin`;
+  return {
+    namespace: restrictedNamespace(ns, l, ownerRef(space)),
+    namespaced: [
+      resourceQuota(ns, l, controlQuota),
+      limitRange(ns, l, defaults, max),
+      ...isolationNetworkPolicies(ns, name, l),
+      {
+        // The gateway serves every participant namespace of the space.
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "allow-participants-to-gateway", namespace: ns, labels: l },
+        spec: {
+          podSelector: { matchLabels: { [labels.component]: GATEWAY_COMPONENT } },
+          policyTypes: ["Ingress"],
+          ingress: [{ from: [{ namespaceSelector: { matchLabels: { [labels.space]: name } } }] }],
+        },
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: { name: "tds-space-admin", namespace: ns, labels: l },
+        rules: [
+          {
+            apiGroups: [""],
+            resources: ["configmaps", "events", "pods", "services"],
+            verbs: ["get", "list", "watch"],
+          },
+          {
+            apiGroups: ["networking.k8s.io"],
+            resources: ["networkpolicies"],
+            verbs: ["get", "list", "watch"],
+          },
+        ],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: "tds-space-admin", namespace: ns, labels: l },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "tds-space-admin" },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: adminGroup }],
+      },
+    ],
+    cluster: [
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: clusterRoleName, labels: l, ownerReferences: [ownerRef(space)] },
+        rules: [
+          {
+            apiGroups: ["tds.dev"],
+            resources: ["dataspaces"],
+            resourceNames: [name],
+            verbs: ["get", "watch", "update", "patch"],
+          },
+          { apiGroups: ["tds.dev"], resources: ["dataspaces/status"], resourceNames: [name], verbs: ["get"] },
+          {
+            apiGroups: ["tds.dev"],
+            resources: ["participants", "participants/status"],
+            verbs: ["get", "list", "watch"],
+          },
+        ],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: clusterRoleName, labels: l, ownerReferences: [ownerRef(space)] },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRoleName },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: adminGroup }],
+      },
+    ],
+  };
+}

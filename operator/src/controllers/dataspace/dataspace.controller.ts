@@ -1,0 +1,183 @@
+// DataSpace reconciler: the control namespace (Pod Security restricted), quota,
+// limits, default-deny NetworkPolicies with DNS and gateway allowances, RBAC for
+// the space admins, the space CA, and status counts. Ready only when every child
+// exists and the quota is enforced. Deletion removes the participants first.
+import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
+import type { KubeObject, ResourceType } from "../../runtime/kube.ts";
+import { kinds, labels } from "../../kinds.ts";
+import {
+  addFinalizer,
+  applyIfChanged,
+  removeFinalizer,
+  setCondition,
+  writeStatus,
+  type Context,
+  type Reconciler,
+  type Request,
+  type Result,
+} from "../../runtime/reconcile.ts";
+import { ensureSpaceCA, CA_SECRET } from "../../identity/space-ca.ts";
+import { managedLabels, quotaEnforced, spaceControlNamespace } from "../isolation.builders.ts";
+import { buildDataSpaceChildren, controlQuota } from "./dataspace.builders.ts";
+import type { Deps } from "../deps.ts";
+
+export const DATASPACE_FINALIZER = "tds.dev/dataspace-cleanup";
+
+function kindOf(obj: KubeObject): ResourceType {
+  const found = Object.values(kinds).find((k) => k.kind === obj.kind);
+  if (!found) throw new Error(`no resource type for kind ${obj.kind ?? "?"}`);
+  return found;
+}
+
+export class DataSpaceReconciler implements Reconciler {
+  readonly name = "dataspace";
+  readonly resource = kinds.dataSpace;
+
+  constructor(private readonly deps: Deps) {}
+
+  async reconcile(req: Request, ctx: Context): Promise<Result | undefined> {
+    const space = await ctx.client.find<DataSpace & KubeObject>(kinds.dataSpace, req.name);
+    if (!space) return undefined; // deleted: owner references collect what is left
+    if (space.metadata.deletionTimestamp) return this.finalize(space, ctx);
+    await addFinalizer(ctx, kinds.dataSpace, space, DATASPACE_FINALIZER);
+
+    const name = req.name;
+    const ns = spaceControlNamespace(name);
+    const desired = buildDataSpaceChildren(space);
+    const { cache } = this.deps;
+    let changed = false;
+    const nsLive = cache.get(kinds.namespace, ns);
+    if (nsLive?.metadata.deletionTimestamp) {
+      return this.status(
+        space,
+        ctx,
+        false,
+        "NamespaceTerminating",
+        `Namespace ${ns} is still being deleted`,
+        2_000,
+      );
+    }
+    changed = (await applyIfChanged(ctx, kinds.namespace, desired.namespace, nsLive)).changed || changed;
+    for (const obj of [...desired.namespaced, ...desired.cluster]) {
+      const r = kindOf(obj);
+      const live = cache.get(r, obj.metadata.name ?? "", obj.metadata.namespace);
+      changed = (await applyIfChanged(ctx, r, obj, live)).changed || changed;
+    }
+    const ca = await ensureSpaceCA(
+      ctx,
+      ns,
+      name,
+      space.spec.certificateAuthority?.validityDays ?? 3650,
+      managedLabels(name),
+      cache.get(kinds.secret, CA_SECRET, ns),
+    );
+    if (changed) {
+      await ctx.events.emit(
+        space,
+        "Normal",
+        "Provisioned",
+        `Applied the control namespace ${ns} and its policies`,
+      );
+    }
+
+    const quota = cache.get(kinds.resourceQuota, "tds-quota", ns);
+    const enforced = quotaEnforced(quota, controlQuota);
+    const participants = cache
+      .list(kinds.participant)
+      .filter((p) => (p as unknown as Participant).spec.dataSpace === name) as unknown as Participant[];
+    const readyParticipants = participants.filter((p) =>
+      (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+    ).length;
+    const offers = cache
+      .list(kinds.dataOffer)
+      .filter((o) => o.metadata.labels?.[labels.space] === name).length;
+    const status: DataSpaceStatus = {
+      ...(space.status ?? {}),
+      observedGeneration: space.metadata.generation ?? 0,
+      controlNamespace: ns,
+      participants: participants.length,
+      readyParticipants,
+      offers,
+      certificateAuthority: {
+        secretName: CA_SECRET,
+        serial: ca.serialNumber,
+        notAfter: ca.notAfter.toISOString().replace(/\.\d{3}Z$/, "Z"),
+      },
+    };
+    if (!enforced) {
+      return this.status(
+        space,
+        ctx,
+        false,
+        "QuotaNotEnforced",
+        "Waiting for the ResourceQuota to be enforced (status.hard filled in by kube-controller-manager)",
+        this.deps.settings.notReadyRequeueMs,
+        status,
+      );
+    }
+    return this.status(
+      space,
+      ctx,
+      true,
+      "Provisioned",
+      `Control namespace ${ns} is isolated and the CA is ready`,
+      undefined,
+      status,
+    );
+  }
+
+  private async status(
+    space: DataSpace & KubeObject,
+    ctx: Context,
+    ready: boolean,
+    reason: string,
+    message: string,
+    requeueAfterMs?: number,
+    base: DataSpaceStatus = space.status ?? {},
+  ): Promise<Result | undefined> {
+    const conditions = setCondition(base.conditions, {
+      type: "Ready",
+      status: ready ? "True" : "False",
+      reason,
+      message,
+      observedGeneration: space.metadata.generation ?? 0,
+    });
+    const next: DataSpaceStatus = { ...base, observedGeneration: space.metadata.generation ?? 0, conditions };
+    if (await writeStatus(ctx, kinds.dataSpace, space, next)) {
+      const before = (space.status?.conditions ?? []).find((c) => c.type === "Ready");
+      if (before?.status !== (ready ? "True" : "False") || before.reason !== reason) {
+        await ctx.events.emit(space, ready ? "Normal" : "Warning", reason, message);
+      }
+    }
+    return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+  }
+
+  /** Deletes the space's participants, waits until they are gone, then the control namespace. */
+  private async finalize(space: DataSpace & KubeObject, ctx: Context): Promise<Result | undefined> {
+    const name = space.metadata.name ?? "";
+    if (!(space.metadata.finalizers ?? []).includes(DATASPACE_FINALIZER)) return undefined;
+    const participants = await ctx.client.list<Participant & KubeObject>(kinds.participant);
+    const mine = participants.items.filter((p) => p.spec.dataSpace === name);
+    for (const p of mine) {
+      if (!p.metadata.deletionTimestamp) {
+        ctx.beforeWrite(`delete Participant ${p.metadata.name ?? ""}`);
+        await ctx.client.delete(kinds.participant, p.metadata.name ?? "", undefined, { uid: p.metadata.uid });
+      }
+    }
+    if (mine.length > 0) {
+      return this.status(space, ctx, false, "Deleting", `Removing ${mine.length} participant(s)`, 1_000);
+    }
+    const ns = spaceControlNamespace(name);
+    const nsLive = await ctx.client.find(kinds.namespace, ns);
+    if (nsLive) {
+      if (!nsLive.metadata.deletionTimestamp) {
+        ctx.beforeWrite(`delete Namespace ${ns}`);
+        await ctx.client.delete(kinds.namespace, ns, undefined, { uid: nsLive.metadata.uid });
+      }
+      return this.status(space, ctx, false, "Deleting", `Removing the control namespace ${ns}`, 1_000);
+    }
+    await removeFinalizer(ctx, kinds.dataSpace, space, DATASPACE_FINALIZER);
+    ctx.log.info("data space removed", { space: name });
+    return undefined;
+  }
+}

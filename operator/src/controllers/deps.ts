@@ -1,0 +1,34 @@
+// What controllers are given: read access to the shared informer caches, the
+// object store, and settings. Controllers never construct clients themselves.
+import type { KubeObject, ResourceType } from "../runtime/kube.ts";
+import type { ObjectStore } from "../storage/objectstore.ts";
+import { managedSelector } from "../kinds.ts";
+
+export interface Cache {
+  get(resource: ResourceType, name: string, namespace?: string): KubeObject | undefined;
+  list(resource: ResourceType): KubeObject[];
+}
+
+export interface Settings {
+  /** How often a Ready participant's bucket usage is sampled (and status refreshed). */
+  readonly storageSampleMs: number;
+  /** How long before expiry (as a fraction of the validity) a certificate is renewed. */
+  readonly renewAtFraction: number;
+  /** How often a space that is not Ready yet is checked again. */
+  readonly notReadyRequeueMs: number;
+}
+
+export const defaultSettings: Settings = {
+  storageSampleMs: 60_000,
+  renewAtFraction: 2 / 3,
+  notReadyRequeueMs: 2_000,
+};
+
+export interface Deps {
+  readonly cache: Cache;
+  readonly store: ObjectStore;
+  readonly settings: Settings;
+}
+
+/** Informers the controllers read children from: only objects the operator manages. */
+export const managedChildSelector = managedSelector;

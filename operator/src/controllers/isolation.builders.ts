@@ -1,0 +1,133 @@
+// Builders shared by the space and participant namespaces: a Pod Security
+// `restricted` namespace, default-deny NetworkPolicies with the DNS and gateway
+// allowances, quota and limit objects. Pure functions: they read nothing.
+import type { KubeObject, OwnerReference } from "../runtime/kube.ts";
+import { labels, MANAGER } from "../kinds.ts";
+
+export const GATEWAY_COMPONENT = "gateway";
+
+export function spaceControlNamespace(space: string): string {
+  return `tds-${space}`;
+}
+
+export function managedLabels(space: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { [labels.managedBy]: MANAGER, [labels.space]: space, ...extra };
+}
+
+export function restrictedNamespace(
+  name: string,
+  objectLabels: Record<string, string>,
+  owner: OwnerReference,
+): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name,
+      labels: {
+        ...objectLabels,
+        "kubernetes.io/metadata.name": name,
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+      },
+      ownerReferences: [owner],
+    },
+  };
+}
+
+const dnsPeer = {
+  namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+  podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+};
+const dnsPorts = [
+  { protocol: "UDP", port: 53 },
+  { protocol: "TCP", port: 53 },
+];
+
+function netpol(
+  namespace: string,
+  name: string,
+  objectLabels: Record<string, string>,
+  spec: unknown,
+): KubeObject {
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name, namespace, labels: objectLabels },
+    spec,
+  };
+}
+
+/**
+ * Default-deny ingress and egress, plus DNS egress and traffic to and from the
+ * space gateway (pods labelled as the gateway in the space's control namespace).
+ */
+export function isolationNetworkPolicies(
+  namespace: string,
+  space: string,
+  objectLabels: Record<string, string>,
+): KubeObject[] {
+  const gatewayPeer = {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": spaceControlNamespace(space) } },
+    podSelector: { matchLabels: { [labels.component]: GATEWAY_COMPONENT } },
+  };
+  return [
+    netpol(namespace, "default-deny", objectLabels, { podSelector: {}, policyTypes: ["Ingress", "Egress"] }),
+    netpol(namespace, "allow-dns", objectLabels, {
+      podSelector: {},
+      policyTypes: ["Egress"],
+      egress: [{ to: [dnsPeer], ports: dnsPorts }],
+    }),
+    netpol(namespace, "allow-space-gateway", objectLabels, {
+      podSelector: {},
+      policyTypes: ["Ingress", "Egress"],
+      ingress: [{ from: [gatewayPeer] }],
+      egress: [{ to: [gatewayPeer] }],
+    }),
+  ];
+}
+
+export function resourceQuota(
+  namespace: string,
+  objectLabels: Record<string, string>,
+  hard: Record<string, string>,
+): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "ResourceQuota",
+    metadata: { name: "tds-quota", namespace, labels: objectLabels },
+    spec: { hard },
+  };
+}
+
+export function limitRange(
+  namespace: string,
+  objectLabels: Record<string, string>,
+  defaults: { cpu: string; memory: string },
+  max: { cpu: string; memory: string },
+): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "LimitRange",
+    metadata: { name: "tds-limits", namespace, labels: objectLabels },
+    spec: {
+      limits: [
+        {
+          type: "Container",
+          default: { cpu: defaults.cpu, memory: defaults.memory },
+          defaultRequest: { cpu: defaults.cpu, memory: defaults.memory },
+          max: { cpu: max.cpu, memory: max.memory },
+        },
+      ],
+    },
+  };
+}
+
+/** True once kube-controller-manager has copied every hard limit into status.hard. */
+export function quotaEnforced(live: KubeObject | undefined, hard: Record<string, string>): boolean {
+  const status = (live as { status?: { hard?: Record<string, string> } } | undefined)?.status?.hard;
+  if (!status) return false;
+  return Object.keys(hard).every((k) => status[k] !== undefined);
+}

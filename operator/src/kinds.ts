@@ -1,0 +1,79 @@
+// Where each kind the operator reads or writes lives in the API.
+import type { ResourceType } from "./runtime/kube.ts";
+
+const core = (plural: string, kind: string, namespaced = true): ResourceType => ({
+  group: "",
+  version: "v1",
+  plural,
+  kind,
+  namespaced,
+});
+const tds = (plural: string, kind: string, namespaced: boolean): ResourceType => ({
+  group: "tds.dev",
+  version: "v1alpha1",
+  plural,
+  kind,
+  namespaced,
+});
+
+export const kinds = {
+  namespace: core("namespaces", "Namespace", false),
+  secret: core("secrets", "Secret"),
+  configMap: core("configmaps", "ConfigMap"),
+  serviceAccount: core("serviceaccounts", "ServiceAccount"),
+  resourceQuota: core("resourcequotas", "ResourceQuota"),
+  limitRange: core("limitranges", "LimitRange"),
+  networkPolicy: {
+    group: "networking.k8s.io",
+    version: "v1",
+    plural: "networkpolicies",
+    kind: "NetworkPolicy",
+    namespaced: true,
+  },
+  role: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "roles",
+    kind: "Role",
+    namespaced: true,
+  },
+  roleBinding: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "rolebindings",
+    kind: "RoleBinding",
+    namespaced: true,
+  },
+  clusterRole: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "clusterroles",
+    kind: "ClusterRole",
+    namespaced: false,
+  },
+  clusterRoleBinding: {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "clusterrolebindings",
+    kind: "ClusterRoleBinding",
+    namespaced: false,
+  },
+  dataSpace: tds("dataspaces", "DataSpace", false),
+  participant: tds("participants", "Participant", false),
+  dataOffer: tds("dataoffers", "DataOffer", true),
+  dataContract: tds("datacontracts", "DataContract", true),
+  sandboxJob: tds("sandboxjobs", "SandboxJob", true),
+} as const satisfies Record<string, ResourceType>;
+
+/** Labels on everything the operator creates. */
+export const labels = {
+  managedBy: "app.kubernetes.io/managed-by",
+  space: "tds.dev/space",
+  participant: "tds.dev/participant",
+  component: "app.kubernetes.io/component",
+} as const;
+
+export const MANAGER = "tds-operator";
+
+/** Selects every object the operator manages. */
+export const managedSelector = `${labels.managedBy}=${MANAGER}`;

@@ -1,0 +1,112 @@
+// Assembles the operator: the manager, the reconcilers and the watches that
+// map changes of owned objects back to their DataSpace or Participant.
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Participant } from "@tds/crds";
+import { Manager } from "./runtime/manager.ts";
+import type { KubeObject, ResourceType } from "./runtime/kube.ts";
+import type { Logger } from "./runtime/log.ts";
+import { kinds, labels, managedSelector } from "./kinds.ts";
+import { DataSpaceReconciler } from "./controllers/dataspace/dataspace.controller.ts";
+import { ParticipantReconciler } from "./controllers/participant/participant.controller.ts";
+import { defaultSettings, type Cache, type Settings } from "./controllers/deps.ts";
+import type { ObjectStore } from "./storage/objectstore.ts";
+
+export interface OperatorOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly log: Logger;
+  readonly store: ObjectStore;
+  readonly leaseNamespace: string;
+  readonly leaseName?: string;
+  readonly identity?: string;
+  readonly port?: number;
+  readonly host?: string;
+  readonly resyncMs?: number;
+  readonly watchdogMs?: number;
+  readonly leaseDurationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+  readonly settings?: Partial<Settings>;
+  readonly beforeWrite?: (what: string) => void;
+}
+
+/** Kinds the operator creates and watches (all carry the managed-by label). */
+export const ownedKinds = [
+  kinds.namespace,
+  kinds.resourceQuota,
+  kinds.limitRange,
+  kinds.networkPolicy,
+  kinds.serviceAccount,
+  kinds.role,
+  kinds.roleBinding,
+  kinds.clusterRole,
+  kinds.clusterRoleBinding,
+  kinds.secret,
+  kinds.configMap,
+] as const;
+
+const spaceOfNamespace = (ns: string | undefined): string | undefined =>
+  ns?.includes("--") ? ns.split("--")[0] : undefined;
+
+export function createOperator(opts: OperatorOptions): Manager {
+  const manager = new Manager({
+    kubeConfig: opts.kubeConfig,
+    log: opts.log,
+    leaderElection: {
+      namespace: opts.leaseNamespace,
+      name: opts.leaseName ?? "tds-operator",
+      identity: opts.identity,
+      leaseDurationMs: opts.leaseDurationMs,
+      renewDeadlineMs: opts.renewDeadlineMs,
+      retryPeriodMs: opts.retryPeriodMs,
+    },
+    port: opts.port,
+    host: opts.host,
+    resyncMs: opts.resyncMs,
+    watchdogMs: opts.watchdogMs,
+    beforeWrite: opts.beforeWrite,
+  });
+  // Owned kinds are cached only where the operator's label is; TDS kinds are cached whole.
+  const informerFor = (r: ResourceType) =>
+    manager.informer(r, ownedKinds.some((k) => k === r) ? managedSelector : undefined);
+  const cache: Cache = {
+    get: (r, name, namespace) => informerFor(r).get(namespace ? `${namespace}/${name}` : name),
+    list: (r) => informerFor(r).list(),
+  };
+  const deps = { cache, store: opts.store, settings: { ...defaultSettings, ...opts.settings } };
+
+  const participantsOf = (space: string) =>
+    manager
+      .informer(kinds.participant)
+      .list()
+      .filter((p) => (p as unknown as Participant).spec.dataSpace === space)
+      .map((p) => p.metadata.name ?? "");
+
+  manager.add(new DataSpaceReconciler(deps), [
+    { resource: kinds.participant, map: (p) => [(p as unknown as Participant).spec.dataSpace] },
+    {
+      resource: kinds.dataOffer,
+      map: (o) => [spaceOfNamespace(o.metadata.namespace)].filter((s): s is string => !!s),
+    },
+    ...ownedKinds.map((resource) => ({
+      resource,
+      labelSelector: managedSelector,
+      map: (o: KubeObject) => {
+        const l = o.metadata.labels ?? {};
+        const space = l[labels.space];
+        return space && !l[labels.participant] ? [space] : [];
+      },
+    })),
+  ]);
+  manager.add(new ParticipantReconciler(deps), [
+    { resource: kinds.dataSpace, map: (s) => participantsOf(s.metadata.name ?? "") },
+    ...ownedKinds.map((resource) => ({
+      resource,
+      labelSelector: managedSelector,
+      map: (o: KubeObject) => {
+        const participant = o.metadata.labels?.[labels.participant];
+        return participant ? [participant] : [];
+      },
+    })),
+  ]);
+  return manager;
+}

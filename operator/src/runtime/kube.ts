@@ -1,0 +1,306 @@
+// A thin Kubernetes REST client on @kubernetes/client-node's KubeConfig (which
+// owns credentials and TLS). It adds what the runtime needs and the generated
+// clients make awkward: server-side apply on any resource and subresource,
+// typed API errors, and raw watch streams that the informer supervises itself.
+import { request as httpsRequest, type RequestOptions } from "node:https";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import type { KubeConfig } from "@kubernetes/client-node";
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+  deletionTimestamp?: string;
+  creationTimestamp?: string;
+  [key: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  [key: string]: unknown;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  metadata: { resourceVersion?: string; continue?: string };
+}
+
+/** Where a kind lives in the API. */
+export interface ResourceType {
+  readonly group: string; // "" for the core group
+  readonly version: string;
+  readonly plural: string;
+  readonly kind: string;
+  readonly namespaced: boolean;
+}
+
+export const apiVersionOf = (r: ResourceType): string => (r.group ? `${r.group}/${r.version}` : r.version);
+
+/** The REST path of a collection or, with a name, of one object (and optionally a subresource). */
+export function resourcePath(
+  r: ResourceType,
+  namespace?: string,
+  name?: string,
+  subresource?: string,
+): string {
+  const base = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`;
+  const ns = r.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
+  const obj = name ? `/${encodeURIComponent(name)}` : "";
+  const sub = name && subresource ? `/${subresource}` : "";
+  return `${base}${ns}/${r.plural}${obj}${sub}`;
+}
+
+/** An error answer from the API server, with its HTTP code and Status reason. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "KubeApiError";
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.code === 404;
+export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.code === 409;
+export const isGone = (err: unknown): boolean => err instanceof KubeApiError && err.code === 410;
+
+export interface WatchEvent<T> {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: T;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+function withQuery(path: string, query?: Query): string {
+  if (!query) return path;
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
+  const s = qs.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+/** Counts every request by verb, so tests can assert "no writes" on a resync. */
+export interface RequestObserver {
+  (method: string, path: string): void;
+}
+
+export class KubeClient {
+  private readonly server: URL;
+  private observer: RequestObserver | undefined;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    readonly fieldManager = "tds-operator",
+  ) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error("kubeconfig has no current cluster");
+    this.server = new URL(cluster.server);
+  }
+
+  observe(observer: RequestObserver | undefined): void {
+    this.observer = observer;
+  }
+
+  private async open(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<IncomingMessage> {
+    const opts: RequestOptions = {
+      method,
+      protocol: this.server.protocol,
+      hostname: this.server.hostname,
+      port: this.server.port,
+      path,
+      headers: { Accept: "application/json", ...headers },
+      signal,
+    };
+    await this.kc.applyToHTTPSOptions(opts);
+    this.observer?.(method, path);
+    const send = this.server.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(opts, resolve);
+      req.on("error", reject);
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  private static async readAll(res: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString("utf8");
+  }
+
+  private static toError(status: number, text: string, what: string): KubeApiError {
+    try {
+      const s = JSON.parse(text) as { reason?: string; message?: string; details?: unknown };
+      return new KubeApiError(
+        status,
+        s.reason ?? "Unknown",
+        s.message ?? `${what}: HTTP ${status}`,
+        s.details,
+      );
+    } catch {
+      return new KubeApiError(status, "Unknown", `${what}: HTTP ${status}: ${text.slice(0, 200)}`);
+    }
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    opts: { body?: unknown; contentType?: string; query?: Query } = {},
+  ): Promise<T> {
+    const full = withQuery(path, opts.query);
+    const body =
+      opts.body === undefined
+        ? undefined
+        : typeof opts.body === "string"
+          ? opts.body
+          : JSON.stringify(opts.body);
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["Content-Type"] = opts.contentType ?? "application/json";
+    const res = await this.open(method, full, body, headers);
+    const text = await KubeClient.readAll(res);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw KubeClient.toError(status, text, `${method} ${path}`);
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  get<T extends KubeObject>(r: ResourceType, name: string, namespace?: string): Promise<T> {
+    return this.request<T>("GET", resourcePath(r, namespace, name));
+  }
+
+  /** Reads an object, or undefined when it does not exist. */
+  async find<T extends KubeObject>(
+    r: ResourceType,
+    name: string,
+    namespace?: string,
+  ): Promise<T | undefined> {
+    try {
+      return await this.get<T>(r, name, namespace);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  list<T extends KubeObject>(r: ResourceType, namespace?: string, query?: Query): Promise<ListResult<T>> {
+    return this.request<ListResult<T>>("GET", resourcePath(r, namespace), { query });
+  }
+
+  create<T extends KubeObject>(r: ResourceType, obj: T): Promise<T> {
+    return this.request<T>("POST", resourcePath(r, obj.metadata.namespace), { body: obj });
+  }
+
+  /**
+   * Server-side apply under the operator's field manager. A `metadata.resourceVersion`
+   * in the object makes the apply conditional (optimistic concurrency).
+   */
+  apply<T extends KubeObject>(r: ResourceType, obj: T, subresource?: string): Promise<T> {
+    const name = obj.metadata.name;
+    if (!name) throw new Error(`cannot apply a ${r.kind} without metadata.name`);
+    return this.request<T>("PATCH", resourcePath(r, obj.metadata.namespace, name, subresource), {
+      body: { ...obj, apiVersion: apiVersionOf(r), kind: r.kind },
+      contentType: "application/apply-patch+yaml",
+      query: { fieldManager: this.fieldManager, force: true },
+    });
+  }
+
+  /** A JSON merge patch; pass metadata.resourceVersion in the patch for a precondition. */
+  mergePatch<T extends KubeObject>(
+    r: ResourceType,
+    name: string,
+    namespace: string | undefined,
+    patch: unknown,
+    subresource?: string,
+  ): Promise<T> {
+    return this.request<T>("PATCH", resourcePath(r, namespace, name, subresource), {
+      body: patch,
+      contentType: "application/merge-patch+json",
+      query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  /** Deletes with optional uid/resourceVersion preconditions; a missing object is not an error. */
+  async delete(
+    r: ResourceType,
+    name: string,
+    namespace?: string,
+    opts: {
+      uid?: string;
+      resourceVersion?: string;
+      propagationPolicy?: "Foreground" | "Background" | "Orphan";
+    } = {},
+  ): Promise<void> {
+    const preconditions: Record<string, string> = {};
+    if (opts.uid) preconditions.uid = opts.uid;
+    if (opts.resourceVersion) preconditions.resourceVersion = opts.resourceVersion;
+    try {
+      await this.request("DELETE", resourcePath(r, namespace, name), {
+        body: {
+          apiVersion: "v1",
+          kind: "DeleteOptions",
+          propagationPolicy: opts.propagationPolicy ?? "Background",
+          ...(Object.keys(preconditions).length > 0 ? { preconditions } : {}),
+        },
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /**
+   * Opens a watch stream and calls `onEvent` for each event until the stream
+   * ends (resolves) or fails (rejects). `signal` aborts it.
+   */
+  async watch<T>(
+    r: ResourceType,
+    query: Query,
+    onEvent: (ev: WatchEvent<T>) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const path = withQuery(resourcePath(r), { ...query, watch: true, allowWatchBookmarks: true });
+    const res = await this.open("GET", path, undefined, {}, signal);
+    const status = res.statusCode ?? 0;
+    if (status !== 200) throw KubeClient.toError(status, await KubeClient.readAll(res), `watch ${r.plural}`);
+    let buf = "";
+    for await (const chunk of res) {
+      buf += (chunk as Buffer).toString("utf8");
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
+      }
+    }
+  }
+}
+
+/** The `data` map of a Secret or ConfigMap (empty when absent). */
+export function dataOf(obj: KubeObject | undefined): Record<string, string> {
+  const data = obj?.data;
+  return data !== null && typeof data === "object" ? (data as Record<string, string>) : {};
+}

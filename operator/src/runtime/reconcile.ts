@@ -1,0 +1,174 @@
+// The contract between the runtime and a controller, plus the helpers every
+// controller uses: conditions, status writes with a precondition, and
+// "apply only when different" so a resync of unchanged objects writes nothing.
+import { isDeepStrictEqual } from "node:util";
+import type { Span } from "@opentelemetry/api";
+import { KubeClient, type KubeObject, type ResourceType } from "./kube.ts";
+import type { Logger } from "./log.ts";
+import type { EventRecorder } from "./events.ts";
+
+export interface Request {
+  readonly namespace?: string;
+  readonly name: string;
+}
+
+export interface Result {
+  /** Reconcile this key again after the delay, even if nothing changes. */
+  readonly requeueAfterMs?: number;
+}
+
+/** A failure that retrying cannot fix (bad spec, missing prerequisite that only a user can add). */
+export class TerminalError extends Error {
+  override readonly name = "TerminalError";
+}
+
+export interface Context {
+  readonly client: KubeClient;
+  readonly log: Logger;
+  readonly events: EventRecorder;
+  readonly span: Span;
+  /** Test hook: called before every write, so a test can crash the operator at each write point. */
+  readonly beforeWrite: (what: string) => void;
+}
+
+export interface Reconciler {
+  readonly name: string;
+  readonly resource: ResourceType;
+  reconcile(req: Request, ctx: Context): Promise<Result | undefined>;
+}
+
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+/**
+ * Returns the conditions with `next` set. lastTransitionTime changes only when
+ * the status changes, so unchanged conditions produce identical status.
+ */
+export function setCondition(
+  conditions: readonly Condition[] | undefined,
+  next: Omit<Condition, "lastTransitionTime">,
+  now: Date = new Date(),
+): Condition[] {
+  const list = [...(conditions ?? [])];
+  const i = list.findIndex((c) => c.type === next.type);
+  const prev = i >= 0 ? list[i] : undefined;
+  const lastTransitionTime =
+    prev && prev.status === next.status && prev.lastTransitionTime
+      ? prev.lastTransitionTime
+      : now.toISOString().replace(/\.\d{3}Z$/, "Z");
+  const merged: Condition = { ...next, lastTransitionTime };
+  if (i >= 0) list[i] = merged;
+  else list.push(merged);
+  return list;
+}
+
+export function findCondition(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+/** True when every field of `desired` is present and equal in `live` (arrays compared elementwise). */
+export function isSubset(desired: unknown, live: unknown): boolean {
+  if (desired === live) return true;
+  if (Array.isArray(desired)) {
+    return (
+      Array.isArray(live) && desired.length === live.length && desired.every((d, i) => isSubset(d, live[i]))
+    );
+  }
+  if (desired !== null && typeof desired === "object") {
+    if (live === null || typeof live !== "object" || Array.isArray(live)) return false;
+    const l = live as Record<string, unknown>;
+    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => isSubset(v, l[k]));
+  }
+  return false;
+}
+
+/**
+ * Server-side applies `desired` unless the live object already matches it.
+ * Returns the live object and whether a write happened.
+ */
+export async function applyIfChanged<T extends KubeObject>(
+  ctx: Context,
+  resource: ResourceType,
+  desired: T,
+  live: T | undefined,
+): Promise<{ object: T; changed: boolean }> {
+  const { apiVersion: _a, kind: _k, ...comparable } = desired;
+  if (live && isSubset(comparable, live)) return { object: live, changed: false };
+  ctx.beforeWrite(
+    `apply ${resource.kind} ${desired.metadata.namespace ?? ""}/${desired.metadata.name ?? ""}`,
+  );
+  const object = await ctx.client.apply(resource, desired);
+  return { object, changed: true };
+}
+
+/**
+ * Writes status through the status subresource, only when it differs, with the
+ * read resourceVersion as a precondition: a paused or stale leader gets a 409
+ * instead of overwriting newer state.
+ */
+export async function writeStatus<S>(
+  ctx: Context,
+  resource: ResourceType,
+  obj: KubeObject & { status?: S },
+  status: S,
+): Promise<boolean> {
+  if (isDeepStrictEqual(JSON.parse(JSON.stringify(obj.status ?? {})), JSON.parse(JSON.stringify(status)))) {
+    return false;
+  }
+  ctx.beforeWrite(`status ${resource.kind} ${obj.metadata.name ?? ""}`);
+  await ctx.client.apply(
+    resource,
+    {
+      metadata: {
+        name: obj.metadata.name,
+        ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}),
+        resourceVersion: obj.metadata.resourceVersion,
+      },
+      status,
+    },
+    "status",
+  );
+  return true;
+}
+
+/** Adds a finalizer with a JSON merge patch conditioned on the resourceVersion. */
+export async function addFinalizer(
+  ctx: Context,
+  resource: ResourceType,
+  obj: KubeObject,
+  finalizer: string,
+): Promise<void> {
+  const finalizers = obj.metadata.finalizers ?? [];
+  if (finalizers.includes(finalizer)) return;
+  ctx.beforeWrite(`add finalizer ${resource.kind} ${obj.metadata.name ?? ""}`);
+  await ctx.client.mergePatch(resource, obj.metadata.name ?? "", obj.metadata.namespace, {
+    metadata: { resourceVersion: obj.metadata.resourceVersion, finalizers: [...finalizers, finalizer] },
+  });
+}
+
+/** Removes a finalizer with a JSON merge patch conditioned on the resourceVersion. */
+export async function removeFinalizer(
+  ctx: Context,
+  resource: ResourceType,
+  obj: KubeObject,
+  finalizer: string,
+): Promise<void> {
+  const finalizers = obj.metadata.finalizers ?? [];
+  if (!finalizers.includes(finalizer)) return;
+  ctx.beforeWrite(`remove finalizer ${resource.kind} ${obj.metadata.name ?? ""}`);
+  await ctx.client.mergePatch(resource, obj.metadata.name ?? "", obj.metadata.namespace, {
+    metadata: {
+      resourceVersion: obj.metadata.resourceVersion,
+      finalizers: finalizers.filter((f) => f !== finalizer),
+    },
+  });
+}
