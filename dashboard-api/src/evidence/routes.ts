@@ -1,0 +1,366 @@
+// The evidence log's HTTP API, a fastify plugin mounted under
+// /v1/spaces/:space/evidence. Members read checkpoints and proofs freely and
+// entries about their own objects; the operator appends through the internal
+// POST /entries. Authentication happens before (the app's auth plugin); this
+// plugin asks the `authorize` callbacks what the caller may do.
+import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
+import { type CheckpointExporter, checkpointNow, type SignerFor } from "./checkpointer.ts";
+import type { SignedCheckpoint } from "./checkpoint.ts";
+import { entrySchema, type EvidenceEntry } from "./entry.ts";
+import { exportLog } from "./export.ts";
+import { type EntryFilter, EvidenceError, type EvidenceStore } from "./store.ts";
+
+/** What a caller may read in a space; null when the caller is not a member (answered as 404). */
+export type EvidenceAccess =
+  { canSeeAllEntries: true } | { canSeeAllEntries: false; filter: EntryFilter } | null;
+
+export interface EvidenceRoutesOptions {
+  store: EvidenceStore;
+  authorize(request: FastifyRequest, space: string): Promise<EvidenceAccess>;
+  /** True for the operator's service identity (and space admins): may append and force a checkpoint. */
+  authorizeAppend(request: FastifyRequest, space: string): Promise<boolean>;
+  /** Needed for POST /checkpoint. */
+  signerFor?: SignerFor;
+  exporter?: CheckpointExporter;
+}
+
+const MAX_PAGE = 1000;
+const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const b64 = (h: Uint8Array): string => Buffer.from(h).toString("base64");
+
+const spaceParams = {
+  type: "object",
+  required: ["space"],
+  properties: { space: { type: "string", pattern: NAME, maxLength: 63 } },
+} as const;
+const index = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+const hashArray = { type: "array", items: { type: "string" } } as const;
+const errorBody = {
+  type: "object",
+  required: ["code", "message"],
+  properties: {
+    code: { type: "string" },
+    message: { type: "string" },
+    field: { type: "string" },
+    requestId: { type: "string" },
+  },
+} as const;
+const checkpointBody = {
+  type: "object",
+  required: ["treeSize", "rootHash", "time", "note"],
+  properties: {
+    origin: { type: "string" },
+    treeSize: { type: "integer" },
+    rootHash: { type: "string", description: "base64" },
+    time: { type: "string" },
+    note: { type: "string", description: "the C2SP signed note, verbatim" },
+  },
+} as const;
+const storedEntry = {
+  type: "object",
+  properties: {
+    leafIndex: { type: "integer" },
+    leafHash: { type: "string" },
+    entry: { type: "object", additionalProperties: true },
+  },
+} as const;
+
+const STATUS: Record<string, number> = {
+  TDS_ERR_EVIDENCE_SPACE_MISMATCH: 400,
+  TDS_ERR_EVIDENCE_TREE_SIZE: 400,
+  TDS_ERR_EVIDENCE_LEAF_INDEX: 400,
+  TDS_ERR_EVIDENCE_RANGE: 400,
+  TDS_ERR_EVIDENCE_EVENT_CONFLICT: 409,
+  TDS_ERR_EVIDENCE_NO_CHECKPOINT: 404,
+  TDS_ERR_EVIDENCE_NO_SIGNER: 503,
+  TDS_ERR_SPACE_NOT_FOUND: 404,
+  TDS_ERR_FORBIDDEN: 403,
+};
+
+function checkpointJson(c: SignedCheckpoint): Record<string, unknown> {
+  return { origin: c.origin, treeSize: c.treeSize, rootHash: b64(c.rootHash), time: c.time, note: c.note };
+}
+
+export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app, opts, done) => {
+  const { store } = opts;
+
+  app.setErrorHandler((error: Error, request, reply) => {
+    const send = (status: number, code: string, message: string, field?: string): FastifyReply =>
+      reply
+        .status(status)
+        .send({ code, message, requestId: request.id, ...(field === undefined ? {} : { field }) });
+    if (error instanceof EvidenceError)
+      return send(STATUS[error.code] ?? 400, error.code, error.message, error.field);
+    const err = error as FastifyError;
+    if (err.validation) {
+      const first = err.validation[0];
+      const params = (first?.params ?? {}) as { missingProperty?: unknown; additionalProperty?: unknown };
+      const extra = [params.missingProperty, params.additionalProperty].find(
+        (p): p is string => typeof p === "string",
+      );
+      const path = [
+        err.validationContext ?? "body",
+        ...(first?.instancePath.split("/").filter(Boolean) ?? []),
+        ...(extra ? [extra] : []),
+      ].join("/");
+      return send(400, "TDS_ERR_VALIDATION", `${path}: ${first?.message ?? err.message}`, path);
+    }
+    if (err.statusCode !== undefined && err.statusCode < 500)
+      return send(err.statusCode, "TDS_ERR_VALIDATION", err.message, "body");
+    request.log.error({ err }, "evidence route failed");
+    return send(500, "TDS_ERR_INTERNAL", "Internal error");
+  });
+
+  const access = async (request: FastifyRequest, space: string): Promise<EntryFilter | undefined> => {
+    const a = await opts.authorize(request, space);
+    if (!a) throw new EvidenceError("TDS_ERR_SPACE_NOT_FOUND", `Space ${space} not found`, "space");
+    return a.canSeeAllEntries ? undefined : a.filter;
+  };
+  const requireAppend = async (request: FastifyRequest, space: string): Promise<void> => {
+    await access(request, space);
+    if (!(await opts.authorizeAppend(request, space))) {
+      throw new EvidenceError(
+        "TDS_ERR_FORBIDDEN",
+        `Appending evidence to space ${space} is reserved to the operator`,
+      );
+    }
+  };
+
+  type P = { Params: { space: string } };
+
+  app.get<P & { Querystring: { start: number; end?: number } }>(
+    "/entries",
+    {
+      schema: {
+        summary: "Entries by leaf range [start, end); participants get only entries about their own objects",
+        params: spaceParams,
+        querystring: { type: "object", required: ["start"], properties: { start: index, end: index } },
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              treeSize: { type: "integer" },
+              entries: { type: "array", items: storedEntry },
+              next: { type: "integer" },
+            },
+          },
+          "4xx": errorBody,
+        },
+      },
+    },
+    async (request) => {
+      const { space } = request.params;
+      const filter = await access(request, space);
+      const { treeSize } = await store.head(space);
+      const { start } = request.query;
+      if (start > treeSize) {
+        throw new EvidenceError(
+          "TDS_ERR_EVIDENCE_RANGE",
+          `start ${start} is beyond the log (${treeSize})`,
+          "querystring/start",
+        );
+      }
+      if (request.query.end !== undefined && request.query.end < start) {
+        throw new EvidenceError("TDS_ERR_EVIDENCE_RANGE", "end must not be before start", "querystring/end");
+      }
+      const end = Math.min(request.query.end ?? treeSize, start + MAX_PAGE, treeSize);
+      const rows = end > start ? await store.entries(space, start, end, filter) : [];
+      return {
+        treeSize,
+        entries: rows.map((r) => ({
+          leafIndex: r.leafIndex,
+          leafHash: b64(r.leafHash),
+          entry: JSON.parse(r.entry.toString("utf8")) as unknown,
+        })),
+        ...(end < treeSize ? { next: end } : {}),
+      };
+    },
+  );
+
+  app.post<P & { Body: { entries: EvidenceEntry[] } }>(
+    "/entries",
+    {
+      schema: {
+        summary: "Append entries (internal: the operator). Idempotent per eventId; answered after commit",
+        params: spaceParams,
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["entries"],
+          properties: { entries: { type: "array", minItems: 1, maxItems: MAX_PAGE, items: entrySchema } },
+        },
+        response: {
+          "2xx": {
+            type: "object",
+            properties: {
+              results: {
+                type: "array",
+                items: {
+                  type: "object",
+                  properties: {
+                    eventId: { type: "string" },
+                    leafIndex: { type: "integer" },
+                    leafHash: { type: "string" },
+                    duplicate: { type: "boolean" },
+                  },
+                },
+              },
+            },
+          },
+          "4xx": errorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { space } = request.params;
+      await requireAppend(request, space);
+      const results = await store.append(space, request.body.entries);
+      return reply.status(results.some((r) => !r.duplicate) ? 201 : 200).send({
+        results: results.map((r) => ({ ...r, leafHash: b64(r.leafHash) })),
+      });
+    },
+  );
+
+  app.get<P>(
+    "/checkpoint",
+    {
+      schema: {
+        summary: "The latest signed checkpoint",
+        params: spaceParams,
+        response: { 200: checkpointBody, "4xx": errorBody },
+      },
+    },
+    async (request) => {
+      const { space } = request.params;
+      await access(request, space);
+      const cp = await store.latestCheckpoint(space);
+      if (!cp)
+        throw new EvidenceError("TDS_ERR_EVIDENCE_NO_CHECKPOINT", `Space ${space} has no checkpoint yet`);
+      return checkpointJson(cp);
+    },
+  );
+
+  app.post<P>(
+    "/checkpoint",
+    {
+      schema: {
+        summary: "Sign a checkpoint now (internal) and export it",
+        params: spaceParams,
+        response: { 200: checkpointBody, "4xx": errorBody, "5xx": errorBody },
+      },
+    },
+    async (request) => {
+      const { space } = request.params;
+      await requireAppend(request, space);
+      if (!opts.signerFor)
+        throw new EvidenceError("TDS_ERR_EVIDENCE_NO_SIGNER", "No checkpoint signer is configured");
+      return checkpointJson(await checkpointNow(store, space, await opts.signerFor(space), opts.exporter));
+    },
+  );
+
+  app.get<P & { Querystring: { leafIndex: number; treeSize: number } }>(
+    "/proofs/inclusion",
+    {
+      schema: {
+        summary: "RFC 9162 inclusion proof of a leaf in a tree size",
+        params: spaceParams,
+        querystring: {
+          type: "object",
+          required: ["leafIndex", "treeSize"],
+          properties: { leafIndex: index, treeSize: { ...index, minimum: 1 } },
+        },
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              leafIndex: { type: "integer" },
+              treeSize: { type: "integer" },
+              leafHash: { type: "string" },
+              proof: hashArray,
+            },
+          },
+          "4xx": errorBody,
+        },
+      },
+    },
+    async (request) => {
+      const { space } = request.params;
+      await access(request, space);
+      const { leafIndex, treeSize } = request.query;
+      const proof = await fieldErrors(store.inclusionProof(space, leafIndex, treeSize));
+      const [leaf] = await store.leaves(space, leafIndex, leafIndex + 1);
+      return { leafIndex, treeSize, leafHash: leaf ? b64(leaf.leafHash) : "", proof: proof.map(b64) };
+    },
+  );
+
+  app.get<P & { Querystring: { first: number; second: number } }>(
+    "/proofs/consistency",
+    {
+      schema: {
+        summary: "RFC 9162 consistency proof between two tree sizes",
+        params: spaceParams,
+        querystring: {
+          type: "object",
+          required: ["first", "second"],
+          properties: { first: index, second: index },
+        },
+        response: {
+          200: {
+            type: "object",
+            properties: { first: { type: "integer" }, second: { type: "integer" }, proof: hashArray },
+          },
+          "4xx": errorBody,
+        },
+      },
+    },
+    async (request) => {
+      const { space } = request.params;
+      await access(request, space);
+      const { first, second } = request.query;
+      const proof = await fieldErrors(store.consistencyProof(space, first, second));
+      return { first, second, proof: proof.map(b64) };
+    },
+  );
+
+  app.get<P>(
+    "/export",
+    {
+      schema: {
+        summary:
+          "Every leaf hash, the entries the caller may see, and every checkpoint: input for `tds evidence verify`",
+        params: spaceParams,
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              format: { type: "string" },
+              space: { type: "string" },
+              origin: { type: "string" },
+              treeSize: { type: "integer" },
+              entries: { type: "array", items: storedEntry },
+              checkpoints: { type: "array", items: { type: "string" } },
+            },
+          },
+          "4xx": errorBody,
+        },
+      },
+    },
+    async (request) => {
+      const { space } = request.params;
+      return exportLog(store, space, await access(request, space));
+    },
+  );
+  done();
+};
+
+/** Query errors from the store name the query field. */
+async function fieldErrors<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof EvidenceError && err.field !== undefined && !err.field.includes("/")) {
+      throw new EvidenceError(err.code, err.message, `querystring/${err.field}`, { cause: err });
+    }
+    throw err;
+  }
+}
