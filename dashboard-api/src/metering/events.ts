@@ -34,11 +34,13 @@ export const usageEventSchema = {
         offer: { type: "string", pattern: namePattern, description: "The data offer used" },
         meter: { type: "string", enum: meterNames },
         quantity: {
+          // One schema with two types, not anyOf: ajv's type coercion must never turn a
+          // big decimal string into a float. Integers up to 2^53-1, decimal strings beyond.
+          type: ["integer", "string"],
+          minimum: 0,
+          maximum: Number.MAX_SAFE_INTEGER,
+          pattern: "^(0|[1-9][0-9]{0,37})$",
           description: "Integer in the meter's base unit; a decimal string for values beyond 2^53",
-          anyOf: [
-            { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
-            { type: "string", pattern: "^(0|[1-9][0-9]{0,37})$" },
-          ],
         },
       },
     },
