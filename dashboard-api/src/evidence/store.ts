@@ -116,14 +116,20 @@ export class EvidenceStore {
     const client = await this.pool.connect();
     try {
       await client.query("begin");
-      await client.query(
-        "insert into evidence_logs (space, root_hash) values ($1, $2) on conflict (space) do nothing",
-        [space, EMPTY_ROOT],
-      );
-      const head = await client.query<HeadRow>(
-        "select tree_size, root_hash, frontier from evidence_logs where space = $1 for update",
-        [space],
-      );
+      const lockHead = (): Promise<pg.QueryResult<HeadRow>> =>
+        client.query<HeadRow>(
+          "select tree_size, root_hash, frontier from evidence_logs where space = $1 for update",
+          [space],
+        );
+      let head = await lockHead();
+      if (head.rows.length === 0) {
+        // The space's first append: create the head row (a racing appender may do it first), then lock it.
+        await client.query(
+          "insert into evidence_logs (space, root_hash) values ($1, $2) on conflict (space) do nothing",
+          [space, EMPTY_ROOT],
+        );
+        head = await lockHead();
+      }
       const row = head.rows[0];
       if (!row) throw new Error(`the head row of space ${space} vanished`);
       let size = Number(row.tree_size);
@@ -166,10 +172,19 @@ export class EvidenceStore {
       }
 
       if (leaves.length > 0) {
+        // One statement, one round trip: the leaves, the subtrees they completed and the new head.
         await client.query(
-          `insert into evidence_entries
-             (space, leaf_index, event_id, leaf_hash, entry, object_kind, object_namespace, object_name, object_uid)
-           select $1, * from unnest($2::bigint[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+          `with leaves as (
+             insert into evidence_entries
+               (space, leaf_index, event_id, leaf_hash, entry, object_kind, object_namespace, object_name, object_uid)
+             select $1, * from unnest($2::bigint[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
+                                      $8::text[], $9::text[])
+           ), nodes as (
+             insert into evidence_nodes (space, level, idx, hash)
+             select $1, * from unnest($10::smallint[], $11::bigint[], $12::bytea[])
+           )
+           update evidence_logs set tree_size = $13, root_hash = $14, frontier = $15, updated_at = now()
+            where space = $1`,
           [
             space,
             leaves.map((l) => l.index),
@@ -180,23 +195,13 @@ export class EvidenceStore {
             leaves.map((l) => l.p.e.object.namespace ?? null),
             leaves.map((l) => l.p.e.object.name),
             leaves.map((l) => l.p.e.object.uid),
+            nodes.map((n) => n.level),
+            nodes.map((n) => n.index),
+            nodes.map((n) => Buffer.from(n.hash)),
+            size,
+            Buffer.from(rootFromFrontier(frontier)),
+            frontier.map((h) => Buffer.from(h)),
           ],
-        );
-        if (nodes.length > 0) {
-          await client.query(
-            `insert into evidence_nodes (space, level, idx, hash)
-             select $1, * from unnest($2::smallint[], $3::bigint[], $4::bytea[])`,
-            [
-              space,
-              nodes.map((n) => n.level),
-              nodes.map((n) => n.index),
-              nodes.map((n) => Buffer.from(n.hash)),
-            ],
-          );
-        }
-        await client.query(
-          "update evidence_logs set tree_size = $2, root_hash = $3, frontier = $4, updated_at = now() where space = $1",
-          [space, size, Buffer.from(rootFromFrontier(frontier)), frontier.map((h) => Buffer.from(h))],
         );
       }
       await client.query("commit");

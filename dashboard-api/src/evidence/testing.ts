@@ -43,6 +43,8 @@ export async function freshDatabase(prefix = "evidence"): Promise<FreshDatabase>
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const pool = new pg.Pool({ connectionString: url.toString(), max: 60 });
+  // Idle clients are terminated when the database is dropped; that is expected.
+  pool.on("error", () => undefined);
   await pool.query(await evidenceMigrationSql());
   return {
     pool,
