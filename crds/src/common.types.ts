@@ -42,9 +42,9 @@ export const REGION_CODE = "^[A-Z]{2}(-[A-Z0-9]{1,3})?$";
 export const CURRENCY_CODE = "^[A-Z]{3}$";
 /** A non-negative exact decimal amount with at most 6 fractional digits: "0", "12.50", "0.0125". */
 export const DECIMAL_AMOUNT = "^(0|[1-9][0-9]{0,14})(\\.[0-9]{1,6})?$";
-/** A Kubernetes resource quantity, as in Pod resources: "500m", "2", "4Gi", "1.5T". */
+/** A non-negative Kubernetes resource quantity, as in Pod resources: "500m", "2", "4Gi", "1.5T". */
 export const QUANTITY =
-  "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$";
+  "^\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$";
 /** A condition reason: CamelCase, as in metav1.Condition. */
 export const CONDITION_REASON = "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$";
 /** A condition type: CamelCase, optionally prefixed by a DNS subdomain, as in metav1.Condition. */
@@ -204,7 +204,8 @@ export function RegionCode(description: string, options: FieldOptions = {}) {
   return Pattern(
     `${description} An ISO 3166-1 alpha-2 country or region code, optionally followed by an ISO 3166-2 subdivision (for example CN, CN-SH, DE-BY).`,
     REGION_CODE,
-    6,
+    // Longer than any code, so a country name gets the format message rather than "Too long".
+    16,
     "an ISO 3166-1 alpha-2 code with an optional ISO 3166-2 subdivision, such as CN or CN-SH",
     options,
   );
@@ -214,7 +215,7 @@ export function CurrencyCode(description: string, options: FieldOptions = {}) {
   return Pattern(
     `${description} An ISO 4217 alphabetic code (for example CNY, EUR, USD).`,
     CURRENCY_CODE,
-    3,
+    16,
     "an ISO 4217 currency code of three capital letters, such as CNY",
     options,
   );
@@ -251,9 +252,10 @@ export function Quantity(description: string, options: FieldOptions = {}): TUnsa
     ...options,
     "x-kubernetes-validations": [
       {
-        // The pattern alone reports a regular expression; this names the format.
-        rule: "type(self) == int || isQuantity(self)",
-        message: "must be a Kubernetes quantity such as 500m, 2 or 4Gi",
+        // Amounts of resources are never negative. A rule rather than
+        // `pattern` so the message names the format in words.
+        rule: `type(self) == int ? self >= 0 : self.matches(${celString(QUANTITY)})`,
+        message: "must be a non-negative Kubernetes quantity such as 500m, 2 or 4Gi",
       },
       ...(options["x-kubernetes-validations"] ?? []),
     ],
