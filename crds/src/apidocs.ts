@@ -59,6 +59,13 @@ function constraintsOf(s: JsonSchema): string[] {
   return out;
 }
 
+/** A default short enough for a table cell; a long one (a list of objects) is left to the description. */
+function defaultText(value: unknown): string {
+  if (value === undefined) return "";
+  const json = JSON.stringify(value);
+  return json.length <= 60 ? json : "see description";
+}
+
 /** Every field under `schema`, depth first, in authoring order. */
 export function collectFields(schema: JsonSchema, prefix = ""): FieldDoc[] {
   const out: FieldDoc[] = [];
@@ -73,7 +80,7 @@ export function collectFields(schema: JsonSchema, prefix = ""): FieldDoc[] {
       path,
       type: typeName(s),
       required: required.has(name),
-      default: s.default === undefined ? "" : JSON.stringify(s.default),
+      default: defaultText(s.default),
       description: typeof s.description === "string" ? s.description : "",
       constraints: constraintsOf(s),
     });
@@ -116,7 +123,7 @@ function kindSection(resource: ResourceInfo, schema: JsonSchema): string {
         .filter(Boolean)
         .join(" ");
       lines.push(
-        `| \`${f.path}\` | ${cell(f.type)} | ${f.default ? `\`${cell(f.default)}\`` : ""} | ${cell(desc)} |`,
+        `| \`${f.path}\` | ${cell(f.type)} | ${f.default && f.default !== "see description" ? `\`${cell(f.default)}\`` : f.default} | ${cell(desc)} |`,
       );
     }
     lines.push("");

@@ -61,10 +61,12 @@ const crdFiles = readdirSync(join(crdsDir, "generated"))
   .filter((f) => f.endsWith(".yaml"))
   .sort()
   .map((f) => join(crdsDir, "generated", f));
-const sampleFiles = readdirSync(join(crdsDir, "samples"))
-  .filter((f) => f.endsWith(".yaml"))
-  .sort()
-  .map((f) => join(crdsDir, "samples", f));
+const sampleFiles = ["samples", "samples/after-onboarding"].flatMap((dir) =>
+  readdirSync(join(crdsDir, dir))
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .map((f) => join(crdsDir, dir, f)),
+);
 const samples = sampleFiles.flatMap(loadYaml);
 
 /** This run's namespace for a sample namespace, so parallel runs never share one. */
