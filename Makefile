@@ -77,7 +77,7 @@ typecheck: deps ## TypeScript, strict
 .PHONY: test
 test: deps lint typecheck check-generated binaries ## The whole suite: lint, types, drift, unit and integration tests
 	@mkdir -p $(STATE)
-	$(HARNESS) run -- node --import tsx --test --test-concurrency=2 --test-timeout=600000 \
+	$(HARNESS) run -- node --import tsx --test --test-concurrency=2 --test-timeout=600000 --test-force-exit \
 	  --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination=$(STATE)/test-results.tap \
 	  $(UNIT_TESTS) $(INT_TESTS) || status=$$?; \

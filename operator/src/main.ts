@@ -64,6 +64,7 @@ async function main(): Promise<void> {
       ? { storageSampleMs: Number(process.env.TDS_STORAGE_SAMPLE_MS) }
       : {},
     beforeWrite: crashHook(),
+    spaceSelector: process.env.TDS_SPACE_SELECTOR || undefined,
   });
   const state = { stopping: false };
   const shutdown = (signal: string) => {

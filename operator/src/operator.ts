@@ -27,6 +27,8 @@ export interface OperatorOptions {
   readonly retryPeriodMs?: number;
   readonly settings?: Partial<Settings>;
   readonly beforeWrite?: (what: string) => void;
+  /** Manage only DataSpaces matching this label selector (see Deps.spaceSelector). */
+  readonly spaceSelector?: string;
 }
 
 /** Kinds the operator creates and watches (all carry the managed-by label). */
@@ -67,12 +69,24 @@ export function createOperator(opts: OperatorOptions): Manager {
   });
   // Owned kinds are cached only where the operator's label is; TDS kinds are cached whole.
   const informerFor = (r: ResourceType) =>
-    manager.informer(r, ownedKinds.some((k) => k === r) ? managedSelector : undefined);
+    manager.informer(
+      r,
+      ownedKinds.some((k) => k === r)
+        ? managedSelector
+        : r === kinds.dataSpace
+          ? opts.spaceSelector
+          : undefined,
+    );
   const cache: Cache = {
     get: (r, name, namespace) => informerFor(r).get(namespace ? `${namespace}/${name}` : name),
     list: (r) => informerFor(r).list(),
   };
-  const deps = { cache, store: opts.store, settings: { ...defaultSettings, ...opts.settings } };
+  const deps = {
+    cache,
+    store: opts.store,
+    settings: { ...defaultSettings, ...opts.settings },
+    spaceSelector: opts.spaceSelector,
+  };
 
   const participantsOf = (space: string) =>
     manager
@@ -98,7 +112,11 @@ export function createOperator(opts: OperatorOptions): Manager {
     })),
   ]);
   manager.add(new ParticipantReconciler(deps), [
-    { resource: kinds.dataSpace, map: (s) => participantsOf(s.metadata.name ?? "") },
+    {
+      resource: kinds.dataSpace,
+      labelSelector: opts.spaceSelector,
+      map: (s) => participantsOf(s.metadata.name ?? ""),
+    },
     ...ownedKinds.map((resource) => ({
       resource,
       labelSelector: managedSelector,

@@ -26,6 +26,12 @@ export const defaultSettings: Settings = {
 
 export interface Deps {
   readonly cache: Cache;
+  /**
+   * When set, this operator manages only the DataSpaces with these labels (and
+   * their participants); others are left to another operator. Used to shard
+   * and to isolate tests that share a cluster.
+   */
+  readonly spaceSelector?: string;
   readonly store: ObjectStore;
   readonly settings: Settings;
 }

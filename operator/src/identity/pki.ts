@@ -170,7 +170,8 @@ export async function createRevocationList(
     signingKey: await importPrivateKey(ca.keyPem),
     signingAlgorithm,
   });
-  return crl.toString("pem");
+  // RFC 7468 labels a CRL "X509 CRL" (openssl crl expects it).
+  return toPem(crl.rawData, "X509 CRL");
 }
 
 /** Reads the validity window and serial of a PEM certificate. */

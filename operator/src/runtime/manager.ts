@@ -131,7 +131,7 @@ export class Manager {
 
   private async startControllers(): Promise<void> {
     for (const { reconciler, watches } of this.pending) {
-      const primary = this.informer(reconciler.resource);
+      const primary = this.informer(reconciler.resource, reconciler.labelSelector);
       const controller = new Controller(
         reconciler,
         primary,
@@ -145,7 +145,7 @@ export class Manager {
         },
       );
       this.controllers.push(controller);
-      this.listen(reconciler.resource, undefined, (_type, obj) => {
+      this.listen(reconciler.resource, reconciler.labelSelector, (_type, obj) => {
         controller.enqueue(obj);
       });
       for (const w of watches) {

@@ -34,6 +34,8 @@ export interface Context {
 export interface Reconciler {
   readonly name: string;
   readonly resource: ResourceType;
+  /** Label selector of the primary objects this reconciler owns (all when unset). */
+  readonly labelSelector?: string;
   reconcile(req: Request, ctx: Context): Promise<Result | undefined>;
 }
 

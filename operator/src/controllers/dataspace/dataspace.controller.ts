@@ -32,8 +32,11 @@ function kindOf(obj: KubeObject): ResourceType {
 export class DataSpaceReconciler implements Reconciler {
   readonly name = "dataspace";
   readonly resource = kinds.dataSpace;
+  readonly labelSelector: string | undefined;
 
-  constructor(private readonly deps: Deps) {}
+  constructor(private readonly deps: Deps) {
+    this.labelSelector = deps.spaceSelector;
+  }
 
   async reconcile(req: Request, ctx: Context): Promise<Result | undefined> {
     const space = await ctx.client.find<DataSpace & KubeObject>(kinds.dataSpace, req.name);

@@ -78,6 +78,7 @@ export class ParticipantReconciler implements Reconciler {
     await addFinalizer(ctx, kinds.participant, p, PARTICIPANT_FINALIZER);
 
     if (!space) {
+      if (this.deps.spaceSelector) return undefined; // a space another operator manages
       return this.status(
         p,
         ctx,
