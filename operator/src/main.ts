@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     log,
     store: VersityGatewayStore.fromEnv(),
     leaseNamespace,
+    leaseName: process.env.TDS_LEASE_NAME,
     port: Number(process.env.TDS_OPERATOR_PORT ?? 8080),
     host: process.env.TDS_OPERATOR_HOST ?? "127.0.0.1",
     resyncMs: process.env.TDS_RESYNC_MS ? Number(process.env.TDS_RESYNC_MS) : undefined,

@@ -27,6 +27,7 @@ export interface OperatorOptions {
   readonly retryPeriodMs?: number;
   readonly settings?: Partial<Settings>;
   readonly beforeWrite?: (what: string) => void;
+  readonly requestTimeoutMs?: number;
   /** Manage only DataSpaces matching this label selector (see Deps.spaceSelector). */
   readonly spaceSelector?: string;
 }
@@ -66,6 +67,7 @@ export function createOperator(opts: OperatorOptions): Manager {
     resyncMs: opts.resyncMs,
     watchdogMs: opts.watchdogMs,
     beforeWrite: opts.beforeWrite,
+    requestTimeoutMs: opts.requestTimeoutMs,
   });
   // Owned kinds are cached only where the operator's label is; TDS kinds are cached whole.
   const informerFor = (r: ResourceType) =>

@@ -87,8 +87,22 @@ export class Informer<T extends KubeObject> {
     await this.loop;
   }
 
-  /** Aborts the current watch; the supervisor resumes it (used by tests and the watchdog). */
+  /** Aborts the current watch; the supervisor resumes it from the last resourceVersion. */
   interruptWatch(): void {
+    this.current?.abort();
+  }
+
+  /** The resourceVersion the next watch resumes from. */
+  get lastResourceVersion(): string {
+    return this.resourceVersion;
+  }
+
+  /**
+   * Fault injection for tests: resume the watch from an older resourceVersion,
+   * as a client that was partitioned across an etcd compaction would.
+   */
+  resumeFrom(resourceVersion: string): void {
+    this.resourceVersion = resourceVersion;
     this.current?.abort();
   }
 

@@ -106,19 +106,25 @@ export interface RequestObserver {
 
 export class KubeClient {
   private readonly server: URL;
-  private observer: RequestObserver | undefined;
+  private readonly observers = new Set<RequestObserver>();
 
   constructor(
     private readonly kc: KubeConfig,
     readonly fieldManager = "tds-operator",
+    /** A request that has not completed in this time fails (a half-dead connection must not hang a worker). */
+    private readonly requestTimeoutMs = 30_000,
   ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("kubeconfig has no current cluster");
     this.server = new URL(cluster.server);
   }
 
-  observe(observer: RequestObserver | undefined): void {
-    this.observer = observer;
+  /** Calls `observer` for every request; returns a function that stops observing. */
+  observe(observer: RequestObserver): () => void {
+    this.observers.add(observer);
+    return () => {
+      this.observers.delete(observer);
+    };
   }
 
   private async open(
@@ -138,7 +144,7 @@ export class KubeClient {
       signal,
     };
     await this.kc.applyToHTTPSOptions(opts);
-    this.observer?.(method, path);
+    for (const o of this.observers) o(method, path);
     const send = this.server.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = send(opts, resolve);
@@ -182,8 +188,17 @@ export class KubeClient {
           : JSON.stringify(opts.body);
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["Content-Type"] = opts.contentType ?? "application/json";
-    const res = await this.open(method, full, body, headers);
-    const text = await KubeClient.readAll(res);
+    const signal = AbortSignal.timeout(this.requestTimeoutMs);
+    let text: string;
+    let res: IncomingMessage;
+    try {
+      res = await this.open(method, full, body, headers, signal);
+      text = await KubeClient.readAll(res);
+    } catch (err) {
+      if (signal.aborted)
+        throw new Error(`${method} ${path}: no answer within ${this.requestTimeoutMs}ms`, { cause: err });
+      throw err;
+    }
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) throw KubeClient.toError(status, text, `${method} ${path}`);
     return (text ? JSON.parse(text) : {}) as T;

@@ -23,6 +23,7 @@ export interface ManagerOptions {
   readonly port?: number;
   readonly host?: string;
   readonly beforeWrite?: (what: string) => void;
+  readonly requestTimeoutMs?: number;
 }
 
 export interface WatchSpec {
@@ -48,7 +49,7 @@ export class Manager {
   readonly events: EventRecorder;
 
   constructor(private readonly opts: ManagerOptions) {
-    this.client = new KubeClient(opts.kubeConfig);
+    this.client = new KubeClient(opts.kubeConfig, "tds-operator", opts.requestTimeoutMs);
     this.client.observe((method) => {
       if (writeVerbs.has(method)) this.metrics.writes.inc({ verb: method });
     });
@@ -109,7 +110,10 @@ export class Manager {
 
   /** Starts the health server and campaigns for leadership; resolves when the manager stops. */
   async start(): Promise<void> {
-    if (this.opts.port !== undefined) await this.serve(this.opts.port, this.opts.host ?? "0.0.0.0");
+    if (this.opts.port !== undefined) {
+      await this.serve(this.opts.port, this.opts.host ?? "0.0.0.0");
+      this.opts.log.info("serving probes and metrics", { address: this.address });
+    }
     this.running = this.elector.run(
       async () => {
         this.metrics.isLeader.set(1);

@@ -65,7 +65,13 @@ export interface TestOperator {
 /** Starts an operator in this process, limited to spaces labelled with the run id. */
 export async function startOperator(
   run: string,
-  opts: { resyncMs?: number; watchdogMs?: number; settings?: Partial<Settings>; kc?: KubeConfig } = {},
+  opts: {
+    resyncMs?: number;
+    watchdogMs?: number;
+    requestTimeoutMs?: number;
+    settings?: Partial<Settings>;
+    kc?: KubeConfig;
+  } = {},
 ): Promise<TestOperator> {
   const log = createLogger(
     { component: "tds-operator", run },
@@ -80,6 +86,7 @@ export async function startOperator(
     spaceSelector: `tds.dev/test-run=${run}`,
     resyncMs: opts.resyncMs ?? 5_000,
     watchdogMs: opts.watchdogMs,
+    requestTimeoutMs: opts.requestTimeoutMs,
     retryPeriodMs: 500,
     settings: { storageSampleMs: 1_000, notReadyRequeueMs: 500, ...opts.settings },
   });
