@@ -156,7 +156,7 @@ export function unknownPolicyTerms(policy: Readonly<Record<string, unknown>>): s
     }
     const nested = KNOWN_POLICY_TERMS[term];
     if (nested && value !== null && typeof value === "object" && !Array.isArray(value)) {
-      for (const [sub, subValue] of Object.entries(value)) {
+      for (const [sub, subValue] of Object.entries(value as Record<string, unknown>)) {
         if (!nested.includes(sub)) unknown.push(`${term}.${sub}`);
         else if (sub === "participantSelector" && subValue !== null && typeof subValue === "object") {
           for (const k of Object.keys(subValue)) {
@@ -166,11 +166,12 @@ export function unknownPolicyTerms(policy: Readonly<Record<string, unknown>>): s
       }
     }
   }
+  const text = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
   const mode = policy.accessMode;
-  if (mode !== undefined && !ACCESS_MODES.includes(String(mode))) unknown.push(`accessMode=${String(mode)}`);
+  if (mode !== undefined && !ACCESS_MODES.includes(text(mode))) unknown.push(`accessMode=${text(mode)}`);
   const approval = policy.contractApproval;
-  if (approval !== undefined && !APPROVALS.includes(String(approval)))
-    unknown.push(`contractApproval=${String(approval)}`);
+  if (approval !== undefined && !APPROVALS.includes(text(approval)))
+    unknown.push(`contractApproval=${text(approval)}`);
   return unknown;
 }
 
@@ -220,7 +221,11 @@ export function decide(input: PolicyInput): Decision {
   if (consumer.suspended)
     return fail("reject", "ConsumerSuspended", `Participant ${consumer.name} is suspended`);
   if (!consumer.roles.includes("consumer"))
-    return fail("reject", "ConsumerRoleMissing", `Participant ${consumer.name} does not have the consumer role`);
+    return fail(
+      "reject",
+      "ConsumerRoleMissing",
+      `Participant ${consumer.name} does not have the consumer role`,
+    );
   pass("ConsumerAdmitted", `${consumer.name} is admitted, active and a consumer`);
   if (!provider?.admitted || provider.suspended)
     return fail(
@@ -469,10 +474,13 @@ export function evaluateContract(input: LifecycleInput): Outcome {
   };
   if (current === "Agreed" || current === "Active") return windowState(input.agreed ?? {});
   const decision = decide(input);
-  if (decision.kind === "reject")
-    return { state: "Rejected", reason: decision.reason, message: decision.message, decision };
-  if (decision.kind === "pending")
-    return { state: "Requested", reason: decision.reason, message: decision.message, decision };
+  if (decision.kind !== "agree")
+    return {
+      state: decision.kind === "reject" ? "Rejected" : "Requested",
+      reason: decision.reason,
+      message: decision.message,
+      decision,
+    };
   const w = windowState(decision.validity);
   return { ...w, decision, message: `${decision.message}. ${w.message}` };
 }
@@ -482,5 +490,8 @@ export function evaluateContract(input: LifecycleInput): Outcome {
  * restart names it alike; at most 36 characters, so it is a valid label value.
  */
 export function agreementIdOf(contractUid: string): string {
-  return `agr-${contractUid.toLowerCase().replace(/[^0-9a-z]/g, "").slice(0, 32)}`;
+  return `agr-${contractUid
+    .toLowerCase()
+    .replace(/[^0-9a-z]/g, "")
+    .slice(0, 32)}`;
 }
