@@ -6,6 +6,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import {
   AGE_COLUMN,
   API_VERSION,
+  Bool,
   Conditions,
   DateTime,
   DnsLabel,
@@ -14,6 +15,7 @@ import {
   Immutable,
   Int,
   LatestEvidence,
+  MapList,
   Obj,
   ObservedGeneration,
   READY_COLUMN,
@@ -86,6 +88,35 @@ export const DataContractStatusSchema = Obj("The decision and the state of the a
   ),
   credentialsSecret: Type.Optional(
     Str("Secret in the contract's namespace with the gateway credentials for this contract.", 253),
+  ),
+  crossBorderExport: Type.Optional(
+    Bool(
+      "The consumer is outside the space's home region and the transfer is allowed: the agreement is recorded as a cross-border export.",
+    ),
+  ),
+  transitions: Type.Optional(
+    Int("Number of state transitions so far; each has an entry in history and in the evidence log.", {
+      minimum: 0,
+    }),
+  ),
+  history: Type.Optional(
+    MapList(
+      "Every state transition (and a cross-border export), oldest first, with its evidence-log entry.",
+      Obj("One transition.", {
+        action: Str("What happened, for example contract.agreed or contract.cross-border-export.", 64),
+        state: Type.Optional(StringEnum("The state entered.", CONTRACT_STATES)),
+        reason: Str("The CamelCase reason of the transition.", 128),
+        time: DateTime("When the transition happened."),
+        eventId: Str("Idempotency key of the evidence-log entry, derived from the contract uid.", 200),
+        logIndex: Type.Optional(
+          Int("Index of the entry in the space's evidence log; unset while the entry is pending.", {
+            minimum: 0,
+          }),
+        ),
+      }),
+      ["action"],
+      16,
+    ),
   ),
   accesses: Type.Optional(Int("Accesses made so far.", { minimum: 0 })),
   transfers: Type.Optional(Int("Completed data transfers through the gateway.", { minimum: 0 })),
