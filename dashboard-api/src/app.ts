@@ -8,6 +8,11 @@ import type { Pool } from "pg";
 import type { TokenVerifier } from "./auth/tokens.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import { errorResponseSchema, registerErrorHandling } from "./errors.ts";
+import { gatewayRoutes, type GatewayOptions } from "./gateway/index.ts";
+import type { CheckpointExporter, SignerFor } from "./evidence/checkpointer.ts";
+import { evidenceRoutes } from "./evidence/routes.ts";
+import { EvidenceStore } from "./evidence/store.ts";
+import { evidenceAccess, evidenceAppend, evidencePublicKeyRoute } from "./evidence/wiring.ts";
 import { meteringRoutes } from "./metering/routes.ts";
 import { authPlugin } from "./plugins/auth.ts";
 import { dbPlugin } from "./plugins/db.ts";
@@ -25,6 +30,10 @@ export interface BuildAppOptions {
   readonly defaultMetrics?: boolean;
   /** Clock for timestamp validation and period checks; tests pin it. */
   readonly now?: () => Date;
+  /** The metered data gateway (GET /v1/data/...); off when unset. See gateway/index.ts. */
+  readonly gateway?: GatewayOptions;
+  /** The evidence log's signing keys and checkpoint export (server.ts: Kubernetes Secret and S3). */
+  readonly evidence?: { readonly signerFor?: SignerFor; readonly exporter?: CheckpointExporter };
 }
 
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
@@ -73,7 +82,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     keyGenerator: (request) => {
       const p = request.principal;
       if (!p) return `ip:${request.ip}`;
-      return p.role === "platform-admin" ? `platform:${p.subject}` : `space:${p.space ?? ""}`;
+      return p.space === undefined ? `platform:${p.subject}` : `space:${p.space}`;
     },
     allowList: (request) => request.routeOptions.config.public === true,
     errorResponseBuilder: (request, context) => ({
@@ -134,5 +143,21 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(reportRoutes, { now });
   await app.register(statementRoutes, { now });
   await app.register(dashboardRoutes);
+  if (opts.gateway) await app.register(gatewayRoutes, opts.gateway);
+  if (opts.pool) {
+    const evidencePrefix = "/v1/spaces/:space/evidence";
+    await app.register(evidenceRoutes, {
+      prefix: evidencePrefix,
+      store: new EvidenceStore(opts.pool),
+      authorize: evidenceAccess,
+      authorizeAppend: evidenceAppend,
+      ...(opts.evidence?.signerFor ? { signerFor: opts.evidence.signerFor } : {}),
+      ...(opts.evidence?.exporter ? { exporter: opts.evidence.exporter } : {}),
+    });
+    await app.register(evidencePublicKeyRoute, {
+      prefix: evidencePrefix,
+      ...(opts.evidence?.signerFor ? { signerFor: opts.evidence.signerFor } : {}),
+    });
+  }
   return app;
 }

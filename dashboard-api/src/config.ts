@@ -16,6 +16,12 @@ export interface ServerConfig {
   readonly rateLimitPerMinute: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
+  /** Where signed evidence checkpoints are exported (TDS_EVIDENCE_BUCKET on TDS_S3_*). */
+  readonly evidenceBucket: string;
+  readonly checkpointIntervalMs: number;
+  /** How often DataSpaces are read for price sheet changes. */
+  readonly priceSyncIntervalMs: number;
+  readonly s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string } | undefined;
 }
 
 export function devKeyFile(env: NodeJS.ProcessEnv): string {
@@ -52,5 +58,17 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
     rateLimitPerMinute: int(env, "TDS_RATE_LIMIT_PER_MINUTE", 6000),
     shutdownGraceMs: int(env, "TDS_SHUTDOWN_GRACE_MS", 10_000),
     logLevel: env.LOG_LEVEL ?? "info",
+    evidenceBucket: env.TDS_EVIDENCE_BUCKET ?? "tds-evidence",
+    checkpointIntervalMs: int(env, "TDS_EVIDENCE_CHECKPOINT_INTERVAL_MS", 60_000),
+    priceSyncIntervalMs: int(env, "TDS_PRICE_SYNC_INTERVAL_MS", 30_000),
+    s3:
+      env.TDS_S3_ENDPOINT && env.TDS_S3_ACCESS_KEY_ID && env.TDS_S3_SECRET_ACCESS_KEY
+        ? {
+            endpoint: env.TDS_S3_ENDPOINT,
+            region: env.TDS_S3_REGION ?? "us-east-1",
+            accessKeyId: env.TDS_S3_ACCESS_KEY_ID,
+            secretAccessKey: env.TDS_S3_SECRET_ACCESS_KEY,
+          }
+        : undefined,
   };
 }

@@ -2,8 +2,15 @@
 // serves, and drains in-flight requests on SIGTERM/SIGINT.
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import { S3Client } from "@aws-sdk/client-s3";
 import pg from "pg";
 import { buildApp } from "./app.ts";
+import { originFor } from "./evidence/checkpoint.ts";
+import { startCheckpointer } from "./evidence/checkpointer.ts";
+import { EvidenceStore } from "./evidence/store.ts";
+import { bucketExporter, secretSignerFor } from "./evidence/wiring.ts";
+import { kubeConfigured, loadKube } from "./kube/kube.ts";
+import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { createTokenVerifier } from "./auth/tokens.ts";
 import { loadConfig } from "./config.ts";
@@ -33,6 +40,21 @@ async function main(): Promise<void> {
     },
   });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
+  const kube = kubeConfigured(process.env) ? loadKube() : undefined;
+  const signerFor = kube
+    ? secretSignerFor({ readSecretKey: kube.readSecretKey, origin: (space) => originFor(space) })
+    : undefined;
+  const exporter = config.s3
+    ? bucketExporter(
+        new S3Client({
+          endpoint: config.s3.endpoint,
+          region: config.s3.region,
+          forcePathStyle: true,
+          credentials: { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey },
+        }),
+        config.evidenceBucket,
+      )
+    : undefined;
   const app = await buildApp({
     pool,
     closePool: true,
@@ -44,7 +66,36 @@ async function main(): Promise<void> {
     logger: { level: config.logLevel },
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,
+    evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
   });
+  const checkpointer = signerFor
+    ? startCheckpointer({
+        store: new EvidenceStore(pool),
+        signerFor,
+        ...(exporter ? { exporter } : {}),
+        intervalMs: config.checkpointIntervalMs,
+        onError: (err, space) => {
+          app.log.warn({ err, space }, "evidence checkpoint failed; retrying on the next pass");
+        },
+      })
+    : undefined;
+  const priceSync = kube
+    ? startPriceSync({
+        pool,
+        listDataSpaces: kube.listDataSpaces,
+        intervalMs: config.priceSyncIntervalMs,
+        onAdded: (spaces) => {
+          app.log.info({ spaces }, "price sheets added from DataSpace specs");
+        },
+        onError: (err) => {
+          app.log.warn({ err }, "cannot sync price sheets from DataSpaces; retrying");
+        },
+      })
+    : undefined;
+  if (!kube)
+    app.log.warn(
+      "no kubeconfig: evidence checkpoints are not signed and price sheets come only from the API",
+    );
   if (devKey)
     app.log.warn(
       { keyFile: config.devKeyFile },
@@ -61,16 +112,19 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownGraceMs);
     force.unref();
+    // The background loops use the pool, which app.close() ends: stop them first.
     // close() stops accepting connections and resolves once in-flight requests finish.
-    app.close().then(
-      () => {
-        process.exitCode = 0;
-      },
-      (err: unknown) => {
-        app.log.error({ err }, "error while closing");
-        process.exitCode = 1;
-      },
-    );
+    Promise.all([checkpointer?.stop(), priceSync?.stop()])
+      .then(() => app.close())
+      .then(
+        () => {
+          process.exitCode = 0;
+        },
+        (err: unknown) => {
+          app.log.error({ err }, "error while closing");
+          process.exitCode = 1;
+        },
+      );
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);

@@ -2,7 +2,7 @@
 // of the API live here and are unit-tested as a table.
 import { TdsError } from "../errors.ts";
 
-export const roles = ["platform-admin", "space-admin", "participant", "finance-viewer"] as const;
+export const roles = ["platform-admin", "space-admin", "participant", "finance-viewer", "operator"] as const;
 export type Role = (typeof roles)[number];
 
 export interface Principal {
@@ -22,7 +22,8 @@ export type Capability =
   | "statements:write" // close periods, add adjustments
   | "prices:read"
   | "prices:write"
-  | "conflicts:read";
+  | "conflicts:read"
+  | "evidence:append"; // append to a space's evidence log and force a checkpoint
 
 const grants: Record<Role, readonly Capability[]> = {
   "platform-admin": [
@@ -33,6 +34,7 @@ const grants: Record<Role, readonly Capability[]> = {
     "prices:read",
     "prices:write",
     "conflicts:read",
+    "evidence:append",
   ],
   "space-admin": [
     "usage:write",
@@ -42,14 +44,21 @@ const grants: Record<Role, readonly Capability[]> = {
     "prices:read",
     "prices:write",
     "conflicts:read",
+    "evidence:append",
   ],
   "finance-viewer": ["usage:read", "statements:read", "prices:read"],
   participant: ["usage:read", "statements:read"],
+  // The operator's service identity: posts storage samples and price sheets, appends evidence.
+  // It reads no reports or statements.
+  operator: ["usage:write", "prices:read", "prices:write", "evidence:append"],
 };
+
+/** Roles bound to no single space: they see every space. */
+export const clusterWideRoles: readonly Role[] = ["platform-admin", "operator"];
 
 /** True when the principal can see that the space exists at all. */
 export function canSeeSpace(p: Principal, space: string): boolean {
-  return p.role === "platform-admin" || p.space === space;
+  return clusterWideRoles.includes(p.role) || p.space === space;
 }
 
 /**

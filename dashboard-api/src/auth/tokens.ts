@@ -8,7 +8,7 @@ import {
   type JWTPayload,
 } from "jose";
 import { TdsError } from "../errors.ts";
-import { roles, type Principal, type Role } from "./principal.ts";
+import { clusterWideRoles, roles, type Principal, type Role } from "./principal.ts";
 
 export const allowedAlgorithms = ["EdDSA", "ES256"] as const;
 export const defaultAudience = "tds-dashboard-api";
@@ -43,7 +43,7 @@ export function principalFromClaims(payload: JWTPayload): Principal {
   const space = typeof claim.space === "string" && claim.space ? claim.space : undefined;
   const participant =
     typeof claim.participant === "string" && claim.participant ? claim.participant : undefined;
-  if (claim.role !== "platform-admin" && !space)
+  if (!clusterWideRoles.includes(claim.role) && !space)
     throw new TdsError("unauthenticated", `Role ${claim.role} requires a ${claimName}.space claim`);
   if (claim.role === "participant" && !participant)
     throw new TdsError("unauthenticated", `Role participant requires a ${claimName}.participant claim`);

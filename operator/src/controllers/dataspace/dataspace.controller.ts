@@ -19,6 +19,11 @@ import {
 import { ensureSpaceCA, CA_SECRET } from "../../identity/space-ca.ts";
 import { managedLabels, quotaEnforced, spaceControlNamespace } from "../isolation.builders.ts";
 import { buildDataSpaceChildren, controlQuota } from "./dataspace.builders.ts";
+import {
+  ensureEvidenceKey,
+  EVIDENCE_KEY_SECRET,
+  EVIDENCE_PUBLIC_KEY_CONFIGMAP,
+} from "./dataspace.evidence.ts";
 import type { Deps } from "../deps.ts";
 
 export const DATASPACE_FINALIZER = "tds.dev/dataspace-cleanup";
@@ -73,6 +78,13 @@ export class DataSpaceReconciler implements Reconciler {
       space.spec.certificateAuthority?.validityDays ?? 3650,
       managedLabels(name),
       cache.get(kinds.secret, CA_SECRET, ns),
+    );
+    await ensureEvidenceKey(
+      ctx,
+      ns,
+      managedLabels(name),
+      cache.get(kinds.secret, EVIDENCE_KEY_SECRET, ns),
+      cache.get(kinds.configMap, EVIDENCE_PUBLIC_KEY_CONFIGMAP, ns),
     );
     if (changed) {
       await ctx.events.emit(

@@ -1,0 +1,154 @@
+// How the evidence log is wired into the dashboard API: who may read and append
+// (from the caller's principal), the per-space signing key from the Kubernetes
+// Secret tds-<space>/evidence-signing-key, the S3 bucket checkpoints are
+// exported to, and the public-key route members verify checkpoints with.
+import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { FastifyPluginCallback, FastifyRequest } from "fastify";
+import { authorize, canSeeSpace } from "../auth/principal.ts";
+import { principalOf } from "../plugins/auth.ts";
+import { TdsError } from "../errors.ts";
+import {
+  type CheckpointSigner,
+  CheckpointError,
+  publicKeyFromRaw,
+  signerFromPem,
+  verifierKey,
+} from "./checkpoint.ts";
+import { type CheckpointExporter, s3CheckpointExporter, type SignerFor } from "./checkpointer.ts";
+import type { EvidenceAccess } from "./routes.ts";
+
+export const SIGNING_KEY_SECRET = "evidence-signing-key";
+export const SIGNING_KEY_FIELD = "ed25519.pem";
+
+/** Members read; participants only entries about their namespace and their Participant. */
+export function evidenceAccess(request: FastifyRequest, space: string): Promise<EvidenceAccess> {
+  const p = principalOf(request);
+  if (!canSeeSpace(p, space)) return Promise.resolve(null);
+  if (p.role === "participant") {
+    const name = p.participant ?? "";
+    return Promise.resolve({
+      canSeeAllEntries: false,
+      filter: {
+        namespaces: [`${space}--${name}`],
+        clusterObjects: [{ kind: "Participant", name }],
+      },
+    });
+  }
+  return Promise.resolve({ canSeeAllEntries: true });
+}
+
+/** The operator's service identity, platform and space admins append and force checkpoints. */
+export function evidenceAppend(request: FastifyRequest, space: string): Promise<boolean> {
+  try {
+    authorize(principalOf(request), space, "evidence:append");
+    return Promise.resolve(true);
+  } catch {
+    return Promise.resolve(false);
+  }
+}
+
+/**
+ * Signers from the Secret tds-<space>/evidence-signing-key (key ed25519.pem,
+ * PKCS#8), which the operator creates once per DataSpace. Cached briefly, so a
+ * replaced Secret is picked up without a restart.
+ */
+export function secretSignerFor(opts: {
+  readSecretKey: (namespace: string, name: string, key: string) => Promise<string | undefined>;
+  origin: (space: string) => string;
+  cacheMs?: number;
+}): SignerFor {
+  const cache = new Map<string, { signer: CheckpointSigner; at: number }>();
+  return async (space) => {
+    const hit = cache.get(space);
+    if (hit && Date.now() - hit.at < (opts.cacheMs ?? 60_000)) return hit.signer;
+    const pem = await opts.readSecretKey(`tds-${space}`, SIGNING_KEY_SECRET, SIGNING_KEY_FIELD);
+    if (!pem)
+      throw new CheckpointError(
+        `no signing key for space ${space}: Secret tds-${space}/${SIGNING_KEY_SECRET} (key ${SIGNING_KEY_FIELD}) is missing`,
+      );
+    const signer = signerFromPem(opts.origin(space), pem);
+    cache.set(space, { signer, at: Date.now() });
+    return signer;
+  };
+}
+
+/** Exports checkpoints to one evidence bucket (created on first use), under evidence/<space>/. */
+export function bucketExporter(client: S3Client, bucket: string): CheckpointExporter {
+  const inner = s3CheckpointExporter({ client, bucketFor: () => bucket });
+  let ensured: Promise<void> | undefined;
+  const ensure = async (): Promise<void> => {
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    } catch (err) {
+      const name = (err as { name?: unknown }).name;
+      if (name !== "BucketAlreadyOwnedByYou" && name !== "BucketAlreadyExists") throw err;
+    }
+  };
+  return {
+    async put(space, checkpoint) {
+      ensured ??= ensure().catch((err: unknown) => {
+        ensured = undefined;
+        throw new Error(`cannot create the evidence bucket ${bucket}`, { cause: err });
+      });
+      await ensured;
+      return inner.put(space, checkpoint);
+    },
+  };
+}
+
+export interface PublicKeyRouteOptions {
+  signerFor?: SignerFor;
+}
+
+/** GET /v1/spaces/:space/evidence/public-key: the key members verify checkpoints with. */
+export const evidencePublicKeyRoute: FastifyPluginCallback<PublicKeyRouteOptions> = (app, opts, done) => {
+  app.get<{ Params: { space: string } }>(
+    "/public-key",
+    {
+      schema: {
+        tags: ["evidence"],
+        summary: "The space's Ed25519 checkpoint key (SPKI PEM) and its signed-note verifier key",
+        params: {
+          type: "object",
+          required: ["space"],
+          properties: {
+            space: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 },
+          },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["origin", "publicKeyPem", "verifierKey"],
+            properties: {
+              origin: { type: "string" },
+              publicKeyPem: { type: "string" },
+              verifierKey: { type: "string" },
+            },
+          },
+          "4xx": { $ref: "ErrorResponse#" },
+          "5xx": { $ref: "ErrorResponse#" },
+        },
+      },
+    },
+    async (request) => {
+      const { space } = request.params;
+      if (!canSeeSpace(principalOf(request), space))
+        throw new TdsError("spaceNotFound", `Space ${space} not found`, { field: "space" });
+      if (!opts.signerFor) throw new TdsError("unavailable", "No evidence signing keys are configured");
+      let signer: CheckpointSigner;
+      try {
+        signer = await opts.signerFor(space);
+      } catch (err) {
+        if (err instanceof CheckpointError)
+          throw new TdsError("spaceNotFound", `Space ${space} has no evidence key yet`, { field: "space" });
+        throw err;
+      }
+      return {
+        origin: signer.keyName,
+        publicKeyPem: publicKeyFromRaw(signer.publicKey).export({ format: "pem", type: "spki" }).toString(),
+        verifierKey: verifierKey(signer.keyName, signer.publicKey),
+      };
+    },
+  );
+  done();
+};
