@@ -12,13 +12,18 @@ import { errorText } from "./runtime/controller.ts";
 
 const log = createLogger({ component: "tds-operator" });
 
+/**
+ * Test hook for crash-consistency tests. TDS_CRASH_BEFORE_WRITE=N SIGKILLs the
+ * process just before its Nth write; TDS_LOG_WRITE_POINTS=1 logs every write point.
+ */
 function crashHook(): ((what: string) => void) | undefined {
-  // Test hook for crash-consistency tests: SIGKILL ourselves just before the Nth write.
   const n = Number(process.env.TDS_CRASH_BEFORE_WRITE ?? 0);
-  if (!n) return undefined;
+  const logPoints = process.env.TDS_LOG_WRITE_POINTS === "1";
+  if (!n && !logPoints) return undefined;
   let count = 0;
   return (what) => {
     count++;
+    if (logPoints) log.info("write point", { write: count, what });
     if (count === n) {
       log.warn("crash hook: killing the operator before a write", { write: count, what });
       process.kill(process.pid, "SIGKILL");
