@@ -5,6 +5,7 @@ import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace
 import { S3Client } from "@aws-sdk/client-s3";
 import pg from "pg";
 import { buildApp } from "./app.ts";
+import { gatewayFromEnv } from "./gateway/index.ts";
 import { originFor } from "./evidence/checkpoint.ts";
 import { startCheckpointer } from "./evidence/checkpointer.ts";
 import { EvidenceStore } from "./evidence/store.ts";
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
     logger: { level: config.logLevel },
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,
+    gateway: gatewayFromEnv(process.env, pool),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
   });
   const checkpointer = signerFor

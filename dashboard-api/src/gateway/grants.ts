@@ -1,0 +1,153 @@
+// The gateway's rules, as pure functions: what a contract grant is, whether a
+// request may proceed (state, validity, access mode, asset path), the
+// deterministic transfer id, and the constant-time token comparison. The
+// grant itself comes from Kubernetes (kube.ts); nothing here does I/O.
+import { createHash, timingSafeEqual } from "node:crypto";
+
+export type AccessMode = "download" | "computeOnly";
+
+/** Everything the gateway needs to know about an agreement, read from the cluster. */
+export interface ContractGrant {
+  readonly agreementId: string;
+  readonly space: string;
+  readonly consumer: string;
+  readonly provider: string;
+  readonly contract: {
+    readonly namespace: string;
+    readonly name: string;
+    readonly uid: string;
+    readonly state: string;
+    readonly notBefore?: string;
+    readonly notAfter?: string;
+  };
+  readonly offer: {
+    readonly namespace: string;
+    readonly name: string;
+    readonly uid: string;
+    readonly key?: string;
+    readonly prefix?: string;
+    readonly accessMode: AccessMode;
+  };
+  /** The agreed maximum number of accesses; undefined means unlimited. */
+  readonly maxAccesses?: number;
+  /** The provider's bucket. */
+  readonly bucket: string;
+  /** SHA-256 of the contract token, so the token itself is not kept around. */
+  readonly tokenDigest: Buffer;
+}
+
+export interface Refusal {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Agreement ids are label values: the lookup uses the tds.dev/agreement-id label. */
+export const AGREEMENT_ID = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+/** A client's Idempotency-Key: printable, no spaces, at most 200 characters. */
+export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:~+/=-]{1,200}$/;
+
+export function digestToken(token: string): Buffer {
+  return createHash("sha256").update(token, "utf8").digest();
+}
+
+/** Constant-time: compares fixed-length digests, so neither length nor content leaks through timing. */
+export function tokenMatches(presented: string | undefined, expectedDigest: Buffer): boolean {
+  if (presented === undefined || presented === "") return false;
+  const got = digestToken(presented);
+  return got.length === expectedDigest.length && timingSafeEqual(got, expectedDigest);
+}
+
+export function bearer(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}
+
+/** Why the contract does not allow access now, or undefined when it does. */
+export function contractRefusal(grant: ContractGrant, now: Date): Refusal | undefined {
+  const c = grant.contract;
+  if (c.state === "Revoked") {
+    return { status: 403, code: "TDS_ERR_CONTRACT_REVOKED", message: `Contract ${c.name} was revoked` };
+  }
+  if (c.state === "Expired") {
+    return { status: 403, code: "TDS_ERR_CONTRACT_EXPIRED", message: `Contract ${c.name} has expired` };
+  }
+  if (c.state !== "Active") {
+    return {
+      status: 403,
+      code: "TDS_ERR_CONTRACT_NOT_ACTIVE",
+      message: `Contract ${c.name} is ${c.state || "not decided"}, not Active`,
+    };
+  }
+  if (c.notAfter !== undefined && now.getTime() >= Date.parse(c.notAfter)) {
+    return {
+      status: 403,
+      code: "TDS_ERR_CONTRACT_EXPIRED",
+      message: `Contract ${c.name} expired at ${c.notAfter}`,
+    };
+  }
+  if (c.notBefore !== undefined && now.getTime() < Date.parse(c.notBefore)) {
+    return {
+      status: 403,
+      code: "TDS_ERR_CONTRACT_NOT_ACTIVE",
+      message: `Contract ${c.name} is valid from ${c.notBefore}`,
+    };
+  }
+  return undefined;
+}
+
+/** True when the key names the offer's object, or an object under the offer's prefix. */
+export function withinAsset(key: string, asset: { key?: string; prefix?: string }): boolean {
+  if (key === "" || key.startsWith("/")) return false;
+  if (key.split("/").some((s) => s === "." || s === "..")) return false;
+  if (asset.key !== undefined) return key === asset.key;
+  if (asset.prefix !== undefined) return key.startsWith(asset.prefix) && key.length > asset.prefix.length;
+  return false;
+}
+
+/** Everything a download request must satisfy before the object is opened. */
+export function downloadRefusal(grant: ContractGrant, key: string, now: Date): Refusal | undefined {
+  const refused = contractRefusal(grant, now);
+  if (refused) return refused;
+  if (grant.offer.accessMode !== "download") {
+    return {
+      status: 403,
+      code: "TDS_ERR_ACCESS_MODE",
+      message: `Offer ${grant.offer.name} is ${grant.offer.accessMode}: its data is used only in SandboxJobs`,
+    };
+  }
+  if (!withinAsset(key, grant.offer)) {
+    return {
+      status: 403,
+      code: "TDS_ERR_OUTSIDE_ASSET",
+      message: `${key} is not part of offer ${grant.offer.name}`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The transfer id. With an Idempotency-Key it is derived from the agreement
+ * and the key, so every retry of one download is the same transfer: counted
+ * as one access, and its bytes metered once. Without a key the gateway issues
+ * a fresh id (returned in TDS-Transfer-Id; send it back as the
+ * Idempotency-Key to resume).
+ */
+export function transferId(agreementId: string, idempotencyKey: string): string {
+  return createHash("sha256").update(`${agreementId}\n${idempotencyKey}`).digest("hex").slice(0, 40);
+}
+
+/** The first byte of a 206 answer, from its Content-Range (bytes a-b/n); 0 otherwise. */
+export function rangeStart(contentRange: string | undefined): number {
+  if (!contentRange) return 0;
+  const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(contentRange);
+  return m?.[1] === undefined ? 0 : Number(m[1]);
+}
+
+/** Space and participant of a participant namespace `<space>--<participant>`. */
+export function splitNamespace(ns: string): { space: string; participant: string } | undefined {
+  const i = ns.indexOf("--");
+  if (i <= 0 || i + 2 >= ns.length) return undefined;
+  return { space: ns.slice(0, i), participant: ns.slice(i + 2) };
+}

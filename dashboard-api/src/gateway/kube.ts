@@ -1,0 +1,187 @@
+// Where grants come from: the DataContract carrying the agreement label, its
+// credentials Secret, the DataOffer and the provider Participant's bucket,
+// read from the Kubernetes API on each request (the contract always fresh),
+// over one keep-alive connection pool. Read-only; the operator owns writes.
+import { Agent, request, type RequestOptions } from "node:https";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { DataContract, DataOffer, Participant } from "@tds/crds";
+import { digestToken, splitNamespace, type AccessMode, type ContractGrant } from "./grants.ts";
+
+export const AGREEMENT_LABEL = "tds.dev/agreement-id";
+
+export interface GrantSource {
+  /** The grant of an agreement, or undefined when no contract carries it. */
+  resolve(agreementId: string): Promise<ContractGrant | undefined>;
+  /** The contract's current state and end of validity, or undefined when it is gone. */
+  contractState(
+    namespace: string,
+    name: string,
+  ): Promise<{ state: string; notAfter?: string; uid: string } | undefined>;
+}
+
+interface Obj {
+  metadata: { name?: string; namespace?: string; uid?: string; labels?: Record<string, string> };
+}
+
+export class KubeReadError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "KubeReadError";
+  }
+}
+
+/** A minimal GET-only client on a KubeConfig, with keep-alive. */
+export class KubeReader {
+  private readonly server: URL;
+  private prepared: Promise<{ agent: Agent; headers: Record<string, string>; auth?: string }> | undefined;
+
+  constructor(private readonly kc: KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error("kubeconfig has no current cluster");
+    this.server = new URL(cluster.server);
+  }
+
+  static fromKubeconfig(path?: string): KubeReader {
+    const kc = new KubeConfig();
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+    return new KubeReader(kc);
+  }
+
+  private base(): Promise<{ agent: Agent; headers: Record<string, string>; auth?: string }> {
+    this.prepared ??= (async () => {
+      const opts: RequestOptions = { headers: {} };
+      await this.kc.applyToHTTPSOptions(opts);
+      // Our own agent: the same TLS material, plus keep-alive.
+      const agent = new Agent({
+        keepAlive: true,
+        maxSockets: 64,
+        ...(opts.ca ? { ca: opts.ca } : {}),
+        ...(opts.cert ? { cert: opts.cert } : {}),
+        ...(opts.key ? { key: opts.key } : {}),
+        ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
+      });
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(opts.headers ?? {})) {
+        if (typeof v === "string") headers[k] = v;
+      }
+      return { headers, agent, ...(opts.auth ? { auth: opts.auth } : {}) };
+    })();
+    return this.prepared;
+  }
+
+  async get<T>(path: string): Promise<T | undefined> {
+    const base = await this.base();
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const opts: RequestOptions = {
+        ...base,
+        method: "GET",
+        protocol: this.server.protocol,
+        hostname: this.server.hostname,
+        port: this.server.port,
+        path,
+        headers: { ...base.headers, Accept: "application/json" },
+      };
+      const req = (this.server.protocol === "https:" ? request : httpRequest)(opts, resolve);
+      req.on("error", reject);
+      req.end();
+    });
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString("utf8");
+    const status = res.statusCode ?? 0;
+    if (status === 404) return undefined;
+    if (status < 200 || status >= 300) {
+      throw new KubeReadError(status, `GET ${path}: HTTP ${status}: ${text.slice(0, 300)}`);
+    }
+    return JSON.parse(text) as T;
+  }
+}
+
+const TDS = "/apis/tds.dev/v1alpha1";
+const enc = encodeURIComponent;
+
+type ContractObj = DataContract & Obj;
+type OfferObj = DataOffer & Obj;
+
+export class KubeGrantSource implements GrantSource {
+  constructor(private readonly kube: KubeReader) {}
+
+  async resolve(agreementId: string): Promise<ContractGrant | undefined> {
+    const list = await this.kube.get<{ items: ContractObj[] }>(
+      `${TDS}/datacontracts?labelSelector=${enc(`${AGREEMENT_LABEL}=${agreementId}`)}`,
+    );
+    // The label only finds candidates; the status is what the operator decided.
+    const contracts = (list?.items ?? []).filter((c) => c.status?.agreementId === agreementId);
+    if (contracts.length !== 1) return undefined;
+    const c = contracts[0];
+    if (!c) return undefined;
+    const ns = c.metadata.namespace ?? "";
+    const consumer = splitNamespace(ns);
+    const offerRef = c.spec.offerRef;
+    const provider = splitNamespace(offerRef.namespace);
+    const secretName = c.status?.credentialsSecret;
+    if (!consumer || !provider || !secretName) return undefined;
+    const [secret, offer, participant] = await Promise.all([
+      this.kube.get<Obj & { data?: Record<string, string> }>(
+        `/api/v1/namespaces/${enc(ns)}/secrets/${enc(secretName)}`,
+      ),
+      this.kube.get<OfferObj>(
+        `${TDS}/namespaces/${enc(offerRef.namespace)}/dataoffers/${enc(offerRef.name)}`,
+      ),
+      this.kube.get<Participant & Obj>(`${TDS}/participants/${enc(provider.participant)}`),
+    ]);
+    const token = secret?.data?.token;
+    if (!token || !offer) return undefined;
+    const bucket = participant?.status?.bucket;
+    if (!bucket) return undefined;
+    const policy = offer.spec.policy;
+    const accessMode: AccessMode =
+      offer.status?.effectivePolicy?.accessMode ?? policy.accessMode ?? "download";
+    const limits = [policy.maxAccesses, c.spec.requestedAccesses].filter(
+      (n): n is number => typeof n === "number",
+    );
+    const validity = c.status?.validity;
+    return {
+      agreementId,
+      space: consumer.space,
+      consumer: consumer.participant,
+      provider: provider.participant,
+      contract: {
+        namespace: ns,
+        name: c.metadata.name ?? "",
+        uid: c.metadata.uid ?? "",
+        state: c.status?.state ?? "",
+        ...(validity?.notBefore ? { notBefore: validity.notBefore } : {}),
+        ...(validity?.notAfter ? { notAfter: validity.notAfter } : {}),
+      },
+      offer: {
+        namespace: offerRef.namespace,
+        name: offerRef.name,
+        uid: offer.metadata.uid ?? "",
+        ...(offer.spec.asset.key ? { key: offer.spec.asset.key } : {}),
+        ...(offer.spec.asset.prefix ? { prefix: offer.spec.asset.prefix } : {}),
+        accessMode,
+      },
+      ...(limits.length > 0 ? { maxAccesses: Math.min(...limits) } : {}),
+      bucket,
+      tokenDigest: digestToken(Buffer.from(token, "base64").toString("utf8")),
+    };
+  }
+
+  async contractState(
+    namespace: string,
+    name: string,
+  ): Promise<{ state: string; notAfter?: string; uid: string } | undefined> {
+    const c = await this.kube.get<ContractObj>(
+      `${TDS}/namespaces/${enc(namespace)}/datacontracts/${enc(name)}`,
+    );
+    if (!c) return undefined;
+    const notAfter = c.status?.validity?.notAfter;
+    return { state: c.status?.state ?? "", uid: c.metadata.uid ?? "", ...(notAfter ? { notAfter } : {}) };
+  }
+}

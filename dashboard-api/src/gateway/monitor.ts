@@ -1,0 +1,100 @@
+// Cuts open streams whose contract stops allowing access. Every interval it
+// re-reads the state of each contract with an open stream (one GET per
+// contract, not per stream) and checks validity windows against the clock; a
+// stream whose contract was revoked, expired or deleted is destroyed, so no
+// stream outlives its contract by more than one interval.
+import type { ContractGrant, Refusal } from "./grants.ts";
+import { contractRefusal } from "./grants.ts";
+import type { GrantSource } from "./kube.ts";
+
+interface OpenStream {
+  grant: ContractGrant;
+  cut: (why: Refusal) => void;
+}
+
+export interface MonitorLogger {
+  warn: (obj: object, msg: string) => void;
+}
+
+export class StreamMonitor {
+  private readonly open = new Map<string, Set<OpenStream>>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(
+    private readonly source: GrantSource,
+    readonly intervalMs: number,
+    private readonly now: () => Date,
+    private readonly log: MonitorLogger,
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => {
+      void this.tick();
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  get openStreams(): number {
+    let n = 0;
+    for (const s of this.open.values()) n += s.size;
+    return n;
+  }
+
+  /** Tracks a stream until the returned function is called. */
+  register(grant: ContractGrant, cut: (why: Refusal) => void): () => void {
+    const key = `${grant.contract.namespace}/${grant.contract.name}`;
+    const entry: OpenStream = { grant, cut };
+    let set = this.open.get(key);
+    if (!set) {
+      set = new Set();
+      this.open.set(key, set);
+    }
+    set.add(entry);
+    return () => {
+      const s = this.open.get(key);
+      s?.delete(entry);
+      if (s?.size === 0) this.open.delete(key);
+    };
+  }
+
+  /** One pass over the open streams; exposed for tests. */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      await Promise.all(
+        [...this.open.entries()].map(async ([key, streams]) => {
+          const first = [...streams][0];
+          if (!first) return;
+          const c = first.grant.contract;
+          let why: Refusal | undefined;
+          try {
+            const live = await this.source.contractState(c.namespace, c.name);
+            if (!live || live.uid !== c.uid) {
+              why = { status: 403, code: "TDS_ERR_CONTRACT_GONE", message: `Contract ${c.name} was deleted` };
+            } else {
+              const { notAfter, state } = live;
+              why = contractRefusal(
+                { ...first.grant, contract: { ...c, state, ...(notAfter ? { notAfter } : {}) } },
+                this.now(),
+              );
+            }
+          } catch (err) {
+            // The API server is unreachable: keep the known window, and try again next tick.
+            this.log.warn({ err, contract: key }, "cannot re-check contract state");
+            why = contractRefusal(first.grant, this.now());
+          }
+          if (why) for (const s of [...streams]) s.cut(why);
+        }),
+      );
+    } finally {
+      this.running = false;
+    }
+  }
+}

@@ -1,0 +1,206 @@
+// GET /v1/data/{agreementId}/{key}: the metered data gateway. Authenticates
+// the contract token, checks the contract and offer, claims the access, then
+// streams the object from the provider's bucket: Range, ETag and
+// Content-Length pass through, and the S3 body is piped to the client (never
+// buffered), so a slow client slows the read from S3. The stream monitor cuts
+// it when the contract is revoked or expires; what was delivered is metered
+// when the stream closes (ledger.ts has the rule).
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import {
+  AGREEMENT_ID,
+  bearer,
+  downloadRefusal,
+  IDEMPOTENCY_KEY,
+  rangeStart,
+  tokenMatches,
+  transferId,
+  type Refusal,
+} from "./grants.ts";
+import type { GrantSource } from "./kube.ts";
+import { Ledger, LedgerRefusal, type TransferStart } from "./ledger.ts";
+import { StreamMonitor } from "./monitor.ts";
+
+export interface GatewayOptions {
+  readonly source: GrantSource;
+  readonly s3: S3Client;
+  readonly ledger: Ledger;
+  /** How often open streams re-check their contract (default 2000 ms). */
+  readonly monitorIntervalMs?: number;
+  readonly now?: () => Date;
+  /** Called with each started monitor, so tests can drive ticks. */
+  readonly onMonitor?: (m: StreamMonitor) => void;
+}
+
+function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
+  return reply.status(r.status).type("application/json").send({
+    code: r.code,
+    message: r.message,
+    requestId: request.id,
+  });
+}
+
+const header = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+
+export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opts) => {
+  const now = opts.now ?? (() => new Date());
+  const monitor = new StreamMonitor(opts.source, opts.monitorIntervalMs ?? 2000, now, app.log);
+  monitor.start();
+  opts.onMonitor?.(monitor);
+  app.addHook("onClose", () => {
+    monitor.stop();
+    return Promise.resolve();
+  });
+
+  app.get<{ Params: { agreementId: string; "*": string } }>(
+    "/v1/data/:agreementId/*",
+    {
+      // Contract tokens, not the API's JWTs; and no automatic HEAD, which would count an access.
+      config: { public: true },
+      exposeHeadRoute: false,
+      schema: {
+        tags: ["gateway"],
+        summary: "Download an object of a contract's offer through the metered gateway",
+        description:
+          "Authorization: Bearer <token from the contract's credentials Secret>. The key must be the offer's " +
+          "object or under its prefix. Range, If-Range, If-Match and If-None-Match are passed to the store. " +
+          "Idempotency-Key makes retries one transfer: one access, and each byte metered once. The answer " +
+          "carries TDS-Transfer-Id.",
+        security: [],
+        params: {
+          type: "object",
+          required: ["agreementId", "*"],
+          properties: { agreementId: { type: "string", maxLength: 63 }, "*": { type: "string" } },
+        },
+        headers: {
+          type: "object",
+          properties: {
+            "idempotency-key": { type: "string", maxLength: 200 },
+            range: { type: "string", maxLength: 200 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { agreementId } = request.params;
+      const key = request.params["*"];
+      const denied: Refusal = {
+        status: 401,
+        code: "TDS_ERR_UNAUTHENTICATED",
+        message: "A valid contract token is required for this agreement",
+      };
+      if (!AGREEMENT_ID.test(agreementId)) return refuse(reply, request, denied);
+      const token = bearer(request.headers.authorization);
+      if (!token) {
+        void reply.header("www-authenticate", 'Bearer realm="tds-gateway"');
+        return refuse(reply, request, denied);
+      }
+      const grant = await opts.source.resolve(agreementId);
+      // Unknown agreement and wrong token answer alike, so ids cannot be probed.
+      if (!grant || !tokenMatches(token, grant.tokenDigest)) return refuse(reply, request, denied);
+      const refused = downloadRefusal(grant, key, now());
+      if (refused) return refuse(reply, request, refused);
+
+      const idem = header(request.headers["idempotency-key"]);
+      if (idem !== undefined && !IDEMPOTENCY_KEY.test(idem)) {
+        return refuse(reply, request, {
+          status: 400,
+          code: "TDS_ERR_VALIDATION",
+          message: "Idempotency-Key must be 1 to 200 characters of A-Z a-z 0-9 . _ : ~ + / = -",
+        });
+      }
+      const tid = transferId(agreementId, idem ?? randomUUID());
+
+      let object;
+      try {
+        object = await opts.s3.send(
+          new GetObjectCommand({
+            Bucket: grant.bucket,
+            Key: key,
+            Range: header(request.headers.range),
+            IfMatch: header(request.headers["if-match"]),
+            IfNoneMatch: header(request.headers["if-none-match"]),
+            ...(request.headers["if-range"] ? { IfRange: header(request.headers["if-range"]) } : {}),
+          }),
+          { abortSignal: AbortSignal.timeout(30_000) },
+        );
+      } catch (err) {
+        const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+        if (status === 404) {
+          return refuse(reply, request, {
+            status: 404,
+            code: "TDS_ERR_OBJECT_NOT_FOUND",
+            message: `No object ${key} in offer ${grant.offer.name}`,
+          });
+        }
+        if (status === 416) {
+          return refuse(reply, request, {
+            status: 416,
+            code: "TDS_ERR_RANGE_NOT_SATISFIABLE",
+            message: "The requested range is outside the object",
+          });
+        }
+        if (status === 304) return reply.status(304).send();
+        if (status === 412) {
+          return refuse(reply, request, {
+            status: 412,
+            code: "TDS_ERR_PRECONDITION_FAILED",
+            message: "If-Match did not match the object",
+          });
+        }
+        throw new Error(`cannot read ${key} from the provider's bucket`, { cause: err });
+      }
+      const body = object.Body as Readable | undefined;
+      if (!body) throw new Error(`the store returned no body for ${key}`);
+
+      const transfer: TransferStart = {
+        transferId: tid,
+        objectKey: key,
+        etag: object.ETag,
+        idempotencyKey: idem,
+      };
+      try {
+        await opts.ledger.claim(grant, transfer);
+      } catch (err) {
+        body.destroy();
+        if (err instanceof LedgerRefusal) return refuse(reply, request, err);
+        throw err;
+      }
+
+      const start = rangeStart(object.ContentRange);
+      const expected = object.ContentLength ?? -1;
+      let sent = 0;
+      let cutBy: Refusal | undefined;
+      body.on("data", (chunk: Buffer) => {
+        sent += chunk.length;
+      });
+      const unregister = monitor.register(grant, (why) => {
+        cutBy = why;
+        request.log.info({ transferId: tid, code: why.code }, "cutting an open transfer");
+        body.destroy(new Error(why.message));
+      });
+      body.once("close", () => {
+        unregister();
+        const outcome = cutBy ? "cut" : sent === expected ? "complete" : "aborted";
+        opts.ledger.delivered(grant, transfer, start, sent, outcome).catch((err: unknown) => {
+          request.log.error({ err, transferId: tid }, "cannot meter a transfer");
+        });
+      });
+
+      void reply
+        .status(object.ContentRange ? 206 : 200)
+        .header("content-type", object.ContentType ?? "application/octet-stream")
+        .header("accept-ranges", "bytes")
+        .header("tds-transfer-id", tid)
+        .header("cache-control", "private, no-store");
+      if (object.ContentLength !== undefined) void reply.header("content-length", object.ContentLength);
+      if (object.ETag) void reply.header("etag", object.ETag);
+      if (object.LastModified) void reply.header("last-modified", object.LastModified.toUTCString());
+      if (object.ContentRange) void reply.header("content-range", object.ContentRange);
+      return reply.send(body);
+    },
+  );
+  return Promise.resolve();
+};

@@ -1,0 +1,212 @@
+// Test support for the gateway's integration tests and benchmark (not used by
+// production code). It declares what the operator would have decided, on the
+// real API server: the provider and consumer namespaces, a Participant whose
+// status names its bucket, DataOffers, and DataContracts whose status is set
+// through the status subresource plus their credentials Secrets. The
+// provider's bucket is real, on the harness's S3 server.
+import { randomBytes } from "node:crypto";
+import { CreateBucketCommand, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
+import { installCrds, kubectl } from "@tds/test/testkit";
+import type pg from "pg";
+import { buildApp } from "../app.ts";
+import { migrate } from "../migrate.ts";
+import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { EvidenceStore } from "../evidence/store.ts";
+import type { FastifyInstance } from "fastify";
+import pgModule from "pg";
+import { gatewayS3 } from "./index.ts";
+import { KubeGrantSource, KubeReader } from "./kube.ts";
+import { Ledger } from "./ledger.ts";
+import type { StreamMonitor } from "./monitor.ts";
+
+export interface GatewayWorld {
+  readonly run: string;
+  readonly space: string;
+  readonly provider: string;
+  readonly consumer: string;
+  readonly providerNs: string;
+  readonly consumerNs: string;
+  readonly bucket: string;
+  readonly s3: NonNullable<ReturnType<typeof gatewayS3>>;
+  readonly db: TestDatabase;
+  readonly pool: pg.Pool;
+  readonly app: FastifyInstance;
+  readonly url: string;
+  monitor: StreamMonitor | undefined;
+  put(key: string, body: Buffer | string): Promise<void>;
+  offer(name: string, asset: { key?: string; prefix?: string }, policy?: Record<string, unknown>): void;
+  contract(
+    name: string,
+    offer: string,
+    status: Record<string, unknown>,
+    spec?: Record<string, unknown>,
+  ): { agreementId: string; token: string };
+  setContractStatus(name: string, status: Record<string, unknown>): void;
+  close(): Promise<void>;
+}
+
+const apply = (obj: unknown): void => {
+  kubectl(["apply", "--server-side", "--field-manager=tds-tests", "-f", "-"], JSON.stringify(obj));
+};
+
+export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): Promise<GatewayWorld> {
+  installCrds();
+  const run = randomBytes(3).toString("hex");
+  const space = `gw-${run}`;
+  const provider = `gwp-${run}`;
+  const consumer = `gwc-${run}`;
+  const providerNs = `${space}--${provider}`;
+  const consumerNs = `${space}--${consumer}`;
+  const bucket = `tds-${space}-${provider}`;
+  const s3 = gatewayS3(process.env);
+  if (!s3) throw new Error("TDS_S3_* is not set: run under the harness");
+
+  for (const ns of [providerNs, consumerNs]) {
+    apply({
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: ns, labels: { "tds.dev/test-run": run } },
+    });
+  }
+  apply({
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "Participant",
+    metadata: { name: provider, labels: { "tds.dev/test-run": run } },
+    spec: {
+      dataSpace: space,
+      organization: { legalName: `${provider} Ltd`, registrationId: `REG-${provider}`, region: "CN-SH" },
+      identity: { certificate: { subject: `CN=${provider},O=${provider} Ltd,C=CN` } },
+      roles: ["provider"],
+    },
+  });
+  kubectl([
+    "patch",
+    "participant",
+    provider,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status: { phase: "Active", namespace: providerNs, bucket } }),
+  ]);
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    if (!(err instanceof S3ServiceException && err.name.startsWith("BucketAlready"))) throw err;
+  }
+
+  const db = await createTestDatabase("tds_gw");
+  await migrate(db.url);
+  const pool = new pgModule.Pool({ connectionString: db.url, max: 20 });
+  pool.on("error", () => undefined);
+  const world: GatewayWorld = {
+    run,
+    space,
+    provider,
+    consumer,
+    providerNs,
+    consumerNs,
+    bucket,
+    s3,
+    db,
+    pool,
+    app: undefined as unknown as FastifyInstance,
+    url: "",
+    monitor: undefined,
+    async put(key, body) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    },
+    offer(name, asset, policy = {}) {
+      apply({
+        apiVersion: "tds.dev/v1alpha1",
+        kind: "DataOffer",
+        metadata: { name, namespace: providerNs },
+        spec: {
+          title: `Offer ${name}`,
+          classification: "public",
+          dataCategory: "industrial.telemetry",
+          regionOfOrigin: "CN",
+          asset: { ...asset, format: "application/octet-stream" },
+          policy: { purposes: ["research"], ...policy },
+        },
+      });
+    },
+    contract(name, offer, status, spec = {}) {
+      const agreementId = `agr-${run}-${name}`;
+      const token = randomBytes(32).toString("base64url");
+      apply({
+        apiVersion: "tds.dev/v1alpha1",
+        kind: "DataContract",
+        metadata: { name, namespace: consumerNs, labels: { "tds.dev/agreement-id": agreementId } },
+        spec: { offerRef: { namespace: providerNs, name: offer }, purpose: "research", ...spec },
+      });
+      apply({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: `contract-${name}`, namespace: consumerNs },
+        stringData: { agreementId, token, gatewayUrl: world.url },
+      });
+      world.setContractStatus(name, {
+        agreementId,
+        credentialsSecret: `contract-${name}`,
+        ...status,
+      });
+      return { agreementId, token };
+    },
+    setContractStatus(name, status) {
+      kubectl([
+        "patch",
+        "datacontract",
+        name,
+        "-n",
+        consumerNs,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        JSON.stringify({ status }),
+      ]);
+    },
+    async close() {
+      await world.app.close();
+      await pool.end();
+      await db.drop();
+      kubectl(["delete", "participant", provider, "--ignore-not-found", "--wait=false"]);
+      kubectl(["delete", "namespace", providerNs, consumerNs, "--ignore-not-found", "--wait=false"]);
+    },
+  };
+  const app = await buildApp({
+    pool,
+    verifyToken: () => Promise.reject(new Error("no JWTs in gateway tests")),
+    gateway: {
+      source: new KubeGrantSource(KubeReader.fromKubeconfig(process.env.KUBECONFIG)),
+      s3,
+      ledger: new Ledger(pool, new EvidenceStore(pool)),
+      monitorIntervalMs: opts.monitorIntervalMs ?? 200,
+      onMonitor: (m) => {
+        world.monitor = m;
+      },
+    },
+  });
+  (world as { app: FastifyInstance }).app = app;
+  (world as { url: string }).url = await app.listen({ host: "127.0.0.1", port: 0 });
+  return world;
+}
+
+/** Sums of the gateway's usage events for an agreement, by meter. */
+export async function meteredFor(
+  pool: pg.Pool,
+  agreementId: string,
+): Promise<{ bytes: number; accesses: number; events: number }> {
+  const { rows } = await pool.query<{ meter: string; total: string; n: string }>(
+    `select e.meter, sum(e.quantity)::text as total, count(*)::text as n
+       from usage_events e join gateway_transfers t on t.transfer_id = split_part(e.id, '/', 1)
+      where e.source = 'tds-gateway' and t.agreement_id = $1
+      group by e.meter`,
+    [agreementId],
+  );
+  const get = (m: string) => rows.find((r) => r.meter === m);
+  return {
+    bytes: Number(get("transfer.bytes")?.total ?? 0),
+    accesses: Number(get("offer.accesses")?.total ?? 0),
+    events: rows.reduce((n, r) => n + Number(r.n), 0),
+  };
+}
