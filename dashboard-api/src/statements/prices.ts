@@ -1,5 +1,6 @@
 // Price sheets: per space, versioned by the instant they take effect. A sheet that
 // would reprice a closed period is refused.
+import type { DataSpaceSpec } from "@tds/crds";
 import type { PoolClient } from "pg";
 import { TdsError } from "../errors.ts";
 import { isMeterName, meters } from "../metering/meters.ts";
@@ -49,27 +50,36 @@ export const priceSheetSchema = {
   },
 } as const;
 
-/** Maps a DataSpace's spec.pricing (as declared in YAML) to a price sheet. */
+/** Which meter each price of a DataSpace's spec.metering.priceSheet quotes (per billing unit). */
+export const dataSpacePriceMeters = {
+  storagePerGBMonth: "storage.byte_seconds",
+  transferPerGB: "transfer.bytes",
+  computePerCPUHour: "sandbox.cpu_milliseconds",
+  memoryPerGBHour: "sandbox.memory_byte_seconds",
+  perAccess: "offer.accesses",
+} as const satisfies Record<keyof DataSpaceSpec["metering"]["priceSheet"], keyof typeof meters>;
+
+/**
+ * Maps a DataSpace's spec.metering (crds/src/dataspace.types.ts) to a price sheet.
+ * An omitted price is "0" (the schema's default). The platform fee is
+ * platformFeeBasisPoints of every line; a provider receives the rest of what
+ * consumers paid for its offers (10000 - fee basis points).
+ */
 export function priceSheetFromDataSpace(
-  spec: {
-    pricing?: {
-      currency?: string;
-      effectiveFrom?: string;
-      platformFeeBps?: number;
-      providerShareBps?: number;
-      prices?: Record<string, string>;
-    };
-  },
-  fallbackEffectiveFrom: Date,
-): PriceSheetInput | undefined {
-  const p = spec.pricing;
-  if (!p?.currency) return undefined;
+  spec: Pick<DataSpaceSpec, "metering">,
+  effectiveFrom: Date,
+): PriceSheetInput {
+  const m = spec.metering;
+  const fee = m.platformFeeBasisPoints ?? 0;
   return {
-    effectiveFrom: p.effectiveFrom ?? fallbackEffectiveFrom.toISOString(),
-    currency: p.currency,
-    platformFeeBps: p.platformFeeBps ?? 0,
-    providerShareBps: p.providerShareBps ?? 0,
-    prices: Object.entries(p.prices ?? {}).map(([meter, unitPrice]) => ({ meter, unitPrice })),
+    effectiveFrom: effectiveFrom.toISOString(),
+    currency: m.currency,
+    platformFeeBps: fee,
+    providerShareBps: 10000 - fee,
+    prices: Object.entries(dataSpacePriceMeters).map(([field, meter]) => ({
+      meter,
+      unitPrice: m.priceSheet[field as keyof typeof dataSpacePriceMeters] ?? "0",
+    })),
   };
 }
 
