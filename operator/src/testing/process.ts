@@ -18,8 +18,8 @@ export function spawnOperator(env: Record<string, string>, logDir: string, logNa
     env: { ...process.env, TDS_OPERATOR_PORT: "0", TDS_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => {
     child.once("exit", (code, signal) => {
       r({ code, signal });
