@@ -108,7 +108,11 @@ test("killed at every write point, the operator converges with no duplicates and
       procs.push(p);
       const outcome = await Promise.race([
         p.exited,
-        new Promise<"timeout">((r) => setTimeout(() => { r("timeout"); }, 45_000)),
+        new Promise<"timeout">((r) =>
+          setTimeout(() => {
+            r("timeout");
+          }, 45_000),
+        ),
       ]);
       if (outcome !== "timeout" && outcome.signal === "SIGKILL") crashed.push(i);
       await p.kill("SIGKILL");
