@@ -44,6 +44,8 @@ export class DataSpaceReconciler implements Reconciler {
   }
 
   async reconcile(req: Request, ctx: Context): Promise<Result | undefined> {
+    // Keys also arrive from owned objects; with a selector, act only on selected spaces.
+    if (this.deps.spaceSelector && !this.deps.cache.get(kinds.dataSpace, req.name)) return undefined;
     const space = await ctx.client.find<DataSpace & KubeObject>(kinds.dataSpace, req.name);
     if (!space) return undefined; // deleted: owner references collect what is left
     if (space.metadata.deletionTimestamp) return this.finalize(space, ctx);

@@ -74,11 +74,11 @@ export class ParticipantReconciler implements Reconciler {
     }
     const space = this.deps.cache.get(kinds.dataSpace, p.spec.dataSpace) as
       (DataSpace & KubeObject) | undefined;
+    if (!space && this.deps.spaceSelector) return undefined; // a space another operator manages
     if (p.metadata.deletionTimestamp) return this.finalize(p, space, ctx);
     await addFinalizer(ctx, kinds.participant, p, PARTICIPANT_FINALIZER);
 
     if (!space) {
-      if (this.deps.spaceSelector) return undefined; // a space another operator manages
       return this.status(
         p,
         ctx,
