@@ -31,6 +31,7 @@ import {
 } from "./participant.builders.ts";
 import { ensureStorage, removeStorage, STORAGE_SECRET } from "./participant.storage.ts";
 import { ensureIdentity, IDENTITY_SECRET, revokeIdentity } from "./participant.identity.ts";
+import { reportStorageSample } from "../../metering/usage.ts";
 
 export const PARTICIPANT_FINALIZER = "tds.dev/participant-cleanup";
 
@@ -188,6 +189,10 @@ export class ParticipantReconciler implements Reconciler {
       const usage = await store.bucketUsage(storage.bucket);
       bytesStored = Number(usage.bytes);
       this.sampledAt.set(uid, Date.now());
+      await reportStorageSample(
+        { space: p.spec.dataSpace, participant: name, uid, bytes: usage.bytes, at: new Date() },
+        ctx.log,
+      );
     }
     const base: ParticipantStatus = {
       ...(p.status ?? {}),
