@@ -1,0 +1,306 @@
+// Desired state of a SandboxJob's sandbox, as pure functions: the fresh
+// namespace (Pod Security restricted, enforced), NetworkPolicies that deny all
+// ingress and all egress but DNS and the space gateway, the job-scoped grant
+// Secret, and the Job with a restricted pod. Also the limits (resources,
+// deadline) checked against the space, and the metering of a finished run.
+import { createHash } from "node:crypto";
+import type { DataSpace, SandboxJob } from "@tds/crds";
+import type { KubeObject, OwnerReference } from "../../runtime/kube.ts";
+import { labels } from "../../kinds.ts";
+import { parseQuantity } from "../../quantity.ts";
+import {
+  GATEWAY_COMPONENT,
+  managedLabels,
+  restrictedNamespace,
+  spaceControlNamespace,
+} from "../isolation.builders.ts";
+
+export const SANDBOX_JOB_LABEL = "tds.dev/sandbox-job";
+export const SANDBOX_GRANT_LABEL = "tds.dev/sandbox-grant";
+export const GRANT_SECRET = "sandbox-grant";
+export const JOB_NAME = "sandbox";
+/** The uid and gid sandbox containers run as (distroless "nonroot"). */
+export const SANDBOX_UID = 65532;
+export const DEFAULT_OUTPUT_MAX = "1Gi";
+
+/** The sandbox namespace of a job: fresh per job (from its uid), and outside every participant's namespace. */
+export function sandboxNamespace(job: SandboxJob): string {
+  const uid = job.metadata.uid ?? "";
+  return `tds-sbx-${createHash("sha256").update(uid).digest("hex").slice(0, 16)}`;
+}
+
+/** The id of the job's grant at the gateway (in URLs and the grant Secret's label). */
+export function grantId(job: SandboxJob): string {
+  return createHash("sha256")
+    .update(`grant/${job.metadata.uid ?? ""}`)
+    .digest("hex")
+    .slice(0, 32);
+}
+
+export interface SandboxLimits {
+  readonly cpu: string;
+  readonly memory: string;
+  readonly cpuMillis: bigint;
+  readonly memoryBytes: bigint;
+  readonly deadlineSeconds: number;
+  readonly runtimeClassName: string;
+}
+
+export type LimitsResult =
+  | { readonly ok: true; readonly limits: SandboxLimits }
+  | { readonly ok: false; readonly reason: string; readonly message: string };
+
+/** The job's resources and deadline within the space's sandbox rules. */
+export function sandboxLimits(space: DataSpace, job: SandboxJob): LimitsResult {
+  const sb = space.spec.sandbox ?? {};
+  const cpu = String(job.spec.resources?.cpu ?? sb.defaultResources?.cpu ?? "500m");
+  const memory = String(job.spec.resources?.memory ?? sb.defaultResources?.memory ?? "512Mi");
+  const maxCpu = sb.maxResources?.cpu;
+  const maxMemory = sb.maxResources?.memory;
+  let cpuMilli: bigint;
+  let memoryBytes: bigint;
+  try {
+    cpuMilli = milli(cpu);
+    memoryBytes = parseQuantity(memory);
+  } catch {
+    return {
+      ok: false,
+      reason: "InvalidResources",
+      message: `spec.resources: ${cpu}/${memory} are not quantities`,
+    };
+  }
+  if (maxCpu !== undefined && cpuMilli > milli(String(maxCpu))) {
+    return {
+      ok: false,
+      reason: "ResourcesExceedSpaceMaximum",
+      message: `spec.resources.cpu: ${cpu} exceeds the space maximum of ${String(maxCpu)}`,
+    };
+  }
+  if (maxMemory !== undefined && memoryBytes > parseQuantity(String(maxMemory))) {
+    return {
+      ok: false,
+      reason: "ResourcesExceedSpaceMaximum",
+      message: `spec.resources.memory: ${memory} exceeds the space maximum of ${String(maxMemory)}`,
+    };
+  }
+  const spaceMax = sb.maxDurationSeconds ?? 3600;
+  const requested = job.spec.maxDurationSeconds ?? 3600;
+  return {
+    ok: true,
+    limits: {
+      cpu,
+      memory,
+      cpuMillis: cpuMilli,
+      memoryBytes,
+      deadlineSeconds: Math.min(requested, spaceMax),
+      runtimeClassName: sb.runtimeClassName ?? "gvisor",
+    },
+  };
+}
+
+/** CPU in millicores, exactly ("250m" is 250, "2" is 2000, "1.5" is 1500). */
+export function milli(q: string): bigint {
+  const m = /^(\d+)m$/.exec(q.trim());
+  if (m?.[1] !== undefined) return BigInt(m[1]);
+  // parseQuantity rounds fractions up to whole units; scale first to keep millicores exact.
+  const n = /^(\d+)(?:\.(\d{1,3}))?$/.exec(q.trim());
+  if (n?.[1] !== undefined) return BigInt(n[1]) * 1000n + BigInt((n[2] ?? "").padEnd(3, "0") || "0");
+  return parseQuantity(q) * 1000n;
+}
+
+export interface SandboxInputs {
+  readonly space: DataSpace;
+  readonly job: SandboxJob;
+  readonly limits: SandboxLimits;
+  /** The gateway's base URL as the sandbox reaches it. */
+  readonly gatewayUrl: string;
+  readonly agreementId: string;
+  /** The job-scoped token (random, kept in the grant Secret). */
+  readonly token: string;
+  readonly outbox: { readonly bucket: string; readonly prefix: string };
+  /** The DataSpace, which owns the cluster-scoped namespace (cleanup with the space). */
+  readonly owner: OwnerReference;
+}
+
+export function sandboxLabels(job: SandboxJob, space: string): Record<string, string> {
+  return managedLabels(space, {
+    [SANDBOX_JOB_LABEL]: job.metadata.uid ?? "",
+    [labels.component]: "sandbox",
+  });
+}
+
+/** Deny all ingress; allow egress only to DNS and to the space gateway. */
+export function sandboxNetworkPolicies(
+  namespace: string,
+  space: string,
+  objectLabels: Record<string, string>,
+): KubeObject[] {
+  const np = (name: string, spec: unknown): KubeObject => ({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name, namespace, labels: objectLabels },
+    spec,
+  });
+  return [
+    np("default-deny", { podSelector: {}, policyTypes: ["Ingress", "Egress"] }),
+    np("allow-dns", {
+      podSelector: {},
+      policyTypes: ["Egress"],
+      egress: [
+        {
+          to: [
+            {
+              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+              podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+            },
+          ],
+          ports: [
+            { protocol: "UDP", port: 53 },
+            { protocol: "TCP", port: 53 },
+          ],
+        },
+      ],
+    }),
+    np("allow-gateway-egress", {
+      podSelector: {},
+      policyTypes: ["Egress"],
+      egress: [
+        {
+          to: [
+            {
+              namespaceSelector: {
+                matchLabels: { "kubernetes.io/metadata.name": spaceControlNamespace(space) },
+              },
+              podSelector: { matchLabels: { [labels.component]: GATEWAY_COMPONENT } },
+            },
+          ],
+        },
+      ],
+    }),
+  ];
+}
+
+/** The restricted pod the job runs; exported so tests can submit it (and variants) to admission. */
+export function sandboxPodSpec(inp: SandboxInputs): Record<string, unknown> {
+  const { job, limits } = inp;
+  const grant = grantId(job);
+  const base = inp.gatewayUrl.replace(/\/+$/, "");
+  const env = [
+    ...(job.spec.env ?? []),
+    { name: "TDS_INPUT_URL", value: `${base}/v1/sandbox/${grant}/inputs/` },
+    { name: "TDS_OUTPUT_URL", value: `${base}/v1/sandbox/${grant}/outputs/` },
+    {
+      name: "TDS_GATEWAY_TOKEN",
+      valueFrom: { secretKeyRef: { name: GRANT_SECRET, key: "token" } },
+    },
+  ];
+  const resources = { cpu: limits.cpu, memory: limits.memory };
+  return {
+    runtimeClassName: limits.runtimeClassName,
+    restartPolicy: "Never",
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: SANDBOX_UID,
+      runAsGroup: SANDBOX_UID,
+      fsGroup: SANDBOX_UID,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    containers: [
+      {
+        name: "job",
+        image: job.spec.image,
+        ...(job.spec.command ? { command: job.spec.command } : {}),
+        ...(job.spec.args ? { args: job.spec.args } : {}),
+        env,
+        resources: { requests: resources, limits: resources },
+        securityContext: {
+          runAsNonRoot: true,
+          allowPrivilegeEscalation: false,
+          privileged: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ["ALL"] },
+          seccompProfile: { type: "RuntimeDefault" },
+        },
+        volumeMounts: [
+          { name: "outputs", mountPath: "/outputs" },
+          { name: "tmp", mountPath: "/tmp" },
+        ],
+      },
+    ],
+    volumes: [
+      { name: "outputs", emptyDir: { sizeLimit: "1Gi" } },
+      { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+    ],
+  };
+}
+
+export interface SandboxChildren {
+  readonly namespace: KubeObject;
+  readonly networkPolicies: KubeObject[];
+  readonly grantSecret: KubeObject;
+  readonly job: KubeObject;
+}
+
+export function buildSandbox(inp: SandboxInputs): SandboxChildren {
+  const spaceName = inp.space.metadata.name ?? "";
+  const ns = sandboxNamespace(inp.job);
+  const l = sandboxLabels(inp.job, spaceName);
+  const outputs = (inp.job.spec.outputs ?? []).map((o) => ({
+    name: o.name,
+    maxBytes: parseQuantity(String(o.maxSize ?? DEFAULT_OUTPUT_MAX)).toString(),
+  }));
+  return {
+    namespace: restrictedNamespace(ns, l, inp.owner),
+    networkPolicies: sandboxNetworkPolicies(ns, spaceName, l),
+    grantSecret: {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: {
+        name: GRANT_SECRET,
+        namespace: ns,
+        labels: { ...l, [SANDBOX_GRANT_LABEL]: grantId(inp.job) },
+      },
+      type: "Opaque",
+      stringData: {
+        token: inp.token,
+        agreementId: inp.agreementId,
+        jobNamespace: inp.job.metadata.namespace ?? "",
+        jobName: inp.job.metadata.name ?? "",
+        jobUid: inp.job.metadata.uid ?? "",
+        outboxBucket: inp.outbox.bucket,
+        outboxPrefix: inp.outbox.prefix,
+        outputs: JSON.stringify(outputs),
+      },
+    },
+    job: {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { name: JOB_NAME, namespace: ns, labels: l },
+      spec: {
+        backoffLimit: 0,
+        activeDeadlineSeconds: inp.limits.deadlineSeconds,
+        template: { metadata: { labels: l }, spec: sandboxPodSpec(inp) },
+      },
+    },
+  };
+}
+
+/**
+ * Metering of a run: CPU-milliseconds and memory byte-seconds from the
+ * requests (equal to the limits) multiplied by the run time in milliseconds.
+ */
+export function sandboxUsage(
+  limits: Pick<SandboxLimits, "cpuMillis" | "memoryBytes">,
+  startTime: string,
+  endTime: string,
+): { runMs: bigint; cpuMilliseconds: bigint; memoryByteSeconds: bigint } {
+  const runMs = BigInt(Math.max(0, Date.parse(endTime) - Date.parse(startTime)));
+  return {
+    runMs,
+    // cores x ms = (millicores / 1000) x ms
+    cpuMilliseconds: (limits.cpuMillis * runMs) / 1000n,
+    memoryByteSeconds: (limits.memoryBytes * runMs) / 1000n,
+  };
+}
