@@ -71,6 +71,7 @@ export async function startOperator(
     requestTimeoutMs?: number;
     settings?: Partial<Settings>;
     kc?: KubeConfig;
+    leaseNamespace?: string;
   } = {},
 ): Promise<TestOperator> {
   const log = createLogger(
@@ -81,7 +82,7 @@ export async function startOperator(
     kubeConfig: opts.kc ?? kubeConfig(),
     log,
     store: VersityGatewayStore.fromEnv(),
-    leaseNamespace: "default",
+    leaseNamespace: opts.leaseNamespace ?? "default",
     leaseName: `tds-operator-${run}`,
     spaceSelector: `tds.dev/test-run=${run}`,
     resyncMs: opts.resyncMs ?? 5_000,

@@ -1,0 +1,94 @@
+// The operator's own RBAC (charts/tds/templates/rbac.yaml) is least privilege:
+// no wildcards, no escalate, bind or impersonate; what its ServiceAccount may
+// do matches the checked-in list; and that is enough to provision a space.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { KubeConfig } from "@kubernetes/client-node";
+import { eventually, installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
+import { KubeClient, type KubeObject } from "./runtime/kube.ts";
+import { kinds } from "./kinds.ts";
+import { participantManifest, runId, spaceManifest, startOperator } from "./testing/fixtures.ts";
+
+const chart = resolve(import.meta.dirname, "../../charts/tds");
+const run = runId();
+const ns = `rbac-${run}`;
+const client = new KubeClient(kubeConfig());
+
+interface Rule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs: string[];
+}
+
+function manifests(): KubeObject[] {
+  const text = readFileSync(resolve(chart, "templates/rbac.yaml"), "utf8").replaceAll("{{ .Release.Namespace }}", ns);
+  return parseAllDocuments(text).map((d) => d.toJS() as KubeObject);
+}
+
+test("the operator's RBAC has no wildcards and no escalate, bind or impersonate", () => {
+  const rules = manifests().flatMap((m) => (m.rules as Rule[] | undefined) ?? []);
+  assert.ok(rules.length > 0);
+  for (const r of rules) {
+    for (const v of [...(r.apiGroups ?? []), ...(r.resources ?? []), ...r.verbs]) assert.notEqual(v, "*");
+    for (const v of ["escalate", "bind", "impersonate"]) assert.ok(!r.verbs.includes(v), `verb ${v} in ${JSON.stringify(r)}`);
+  }
+});
+
+test("what the operator's ServiceAccount can do matches the checked-in list, and it suffices to provision a space", async () => {
+  installCrds();
+  await client.create(kinds.namespace, { metadata: { name: ns } });
+  try {
+    kubectl(["apply", "-f", "-"], manifests().map((m) => JSON.stringify(m)).join("\n"));
+    const sa = `system:serviceaccount:${ns}:tds-operator`;
+    const list = kubectl(["auth", "can-i", "--list", `--as=${sa}`, "-n", ns]);
+    const normalise = (s: string) =>
+      s
+        .split("\n")
+        .slice(1)
+        .map((l) => l.trim().replace(/\s+/g, " "))
+        .filter(Boolean)
+        .sort()
+        .join("\n");
+    const expected = readFileSync(resolve(chart, "rbac.expected.txt"), "utf8");
+    assert.equal(normalise(list), normalise(expected), "update charts/tds/rbac.expected.txt only with a reviewed RBAC change");
+
+    // The ServiceAccount's own token, and nothing else, runs a real provisioning.
+    const token = await client.request<{ status: { token: string } }>(
+      "POST",
+      `/api/v1/namespaces/${ns}/serviceaccounts/tds-operator/token`,
+      { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } } },
+    );
+    const admin = kubeConfig();
+    const cluster = admin.getCurrentCluster();
+    assert.ok(cluster);
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: "tds-operator", token: token.status.token }],
+      contexts: [{ name: "sa", cluster: cluster.name, user: "tds-operator" }],
+      currentContext: "sa",
+    });
+    const operator = await startOperator(run, { kc, leaseNamespace: ns });
+    const space = `rb-${run}`;
+    try {
+      await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
+      await client.create(kinds.participant, participantManifest(`${space}-p`, space) as KubeObject);
+      const ready = (o: KubeObject | undefined) =>
+        ((o as { status?: { conditions?: { type: string; status: string }[] } } | undefined)?.status?.conditions ?? []).some(
+          (c) => c.type === "Ready" && c.status === "True",
+        );
+      await eventually("provisioning under the operator's own RBAC", async () => {
+        return ready(await client.find(kinds.dataSpace, space)) && ready(await client.find(kinds.participant, `${space}-p`));
+      }, 60_000);
+      await client.delete(kinds.dataSpace, space);
+      await eventually("the space to be removed", async () => !(await client.find(kinds.dataSpace, space)), 90_000);
+    } finally {
+      await operator.stop();
+    }
+  } finally {
+    await client.delete(kinds.namespace, ns);
+  }
+});
