@@ -8,6 +8,10 @@ import type { Logger } from "./runtime/log.ts";
 import { kinds, labels, managedSelector } from "./kinds.ts";
 import { DataSpaceReconciler } from "./controllers/dataspace/dataspace.controller.ts";
 import { ParticipantReconciler } from "./controllers/participant/participant.controller.ts";
+import { DataOfferReconciler } from "./controllers/dataoffer/dataoffer.controller.ts";
+import { DataContractReconciler } from "./controllers/datacontract/datacontract.controller.ts";
+import { CONTRACT_LABEL } from "./controllers/datacontract/datacontract.builders.ts";
+import { HttpDashboard, dashboardFromEnv, type DashboardOptions } from "./dashboard/dashboard.ts";
 import { defaultSettings, type Cache, type Settings } from "./controllers/deps.ts";
 import type { ObjectStore } from "./storage/objectstore.ts";
 
@@ -30,6 +34,10 @@ export interface OperatorOptions {
   readonly requestTimeoutMs?: number;
   /** Manage only DataSpaces matching this label selector (see Deps.spaceSelector). */
   readonly spaceSelector?: string;
+  /** The dashboard API for the catalogue and evidence; undefined reads TDS_DASHBOARD_URL, null disables. */
+  readonly dashboard?: DashboardOptions | null;
+  /** Gateway URL written into contract credentials; undefined reads TDS_GATEWAY_URL. */
+  readonly gatewayUrl?: string;
 }
 
 /** Kinds the operator creates and watches (all carry the managed-by label). */
@@ -88,6 +96,7 @@ export function createOperator(opts: OperatorOptions): Manager {
     store: opts.store,
     settings: { ...defaultSettings, ...opts.settings },
     spaceSelector: opts.spaceSelector,
+    ...dashboardDeps(opts),
   };
 
   const participantsOf = (space: string) =>
@@ -128,5 +137,62 @@ export function createOperator(opts: OperatorOptions): Manager {
       },
     })),
   ]);
+  addOfferAndContractReconcilers(manager, deps);
   return manager;
+}
+
+function dashboardDeps(opts: OperatorOptions): { dashboard?: HttpDashboard; gatewayUrl: string } {
+  const d = opts.dashboard === undefined ? dashboardFromEnv(process.env) : opts.dashboard;
+  return {
+    ...(d ? { dashboard: new HttpDashboard(d) } : {}),
+    gatewayUrl: opts.gatewayUrl ?? process.env.TDS_GATEWAY_URL ?? "",
+  };
+}
+
+/** Offers and contracts: keyed by namespace/name; spaces, participants and Secrets map to them. */
+function addOfferAndContractReconcilers(
+  manager: Manager,
+  deps: ConstructorParameters<typeof DataOfferReconciler>[0],
+): void {
+  const inNamespaces = (r: ResourceType, namespaces: (ns: string) => boolean) =>
+    manager
+      .informer(r)
+      .list()
+      .filter((o) => namespaces(o.metadata.namespace ?? ""))
+      .map((o) => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`);
+  const ofParticipant = (p: KubeObject) => {
+    const ns = `${(p as unknown as Participant).spec.dataSpace}--${p.metadata.name ?? ""}`;
+    return (n: string) => n === ns;
+  };
+  const ofSpace = (s: KubeObject) => (n: string) => n.startsWith(`${s.metadata.name ?? ""}--`);
+  manager.add(new DataOfferReconciler(deps), [
+    {
+      resource: kinds.dataSpace,
+      labelSelector: deps.spaceSelector,
+      map: (s) => inNamespaces(kinds.dataOffer, ofSpace(s)),
+    },
+    { resource: kinds.participant, map: (p) => inNamespaces(kinds.dataOffer, ofParticipant(p)) },
+  ]);
+  const contractsOfOffer = (o: KubeObject) =>
+    manager
+      .informer(kinds.dataContract)
+      .list()
+      .filter((c) => {
+        const ref = (c as unknown as { spec?: { offerRef?: { namespace?: string; name?: string } } }).spec
+          ?.offerRef;
+        return ref?.namespace === o.metadata.namespace && ref?.name === o.metadata.name;
+      })
+      .map((c) => `${c.metadata.namespace ?? ""}/${c.metadata.name ?? ""}`);
+  manager.add(new DataContractReconciler(deps), [
+    { resource: kinds.dataOffer, map: contractsOfOffer },
+    { resource: kinds.participant, map: (p) => inNamespaces(kinds.dataContract, ofParticipant(p)) },
+    {
+      resource: kinds.secret,
+      labelSelector: managedSelector,
+      map: (s) => {
+        const contract = s.metadata.labels?.[CONTRACT_LABEL];
+        return contract ? [`${s.metadata.namespace ?? ""}/${contract}`] : [];
+      },
+    },
+  ]);
 }

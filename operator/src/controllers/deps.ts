@@ -2,6 +2,7 @@
 // object store, and settings. Controllers never construct clients themselves.
 import type { KubeObject, ResourceType } from "../runtime/kube.ts";
 import type { ObjectStore } from "../storage/objectstore.ts";
+import type { Dashboard } from "../dashboard/dashboard.ts";
 import { managedSelector } from "../kinds.ts";
 
 export interface Cache {
@@ -16,12 +17,18 @@ export interface Settings {
   readonly renewAtFraction: number;
   /** How often a space that is not Ready yet is checked again. */
   readonly notReadyRequeueMs: number;
+  /** How often a Ready offer's asset is listed again, so a data change changes its content identifier. */
+  readonly assetRescanMs: number;
+  /** Longest wait before an agreed contract is looked at again (expiry, revocation, exhausted accesses). */
+  readonly contractMonitorMs: number;
 }
 
 export const defaultSettings: Settings = {
   storageSampleMs: 60_000,
   renewAtFraction: 2 / 3,
   notReadyRequeueMs: 2_000,
+  assetRescanMs: 60_000,
+  contractMonitorMs: 30_000,
 };
 
 export interface Deps {
@@ -34,6 +41,10 @@ export interface Deps {
   readonly spaceSelector?: string;
   readonly store: ObjectStore;
   readonly settings: Settings;
+  /** The dashboard API (catalogue and evidence log); undefined when not configured. */
+  readonly dashboard?: Dashboard;
+  /** Written into each contract's credentials Secret (TDS_GATEWAY_URL); may be empty. */
+  readonly gatewayUrl?: string;
 }
 
 /** Informers the controllers read children from: only objects the operator manages. */

@@ -33,6 +33,15 @@ export interface ObjectStore {
   deleteBucket(bucket: string): Promise<void>;
   /** Bytes stored and object count, by listing (a sample, not a transaction). */
   bucketUsage(bucket: string): Promise<{ bytes: bigint; objects: number }>;
+  /** Every object whose key starts with `prefix`, with size and ETag; a missing bucket lists nothing. */
+  listObjects(bucket: string, prefix: string): Promise<ObjectInfo[]>;
+}
+
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+  /** The ETag without quotes. */
+  readonly etag: string;
 }
 
 /**
@@ -230,5 +239,26 @@ export class VersityGatewayStore implements ObjectStore {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return { bytes, objects };
+  }
+
+  async listObjects(bucket: string, prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.s3.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of page.Contents ?? []) {
+          if (o.Key === undefined) continue;
+          out.push({ key: o.Key, size: o.Size ?? 0, etag: (o.ETag ?? "").replace(/"/g, "") });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404) return [];
+      throw new Error(`cannot list ${prefix} in bucket ${bucket}`, { cause: err });
+    }
+    return out;
   }
 }

@@ -1,0 +1,166 @@
+// Pure builders for the DataContract reconciler: the facts the policy engine
+// reads (from DataSpace and Participant objects), the credentials Secret the
+// gateway checks tokens against, history entries and their evidence entries.
+import { createHash } from "node:crypto";
+import type { DataContract, DataContractStatus, DataSpace, Participant } from "@tds/crds";
+import { DEFAULT_CLASSIFICATION_LEVELS } from "@tds/crds";
+import type { KubeObject } from "../../runtime/kube.ts";
+import { managedLabels } from "../isolation.builders.ts";
+import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
+import type { ParticipantFacts, SpaceRules } from "./policy.ts";
+
+/** The label the gateway finds a contract by. */
+export const AGREEMENT_LABEL = "tds.dev/agreement-id";
+/** Label on the credentials Secret naming its contract. */
+export const CONTRACT_LABEL = "tds.dev/contract";
+export const DECISION_ANNOTATION = "tds.dev/decision";
+export const EXPORT_DECISION_ANNOTATION = "tds.dev/export-decision";
+export const REVOKE_ANNOTATION = "tds.dev/revoke";
+export const REVOKED_BY_ANNOTATION = "tds.dev/revoked-by";
+
+export type History = NonNullable<DataContractStatus["history"]>;
+export type HistoryEntry = History[number];
+
+export const credentialsSecretName = (contract: string): string => `contract-${contract}`;
+
+export function spaceRules(space: DataSpace): SpaceRules {
+  const levels = space.spec.classification?.levels ?? DEFAULT_CLASSIFICATION_LEVELS;
+  return {
+    homeRegion: space.spec.crossBorder.homeRegion,
+    levels: levels.map((l) => ({
+      name: l.name,
+      rank: l.rank,
+      defaultPolicy: {
+        allowedAccessModes: [...l.defaultPolicy.allowedAccessModes],
+        ...(l.defaultPolicy.crossBorderTransfer
+          ? { crossBorderTransfer: l.defaultPolicy.crossBorderTransfer }
+          : {}),
+        ...("maxContractDurationSeconds" in l.defaultPolicy &&
+        l.defaultPolicy.maxContractDurationSeconds !== undefined
+          ? { maxContractDurationSeconds: l.defaultPolicy.maxContractDurationSeconds }
+          : {}),
+        ...("requireProviderApproval" in l.defaultPolicy &&
+        l.defaultPolicy.requireProviderApproval !== undefined
+          ? { requireProviderApproval: l.defaultPolicy.requireProviderApproval }
+          : {}),
+      },
+    })),
+    negativeList: (space.spec.crossBorder.negativeList ?? []).map((e) => ({
+      dataCategory: e.dataCategory,
+      ...(e.destinationRegions ? { destinationRegions: [...e.destinationRegions] } : {}),
+      ...(e.reason ? { reason: e.reason } : {}),
+    })),
+    recordExports: space.spec.crossBorder.recordExports ?? true,
+    currency: space.spec.metering.currency,
+  };
+}
+
+export function participantFacts(
+  p: (Participant & KubeObject) | undefined,
+  name: string,
+): ParticipantFacts | undefined {
+  if (!p) return undefined;
+  const phase = p.status?.phase;
+  return {
+    name,
+    admitted: phase === "Active" || phase === "Suspended",
+    suspended: p.spec.suspended === true || phase === "Suspended",
+    roles: [...p.spec.roles],
+    labels: { ...(p.metadata.labels ?? {}) },
+    region: p.spec.organization.region,
+  };
+}
+
+/** `<space>--<participant>` split, or undefined for a namespace that is not a participant's. */
+export function splitParticipantNamespace(
+  ns: string | undefined,
+): { space: string; participant: string } | undefined {
+  const i = ns?.indexOf("--") ?? -1;
+  if (!ns || i <= 0) return undefined;
+  return { space: ns.slice(0, i), participant: ns.slice(i + 2) };
+}
+
+/**
+ * The Secret the gateway checks a contract's token against: keys agreementId,
+ * token (32 random bytes, base64url) and gatewayUrl. Owned by the contract, so
+ * it goes with it.
+ */
+export function buildCredentialsSecret(
+  contract: DataContract & KubeObject,
+  space: string,
+  agreementId: string,
+  token: string,
+  gatewayUrl: string,
+): KubeObject {
+  const name = contract.metadata.name ?? "";
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: {
+      name: credentialsSecretName(name),
+      namespace: contract.metadata.namespace,
+      labels: managedLabels(space, { [CONTRACT_LABEL]: name, [AGREEMENT_LABEL]: agreementId }),
+      ownerReferences: [
+        {
+          apiVersion: "tds.dev/v1alpha1",
+          kind: "DataContract",
+          name,
+          uid: contract.metadata.uid ?? "",
+          controller: true,
+          blockOwnerDeletion: false,
+        },
+      ],
+    },
+    type: "Opaque",
+    data: { agreementId: b64(agreementId), token: b64(token), gatewayUrl: b64(gatewayUrl) },
+  };
+}
+
+/** The history entry for an action; its eventId is derived from the uid, so a restart reuses it. */
+export function historyEntry(
+  uid: string,
+  action: string,
+  reason: string,
+  time: string,
+  state?: HistoryEntry["state"],
+): HistoryEntry {
+  return { action, reason, time, eventId: `${uid}-${action}`, ...(state ? { state } : {}) };
+}
+
+/** Appends an entry unless one with its action exists (a transition happens once). */
+export function withEntry(history: History, entry: HistoryEntry): History {
+  return history.some((h) => h.action === entry.action) ? history : [...history, entry];
+}
+
+/** The evidence entry for a history entry: deterministic, so a retried append is the same entry. */
+export function contractEvidence(
+  space: string,
+  contract: DataContract & KubeObject,
+  entry: HistoryEntry,
+  status: DataContractStatus,
+): EvidenceEntry {
+  const payload = JSON.stringify({
+    action: entry.action,
+    state: entry.state ?? null,
+    reason: entry.reason,
+    agreementId: status.agreementId ?? null,
+    offer: `${contract.spec.offerRef.namespace}/${contract.spec.offerRef.name}`,
+    purpose: contract.spec.purpose,
+    validity: entry.state === "Agreed" || entry.state === "Active" ? (status.validity ?? null) : null,
+  });
+  return {
+    space,
+    eventId: entry.eventId,
+    actor: OPERATOR_ACTOR,
+    action: entry.action,
+    time: entry.time,
+    object: {
+      kind: "DataContract",
+      namespace: contract.metadata.namespace ?? "",
+      name: contract.metadata.name ?? "",
+      uid: contract.metadata.uid ?? "",
+    },
+    payloadHash: createHash("sha256").update(payload).digest("hex"),
+  };
+}

@@ -1,0 +1,161 @@
+// The operator's link to the dashboard API: evidence appends (through the
+// dashboard API's own idempotent EvidenceClient) and the catalogue's internal
+// endpoints (PUT/DELETE /v1/spaces/:space/catalog/offers/:namespace/:name).
+// Configured by TDS_DASHBOARD_URL and a bearer token (TDS_DASHBOARD_TOKEN, or
+// TDS_DASHBOARD_TOKEN_FILE re-read per request so it can rotate). When it is
+// not configured the operator still decides; controllers then mark evidence
+// as pending in status instead of dropping it.
+import { readFile } from "node:fs/promises";
+import { EvidenceClient, EvidenceClientError } from "@tds/dashboard-api/evidence-client";
+
+export interface EvidenceEntry {
+  space: string;
+  eventId: string;
+  actor: string;
+  action: string;
+  time: string;
+  object: { kind: string; namespace?: string; name: string; uid: string; generation?: number };
+  payloadHash?: string;
+}
+
+export interface Recorded {
+  eventId: string;
+  /** Undefined when the log already held the event with other content (a crash-restart with a new clock). */
+  leafIndex: number | undefined;
+  /** Lowercase hex. */
+  leafHash: string | undefined;
+}
+
+/** A catalogue entry as the operator publishes it; the dashboard API indexes it for search. */
+export interface CatalogEntry {
+  readonly space: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly provider: string;
+  readonly providerName: string;
+  readonly title: string;
+  readonly description: string;
+  readonly keywords: readonly string[];
+  readonly classification: string;
+  readonly dataCategory: string;
+  readonly regionOfOrigin: string;
+  readonly accessMode: string;
+  readonly contractApproval: string;
+  readonly purposes: readonly string[];
+  readonly format: string;
+  readonly contentId: string;
+  readonly byteSize: number;
+  readonly objects: number;
+  readonly currency: string;
+  readonly price: Readonly<Record<string, string>>;
+  readonly publishedAt: string;
+  readonly validity?: { readonly notBefore?: string; readonly notAfter?: string };
+}
+
+export interface Dashboard {
+  recordEvidence(space: string, entries: readonly EvidenceEntry[]): Promise<Recorded[]>;
+  publish(entry: CatalogEntry): Promise<void>;
+  withdraw(space: string, namespace: string, name: string): Promise<void>;
+}
+
+/** The operator's identity in evidence entries. */
+export const OPERATOR_ACTOR = "system:tds-operator";
+
+export interface DashboardOptions {
+  readonly url: string;
+  readonly token?: () => Promise<string>;
+  readonly fetch?: typeof fetch;
+}
+
+/** Options from the environment, or undefined when TDS_DASHBOARD_URL is not set. */
+export function dashboardFromEnv(env: NodeJS.ProcessEnv): DashboardOptions | undefined {
+  const url = env.TDS_DASHBOARD_URL;
+  if (!url) return undefined;
+  const file = env.TDS_DASHBOARD_TOKEN_FILE;
+  const literal = env.TDS_DASHBOARD_TOKEN;
+  const token = file
+    ? async () => (await readFile(file, "utf8")).trim()
+    : literal
+      ? () => Promise.resolve(literal)
+      : undefined;
+  return { url, ...(token ? { token } : {}) };
+}
+
+export class HttpDashboard implements Dashboard {
+  private readonly evidence: EvidenceClient;
+  private readonly base: string;
+  private readonly fetch: typeof fetch;
+
+  constructor(private readonly opts: DashboardOptions) {
+    this.base = opts.url.replace(/\/+$/u, "");
+    this.fetch = opts.fetch ?? globalThis.fetch;
+    this.evidence = new EvidenceClient({
+      baseUrl: this.base,
+      ...(opts.token ? { token: opts.token } : {}),
+      attempts: 3,
+      timeoutMs: 10_000,
+      fetch: this.fetch,
+    });
+  }
+
+  async recordEvidence(space: string, entries: readonly EvidenceEntry[]): Promise<Recorded[]> {
+    try {
+      const results = await this.evidence.append(space, entries);
+      return results.map((r) => ({
+        eventId: r.eventId,
+        leafIndex: r.leafIndex,
+        leafHash: Buffer.from(r.leafHash, "base64").toString("hex"),
+      }));
+    } catch (err) {
+      // Same eventId, other content: the event is in the log already (recorded before a
+      // crash, with the clock of that attempt). The id is the idempotency key, so it counts.
+      if (
+        err instanceof EvidenceClientError &&
+        err.code === "TDS_ERR_EVIDENCE_EVENT_CONFLICT" &&
+        entries.length === 1
+      )
+        return entries.map((e) => ({ eventId: e.eventId, leafIndex: undefined, leafHash: undefined }));
+      throw new Error(`cannot record evidence in space ${space}`, { cause: err });
+    }
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<void> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const token = await this.opts.token?.();
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await this.fetch(`${this.base}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (res.ok || (method === "DELETE" && res.status === 404)) return;
+    const text = await res.text().catch(() => "");
+    throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  }
+
+  private static path(space: string, namespace: string, name: string): string {
+    const e = encodeURIComponent;
+    return `/v1/spaces/${e(space)}/catalog/offers/${e(namespace)}/${e(name)}`;
+  }
+
+  async publish(entry: CatalogEntry): Promise<void> {
+    try {
+      await this.call("PUT", HttpDashboard.path(entry.space, entry.namespace, entry.name), entry);
+    } catch (err) {
+      throw new Error(`cannot publish offer ${entry.namespace}/${entry.name} to the catalogue`, {
+        cause: err,
+      });
+    }
+  }
+
+  async withdraw(space: string, namespace: string, name: string): Promise<void> {
+    try {
+      await this.call("DELETE", HttpDashboard.path(space, namespace, name));
+    } catch (err) {
+      throw new Error(`cannot withdraw offer ${namespace}/${name} from the catalogue`, { cause: err });
+    }
+  }
+}
