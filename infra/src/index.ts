@@ -1,0 +1,1 @@
+export { TdsPlatform, loadCrds, loadRbac, type TdsPlatformArgs } from "./platform.ts";

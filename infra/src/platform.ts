@@ -1,0 +1,207 @@
+// TdsPlatform: a Pulumi component that installs TDS on a Kubernetes cluster:
+// the CRDs (from crds/generated), the operator's namespace, least-privilege
+// RBAC (from charts/tds/templates/rbac.yaml), the operator and dashboard API
+// Deployments, and the Secrets that point them at PostgreSQL and S3.
+import { readFileSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import { parse, parseAllDocuments } from "yaml";
+
+const repoRoot = resolve(import.meta.dirname, "../..");
+
+export interface TdsPlatformArgs {
+  /** Namespace for the operator and the API; created by the component. */
+  readonly namespace?: string;
+  /** Container image with the TDS sources (operator and dashboard API). */
+  readonly image: string;
+  readonly operatorReplicas?: number;
+  readonly apiReplicas?: number;
+  /** PostgreSQL connection string of the dashboard API. */
+  readonly databaseUrl: pulumi.Input<string>;
+  readonly objectStore: {
+    readonly endpoint: string;
+    readonly adminEndpoint: string;
+    readonly region: string;
+    readonly accessKeyId: pulumi.Input<string>;
+    readonly secretAccessKey: pulumi.Input<string>;
+  };
+}
+
+/** The generated CRDs, as objects. */
+export function loadCrds(dir = join(repoRoot, "crds/generated")): Record<string, unknown>[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .map((f) => parse(readFileSync(join(dir, f), "utf8")) as Record<string, unknown>);
+}
+
+/** The chart's RBAC manifests with the release namespace filled in. */
+export function loadRbac(namespace: string): Record<string, unknown>[] {
+  const text = readFileSync(join(repoRoot, "charts/tds/templates/rbac.yaml"), "utf8").replaceAll(
+    "{{ .Release.Namespace }}",
+    namespace,
+  );
+  return parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
+}
+
+const restrictedContainer = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
+};
+
+export class TdsPlatform extends pulumi.ComponentResource {
+  readonly namespace: pulumi.Output<string>;
+  readonly apiService: pulumi.Output<string>;
+  /** URNs of every resource the component declared (resolves once all are registered). */
+  readonly urns: pulumi.Output<string[]>;
+
+  constructor(name: string, args: TdsPlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("tds:platform:TdsPlatform", name, {}, opts);
+    const parent = { parent: this };
+    const nsName = args.namespace ?? "tds-system";
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-ns`,
+      {
+        metadata: {
+          name: nsName,
+          labels: { "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "tds" },
+        },
+      },
+      parent,
+    );
+    const crds = loadCrds().map(
+      (crd) =>
+        new k8s.apiextensions.v1.CustomResourceDefinition(
+          `${name}-crd-${(crd.metadata as { name: string }).name}`,
+          crd as unknown as k8s.apiextensions.v1.CustomResourceDefinitionArgs,
+          parent,
+        ),
+    );
+    const rbac = loadRbac(nsName).map((m) => {
+      const kind = m.kind as string;
+      const objName = (m.metadata as { name: string }).name;
+      const o = { ...parent, dependsOn: [ns] };
+      switch (kind) {
+        case "ServiceAccount":
+          return new k8s.core.v1.ServiceAccount(`${name}-sa-${objName}`, m, o);
+        case "ClusterRole":
+          return new k8s.rbac.v1.ClusterRole(`${name}-cr-${objName}`, m, o);
+        case "ClusterRoleBinding":
+          return new k8s.rbac.v1.ClusterRoleBinding(
+            `${name}-crb-${objName}`,
+            m as unknown as k8s.rbac.v1.ClusterRoleBindingArgs,
+            o,
+          );
+        case "Role":
+          return new k8s.rbac.v1.Role(`${name}-role-${objName}`, m, o);
+        case "RoleBinding":
+          return new k8s.rbac.v1.RoleBinding(
+            `${name}-rb-${objName}`,
+            m as unknown as k8s.rbac.v1.RoleBindingArgs,
+            o,
+          );
+        default:
+          throw new Error(`charts/tds/templates/rbac.yaml: unexpected kind ${kind}`);
+      }
+    });
+    const secret = new k8s.core.v1.Secret(
+      `${name}-connections`,
+      {
+        metadata: { name: "tds-connections", namespace: nsName },
+        stringData: {
+          databaseUrl: args.databaseUrl,
+          accessKeyId: args.objectStore.accessKeyId,
+          secretAccessKey: args.objectStore.secretAccessKey,
+        },
+      },
+      { ...parent, dependsOn: [ns] },
+    );
+    const fromSecret = (key: string) => ({ secretKeyRef: { name: "tds-connections", key } });
+    const s3Env = [
+      { name: "TDS_S3_ENDPOINT", value: args.objectStore.endpoint },
+      { name: "TDS_S3_ADMIN_ENDPOINT", value: args.objectStore.adminEndpoint },
+      { name: "TDS_S3_REGION", value: args.objectStore.region },
+      { name: "TDS_S3_ACCESS_KEY_ID", valueFrom: fromSecret("accessKeyId") },
+      { name: "TDS_S3_SECRET_ACCESS_KEY", valueFrom: fromSecret("secretAccessKey") },
+    ];
+    const deployment = (
+      component: string,
+      replicas: number,
+      entry: string,
+      env: k8s.types.input.core.v1.EnvVar[],
+      sa?: string,
+    ) =>
+      new k8s.apps.v1.Deployment(
+        `${name}-${component}`,
+        {
+          metadata: {
+            name: `tds-${component}`,
+            namespace: nsName,
+            labels: { "app.kubernetes.io/name": `tds-${component}` },
+          },
+          spec: {
+            replicas,
+            selector: { matchLabels: { "app.kubernetes.io/name": `tds-${component}` } },
+            template: {
+              metadata: {
+                labels: { "app.kubernetes.io/name": `tds-${component}`, "app.kubernetes.io/part-of": "tds" },
+              },
+              spec: {
+                ...(sa ? { serviceAccountName: sa } : { automountServiceAccountToken: false }),
+                securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+                containers: [
+                  {
+                    name: component,
+                    image: args.image,
+                    args: ["node", "--import", "tsx", entry],
+                    env,
+                    ports: [{ name: "http", containerPort: 8080 }],
+                    livenessProbe: { httpGet: { path: "/healthz", port: "http" } },
+                    readinessProbe: { httpGet: { path: "/readyz", port: "http" } },
+                    securityContext: restrictedContainer,
+                  },
+                ],
+              },
+            },
+          },
+        },
+        { ...parent, dependsOn: [...crds, ...rbac, secret] },
+      );
+    const operator = deployment(
+      "operator",
+      args.operatorReplicas ?? 2,
+      "operator/src/main.ts",
+      [
+        { name: "TDS_OPERATOR_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+        { name: "TDS_OPERATOR_IDENTITY", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+        { name: "TDS_OPERATOR_HOST", value: "0.0.0.0" },
+        { name: "TDS_OPERATOR_PORT", value: "8080" },
+        ...s3Env,
+      ],
+      "tds-operator",
+    );
+    const api = deployment("dashboard-api", args.apiReplicas ?? 2, "dashboard-api/src/server.ts", [
+      { name: "HOST", value: "0.0.0.0" },
+      { name: "PORT", value: "8080" },
+      { name: "DATABASE_URL", valueFrom: fromSecret("databaseUrl") },
+      ...s3Env,
+    ]);
+    const svc = new k8s.core.v1.Service(
+      `${name}-api-svc`,
+      {
+        metadata: { name: "tds-dashboard-api", namespace: nsName },
+        spec: {
+          selector: { "app.kubernetes.io/name": "tds-dashboard-api" },
+          ports: [{ name: "http", port: 80, targetPort: "http" }],
+        },
+      },
+      { ...parent, dependsOn: [ns] },
+    );
+    this.urns = pulumi.all([ns, ...crds, ...rbac, secret, operator, api, svc].map((r) => r.urn));
+    this.namespace = ns.metadata.name;
+    this.apiService = svc.metadata.name;
+    this.registerOutputs({ namespace: this.namespace, apiService: this.apiService });
+  }
+}
