@@ -46,4 +46,15 @@ if [ ! -x "$s3out/versitygw" ]; then
   GOBIN="$s3out" go install -trimpath -ldflags='-s -w' "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
   echo "built versitygw in $((SECONDS - start))s" >&2
 fi
+# KWOK: simulates nodes and drives pods through Running and Succeeded, so sandbox
+# Jobs complete on a control plane without kubelets (SandboxJob tests).
+kwok_version="v0.8.0"
+kwokout="$cache_root/kwok-$kwok_version"
+if [ ! -x "$kwokout/kwok" ]; then
+  echo "building kwok $kwok_version into $kwokout" >&2
+  start=$SECONDS
+  mkdir -p "$kwokout"
+  GOBIN="$kwokout" go install -trimpath -ldflags='-s -w' "sigs.k8s.io/kwok/cmd/kwok@$kwok_version"
+  echo "built kwok in $((SECONDS - start))s" >&2
+fi
 echo "$out"

@@ -1,0 +1,139 @@
+// Gateway benchmark: throughput of GET /v1/data/... against a direct GET of
+// the same object from the same S3 server (signed, same SDK on the direct
+// side; plain HTTP to the gateway), for 1 MB, 64 MB and (when
+// TDS_BENCH_GATEWAY_1GB=1) 1 GB objects, alternating the two paths so both
+// see the same machine state; and the gateway's added latency for small
+// objects (p50/p99 of a 1 KiB GET, gateway minus direct). Writes
+// test/bench/results/gateway.json. Run under the harness (make bench).
+import { mkdir, writeFile } from "node:fs/promises";
+import { performance } from "node:perf_hooks";
+import { randomBytes } from "node:crypto";
+import { Agent, get, type IncomingMessage } from "node:http";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
+import type { Readable } from "node:stream";
+import { gatewayWorld } from "../../dashboard-api/src/gateway/testing.ts";
+
+const MB = 1024 * 1024;
+const sizes: [string, number, number][] = [
+  ["1MB", 1 * MB, 40],
+  ["64MB", 64 * MB, 6],
+  ...(process.env.TDS_BENCH_GATEWAY_1GB === "1"
+    ? ([["1GB", 1024 * MB, 2]] as [string, number, number][])
+    : []),
+];
+const SMALL_RUNS = Number(process.env.TDS_BENCH_GATEWAY_SMALL ?? 300);
+
+const round = (x: number, d = 3): number => Number(x.toFixed(d));
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+};
+
+async function drain(body: Readable): Promise<number> {
+  let n = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) n += chunk.length;
+  return n;
+}
+
+async function main(): Promise<void> {
+  const w = await gatewayWorld({ monitorIntervalMs: 2000 });
+  try {
+    w.offer("bench", { prefix: "bench/" });
+    const { agreementId, token } = w.contract("bench", "bench", { state: "Active" });
+    // node:http on both sides' readers (the SDK uses it too), with keep-alive.
+    const agent = new Agent({ keepAlive: true });
+    const gw = async (key: string): Promise<number> => {
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        get(
+          `${w.url}/v1/data/${agreementId}/${key}`,
+          { agent, headers: { authorization: `Bearer ${token}` } },
+          resolve,
+        ).on("error", reject);
+      });
+      if (res.statusCode !== 200) throw new Error(`gateway answered ${String(res.statusCode)}`);
+      return drain(res);
+    };
+    const direct = async (key: string): Promise<number> => {
+      const out = await w.s3.send(new GetObjectCommand({ Bucket: w.bucket, Key: key }));
+      return drain(out.Body as Readable);
+    };
+
+    const throughput: Record<string, unknown>[] = [];
+    for (const [label, size, runs] of sizes) {
+      const key = `bench/${label}.bin`;
+      await w.put(key, randomBytes(size));
+      await gw(key);
+      await direct(key); // warm both paths
+      const t: { gateway: number[]; direct: number[] } = { gateway: [], direct: [] };
+      for (let i = 0; i < runs; i++) {
+        for (const [name, fn] of [
+          ["gateway", gw],
+          ["direct", direct],
+        ] as const) {
+          const start = performance.now();
+          const n = await fn(key);
+          if (n !== size) throw new Error(`${name} returned ${n} of ${size} bytes`);
+          t[name].push(performance.now() - start);
+        }
+      }
+      const mbps = (ms: number[]) => (size * ms.length) / MB / (ms.reduce((a, b) => a + b, 0) / 1000);
+      const g = mbps(t.gateway);
+      const d = mbps(t.direct);
+      throughput.push({
+        size: label,
+        bytes: size,
+        runs,
+        gatewayMBps: round(g, 1),
+        directMBps: round(d, 1),
+        ratio: round(g / d),
+      });
+      console.log(
+        `${label}: gateway ${g.toFixed(1)} MB/s, direct ${d.toFixed(1)} MB/s, ratio ${(g / d).toFixed(3)}`,
+      );
+    }
+
+    await w.put("bench/small.bin", randomBytes(1024));
+    const lat: { gateway: number[]; direct: number[] } = { gateway: [], direct: [] };
+    for (let i = 0; i < SMALL_RUNS; i++) {
+      for (const [name, fn] of [
+        ["gateway", gw],
+        ["direct", direct],
+      ] as const) {
+        const start = performance.now();
+        await fn("bench/small.bin");
+        lat[name].push(performance.now() - start);
+      }
+    }
+    const small = {
+      bytes: 1024,
+      runs: SMALL_RUNS,
+      gatewayP50Ms: round(pct(lat.gateway, 50)),
+      gatewayP99Ms: round(pct(lat.gateway, 99)),
+      directP50Ms: round(pct(lat.direct, 50)),
+      directP99Ms: round(pct(lat.direct, 99)),
+      addedP50Ms: round(pct(lat.gateway, 50) - pct(lat.direct, 50)),
+      addedP99Ms: round(pct(lat.gateway, 99) - pct(lat.direct, 99)),
+    };
+    console.log(`small objects: added latency p50 ${small.addedP50Ms} ms, p99 ${small.addedP99Ms} ms`);
+
+    const result = {
+      benchmark: "gateway",
+      when: new Date().toISOString(),
+      node: process.version,
+      note: "Gateway and S3 on loopback in one environment; direct = signed S3 GET with the AWS SDK; gateway = node:http GET with keep-alive. Each gateway GET includes the token check, 3-4 Kubernetes reads, the PostgreSQL access claim and, after the stream, the metering transaction and evidence append.",
+      oneGigabyte:
+        process.env.TDS_BENCH_GATEWAY_1GB === "1"
+          ? "measured"
+          : "skipped (set TDS_BENCH_GATEWAY_1GB=1; ~1 min)",
+      throughput,
+      smallObjectLatency: small,
+    };
+    const dir = new URL("./results/", import.meta.url);
+    await mkdir(dir, { recursive: true });
+    await writeFile(new URL("gateway.json", dir), `${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await w.close();
+  }
+}
+
+await main();
