@@ -15,8 +15,10 @@ test("setCondition keeps lastTransitionTime while the status is unchanged", () =
     { type: "Ready", status: "False", reason: "StillWaiting", message: "Still" },
     t1,
   );
-  assert.equal(same[0]?.lastTransitionTime, "2026-01-01T00:00:00Z");
-  assert.equal(same[0]?.reason, "StillWaiting");
+  const cond = same[0];
+  assert.ok(cond);
+  assert.equal(cond.lastTransitionTime, "2026-01-01T00:00:00Z");
+  assert.equal(cond.reason, "StillWaiting");
   const flipped = setCondition(same, { type: "Ready", status: "True", reason: "Done", message: "Done" }, t1);
   assert.equal(flipped[0]?.lastTransitionTime, "2026-01-02T00:00:00Z");
   assert.equal(flipped.length, 1);
