@@ -2,8 +2,8 @@
 // when missing), with a throwaway cluster in the environment folder. Running
 // as root, the server runs as the `postgres` system user, as PostgreSQL requires.
 import { execFileSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { chownSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import pg from "pg";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
 
@@ -51,6 +51,15 @@ export async function startPostgres(dirIn: string): Promise<Postgres> {
   const user = runAs();
   if (user) {
     for (const d of [dir, dataDir, sockDir]) chownSync(d, user.uid, user.gid);
+    // The server runs as `postgres`: every folder above its data must be traversable.
+    for (let d = dirname(dir); d !== dirname(d); d = dirname(d)) {
+      const mode = statSync(d).mode;
+      if ((mode & 0o001) === 0) {
+        throw new Error(
+          `PostgreSQL runs as the postgres user and cannot reach ${dir}: ${d} is not traversable by others (chmod o+x ${d}, or choose another TDS_STATE_DIR)`,
+        );
+      }
+    }
   }
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     execFileSync(
