@@ -24,7 +24,10 @@ interface Rule {
 }
 
 function manifests(): KubeObject[] {
-  const text = readFileSync(resolve(chart, "templates/rbac.yaml"), "utf8").replaceAll("{{ .Release.Namespace }}", ns);
+  const text = readFileSync(resolve(chart, "templates/rbac.yaml"), "utf8").replaceAll(
+    "{{ .Release.Namespace }}",
+    ns,
+  );
   return parseAllDocuments(text).map((d) => d.toJS() as KubeObject);
 }
 
@@ -33,7 +36,8 @@ test("the operator's RBAC has no wildcards and no escalate, bind or impersonate"
   assert.ok(rules.length > 0);
   for (const r of rules) {
     for (const v of [...(r.apiGroups ?? []), ...(r.resources ?? []), ...r.verbs]) assert.notEqual(v, "*");
-    for (const v of ["escalate", "bind", "impersonate"]) assert.ok(!r.verbs.includes(v), `verb ${v} in ${JSON.stringify(r)}`);
+    for (const v of ["escalate", "bind", "impersonate"])
+      assert.ok(!r.verbs.includes(v), `verb ${v} in ${JSON.stringify(r)}`);
   }
 });
 
@@ -41,7 +45,12 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
   installCrds();
   await client.create(kinds.namespace, { metadata: { name: ns } });
   try {
-    kubectl(["apply", "-f", "-"], manifests().map((m) => JSON.stringify(m)).join("\n"));
+    kubectl(
+      ["apply", "-f", "-"],
+      manifests()
+        .map((m) => JSON.stringify(m))
+        .join("\n"),
+    );
     const sa = `system:serviceaccount:${ns}:tds-operator`;
     const list = kubectl(["auth", "can-i", "--list", `--as=${sa}`, "-n", ns]);
     const normalise = (s: string) =>
@@ -53,13 +62,23 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
         .sort()
         .join("\n");
     const expected = readFileSync(resolve(chart, "rbac.expected.txt"), "utf8");
-    assert.equal(normalise(list), normalise(expected), "update charts/tds/rbac.expected.txt only with a reviewed RBAC change");
+    assert.equal(
+      normalise(list),
+      normalise(expected),
+      "update charts/tds/rbac.expected.txt only with a reviewed RBAC change",
+    );
 
     // The ServiceAccount's own token, and nothing else, runs a real provisioning.
     const token = await client.request<{ status: { token: string } }>(
       "POST",
       `/api/v1/namespaces/${ns}/serviceaccounts/tds-operator/token`,
-      { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } } },
+      {
+        body: {
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenRequest",
+          spec: { expirationSeconds: 3600 },
+        },
+      },
     );
     const admin = kubeConfig();
     const cluster = admin.getCurrentCluster();
@@ -77,14 +96,26 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
       await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
       await client.create(kinds.participant, participantManifest(`${space}-p`, space) as KubeObject);
       const ready = (o: KubeObject | undefined) =>
-        ((o as { status?: { conditions?: { type: string; status: string }[] } } | undefined)?.status?.conditions ?? []).some(
-          (c) => c.type === "Ready" && c.status === "True",
-        );
-      await eventually("provisioning under the operator's own RBAC", async () => {
-        return ready(await client.find(kinds.dataSpace, space)) && ready(await client.find(kinds.participant, `${space}-p`));
-      }, 60_000);
+        (
+          (o as { status?: { conditions?: { type: string; status: string }[] } } | undefined)?.status
+            ?.conditions ?? []
+        ).some((c) => c.type === "Ready" && c.status === "True");
+      await eventually(
+        "provisioning under the operator's own RBAC",
+        async () => {
+          return (
+            ready(await client.find(kinds.dataSpace, space)) &&
+            ready(await client.find(kinds.participant, `${space}-p`))
+          );
+        },
+        60_000,
+      );
       await client.delete(kinds.dataSpace, space);
-      await eventually("the space to be removed", async () => !(await client.find(kinds.dataSpace, space)), 90_000);
+      await eventually(
+        "the space to be removed",
+        async () => !(await client.find(kinds.dataSpace, space)),
+        90_000,
+      );
     } finally {
       await operator.stop();
     }

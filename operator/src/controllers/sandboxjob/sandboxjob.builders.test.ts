@@ -10,24 +10,23 @@ import {
   type SandboxInputs,
 } from "./sandboxjob.builders.ts";
 
-const space = (sandbox: Record<string, unknown> = {}): DataSpace =>
-  ({
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataSpace",
-    metadata: { name: "s1", uid: "space-uid" },
-    spec: {
-      displayName: "S1",
-      crossBorder: { homeRegion: "CN" },
-      metering: { currency: "CNY", priceSheet: {} },
-      sandbox: {
-        runtimeClassName: "gvisor",
-        defaultResources: { cpu: "250m", memory: "256Mi" },
-        maxResources: { cpu: "2", memory: "4Gi" },
-        maxDurationSeconds: 600,
-        ...sandbox,
-      },
+const space = (sandbox: Record<string, unknown> = {}): DataSpace => ({
+  apiVersion: "tds.dev/v1alpha1",
+  kind: "DataSpace",
+  metadata: { name: "s1", uid: "space-uid" },
+  spec: {
+    displayName: "S1",
+    crossBorder: { homeRegion: "CN" },
+    metering: { currency: "CNY", priceSheet: {} },
+    sandbox: {
+      runtimeClassName: "gvisor",
+      defaultResources: { cpu: "250m", memory: "256Mi" },
+      maxResources: { cpu: "2", memory: "4Gi" },
+      maxDurationSeconds: 600,
+      ...sandbox,
     },
-  });
+  },
+});
 
 const job = (spec: Partial<SandboxJob["spec"]> = {}): SandboxJob => ({
   apiVersion: "tds.dev/v1alpha1",
