@@ -47,8 +47,16 @@ postgres-server:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+# The finance page is tested in Debian's chromium, driven by playwright-core (no browser download).
+.PHONY: chromium
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 .PHONY: deps
-deps: node_modules/.tds-stamp postgres-server ## Install Node 24 (if needed), npm packages and PostgreSQL
+deps: node_modules/.tds-stamp postgres-server chromium ## Install Node 24 (if needed), npm packages, PostgreSQL and Chromium
 	@command -v go >/dev/null || { echo "Go is required to build the local control plane (https://go.dev)"; exit 1; }
 
 .PHONY: binaries
