@@ -77,3 +77,10 @@ export const MANAGER = "tds-operator";
 
 /** Selects every object the operator manages. */
 export const managedSelector = `${labels.managedBy}=${MANAGER}`;
+
+/** The resource type of an object the operator builds, by its kind. */
+export function resourceOf(obj: { kind?: string }): ResourceType {
+  const found = Object.values(kinds).find((k) => k.kind === obj.kind);
+  if (!found) throw new Error(`no resource type for kind ${obj.kind ?? "?"}`);
+  return found;
+}

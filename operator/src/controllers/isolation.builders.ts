@@ -1,6 +1,7 @@
 // Builders shared by the space and participant namespaces: a Pod Security
 // `restricted` namespace, default-deny NetworkPolicies with the DNS and gateway
 // allowances, quota and limit objects. Pure functions: they read nothing.
+import type { DataSpace } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "../runtime/kube.ts";
 import { labels, MANAGER } from "../kinds.ts";
 
@@ -99,6 +100,24 @@ export function resourceQuota(
     kind: "ResourceQuota",
     metadata: { name: "tds-quota", namespace, labels: objectLabels },
     spec: { hard },
+  };
+}
+
+/** Per-container defaults and maximums of a space's namespaces, from its sandbox settings. */
+export function containerLimits(space: DataSpace): {
+  defaults: { cpu: string; memory: string };
+  max: { cpu: string; memory: string };
+} {
+  const sandbox = space.spec.sandbox ?? {};
+  return {
+    defaults: {
+      cpu: String(sandbox.defaultResources?.cpu ?? "500m"),
+      memory: String(sandbox.defaultResources?.memory ?? "512Mi"),
+    },
+    max: {
+      cpu: String(sandbox.maxResources?.cpu ?? "4"),
+      memory: String(sandbox.maxResources?.memory ?? "8Gi"),
+    },
   };
 }
 

@@ -4,6 +4,7 @@ import type { KubeObject, OwnerReference } from "../../runtime/kube.ts";
 import {
   GATEWAY_COMPONENT,
   isolationNetworkPolicies,
+  containerLimits,
   limitRange,
   managedLabels,
   resourceQuota,
@@ -47,15 +48,7 @@ export function buildDataSpaceChildren(space: DataSpace): {
   const name = space.metadata.name ?? "";
   const ns = spaceControlNamespace(name);
   const l = managedLabels(name);
-  const sandbox = space.spec.sandbox ?? {};
-  const defaults = {
-    cpu: String(sandbox.defaultResources?.cpu ?? "500m"),
-    memory: String(sandbox.defaultResources?.memory ?? "512Mi"),
-  };
-  const max = {
-    cpu: String(sandbox.maxResources?.cpu ?? "4"),
-    memory: String(sandbox.maxResources?.memory ?? "8Gi"),
-  };
+  const { defaults, max } = containerLimits(space);
   const adminGroup = spaceAdminGroup(name);
   const clusterRoleName = `tds:space:${name}:admin`;
   return {

@@ -3,8 +3,8 @@
 // the space admins, the space CA, and status counts. Ready only when every child
 // exists and the quota is enforced. Deletion removes the participants first.
 import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
-import type { KubeObject, ResourceType } from "../../runtime/kube.ts";
-import { kinds, labels } from "../../kinds.ts";
+import type { KubeObject } from "../../runtime/kube.ts";
+import { kinds, labels, resourceOf } from "../../kinds.ts";
 import {
   addFinalizer,
   applyIfChanged,
@@ -27,12 +27,6 @@ import {
 import type { Deps } from "../deps.ts";
 
 export const DATASPACE_FINALIZER = "tds.dev/dataspace-cleanup";
-
-function kindOf(obj: KubeObject): ResourceType {
-  const found = Object.values(kinds).find((k) => k.kind === obj.kind);
-  if (!found) throw new Error(`no resource type for kind ${obj.kind ?? "?"}`);
-  return found;
-}
 
 export class DataSpaceReconciler implements Reconciler {
   readonly name = "dataspace";
@@ -69,7 +63,7 @@ export class DataSpaceReconciler implements Reconciler {
     }
     changed = (await applyIfChanged(ctx, kinds.namespace, desired.namespace, nsLive)).changed || changed;
     for (const obj of [...desired.namespaced, ...desired.cluster]) {
-      const r = kindOf(obj);
+      const r = resourceOf(obj);
       const live = cache.get(r, obj.metadata.name ?? "", obj.metadata.namespace);
       changed = (await applyIfChanged(ctx, r, obj, live)).changed || changed;
     }

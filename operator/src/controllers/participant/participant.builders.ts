@@ -7,6 +7,7 @@ import type { KubeObject, OwnerReference } from "../../runtime/kube.ts";
 import { labels } from "../../kinds.ts";
 import {
   isolationNetworkPolicies,
+  containerLimits,
   limitRange,
   managedLabels,
   resourceQuota,
@@ -55,15 +56,7 @@ export function buildParticipantChildren(
 ): { namespace: KubeObject; namespaced: KubeObject[] } {
   const ns = participantNamespace(p.spec.dataSpace, p.metadata.name ?? "");
   const l = participantLabels(p);
-  const sandbox = space.spec.sandbox ?? {};
-  const defaults = {
-    cpu: String(sandbox.defaultResources?.cpu ?? "500m"),
-    memory: String(sandbox.defaultResources?.memory ?? "512Mi"),
-  };
-  const max = {
-    cpu: String(sandbox.maxResources?.cpu ?? "4"),
-    memory: String(sandbox.maxResources?.memory ?? "8Gi"),
-  };
+  const { defaults, max } = containerLimits(space);
   const namespaced: KubeObject[] = [
     resourceQuota(ns, l, participantQuota(space, p)),
     limitRange(ns, l, defaults, max),

@@ -4,8 +4,8 @@
 // deletion revokes the certificate and removes (or retains) the bucket.
 import type { DataSpace, Participant, ParticipantStatus } from "@tds/crds";
 import { participantNamespace } from "@tds/crds";
-import { dataOf, type KubeObject, type ResourceType } from "../../runtime/kube.ts";
-import { kinds } from "../../kinds.ts";
+import { dataOf, type KubeObject } from "../../runtime/kube.ts";
+import { kinds, resourceOf } from "../../kinds.ts";
 import {
   addFinalizer,
   applyIfChanged,
@@ -37,12 +37,6 @@ export const PARTICIPANT_FINALIZER = "tds.dev/participant-cleanup";
 
 type ParticipantObject = Participant & KubeObject;
 type Phase = NonNullable<ParticipantStatus["phase"]>;
-
-function kindOf(obj: KubeObject): ResourceType {
-  const found = Object.values(kinds).find((k) => k.kind === obj.kind);
-  if (!found) throw new Error(`no resource type for kind ${obj.kind ?? "?"}`);
-  return found;
-}
 
 const isReady = (o: { status?: { conditions?: readonly { type: string; status: string }[] } } | undefined) =>
   (o?.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
@@ -131,7 +125,7 @@ export class ParticipantReconciler implements Reconciler {
     }
     let changed = (await applyIfChanged(ctx, kinds.namespace, desired.namespace, nsLive)).changed;
     for (const obj of desired.namespaced) {
-      const r = kindOf(obj);
+      const r = resourceOf(obj);
       changed =
         (await applyIfChanged(ctx, r, obj, cache.get(r, obj.metadata.name ?? "", ns))).changed || changed;
     }
