@@ -10,6 +10,15 @@ import { join, resolve } from "node:path";
 
 const cli = resolve(import.meta.dirname, "../harness/cli.ts");
 
+/** The environment without the overrides that would make the harness use an existing database or store. */
+function embeddedOnly(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      ([k]) => k !== "DATABASE_URL" && k !== "TDS_CLUSTER" && !k.startsWith("TDS_S3_"),
+    ),
+  );
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -41,7 +50,11 @@ test("a failing command run through the harness leaves no processes or ports beh
     const r = spawnSync(
       process.execPath,
       ["--import", "tsx", cli, "run", "--", "sh", "-c", `cp "$TDS_STATE_DIR/env.json" "${snapshot}"; exit 3`],
-      { env: { ...process.env, TDS_STATE_DIR: join(dir, "state") }, encoding: "utf8", timeout: 180_000 },
+      {
+        env: { ...embeddedOnly(process.env), TDS_STATE_DIR: join(dir, "state") },
+        encoding: "utf8",
+        timeout: 180_000,
+      },
     );
     assert.equal(r.status, 3, `the command's exit code is passed through; stderr: ${r.stderr}`);
     const state = JSON.parse(readFileSync(snapshot, "utf8")) as {

@@ -239,18 +239,24 @@ test("revocation cuts an open stream within one monitor interval; backpressure h
   }
   assert.ok(failed, "the client sees a truncated body, not a clean end");
   assert.ok(received < big.length / 2, `the client got ${received} of ${big.length} bytes`);
-  // kubectl's own latency is part of cutAfter; the monitor interval is 200 ms.
-  assert.ok(cutAfter < 200 + 1500, `cut after ${cutAfter} ms`);
+  // kubectl's own latency is part of cutAfter; the monitor interval is 200 ms. The bound leaves room
+  // for a loaded CI machine; the point is "a monitor pass later", not "at the end of the object".
+  assert.ok(cutAfter < 200 + 3000, `cut after ${cutAfter} ms`);
 
   const m = await eventually("the cut transfer to be metered", async () => {
     const r = await meteredFor(w.pool, agreementId);
     return r.bytes > 0 ? r : undefined;
   });
   assert.ok(m.bytes < big.length / 2, `metered ${m.bytes}: only what left before the cut`);
-  const ev = await w.pool.query<{ n: string }>(
-    `select count(*)::text as n from evidence_entries
-      where space = $1 and object_name = 'cut' and convert_from(entry, 'UTF8') like '%data.transfer-interrupted%'`,
-    [w.space],
-  );
-  assert.equal(Number(ev.rows[0]?.n), 1);
+  // The evidence entry is appended after the stream has closed: wait for it, then check there is exactly one.
+  const interrupted = async () => {
+    const ev = await w.pool.query<{ n: string }>(
+      `select count(*)::text as n from evidence_entries
+        where space = $1 and object_name = 'cut' and convert_from(entry, 'UTF8') like '%data.transfer-interrupted%'`,
+      [w.space],
+    );
+    return Number(ev.rows[0]?.n);
+  };
+  await eventually("the interrupted transfer's evidence entry", async () => (await interrupted()) > 0);
+  assert.equal(await interrupted(), 1);
 });
