@@ -5,6 +5,8 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { devKeyFile } from "../../dashboard-api/src/config.ts";
 import { repoRoot, startEnvironment, type Environment } from "./environment.ts";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
 
@@ -15,6 +17,10 @@ function kubectl(env: Environment, args: readonly string[]): string {
     stdio: ["ignore", "pipe", "inherit"],
   });
 }
+
+const notReadyColumns =
+  "custom-columns=PARTICIPANT:.metadata.name,READY:.status.conditions[?(@.type=='Ready')].status," +
+  "REASON:.status.conditions[?(@.type=='Ready')].reason";
 
 function yamlFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -32,6 +38,7 @@ async function main(): Promise<void> {
   const children: ManagedProcess[] = [];
   const logs = join(env.info.KUBECONFIG, "..", "logs");
   const lines: string[] = [];
+  let dashboardUrl: string | undefined;
   try {
     const crds = yamlFiles(join(repoRoot, "crds/generated"));
     if (crds.length > 0) {
@@ -60,7 +67,15 @@ async function main(): Promise<void> {
       const url = `http://127.0.0.1:${port}`;
       await waitUntil("dashboard API /readyz", api, () => fetch(`${url}/readyz`).then((r) => r.ok), 60_000);
       childEnv.TDS_DASHBOARD_URL = url;
-      lines.push(`dashboard ${url}/dashboard`, `API docs ${url}/docs`);
+      // The operator posts storage usage with a token of its own role, signed by the API's dev key.
+      const key = await loadOrCreateDevKey(devKeyFile(childEnv));
+      childEnv.TDS_DASHBOARD_TOKEN = await mintToken(key, {
+        role: "operator",
+        subject: "system:serviceaccount:tds-system:tds-operator",
+        expiresIn: "30d",
+      });
+      dashboardUrl = url;
+      lines.push(`API docs ${url}/docs`);
     }
     if (existsSync(join(repoRoot, "operator/src/main.ts"))) {
       const port = await freePort();
@@ -78,6 +93,34 @@ async function main(): Promise<void> {
     }
     const samples = yamlFiles(join(repoRoot, "crds/samples"));
     if (samples.length > 0) kubectl(env, ["apply", ...samples.flatMap((f) => ["-f", f])]);
+    const later = yamlFiles(join(repoRoot, "crds/samples/after-onboarding"));
+    if (samples.length > 0 && later.length > 0) {
+      try {
+        kubectl(env, ["wait", "--for=condition=Ready", "participants", "--all", "--timeout=180s"]);
+      } catch {
+        // Show why and go on: the ready participants' objects still apply.
+        console.warn(kubectl(env, ["get", "participants", "-o", notReadyColumns]));
+      }
+      try {
+        kubectl(env, ["apply", ...later.flatMap((f) => ["-f", f])]);
+      } catch {
+        console.warn("some of crds/samples/after-onboarding did not apply (see above)");
+      }
+    }
+    if (dashboardUrl) {
+      const space = kubectl(env, ["get", "dataspaces", "-o", "jsonpath={.items[0].metadata.name}"]).trim();
+      const key = await loadOrCreateDevKey(devKeyFile(childEnv));
+      const finance = await mintToken(key, {
+        role: "finance-viewer",
+        subject: "demo-finance",
+        ...(space ? { space } : {}),
+        expiresIn: "8h",
+      });
+      const page = space
+        ? `${dashboardUrl}/dashboard#token=${finance}&space=${space}`
+        : `${dashboardUrl}/dashboard`;
+      lines.unshift(`dashboard ${page}`);
+    }
 
     console.log(
       [`TDS demo ready: KUBECONFIG=${env.info.KUBECONFIG}`, ...lines, `logs ${logs}`].join(" | ") +
