@@ -19,6 +19,9 @@ import { dbPlugin } from "./plugins/db.ts";
 import { telemetryPlugin } from "./plugins/telemetry.ts";
 import { reportRoutes } from "./reports/routes.ts";
 import { statementRoutes } from "./statements/routes.ts";
+import { catalogRoutes } from "./catalog/routes.ts";
+import { contractRoutes } from "./contracts/routes.ts";
+import type { ContractsKube } from "./contracts/kube.ts";
 
 export interface BuildAppOptions {
   readonly pool: Pool | null;
@@ -34,6 +37,8 @@ export interface BuildAppOptions {
   readonly gateway?: GatewayOptions;
   /** The evidence log's signing keys and checkpoint export (server.ts: Kubernetes Secret and S3). */
   readonly evidence?: { readonly signerFor?: SignerFor; readonly exporter?: CheckpointExporter };
+  /** Kubernetes access for POST /v1/spaces/:space/contracts and decisions; those routes answer 503 without it. */
+  readonly contractsKube?: ContractsKube;
 }
 
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
@@ -143,6 +148,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(reportRoutes, { now });
   await app.register(statementRoutes, { now });
   await app.register(dashboardRoutes);
+  await app.register(catalogRoutes, { prefix: "/v1/spaces/:space/catalog" });
+  await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts", kube: opts.contractsKube });
   if (opts.gateway) await app.register(gatewayRoutes, opts.gateway);
   if (opts.pool) {
     const evidencePrefix = "/v1/spaces/:space/evidence";

@@ -11,6 +11,7 @@ export const ErrorCodes = {
   statementNotFound: { code: "TDS_ERR_STATEMENT_NOT_FOUND", status: 404 },
   notAcceptable: { code: "TDS_ERR_NOT_ACCEPTABLE", status: 406 },
   periodClosed: { code: "TDS_ERR_PERIOD_CLOSED", status: 409 },
+  conflict: { code: "TDS_ERR_CONFLICT", status: 409 },
   periodNotClosable: { code: "TDS_ERR_PERIOD_NOT_CLOSABLE", status: 409 },
   unsupportedMediaType: { code: "TDS_ERR_UNSUPPORTED_MEDIA_TYPE", status: 415 },
   payloadTooLarge: { code: "TDS_ERR_PAYLOAD_TOO_LARGE", status: 413 },

@@ -11,6 +11,7 @@ import { startCheckpointer } from "./evidence/checkpointer.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { bucketExporter, secretSignerFor } from "./evidence/wiring.ts";
 import { kubeConfigured, loadKube } from "./kube/kube.ts";
+import { kubeContracts } from "./contracts/kube.ts";
 import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { createTokenVerifier } from "./auth/tokens.ts";
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
     defaultMetrics: true,
     gateway: gatewayFromEnv(process.env, pool),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
+    ...(kube ? { contractsKube: kubeContracts() } : {}),
   });
   const checkpointer = signerFor
     ? startCheckpointer({

@@ -9,6 +9,7 @@ import type { Manager } from "../runtime/manager.ts";
 import type { Settings } from "../controllers/deps.ts";
 import { kubeConfig, eventually } from "@tds/test/testkit";
 import type { KubeConfig } from "@kubernetes/client-node";
+import type { DashboardOptions } from "../dashboard/dashboard.ts";
 
 export const runId = (): string => randomBytes(3).toString("hex");
 
@@ -72,6 +73,8 @@ export async function startOperator(
     settings?: Partial<Settings>;
     kc?: KubeConfig;
     leaseNamespace?: string;
+    /** The dashboard API for catalogue and evidence; null (the default here) runs without one. */
+    dashboard?: DashboardOptions | null;
   } = {},
 ): Promise<TestOperator> {
   const log = createLogger(
@@ -90,6 +93,7 @@ export async function startOperator(
     requestTimeoutMs: opts.requestTimeoutMs,
     retryPeriodMs: 500,
     settings: { storageSampleMs: 1_000, notReadyRequeueMs: 500, ...opts.settings },
+    dashboard: opts.dashboard ?? null,
   });
   const done = manager.start();
   await eventually("the operator to become leader and sync", () => manager.ready, 30_000);

@@ -1,0 +1,648 @@
+// Offers, catalogue and contracts end to end on the real control plane, S3
+// store and PostgreSQL: an in-process operator (limited to this run's space)
+// publishes offers to a real dashboard API, which serves search, facets, DCAT
+// and the contract routes, and records evidence for every decision.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
+import pg from "pg";
+import type { FastifyInstance } from "fastify";
+import { eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
+import { buildApp } from "../../dashboard-api/src/app.ts";
+import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
+import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
+import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
+import { KubeClient, dataOf, type KubeObject } from "../../operator/src/runtime/kube.ts";
+import { kinds } from "../../operator/src/kinds.ts";
+import {
+  participantManifest,
+  runId,
+  spaceManifest,
+  startOperator,
+  type TestOperator,
+} from "../../operator/src/testing/fixtures.ts";
+
+const run = runId();
+const space = `oc-${run}`;
+const provider = `${space}-prov`;
+const consumer = `${space}-cons`;
+const foreign = `${space}-abroad`;
+const provNs = `${space}--${provider}`;
+const consNs = `${space}--${consumer}`;
+const foreignNs = `${space}--${foreign}`;
+const client = new KubeClient(kubeConfig());
+
+let dbName: string;
+let pool: pg.Pool;
+let app: FastifyInstance;
+let baseUrl: string;
+let key: DevKey;
+let operator: TestOperator;
+let s3: S3Client;
+const tokens: Record<string, string> = {};
+
+interface Status {
+  state?: string;
+  agreementId?: string;
+  credentialsSecret?: string;
+  contentId?: string;
+  transitions?: number;
+  rejection?: { reason: string };
+  history?: { action: string; logIndex?: number }[];
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+}
+type Obj = KubeObject & { status?: Status };
+const ready = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === "Ready");
+const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
+
+async function api(method: string, path: string, who: string, body?: unknown) {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${tokens[who] ?? ""}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    type: res.headers.get("content-type") ?? "",
+    body: text ? (JSON.parse(text) as unknown) : undefined,
+  };
+}
+
+const levels = [
+  {
+    name: "public",
+    rank: 0,
+    defaultPolicy: { allowedAccessModes: ["download", "computeOnly"], crossBorderTransfer: "Allowed" },
+  },
+  {
+    name: "internal",
+    rank: 1,
+    defaultPolicy: {
+      allowedAccessModes: ["download", "computeOnly"],
+      crossBorderTransfer: "RequiresApproval",
+    },
+  },
+  {
+    name: "important",
+    rank: 2,
+    defaultPolicy: { allowedAccessModes: ["download", "computeOnly"], crossBorderTransfer: "Forbidden" },
+  },
+  {
+    name: "core",
+    rank: 3,
+    defaultPolicy: {
+      allowedAccessModes: ["computeOnly"],
+      crossBorderTransfer: "Forbidden",
+      requireProviderApproval: true,
+    },
+  },
+];
+
+function offer(
+  name: string,
+  spec: Record<string, unknown>,
+  policy: Record<string, unknown> = {},
+): KubeObject {
+  return {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataOffer",
+    metadata: { name, namespace: provNs },
+    spec: {
+      title: `Offer ${name}`,
+      classification: "public",
+      dataCategory: "industrial.telemetry",
+      regionOfOrigin: "CN-SH",
+      asset: { prefix: `${name}/`, format: "text/csv" },
+      ...spec,
+      policy: { purposes: ["research", "predictive-maintenance"], accessMode: "download", ...policy },
+    },
+  };
+}
+
+function contract(
+  ns: string,
+  name: string,
+  offerName: string,
+  spec: Record<string, unknown> = {},
+): KubeObject {
+  return {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataContract",
+    metadata: { name, namespace: ns },
+    spec: { offerRef: { namespace: provNs, name: offerName }, purpose: "research", ...spec },
+  };
+}
+
+const put = (key: string, body: string) =>
+  s3.send(new PutObjectCommand({ Bucket: `tds-${space}-${provider}`, Key: key, Body: body }));
+
+const getOffer = (name: string) => client.get<Obj>(kinds.dataOffer, name, provNs);
+const getContract = (ns: string, name: string) => client.get<Obj>(kinds.dataContract, name, ns);
+const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
+
+async function evidenceFor(uid: string): Promise<string[]> {
+  const r = await pool.query<{ action: string }>(
+    "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
+    [space, uid],
+  );
+  return r.rows.map((x) => x.action);
+}
+
+before(async () => {
+  installCrds();
+  const adminUrl = process.env.DATABASE_URL ?? "";
+  dbName = `tds_oc_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${dbName}`;
+  await migrate(url.toString());
+  pool = new pg.Pool({ connectionString: url.toString() });
+  pool.on("error", () => undefined); // idle clients are cut when the database is dropped
+  key = await generateDevKey();
+  app = await buildApp({
+    pool,
+    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
+    contractsKube: kubeContracts(kubeConfig()),
+  });
+  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
+  tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
+  tokens.admin = await mintToken(key, { role: "space-admin", subject: "ops", space });
+  tokens.consumer = await mintToken(key, { role: "participant", subject: "c", space, participant: consumer });
+  tokens.provider = await mintToken(key, { role: "participant", subject: "p", space, participant: provider });
+  tokens.stranger = await mintToken(key, {
+    role: "participant",
+    subject: "s",
+    space: "elsewhere",
+    participant: "x",
+  });
+  operator = await startOperator(run, {
+    settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
+    dashboard: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
+  });
+
+  await client.create(
+    kinds.dataSpace,
+    spaceManifest(space, run, {
+      classification: { levels, defaultLevel: "internal" },
+      crossBorder: {
+        homeRegion: "CN",
+        negativeList: [{ dataCategory: "geospatial.survey", reason: "Surveying data must not leave" }],
+      },
+    }) as KubeObject,
+  );
+  await client.create(
+    kinds.participant,
+    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
+  );
+  const cons = participantManifest(consumer, space, {
+    roles: ["consumer"],
+    organization: { legalName: "Cons Ltd", registrationId: "R-C", region: "CN-HB" },
+  }) as KubeObject;
+  cons.metadata.labels = { "tds.dev/industry": "analytics" };
+  await client.create(kinds.participant, cons);
+  await client.create(
+    kinds.participant,
+    participantManifest(foreign, space, {
+      roles: ["consumer"],
+      organization: { legalName: "Abroad GmbH", registrationId: "R-F", region: "DE-BY" },
+    }) as KubeObject,
+  );
+  await until("the participants to be Ready", async () => {
+    const ps = await Promise.all(
+      [provider, consumer, foreign].map((p) => client.get<Obj>(kinds.participant, p)),
+    );
+    return ps.every((p) => ready(p)?.status === "True") ? true : undefined;
+  });
+  const secret = await client.get(kinds.secret, "storage-credentials", provNs);
+  const d = dataOf(secret);
+  s3 = new S3Client({
+    endpoint: unb64(d.S3_ENDPOINT),
+    region: unb64(d.AWS_REGION),
+    forcePathStyle: true,
+    credentials: { accessKeyId: unb64(d.AWS_ACCESS_KEY_ID), secretAccessKey: unb64(d.AWS_SECRET_ACCESS_KEY) },
+  });
+});
+
+after(async () => {
+  await client.delete(kinds.dataSpace, space).catch(() => undefined);
+  await operator.stop();
+  await app.close();
+  await pool.end();
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`drop database if exists ${dbName} with (force)`);
+  await admin.end();
+});
+
+test("an offer whose asset is missing is not published; once the data exists it is, and changing the data changes its identifier", async () => {
+  await client.create(
+    kinds.dataOffer,
+    offer("telemetry", { title: "Gas turbine telemetry", keywords: ["turbine", "vibration"] }),
+  );
+  const missing = await until("AssetNotFound", async () => {
+    const o = await getOffer("telemetry");
+    return ready(o)?.reason === "AssetNotFound" ? o : undefined;
+  });
+  assert.equal(ready(missing)?.status, "False");
+  assert.equal(
+    (await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer")).status,
+    404,
+  );
+
+  await put("telemetry/2025-01.csv", "unit,temp\n1,80\n");
+  const published = await until("Published", async () => {
+    const o = await getOffer("telemetry");
+    return ready(o)?.reason === "Published" ? o : undefined;
+  });
+  const first = published.status?.contentId ?? "";
+  assert.match(first, /^sha256:[0-9a-f]{64}$/);
+  const entry = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
+  assert.equal(entry.status, 200);
+  assert.equal((entry.body as { contentId: string }).contentId, first);
+
+  // A rescan of unchanged data keeps the identifier.
+  await new Promise((r) => setTimeout(r, 2_500));
+  assert.equal((await getOffer("telemetry")).status?.contentId, first);
+
+  await put("telemetry/2025-02.csv", "unit,temp\n1,81\n");
+  const second = await until("a new content id", async () => {
+    const o = await getOffer("telemetry");
+    const id = o.status?.contentId;
+    return id && id !== first ? id : undefined;
+  });
+  await until("the catalogue to carry the new id", async () => {
+    const e = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
+    return (e.body as { contentId?: string }).contentId === second ? true : undefined;
+  });
+  // Rewriting an object with other bytes (new ETag) changes it too.
+  await put("telemetry/2025-02.csv", "unit,temp\n1,99\n");
+  await until("another content id", async () => {
+    const id = (await getOffer("telemetry")).status?.contentId;
+    return id && id !== second && id !== first ? id : undefined;
+  });
+  const actions = await evidenceFor((await getOffer("telemetry")).metadata.uid ?? "");
+  assert.ok(actions.filter((a) => a === "offer.published").length >= 3, actions.join(","));
+});
+
+test("an offer that contradicts its classification or the negative list is Rejected with the rule, and kubectl shows it", async () => {
+  await put("core/setpoints.json", "{}");
+  await put("survey/map.csv", "x");
+  await client.create(
+    kinds.dataOffer,
+    offer("core", {
+      classification: "core",
+      asset: { key: "core/setpoints.json", format: "application/json" },
+    }),
+  );
+  await client.create(
+    kinds.dataOffer,
+    offer("survey", { dataCategory: "geospatial.survey" }, { allowedRegions: ["CN", "DE"] }),
+  );
+  const core = await until("core rejected", async () => {
+    const o = await getOffer("core");
+    return ready(o)?.reason === "AccessModeNotAllowed" ? o : undefined;
+  });
+  assert.match(ready(core)?.message ?? "", /allows only computeOnly/);
+  await until("survey rejected", async () =>
+    ready(await getOffer("survey"))?.reason === "CategoryOnNegativeList" ? true : undefined,
+  );
+  // kubectl's discovery cache may predate the CRDs of a fresh cluster: retry until the category resolves.
+  const table = await until("kubectl get tds", () => {
+    try {
+      return Promise.resolve(kubectl(["get", "tds", "-n", provNs]));
+    } catch {
+      return Promise.resolve(undefined);
+    }
+  });
+  assert.match(table, /core\s.*AccessModeNotAllowed/);
+  assert.match(table, /survey\s.*CategoryOnNegativeList/);
+  assert.equal(
+    (await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/core`, "consumer")).status,
+    404,
+  );
+  await until("rejection evidence", async () =>
+    (await evidenceFor(core.metadata.uid ?? "")).includes("offer.rejected") ? true : undefined,
+  );
+});
+
+test("search finds offers by Chinese and English words and by facets, with stable pagination", async () => {
+  await put("zh/data.csv", "a");
+  await put("maint/logs.csv", "a");
+  await client.create(
+    kinds.dataOffer,
+    offer("zh", {
+      title: "燃气轮机振动数据",
+      description: "四十台在役燃气轮机的每分钟振动与温度读数",
+      keywords: ["轮机", "振动"],
+      classification: "internal",
+    }),
+  );
+  await client.create(
+    kinds.dataOffer,
+    offer(
+      "maint",
+      {
+        title: "Turbine maintenance records",
+        description: "Work orders and root causes",
+        dataCategory: "industrial.maintenance",
+      },
+      { accessMode: "computeOnly" },
+    ),
+  );
+  await until("both published", async () => {
+    const [a, b] = await Promise.all([getOffer("zh"), getOffer("maint")]);
+    return ready(a)?.reason === "Published" && ready(b)?.reason === "Published" ? true : undefined;
+  });
+  type Page = {
+    items: { name: string }[];
+    total: number;
+    next?: string;
+    facets: Record<string, { value: string; count: number }[]>;
+  };
+  const search = async (qs: string) => {
+    const r = await api("GET", `/v1/spaces/${space}/catalog?${qs}`, "consumer");
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body as Page;
+  };
+  const names = (p: Page) => p.items.map((i) => i.name).sort();
+
+  assert.deepEqual(names(await search(`q=${encodeURIComponent("轮机")}`)), ["zh"]);
+  assert.deepEqual(names(await search(`q=${encodeURIComponent("振动数据")}`)), ["zh"]);
+  assert.deepEqual(names(await search(`q=${encodeURIComponent("温度")}`)), ["zh"]);
+  assert.deepEqual(names(await search("q=turbine")), ["maint", "telemetry"]);
+  assert.deepEqual(names(await search("q=vibr")), ["telemetry"]); // prefix match on the last word
+  assert.deepEqual(names(await search("q=TURBINE+maintenance")), ["maint"]);
+  assert.deepEqual(names(await search("accessMode=computeOnly")), ["maint"]);
+  assert.deepEqual(names(await search("classification=internal")), ["zh"]);
+  assert.deepEqual(
+    names(await search("category=industrial.maintenance&category=industrial.telemetry&q=turbine")),
+    ["maint", "telemetry"],
+  );
+  assert.deepEqual(names(await search("priceMin=1")), []);
+  const all = await search("limit=100");
+  assert.equal(all.total, 3);
+  assert.deepEqual(all.facets.accessMode, [
+    { value: "download", count: 2 },
+    { value: "computeOnly", count: 1 },
+  ]);
+  assert.deepEqual(all.facets.provider, [{ value: provider, count: 3 }]);
+  assert.deepEqual(all.facets.price, [{ value: "free", count: 3 }]);
+
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const p = await search(`limit=1${cursor ? `&cursor=${cursor}` : ""}`);
+    seen.push(...p.items.map((i) => i.name));
+    cursor = p.next;
+  } while (cursor);
+  assert.deepEqual([...seen].sort(), ["maint", "telemetry", "zh"]);
+  assert.equal(new Set(seen).size, 3);
+
+  assert.equal((await api("GET", `/v1/spaces/${space}/catalog`, "stranger")).status, 404);
+  const write = await api("DELETE", `/v1/spaces/${space}/catalog/offers/${provNs}/zh`, "consumer");
+  assert.equal(write.status, 403);
+});
+
+test("the DCAT export is JSON-LD with a dcat:Catalog of dcat:Datasets", async () => {
+  const r = await api("GET", `/v1/spaces/${space}/catalog/dcat`, "consumer");
+  assert.equal(r.status, 200);
+  assert.match(r.type, /^application\/ld\+json/);
+  const doc = r.body as Record<string, unknown>;
+  const ctx = doc["@context"] as Record<string, string>;
+  assert.equal(ctx.dcat, "http://www.w3.org/ns/dcat#");
+  assert.equal(ctx.dcterms, "http://purl.org/dc/terms/");
+  assert.equal(doc["@type"], "dcat:Catalog");
+  assert.ok(typeof doc["dcterms:title"] === "string");
+  const datasets = doc["dcat:dataset"] as Record<string, unknown>[];
+  assert.equal(datasets.length, 3);
+  for (const d of datasets) {
+    assert.equal(d["@type"], "dcat:Dataset");
+    assert.match(String(d["@id"]), /^urn:tds:/);
+    assert.ok(d["dcterms:title"] && d["dcterms:identifier"] && d["dcterms:publisher"]);
+    const dist = (d["dcat:distribution"] as Record<string, unknown>[])[0];
+    assert.equal(dist?.["@type"], "dcat:Distribution");
+    assert.ok(dist["dcat:mediaType"] && dist["dcat:byteSize"]);
+    assert.equal((d["odrl:hasPolicy"] as Record<string, unknown>)["@type"], "odrl:Offer");
+  }
+  // Every prefixed term used resolves through the context.
+  const prefixes = new Set(Object.keys(ctx));
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object")
+      for (const [k, x] of Object.entries(v)) {
+        if (!k.startsWith("@")) assert.ok(prefixes.has(k.split(":")[0] ?? ""), `unknown prefix in ${k}`);
+        walk(x);
+      }
+  };
+  walk(doc);
+});
+
+const cases: {
+  name: string;
+  ns: string;
+  offer: string;
+  spec?: Record<string, unknown>;
+  state: string;
+  reason: string;
+}[] = [
+  { name: "m-ok", ns: consNs, offer: "telemetry", state: "Active", reason: "Active" },
+  {
+    name: "m-purpose",
+    ns: consNs,
+    offer: "telemetry",
+    spec: { purpose: "marketing" },
+    state: "Rejected",
+    reason: "PurposeNotPermitted",
+  },
+  {
+    name: "m-validity",
+    ns: consNs,
+    offer: "telemetry",
+    spec: { requestedValidity: { notAfter: "2020-01-01T00:00:00Z" } },
+    state: "Rejected",
+    reason: "ValidityEnded",
+  },
+  {
+    name: "m-abroad-internal",
+    ns: foreignNs,
+    offer: "zh",
+    state: "Requested",
+    reason: "AwaitingExportApproval",
+  },
+  { name: "m-abroad-public", ns: foreignNs, offer: "maint", state: "Active", reason: "Active" },
+];
+
+test("the policy matrix on the cluster: each contract reaches its expected state and reason, with evidence", async () => {
+  await client.create(
+    kinds.dataOffer,
+    offer(
+      "sel",
+      { classification: "important" },
+      { allowedConsumers: { participantSelector: { matchLabels: { "tds.dev/industry": "analytics" } } } },
+    ),
+  );
+  await put("sel/a.csv", "a");
+  await until("sel published", async () =>
+    ready(await getOffer("sel"))?.reason === "Published" ? true : undefined,
+  );
+  cases.push(
+    { name: "m-attr", ns: consNs, offer: "sel", state: "Active", reason: "Active" },
+    { name: "m-attr-no", ns: foreignNs, offer: "sel", state: "Rejected", reason: "ConsumerNotAllowed" },
+  );
+  for (const c of cases) await client.create(kinds.dataContract, contract(c.ns, c.name, c.offer, c.spec));
+  for (const c of cases) {
+    const got = await until(`${c.name} → ${c.state}`, async () => {
+      const o = await getContract(c.ns, c.name);
+      return o.status?.state === c.state && ready(o)?.reason === c.reason ? o : undefined;
+    });
+    await until(`${c.name} evidence`, async () => {
+      const o = await getContract(c.ns, c.name);
+      const h = o.status?.history ?? [];
+      return h.length > 0 && h.every((x) => x.logIndex !== undefined) ? true : undefined;
+    });
+    const actions = await evidenceFor(got.metadata.uid ?? "");
+    assert.ok(actions.includes("contract.requested"), `${c.name}: ${actions.join(",")}`);
+    if (c.state === "Active")
+      assert.ok(actions.includes("contract.agreed") && actions.includes("contract.active"));
+    if (c.state === "Rejected") {
+      assert.ok(actions.includes("contract.rejected"));
+      assert.equal(got.status?.rejection?.reason, c.reason);
+    }
+  }
+  const abroad = await getContract(foreignNs, "m-abroad-public");
+  assert.ok((await evidenceFor(abroad.metadata.uid ?? "")).includes("contract.cross-border-export"));
+  // The space operator approves the export through the API.
+  const approve = await api(
+    "POST",
+    `/v1/spaces/${space}/contracts/${foreignNs}/m-abroad-internal/approve`,
+    "admin",
+  );
+  assert.equal(approve.status, 200, JSON.stringify(approve.body));
+  await until("export approved", async () =>
+    (await getContract(foreignNs, "m-abroad-internal")).status?.state === "Active" ? true : undefined,
+  );
+});
+
+test("an Active contract carries the gateway interface: agreement label and a credentials Secret; revocation removes it", async () => {
+  const created = await api("POST", `/v1/spaces/${space}/contracts`, "consumer", {
+    offer: { namespace: provNs, name: "telemetry" },
+    purpose: "predictive-maintenance",
+    name: "gw",
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const c = await until("gw active", async () => {
+    const o = await getContract(consNs, "gw");
+    return o.status?.state === "Active" ? o : undefined;
+  });
+  const agreementId = c.status?.agreementId ?? "";
+  assert.equal(agreementId, `agr-${(c.metadata.uid ?? "").replace(/-/g, "")}`);
+  assert.equal(c.metadata.labels?.["tds.dev/agreement-id"], agreementId);
+  assert.equal(c.status?.credentialsSecret, "contract-gw");
+  const secret = dataOf(await client.get(kinds.secret, "contract-gw", consNs));
+  assert.equal(unb64(secret.agreementId), agreementId);
+  assert.equal(Buffer.from(unb64(secret.token), "base64url").length, 32);
+  assert.ok("gatewayUrl" in secret);
+  const found = await client.list(kinds.dataContract, undefined, {
+    labelSelector: `tds.dev/agreement-id=${agreementId}`,
+  });
+  assert.equal(found.items.length, 1);
+
+  // Another participant cannot decide or revoke it; the provider can.
+  assert.equal(
+    (await api("POST", `/v1/spaces/${space}/contracts/${consNs}/gw/revoke`, "consumer", { reason: "x" }))
+      .status,
+    403,
+  );
+  const revoked = await api("POST", `/v1/spaces/${space}/contracts/${consNs}/gw/revoke`, "provider", {
+    reason: "Misuse reported",
+  });
+  assert.equal(revoked.status, 200);
+  const r = await until("gw revoked", async () => {
+    const o = await getContract(consNs, "gw");
+    return o.status?.state === "Revoked" ? o : undefined;
+  });
+  assert.equal(
+    (r.status as { revocation?: { reason: string } } | undefined)?.revocation?.reason,
+    "Misuse reported",
+  );
+  await until("the Secret removed", async () =>
+    (await client.find(kinds.secret, "contract-gw", consNs)) ? undefined : true,
+  );
+  await until("revocation evidence", async () =>
+    (await evidenceFor(r.metadata.uid ?? "")).includes("contract.revoked") ? true : undefined,
+  );
+});
+
+test("manual approval keeps a contract Requested until the provider decides; expiry ends it at notAfter", async () => {
+  await client.create(kinds.dataOffer, offer("manual", {}, { contractApproval: "Manual" }));
+  await put("manual/a.csv", "a");
+  await until("manual published", async () =>
+    ready(await getOffer("manual"))?.reason === "Published" ? true : undefined,
+  );
+  await client.create(kinds.dataContract, contract(consNs, "ask", "manual"));
+  await client.create(kinds.dataContract, contract(consNs, "ask-no", "manual"));
+  await until("awaiting approval", async () =>
+    ready(await getContract(consNs, "ask"))?.reason === "AwaitingProviderApproval" ? true : undefined,
+  );
+  assert.equal(
+    (await api("POST", `/v1/spaces/${space}/contracts/${consNs}/ask/approve`, "provider")).status,
+    200,
+  );
+  await client.mergePatch(kinds.dataContract, "ask-no", consNs, {
+    metadata: { annotations: { "tds.dev/decision": "reject" } },
+  });
+  await until("approved", async () =>
+    (await getContract(consNs, "ask")).status?.state === "Active" ? true : undefined,
+  );
+  const no = await until("rejected", async () => {
+    const o = await getContract(consNs, "ask-no");
+    return o.status?.state === "Rejected" ? o : undefined;
+  });
+  assert.equal(no.status?.rejection?.reason, "ProviderRejected");
+
+  const notAfter = new Date(Date.now() + 6_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  await client.create(
+    kinds.dataContract,
+    contract(consNs, "short", "telemetry", { requestedValidity: { notAfter } }),
+  );
+  await until("short active", async () =>
+    (await getContract(consNs, "short")).status?.state === "Active" ? true : undefined,
+  );
+  const expired = await until("short expired", async () => {
+    const o = await getContract(consNs, "short");
+    return o.status?.state === "Expired" ? o : undefined;
+  });
+  assert.equal(ready(expired)?.reason, "ValidityEnded");
+  assert.equal(expired.status?.transitions, 4); // Requested, Agreed, Active, Expired
+  await until("expiry evidence", async () =>
+    (await evidenceFor(expired.metadata.uid ?? "")).includes("contract.expired") ? true : undefined,
+  );
+  await until("the Secret removed", async () =>
+    (await client.find(kinds.secret, "contract-short", consNs)) ? undefined : true,
+  );
+});
+
+test("deleting an offer withdraws it from the catalogue, records the withdrawal, and revokes its contracts", async () => {
+  const uid = (await getOffer("manual")).metadata.uid ?? "";
+  await client.delete(kinds.dataOffer, "manual", provNs);
+  await until("offer gone", async () =>
+    (await client.find(kinds.dataOffer, "manual", provNs)) ? undefined : true,
+  );
+  assert.equal(
+    (await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/manual`, "consumer")).status,
+    404,
+  );
+  assert.ok((await evidenceFor(uid)).includes("offer.withdrawn"));
+  await until("its contract revoked", async () =>
+    (await getContract(consNs, "ask")).status?.state === "Revoked" ? true : undefined,
+  );
+});
