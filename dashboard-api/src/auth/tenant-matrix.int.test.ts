@@ -1,0 +1,237 @@
+// The tenant matrix over a real PostgreSQL: every documented /v1 route (read
+// from the OpenAPI document, so a new route is covered the day it lands) x
+// every role x the caller's own space and a foreign one. Another tenant's
+// space is always a 404, never a 403 or anything else that would confirm it
+// exists; a participant asking for another participant's data is a 404 too.
+// The bad-token suite runs over real HTTP.
+import assert from "node:assert/strict";
+import { generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
+import { after, before, test } from "node:test";
+import type { FastifyInstance } from "fastify";
+import pg from "pg";
+import { buildApp } from "../app.ts";
+import { migrate } from "../migrate.ts";
+import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { generateDevKey, jwksOf, mintToken, type DevKey } from "./keys.ts";
+import type { Role } from "./principal.ts";
+import { createTokenVerifier } from "./tokens.ts";
+
+const OWN = "own-space";
+const FOREIGN = "foreign-space";
+let db: TestDatabase;
+let pool: pg.Pool;
+let app: FastifyInstance;
+let key: DevKey;
+let baseUrl: string;
+
+before(async () => {
+  db = await createTestDatabase("tds_matrix");
+  await migrate(db.url);
+  pool = new pg.Pool({ connectionString: db.url, max: 5 });
+  // Both spaces exist, with data: a 404 must not depend on the space being empty.
+  for (const s of [OWN, FOREIGN]) {
+    await pool.query("insert into spaces (space) values ($1)", [s]);
+  }
+  key = await generateDevKey();
+  app = await buildApp({
+    pool,
+    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
+    now: () => new Date("2025-03-15T12:00:00Z"),
+  });
+  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
+});
+after(async () => {
+  await app.close();
+  await pool.end();
+  await db.drop();
+});
+
+const roles: { role: Role; participant?: string }[] = [
+  { role: "space-admin" },
+  { role: "participant", participant: "alpha" },
+  { role: "finance-viewer" },
+];
+
+function bodyFor(method: string, path: string, space: string): unknown {
+  if (method === "put" && path.endsWith("/price-sheets"))
+    return {
+      effectiveFrom: "2025-03-01T00:00:00Z",
+      currency: "EUR",
+      prices: [{ meter: "api.calls", unitPrice: "0.5" }],
+    };
+  if (path.endsWith("/adjustments"))
+    return { participant: "alpha", description: "credit", amount: "-1.00", currency: "EUR" };
+  if (path.endsWith("/evidence/entries"))
+    return {
+      entries: [
+        {
+          space,
+          eventId: "m-1",
+          actor: "matrix",
+          action: "test",
+          time: "2025-03-01T00:00:00Z",
+          object: { kind: "Participant", name: "alpha", uid: "u-alpha" },
+        },
+      ],
+    };
+  if (path.endsWith("/contracts/")) return {};
+  if (method === "put" || method === "post") return {};
+  return undefined;
+}
+
+function concrete(path: string, space: string): string {
+  const url = path
+    .replace("{space}", space)
+    .replace("{period}", "2025-02")
+    .replace("{namespace}", `${space}--alpha`)
+    .replace("{name}", "thing");
+  if (url.endsWith("/usage")) return `${url}?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z`;
+  if (url.endsWith("/evidence/entries")) return `${url}?start=0`;
+  if (url.endsWith("/proofs/inclusion")) return `${url}?leafIndex=0&treeSize=1`;
+  if (url.endsWith("/proofs/consistency")) return `${url}?first=1&second=1`;
+  return url;
+}
+
+function spaceRoutes(): { method: string; path: string }[] {
+  const doc = app.swagger() as { paths: Record<string, Record<string, unknown>> };
+  return Object.entries(doc.paths)
+    .filter(([p]) => p.includes("{space}"))
+    .flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method, path })));
+}
+
+test("every route x every role: a foreign space is 404, never 403", async () => {
+  const routes = spaceRoutes();
+  assert.ok(routes.length >= 15, `routes found: ${routes.length}`);
+  const failures: string[] = [];
+  let cases = 0;
+  for (const { role, participant } of roles) {
+    const token = await mintToken(key, {
+      role,
+      subject: `m-${role}`,
+      space: OWN,
+      ...(participant ? { participant } : {}),
+    });
+    for (const { method, path } of routes) {
+      const answers: { status: number; code: string | undefined }[] = [];
+      for (const space of [OWN, FOREIGN]) {
+        const body = bodyFor(method, path, space);
+        const res = await app.inject({
+          method: method.toUpperCase() as "GET",
+          url: concrete(path, space),
+          headers: { authorization: `Bearer ${token}` },
+          ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+        });
+        cases++;
+        const code = res.headers["content-type"]?.includes("json")
+          ? res.json<{ code?: string }>().code
+          : undefined;
+        answers.push({ status: res.statusCode, code });
+        // 503: a dependency this app was built without (signing keys, the cluster).
+        if (res.statusCode >= 500 && res.statusCode !== 503)
+          failures.push(`${role} ${method} ${path} ${space}: ${res.statusCode}`);
+      }
+      const [own, foreign] = answers as [(typeof answers)[0], (typeof answers)[0]];
+      if (own.code === "TDS_ERR_SPACE_NOT_FOUND")
+        failures.push(`${role} ${method} ${path}: own space answered as foreign`);
+      // A request the schema rejects is rejected alike in every space, before anyone looks at
+      // the space: that reveals nothing. Anything else about a foreign space must be a 404.
+      const sameValidation = foreign.status === 400 && own.status === 400 && foreign.code === own.code;
+      if (foreign.status !== 404 && !sameValidation)
+        failures.push(`${role} ${method} ${path} foreign: ${foreign.status} ${foreign.code ?? ""}`);
+    }
+  }
+  // The usage ingest names its space in the body.
+  for (const { role, participant } of roles) {
+    const token = await mintToken(key, {
+      role,
+      subject: `m-${role}`,
+      space: OWN,
+      ...(participant ? { participant } : {}),
+    });
+    const res = await app.inject({
+      method: "POST",
+      url: "/v1/usage",
+      headers: { authorization: `Bearer ${token}` },
+      payload: [
+        {
+          specversion: "1.0",
+          id: "x",
+          source: "matrix",
+          type: "dev.tds.usage.v1",
+          time: "2025-03-15T11:00:00Z",
+          data: { space: FOREIGN, participant: "alpha", meter: "api.calls", quantity: 1 },
+        },
+      ],
+    });
+    cases++;
+    if (res.statusCode !== 404) failures.push(`${role} POST /v1/usage foreign: ${res.statusCode}`);
+  }
+  assert.deepEqual(failures, [], `${failures.length} of ${cases} cases`);
+});
+
+test("platform admins see every space; the operator role writes but reads no reports", async () => {
+  const admin = await mintToken(key, { role: "platform-admin", subject: "root" });
+  const operator = await mintToken(key, { role: "operator", subject: "op" });
+  for (const space of [OWN, FOREIGN]) {
+    const r = await app.inject({
+      url: `/v1/spaces/${space}/statements`,
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    assert.equal(r.statusCode, 200);
+    const o = await app.inject({
+      url: `/v1/spaces/${space}/statements`,
+      headers: { authorization: `Bearer ${operator}` },
+    });
+    assert.equal(o.statusCode, 403);
+  }
+  const unknown = await app.inject({
+    url: "/v1/spaces/no-such-space/statements",
+    headers: { authorization: `Bearer ${admin}` },
+  });
+  assert.equal(unknown.statusCode, 404);
+});
+
+test("a participant asking for another participant's usage is 404", async () => {
+  const token = await mintToken(key, { role: "participant", subject: "p", space: OWN, participant: "alpha" });
+  const res = await app.inject({
+    url: `/v1/spaces/${OWN}/usage?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z&participant=beta`,
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(res.statusCode, 404);
+});
+
+test("bad tokens over HTTP: alg=none, wrong key, expired, wrong audience are 401", async () => {
+  const claims = { tds: { role: "platform-admin" } };
+  const other = await generateDevKey();
+  const ec = await generateKeyPair("ES256");
+  const cases: Record<string, string> = {
+    "alg=none": new UnsecuredJWT(claims)
+      .setSubject("eve")
+      .setAudience("tds-dashboard-api")
+      .setExpirationTime("1h")
+      .encode(),
+    "wrong key": await mintToken(other, { role: "platform-admin", subject: "eve" }),
+    "wrong algorithm key": await new SignJWT(claims)
+      .setProtectedHeader({ alg: "ES256" })
+      .setSubject("eve")
+      .setAudience("tds-dashboard-api")
+      .setExpirationTime("1h")
+      .sign(ec.privateKey),
+    expired: await mintToken(key, { role: "platform-admin", subject: "eve", expiresIn: "-1h" }),
+    "wrong audience": await mintToken(key, {
+      role: "platform-admin",
+      subject: "eve",
+      audience: "someone-else",
+    }),
+    garbage: "not.a.jwt",
+  };
+  for (const [name, token] of Object.entries(cases)) {
+    const res = await fetch(`${baseUrl}/v1/spaces/${OWN}/statements`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(res.status, 401, name);
+    assert.equal(((await res.json()) as { code: string }).code, "TDS_ERR_UNAUTHENTICATED", name);
+  }
+  const missing = await fetch(`${baseUrl}/v1/spaces/${OWN}/statements`);
+  assert.equal(missing.status, 401);
+});
