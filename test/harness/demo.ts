@@ -9,6 +9,40 @@ import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys
 import { devKeyFile } from "../../dashboard-api/src/config.ts";
 import { repoRoot, startEnvironment, type Environment } from "./environment.ts";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
+import { seedOfferAssets } from "./demo-data.ts";
+
+/**
+ * Waits (up to a minute) for the sample download contract to be Active and
+ * returns a curl command that fetches one telemetry object with its token.
+ */
+async function downloadCommand(
+  env: Environment,
+  dashboardUrl: string | undefined,
+): Promise<string | undefined> {
+  if (!dashboardUrl) return undefined;
+  const ns = "yangtze-industrial--wuhan-analytics";
+  const contract = "wuhan-telemetry";
+  const get = (path: string) => {
+    try {
+      return kubectl(env, ["get", "datacontract", contract, "-n", ns, "-o", `jsonpath=${path}`]).trim();
+    } catch {
+      return "";
+    }
+  };
+  const deadline = Date.now() + 60_000;
+  while (get("{.status.state}") !== "Active") {
+    if (Date.now() > deadline) {
+      console.warn(`the sample contract ${ns}/${contract} is not Active: ${get("{.status}")}`);
+      return undefined;
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  const agreement = get("{.status.agreementId}");
+  const secretName = get("{.status.credentialsSecret}");
+  const kc = `KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")}`;
+  const token = `$(${kc} get secret ${secretName} -n ${ns} -o jsonpath='{.data.token}' | base64 -d)`;
+  return `curl -fsS -H "Authorization: Bearer ${token}" -o readings.parquet ${dashboardUrl}/v1/data/${agreement}/telemetry/2025/month=01/readings.parquet`;
+}
 
 function kubectl(env: Environment, args: readonly string[]): string {
   return execFileSync(join(env.info.TDS_BIN_DIR, "kubectl"), args, {
@@ -102,11 +136,19 @@ async function main(): Promise<void> {
         console.warn(kubectl(env, ["get", "participants", "-o", notReadyColumns]));
       }
       try {
+        const seeded = await seedOfferAssets(env.info, later);
+        lines.push(`${seeded} sample objects uploaded to the providers' buckets`);
+      } catch (err) {
+        console.warn(`cannot upload the sample offers' data: ${String(err)}`);
+      }
+      try {
         kubectl(env, ["apply", ...later.flatMap((f) => ["-f", f])]);
       } catch {
         console.warn("some of crds/samples/after-onboarding did not apply (see above)");
       }
     }
+    const download = await downloadCommand(env, dashboardUrl);
+    if (download) lines.push("download through the gateway: see below");
     if (dashboardUrl) {
       const space = kubectl(env, ["get", "dataspaces", "-o", "jsonpath={.items[0].metadata.name}"]).trim();
       const key = await loadOrCreateDevKey(devKeyFile(childEnv));
@@ -127,6 +169,8 @@ async function main(): Promise<void> {
         " (Ctrl-C stops everything)",
     );
     console.log(`try: KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")} get tds`);
+    if (download)
+      console.log(`download a sample object as the consumer, through the metered gateway:\n  ${download}`);
     await stopSignal;
     console.log("stopping the demo");
   } finally {
