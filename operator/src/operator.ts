@@ -11,6 +11,7 @@ import { ParticipantReconciler } from "./controllers/participant/participant.con
 import { DataOfferReconciler } from "./controllers/dataoffer/dataoffer.controller.ts";
 import { DataContractReconciler } from "./controllers/datacontract/datacontract.controller.ts";
 import { CONTRACT_LABEL } from "./controllers/datacontract/datacontract.builders.ts";
+import { SandboxJobReconciler } from "./controllers/sandboxjob/sandboxjob.controller.ts";
 import { HttpDashboard, dashboardFromEnv, type DashboardOptions } from "./dashboard/dashboard.ts";
 import { defaultSettings, type Cache, type Settings } from "./controllers/deps.ts";
 import type { ObjectStore } from "./storage/objectstore.ts";
@@ -138,6 +139,19 @@ export function createOperator(opts: OperatorOptions): Manager {
     })),
   ]);
   addOfferAndContractReconcilers(manager, deps);
+  // SandboxJobs: a contract's change (revocation, expiry) reaches the jobs that run under it.
+  const jobsOfContract = (c: KubeObject) =>
+    manager
+      .informer(kinds.sandboxJob)
+      .list()
+      .filter(
+        (j) =>
+          j.metadata.namespace === c.metadata.namespace &&
+          (j as unknown as { spec?: { contractRef?: { name?: string } } }).spec?.contractRef?.name ===
+            c.metadata.name,
+      )
+      .map((j) => `${j.metadata.namespace ?? ""}/${j.metadata.name ?? ""}`);
+  manager.add(new SandboxJobReconciler(deps), [{ resource: kinds.dataContract, map: jobsOfContract }]);
   return manager;
 }
 

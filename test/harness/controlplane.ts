@@ -2,7 +2,7 @@
 // kube-controller-manager built from the Kubernetes Go modules (see
 // test/localcluster/build.sh), with generated PKI and random loopback ports.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { join, resolve } from "node:path";
 import {
@@ -239,6 +239,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       60_000,
     );
 
+    processes.push(...(await startNodeSimulation({ binDir, pki, logs, kubeconfigPath, server, ca })));
+
     return { server, kubeconfigPath, binDir, etcdEndpoint, processes, stop };
   } catch (err) {
     await stop();
@@ -258,4 +260,125 @@ function probeHttpsInsecure(url: string): Promise<boolean> {
     });
     req.end();
   });
+}
+
+/** The fake node KWOK manages; the scheduler binds sandbox pods to it. */
+export const FAKE_NODE = "kwok-node-0";
+/** The RuntimeClass the sample space names; nothing executes its handler here (see docs/local-environment.md). */
+export const LOCAL_RUNTIME_CLASS = { name: "gvisor", handler: "runsc" } as const;
+
+function kwokBinary(binDir: string): string {
+  const m = /kwok_version="([^"]+)"/.exec(readFileSync(join(repoRoot, "test/localcluster/build.sh"), "utf8"));
+  if (!m?.[1]) throw new Error("cannot read kwok_version from test/localcluster/build.sh");
+  return join(binDir, "..", `kwok-${m[1]}`, "kwok");
+}
+
+/**
+ * kube-scheduler and KWOK: pods are scheduled onto one fake node, and KWOK's
+ * stages (test/localcluster/kwok-stages.yaml) move them to Running and, for
+ * Job pods, to Succeeded after a short delay. Also creates the fake Node and
+ * the RuntimeClass `gvisor` (handler `runsc`).
+ */
+async function startNodeSimulation(o: {
+  binDir: string;
+  pki: string;
+  logs: string;
+  kubeconfigPath: string;
+  server: string;
+  ca: KeyedCertificate;
+}): Promise<ManagedProcess[]> {
+  const started: ManagedProcess[] = [];
+  try {
+    const schedulerCert = await issueCertificate(o.ca, {
+      subject: "CN=system:kube-scheduler",
+      usage: "client",
+      validForDays: 30,
+    });
+    const schedulerKubeconfig = join(o.pki, "kube-scheduler.kubeconfig");
+    writeFileSync(schedulerKubeconfig, kubeconfig(o.server, o.ca.certPem, schedulerCert, "kube-scheduler"), {
+      mode: 0o600,
+    });
+    const schedulerPort = await freePort();
+    const scheduler = startProcess({
+      name: "kube-scheduler",
+      command: join(o.binDir, "kube-scheduler"),
+      args: [
+        `--kubeconfig=${schedulerKubeconfig}`,
+        `--authentication-kubeconfig=${schedulerKubeconfig}`,
+        `--authorization-kubeconfig=${schedulerKubeconfig}`,
+        "--bind-address=127.0.0.1",
+        `--secure-port=${schedulerPort}`,
+        "--leader-elect=false",
+        "--v=1",
+      ],
+      logFile: join(o.logs, "kube-scheduler.log"),
+    });
+    started.push(scheduler);
+    await waitUntil(
+      "kube-scheduler /healthz",
+      scheduler,
+      () => probeHttpsInsecure(`https://127.0.0.1:${schedulerPort}/healthz`),
+      60_000,
+    );
+
+    const kwokPort = await freePort();
+    const kwok = startProcess({
+      name: "kwok",
+      command: kwokBinary(o.binDir),
+      args: [
+        `--kubeconfig=${o.kubeconfigPath}`,
+        `--config=${join(repoRoot, "test/localcluster/kwok-stages.yaml")}`,
+        "--manage-all-nodes=false",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        `--server-address=127.0.0.1:${kwokPort}`,
+        "--node-lease-duration-seconds=0",
+      ],
+      logFile: join(o.logs, "kwok.log"),
+    });
+    started.push(kwok);
+    await waitUntil("kwok /healthz", kwok, () => probeHttp(`http://127.0.0.1:${kwokPort}/healthz`), 60_000);
+
+    const objects = {
+      apiVersion: "v1",
+      kind: "List",
+      items: [
+        {
+          apiVersion: "v1",
+          kind: "Node",
+          metadata: {
+            name: FAKE_NODE,
+            annotations: { "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0" },
+            labels: { "kubernetes.io/hostname": FAKE_NODE, "kubernetes.io/os": "linux", type: "kwok" },
+          },
+          status: {
+            allocatable: { cpu: "32", memory: "256Gi", pods: "110" },
+            capacity: { cpu: "32", memory: "256Gi", pods: "110" },
+          },
+        },
+        {
+          apiVersion: "node.k8s.io/v1",
+          kind: "RuntimeClass",
+          metadata: { name: LOCAL_RUNTIME_CLASS.name },
+          handler: LOCAL_RUNTIME_CLASS.handler,
+        },
+      ],
+    };
+    execFileSync(join(o.binDir, "kubectl"), [`--kubeconfig=${o.kubeconfigPath}`, "apply", "-f", "-"], {
+      input: JSON.stringify(objects),
+      stdio: ["pipe", "ignore", "inherit"],
+    });
+    // The API server taints a new Node not-ready; the node lifecycle controller that would lift
+    // the taint is off here (no kubelets), so the harness lifts it once KWOK reports Ready.
+    const kubectl = (...args: string[]) =>
+      execFileSync(join(o.binDir, "kubectl"), [`--kubeconfig=${o.kubeconfigPath}`, ...args], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+    kubectl("wait", "--for=condition=Ready", `node/${FAKE_NODE}`, "--timeout=60s");
+    kubectl("taint", "nodes", FAKE_NODE, "node.kubernetes.io/not-ready:NoSchedule-");
+    return started;
+  } catch (err) {
+    for (const p of started.reverse()) await p.stop();
+    throw err;
+  }
 }

@@ -42,7 +42,9 @@ interface StateFile {
 function isOurs(pid: number): boolean {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return /etcd|kube-apiserver|kube-controller-manager|postgres|versitygw|harness/.test(cmd);
+    return /etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kwok|postgres|versitygw|harness/.test(
+      cmd,
+    );
   } catch {
     return false;
   }

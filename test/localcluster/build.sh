@@ -36,6 +36,8 @@ build etcd ./etcd
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 build kubectl k8s.io/kubernetes/cmd/kubectl
+# KWOK does not schedule; the real scheduler binds sandbox pods to its fake node.
+build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 
 # versitygw: an Apache-2.0 S3 gateway with a POSIX backend, the embedded S3 server.
 s3out="$cache_root/versitygw-$versitygw_version"

@@ -57,6 +57,8 @@ export interface Dashboard {
   recordEvidence(space: string, entries: readonly EvidenceEntry[]): Promise<Recorded[]>;
   publish(entry: CatalogEntry): Promise<void>;
   withdraw(space: string, namespace: string, name: string): Promise<void>;
+  /** Posts usage CloudEvents to POST /v1/usage; the API keeps the first event of each id. */
+  postUsage?(events: readonly unknown[]): Promise<void>;
 }
 
 /** The operator's identity in evidence entries. */
@@ -134,6 +136,22 @@ export class HttpDashboard implements Dashboard {
     if (res.ok || (method === "DELETE" && res.status === 404)) return;
     const text = await res.text().catch(() => "");
     throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  }
+
+  async postUsage(events: readonly unknown[]): Promise<void> {
+    const headers: Record<string, string> = { "content-type": "application/cloudevents-batch+json" };
+    const token = await this.opts.token?.();
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await this.fetch(`${this.base}/v1/usage`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(events),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) {
+      const text = await res.text().catch(() => "");
+      throw new Error(`POST /v1/usage: HTTP ${res.status} ${text.slice(0, 300)}`);
+    }
   }
 
   private static path(space: string, namespace: string, name: string): string {

@@ -10,6 +10,7 @@ import {
   DeleteBucketCommand,
   ListObjectsV2Command,
   DeleteObjectsCommand,
+  GetObjectCommand,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
@@ -35,6 +36,8 @@ export interface ObjectStore {
   bucketUsage(bucket: string): Promise<{ bytes: bigint; objects: number }>;
   /** Every object whose key starts with `prefix`, with size and ETag; a missing bucket lists nothing. */
   listObjects(bucket: string, prefix: string): Promise<ObjectInfo[]>;
+  /** A small object's content as text (the gateway's sandbox output manifests); undefined when missing. */
+  getObjectText(bucket: string, key: string): Promise<string | undefined>;
 }
 
 export interface ObjectInfo {
@@ -260,5 +263,15 @@ export class VersityGatewayStore implements ObjectStore {
       throw new Error(`cannot list ${prefix} in bucket ${bucket}`, { cause: err });
     }
     return out;
+  }
+
+  async getObjectText(bucket: string, key: string): Promise<string | undefined> {
+    try {
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return await res.Body?.transformToString("utf8");
+    } catch (err) {
+      if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404) return undefined;
+      throw new Error(`cannot read ${key} in bucket ${bucket}`, { cause: err });
+    }
   }
 }

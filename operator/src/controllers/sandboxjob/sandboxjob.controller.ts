@@ -1,0 +1,629 @@
+// SandboxJob reconciler: for a job whose contract is Active and whose offer is
+// computeOnly, creates the sandbox (namespace, NetworkPolicies, grant Secret,
+// Job; sandboxjob.builders.ts), follows the Job through Pending, Running and
+// Succeeded/Failed, meters the run (requests x run time), collects the outputs
+// the gateway wrote to the outbox and holds them for the provider's review,
+// then removes the sandbox namespace. A revoked or expired contract stops the
+// job by removing its namespace. One evidence entry per phase and review.
+import { randomBytes } from "node:crypto";
+import type {
+  DataContract,
+  DataOffer,
+  DataSpace,
+  Participant,
+  SandboxJob,
+  SandboxJobStatus,
+} from "@tds/crds";
+import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "../../runtime/kube.ts";
+import { kinds } from "../../kinds.ts";
+import {
+  addFinalizer,
+  applyIfChanged,
+  findCondition,
+  removeFinalizer,
+  setCondition,
+  writeStatus,
+  type Context,
+  type Reconciler,
+  type Request,
+  type Result,
+} from "../../runtime/reconcile.ts";
+import { errorText } from "../../runtime/controller.ts";
+import type { Deps } from "../deps.ts";
+import { splitParticipantNamespace } from "../datacontract/datacontract.builders.ts";
+import {
+  GRANT_SECRET,
+  JOB_NAME,
+  buildSandbox,
+  grantId,
+  sandboxLimits,
+  sandboxNamespace,
+  sandboxUsage,
+  type SandboxLimits,
+} from "./sandboxjob.builders.ts";
+import {
+  OUTPUT_MANIFEST_DIR,
+  REVIEW_ANNOTATION,
+  REVIEW_REASON_ANNOTATION,
+  REVIEWER_ANNOTATION,
+  autoWithhold,
+  outboxPrefix,
+  sandboxEvidence,
+  sandboxUsageEvents,
+  type OutputManifest,
+} from "./sandboxjob.review.ts";
+
+type JobObject = SandboxJob & KubeObject;
+type Phase = NonNullable<SandboxJobStatus["phase"]>;
+
+export const SANDBOX_FINALIZER = "tds.dev/sandbox-cleanup";
+const batchJob: ResourceType = {
+  group: "batch",
+  version: "v1",
+  plural: "jobs",
+  kind: "Job",
+  namespaced: true,
+};
+const pods: ResourceType = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true };
+const runtimeClasses: ResourceType = {
+  group: "node.k8s.io",
+  version: "v1",
+  plural: "runtimeclasses",
+  kind: "RuntimeClass",
+  namespaced: false,
+};
+const TERMINAL: readonly Phase[] = ["Succeeded", "Failed", "DeadlineExceeded", "Rejected"];
+/** How often a started job's Kubernetes Job is looked at (Jobs are not watched). */
+const POLL_MS = 1_000;
+
+const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+
+interface K8sJob extends KubeObject {
+  status?: {
+    startTime?: string;
+    completionTime?: string;
+    conditions?: { type: string; status: string; reason?: string; lastTransitionTime?: string }[];
+  };
+}
+interface K8sPod extends KubeObject {
+  status?: { phase?: string; startTime?: string };
+}
+
+export class SandboxJobReconciler implements Reconciler {
+  readonly name = "sandboxjob";
+  readonly resource = kinds.sandboxJob;
+  /** Evidence ids this process has recorded (the log keeps the first of each id, so a restart resends safely). */
+  private readonly recorded = new Set<string>();
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async reconcile(req: Request, ctx: Context): Promise<Result | undefined> {
+    const job = await ctx.client.find<JobObject>(kinds.sandboxJob, req.name, req.namespace);
+    if (!job) return undefined;
+    const where = splitParticipantNamespace(job.metadata.namespace);
+    const space =
+      where && (this.deps.cache.get(kinds.dataSpace, where.space) as (DataSpace & KubeObject) | undefined);
+    if (job.metadata.deletionTimestamp) {
+      if (!(job.metadata.finalizers ?? []).includes(SANDBOX_FINALIZER)) return undefined;
+      await this.removeSandbox(ctx, job);
+      await removeFinalizer(ctx, kinds.sandboxJob, job, SANDBOX_FINALIZER);
+      return undefined;
+    }
+    if (!where || !space) {
+      if (this.deps.spaceSelector) return undefined; // another operator's space
+      return this.finish(
+        ctx,
+        job,
+        undefined,
+        "Rejected",
+        "NotInParticipantNamespace",
+        "A SandboxJob must live in a participant namespace <space>--<participant>",
+      );
+    }
+    await addFinalizer(ctx, kinds.sandboxJob, job, SANDBOX_FINALIZER);
+    const phase = job.status?.phase;
+    if (phase && TERMINAL.includes(phase)) return this.afterRun(ctx, job, space);
+
+    const contract = await ctx.client.find<DataContract & KubeObject>(
+      kinds.dataContract,
+      job.spec.contractRef.name,
+      job.metadata.namespace,
+    );
+    const state = contract?.status?.state;
+    if (!contract || state !== "Active") {
+      const started =
+        phase === "Running" || (phase === "Pending" && job.status?.sandboxNamespace !== undefined);
+      const reason =
+        state === "Revoked"
+          ? "ContractRevoked"
+          : state === "Expired"
+            ? "ContractExpired"
+            : "ContractNotActive";
+      const message = `spec.contractRef: DataContract ${job.spec.contractRef.name} is ${state ?? "missing"}, and a SandboxJob runs only under an Active contract`;
+      if (started) {
+        await this.removeSandbox(ctx, job);
+        return this.finish(ctx, job, where.space, "Failed", reason, `Stopped: ${message}`);
+      }
+      if (state === undefined || state === "Requested" || state === "Agreed")
+        return this.waiting(ctx, job, where.space, reason, message);
+      return this.finish(ctx, job, where.space, "Rejected", reason, message);
+    }
+    const offerRef = contract.spec.offerRef;
+    const offer = await ctx.client.find<DataOffer & KubeObject>(
+      kinds.dataOffer,
+      offerRef.name,
+      offerRef.namespace,
+    );
+    const mode = offer?.status?.effectivePolicy?.accessMode ?? offer?.spec.policy.accessMode ?? "download";
+    if (!offer || mode !== "computeOnly")
+      return this.finish(
+        ctx,
+        job,
+        where.space,
+        "Rejected",
+        "OfferNotComputeOnly",
+        `Offer ${offerRef.namespace}/${offerRef.name} has access mode ${mode}; a SandboxJob needs a computeOnly offer`,
+      );
+    const consumer = this.deps.cache.get(kinds.participant, where.participant) as
+      (Participant & KubeObject) | undefined;
+    if (consumer?.spec.suspended) {
+      if (job.status?.sandboxNamespace) await this.removeSandbox(ctx, job);
+      return this.finish(
+        ctx,
+        job,
+        where.space,
+        job.status?.sandboxNamespace ? "Failed" : "Rejected",
+        "ParticipantSuspended",
+        `Participant ${where.participant} is suspended (spec.suspended); its SandboxJobs are not run`,
+      );
+    }
+    const limits = sandboxLimits(space, job);
+    if (!limits.ok) return this.finish(ctx, job, where.space, "Rejected", limits.reason, limits.message);
+    const provider = splitParticipantNamespace(offerRef.namespace)?.participant ?? "";
+    const bucket = (
+      this.deps.cache.get(kinds.participant, provider) as (Participant & KubeObject) | undefined
+    )?.status?.bucket;
+    if (!bucket)
+      return this.waiting(
+        ctx,
+        job,
+        where.space,
+        "ProviderNotReady",
+        `The bucket of provider ${provider} is not ready`,
+      );
+
+    if (!job.status?.sandboxNamespace) {
+      const rc = await ctx.client.find(runtimeClasses, limits.limits.runtimeClassName);
+      if (!rc)
+        return this.waiting(
+          ctx,
+          job,
+          where.space,
+          "RuntimeClassNotFound",
+          `RuntimeClass "${limits.limits.runtimeClassName}" (spec.sandbox.runtimeClassName of space ${where.space}) does not exist in the cluster; install the runtime on the nodes and create the RuntimeClass`,
+          10_000,
+        );
+    }
+    await this.ensureSandbox(ctx, job, space, contract.status?.agreementId ?? "", limits.limits, bucket);
+    return this.follow(ctx, job, where.space, limits.limits);
+  }
+
+  private async ensureSandbox(
+    ctx: Context,
+    job: JobObject,
+    space: DataSpace & KubeObject,
+    agreementId: string,
+    limits: SandboxLimits,
+    bucket: string,
+  ): Promise<void> {
+    const ns = sandboxNamespace(job);
+    const children = buildSandbox({
+      space,
+      job,
+      limits,
+      gatewayUrl: this.deps.gatewayUrl ?? "",
+      agreementId,
+      token: randomBytes(32).toString("base64url"),
+      outbox: { bucket, prefix: outboxPrefix(job) },
+      owner: {
+        apiVersion: "tds.dev/v1alpha1",
+        kind: "DataSpace",
+        name: space.metadata.name ?? "",
+        uid: space.metadata.uid ?? "",
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    });
+    await applyIfChanged(
+      ctx,
+      kinds.namespace,
+      children.namespace,
+      await ctx.client.find(kinds.namespace, ns),
+    );
+    for (const np of children.networkPolicies)
+      await applyIfChanged(
+        ctx,
+        kinds.networkPolicy,
+        np,
+        await ctx.client.find(kinds.networkPolicy, np.metadata.name ?? "", ns),
+      );
+    // The token is issued once: an existing Secret keeps it. The Job is created, never patched.
+    await this.createOnce(ctx, kinds.secret, children.grantSecret, GRANT_SECRET, ns);
+    await this.createOnce(ctx, batchJob, children.job, JOB_NAME, ns);
+  }
+
+  private async createOnce(
+    ctx: Context,
+    r: ResourceType,
+    obj: KubeObject,
+    name: string,
+    ns: string,
+  ): Promise<void> {
+    if (await ctx.client.find(r, name, ns)) return;
+    try {
+      ctx.beforeWrite(`create ${r.kind} ${ns}/${name}`);
+      await ctx.client.create(r, obj);
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.code === 409))
+        throw new Error(`cannot create ${r.kind} ${ns}/${name} of a sandbox`, { cause: err });
+    }
+  }
+
+  /** Reads the Job and its pod: Pending until the pod runs, then Running, then the Job's outcome. */
+  private async follow(
+    ctx: Context,
+    job: JobObject,
+    space: string,
+    limits: SandboxLimits,
+  ): Promise<Result | undefined> {
+    const ns = sandboxNamespace(job);
+    const k8sJob = await ctx.client.find<K8sJob>(batchJob, JOB_NAME, ns);
+    const podList = await ctx.client.list<K8sPod>(pods, ns);
+    const running = podList.items.find(
+      (p) => p.status?.phase === "Running" || p.status?.phase === "Succeeded" || p.status?.phase === "Failed",
+    );
+    const cond = (t: string) => k8sJob?.status?.conditions?.find((c) => c.type === t && c.status === "True");
+    const startTime =
+      job.status?.startTime ??
+      running?.status?.startTime ??
+      (running ? k8sJob?.status?.startTime : undefined);
+    const base = { sandboxNamespace: ns, jobName: JOB_NAME, ...(startTime ? { startTime } : {}) };
+    const complete = cond("Complete");
+    const failed = cond("Failed");
+    if (complete || failed) {
+      const completionTime =
+        k8sJob?.status?.completionTime ?? failed?.lastTransitionTime ?? rfc3339(this.now());
+      const begun = startTime ?? completionTime;
+      const phase: Phase = complete
+        ? "Succeeded"
+        : failed?.reason === "DeadlineExceeded"
+          ? "DeadlineExceeded"
+          : "Failed";
+      const usage = sandboxUsage(limits, begun, completionTime);
+      const status: SandboxJobStatus = {
+        ...(job.status ?? {}),
+        ...base,
+        startTime: begun,
+        completionTime,
+        cpuSeconds: Number(usage.cpuMilliseconds / 1000n),
+      };
+      await this.write(
+        ctx,
+        job,
+        space,
+        status,
+        phase,
+        complete ? "Completed" : (failed?.reason ?? "Failed"),
+        complete
+          ? "The job completed; its outputs are held for review"
+          : `The job failed (${failed?.reason ?? "Failed"})`,
+      );
+      return { requeueAfterMs: 100 };
+    }
+    const phase: Phase = running ? "Running" : "Pending";
+    await this.write(
+      ctx,
+      job,
+      space,
+      { ...(job.status ?? {}), ...base },
+      phase,
+      phase === "Running" ? "Running" : "Starting",
+      phase === "Running"
+        ? "The job is running in its sandbox"
+        : "The sandbox is created; waiting for the pod to run",
+    );
+    return { requeueAfterMs: POLL_MS };
+  }
+
+  /** A finished job: outputs collected and reviewed, then the sandbox namespace removed. */
+  private async afterRun(
+    ctx: Context,
+    job: JobObject,
+    space: DataSpace & KubeObject,
+  ): Promise<Result | undefined> {
+    job = await this.meter(ctx, job, space);
+    let status: SandboxJobStatus = job.status ?? {};
+    if (status.phase === "Succeeded") {
+      if (!status.review) status = await this.collect(ctx, job, status);
+      else if (status.review.state === "PendingReview") {
+        const a = job.metadata.annotations ?? {};
+        const decision = a[REVIEW_ANNOTATION];
+        if (decision === "release" || decision === "withhold") {
+          const reason = a[REVIEW_REASON_ANNOTATION];
+          status = {
+            ...status,
+            review: {
+              state: decision === "release" ? "Released" : "Withheld",
+              reviewer: a[REVIEWER_ANNOTATION] ?? "provider",
+              reviewedAt: rfc3339(this.now()),
+              ...(decision === "withhold" ? { reason: reason ?? "Withheld by the provider" } : {}),
+            },
+          };
+        }
+      }
+    }
+    const removed = await this.removeSandbox(ctx, job);
+    const cleaned = setCondition(status.conditions, {
+      type: "SandboxRemoved",
+      status: removed ? "True" : "False",
+      reason: removed ? "Removed" : "Removing",
+      message: removed ? "The sandbox namespace is removed" : "The sandbox namespace is being removed",
+      observedGeneration: job.metadata.generation ?? 0,
+    });
+    status = { ...status, conditions: cleaned };
+    await writeStatus(ctx, kinds.sandboxJob, job, status);
+    await this.recordEvidence(ctx, job, space.metadata.name ?? "", status);
+    return removed ? undefined : { requeueAfterMs: 1_000 };
+  }
+
+  /** Reads the gateway's manifests of the outputs and decides the automatic part of the review. */
+  private async collect(ctx: Context, job: JobObject, status: SandboxJobStatus): Promise<SandboxJobStatus> {
+    const bucket = await this.outboxBucket(ctx, job);
+    const manifests: OutputManifest[] = [];
+    if (bucket) {
+      const prefix = `${outboxPrefix(job)}${OUTPUT_MANIFEST_DIR}`;
+      for (const o of await this.deps.store.listObjects(bucket, prefix)) {
+        const text = await this.deps.store.getObjectText(bucket, o.key);
+        if (text) manifests.push(JSON.parse(text) as OutputManifest);
+      }
+    }
+    manifests.sort((a, b) => a.name.localeCompare(b.name));
+    const withheld = autoWithhold(job, manifests);
+    return {
+      ...status,
+      outputs: manifests.map((m) => ({ name: m.name, objectKey: m.key, bytes: m.bytes, sha256: m.sha256 })),
+      review: withheld
+        ? {
+            state: "Withheld",
+            reviewer: "system:tds-operator",
+            reviewedAt: status.completionTime ?? rfc3339(this.now()),
+            reason: withheld,
+          }
+        : { state: "PendingReview" },
+    };
+  }
+
+  private async outboxBucket(ctx: Context, job: JobObject): Promise<string | undefined> {
+    const secret = await ctx.client.find(kinds.secret, GRANT_SECRET, sandboxNamespace(job));
+    const b64 = dataOf(secret).outboxBucket;
+    if (b64) return Buffer.from(b64, "base64").toString("utf8");
+    const contract = await ctx.client.find<DataContract & KubeObject>(
+      kinds.dataContract,
+      job.spec.contractRef.name,
+      job.metadata.namespace,
+    );
+    const provider = splitParticipantNamespace(contract?.spec.offerRef.namespace)?.participant;
+    return provider
+      ? (this.deps.cache.get(kinds.participant, provider) as (Participant & KubeObject) | undefined)?.status
+          ?.bucket
+      : undefined;
+  }
+
+  /** Deletes the sandbox namespace; true once it is gone. */
+  private async removeSandbox(ctx: Context, job: JobObject): Promise<boolean> {
+    const ns = sandboxNamespace(job);
+    const live = await ctx.client.find(kinds.namespace, ns);
+    if (!live) return true;
+    if (!live.metadata.deletionTimestamp) {
+      ctx.beforeWrite(`delete Namespace ${ns}`);
+      await ctx.client.delete(kinds.namespace, ns, undefined, { uid: live.metadata.uid });
+    }
+    return false;
+  }
+
+  /** Usage for a finished run, once: the ids are deterministic, and the Metered condition records success. */
+  private async meter(ctx: Context, job: JobObject, space: DataSpace & KubeObject): Promise<JobObject> {
+    const status = job.status ?? {};
+    if (findCondition(status.conditions, "Metered")?.status === "True") return job;
+    const post = this.deps.dashboard?.postUsage?.bind(this.deps.dashboard);
+    const limits = sandboxLimits(space, job);
+    if (!post || !limits.ok || !status.startTime || !status.completionTime) return job;
+    const contract = await ctx.client.find<DataContract & KubeObject>(
+      kinds.dataContract,
+      job.spec.contractRef.name,
+      job.metadata.namespace,
+    );
+    const events = sandboxUsageEvents({
+      uid: job.metadata.uid ?? "",
+      space: space.metadata.name ?? "",
+      consumer: splitParticipantNamespace(job.metadata.namespace)?.participant ?? "",
+      provider: splitParticipantNamespace(contract?.spec.offerRef.namespace)?.participant ?? "",
+      offer: contract?.spec.offerRef.name ?? "",
+      time: status.completionTime,
+      usage: sandboxUsage(limits.limits, status.startTime, status.completionTime),
+    });
+    let condition;
+    try {
+      await post(events);
+      condition = {
+        type: "Metered",
+        status: "True",
+        reason: "Posted",
+        message: "CPU and memory usage of the run are posted",
+      } as const;
+    } catch (err) {
+      ctx.log.warn("cannot post sandbox usage", { job: job.metadata.name, err: errorText(err) });
+      condition = {
+        type: "Metered",
+        status: "False",
+        reason: "UsagePending",
+        message: "The usage API is unreachable; the run is metered when it answers",
+      } as const;
+    }
+    const next = {
+      ...status,
+      conditions: setCondition(status.conditions, {
+        ...condition,
+        observedGeneration: job.metadata.generation ?? 0,
+      }),
+    };
+    if (!(await writeStatus(ctx, kinds.sandboxJob, job, next))) return job;
+    return ctx.client.get<JobObject>(kinds.sandboxJob, job.metadata.name ?? "", job.metadata.namespace);
+  }
+
+  private waiting(
+    ctx: Context,
+    job: JobObject,
+    space: string,
+    reason: string,
+    message: string,
+    retryMs = 2_000,
+  ): Promise<Result> {
+    return this.write(ctx, job, space, job.status ?? {}, "Pending", reason, message, false).then(() => ({
+      requeueAfterMs: retryMs,
+    }));
+  }
+
+  private async finish(
+    ctx: Context,
+    job: JobObject,
+    space: string | undefined,
+    phase: Phase,
+    reason: string,
+    message: string,
+  ): Promise<Result> {
+    const completionTime = job.status?.completionTime ?? rfc3339(this.now());
+    const written = await this.write(
+      ctx,
+      job,
+      space,
+      { ...(job.status ?? {}), completionTime },
+      phase,
+      reason,
+      message,
+    );
+    if (space) await this.recordEvidence(ctx, written, space, written.status ?? {});
+    return { requeueAfterMs: 500 };
+  }
+
+  /** Writes phase and Ready condition; returns the job with its new status and resourceVersion. */
+  private async write(
+    ctx: Context,
+    job: JobObject,
+    space: string | undefined,
+    base: SandboxJobStatus,
+    phase: Phase,
+    reason: string,
+    message: string,
+    ready = phase === "Running" || phase === "Succeeded",
+  ): Promise<JobObject> {
+    const now = this.now();
+    const status: SandboxJobStatus = {
+      ...base,
+      phase,
+      observedGeneration: job.metadata.generation ?? 0,
+      conditions: setCondition(
+        base.conditions,
+        {
+          type: "Ready",
+          status: ready ? "True" : "False",
+          reason,
+          message,
+          observedGeneration: job.metadata.generation ?? 0,
+        },
+        now,
+      ),
+    };
+    const changed = job.status?.phase !== phase;
+    if (await writeStatus(ctx, kinds.sandboxJob, job, status)) {
+      if (changed)
+        await ctx.events.emit(
+          job,
+          phase === "Failed" || phase === "Rejected" ? "Warning" : "Normal",
+          reason,
+          message,
+        );
+      const fresh = await ctx.client.get<JobObject>(
+        kinds.sandboxJob,
+        job.metadata.name ?? "",
+        job.metadata.namespace,
+      );
+      if (space) await this.recordEvidence(ctx, fresh, space, fresh.status ?? {});
+      return fresh;
+    }
+    return job;
+  }
+
+  private async recordEvidence(
+    ctx: Context,
+    job: JobObject,
+    space: string,
+    status: SandboxJobStatus,
+  ): Promise<void> {
+    const dashboard = this.deps.dashboard;
+    const entries = sandboxEvidence(space, job, status).filter((e) => !this.recorded.has(e.eventId));
+    if (entries.length === 0) return;
+    let condition;
+    if (!dashboard) {
+      condition = {
+        type: "EvidenceRecorded",
+        status: "False",
+        reason: "EvidencePending",
+        message: `The dashboard API is not configured (TDS_DASHBOARD_URL): ${entries.length} phase(s) await the evidence log`,
+      } as const;
+    } else {
+      try {
+        for (const e of entries) {
+          const [r] = await dashboard.recordEvidence(space, [e]);
+          this.recorded.add(e.eventId);
+          if (r?.leafIndex !== undefined && r.leafHash !== undefined)
+            status = { ...status, latestEvidence: { logIndex: r.leafIndex, leafHash: r.leafHash } };
+        }
+        condition = {
+          type: "EvidenceRecorded",
+          status: "True",
+          reason: "Recorded",
+          message: "Every phase is in the evidence log",
+        } as const;
+      } catch (err) {
+        ctx.log.warn("cannot record sandbox evidence", { job: job.metadata.name, err: errorText(err) });
+        condition = {
+          type: "EvidenceRecorded",
+          status: "False",
+          reason: "EvidencePending",
+          message: "The evidence log is unreachable; the phases are recorded when it answers",
+        } as const;
+      }
+    }
+    const fresh = await ctx.client.find<JobObject>(
+      kinds.sandboxJob,
+      job.metadata.name ?? "",
+      job.metadata.namespace,
+    );
+    if (!fresh) return;
+    await writeStatus(ctx, kinds.sandboxJob, fresh, {
+      ...(fresh.status ?? {}),
+      ...(status.latestEvidence ? { latestEvidence: status.latestEvidence } : {}),
+      conditions: setCondition(fresh.status?.conditions, {
+        ...condition,
+        observedGeneration: job.metadata.generation ?? 0,
+      }),
+    });
+  }
+}
+
+/** A SandboxJob's sandbox namespace id, for tests and the gateway. */
+export { grantId, sandboxNamespace };

@@ -1,0 +1,126 @@
+// The pure parts of a SandboxJob's lifecycle after the sandbox: where outputs
+// go (the outbox in the provider's bucket), the gateway's output manifests and
+// the automatic review rules, the evidence entry of each phase and review, and
+// the usage events of a finished run (deterministic ids).
+import { createHash } from "node:crypto";
+import type { SandboxJob, SandboxJobStatus } from "@tds/crds";
+import type { KubeObject } from "../../runtime/kube.ts";
+import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
+import type { UsageCloudEvent } from "../../metering/usage.ts";
+import { parseQuantity } from "../../quantity.ts";
+import { DEFAULT_OUTPUT_MAX } from "./sandboxjob.builders.ts";
+
+/** `release` or `withhold`, set by the provider on a job whose outputs are PendingReview. */
+export const REVIEW_ANNOTATION = "tds.dev/review";
+export const REVIEW_REASON_ANNOTATION = "tds.dev/review-reason";
+export const REVIEWER_ANNOTATION = "tds.dev/reviewed-by";
+/** Under the outbox prefix: one JSON manifest per output, written by the gateway after the output. */
+export const OUTPUT_MANIFEST_DIR = ".manifest/";
+export const SANDBOX_USAGE_SOURCE = "/tds/operator/sandbox";
+
+/** Where a job's outputs are written in the provider's bucket; the consumer has no access to that bucket. */
+export function outboxPrefix(job: SandboxJob): string {
+  return `tds-outbox/${job.metadata.uid ?? ""}/`;
+}
+
+/** What the gateway records about an output it stored (JSON, in the outbox's manifest folder). */
+export interface OutputManifest {
+  readonly name: string;
+  readonly key: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  /** Input objects whose SHA-256 equals the output's, or appears (hex) in it. */
+  readonly inputHashes?: readonly string[];
+}
+
+/** Why the outputs are withheld without the provider, or undefined when the provider decides. */
+export function autoWithhold(job: SandboxJob, outputs: readonly OutputManifest[]): string | undefined {
+  const declared = new Map((job.spec.outputs ?? []).map((o) => [o.name, o]));
+  for (const o of outputs) {
+    const max = parseQuantity(String(declared.get(o.name)?.maxSize ?? DEFAULT_OUTPUT_MAX));
+    if (BigInt(o.bytes) > max)
+      return `Output ${o.name} is ${String(o.bytes)} bytes, over its limit of ${max.toString()} bytes`;
+    const hit = o.inputHashes?.[0];
+    if (hit !== undefined) return `Output ${o.name} contains the SHA-256 of input object ${hit}`;
+  }
+  return undefined;
+}
+
+/** One evidence entry per phase reached and per review decision; ids and times come from status. */
+export function sandboxEvidence(
+  space: string,
+  job: SandboxJob & KubeObject,
+  status: SandboxJobStatus,
+): EvidenceEntry[] {
+  const uid = job.metadata.uid ?? "";
+  const created = job.metadata.creationTimestamp ?? status.startTime ?? "";
+  const entry = (step: string, time: string, facts: Record<string, unknown>): EvidenceEntry => ({
+    space,
+    eventId: `sandbox/${uid}/${step}`,
+    actor: OPERATOR_ACTOR,
+    action: `sandbox.${step.toLowerCase()}`,
+    time,
+    object: {
+      kind: "SandboxJob",
+      namespace: job.metadata.namespace ?? "",
+      name: job.metadata.name ?? "",
+      uid,
+    },
+    payloadHash: createHash("sha256")
+      .update(JSON.stringify({ contract: job.spec.contractRef.name, image: job.spec.image, ...facts }))
+      .digest("hex"),
+  });
+  const out: EvidenceEntry[] = [];
+  const phase = status.phase;
+  if (phase === undefined) return out;
+  if (phase !== "Rejected") out.push(entry("Pending", created, {}));
+  if (status.startTime) out.push(entry("Running", status.startTime, {}));
+  if (phase !== "Pending" && phase !== "Running")
+    out.push(
+      entry(phase, status.completionTime ?? created, {
+        reason: status.conditions?.find((c) => c.type === "Ready")?.reason ?? "",
+        cpuSeconds: status.cpuSeconds ?? null,
+      }),
+    );
+  const review = status.review;
+  if (review && review.state !== "PendingReview")
+    out.push(
+      entry(`review-${review.state}`, review.reviewedAt ?? status.completionTime ?? created, {
+        reviewer: review.reviewer ?? null,
+        reason: review.reason ?? null,
+        outputs: (status.outputs ?? []).map((o) => ({ name: o.name, sha256: o.sha256 ?? null })),
+      }),
+    );
+  return out;
+}
+
+/** Usage of a finished run, billed to the consumer; `sandbox/<uid>/cpu` and `sandbox/<uid>/memory`. */
+export function sandboxUsageEvents(r: {
+  uid: string;
+  space: string;
+  consumer: string;
+  provider: string;
+  offer: string;
+  time: string;
+  usage: { cpuMilliseconds: bigint; memoryByteSeconds: bigint };
+}): UsageCloudEvent[] {
+  const event = (suffix: string, meter: string, quantity: bigint): UsageCloudEvent => ({
+    specversion: "1.0",
+    id: `sandbox/${r.uid}/${suffix}`,
+    source: SANDBOX_USAGE_SOURCE,
+    type: "dev.tds.usage.v1",
+    time: r.time,
+    subject: `participants/${r.consumer}`,
+    data: {
+      space: r.space,
+      participant: r.consumer,
+      meter,
+      quantity: quantity.toString(),
+      ...{ provider: r.provider, offer: r.offer },
+    },
+  });
+  return [
+    event("cpu", "sandbox.cpu_milliseconds", r.usage.cpuMilliseconds),
+    event("memory", "sandbox.memory_byte_seconds", r.usage.memoryByteSeconds),
+  ];
+}

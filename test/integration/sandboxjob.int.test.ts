@@ -1,0 +1,251 @@
+// SandboxJobs end to end on the real control plane with kube-scheduler and
+// KWOK (pods are scheduled onto a fake node and driven through Running and
+// Succeeded), S3 and PostgreSQL: an in-process operator limited to this run's
+// space runs jobs under Active computeOnly contracts, meters them once through
+// the dashboard API, records evidence per phase, and removes the sandbox; a
+// revoked contract stops its job.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
+import pg from "pg";
+import type { FastifyInstance } from "fastify";
+import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
+import { buildApp } from "../../dashboard-api/src/app.ts";
+import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
+import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { KubeClient, dataOf, type KubeObject } from "../../operator/src/runtime/kube.ts";
+import { kinds } from "../../operator/src/kinds.ts";
+import { sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
+import {
+  participantManifest,
+  runId,
+  spaceManifest,
+  startOperator,
+  type TestOperator,
+} from "../../operator/src/testing/fixtures.ts";
+
+const run = runId();
+const space = `sbx-${run}`;
+const provider = `${space}-prov`;
+const consumer = `${space}-cons`;
+const provNs = `${space}--${provider}`;
+const consNs = `${space}--${consumer}`;
+const client = new KubeClient(kubeConfig());
+
+let dbName: string;
+let pool: pg.Pool;
+let app: FastifyInstance;
+let operator: TestOperator;
+
+interface Status {
+  phase?: string;
+  state?: string;
+  startTime?: string;
+  completionTime?: string;
+  cpuSeconds?: number;
+  sandboxNamespace?: string;
+  review?: { state: string; reason?: string };
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+}
+type Obj = KubeObject & { status?: Status };
+const cond = (o: Obj | undefined, t: string) => o?.status?.conditions?.find((c) => c.type === t);
+const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
+const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
+const getJob = (name: string) => client.get<Obj>(kinds.sandboxJob, name, consNs);
+
+function sandboxJob(name: string, contract: string, env: { name: string; value: string }[] = []): KubeObject {
+  return {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "SandboxJob",
+    metadata: { name, namespace: consNs },
+    spec: {
+      contractRef: { name: contract },
+      image: "registry.example/analysis@sha256:" + "a".repeat(64),
+      resources: { cpu: "500m", memory: "256Mi" },
+      maxDurationSeconds: 600,
+      env,
+      outputs: [{ name: "report", path: "/outputs/report.json", maxSize: "1Ki" }],
+    },
+  };
+}
+
+async function activeContract(name: string, offer: string): Promise<void> {
+  await client.create(kinds.dataContract, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataContract",
+    metadata: { name, namespace: consNs },
+    spec: { offerRef: { namespace: provNs, name: offer }, purpose: "research" },
+  });
+  await until(`contract ${name} Active`, async () => {
+    const c = await client.get<Obj>(kinds.dataContract, name, consNs);
+    return c.status?.state === "Active" ? c : undefined;
+  });
+}
+
+before(async () => {
+  installCrds();
+  const adminUrl = process.env.DATABASE_URL ?? "";
+  dbName = `tds_sbx_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${dbName}`;
+  await migrate(url.toString());
+  pool = new pg.Pool({ connectionString: url.toString() });
+  const key = await generateDevKey();
+  app = await buildApp({ pool, verifyToken: createTokenVerifier({ jwks: jwksOf(key) }) });
+  const baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
+  const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
+  operator = await startOperator(run, {
+    settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
+    dashboard: { url: baseUrl, token: () => Promise.resolve(token) },
+  });
+  await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
+  await client.create(
+    kinds.participant,
+    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
+  );
+  await client.create(
+    kinds.participant,
+    participantManifest(consumer, space, { roles: ["consumer"] }) as KubeObject,
+  );
+  await until("the participants to be Ready", async () => {
+    const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
+    return ps.every((p) => cond(p, "Ready")?.status === "True") ? true : undefined;
+  });
+  const d = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));
+  const s3 = new S3Client({
+    endpoint: unb64(d.S3_ENDPOINT),
+    region: unb64(d.AWS_REGION),
+    forcePathStyle: true,
+    credentials: { accessKeyId: unb64(d.AWS_ACCESS_KEY_ID), secretAccessKey: unb64(d.AWS_SECRET_ACCESS_KEY) },
+  });
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: `tds-${space}-${provider}`,
+      Key: "turbines/data.csv",
+      Body: "unit,t\n1,80\n",
+    }),
+  );
+  for (const [name, mode] of [
+    ["compute", "computeOnly"],
+    ["download", "download"],
+  ] as const) {
+    await client.create(kinds.dataOffer, {
+      apiVersion: "tds.dev/v1alpha1",
+      kind: "DataOffer",
+      metadata: { name, namespace: provNs },
+      spec: {
+        title: `Offer ${name}`,
+        classification: "public",
+        dataCategory: "industrial.telemetry",
+        regionOfOrigin: "CN-SH",
+        asset: { key: "turbines/data.csv", format: "text/csv" },
+        policy: { purposes: ["research"], accessMode: mode },
+      },
+    });
+  }
+  await activeContract("c-run", "compute");
+});
+
+after(async () => {
+  await client.delete(kinds.dataSpace, space).catch(() => undefined);
+  await operator.stop();
+  await app.close();
+  await pool.end();
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`drop database if exists ${dbName} with (force)`);
+  await admin.end();
+});
+
+test("a job runs through Running to Succeeded under KWOK, is metered once from requests x run time, and its sandbox is removed", async () => {
+  const created = await client.create<Obj>(kinds.sandboxJob, sandboxJob("analysis", "c-run"));
+  const ns = sandboxNamespace(created as never);
+  const running = await until("Running", async () => {
+    const j = await getJob("analysis");
+    return j.status?.phase === "Running" ? j : undefined;
+  });
+  assert.equal(running.status?.sandboxNamespace, ns);
+  const live = await client.get<KubeObject & { metadata: { labels?: Record<string, string> } }>(
+    kinds.namespace,
+    ns,
+  );
+  assert.equal(live.metadata.labels?.["pod-security.kubernetes.io/enforce"], "restricted");
+  const done = await until("Succeeded, metered, sandbox removed", async () => {
+    const j = await getJob("analysis");
+    return j.status?.phase === "Succeeded" &&
+      cond(j, "Metered")?.status === "True" &&
+      cond(j, "SandboxRemoved")?.status === "True"
+      ? j
+      : undefined;
+  });
+  assert.equal(done.status?.review?.state, "PendingReview");
+  const runMs = Date.parse(done.status.completionTime ?? "") - Date.parse(done.status.startTime ?? "");
+  assert.ok(runMs >= 1000, `run time ${String(runMs)} ms`);
+  const rows = await pool.query<{ id: string; meter: string; quantity: string }>(
+    "select id, meter, quantity::text from usage_events where space = $1 order by id",
+    [space],
+  );
+  const uid = created.metadata.uid ?? "";
+  assert.deepEqual(
+    rows.rows.filter((r) => r.id.startsWith("sandbox/")),
+    [
+      { id: `sandbox/${uid}/cpu`, meter: "sandbox.cpu_milliseconds", quantity: String((500 * runMs) / 1000) },
+      {
+        id: `sandbox/${uid}/memory`,
+        meter: "sandbox.memory_byte_seconds",
+        quantity: String((256 * 1024 * 1024 * runMs) / 1000),
+      },
+    ],
+  );
+  assert.equal(
+    await client
+      .find(kinds.namespace, ns)
+      .then((n) => n?.metadata.deletionTimestamp !== undefined || n === undefined),
+    true,
+  );
+  const actions = await pool.query<{ action: string }>(
+    "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
+    [space, uid],
+  );
+  assert.deepEqual(
+    actions.rows.map((r) => r.action),
+    ["sandbox.pending", "sandbox.running", "sandbox.succeeded"],
+  );
+});
+
+test("a job under a download offer, or under a contract that is not Active, is refused with the rule", async () => {
+  await activeContract("c-dl", "download");
+  await client.create(kinds.sandboxJob, sandboxJob("wrong-mode", "c-dl"));
+  const refused = await until("Rejected", async () => {
+    const j = await getJob("wrong-mode");
+    return j.status?.phase === "Rejected" ? j : undefined;
+  });
+  assert.equal(cond(refused, "Ready")?.reason, "OfferNotComputeOnly");
+});
+
+test("revoking the contract stops a running job and removes its sandbox namespace", async () => {
+  await activeContract("c-revoke", "compute");
+  const created = await client.create<Obj>(
+    kinds.sandboxJob,
+    sandboxJob("long", "c-revoke", [{ name: "KWOK_RUN_DURATION", value: "300s" }]),
+  );
+  const ns = sandboxNamespace(created as never);
+  await until("Running", async () => ((await getJob("long")).status?.phase === "Running" ? true : undefined));
+  await client.mergePatch(kinds.dataContract, "c-revoke", consNs, {
+    metadata: { annotations: { "tds.dev/revoke": "Consumer misused the data" } },
+  });
+  const stopped = await until("Failed", async () => {
+    const j = await getJob("long");
+    return j.status?.phase === "Failed" ? j : undefined;
+  });
+  assert.equal(cond(stopped, "Ready")?.reason, "ContractRevoked");
+  await until("the sandbox namespace gone", async () =>
+    (await client.find(kinds.namespace, ns)) === undefined ? true : undefined,
+  );
+});
