@@ -1,0 +1,226 @@
+// Catalogue search benchmark: loads 100k synthetic offers (Chinese and
+// English titles, descriptions and keywords, spread over categories,
+// classifications, regions, providers and prices) into a fresh database, then
+// times CatalogStore.search (the route's query: filter, rank, keyset page of
+// 20, facets) for English words, Chinese words, facets, text plus facets and
+// the second page. Bounded by TDS_BENCH_CATALOG_OFFERS and
+// TDS_BENCH_CATALOG_QUERIES; writes test/bench/results/catalog.json.
+import { mkdir, writeFile } from "node:fs/promises";
+import { performance } from "node:perf_hooks";
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { CatalogStore, decodeCursor, type SearchFilters } from "../../dashboard-api/src/catalog/store.ts";
+import { documentTokens } from "../../dashboard-api/src/catalog/tokens.ts";
+
+const OFFERS = Number(process.env.TDS_BENCH_CATALOG_OFFERS ?? 100_000);
+const QUERIES = Number(process.env.TDS_BENCH_CATALOG_QUERIES ?? 300);
+const SPACE = "bench";
+const BATCH = 2000;
+
+const EN = [
+  "turbine",
+  "telemetry",
+  "vibration",
+  "maintenance",
+  "furnace",
+  "steel",
+  "grid",
+  "battery",
+  "logistics",
+  "traffic",
+  "weather",
+  "satellite",
+  "pump",
+  "compressor",
+  "bearing",
+  "failure",
+  "energy",
+  "emission",
+  "quality",
+  "inspection",
+  "robot",
+  "welding",
+  "paint",
+  "supply",
+  "demand",
+  "forecast",
+  "sensor",
+  "camera",
+];
+const ZH = [
+  "燃气轮机",
+  "振动",
+  "温度",
+  "维修",
+  "故障",
+  "钢铁",
+  "电网",
+  "电池",
+  "物流",
+  "交通",
+  "气象",
+  "卫星",
+  "水泵",
+  "压缩机",
+  "轴承",
+  "能源",
+  "排放",
+  "质量",
+  "检测",
+  "机器人",
+  "焊接",
+  "供应链",
+  "预测",
+  "传感器",
+];
+const CATEGORIES = [
+  "industrial.telemetry",
+  "industrial.maintenance",
+  "energy.grid",
+  "mobility.traffic",
+  "geospatial.survey",
+  "industrial.quality",
+];
+const CLASSES = ["public", "internal", "important", "core"];
+const REGIONS = ["CN-SH", "CN-JS", "CN-HB", "CN-GD", "CN-BJ", "DE-BY"];
+
+let seed = 42;
+const rnd = (): number => {
+  seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+  return seed / 2_147_483_648;
+};
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+const words = (xs: readonly string[], n: number, sep: string) =>
+  Array.from({ length: n }, () => pick(xs)).join(sep);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+const round = (x: number, d = 2): number => Number(x.toFixed(d));
+
+async function load(pool: pg.Pool): Promise<number> {
+  const t = performance.now();
+  for (let start = 0; start < OFFERS; start += BATCH) {
+    const rows = [];
+    for (let i = start; i < Math.min(OFFERS, start + BATCH); i++) {
+      const zh = rnd() < 0.5;
+      const title = zh ? `${words(ZH, 3, "")}数据 ${i}` : `${words(EN, 3, " ")} data ${i}`;
+      const description = zh ? words(ZH, 6, "，") : words(EN, 8, " ");
+      const keywords = [pick(EN), pick(ZH), pick(EN)];
+      const provider = `p${i % 200}`;
+      const accessMode = rnd() < 0.3 ? "computeOnly" : "download";
+      const price = rnd() < 0.3 ? "0" : String(Math.floor(rnd() * 5000));
+      rows.push({
+        name: `o-${i}`,
+        provider,
+        title,
+        description,
+        keywords,
+        category: pick(CATEGORIES),
+        classification: pick(CLASSES),
+        region: pick(REGIONS),
+        accessMode,
+        price,
+        publishedAt: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString(),
+        search: documentTokens(title, description, keywords.join(" "), provider),
+        titleSearch: documentTokens(title),
+      });
+    }
+    await pool.query(
+      `insert into catalog_offers (space, namespace, name, uid, provider, provider_name, title, description, keywords,
+         classification, data_category, region, access_mode, contract_approval, purposes, format, content_id,
+         byte_size, objects, currency, price, list_price, published_at, search, title_search)
+       select $1::text, $1::text || '--' || (r->>'provider'), r->>'name', r->>'name', r->>'provider', r->>'provider', r->>'title',
+         r->>'description', array(select jsonb_array_elements_text(r->'keywords')), r->>'classification',
+         r->>'category', r->>'region', r->>'accessMode', 'Automatic', '{research}', 'text/csv',
+         'sha256:' || repeat('ab', 32), 1000, 1, 'CNY', jsonb_build_object('perContract', r->>'price'),
+         (r->>'price')::numeric, (r->>'publishedAt')::timestamptz,
+         array_to_tsvector(array(select jsonb_array_elements_text(r->'search'))),
+         array_to_tsvector(array(select jsonb_array_elements_text(r->'titleSearch')))
+       from jsonb_array_elements($2::jsonb) as t(r)`,
+      [SPACE, JSON.stringify(rows)],
+    );
+  }
+  await pool.query("analyze catalog_offers");
+  return (performance.now() - t) / 1000;
+}
+
+async function main(): Promise<void> {
+  const adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) throw new Error("DATABASE_URL is not set: run under the harness (make bench)");
+  const name = `catalog_bench_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+  pool.on("error", () => undefined);
+  try {
+    await migrate(url.toString());
+    const loadSeconds = await load(pool);
+    const store = new CatalogStore(pool);
+    const kinds: Record<string, () => { f: SearchFilters; page2?: boolean }> = {
+      english: () => ({ f: { q: pick(EN) } }),
+      englishTwoWords: () => ({ f: { q: `${pick(EN)} ${pick(EN)}` } }),
+      chinese: () => ({ f: { q: pick(ZH) } }),
+      facetsOnly: () => ({
+        f: { category: [pick(CATEGORIES)], accessMode: ["download"], classification: [pick(CLASSES)] },
+      }),
+      textAndFacets: () => ({ f: { q: pick(EN), region: [pick(REGIONS)], priceMax: "1000" } }),
+      chineseSecondPage: () => ({ f: { q: pick(ZH) }, page2: true }),
+      browseSecondPage: () => ({ f: {}, page2: true }),
+    };
+    const results: Record<string, { p50Ms: number; p99Ms: number; maxMs: number; meanHits: number }> = {};
+    const all: number[] = [];
+    for (const [kind, gen] of Object.entries(kinds)) {
+      for (let i = 0; i < 5; i++) await store.search(SPACE, gen().f, 20); // warm up
+      const times: number[] = [];
+      let hits = 0;
+      for (let i = 0; i < QUERIES; i++) {
+        const { f, page2 } = gen();
+        let cursor;
+        if (page2) {
+          const first = await store.search(SPACE, f, 20);
+          cursor = first.next === undefined ? undefined : decodeCursor(first.next);
+        }
+        const t = performance.now();
+        const page = await store.search(SPACE, f, 20, cursor);
+        const ms = performance.now() - t;
+        times.push(ms);
+        all.push(ms);
+        hits += page.total;
+      }
+      times.sort((a, b) => a - b);
+      results[kind] = {
+        p50Ms: round(percentile(times, 50)),
+        p99Ms: round(percentile(times, 99)),
+        maxMs: round(times.at(-1) ?? Number.NaN),
+        meanHits: Math.round(hits / QUERIES),
+      };
+      console.log(kind, results[kind]);
+    }
+    all.sort((a, b) => a - b);
+    const out = {
+      benchmark: "catalog",
+      date: new Date().toISOString(),
+      node: process.version,
+      offers: OFFERS,
+      queriesPerKind: QUERIES,
+      pageSize: 20,
+      loadSeconds: round(loadSeconds, 1),
+      overall: { p50Ms: round(percentile(all, 50)), p99Ms: round(percentile(all, 99)) },
+      byKind: results,
+    };
+    await mkdir(new URL("./results/", import.meta.url), { recursive: true });
+    await writeFile(new URL("./results/catalog.json", import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
+    console.log(JSON.stringify(out.overall));
+  } finally {
+    await pool.end();
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+await main();
