@@ -44,8 +44,11 @@ const base = {
   asset: { prefix: "a/", format: "text/csv" },
   policy: { purposes: ["research"], accessMode: "download" },
 } as unknown as DataOfferSpec;
-const spec = (over: Record<string, unknown>, policy: Record<string, unknown> = {}) =>
-  ({ ...base, ...over, policy: { ...base.policy, ...policy } });
+const spec = (over: Record<string, unknown>, policy: Record<string, unknown> = {}) => ({
+  ...base,
+  ...over,
+  policy: { ...base.policy, ...policy },
+});
 
 const cases: { name: string; spec: DataOfferSpec; provider?: Partial<ParticipantFacts>; reason: string }[] = [
   { name: "valid", spec: base, reason: "Valid" },
