@@ -4,7 +4,7 @@
 // exists and the quota is enforced. Deletion removes the participants first.
 import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
 import type { KubeObject } from "../../runtime/kube.ts";
-import { kinds, labels, resourceOf } from "../../kinds.ts";
+import { kinds, resourceOf } from "../../kinds.ts";
 import {
   addFinalizer,
   applyIfChanged,
@@ -99,9 +99,10 @@ export class DataSpaceReconciler implements Reconciler {
     const readyParticipants = participants.filter((p) =>
       (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
     ).length;
+    // Offers live in the participants' namespaces, <space>--<participant>.
     const offers = cache
       .list(kinds.dataOffer)
-      .filter((o) => o.metadata.labels?.[labels.space] === name).length;
+      .filter((o) => o.metadata.namespace?.startsWith(`${name}--`)).length;
     const status: DataSpaceStatus = {
       ...(space.status ?? {}),
       observedGeneration: space.metadata.generation ?? 0,
