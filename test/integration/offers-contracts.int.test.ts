@@ -646,3 +646,29 @@ test("deleting an offer withdraws it from the catalogue, records the withdrawal,
     (await getContract(consNs, "ask")).status?.state === "Revoked" ? true : undefined,
   );
 });
+
+test("the space's provisioning and each participant's admission are evidence, and status points at the entry", async () => {
+  const s = await client.get<Obj & { status?: { latestEvidence?: { logIndex: number; leafHash: string } } }>(
+    kinds.dataSpace,
+    space,
+  );
+  assert.deepEqual(await evidenceFor(s.metadata.uid ?? ""), ["dataspace.provisioned"]);
+  assert.match(s.status?.latestEvidence?.leafHash ?? "", /^[0-9a-f]{64}$/);
+  const p = await client.get<Obj & { status?: { latestEvidence?: { logIndex: number } } }>(
+    kinds.participant,
+    provider,
+  );
+  const actions = await evidenceFor(p.metadata.uid ?? "");
+  assert.equal(actions.at(-1), "participant.active");
+  assert.ok(
+    actions.includes("participant.pending") || actions.length === 1,
+    `unexpected history ${actions.join(",")}`,
+  );
+  const pointer = p.status?.latestEvidence;
+  assert.ok(pointer);
+  const r = await pool.query<{ action: string }>(
+    "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and leaf_index = $2",
+    [space, pointer.logIndex],
+  );
+  assert.equal(r.rows[0]?.action, "participant.active");
+});

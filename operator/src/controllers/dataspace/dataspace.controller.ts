@@ -25,6 +25,7 @@ import {
   EVIDENCE_PUBLIC_KEY_CONFIGMAP,
 } from "./dataspace.evidence.ts";
 import type { Deps } from "../deps.ts";
+import { recordLifecycle } from "../lifecycle.evidence.ts";
 
 export const DATASPACE_FINALIZER = "tds.dev/dataspace-cleanup";
 
@@ -154,9 +155,21 @@ export class DataSpaceReconciler implements Reconciler {
       message,
       observedGeneration: space.metadata.generation ?? 0,
     });
-    const next: DataSpaceStatus = { ...base, observedGeneration: space.metadata.generation ?? 0, conditions };
+    const generation = space.metadata.generation ?? 0;
+    const next: DataSpaceStatus = { ...base, observedGeneration: generation, conditions };
+    const before = (space.status?.conditions ?? []).find((c) => c.type === "Ready");
+    if (ready && (before?.status !== "True" || before.observedGeneration !== generation)) {
+      // The space is in force at this generation of its rules (created or changed): evidence first.
+      const pointer = await recordLifecycle(ctx, this.deps.dashboard, {
+        space: space.metadata.name ?? "",
+        object: space,
+        action: "dataspace.provisioned",
+        time: conditions.find((c) => c.type === "Ready")?.lastTransitionTime ?? new Date().toISOString(),
+        payload: space.spec,
+      });
+      if (pointer) next.latestEvidence = pointer;
+    }
     if (await writeStatus(ctx, kinds.dataSpace, space, next)) {
-      const before = (space.status?.conditions ?? []).find((c) => c.type === "Ready");
       if (before?.status !== (ready ? "True" : "False") || before.reason !== reason) {
         await ctx.events.emit(space, ready ? "Normal" : "Warning", reason, message);
       }
@@ -188,6 +201,13 @@ export class DataSpaceReconciler implements Reconciler {
       }
       return this.status(space, ctx, false, "Deleting", `Removing the control namespace ${ns}`, 1_000);
     }
+    await recordLifecycle(ctx, this.deps.dashboard, {
+      space: name,
+      object: space,
+      action: "dataspace.deleted",
+      time: space.metadata.deletionTimestamp ?? new Date().toISOString(),
+      payload: { participantsRemoved: true },
+    });
     await removeFinalizer(ctx, kinds.dataSpace, space, DATASPACE_FINALIZER);
     ctx.log.info("data space removed", { space: name });
     return undefined;

@@ -23,6 +23,7 @@ import { describeCertificate } from "../../identity/pki.ts";
 import { parseQuantity } from "../../quantity.ts";
 import { managedLabels, quotaEnforced, spaceControlNamespace } from "../isolation.builders.ts";
 import type { Deps } from "../deps.ts";
+import { recordLifecycle } from "../lifecycle.evidence.ts";
 import {
   ADMIN_ROLE,
   buildParticipantChildren,
@@ -289,6 +290,23 @@ export class ParticipantReconciler implements Reconciler {
       observedGeneration: generation,
     });
     const next: ParticipantStatus = { ...base, observedGeneration: generation, phase, conditions };
+    if (phase !== p.status?.phase) {
+      // Admitted, awaiting approval, suspended, failed…: every change of phase is evidence, appended first.
+      const pointer = await recordLifecycle(ctx, this.deps.dashboard, {
+        space: p.spec.dataSpace,
+        object: p,
+        action: `participant.${phase.toLowerCase()}`,
+        time: conditions.find((c) => c.type === "Ready")?.lastTransitionTime ?? new Date().toISOString(),
+        payload: {
+          phase,
+          reason,
+          roles: p.spec.roles,
+          organization: p.spec.organization,
+          bucket: next.bucket ?? null,
+        },
+      });
+      if (pointer) next.latestEvidence = pointer;
+    }
     const before = findCondition(p.status?.conditions, "Ready");
     if (await writeStatus(ctx, kinds.participant, p, next)) {
       if (before?.status !== (ready ? "True" : "False") || before.reason !== reason) {
@@ -314,6 +332,13 @@ export class ParticipantReconciler implements Reconciler {
     const retain =
       (space?.spec.storage as { deletionPolicy?: string } | undefined)?.deletionPolicy === "Retain";
     await removeStorage(ctx, this.deps.store, p, space?.spec.storage?.bucketPrefix ?? "tds", retain);
+    await recordLifecycle(ctx, this.deps.dashboard, {
+      space: p.spec.dataSpace,
+      object: p,
+      action: "participant.removed",
+      time: p.metadata.deletionTimestamp ?? new Date().toISOString(),
+      payload: { bucketRetained: retain },
+    });
     await removeFinalizer(ctx, kinds.participant, p, PARTICIPANT_FINALIZER);
     this.sampledAt.delete(p.metadata.uid ?? "");
     ctx.log.info("participant removed", { participant: p.metadata.name, bucketRetained: retain });
