@@ -189,6 +189,15 @@ test(`exact totals for ${total} events through two SIGKILLs`, { timeout: 300_000
     for (const id of acked) assert.ok(ids.has(id), `acknowledged ${id} is stored`);
     assert.equal(acked.size, unique.length + late.length);
 
+    // Each closed statement is in its space's evidence log, once.
+    const closes = await client.query<{ space: string }>(
+      "select space from evidence_entries where convert_from(entry, 'UTF8')::jsonb ->> 'action' = 'statement.closed' order by space",
+    );
+    assert.deepEqual(
+      closes.rows.map((r) => r.space),
+      [...spaces].sort(),
+    );
+
     // Full recompute from raw events equals the incremental rollups, row for row.
     const diff = async (recompute: string, table: string): Promise<number> => {
       const r = await client.query<{ n: string }>(

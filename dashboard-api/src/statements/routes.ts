@@ -1,4 +1,6 @@
 // Price sheets and statements: read, close a period, add a correction.
+import { createHash } from "node:crypto";
+import { EvidenceStore } from "../evidence/store.ts";
 import type { FastifyPluginCallback } from "fastify";
 import { authorize, type Principal } from "../auth/principal.ts";
 import { TdsError } from "../errors.ts";
@@ -334,7 +336,20 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
       const { space } = request.params;
       await requireSpace(app, principal, space, "statements:write");
       const period = parsePeriod(request.params.period);
-      const lines = await app.tx((c) => closePeriod(c, space, period, principal.subject, opts.now()));
+      const closedAt = opts.now();
+      const lines = await app.tx((c) => closePeriod(c, space, period, principal.subject, closedAt));
+      // Every closed statement is evidence: who closed which period, and a hash of its lines.
+      await new EvidenceStore(app.pool()).append(space, [
+        {
+          space,
+          eventId: `statement/${period.id}/closed`,
+          actor: principal.subject,
+          action: "statement.closed",
+          time: closedAt.toISOString(),
+          object: { kind: "Statement", name: period.id, uid: `${space}/statement/${period.id}` },
+          payloadHash: createHash("sha256").update(JSON.stringify(lines)).digest("hex"),
+        },
+      ]);
       request.log.info(
         { space, period: period.id, lines: lines.length, actor: principal.subject },
         "period closed",
