@@ -22,6 +22,8 @@ import { statementRoutes } from "./statements/routes.ts";
 import { catalogRoutes } from "./catalog/routes.ts";
 import { contractRoutes } from "./contracts/routes.ts";
 import type { ContractsKube } from "./contracts/kube.ts";
+import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
+import type { SandboxJobsKube } from "./sandboxjobs/kube.ts";
 
 export interface BuildAppOptions {
   readonly pool: Pool | null;
@@ -39,6 +41,8 @@ export interface BuildAppOptions {
   readonly evidence?: { readonly signerFor?: SignerFor; readonly exporter?: CheckpointExporter };
   /** Kubernetes access for POST /v1/spaces/:space/contracts and decisions; those routes answer 503 without it. */
   readonly contractsKube?: ContractsKube;
+  /** Kubernetes access for POST /v1/spaces/:space/sandboxjobs/.../review; 503 without it. */
+  readonly sandboxJobsKube?: SandboxJobsKube;
 }
 
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
@@ -150,6 +154,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(dashboardRoutes);
   await app.register(catalogRoutes, { prefix: "/v1/spaces/:space/catalog" });
   await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts", kube: opts.contractsKube });
+  await app.register(sandboxJobRoutes, {
+    prefix: "/v1/spaces/:space/sandboxjobs",
+    kube: opts.sandboxJobsKube,
+  });
   if (opts.gateway) await app.register(gatewayRoutes, opts.gateway);
   if (opts.pool) {
     const evidencePrefix = "/v1/spaces/:space/evidence";

@@ -12,6 +12,7 @@ import { EvidenceStore } from "./evidence/store.ts";
 import { bucketExporter, secretSignerFor } from "./evidence/wiring.ts";
 import { kubeConfigured, loadKube } from "./kube/kube.ts";
 import { kubeContracts } from "./contracts/kube.ts";
+import { kubeSandboxJobs } from "./sandboxjobs/kube.ts";
 import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { createTokenVerifier } from "./auth/tokens.ts";
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
     defaultMetrics: true,
     gateway: gatewayFromEnv(process.env, pool),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
-    ...(kube ? { contractsKube: kubeContracts() } : {}),
+    ...(kube ? { contractsKube: kubeContracts(), sandboxJobsKube: kubeSandboxJobs() } : {}),
   });
   const checkpointer = signerFor
     ? startCheckpointer({

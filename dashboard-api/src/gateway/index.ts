@@ -7,6 +7,7 @@ import type { Pool } from "pg";
 import { EvidenceStore } from "../evidence/store.ts";
 import { KubeGrantSource, KubeReader } from "./kube.ts";
 import { Ledger } from "./ledger.ts";
+import { KubeSandboxSource } from "./sandbox-kube.ts";
 import type { GatewayOptions } from "./routes.ts";
 
 export { gatewayRoutes, type GatewayOptions } from "./routes.ts";
@@ -42,8 +43,10 @@ export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptio
   if (!Number.isSafeInteger(interval) || interval < 50) {
     throw new Error(`TDS_GATEWAY_MONITOR_MS must be an integer of at least 50, got ${String(interval)}`);
   }
+  const kube = KubeReader.fromKubeconfig(env.KUBECONFIG);
   return {
-    source: new KubeGrantSource(KubeReader.fromKubeconfig(env.KUBECONFIG)),
+    source: new KubeGrantSource(kube),
+    sandbox: new KubeSandboxSource(kube),
     s3,
     ledger: new Ledger(pool, new EvidenceStore(pool)),
     monitorIntervalMs: interval,

@@ -22,6 +22,7 @@ import {
 import type { GrantSource } from "./kube.ts";
 import { Ledger, LedgerRefusal, type TransferStart } from "./ledger.ts";
 import { StreamMonitor } from "./monitor.ts";
+import { sandboxRoutes, type SandboxSource } from "./sandbox.ts";
 
 export interface GatewayOptions {
   readonly source: GrantSource;
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   readonly now?: () => Date;
   /** Called with each started monitor, so tests can drive ticks. */
   readonly onMonitor?: (m: StreamMonitor) => void;
+  /** SandboxJob grants; with it, the /v1/sandbox endpoints are served (sandbox.ts). */
+  readonly sandbox?: SandboxSource;
 }
 
 function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
@@ -53,6 +56,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
     monitor.stop();
     return Promise.resolve();
   });
+  if (opts.sandbox)
+    await app.register(sandboxRoutes, { sandbox: opts.sandbox, source: opts.source, s3: opts.s3, now });
 
   app.get<{ Params: { agreementId: string; "*": string } }>(
     "/v1/data/:agreementId/*",
@@ -202,5 +207,4 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       return reply.send(body);
     },
   );
-  return Promise.resolve();
 };

@@ -394,7 +394,13 @@ export class SandboxJobReconciler implements Reconciler {
     const withheld = autoWithhold(job, manifests);
     return {
       ...status,
-      outputs: manifests.map((m) => ({ name: m.name, objectKey: m.key, bytes: m.bytes, sha256: m.sha256 })),
+      // An output refused for its size was not stored, so its manifest has no hash.
+      outputs: manifests.map((m) => ({
+        name: m.name,
+        objectKey: m.key,
+        bytes: m.bytes,
+        ...(m.sha256 ? { sha256: m.sha256 } : {}),
+      })),
       review: withheld
         ? {
             state: "Withheld",

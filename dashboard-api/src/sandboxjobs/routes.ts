@@ -1,0 +1,103 @@
+// POST /v1/spaces/{space}/sandboxjobs/{namespace}/{name}/review: the provider
+// of the job's offer releases or withholds its outputs. The API sets the
+// annotations the operator reads (tds.dev/review, tds.dev/review-reason,
+// tds.dev/reviewed-by) with its own identity; the ValidatingAdmissionPolicy
+// tds-sandboxjob-review (charts/tds) denies those annotations to anyone else,
+// the consumer's admins included.
+import type { FastifyPluginCallback } from "fastify";
+import { canSeeSpace } from "../auth/principal.ts";
+import { principalOf } from "../plugins/auth.ts";
+import { TdsError } from "../errors.ts";
+import type { SandboxJobsKube } from "./kube.ts";
+
+const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const OBJECT_NAME = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
+
+export interface SandboxJobRoutesOptions {
+  /** Undefined answers 503: the API has no Kubernetes access. */
+  readonly kube: SandboxJobsKube | undefined;
+}
+
+interface ReviewBody {
+  decision: "release" | "withhold";
+  reason?: string;
+}
+
+function spaceOf(ns: string): { space: string; participant: string } | undefined {
+  const i = ns.indexOf("--");
+  return i > 0 ? { space: ns.slice(0, i), participant: ns.slice(i + 2) } : undefined;
+}
+
+export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = (app, opts, done) => {
+  app.post<{ Params: { space: string; namespace: string; name: string }; Body: ReviewBody }>(
+    "/:namespace/:name/review",
+    {
+      schema: {
+        tags: ["sandboxjobs"],
+        summary:
+          "Release or withhold the outputs of a SandboxJob awaiting review (the provider of its offer)",
+        params: {
+          type: "object",
+          required: ["space", "namespace", "name"],
+          properties: {
+            space: { type: "string", pattern: NAME, maxLength: 63 },
+            namespace: { type: "string", pattern: NAME, maxLength: 63 },
+            name: { type: "string", pattern: OBJECT_NAME, maxLength: 253 },
+          },
+        },
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["decision"],
+          properties: {
+            decision: { type: "string", enum: ["release", "withhold"] },
+            reason: { type: "string", minLength: 1, maxLength: 4096 },
+          },
+        },
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              namespace: { type: "string" },
+              name: { type: "string" },
+              uid: { type: "string" },
+              reviewState: { type: "string" },
+              annotations: { type: "object", additionalProperties: { type: "string" } },
+            },
+          },
+          "4xx": { $ref: "ErrorResponse#" },
+          "5xx": { $ref: "ErrorResponse#" },
+        },
+      },
+    },
+    async (request) => {
+      const { space, namespace, name } = request.params;
+      const p = principalOf(request);
+      const notFound = () => new TdsError("notFound", `SandboxJob ${namespace}/${name} not found`);
+      if (!canSeeSpace(p, space)) throw new TdsError("spaceNotFound", `Space ${space} not found`);
+      if (spaceOf(namespace)?.space !== space) throw notFound();
+      if (!opts.kube) throw new TdsError("unavailable", "The API has no access to the Kubernetes API");
+      const job = await opts.kube.getJob(namespace, name);
+      if (!job) throw notFound();
+      const offerNs = await opts.kube.offerNamespaceOf(namespace, job.contract);
+      const provider = offerNs === undefined ? undefined : spaceOf(offerNs)?.participant;
+      if (p.role !== "participant" || provider === undefined || p.participant !== provider)
+        throw new TdsError(
+          "forbidden",
+          `Only the provider of the offer of SandboxJob ${name} reviews its outputs`,
+        );
+      if (job.reviewState !== "PendingReview")
+        throw new TdsError(
+          "conflict",
+          `SandboxJob ${name} is not awaiting review (phase ${job.phase ?? "none"}, review ${job.reviewState ?? "none"})`,
+        );
+      const { decision, reason } = request.body;
+      return opts.kube.annotate(namespace, name, {
+        "tds.dev/review": decision,
+        "tds.dev/reviewed-by": `participant:${provider}`,
+        ...(reason ? { "tds.dev/review-reason": reason } : {}),
+      });
+    },
+  );
+  done();
+};
