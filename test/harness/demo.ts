@@ -3,7 +3,7 @@
 // dashboard API, applies crds/samples/, prints one ready line, and stops
 // everything on SIGINT or SIGTERM.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { devKeyFile } from "../../dashboard-api/src/config.ts";
@@ -86,6 +86,25 @@ async function main(): Promise<void> {
         "app.kubernetes.io/part-of=tds",
       ]);
     }
+    // Only the provider (through the dashboard API) decides SandboxJob reviews: the chart's admission policy,
+    // rendered for release namespace tds-system. The demo's API runs as the harness admin, not the chart's
+    // ServiceAccount, so its review route is refused here; set tds.dev/review as tds-system's ServiceAccounts.
+    const reviewPolicy = join(env.info.KUBECONFIG, "..", "sandboxjob-review.yaml");
+    writeFileSync(
+      reviewPolicy,
+      ["sandboxjob-review-policy.yaml", "sandboxjob-review-binding.yaml"]
+        .map((f) => readFileSync(join(repoRoot, "charts/tds/templates", f), "utf8"))
+        .join("\n---\n")
+        .replaceAll("{{ .Release.Namespace }}", "tds-system"),
+    );
+    kubectl(env, [
+      "apply",
+      "--server-side",
+      "--force-conflicts",
+      "--field-manager=tds-demo",
+      "-f",
+      reviewPolicy,
+    ]);
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env.info };
     const tsx = ["--import", "tsx"];
     if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
