@@ -122,7 +122,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     validForDays: 30,
   });
   const admin = await issueCertificate(ca, {
-    subject: "CN=tds-admin,O=system:masters",
+    // tds:reviewers: the local admin may decide reviews and contracts (see charts/tds/templates/*-policy.yaml).
+    subject: "CN=tds-admin,O=system:masters,O=tds:reviewers",
     usage: "client",
     validForDays: 30,
   });

@@ -86,25 +86,21 @@ async function main(): Promise<void> {
         "app.kubernetes.io/part-of=tds",
       ]);
     }
-    // Only the provider (through the dashboard API) decides SandboxJob reviews: the chart's admission policy,
-    // rendered for release namespace tds-system. The demo's API runs as the harness admin, not the chart's
-    // ServiceAccount, so its review route is refused here; set tds.dev/review as tds-system's ServiceAccounts.
-    const reviewPolicy = join(env.info.KUBECONFIG, "..", "sandboxjob-review.yaml");
+    // Decisions only through the dashboard API: the chart's admission policies (SandboxJob review,
+    // DataContract decisions), rendered for release namespace tds-system. The demo's API runs as the
+    // harness admin, whose certificate puts it in the group tds:reviewers that the policies allow.
+    const templates = join(repoRoot, "charts/tds/templates");
+    const policies = join(env.info.KUBECONFIG, "..", "admission-policies.yaml");
     writeFileSync(
-      reviewPolicy,
-      ["sandboxjob-review-policy.yaml", "sandboxjob-review-binding.yaml"]
-        .map((f) => readFileSync(join(repoRoot, "charts/tds/templates", f), "utf8"))
+      policies,
+      readdirSync(templates)
+        .filter((f) => f.endsWith("-policy.yaml") || f.endsWith("-binding.yaml"))
+        .sort()
+        .map((f) => readFileSync(join(templates, f), "utf8"))
         .join("\n---\n")
         .replaceAll("{{ .Release.Namespace }}", "tds-system"),
     );
-    kubectl(env, [
-      "apply",
-      "--server-side",
-      "--force-conflicts",
-      "--field-manager=tds-demo",
-      "-f",
-      reviewPolicy,
-    ]);
+    kubectl(env, ["apply", "--server-side", "--force-conflicts", "--field-manager=tds-demo", "-f", policies]);
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env.info };
     const tsx = ["--import", "tsx"];
     if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
