@@ -4,6 +4,7 @@
 // and the contract routes, and records evidence for every decision.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import jsonld from "jsonld";
 import { randomBytes } from "node:crypto";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
@@ -444,6 +445,20 @@ test("the DCAT export is JSON-LD with a dcat:Catalog of dcat:Datasets", async ()
       }
   };
   walk(doc);
+
+  // A JSON-LD processor expands it (the context is inline, so no network is needed) to DCAT IRIs.
+  const DCAT = "http://www.w3.org/ns/dcat#";
+  const expanded = (await jsonld.expand(doc)) as Record<string, unknown>[];
+  const catalog = expanded[0];
+  assert.ok(catalog);
+  assert.deepEqual(catalog["@type"], [`${DCAT}Catalog`]);
+  const expandedDatasets = catalog[`${DCAT}dataset`] as Record<string, unknown>[];
+  assert.equal(expandedDatasets.length, 3);
+  for (const d of expandedDatasets) {
+    assert.deepEqual(d["@type"], [`${DCAT}Dataset`]);
+    assert.ok(d["http://purl.org/dc/terms/title"], "dcterms:title expands to its IRI");
+    assert.ok(d[`${DCAT}distribution`]);
+  }
 });
 
 const cases: {
