@@ -687,3 +687,22 @@ test("the space's provisioning and each participant's admission are evidence, an
   );
   assert.equal(r.rows[0]?.action, "participant.active");
 });
+
+test("suspending the consumer revokes its granting contracts, naming the suspension", async () => {
+  const list = await client.list<Obj>(kinds.dataContract, consNs);
+  const granting = list.items
+    .filter((c) => ["Active", "Agreed"].includes(String(c.status?.state)))
+    .map((c) => c.metadata.name ?? "");
+  assert.ok(granting.length > 0, "the matrix left the consumer with granting contracts");
+  await client.mergePatch(kinds.participant, consumer, undefined, { spec: { suspended: true } });
+  for (const name of granting) {
+    const c = await until(`${name} to be Revoked`, async () => {
+      const o = await getContract(consNs, name);
+      return o.status?.state === "Revoked" ? o : undefined;
+    });
+    const revocation = (c.status as { revocation?: { revokedBy: string; reason: string } }).revocation;
+    assert.ok(revocation);
+    assert.equal(revocation.revokedBy, "system:tds-operator");
+    assert.equal(revocation.reason, `Participant ${consumer} is suspended`);
+  }
+});

@@ -125,6 +125,14 @@ export class DataContractReconciler implements Reconciler {
         revoke = `Offer ${ref.namespace}/${ref.name} was withdrawn`;
         revokedBy = "system:tds-operator";
       }
+      if (GRANTING.includes(current) && revoke === undefined) {
+        // A suspended consumer or provider loses access: its granting contracts are revoked.
+        const suspended = await this.suspendedParty(ctx, [where.participant, offerSpace?.participant]);
+        if (suspended) {
+          revoke = `Participant ${suspended} is suspended`;
+          revokedBy = "system:tds-operator";
+        }
+      }
       outcome =
         offer && offerSpace
           ? this.evaluate(c, space, offer, where.participant, offerSpace.participant, now, revoke)
@@ -136,6 +144,21 @@ export class DataContractReconciler implements Reconciler {
             });
     }
     return this.act(c, ctx, where.space, space, outcome, now, revokedBy);
+  }
+
+  /** The first of the participants that is suspended, confirmed with a live read (never on a stale cache). */
+  private async suspendedParty(
+    ctx: Context,
+    names: readonly (string | undefined)[],
+  ): Promise<string | undefined> {
+    for (const name of names) {
+      if (!name) continue;
+      const cached = this.deps.cache.get(kinds.participant, name) as (Participant & KubeObject) | undefined;
+      if (!cached?.spec.suspended) continue;
+      const live = await ctx.client.find<Participant & KubeObject>(kinds.participant, name);
+      if (live?.spec.suspended) return name;
+    }
+    return undefined;
   }
 
   private evaluate(
