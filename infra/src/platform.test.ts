@@ -54,7 +54,7 @@ test("the component declares every CRD, the chart's RBAC and restricted Deployme
     loadCrds().length,
   );
   assert.equal(loadCrds().length, 5);
-  assert.equal(byType("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").length, 1);
+  assert.equal(byType("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").length, 2);
   assert.equal(byType("kubernetes:rbac.authorization.k8s.io/v1:Role").length, 1);
   const deployments = byType("kubernetes:apps/v1:Deployment");
   assert.deepEqual(deployments.map((d) => d.name).sort(), ["tds-dashboard-api", "tds-operator"]);

@@ -36,13 +36,15 @@ export function loadCrds(dir = join(repoRoot, "crds/generated")): Record<string,
     .map((f) => parse(readFileSync(join(dir, f), "utf8")) as Record<string, unknown>);
 }
 
-/** The chart's RBAC manifests with the release namespace filled in. */
+/** The chart's RBAC manifests (operator and dashboard API) with the release namespace filled in. */
 export function loadRbac(namespace: string): Record<string, unknown>[] {
-  const text = readFileSync(join(repoRoot, "charts/tds/templates/rbac.yaml"), "utf8").replaceAll(
-    "{{ .Release.Namespace }}",
-    namespace,
-  );
-  return parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
+  return ["rbac.yaml", "dashboard-api-rbac.yaml"].flatMap((file) => {
+    const text = readFileSync(join(repoRoot, "charts/tds/templates", file), "utf8").replaceAll(
+      "{{ .Release.Namespace }}",
+      namespace,
+    );
+    return parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
+  });
 }
 
 const restrictedContainer = {
@@ -182,12 +184,18 @@ export class TdsPlatform extends pulumi.ComponentResource {
       ],
       "tds-operator",
     );
-    const api = deployment("dashboard-api", args.apiReplicas ?? 2, "dashboard-api/src/server.ts", [
-      { name: "HOST", value: "0.0.0.0" },
-      { name: "PORT", value: "8080" },
-      { name: "DATABASE_URL", valueFrom: fromSecret("databaseUrl") },
-      ...s3Env,
-    ]);
+    const api = deployment(
+      "dashboard-api",
+      args.apiReplicas ?? 2,
+      "dashboard-api/src/server.ts",
+      [
+        { name: "HOST", value: "0.0.0.0" },
+        { name: "PORT", value: "8080" },
+        { name: "DATABASE_URL", valueFrom: fromSecret("databaseUrl") },
+        ...s3Env,
+      ],
+      "tds-dashboard-api",
+    );
     const svc = new k8s.core.v1.Service(
       `${name}-api-svc`,
       {

@@ -31,8 +31,14 @@ function manifests(): KubeObject[] {
   return parseAllDocuments(text).map((d) => d.toJS() as KubeObject);
 }
 
-test("the operator's RBAC has no wildcards and no escalate, bind or impersonate", () => {
-  const rules = manifests().flatMap((m) => (m.rules as Rule[] | undefined) ?? []);
+test("the operator's and the dashboard API's RBAC have no wildcards and no escalate, bind or impersonate", () => {
+  const api = parseAllDocuments(
+    readFileSync(resolve(chart, "templates/dashboard-api-rbac.yaml"), "utf8").replaceAll(
+      "{{ .Release.Namespace }}",
+      ns,
+    ),
+  ).map((d) => d.toJS() as KubeObject);
+  const rules = [...manifests(), ...api].flatMap((m) => (m.rules as Rule[] | undefined) ?? []);
   assert.ok(rules.length > 0);
   for (const r of rules) {
     for (const v of [...(r.apiGroups ?? []), ...(r.resources ?? []), ...r.verbs]) assert.notEqual(v, "*");
