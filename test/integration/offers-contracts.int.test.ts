@@ -5,9 +5,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import jsonld from "jsonld";
-import { randomBytes } from "node:crypto";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
+import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
 import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -35,7 +35,7 @@ const consNs = `${space}--${consumer}`;
 const foreignNs = `${space}--${foreign}`;
 const client = new KubeClient(kubeConfig());
 
-let dbName: string;
+let db: TestDatabase;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let baseUrl: string;
@@ -157,14 +157,8 @@ async function evidenceFor(uid: string): Promise<string[]> {
 
 before(async () => {
   installCrds();
-  const adminUrl = process.env.DATABASE_URL ?? "";
-  dbName = `tds_oc_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${dbName}`;
+  db = await createTestDatabase("tds_oc");
+  const url = new URL(db.url);
   await migrate(url.toString());
   pool = new pg.Pool({ connectionString: url.toString() });
   pool.on("error", () => undefined); // idle clients are cut when the database is dropped
@@ -238,10 +232,7 @@ after(async () => {
   await operator.stop();
   await app.close();
   await pool.end();
-  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await db.drop();
 });
 
 test("an offer whose asset is missing is not published; once the data exists it is, and changing the data changes its identifier", async () => {
@@ -266,8 +257,11 @@ test("an offer whose asset is missing is not published; once the data exists it 
   });
   const first = published.status?.contentId ?? "";
   assert.match(first, /^sha256:[0-9a-f]{64}$/);
-  const entry = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
-  assert.equal(entry.status, 200);
+  // The status is written before the catalogue call (so publishedAt is stable across retries): wait for it.
+  const entry = await until("the catalogue entry", async () => {
+    const e = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
+    return e.status === 200 ? e : undefined;
+  });
   assert.equal((entry.body as { contentId: string }).contentId, first);
 
   // A rescan of unchanged data keeps the identifier.

@@ -10,12 +10,12 @@
 // it as the chart's ServiceAccount tds-dashboard-api.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
+import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
 import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -44,7 +44,7 @@ const consNs = `${space}--${consumer}`;
 const INPUT = "unit,t\n1,80\n2,81\n";
 const client = new KubeClient(kubeConfig());
 
-let dbName: string;
+let db: TestDatabase;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let operator: TestOperator;
@@ -163,14 +163,8 @@ before(async () => {
       "utf8",
     ).replaceAll("{{ .Release.Namespace }}", RELEASE_NS),
   );
-  const adminUrl = process.env.DATABASE_URL ?? "";
-  dbName = `tds_sbr_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${dbName}`;
+  db = await createTestDatabase("tds_sbr");
+  const url = new URL(db.url);
   await migrate(url.toString());
   pool = new pg.Pool({ connectionString: url.toString() });
   key = await generateDevKey();
@@ -263,10 +257,7 @@ after(async () => {
   await operator.stop();
   await app.close();
   await pool.end();
-  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await db.drop();
 });
 
 /** Creates a job, waits until its pod runs, and returns its uid, grant id and job token. */

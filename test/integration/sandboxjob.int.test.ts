@@ -6,9 +6,9 @@
 // revoked contract stops its job.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
+import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
 import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -34,7 +34,7 @@ const provNs = `${space}--${provider}`;
 const consNs = `${space}--${consumer}`;
 const client = new KubeClient(kubeConfig());
 
-let dbName: string;
+let db: TestDatabase;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let operator: TestOperator;
@@ -86,14 +86,8 @@ async function activeContract(name: string, offer: string): Promise<void> {
 
 before(async () => {
   installCrds();
-  const adminUrl = process.env.DATABASE_URL ?? "";
-  dbName = `tds_sbx_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${dbName}`;
+  db = await createTestDatabase("tds_sbx");
+  const url = new URL(db.url);
   await migrate(url.toString());
   pool = new pg.Pool({ connectionString: url.toString() });
   const key = await generateDevKey();
@@ -157,10 +151,7 @@ after(async () => {
   await operator.stop();
   await app.close();
   await pool.end();
-  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await db.drop();
 });
 
 test("a job runs through Running to Succeeded under KWOK, is metered once from requests x run time, and its sandbox is removed", async () => {

@@ -66,9 +66,26 @@ export class Informer<T extends KubeObject> {
     return [...this.cache.values()];
   }
 
-  /** Starts listing and watching; resolves once the first list is in the cache. */
+  /**
+   * Starts listing and watching; resolves once the first list is in the cache.
+   * A failing first list (for example a CRD installed moments ago, not yet
+   * served) is retried with backoff until it succeeds or the informer stops.
+   */
   async start(): Promise<void> {
-    await this.relist();
+    for (let failures = 0; ; failures++) {
+      try {
+        await this.relist();
+        break;
+      } catch (err) {
+        if (this.isStopped()) return;
+        this.opts.onRestart?.("error");
+        this.opts.log.warn("initial list failed; retrying", {
+          resource: this.opts.resource.plural,
+          err: String(err),
+        });
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** failures)));
+      }
+    }
     this.synced = true;
     this.loop = this.run();
     const resync = this.opts.resyncMs ?? 0;
