@@ -28,9 +28,8 @@ import { KubeClient, dataOf, type KubeObject } from "../../operator/src/runtime/
 import { kinds } from "../../operator/src/kinds.ts";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
-  participantManifest,
+  provisionProviderAndConsumer,
   runId,
-  spaceManifest,
   startOperator,
   type TestOperator,
 } from "../../operator/src/testing/fixtures.ts";
@@ -60,7 +59,6 @@ interface Status {
   conditions?: { type: string; status: string; reason: string }[];
 }
 type Obj = KubeObject & { status?: Status };
-const cond = (o: Obj | undefined, t: string) => o?.status?.conditions?.find((c) => c.type === t);
 const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 90_000);
 const getJob = (name: string) => client.get<Obj>(kinds.sandboxJob, name, consNs);
@@ -182,19 +180,7 @@ before(async () => {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
     dashboard: { url: baseUrl, token: () => Promise.resolve(token) },
   });
-  await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
-  await client.create(
-    kinds.participant,
-    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
-  );
-  await client.create(
-    kinds.participant,
-    participantManifest(consumer, space, { roles: ["consumer"] }) as KubeObject,
-  );
-  await until("the participants to be Ready", async () => {
-    const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
-    return ps.every((p) => cond(p, "Ready")?.status === "True") ? true : undefined;
-  });
+  await provisionProviderAndConsumer(client, run, space, provider, consumer);
   // This run's binding: only this space's namespaces.
   kubectl(
     ["apply", "--server-side", "--field-manager=tds-tests", "-f", "-"],

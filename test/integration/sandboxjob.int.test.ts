@@ -19,9 +19,8 @@ import { KubeClient, dataOf, type KubeObject } from "../../operator/src/runtime/
 import { kinds } from "../../operator/src/kinds.ts";
 import { sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
-  participantManifest,
+  provisionProviderAndConsumer,
   runId,
-  spaceManifest,
   startOperator,
   type TestOperator,
 } from "../../operator/src/testing/fixtures.ts";
@@ -98,19 +97,7 @@ before(async () => {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
     dashboard: { url: baseUrl, token: () => Promise.resolve(token) },
   });
-  await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
-  await client.create(
-    kinds.participant,
-    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
-  );
-  await client.create(
-    kinds.participant,
-    participantManifest(consumer, space, { roles: ["consumer"] }) as KubeObject,
-  );
-  await until("the participants to be Ready", async () => {
-    const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
-    return ps.every((p) => cond(p, "Ready")?.status === "True") ? true : undefined;
-  });
+  await provisionProviderAndConsumer(client, run, space, provider, consumer);
   const d = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));
   const s3 = new S3Client({
     endpoint: unb64(d.S3_ENDPOINT),

@@ -10,6 +10,8 @@ import type { Settings } from "../controllers/deps.ts";
 import { kubeConfig, eventually } from "@tds/test/testkit";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { DashboardOptions } from "../dashboard/dashboard.ts";
+import { kinds } from "../kinds.ts";
+import type { KubeClient, KubeObject } from "../runtime/kube.ts";
 
 export const runId = (): string => randomBytes(3).toString("hex");
 
@@ -105,4 +107,38 @@ export async function startOperator(
       await done;
     },
   };
+}
+
+/**
+ * Creates a space labelled with the run id and one provider and one consumer
+ * participant, and waits until both participants are Ready.
+ */
+export async function provisionProviderAndConsumer(
+  client: KubeClient,
+  run: string,
+  space: string,
+  provider: string,
+  consumer: string,
+): Promise<void> {
+  await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
+  await client.create(
+    kinds.participant,
+    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
+  );
+  await client.create(
+    kinds.participant,
+    participantManifest(consumer, space, { roles: ["consumer"] }) as KubeObject,
+  );
+  const ready = (o: KubeObject) =>
+    ((o as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? []).some(
+      (c) => c.type === "Ready" && c.status === "True",
+    );
+  await eventually(
+    "the participants to be Ready",
+    async () => {
+      const ps = await Promise.all([provider, consumer].map((p) => client.get(kinds.participant, p)));
+      return ps.every(ready);
+    },
+    90_000,
+  );
 }
