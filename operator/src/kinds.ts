@@ -1,5 +1,5 @@
 // Where each kind the operator reads or writes lives in the API.
-import type { ResourceType } from "./runtime/kube.ts";
+import type { ResourceType } from "@tds/crds/kube";
 
 const core = (plural: string, kind: string, namespaced = true): ResourceType => ({
   group: "",

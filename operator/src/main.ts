@@ -4,7 +4,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { ConsoleSpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { createLogger } from "./runtime/log.ts";
-import { KubeClient, isConflict } from "./runtime/kube.ts";
+import { KubeClient, isConflict } from "@tds/crds/kube";
 import { kinds } from "./kinds.ts";
 import { createOperator } from "./operator.ts";
 import { VersityGatewayStore } from "./storage/objectstore.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import type { DataSpace, Participant } from "@tds/crds";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
-import { KubeClient, dataOf, type KubeObject } from "./runtime/kube.ts";
+import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "./kinds.ts";
 import { verifyIssuedBy } from "./identity/pki.ts";
 import { VersityGatewayStore, bucketName } from "./storage/objectstore.ts";

@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { KubeConfig } from "@kubernetes/client-node";
 import { eventually, installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
-import { KubeClient, type KubeObject } from "./runtime/kube.ts";
+import { KubeClient, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "./kinds.ts";
 import { participantManifest, runId, spaceManifest, startOperator } from "./testing/fixtures.ts";
 

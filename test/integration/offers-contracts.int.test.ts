@@ -15,7 +15,7 @@ import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
 import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
-import { KubeClient, dataOf, type KubeObject } from "../../operator/src/runtime/kube.ts";
+import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../operator/src/kinds.ts";
 import {
   participantManifest,

@@ -2,7 +2,7 @@
 // `restricted` namespace, default-deny NetworkPolicies with the DNS and gateway
 // allowances, quota and limit objects. Pure functions: they read nothing.
 import type { DataSpace } from "@tds/crds";
-import type { KubeObject, OwnerReference } from "../runtime/kube.ts";
+import type { KubeObject, OwnerReference } from "@tds/crds/kube";
 import { labels, MANAGER } from "../kinds.ts";
 
 export const GATEWAY_COMPONENT = "gateway";

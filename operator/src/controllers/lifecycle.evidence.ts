@@ -5,7 +5,7 @@
 // crash-repeated append is recorded once.
 import { createHash } from "node:crypto";
 import type { EvidencePointer } from "@tds/crds";
-import type { KubeObject } from "../runtime/kube.ts";
+import type { KubeObject } from "@tds/crds/kube";
 import type { Context } from "../runtime/reconcile.ts";
 import { OPERATOR_ACTOR, type Dashboard } from "../dashboard/dashboard.ts";
 

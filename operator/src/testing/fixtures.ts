@@ -11,7 +11,7 @@ import { kubeConfig, eventually } from "@tds/test/testkit";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { DashboardOptions } from "../dashboard/dashboard.ts";
 import { kinds } from "../kinds.ts";
-import type { KubeClient, KubeObject } from "../runtime/kube.ts";
+import type { KubeClient, KubeObject } from "@tds/crds/kube";
 
 export const runId = (): string => randomBytes(3).toString("hex");
 

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import type { DataContract, DataContractStatus, DataSpace, Participant } from "@tds/crds";
 import { DEFAULT_CLASSIFICATION_LEVELS } from "@tds/crds";
-import type { KubeObject } from "../../runtime/kube.ts";
+import type { KubeObject } from "@tds/crds/kube";
 import { managedLabels } from "../isolation.builders.ts";
 import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
 import type { ParticipantFacts, SpaceRules } from "./policy.ts";

@@ -11,7 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { DataContract, DataContractStatus, DataOffer, DataSpace, Participant } from "@tds/crds";
-import { KubeApiError, type KubeObject } from "../../runtime/kube.ts";
+import { KubeApiError, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   findCondition,

@@ -6,7 +6,7 @@
 // evidence; ids derive from the offer's uid, so a restart never records twice.
 import { createHash } from "node:crypto";
 import type { DataOffer, DataOfferStatus, DataSpace, Participant } from "@tds/crds";
-import type { KubeObject } from "../../runtime/kube.ts";
+import type { KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   addFinalizer,

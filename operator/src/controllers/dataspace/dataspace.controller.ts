@@ -3,7 +3,7 @@
 // the space admins, the space CA, and status counts. Ready only when every child
 // exists and the quota is enforced. Deletion removes the participants first.
 import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
-import type { KubeObject } from "../../runtime/kube.ts";
+import type { KubeObject } from "@tds/crds/kube";
 import { kinds, resourceOf } from "../../kinds.ts";
 import {
   addFinalizer,

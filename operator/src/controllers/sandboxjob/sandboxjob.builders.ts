@@ -5,7 +5,7 @@
 // deadline) checked against the space, and the metering of a finished run.
 import { createHash } from "node:crypto";
 import type { DataSpace, SandboxJob } from "@tds/crds";
-import type { KubeObject, OwnerReference } from "../../runtime/kube.ts";
+import type { KubeObject, OwnerReference } from "@tds/crds/kube";
 import { labels } from "../../kinds.ts";
 import { parseQuantity } from "../../quantity.ts";
 import {

@@ -14,7 +14,7 @@ import type {
   SandboxJob,
   SandboxJobStatus,
 } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "../../runtime/kube.ts";
+import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/crds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   addFinalizer,

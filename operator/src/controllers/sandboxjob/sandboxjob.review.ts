@@ -4,7 +4,7 @@
 // the usage events of a finished run (deterministic ids).
 import { createHash } from "node:crypto";
 import type { SandboxJob, SandboxJobStatus } from "@tds/crds";
-import type { KubeObject } from "../../runtime/kube.ts";
+import type { KubeObject } from "@tds/crds/kube";
 import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
 import type { UsageCloudEvent } from "../../metering/usage.ts";
 import { parseQuantity } from "../../quantity.ts";

@@ -319,3 +319,11 @@ export function dataOf(obj: KubeObject | undefined): Record<string, string> {
   const data = obj?.data;
   return data !== null && typeof data === "object" ? (data as Record<string, string>) : {};
 }
+
+/** The structured logger the informer reports through (the operator's JSON logger satisfies it). */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}

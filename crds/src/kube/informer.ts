@@ -11,8 +11,8 @@ import {
   type KubeObject,
   type ResourceType,
   type WatchEvent,
-} from "./kube.ts";
-import type { Logger } from "./log.ts";
+} from "./client.ts";
+import type { Logger } from "./client.ts";
 
 export type InformerEventType = "add" | "update" | "delete" | "resync";
 
