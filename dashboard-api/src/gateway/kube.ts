@@ -1,7 +1,10 @@
 // Where grants come from: the DataContract carrying the agreement label, its
-// credentials Secret, the DataOffer and the provider Participant's bucket,
-// read from the Kubernetes API on each request (the contract always fresh),
-// over one keep-alive connection pool. Read-only; the operator owns writes.
+// credentials Secret, the DataOffer and the provider Participant's bucket.
+// KubeGrantSource reads them from the Kubernetes API on each call, over one
+// keep-alive connection pool; the gateway serves requests from the
+// watch-backed GrantCache (grant-cache.ts) and uses this live read only where
+// the cache may lag a write it has not seen yet. Read-only; the operator owns
+// writes.
 import { Agent, request, type RequestOptions } from "node:https";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -14,10 +17,13 @@ export interface GrantSource {
   /** The grant of an agreement, or undefined when no contract carries it. */
   resolve(agreementId: string): Promise<ContractGrant | undefined>;
   /** The contract's current state and end of validity, or undefined when it is gone. */
-  contractState(
-    namespace: string,
-    name: string,
-  ): Promise<{ state: string; notAfter?: string; uid: string } | undefined>;
+  contractState(namespace: string, name: string): Promise<ContractState | undefined>;
+  /**
+   * Calls `listener` whenever a contract may have changed, so the monitor can
+   * cut streams at once instead of at its next tick. Optional: a source
+   * without change notifications is polled by the monitor only.
+   */
+  subscribe?(listener: (namespace: string, name: string) => void): () => void;
 }
 
 interface Obj {
@@ -105,8 +111,74 @@ export class KubeReader {
 const TDS = "/apis/tds.dev/v1alpha1";
 const enc = encodeURIComponent;
 
-type ContractObj = DataContract & Obj;
-type OfferObj = DataOffer & Obj;
+export type ContractObj = DataContract & Obj;
+export type OfferObj = DataOffer & Obj;
+
+/**
+ * The grant of an agreement from the four objects it is made of: the contract
+ * (whose status carries the agreement id), its credentials Secret's data, the
+ * offer and the provider Participant. Undefined when a piece is missing.
+ */
+export function grantFrom(
+  agreementId: string,
+  c: ContractObj,
+  secretData: Record<string, string> | undefined,
+  offer: OfferObj | undefined,
+  participant: (Participant & Obj) | undefined,
+): ContractGrant | undefined {
+  const ns = c.metadata.namespace ?? "";
+  const consumer = splitNamespace(ns);
+  const offerRef = c.spec.offerRef;
+  const provider = splitNamespace(offerRef.namespace);
+  const token = secretData?.token;
+  const bucket = participant?.status?.bucket;
+  if (c.status?.agreementId !== agreementId || !consumer || !provider || !token || !offer || !bucket) {
+    return undefined;
+  }
+  const policy = offer.spec.policy;
+  const accessMode: AccessMode = offer.status?.effectivePolicy?.accessMode ?? policy.accessMode ?? "download";
+  const limits = [policy.maxAccesses, c.spec.requestedAccesses].filter(
+    (n): n is number => typeof n === "number",
+  );
+  const validity = c.status.validity;
+  return {
+    agreementId,
+    space: consumer.space,
+    consumer: consumer.participant,
+    provider: provider.participant,
+    contract: {
+      namespace: ns,
+      name: c.metadata.name ?? "",
+      uid: c.metadata.uid ?? "",
+      state: c.status.state ?? "",
+      ...(validity?.notBefore ? { notBefore: validity.notBefore } : {}),
+      ...(validity?.notAfter ? { notAfter: validity.notAfter } : {}),
+    },
+    offer: {
+      namespace: offerRef.namespace,
+      name: offerRef.name,
+      uid: offer.metadata.uid ?? "",
+      ...(offer.spec.asset.key ? { key: offer.spec.asset.key } : {}),
+      ...(offer.spec.asset.prefix ? { prefix: offer.spec.asset.prefix } : {}),
+      accessMode,
+    },
+    ...(limits.length > 0 ? { maxAccesses: Math.min(...limits) } : {}),
+    bucket,
+    tokenDigest: digestToken(Buffer.from(token, "base64").toString("utf8")),
+  };
+}
+
+/** What the stream monitor re-checks of a contract. */
+export interface ContractState {
+  readonly state: string;
+  readonly uid: string;
+  readonly notAfter?: string;
+}
+
+export function contractStateOf(c: ContractObj): ContractState {
+  const notAfter = c.status?.validity?.notAfter;
+  return { state: c.status?.state ?? "", uid: c.metadata.uid ?? "", ...(notAfter ? { notAfter } : {}) };
+}
 
 export class KubeGrantSource implements GrantSource {
   constructor(private readonly kube: KubeReader) {}
@@ -119,13 +191,11 @@ export class KubeGrantSource implements GrantSource {
     const contracts = (list?.items ?? []).filter((c) => c.status?.agreementId === agreementId);
     if (contracts.length !== 1) return undefined;
     const c = contracts[0];
-    if (!c) return undefined;
-    const ns = c.metadata.namespace ?? "";
-    const consumer = splitNamespace(ns);
-    const offerRef = c.spec.offerRef;
-    const provider = splitNamespace(offerRef.namespace);
-    const secretName = c.status?.credentialsSecret;
-    if (!consumer || !provider || !secretName) return undefined;
+    const ns = c?.metadata.namespace ?? "";
+    const offerRef = c?.spec.offerRef;
+    const provider = offerRef && splitNamespace(offerRef.namespace);
+    const secretName = c?.status?.credentialsSecret;
+    if (!c || !offerRef || !provider || !secretName) return undefined;
     const [secret, offer, participant] = await Promise.all([
       this.kube.get<Obj & { data?: Record<string, string> }>(
         `/api/v1/namespaces/${enc(ns)}/secrets/${enc(secretName)}`,
@@ -135,53 +205,13 @@ export class KubeGrantSource implements GrantSource {
       ),
       this.kube.get<Participant & Obj>(`${TDS}/participants/${enc(provider.participant)}`),
     ]);
-    const token = secret?.data?.token;
-    if (!token || !offer) return undefined;
-    const bucket = participant?.status?.bucket;
-    if (!bucket) return undefined;
-    const policy = offer.spec.policy;
-    const accessMode: AccessMode =
-      offer.status?.effectivePolicy?.accessMode ?? policy.accessMode ?? "download";
-    const limits = [policy.maxAccesses, c.spec.requestedAccesses].filter(
-      (n): n is number => typeof n === "number",
-    );
-    const validity = c.status?.validity;
-    return {
-      agreementId,
-      space: consumer.space,
-      consumer: consumer.participant,
-      provider: provider.participant,
-      contract: {
-        namespace: ns,
-        name: c.metadata.name ?? "",
-        uid: c.metadata.uid ?? "",
-        state: c.status?.state ?? "",
-        ...(validity?.notBefore ? { notBefore: validity.notBefore } : {}),
-        ...(validity?.notAfter ? { notAfter: validity.notAfter } : {}),
-      },
-      offer: {
-        namespace: offerRef.namespace,
-        name: offerRef.name,
-        uid: offer.metadata.uid ?? "",
-        ...(offer.spec.asset.key ? { key: offer.spec.asset.key } : {}),
-        ...(offer.spec.asset.prefix ? { prefix: offer.spec.asset.prefix } : {}),
-        accessMode,
-      },
-      ...(limits.length > 0 ? { maxAccesses: Math.min(...limits) } : {}),
-      bucket,
-      tokenDigest: digestToken(Buffer.from(token, "base64").toString("utf8")),
-    };
+    return grantFrom(agreementId, c, secret?.data, offer, participant);
   }
 
-  async contractState(
-    namespace: string,
-    name: string,
-  ): Promise<{ state: string; notAfter?: string; uid: string } | undefined> {
+  async contractState(namespace: string, name: string): Promise<ContractState | undefined> {
     const c = await this.kube.get<ContractObj>(
       `${TDS}/namespaces/${enc(namespace)}/datacontracts/${enc(name)}`,
     );
-    if (!c) return undefined;
-    const notAfter = c.status?.validity?.notAfter;
-    return { state: c.status?.state ?? "", uid: c.metadata.uid ?? "", ...(notAfter ? { notAfter } : {}) };
+    return c ? contractStateOf(c) : undefined;
   }
 }

@@ -1,8 +1,10 @@
 // Cuts open streams whose contract stops allowing access. Every interval it
-// re-reads the state of each contract with an open stream (one GET per
-// contract, not per stream) and checks validity windows against the clock; a
-// stream whose contract was revoked, expired or deleted is destroyed, so no
-// stream outlives its contract by more than one interval.
+// re-reads the state of each contract with an open stream (once per contract,
+// not per stream) and checks validity windows against the clock; a stream
+// whose contract was revoked, expired or deleted is destroyed, so no stream
+// outlives its contract by more than one interval. When the grant source
+// pushes contract changes (the watch-backed cache does), the affected
+// contract is checked at once.
 import type { ContractGrant, Refusal } from "./grants.ts";
 import { contractRefusal } from "./grants.ts";
 import type { GrantSource } from "./kube.ts";
@@ -19,6 +21,7 @@ export interface MonitorLogger {
 export class StreamMonitor {
   private readonly open = new Map<string, Set<OpenStream>>();
   private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
   private running = false;
 
   constructor(
@@ -33,11 +36,18 @@ export class StreamMonitor {
       void this.tick();
     }, this.intervalMs);
     this.timer.unref();
+    this.unsubscribe ??= this.source.subscribe?.((namespace, name) => {
+      const key = `${namespace}/${name}`;
+      const streams = this.open.get(key);
+      if (streams) void this.check(key, streams);
+    });
   }
 
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
   }
 
   get openStreams(): number {
@@ -68,33 +78,34 @@ export class StreamMonitor {
     if (this.running) return;
     this.running = true;
     try {
-      await Promise.all(
-        [...this.open.entries()].map(async ([key, streams]) => {
-          const first = [...streams][0];
-          if (!first) return;
-          const c = first.grant.contract;
-          let why: Refusal | undefined;
-          try {
-            const live = await this.source.contractState(c.namespace, c.name);
-            if (!live || live.uid !== c.uid) {
-              why = { status: 403, code: "TDS_ERR_CONTRACT_GONE", message: `Contract ${c.name} was deleted` };
-            } else {
-              const { notAfter, state } = live;
-              why = contractRefusal(
-                { ...first.grant, contract: { ...c, state, ...(notAfter ? { notAfter } : {}) } },
-                this.now(),
-              );
-            }
-          } catch (err) {
-            // The API server is unreachable: keep the known window, and try again next tick.
-            this.log.warn({ err, contract: key }, "cannot re-check contract state");
-            why = contractRefusal(first.grant, this.now());
-          }
-          if (why) for (const s of [...streams]) s.cut(why);
-        }),
-      );
+      await Promise.all([...this.open.entries()].map(([key, streams]) => this.check(key, streams)));
     } finally {
       this.running = false;
     }
+  }
+
+  /** Re-checks one contract and cuts its streams when it no longer allows access. */
+  private async check(key: string, streams: Set<OpenStream>): Promise<void> {
+    const first = [...streams][0];
+    if (!first) return;
+    const c = first.grant.contract;
+    let why: Refusal | undefined;
+    try {
+      const live = await this.source.contractState(c.namespace, c.name);
+      if (!live || live.uid !== c.uid) {
+        why = { status: 403, code: "TDS_ERR_CONTRACT_GONE", message: `Contract ${c.name} was deleted` };
+      } else {
+        const { notAfter, state } = live;
+        why = contractRefusal(
+          { ...first.grant, contract: { ...c, state, ...(notAfter ? { notAfter } : {}) } },
+          this.now(),
+        );
+      }
+    } catch (err) {
+      // The API server is unreachable: keep the known window, and try again next tick.
+      this.log.warn({ err, contract: key }, "cannot re-check contract state");
+      why = contractRefusal(first.grant, this.now());
+    }
+    if (why) for (const s of [...streams]) s.cut(why);
   }
 }

@@ -8,7 +8,9 @@
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { KubeClient, Logger } from "@tds/crds/kube";
+import { Counter } from "prom-client";
 import {
   AGREEMENT_ID,
   bearer,
@@ -19,13 +21,20 @@ import {
   transferId,
   type Refusal,
 } from "./grants.ts";
+import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
 import { Ledger, LedgerRefusal, type TransferStart } from "./ledger.ts";
 import { StreamMonitor } from "./monitor.ts";
 import { sandboxRoutes, type SandboxSource } from "./sandbox.ts";
 
 export interface GatewayOptions {
+  /** Live grant reads (KubeGrantSource). */
   readonly source: GrantSource;
+  /**
+   * With a client, grants are served from a watch-backed GrantCache
+   * (grant-cache.ts) in front of `source`, which then answers only misses.
+   */
+  readonly watch?: KubeClient;
   readonly s3: S3Client;
   readonly ledger: Ledger;
   /** How often open streams re-check their contract (default 2000 ms). */
@@ -47,17 +56,62 @@ function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): Fasti
 
 const header = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
+/** The informer's logger interface on fastify's pino logger. */
+function kubeLogger(log: FastifyBaseLogger): Logger {
+  return {
+    debug: (msg, fields) => {
+      log.debug(fields ?? {}, msg);
+    },
+    info: (msg, fields) => {
+      log.info(fields ?? {}, msg);
+    },
+    warn: (msg, fields) => {
+      log.warn(fields ?? {}, msg);
+    },
+    error: (msg, fields) => {
+      log.error(fields ?? {}, msg);
+    },
+  };
+}
+
 export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opts) => {
   const now = opts.now ?? (() => new Date());
-  const monitor = new StreamMonitor(opts.source, opts.monitorIntervalMs ?? 2000, now, app.log);
+  let source = opts.source;
+  if (opts.watch) {
+    const lookups = new Counter({
+      name: "tds_gateway_grant_lookups_total",
+      help: "Gateway grant lookups, by how they were answered (cache, or a live read of the API server)",
+      labelNames: ["answer"],
+      registers: [app.metrics.registry],
+    });
+    const cache = new GrantCache({
+      client: opts.watch,
+      live: opts.source,
+      log: kubeLogger(app.log.child({ component: "grant-cache" })),
+      onLookup: (answer) => {
+        lookups.inc({ answer });
+      },
+    });
+    // Until the first lists are in, lookups are live reads; nothing waits for the cache.
+    cache.start().then(
+      () => {
+        app.log.info("gateway grant cache synced");
+      },
+      (err: unknown) => {
+        app.log.error({ err }, "gateway grant cache failed to start");
+      },
+    );
+    app.addHook("onClose", () => cache.stop());
+    source = cache;
+  }
+  const monitor = new StreamMonitor(source, opts.monitorIntervalMs ?? 2000, now, app.log);
   monitor.start();
   opts.onMonitor?.(monitor);
   app.addHook("onClose", () => {
     monitor.stop();
     return Promise.resolve();
   });
-  if (opts.sandbox)
-    await app.register(sandboxRoutes, { sandbox: opts.sandbox, source: opts.source, s3: opts.s3, now });
+  if (opts.sandbox) await app.register(sandboxRoutes, { sandbox: opts.sandbox, source, s3: opts.s3, now });
 
   app.get<{ Params: { agreementId: string; "*": string } }>(
     "/v1/data/:agreementId/*",
@@ -102,7 +156,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
         void reply.header("www-authenticate", 'Bearer realm="tds-gateway"');
         return refuse(reply, request, denied);
       }
-      const grant = await opts.source.resolve(agreementId);
+      const grant = await source.resolve(agreementId);
       // Unknown agreement and wrong token answer alike, so ids cannot be probed.
       if (!grant || !tokenMatches(token, grant.tokenDigest)) return refuse(reply, request, denied);
       const refused = downloadRefusal(grant, key, now());

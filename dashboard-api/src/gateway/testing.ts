@@ -6,7 +6,8 @@
 // provider's bucket is real, on the harness's S3 server.
 import { randomBytes } from "node:crypto";
 import { CreateBucketCommand, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
-import { installCrds, kubectl } from "@tds/test/testkit";
+import { KubeClient } from "@tds/crds/kube";
+import { installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
 import type pg from "pg";
 import { buildApp } from "../app.ts";
 import { migrate } from "../migrate.ts";
@@ -142,7 +143,11 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
       apply({
         apiVersion: "v1",
         kind: "Secret",
-        metadata: { name: `contract-${name}`, namespace: consumerNs },
+        metadata: {
+          name: `contract-${name}`,
+          namespace: consumerNs,
+          labels: { "tds.dev/agreement-id": agreementId },
+        },
         stringData: { agreementId, token, gatewayUrl: world.url },
       });
       world.setContractStatus(name, {
@@ -173,11 +178,13 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
       kubectl(["delete", "namespace", providerNs, consumerNs, "--ignore-not-found", "--wait=false"]);
     },
   };
+  const kc = kubeConfig();
   const app = await buildApp({
     pool,
     verifyToken: () => Promise.reject(new Error("no JWTs in gateway tests")),
     gateway: {
-      source: new KubeGrantSource(KubeReader.fromKubeconfig(process.env.KUBECONFIG)),
+      source: new KubeGrantSource(new KubeReader(kc)),
+      watch: new KubeClient(kc, "tds-tests"),
       s3,
       ledger: new Ledger(pool, new EvidenceStore(pool)),
       monitorIntervalMs: opts.monitorIntervalMs ?? 200,
