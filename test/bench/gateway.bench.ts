@@ -3,15 +3,20 @@
 // side; plain HTTP to the gateway), for 1 MB, 64 MB and (when
 // TDS_BENCH_GATEWAY_1GB=1) 1 GB objects, alternating the two paths so both
 // see the same machine state; and the gateway's added latency for small
-// objects (p50/p99 of a 1 KiB GET, gateway minus direct). Writes
-// test/bench/results/gateway.json. Run under the harness (make bench).
-import { mkdir, writeFile } from "node:fs/promises";
+// objects (p50/p99 of a 1 KiB GET, gateway minus direct). The gateway is the
+// dashboard API as deployed: its own process (dashboard-api/src/server.ts)
+// with its watch-backed grant cache, on the bench's database and the
+// harness's API server and S3 server. Writes test/bench/results/gateway.json.
+// Run under the harness (make bench).
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { randomBytes } from "node:crypto";
 import { Agent, get, type IncomingMessage } from "node:http";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
+import { join } from "node:path";
 import { gatewayWorld } from "../../dashboard-api/src/gateway/testing.ts";
+import { freePort, startProcess, waitUntil, type ManagedProcess } from "../harness/processes.ts";
 
 const MB = 1024 * 1024;
 const sizes: [string, number, number][] = [
@@ -37,15 +42,47 @@ async function drain(body: Readable): Promise<number> {
 
 async function main(): Promise<void> {
   const w = await gatewayWorld({ monitorIntervalMs: 2000 });
+  let server: ManagedProcess | undefined;
   try {
     w.offer("bench", { prefix: "bench/" });
     const { agreementId, token } = w.contract("bench", "bench", { state: "Active" });
+    const port = await freePort();
+    const logFile = join(process.env.TDS_STATE_DIR ?? ".tds", "bench-gateway.log");
+    server = startProcess({
+      name: "gateway",
+      command: process.execPath,
+      args: ["--import", "tsx", "dashboard-api/src/server.ts"],
+      logFile,
+      env: {
+        ...process.env,
+        DATABASE_URL: w.db.url,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        TDS_RATE_LIMIT_PER_MINUTE: "10000000",
+        // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway process alone.
+        NODE_OPTIONS: process.env.TDS_BENCH_GATEWAY_NODE_OPTIONS ?? "",
+      },
+    });
+    const gatewayUrl = `http://127.0.0.1:${port}`;
+    await waitUntil(
+      "the gateway serves the bench contract from its cache",
+      server,
+      async () => {
+        try {
+          const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
+          return /gateway grant cache synced/.test(await readFile(logFile, "utf8")) && metrics.length > 0;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+    );
     // node:http on both sides' readers (the SDK uses it too), with keep-alive.
     const agent = new Agent({ keepAlive: true });
     const gw = async (key: string): Promise<number> => {
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
         get(
-          `${w.url}/v1/data/${agreementId}/${key}`,
+          `${gatewayUrl}/v1/data/${agreementId}/${key}`,
           { agent, headers: { authorization: `Bearer ${token}` } },
           resolve,
         ).on("error", reject);
@@ -120,7 +157,14 @@ async function main(): Promise<void> {
       benchmark: "gateway",
       when: new Date().toISOString(),
       node: process.version,
-      note: "Gateway and S3 on loopback in one environment; direct = signed S3 GET with the AWS SDK; gateway = node:http GET with keep-alive. Each gateway GET includes the token check, 3-4 Kubernetes reads, the PostgreSQL access claim and, after the stream, the metering transaction and evidence append.",
+      note: "Gateway (the dashboard API server in its own process) and S3 on loopback in one environment; direct = signed S3 GET with the AWS SDK; gateway = node:http GET with keep-alive. Each gateway GET includes the token check, the grant from the watch cache, the PostgreSQL access claim and, after the stream, the metering transaction and evidence append.",
+      grantLookups: Object.fromEntries(
+        [
+          ...(await (await fetch(`${gatewayUrl}/metrics`)).text()).matchAll(
+            /^tds_gateway_grant_lookups_total\{answer="(\w+)"\} (\d+)$/gm,
+          ),
+        ].map((m) => [m[1], Number(m[2])]),
+      ),
       oneGigabyte:
         process.env.TDS_BENCH_GATEWAY_1GB === "1"
           ? "measured"
@@ -132,6 +176,7 @@ async function main(): Promise<void> {
     await mkdir(dir, { recursive: true });
     await writeFile(new URL("gateway.json", dir), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
+    await server?.stop();
     await w.close();
   }
 }

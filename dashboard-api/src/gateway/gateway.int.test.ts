@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { randomBytes, createHash } from "node:crypto";
 import { after, before, test } from "node:test";
 import { eventually } from "@tds/test/testkit";
+import { EvidenceStore } from "../evidence/store.ts";
+import { Ledger } from "./ledger.ts";
 import { gatewayWorld, meteredFor, type GatewayWorld } from "./testing.ts";
 
 let w: GatewayWorld;
@@ -259,4 +261,39 @@ test("revocation cuts an open stream within one monitor interval; backpressure h
   };
   await eventually("the interrupted transfer's evidence entry", async () => (await interrupted()) > 0);
   assert.equal(await interrupted(), 1);
+});
+
+test("a transfer whose first attempt never ended has its access metered by the sweep, exactly once", async () => {
+  const { agreementId } = w.contract("lost", "telemetry", active);
+  const ledger = new Ledger(w.pool, new EvidenceStore(w.pool));
+  const grant = await eventually("the grant", () => w.source.resolve(agreementId));
+  // The gateway claimed the access and then died mid-stream: no attempt ever ended.
+  const claimed = await ledger.claim(grant, {
+    transferId: `lost-${w.run}`,
+    objectKey: "data/small.csv",
+    etag: undefined,
+    idempotencyKey: undefined,
+  });
+  assert.equal(claimed.first, true);
+  assert.equal((await meteredFor(w.pool, agreementId)).accesses, 0);
+  // Not yet old enough: nothing happens.
+  assert.equal(await ledger.sweep(new Date(claimed.createdAt.getTime() - 1000)), 0);
+  // Still streaming here: left alone.
+  assert.equal(await ledger.sweep(new Date(Date.now() + 1000), new Set([claimed.transferId])), 0);
+  assert.ok((await ledger.sweep(new Date(Date.now() + 1000))) >= 1);
+  assert.equal(await ledger.sweep(new Date(Date.now() + 1000)), 0);
+  assert.deepEqual(await meteredFor(w.pool, agreementId), { bytes: 0, accesses: 1, events: 1 });
+  // The attempt reports its end after all (a slow stream on another replica): still one access, no conflict.
+  await ledger.delivered(grant, claimed, 0, 100, "complete");
+  assert.deepEqual(await meteredFor(w.pool, agreementId), { bytes: 100, accesses: 1, events: 2 });
+  const conflicts = await w.pool.query(
+    "select 1 from usage_conflicts where source = 'tds-gateway' and id like $1",
+    [`lost-${w.run}/%`],
+  );
+  assert.equal(conflicts.rowCount, 0);
+  const swept = await w.pool.query(
+    `select 1 from evidence_entries where space = $1 and convert_from(entry, 'UTF8') like $2`,
+    [w.space, `%gateway/lost-${w.run}/swept%`],
+  );
+  assert.equal(swept.rowCount, 1);
 });

@@ -1,12 +1,19 @@
 // The gateway's ledger in PostgreSQL: access counting against the agreed
-// maximum (atomic: a conditional UPDATE under the agreement row's lock), the
-// byte ranges each transfer delivered, and the usage events and evidence that
-// follow from them.
+// maximum, the byte ranges each transfer delivered, and the usage events and
+// evidence that follow from them.
 //
 // Metering rule (deterministic ids, no double counting):
 // - A transfer is identified by transferId (grants.ts). Its first request
-//   claims one access and records `offer.accesses` = 1 with event id
-//   `<transferId>/access`; retries of the same transfer claim nothing.
+//   claims one access before the first byte: one round trip to the
+//   gateway_claim function (migration 0006), atomic under the agreement
+//   row's lock, refused when the agreed maximum is reached. Retries of the
+//   same transfer claim nothing.
+// - The access is metered as `offer.accesses` = 1, event id
+//   `<transferId>/access`, timed at the transfer's creation, when its first
+//   attempt ends, in the same transaction as that attempt's bytes. A transfer
+//   whose first attempt never ended (the gateway died mid-stream) has its
+//   access metered by sweep(); both paths produce the same event, which the
+//   ingest keeps once.
 // - Each attempt adds the byte range it delivered to the transfer's set of
 //   delivered ranges; the event `<transferId>/bytes/<attempt>` carries only
 //   the bytes not delivered before. A download retried in full or resumed
@@ -14,7 +21,7 @@
 // Events are ingested in the same transaction as the ledger change, so the
 // ledger and the usage tables never disagree.
 import { createHash } from "node:crypto";
-import type { Pool, PoolClient } from "pg";
+import type { Pool } from "pg";
 import { withTransaction } from "../plugins/db.ts";
 import { normalizeEvent, usageEventType, type UsageEventInput } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
@@ -46,29 +53,63 @@ export interface TransferStart {
 
 const rfc3339 = (d: Date): string => d.toISOString();
 
-function usage(
-  grant: ContractGrant,
-  id: string,
-  meter: MeterName,
-  quantity: number,
-  now: Date,
-): UsageEventInput {
+/** Who a transfer's usage is attributed to. */
+interface Attribution {
+  readonly space: string;
+  readonly consumer: string;
+  readonly provider: string;
+  readonly offer: string;
+  /** `<contract namespace>/<contract name>` */
+  readonly subject: string;
+}
+
+const attributionOf = (grant: ContractGrant): Attribution => ({
+  space: grant.space,
+  consumer: grant.consumer,
+  provider: grant.provider,
+  offer: grant.offer.name,
+  subject: `${grant.contract.namespace}/${grant.contract.name}`,
+});
+
+function usage(a: Attribution, id: string, meter: MeterName, quantity: number, time: Date): UsageEventInput {
   return {
     specversion: "1.0",
     id,
     source: USAGE_SOURCE,
     type: usageEventType,
-    time: rfc3339(now),
-    subject: `${grant.contract.namespace}/${grant.contract.name}`,
+    time: rfc3339(time),
+    subject: a.subject,
     data: {
-      space: grant.space,
-      participant: grant.consumer,
-      provider: grant.provider,
-      offer: grant.offer.name,
+      space: a.space,
+      participant: a.consumer,
+      provider: a.provider,
+      offer: a.offer,
       meter,
       quantity,
     },
   };
+}
+
+/** The access of a transfer: one event, timed at the transfer's creation, whoever ingests it. */
+const accessEvent = (a: Attribution, transferId: string, createdAt: Date): UsageEventInput =>
+  usage(a, `${transferId}/access`, "offer.accesses", 1, createdAt);
+
+/** A transfer whose access is claimed: what the request needs to meter its attempt. */
+export interface ClaimedTransfer extends TransferStart {
+  /** True when this request counted the transfer's access (its first request). */
+  readonly first: boolean;
+  /** Accesses counted for the agreement so far. */
+  readonly accesses: number;
+  readonly createdAt: Date;
+}
+
+interface ClaimRow {
+  first: boolean;
+  accesses: string;
+  agreement_id: string;
+  object_key: string;
+  etag: string | null;
+  created_at: Date;
 }
 
 export class Ledger {
@@ -82,15 +123,13 @@ export class Ledger {
    * Claims the transfer's access: the first request of a transfer counts one
    * access if the agreement has any left; a retry of a known transfer counts
    * nothing. Throws LedgerRefusal when the limit is reached or the key was
-   * used for another object.
+   * used for another object. One round trip.
    */
-  async claim(grant: ContractGrant, t: TransferStart): Promise<{ first: boolean; accesses: number }> {
-    return withTransaction(this.pool, async (client) => {
-      const inserted = await client.query(
-        `insert into gateway_transfers
-           (transfer_id, agreement_id, space, consumer, provider, offer, object_key, etag, idempotency_key)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         on conflict (transfer_id) do nothing`,
+  async claim(grant: ContractGrant, t: TransferStart): Promise<ClaimedTransfer> {
+    let row: ClaimRow | undefined;
+    try {
+      const result = await this.pool.query<ClaimRow>(
+        "select * from gateway_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         [
           t.transferId,
           grant.agreementId,
@@ -98,69 +137,43 @@ export class Ledger {
           grant.consumer,
           grant.provider,
           grant.offer.name,
+          grant.contract.name,
+          grant.contract.uid,
           t.objectKey,
           t.etag ?? null,
           t.idempotencyKey ?? null,
+          grant.maxAccesses ?? null,
         ],
       );
-      if (inserted.rowCount === 0) return this.retry(client, grant, t);
-      await client.query(
-        "insert into gateway_agreements (agreement_id, space) values ($1, $2) on conflict do nothing",
-        [grant.agreementId, grant.space],
-      );
-      const counted = await client.query<{ accesses: string }>(
-        `update gateway_agreements set accesses = accesses + 1, updated_at = now()
-          where agreement_id = $1 and ($2::bigint is null or accesses < $2)
-          returning accesses`,
-        [grant.agreementId, grant.maxAccesses ?? null],
-      );
-      const row = counted.rows[0];
-      if (!row) {
+      row = result.rows[0];
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "TDS01") {
         throw new LedgerRefusal(
           403,
           "TDS_ERR_ACCESS_LIMIT",
           `Contract ${grant.contract.name} has used all ${String(grant.maxAccesses)} of its accesses`,
         );
       }
-      const now = this.now();
-      await ingestEvents(
-        client,
-        [normalizeEvent(usage(grant, `${t.transferId}/access`, "offer.accesses", 1, now), 0, now)],
-        GATEWAY_ACTOR,
-      );
-      return { first: true, accesses: Number(row.accesses) };
-    });
-  }
-
-  private async retry(
-    client: PoolClient,
-    grant: ContractGrant,
-    t: TransferStart,
-  ): Promise<{ first: boolean; accesses: number }> {
-    const { rows } = await client.query<{ agreement_id: string; object_key: string; etag: string | null }>(
-      "select agreement_id, object_key, etag from gateway_transfers where transfer_id = $1",
-      [t.transferId],
-    );
-    const row = rows[0];
-    if (row?.agreement_id !== grant.agreementId || row.object_key !== t.objectKey) {
-      throw new LedgerRefusal(
-        409,
-        "TDS_ERR_IDEMPOTENCY_CONFLICT",
-        "This Idempotency-Key was used for another object; use a new key",
-      );
+      throw err;
     }
-    if (row.etag !== null && t.etag !== undefined && row.etag !== t.etag) {
-      throw new LedgerRefusal(
-        409,
-        "TDS_ERR_OBJECT_CHANGED",
-        "The object changed since this transfer started; download it with a new Idempotency-Key",
-      );
+    if (!row) throw new Error(`gateway_claim returned no row for transfer ${t.transferId}`);
+    if (!row.first) {
+      if (row.agreement_id !== grant.agreementId || row.object_key !== t.objectKey) {
+        throw new LedgerRefusal(
+          409,
+          "TDS_ERR_IDEMPOTENCY_CONFLICT",
+          "This Idempotency-Key was used for another object; use a new key",
+        );
+      }
+      if (row.etag !== null && t.etag !== undefined && row.etag !== t.etag) {
+        throw new LedgerRefusal(
+          409,
+          "TDS_ERR_OBJECT_CHANGED",
+          "The object changed since this transfer started; download it with a new Idempotency-Key",
+        );
+      }
     }
-    const counted = await client.query<{ accesses: string }>(
-      "select accesses from gateway_agreements where agreement_id = $1",
-      [grant.agreementId],
-    );
-    return { first: false, accesses: Number(counted.rows[0]?.accesses ?? 0) };
+    return { ...t, first: row.first, accesses: Number(row.accesses), createdAt: row.created_at };
   }
 
   /**
@@ -170,12 +183,13 @@ export class Ledger {
    */
   async delivered(
     grant: ContractGrant,
-    t: TransferStart,
+    t: ClaimedTransfer,
     start: number,
     bytes: number,
     outcome: "complete" | "cut" | "aborted",
   ): Promise<number> {
-    if (bytes <= 0) return 0;
+    // A retry that delivered nothing changes nothing; a first attempt still meters its access.
+    if (bytes <= 0 && !t.first) return 0;
     const now = this.now();
     const result = await withTransaction(this.pool, async (client) => {
       const before = await client.query<{ bytes: string }>(
@@ -189,24 +203,32 @@ export class Ledger {
                 bytes = (select coalesce(sum(upper(r) - lower(r)), 0)
                            from unnest(t.delivered + int8multirange(int8range($2, $3))) r),
                 attempts = t.attempts + 1,
+                access_metered = t.access_metered or $4,
                 updated_at = now()
           where transfer_id = $1
           returning bytes, attempts`,
-        [t.transferId, start, start + bytes],
+        [t.transferId, start, start + Math.max(bytes, 0), t.first],
       );
       const row = after.rows[0];
       if (!row) throw new Error(`transfer ${t.transferId} is not in the ledger`);
       const added = Number(row.bytes) - old;
+      const events: UsageEventInput[] = [];
+      if (t.first) events.push(accessEvent(attributionOf(grant), t.transferId, t.createdAt));
       if (added > 0) {
+        events.push(
+          usage(
+            attributionOf(grant),
+            `${t.transferId}/bytes/${String(row.attempts)}`,
+            "transfer.bytes",
+            added,
+            now,
+          ),
+        );
+      }
+      if (events.length > 0) {
         await ingestEvents(
           client,
-          [
-            normalizeEvent(
-              usage(grant, `${t.transferId}/bytes/${String(row.attempts)}`, "transfer.bytes", added, now),
-              0,
-              now,
-            ),
-          ],
+          events.map((e) => normalizeEvent(e, 0, now)),
           GATEWAY_ACTOR,
         );
       }
@@ -242,6 +264,97 @@ export class Ledger {
       await this.evidence.append(grant.space, [entry]);
     }
     return result.added;
+  }
+
+  /**
+   * Meters the access of transfers whose first attempt never ended (the
+   * gateway died mid-stream or lost the database before the attempt's
+   * transaction), created before `olderThan`, with an evidence entry each.
+   * Returns how many it metered. The bytes such an attempt sent are not
+   * known and stay unmetered; the evidence says so. `exclude` names transfers
+   * still streaming in this process; one still streaming elsewhere and older
+   * than the cutoff is metered once all the same (the events are identical).
+   */
+  async sweep(olderThan: Date, exclude: ReadonlySet<string> = new Set(), limit = 500): Promise<number> {
+    const now = this.now();
+    const swept = await withTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<{
+        transfer_id: string;
+        agreement_id: string;
+        space: string;
+        consumer: string;
+        provider: string;
+        offer: string;
+        contract: string | null;
+        contract_uid: string | null;
+        object_key: string;
+        created_at: Date;
+      }>(
+        `select transfer_id, agreement_id, space, consumer, provider, offer, contract, contract_uid, object_key,
+                created_at
+           from gateway_transfers
+          where not access_metered and created_at < $1 and transfer_id <> all($3::text[])
+          order by created_at
+          limit $2
+          for update skip locked`,
+        [olderThan, limit, [...exclude]],
+      );
+      if (rows.length === 0) return rows;
+      const events = rows.map((r) =>
+        normalizeEvent(
+          accessEvent(
+            {
+              space: r.space,
+              consumer: r.consumer,
+              provider: r.provider,
+              offer: r.offer,
+              subject: `${r.space}--${r.consumer}/${r.contract ?? ""}`,
+            },
+            r.transfer_id,
+            r.created_at,
+          ),
+          0,
+          now,
+        ),
+      );
+      await ingestEvents(client, events, GATEWAY_ACTOR);
+      await client.query(
+        "update gateway_transfers set access_metered = true, updated_at = now() where transfer_id = any($1)",
+        [rows.map((r) => r.transfer_id)],
+      );
+      return rows;
+    });
+    if (this.evidence) {
+      const bySpace = new Map<string, EvidenceEntry[]>();
+      for (const r of swept) {
+        const record = {
+          transferId: r.transfer_id,
+          agreementId: r.agreement_id,
+          objectKey: r.object_key,
+          outcome: "lost",
+          meteredBytes: 0,
+          note: "the first attempt never reported its end; its access is metered, its bytes are unknown",
+        };
+        const entries = bySpace.get(r.space) ?? [];
+        entries.push({
+          space: r.space,
+          eventId: `gateway/${r.transfer_id}/swept`,
+          actor: GATEWAY_ACTOR,
+          action: "data.transfer-interrupted",
+          time: rfc3339(now),
+          object: {
+            kind: "DataContract",
+            namespace: `${r.space}--${r.consumer}`,
+            name: r.contract ?? "",
+            uid: r.contract_uid ?? "",
+          },
+          payloadHash: createHash("sha256").update(JSON.stringify(record)).digest("hex"),
+        });
+        bySpace.set(r.space, entries);
+      }
+      for (const [space, entries] of bySpace) await this.evidence.append(space, entries);
+    }
+    return swept.length;
   }
 
   /** Accesses counted so far for an agreement. */

@@ -23,7 +23,7 @@ import {
 } from "./grants.ts";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
-import { Ledger, LedgerRefusal, type TransferStart } from "./ledger.ts";
+import { Ledger, LedgerRefusal, type ClaimedTransfer } from "./ledger.ts";
 import { StreamMonitor } from "./monitor.ts";
 import { sandboxRoutes, type SandboxSource } from "./sandbox.ts";
 
@@ -40,6 +40,11 @@ export interface GatewayOptions {
   /** How often open streams re-check their contract (default 2000 ms). */
   readonly monitorIntervalMs?: number;
   readonly now?: () => Date;
+  /**
+   * Transfers whose first attempt has not ended this long after they started
+   * are swept: their access is metered (Ledger.sweep). Default one hour; 0 disables.
+   */
+  readonly sweepAfterMs?: number;
   /** Called with each started monitor, so tests can drive ticks. */
   readonly onMonitor?: (m: StreamMonitor) => void;
   /** SandboxJob grants; with it, the /v1/sandbox endpoints are served (sandbox.ts). */
@@ -105,6 +110,28 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
     source = cache;
   }
   const monitor = new StreamMonitor(source, opts.monitorIntervalMs ?? 2000, now, app.log);
+  /** Transfers streaming in this process, which the sweep leaves alone. */
+  const streaming = new Map<string, number>();
+  const sweepAfterMs = opts.sweepAfterMs ?? 3_600_000;
+  if (sweepAfterMs > 0) {
+    const sweep = () => {
+      opts.ledger.sweep(new Date(now().getTime() - sweepAfterMs), new Set(streaming.keys())).then(
+        (n) => {
+          if (n > 0)
+            app.log.warn({ transfers: n }, "metered the access of transfers that never reported their end");
+        },
+        (err: unknown) => {
+          app.log.warn({ err }, "cannot sweep unfinished transfers; retrying");
+        },
+      );
+    };
+    const timer = setInterval(sweep, Math.min(sweepAfterMs, 300_000));
+    timer.unref();
+    app.addHook("onClose", () => {
+      clearInterval(timer);
+      return Promise.resolve();
+    });
+  }
   monitor.start();
   opts.onMonitor?.(monitor);
   app.addHook("onClose", () => {
@@ -214,14 +241,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       const body = object.Body as Readable | undefined;
       if (!body) throw new Error(`the store returned no body for ${key}`);
 
-      const transfer: TransferStart = {
-        transferId: tid,
-        objectKey: key,
-        etag: object.ETag,
-        idempotencyKey: idem,
-      };
+      let transfer: ClaimedTransfer;
       try {
-        await opts.ledger.claim(grant, transfer);
+        transfer = await opts.ledger.claim(grant, {
+          transferId: tid,
+          objectKey: key,
+          etag: object.ETag,
+          idempotencyKey: idem,
+        });
       } catch (err) {
         body.destroy();
         if (err instanceof LedgerRefusal) return refuse(reply, request, err);
@@ -235,6 +262,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       body.on("data", (chunk: Buffer) => {
         sent += chunk.length;
       });
+      streaming.set(tid, (streaming.get(tid) ?? 0) + 1);
       const unregister = monitor.register(grant, (why) => {
         cutBy = why;
         request.log.info({ transferId: tid, code: why.code }, "cutting an open transfer");
@@ -242,6 +270,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       });
       body.once("close", () => {
         unregister();
+        const left = (streaming.get(tid) ?? 1) - 1;
+        if (left > 0) streaming.set(tid, left);
+        else streaming.delete(tid);
         const outcome = cutBy ? "cut" : sent === expected ? "complete" : "aborted";
         opts.ledger.delivered(grant, transfer, start, sent, outcome).catch((err: unknown) => {
           request.log.error({ err, transferId: tid }, "cannot meter a transfer");

@@ -33,6 +33,8 @@ export interface GatewayWorld {
   readonly pool: pg.Pool;
   readonly app: FastifyInstance;
   readonly url: string;
+  /** Live grant reads, as the gateway's cache falls back to. */
+  readonly source: KubeGrantSource;
   monitor: StreamMonitor | undefined;
   put(key: string, body: Buffer | string): Promise<void>;
   offer(name: string, asset: { key?: string; prefix?: string }, policy?: Record<string, unknown>): void;
@@ -112,6 +114,7 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
     pool,
     app: undefined as unknown as FastifyInstance,
     url: "",
+    source: undefined as unknown as KubeGrantSource,
     monitor: undefined,
     async put(key, body) {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
@@ -179,11 +182,13 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
     },
   };
   const kc = kubeConfig();
+  const source = new KubeGrantSource(new KubeReader(kc));
+  (world as { source: KubeGrantSource }).source = source;
   const app = await buildApp({
     pool,
     verifyToken: () => Promise.reject(new Error("no JWTs in gateway tests")),
     gateway: {
-      source: new KubeGrantSource(new KubeReader(kc)),
+      source,
       watch: new KubeClient(kc, "tds-tests"),
       s3,
       ledger: new Ledger(pool, new EvidenceStore(pool)),
