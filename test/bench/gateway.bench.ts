@@ -6,7 +6,10 @@
 // objects (p50/p99 of a 1 KiB GET, gateway minus direct). The gateway is the
 // dashboard API as deployed: its own process (dashboard-api/src/server.ts)
 // with its watch-backed grant cache, on the bench's database and the
-// harness's API server and S3 server. Writes test/bench/results/gateway.json.
+// harness's API server and S3 server. A second baseline, a bare proxy
+// (s3-proxy.ts: the same SDK GET piped through node:http, nothing else),
+// separates the cost of any extra hop from the gateway's own.
+// Writes test/bench/results/gateway.json.
 // Run under the harness (make bench).
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
@@ -43,6 +46,7 @@ async function drain(body: Readable): Promise<number> {
 async function main(): Promise<void> {
   const w = await gatewayWorld({ monitorIntervalMs: 2000 });
   let server: ManagedProcess | undefined;
+  let proxy: ManagedProcess | undefined;
   try {
     w.offer("bench", { prefix: "bench/" });
     const { agreementId, token } = w.contract("bench", "bench", { state: "Active" });
@@ -77,19 +81,40 @@ async function main(): Promise<void> {
       },
       60_000,
     );
+    const proxyPort = await freePort();
+    proxy = startProcess({
+      name: "s3-proxy",
+      command: process.execPath,
+      args: ["--import", "tsx", "test/bench/s3-proxy.ts"],
+      logFile: join(process.env.TDS_STATE_DIR ?? ".tds", "bench-s3-proxy.log"),
+      env: { ...process.env, PORT: String(proxyPort) },
+    });
+    const proxyUrl = `http://127.0.0.1:${proxyPort}`;
+    await waitUntil(
+      "the bare proxy listens",
+      proxy,
+      async () => {
+        try {
+          await (await fetch(`${proxyUrl}/`)).arrayBuffer();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+    );
     // node:http on both sides' readers (the SDK uses it too), with keep-alive.
     const agent = new Agent({ keepAlive: true });
-    const gw = async (key: string): Promise<number> => {
+    const httpGet = async (url: string, headers: Record<string, string>): Promise<number> => {
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
-        get(
-          `${gatewayUrl}/v1/data/${agreementId}/${key}`,
-          { agent, headers: { authorization: `Bearer ${token}` } },
-          resolve,
-        ).on("error", reject);
+        get(url, { agent, headers }, resolve).on("error", reject);
       });
-      if (res.statusCode !== 200) throw new Error(`gateway answered ${String(res.statusCode)}`);
+      if (res.statusCode !== 200) throw new Error(`${url} answered ${String(res.statusCode)}`);
       return drain(res);
     };
+    const gw = (key: string) =>
+      httpGet(`${gatewayUrl}/v1/data/${agreementId}/${key}`, { authorization: `Bearer ${token}` });
+    const bare = (key: string) => httpGet(`${proxyUrl}/${w.bucket}/${key}`, {});
     const direct = async (key: string): Promise<number> => {
       const out = await w.s3.send(new GetObjectCommand({ Bucket: w.bucket, Key: key }));
       return drain(out.Body as Readable);
@@ -100,11 +125,17 @@ async function main(): Promise<void> {
       const key = `bench/${label}.bin`;
       await w.put(key, randomBytes(size));
       await gw(key);
-      await direct(key); // warm both paths
-      const t: { gateway: number[]; direct: number[] } = { gateway: [], direct: [] };
+      await bare(key);
+      await direct(key); // warm every path
+      const t: { gateway: number[]; proxy: number[]; direct: number[] } = {
+        gateway: [],
+        proxy: [],
+        direct: [],
+      };
       for (let i = 0; i < runs; i++) {
         for (const [name, fn] of [
           ["gateway", gw],
+          ["proxy", bare],
           ["direct", direct],
         ] as const) {
           const start = performance.now();
@@ -116,24 +147,34 @@ async function main(): Promise<void> {
       const mbps = (ms: number[]) => (size * ms.length) / MB / (ms.reduce((a, b) => a + b, 0) / 1000);
       const g = mbps(t.gateway);
       const d = mbps(t.direct);
+      const p = mbps(t.proxy);
       throughput.push({
         size: label,
         bytes: size,
         runs,
         gatewayMBps: round(g, 1),
+        proxyMBps: round(p, 1),
         directMBps: round(d, 1),
         ratio: round(g / d),
+        gatewayToProxy: round(g / p),
+        proxyToDirect: round(p / d),
       });
       console.log(
-        `${label}: gateway ${g.toFixed(1)} MB/s, direct ${d.toFixed(1)} MB/s, ratio ${(g / d).toFixed(3)}`,
+        `${label}: gateway ${g.toFixed(1)} MB/s, bare proxy ${p.toFixed(1)} MB/s, direct ${d.toFixed(1)} MB/s; ` +
+          `gateway/direct ${(g / d).toFixed(3)}, gateway/proxy ${(g / p).toFixed(3)}, proxy/direct ${(p / d).toFixed(3)}`,
       );
     }
 
     await w.put("bench/small.bin", randomBytes(1024));
-    const lat: { gateway: number[]; direct: number[] } = { gateway: [], direct: [] };
+    const lat: { gateway: number[]; proxy: number[]; direct: number[] } = {
+      gateway: [],
+      proxy: [],
+      direct: [],
+    };
     for (let i = 0; i < SMALL_RUNS; i++) {
       for (const [name, fn] of [
         ["gateway", gw],
+        ["proxy", bare],
         ["direct", direct],
       ] as const) {
         const start = performance.now();
@@ -146,25 +187,29 @@ async function main(): Promise<void> {
       runs: SMALL_RUNS,
       gatewayP50Ms: round(pct(lat.gateway, 50)),
       gatewayP99Ms: round(pct(lat.gateway, 99)),
+      proxyP50Ms: round(pct(lat.proxy, 50)),
+      proxyP99Ms: round(pct(lat.proxy, 99)),
       directP50Ms: round(pct(lat.direct, 50)),
       directP99Ms: round(pct(lat.direct, 99)),
       addedP50Ms: round(pct(lat.gateway, 50) - pct(lat.direct, 50)),
       addedP99Ms: round(pct(lat.gateway, 99) - pct(lat.direct, 99)),
     };
-    console.log(`small objects: added latency p50 ${small.addedP50Ms} ms, p99 ${small.addedP99Ms} ms`);
+    console.log(
+      `small objects: added latency p50 ${small.addedP50Ms} ms, p99 ${small.addedP99Ms} ms ` +
+        `(bare proxy p50 ${round(pct(lat.proxy, 50) - pct(lat.direct, 50))} ms)`,
+    );
 
+    const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
+    const grantLookups: Record<string, number> = {};
+    for (const m of metrics.matchAll(/^tds_gateway_grant_lookups_total\{answer="(\w+)"\} (\d+)$/gm)) {
+      grantLookups[m[1] ?? ""] = Number(m[2]);
+    }
     const result = {
       benchmark: "gateway",
       when: new Date().toISOString(),
       node: process.version,
-      note: "Gateway (the dashboard API server in its own process) and S3 on loopback in one environment; direct = signed S3 GET with the AWS SDK; gateway = node:http GET with keep-alive. Each gateway GET includes the token check, the grant from the watch cache, the PostgreSQL access claim and, after the stream, the metering transaction and evidence append.",
-      grantLookups: Object.fromEntries(
-        [
-          ...(await (await fetch(`${gatewayUrl}/metrics`)).text()).matchAll(
-            /^tds_gateway_grant_lookups_total\{answer="(\w+)"\} (\d+)$/gm,
-          ),
-        ].map((m) => [m[1], Number(m[2])]),
-      ),
+      note: "Gateway (the dashboard API server in its own process) and S3 on loopback in one environment; direct = signed S3 GET with the AWS SDK; gateway and bare proxy (s3-proxy.ts, own process) = node:http GET with keep-alive. Each gateway GET includes the token check, the grant from the watch cache, the PostgreSQL access claim and, after the stream, the metering transaction and evidence append.",
+      grantLookups,
       oneGigabyte:
         process.env.TDS_BENCH_GATEWAY_1GB === "1"
           ? "measured"
@@ -177,6 +222,7 @@ async function main(): Promise<void> {
     await writeFile(new URL("gateway.json", dir), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     await server?.stop();
+    await proxy?.stop();
     await w.close();
   }
 }
