@@ -21,6 +21,7 @@ import { reportRoutes } from "./reports/routes.ts";
 import { statementRoutes } from "./statements/routes.ts";
 import { catalogRoutes } from "./catalog/routes.ts";
 import { contractRoutes } from "./contracts/routes.ts";
+import { agreementRoutes } from "./gateway/agreements.ts";
 import type { ContractsKube } from "./contracts/kube.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import type { SandboxJobsKube } from "./sandboxjobs/kube.ts";
@@ -154,6 +155,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(dashboardRoutes);
   await app.register(catalogRoutes, { prefix: "/v1/spaces/:space/catalog" });
   await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts", kube: opts.contractsKube });
+  await app.register(agreementRoutes);
   await app.register(sandboxJobRoutes, {
     prefix: "/v1/spaces/:space/sandboxjobs",
     kube: opts.sandboxJobsKube,

@@ -15,6 +15,7 @@ import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
 import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
+import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../operator/src/kinds.ts";
 import {
@@ -50,6 +51,7 @@ interface Status {
   credentialsSecret?: string;
   contentId?: string;
   transitions?: number;
+  accesses?: number;
   rejection?: { reason: string };
   history?: { action: string; logIndex?: number }[];
   conditions?: { type: string; status: string; reason: string; message: string }[];
@@ -163,10 +165,13 @@ before(async () => {
   pool = new pg.Pool({ connectionString: url.toString() });
   pool.on("error", () => undefined); // idle clients are cut when the database is dropped
   key = await generateDevKey();
+  const gateway = gatewayFromEnv(process.env, pool);
+  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     contractsKube: kubeContracts(kubeConfig()),
+    gateway,
   });
   baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
@@ -588,6 +593,56 @@ test("an Active contract carries the gateway interface: agreement label and a cr
   );
   await until("revocation evidence", async () =>
     (await evidenceFor(r.metadata.uid ?? "")).includes("contract.revoked") ? true : undefined,
+  );
+});
+
+test("a contract whose accesses ran out at the gateway is Expired, with status.accesses from the gateway's ledger", async () => {
+  await client.create(kinds.dataOffer, offer("metered", {}, { maxAccesses: 5 }));
+  await put("metered/a.csv", "unit,temp\n1,80\n");
+  await until("metered published", async () =>
+    ready(await getOffer("metered"))?.reason === "Published" ? true : undefined,
+  );
+  const created = await api("POST", `/v1/spaces/${space}/contracts`, "consumer", {
+    offer: { namespace: provNs, name: "metered" },
+    purpose: "research",
+    requestedAccesses: 2,
+    name: "twice",
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const c = await until("twice active", async () => {
+    const o = await getContract(consNs, "twice");
+    return o.status?.state === "Active" ? o : undefined;
+  });
+  const agreementId = c.status?.agreementId ?? "";
+  const token = unb64(dataOf(await client.get(kinds.secret, "contract-twice", consNs)).token);
+  const download = () =>
+    fetch(`${baseUrl}/v1/data/${agreementId}/metered/a.csv`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+  for (let i = 0; i < 2; i++) {
+    const res = await download();
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(await res.text(), "unit,temp\n1,80\n");
+  }
+  const third = await download();
+  assert.equal(third.status, 403);
+  assert.equal(((await third.json()) as { code: string }).code, "TDS_ERR_ACCESS_LIMIT");
+  const usage = await api("GET", `/v1/spaces/${space}/agreements/${agreementId}`, "admin");
+  assert.deepEqual(usage.body, { agreementId, space, accesses: 2, transfers: 2, bytes: 30 });
+  // A participant reads its use through usage reports, not the ledger.
+  assert.equal((await api("GET", `/v1/spaces/${space}/agreements/${agreementId}`, "consumer")).status, 403);
+
+  const expired = await until("twice expired by its accesses", async () => {
+    const o = await getContract(consNs, "twice");
+    return o.status?.state === "Expired" ? o : undefined;
+  });
+  assert.equal(expired.status?.accesses, 2);
+  assert.equal(ready(expired)?.reason, "AccessesExhausted");
+  await until("the credentials Secret removed", async () =>
+    (await client.find(kinds.secret, "contract-twice", consNs)) ? undefined : true,
+  );
+  await until("the expiry's evidence", async () =>
+    (await evidenceFor(expired.metadata.uid ?? "")).includes("contract.expired") ? true : undefined,
   );
 });
 

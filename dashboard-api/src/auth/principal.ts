@@ -23,7 +23,8 @@ export type Capability =
   | "prices:read"
   | "prices:write"
   | "conflicts:read"
-  | "evidence:append"; // append to a space's evidence log and force a checkpoint
+  | "evidence:append" // append to a space's evidence log and force a checkpoint
+  | "agreements:read"; // read an agreement's use from the gateway's ledger
 
 const grants: Record<Role, readonly Capability[]> = {
   "platform-admin": [
@@ -35,6 +36,7 @@ const grants: Record<Role, readonly Capability[]> = {
     "prices:write",
     "conflicts:read",
     "evidence:append",
+    "agreements:read",
   ],
   "space-admin": [
     "usage:write",
@@ -45,12 +47,13 @@ const grants: Record<Role, readonly Capability[]> = {
     "prices:write",
     "conflicts:read",
     "evidence:append",
+    "agreements:read",
   ],
   "finance-viewer": ["usage:read", "statements:read", "prices:read"],
   participant: ["usage:read", "statements:read"],
-  // The operator's service identity: posts storage samples and price sheets, appends evidence.
-  // It reads no reports or statements.
-  operator: ["usage:write", "prices:read", "prices:write", "evidence:append"],
+  // The operator's service identity: posts storage samples and price sheets, appends evidence,
+  // reads agreements' accesses (DataContract status.accesses). It reads no reports or statements.
+  operator: ["usage:write", "prices:read", "prices:write", "evidence:append", "agreements:read"],
 };
 
 /** Roles bound to no single space: they see every space. */

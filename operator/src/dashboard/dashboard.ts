@@ -59,6 +59,8 @@ export interface Dashboard {
   withdraw(space: string, namespace: string, name: string): Promise<void>;
   /** Posts usage CloudEvents to POST /v1/usage; the API keeps the first event of each id. */
   postUsage?(events: readonly unknown[]): Promise<void>;
+  /** Accesses the gateway counted for an agreement (GET /v1/spaces/{space}/agreements/{id}). */
+  agreementAccesses?(space: string, agreementId: string): Promise<number>;
 }
 
 /** The operator's identity in evidence entries. */
@@ -120,6 +122,22 @@ export class HttpDashboard implements Dashboard {
         return entries.map((e) => ({ eventId: e.eventId, leafIndex: undefined, leafHash: undefined }));
       throw new Error(`cannot record evidence in space ${space}`, { cause: err });
     }
+  }
+
+  async agreementAccesses(space: string, agreementId: string): Promise<number> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    const token = await this.opts.token?.();
+    if (token) headers.authorization = `Bearer ${token}`;
+    const path = `/v1/spaces/${encodeURIComponent(space)}/agreements/${encodeURIComponent(agreementId)}`;
+    const res = await this.fetch(`${this.base}${path}`, { headers, signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) {
+      const text = await res.text().catch(() => "");
+      throw new Error(`GET ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+    }
+    const body = (await res.json()) as { accesses?: unknown };
+    if (typeof body.accesses !== "number" || !Number.isSafeInteger(body.accesses) || body.accesses < 0)
+      throw new Error(`GET ${path}: no accesses count in the answer`);
+    return body.accesses;
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<void> {

@@ -93,6 +93,7 @@ export class DataContractReconciler implements Reconciler {
     let revokedBy = annotations[REVOKED_BY_ANNOTATION] ?? "provider";
 
     let outcome: Outcome;
+    let accesses: number | undefined;
     if (!current || current === "Requested") {
       if (offerSpace?.space !== where.space) {
         outcome = {
@@ -133,9 +134,10 @@ export class DataContractReconciler implements Reconciler {
           revokedBy = "system:tds-operator";
         }
       }
+      accesses = offer ? await this.accessesOf(c, ctx, where.space, offer) : undefined;
       outcome =
         offer && offerSpace
-          ? this.evaluate(c, space, offer, where.participant, offerSpace.participant, now, revoke)
+          ? this.evaluate(c, space, offer, where.participant, offerSpace.participant, now, revoke, accesses)
           : evaluateContract({
               ...this.emptyFacts(c, space, now),
               current,
@@ -143,7 +145,35 @@ export class DataContractReconciler implements Reconciler {
               ...(revoke === undefined ? {} : { revoke }),
             });
     }
-    return this.act(c, ctx, where.space, space, outcome, now, revokedBy);
+    return this.act(c, ctx, where.space, space, outcome, now, revokedBy, accesses);
+  }
+
+  /**
+   * The accesses the gateway counted for an Active contract with an access
+   * limit, read from the dashboard API's ledger; the last known count when
+   * there is no limit, no API, or the API does not answer (the gateway
+   * enforces the limit itself; this count drives status and expiry).
+   */
+  private async accessesOf(
+    c: ContractObject,
+    ctx: Context,
+    space: string,
+    offer: OfferObject,
+  ): Promise<number | undefined> {
+    const known = c.status?.accesses;
+    const agreementId = c.status?.agreementId;
+    const read = this.deps.dashboard?.agreementAccesses?.bind(this.deps.dashboard);
+    if (c.status?.state !== "Active" || !agreementId || !read || accessLimit(c, offer) === undefined)
+      return known;
+    try {
+      return Math.max(known ?? 0, await read(space, agreementId));
+    } catch (err) {
+      ctx.log.warn("cannot read the agreement's accesses; keeping the last count", {
+        agreementId,
+        err: String(err),
+      });
+      return known;
+    }
   }
 
   /** The first of the participants that is suspended, confirmed with a live read (never on a stale cache). */
@@ -169,9 +199,10 @@ export class DataContractReconciler implements Reconciler {
     provider: string,
     now: Date,
     revoke: string | undefined,
+    accesses: number | undefined = c.status?.accesses,
   ): Outcome {
     const a = c.metadata.annotations ?? {};
-    const limit = c.spec.requestedAccesses ?? offer.spec.policy.maxAccesses;
+    const limit = accessLimit(c, offer);
     return evaluateContract({
       now,
       space: spaceRules(space),
@@ -202,7 +233,7 @@ export class DataContractReconciler implements Reconciler {
       current: c.status?.state,
       ...(c.status?.validity ? { agreed: c.status.validity } : {}),
       ...(revoke === undefined ? {} : { revoke }),
-      ...(c.status?.accesses === undefined ? {} : { accesses: c.status.accesses }),
+      ...(accesses === undefined ? {} : { accesses }),
       ...(limit === undefined ? {} : { accessLimit: limit }),
     });
   }
@@ -265,6 +296,7 @@ export class DataContractReconciler implements Reconciler {
     outcome: Outcome,
     now: Date,
     revokedBy: string,
+    accesses?: number,
   ): Promise<Result | undefined> {
     const uid = c.metadata.uid ?? "";
     const name = c.metadata.name ?? "";
@@ -272,7 +304,12 @@ export class DataContractReconciler implements Reconciler {
     const { state } = outcome;
     const changed = prev.state !== state;
     const at = rfc3339(now);
-    const status: DataContractStatus = { ...prev, state, observedGeneration: c.metadata.generation ?? 0 };
+    const status: DataContractStatus = {
+      ...prev,
+      state,
+      observedGeneration: c.metadata.generation ?? 0,
+      ...(accesses === undefined ? {} : { accesses }),
+    };
 
     let history: History = withEntry(
       prev.history ?? [],
@@ -469,4 +506,9 @@ export class DataContractReconciler implements Reconciler {
     }
     return retry;
   }
+}
+
+/** The agreed maximum of accesses: the contract's request, else the offer's maximum (policy rule 9 keeps the first ≤ the second). */
+function accessLimit(c: ContractObject, offer: OfferObject): number | undefined {
+  return c.spec.requestedAccesses ?? offer.spec.policy.maxAccesses;
 }

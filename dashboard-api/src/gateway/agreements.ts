@@ -1,0 +1,69 @@
+// GET /v1/spaces/{space}/agreements/{agreementId}: what the gateway's ledger
+// knows of an agreement: accesses counted against its maximum, transfers and
+// distinct bytes delivered. The operator reads it to write a DataContract's
+// status.accesses and to expire a contract whose accesses ran out; space
+// admins read it to answer "how much of this agreement is used". Served
+// whether or not this process runs the gateway: the ledger is in the database.
+import type { FastifyPluginAsync } from "fastify";
+import { principalOf } from "../plugins/auth.ts";
+import { requireSpace } from "../spaces.ts";
+import { AGREEMENT_ID } from "./grants.ts";
+
+export const agreementRoutes: FastifyPluginAsync = (app) => {
+  app.get<{ Params: { space: string; agreementId: string } }>(
+    "/v1/spaces/:space/agreements/:agreementId",
+    {
+      schema: {
+        tags: ["gateway"],
+        summary: "An agreement's use so far: accesses, transfers and bytes delivered through the gateway",
+        description:
+          "An agreement never used answers with zeros: the ledger has no row for it yet. " +
+          "Roles: platform-admin, space-admin, operator.",
+        params: {
+          type: "object",
+          required: ["space", "agreementId"],
+          properties: {
+            space: { type: "string" },
+            agreementId: { type: "string", pattern: AGREEMENT_ID.source },
+          },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["agreementId", "space", "accesses", "transfers", "bytes"],
+            properties: {
+              agreementId: { type: "string" },
+              space: { type: "string" },
+              accesses: { type: "integer", description: "Accesses counted against the agreed maximum" },
+              transfers: { type: "integer", description: "Transfers (a transfer's retries are one)" },
+              bytes: { type: "integer", description: "Distinct bytes delivered, summed over transfers" },
+            },
+          },
+          "4xx": { $ref: "ErrorResponse#" },
+        },
+      },
+    },
+    async (request) => {
+      const { space, agreementId } = request.params;
+      await requireSpace(app, principalOf(request), space, "agreements:read");
+      const { rows } = await app.pool().query<{ accesses: string; transfers: string; bytes: string }>(
+        `select coalesce((select accesses from gateway_agreements where agreement_id = $1 and space = $2), 0)::text
+                  as accesses,
+                count(t.*)::text as transfers,
+                coalesce(sum(t.bytes), 0)::text as bytes
+           from gateway_transfers t
+          where t.agreement_id = $1 and t.space = $2`,
+        [agreementId, space],
+      );
+      const row = rows[0];
+      return {
+        agreementId,
+        space,
+        accesses: Number(row?.accesses ?? 0),
+        transfers: Number(row?.transfers ?? 0),
+        bytes: Number(row?.bytes ?? 0),
+      };
+    },
+  );
+  return Promise.resolve();
+};
