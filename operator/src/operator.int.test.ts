@@ -4,7 +4,7 @@
 // deleting the space removes everything it created.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { DataSpace, Participant } from "@tds/crds";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
 import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
@@ -177,6 +177,46 @@ test("a quota override above the space maximum is refused with the field named",
   assert.ok(cond);
   assert.equal(cond.reason, "QuotaExceedsSpaceMaximum");
   assert.match(cond.message, /^spec\.quota\.storage: 2Ti exceeds the space maximum of 1Ti$/);
+  await client.delete(kinds.dataSpace, name);
+  await eventually("the space to be gone", async () => !(await client.find(kinds.dataSpace, name)), 60_000);
+});
+
+test("a participant at its storage quota cannot write until it deletes data; reads and deletes still work", async () => {
+  const name = `sq-${run}`;
+  await client.create(kinds.dataSpace, spaceManifest(name, run) as KubeObject);
+  const pname = `${name}-small`;
+  await client.create(
+    kinds.participant,
+    participantManifest(pname, name, { quota: { storage: "4Ki" } }) as KubeObject,
+  );
+  const writable = (o: Participant & KubeObject) =>
+    o.status?.conditions?.find((c) => c.type === "StorageWritable");
+  await eventually("the participant to be Ready", async () =>
+    ready(await client.get<Participant & KubeObject>(kinds.participant, pname)),
+  );
+  const ns = `${name}--${pname}`;
+  const s3 = s3As(await client.get(kinds.secret, "storage-credentials", ns));
+  const bucket = bucketName(name, pname);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "a.bin", Body: Buffer.alloc(5000, 1) }));
+  const refused = await eventually("writes to be refused", async () => {
+    const o = await client.get<Participant & KubeObject>(kinds.participant, pname);
+    return writable(o)?.status === "False" ? o : undefined;
+  });
+  assert.equal(writable(refused)?.reason, "QuotaExceeded");
+  assert.equal(refused.status?.bytesStored, 5000);
+  await assert.rejects(
+    s3.send(new PutObjectCommand({ Bucket: bucket, Key: "b.bin", Body: "more" })),
+    (err: Error) => err.name === "AccessDenied",
+  );
+  // Reading, listing and deleting still work: the way back under the quota.
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "a.bin" }));
+  assert.equal((await got.Body?.transformToByteArray())?.length, 5000);
+  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "a.bin" }));
+  await eventually("writes to be allowed again", async () => {
+    const o = await client.get<Participant & KubeObject>(kinds.participant, pname);
+    return writable(o)?.status === "True" ? o : undefined;
+  });
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "b.bin", Body: "more" }));
   await client.delete(kinds.dataSpace, name);
   await eventually("the space to be gone", async () => !(await client.find(kinds.dataSpace, name)), 60_000);
 });

@@ -8,6 +8,8 @@ import {
   CreateBucketCommand,
   HeadBucketCommand,
   DeleteBucketCommand,
+  DeleteBucketPolicyCommand,
+  PutBucketPolicyCommand,
   ListObjectsV2Command,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -38,6 +40,12 @@ export interface ObjectStore {
   listObjects(bucket: string, prefix: string): Promise<ObjectInfo[]>;
   /** A small object's content as text (the gateway's sandbox output manifests); undefined when missing. */
   getObjectText(bucket: string, key: string): Promise<string | undefined>;
+  /**
+   * Refuses (or allows again) every write by the bucket's owner: PutObject,
+   * multipart uploads and copies. Reads, lists and deletes stay allowed, so
+   * the owner can delete data to get back under its quota. Idempotent.
+   */
+  setWritesRefused(bucket: string, ownerAccessKeyId: string, refused: boolean): Promise<void>;
 }
 
 export interface ObjectInfo {
@@ -209,6 +217,47 @@ export class VersityGatewayStore implements ObjectStore {
     const res = await this.adminCall("/change-bucket-owner", { bucket, owner: ownerAccessKeyId });
     if (res.status >= 300) {
       throw new Error(`cannot give bucket ${bucket} to ${ownerAccessKeyId}: HTTP ${res.status} ${res.text}`);
+    }
+  }
+
+  /**
+   * A bucket policy: with one, versitygw no longer consults the bucket's ACL,
+   * so the policy allows the owner everything and then denies s3:PutObject
+   * (the action versitygw checks for PutObject, multipart parts and
+   * completion, CopyObject and POST uploads); an explicit deny wins. Allowing
+   * writes again deletes the policy, which returns the bucket to its ACL.
+   * The admin account the gateway and operator use is not subject to it.
+   */
+  async setWritesRefused(bucket: string, ownerAccessKeyId: string, refused: boolean): Promise<void> {
+    try {
+      if (!refused) {
+        await this.s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));
+        return;
+      }
+      const owner = { AWS: [ownerAccessKeyId] };
+      const policy = {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "OwnerAccess",
+            Effect: "Allow",
+            Principal: owner,
+            Action: ["s3:*"],
+            Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`],
+          },
+          {
+            Sid: "StorageQuotaExceeded",
+            Effect: "Deny",
+            Principal: owner,
+            Action: ["s3:PutObject"],
+            Resource: [`arn:aws:s3:::${bucket}/*`],
+          },
+        ],
+      };
+      await this.s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }));
+    } catch (err) {
+      if (!refused && err instanceof S3ServiceException && err.name === "NoSuchBucketPolicy") return;
+      throw new Error(`cannot ${refused ? "refuse" : "allow"} writes to bucket ${bucket}`, { cause: err });
     }
   }
 

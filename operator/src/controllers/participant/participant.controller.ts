@@ -49,6 +49,8 @@ export class ParticipantReconciler implements Reconciler {
   readonly resource = kinds.participant;
   /** When each participant's bucket was last sampled (by uid). */
   private readonly sampledAt = new Map<string, number>();
+  /** Whether writes to each participant's bucket were last set refused (by uid), so unchanged states make no call. */
+  private readonly writesRefused = new Map<string, boolean>();
 
   constructor(private readonly deps: Deps) {}
 
@@ -189,6 +191,13 @@ export class ParticipantReconciler implements Reconciler {
         ctx.log,
       );
     }
+    // The storage quota is enforced on the sample: at or over it, the owner's writes are refused.
+    const overQuota = !p.spec.suspended && BigInt(bytesStored) >= quotaBytes;
+    if (this.writesRefused.get(uid) !== overQuota) {
+      ctx.beforeWrite(`${overQuota ? "refuse" : "allow"} writes to bucket ${storage.bucket}`);
+      await store.setWritesRefused(storage.bucket, storage.account, overQuota);
+      this.writesRefused.set(uid, overQuota);
+    }
     const base: ParticipantStatus = {
       ...(p.status ?? {}),
       namespace: ns,
@@ -196,7 +205,24 @@ export class ParticipantReconciler implements Reconciler {
       storageCredentialsSecret: storage.secretName,
       bytesStored,
       storageQuotaBytes: Number(quotaBytes),
+      conditions: setCondition(p.status?.conditions, {
+        type: "StorageWritable",
+        status: overQuota ? "False" : "True",
+        reason: overQuota ? "QuotaExceeded" : "WithinQuota",
+        message: overQuota
+          ? `${String(bytesStored)} bytes stored, quota ${String(quotaBytes)}: writes to ${storage.bucket} are refused until data is deleted or the quota is raised`
+          : `${String(bytesStored)} of ${String(quotaBytes)} bytes used`,
+        observedGeneration: p.metadata.generation ?? 0,
+      }),
     };
+    if (overQuota && p.status?.conditions?.find((c) => c.type === "StorageWritable")?.status !== "False") {
+      await ctx.events.emit(
+        p,
+        "Warning",
+        "StorageQuotaExceeded",
+        `Writes to bucket ${storage.bucket} are refused: ${String(bytesStored)} bytes stored, quota ${String(quotaBytes)}`,
+      );
+    }
     if (identity) {
       base.certificate = {
         secretName: identity.secretName,
@@ -341,6 +367,7 @@ export class ParticipantReconciler implements Reconciler {
     });
     await removeFinalizer(ctx, kinds.participant, p, PARTICIPANT_FINALIZER);
     this.sampledAt.delete(p.metadata.uid ?? "");
+    this.writesRefused.delete(p.metadata.uid ?? "");
     ctx.log.info("participant removed", { participant: p.metadata.name, bucketRetained: retain });
     return undefined;
   }
