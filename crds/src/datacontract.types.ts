@@ -89,6 +89,13 @@ export const DataContractStatusSchema = Obj("The decision and the state of the a
   credentialsSecret: Type.Optional(
     Str("Secret in the contract's namespace with the gateway credentials for this contract.", 253),
   ),
+  credentialsDigest: Type.Optional(
+    Str(
+      "SHA-256 of the token in the credentials Secret, as sha256:<hex>. The gateway authenticates the token against it, so it never reads the Secret; the token has 256 random bits, so the digest reveals nothing usable.",
+      71,
+      { pattern: "^sha256:[0-9a-f]{64}$" },
+    ),
+  ),
   crossBorderExport: Type.Optional(
     Bool(
       "The consumer is outside the space's home region and the transfer is allowed: the agreement is recorded as a cross-border export.",

@@ -4,6 +4,7 @@
 // and the contract routes, and records evidence for every decision.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import jsonld from "jsonld";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
@@ -52,6 +53,7 @@ interface Status {
   contentId?: string;
   transitions?: number;
   accesses?: number;
+  credentialsDigest?: string;
   rejection?: { reason: string };
   history?: { action: string; logIndex?: number }[];
   conditions?: { type: string; status: string; reason: string; message: string }[];
@@ -564,6 +566,11 @@ test("an Active contract carries the gateway interface: agreement label and a cr
   const secret = dataOf(await client.get(kinds.secret, "contract-gw", consNs));
   assert.equal(unb64(secret.agreementId), agreementId);
   assert.equal(Buffer.from(unb64(secret.token), "base64url").length, 32);
+  // The gateway authenticates against the digest in status and never reads the Secret.
+  assert.equal(
+    c.status.credentialsDigest,
+    `sha256:${createHash("sha256").update(unb64(secret.token), "utf8").digest("hex")}`,
+  );
   assert.ok("gatewayUrl" in secret);
   const found = await client.list(kinds.dataContract, undefined, {
     labelSelector: `tds.dev/agreement-id=${agreementId}`,

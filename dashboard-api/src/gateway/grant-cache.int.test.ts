@@ -42,7 +42,7 @@ async function lookups(): Promise<{ cache: number; live: number }> {
 
 test("an Active contract is served from the cache: no API-server read per download", async () => {
   const { agreementId, token } = w.contract("hot", "cached", { state: "Active" });
-  // The first downloads may be live while the watch delivers the contract, its Secret and offer.
+  // The first downloads may be live while the watch delivers the contract and offer.
   await eventually(
     "a download answered from the cache",
     async () => {

@@ -1,8 +1,8 @@
 // The gateway's watch-backed view of grants: supervised informers (the same
-// implementation the operator runs, @tds/crds/kube) over DataContracts, the
-// contracts' credentials Secrets (label tds.dev/agreement-id only, never every
-// Secret), DataOffers and Participants, and an index from agreement id to
-// contract. A download then needs no API-server round trip.
+// implementation the operator runs, @tds/crds/kube) over DataContracts (whose
+// status carries the digest of the contract token: no Secret is read),
+// DataOffers and Participants, and an index from agreement id to contract. A
+// download then needs no API-server round trip.
 //
 // Freshness rules:
 // - A grant whose contract is Active in the cache is served from the cache. A
@@ -24,7 +24,7 @@ import {
   type ResourceType,
 } from "@tds/crds/kube";
 import { splitNamespace, type ContractGrant } from "./grants.ts";
-import { AGREEMENT_LABEL, contractStateOf, grantFrom, type ContractState, type GrantSource } from "./kube.ts";
+import { contractStateOf, grantFrom, type ContractState, type GrantSource } from "./kube.ts";
 
 const tds = (plural: string, kind: string, namespaced: boolean): ResourceType => ({
   group: "tds.dev",
@@ -37,13 +37,11 @@ const resources = {
   contracts: tds("datacontracts", "DataContract", true),
   offers: tds("dataoffers", "DataOffer", true),
   participants: tds("participants", "Participant", false),
-  secrets: { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true },
 } as const satisfies Record<string, ResourceType>;
 
 type Contract = DataContract & KubeObject;
 type Offer = DataOffer & KubeObject;
 type ParticipantObj = Participant & KubeObject;
-type Secret = KubeObject & { data?: Record<string, string> };
 
 export interface GrantCacheOptions {
   readonly client: KubeClient;
@@ -60,7 +58,6 @@ export class GrantCache implements GrantSource {
   private readonly contracts: Informer<Contract>;
   private readonly offers: Informer<Offer>;
   private readonly participants: Informer<ParticipantObj>;
-  private readonly secrets: Informer<Secret>;
   /** agreement id → keys of the contracts whose status carries it (one, unless something is wrong). */
   private readonly byAgreement = new Map<string, Set<string>>();
   /** contract key → the agreement id indexed for it. */
@@ -88,28 +85,22 @@ export class GrantCache implements GrantSource {
       resource: resources.participants,
       onEvent: () => undefined,
     });
-    this.secrets = new Informer<Secret>(opts.client, {
-      ...common,
-      resource: resources.secrets,
-      labelSelector: AGREEMENT_LABEL,
-      onEvent: () => undefined,
-    });
   }
 
   /** Lists and starts watching; resolves once every first list is in. */
   start(): Promise<void> {
-    this.started ??= Promise.all(
-      [this.contracts, this.offers, this.participants, this.secrets].map((i) => i.start()),
-    ).then(() => undefined);
+    this.started ??= Promise.all([this.contracts, this.offers, this.participants].map((i) => i.start())).then(
+      () => undefined,
+    );
     return this.started;
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.contracts, this.offers, this.participants, this.secrets].map((i) => i.stop()));
+    await Promise.all([this.contracts, this.offers, this.participants].map((i) => i.stop()));
   }
 
   get synced(): boolean {
-    return [this.contracts, this.offers, this.participants, this.secrets].every((i) => i.hasSynced);
+    return [this.contracts, this.offers, this.participants].every((i) => i.hasSynced);
   }
 
   async resolve(agreementId: string): Promise<ContractGrant | undefined> {
@@ -142,17 +133,11 @@ export class GrantCache implements GrantSource {
     const [key] = keys;
     const c = key === undefined ? undefined : this.contracts.get(key);
     if (!c) return undefined;
-    const ns = c.metadata.namespace ?? "";
-    const secretName = c.status?.credentialsSecret;
     const offerRef = c.spec.offerRef;
     const provider = splitNamespace(offerRef.namespace)?.participant;
-    const secret = secretName ? this.secrets.get(`${ns}/${secretName}`) : undefined;
-    // The label selected the Secret; its label must also name this agreement.
-    if (secret?.metadata.labels?.[AGREEMENT_LABEL] !== agreementId) return undefined;
     return grantFrom(
       agreementId,
       c,
-      secret.data,
       this.offers.get(`${offerRef.namespace}/${offerRef.name}`),
       provider === undefined ? undefined : this.participants.get(provider),
     );

@@ -1,5 +1,6 @@
-// Where grants come from: the DataContract carrying the agreement label, its
-// credentials Secret, the DataOffer and the provider Participant's bucket.
+// Where grants come from: the DataContract carrying the agreement label (its
+// status has the digest of its credentials token, so no Secret is read), the
+// DataOffer and the provider Participant's bucket.
 // KubeGrantSource reads them from the Kubernetes API on each call, over one
 // keep-alive connection pool; the gateway serves requests from the
 // watch-backed GrantCache (grant-cache.ts) and uses this live read only where
@@ -9,7 +10,7 @@ import { Agent, request, type RequestOptions } from "node:https";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { DataContract, DataOffer, Participant } from "@tds/crds";
-import { digestToken, splitNamespace, type AccessMode, type ContractGrant } from "./grants.ts";
+import { splitNamespace, type AccessMode, type ContractGrant } from "./grants.ts";
 
 export const AGREEMENT_LABEL = "tds.dev/agreement-id";
 
@@ -115,14 +116,14 @@ export type ContractObj = DataContract & Obj;
 export type OfferObj = DataOffer & Obj;
 
 /**
- * The grant of an agreement from the four objects it is made of: the contract
- * (whose status carries the agreement id), its credentials Secret's data, the
- * offer and the provider Participant. Undefined when a piece is missing.
+ * The grant of an agreement from the three objects it is made of: the
+ * contract (whose status carries the agreement id and the digest of its
+ * token), the offer and the provider Participant. Undefined when a piece is
+ * missing.
  */
 export function grantFrom(
   agreementId: string,
   c: ContractObj,
-  secretData: Record<string, string> | undefined,
   offer: OfferObj | undefined,
   participant: (Participant & Obj) | undefined,
 ): ContractGrant | undefined {
@@ -130,9 +131,9 @@ export function grantFrom(
   const consumer = splitNamespace(ns);
   const offerRef = c.spec.offerRef;
   const provider = splitNamespace(offerRef.namespace);
-  const token = secretData?.token;
+  const digest = /^sha256:([0-9a-f]{64})$/.exec(c.status?.credentialsDigest ?? "")?.[1];
   const bucket = participant?.status?.bucket;
-  if (c.status?.agreementId !== agreementId || !consumer || !provider || !token || !offer || !bucket) {
+  if (c.status?.agreementId !== agreementId || !consumer || !provider || !digest || !offer || !bucket) {
     return undefined;
   }
   const policy = offer.spec.policy;
@@ -164,7 +165,7 @@ export function grantFrom(
     },
     ...(limits.length > 0 ? { maxAccesses: Math.min(...limits) } : {}),
     bucket,
-    tokenDigest: digestToken(Buffer.from(token, "base64").toString("utf8")),
+    tokenDigest: Buffer.from(digest, "hex"),
   };
 }
 
@@ -191,21 +192,16 @@ export class KubeGrantSource implements GrantSource {
     const contracts = (list?.items ?? []).filter((c) => c.status?.agreementId === agreementId);
     if (contracts.length !== 1) return undefined;
     const c = contracts[0];
-    const ns = c?.metadata.namespace ?? "";
     const offerRef = c?.spec.offerRef;
     const provider = offerRef && splitNamespace(offerRef.namespace);
-    const secretName = c?.status?.credentialsSecret;
-    if (!c || !offerRef || !provider || !secretName) return undefined;
-    const [secret, offer, participant] = await Promise.all([
-      this.kube.get<Obj & { data?: Record<string, string> }>(
-        `/api/v1/namespaces/${enc(ns)}/secrets/${enc(secretName)}`,
-      ),
+    if (!c || !offerRef || !provider) return undefined;
+    const [offer, participant] = await Promise.all([
       this.kube.get<OfferObj>(
         `${TDS}/namespaces/${enc(offerRef.namespace)}/dataoffers/${enc(offerRef.name)}`,
       ),
       this.kube.get<Participant & Obj>(`${TDS}/participants/${enc(provider.participant)}`),
     ]);
-    return grantFrom(agreementId, c, secret?.data, offer, participant);
+    return grantFrom(agreementId, c, offer, participant);
   }
 
   async contractState(namespace: string, name: string): Promise<ContractState | undefined> {

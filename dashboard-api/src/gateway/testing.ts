@@ -4,7 +4,7 @@
 // status names its bucket, DataOffers, and DataContracts whose status is set
 // through the status subresource plus their credentials Secrets. The
 // provider's bucket is real, on the harness's S3 server.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { CreateBucketCommand, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
 import { KubeClient } from "@tds/crds/kube";
 import { installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
@@ -156,6 +156,7 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
       world.setContractStatus(name, {
         agreementId,
         credentialsSecret: `contract-${name}`,
+        credentialsDigest: `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`,
         ...status,
       });
       return { agreementId, token };

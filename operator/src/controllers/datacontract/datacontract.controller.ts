@@ -8,10 +8,10 @@
 // contract without its Secret); the status with the transition comes before
 // its evidence entry, whose time and id are then read back from the status,
 // so a restarted operator sends the same entry and the log records it once.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { DataContract, DataContractStatus, DataOffer, DataSpace, Participant } from "@tds/crds";
-import { KubeApiError, type KubeObject } from "@tds/crds/kube";
+import { KubeApiError, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   findCondition,
@@ -342,7 +342,7 @@ export class DataContractReconciler implements Reconciler {
 
     if (state === "Active" || state === "Agreed") {
       const agreementId = status.agreementId ?? agreementIdOf(uid);
-      await this.ensureGrant(ctx, c, spaceName, agreementId);
+      status.credentialsDigest = await this.ensureGrant(ctx, c, spaceName, agreementId);
       status.credentialsSecret = credentialsSecretName(name);
     } else if (state === "Expired" || state === "Revoked" || state === "Rejected") {
       await this.removeGrant(ctx, c);
@@ -384,13 +384,17 @@ export class DataContractReconciler implements Reconciler {
     return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : undefined;
   }
 
-  /** The agreement label (the gateway finds the contract by it) and the credentials Secret. */
+  /**
+   * The agreement label (the gateway finds the contract by it) and the
+   * credentials Secret; returns the digest of its token for status, which is
+   * what the gateway authenticates against.
+   */
   private async ensureGrant(
     ctx: Context,
     c: ContractObject,
     space: string,
     agreementId: string,
-  ): Promise<void> {
+  ): Promise<string> {
     const name = c.metadata.name ?? "";
     const ns = c.metadata.namespace ?? "";
     if (c.metadata.labels?.[AGREEMENT_LABEL] !== agreementId) {
@@ -401,21 +405,19 @@ export class DataContractReconciler implements Reconciler {
       c.metadata.resourceVersion = patched.metadata.resourceVersion;
     }
     const secretName = credentialsSecretName(name);
-    if (this.deps.cache.get(kinds.secret, secretName, ns)) return;
-    const secret = buildCredentialsSecret(
-      c,
-      space,
-      agreementId,
-      randomBytes(32).toString("base64url"),
-      this.deps.gatewayUrl ?? "",
-    );
+    const cached = this.deps.cache.get(kinds.secret, secretName, ns);
+    if (cached) return tokenDigestOf(cached);
+    const token = randomBytes(32).toString("base64url");
+    const secret = buildCredentialsSecret(c, space, agreementId, token, this.deps.gatewayUrl ?? "");
     try {
       ctx.beforeWrite(`create Secret ${ns}/${secretName}`);
       await ctx.client.create(kinds.secret, secret);
+      return `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`;
     } catch (err) {
       // Created by an earlier attempt: the token stays as first issued.
       if (!(err instanceof KubeApiError && err.code === 409))
         throw new Error(`cannot create the credentials Secret of contract ${ns}/${name}`, { cause: err });
+      return tokenDigestOf(await ctx.client.get(kinds.secret, secretName, ns));
     }
   }
 
@@ -511,4 +513,11 @@ export class DataContractReconciler implements Reconciler {
 /** The agreed maximum of accesses: the contract's request, else the offer's maximum (policy rule 9 keeps the first ≤ the second). */
 function accessLimit(c: ContractObject, offer: OfferObject): number | undefined {
   return c.spec.requestedAccesses ?? offer.spec.policy.maxAccesses;
+}
+
+/** `sha256:<hex>` of the token a credentials Secret holds. */
+function tokenDigestOf(secret: KubeObject): string {
+  const token = Buffer.from(dataOf(secret).token ?? "", "base64").toString("utf8");
+  if (!token) throw new Error(`credentials Secret ${secret.metadata.name ?? ""} has no token`);
+  return `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`;
 }
