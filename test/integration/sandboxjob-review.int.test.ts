@@ -3,17 +3,21 @@
 // test plays each job while its pod is Running: it reads the input and writes
 // outputs through the gateway with the job's token from its grant Secret. An
 // ordinary output waits for review, the provider releases it through the API
-// and the consumer downloads it with its contract token; a copy of an input
-// and an output over its size limit are withheld automatically and cannot be
-// downloaded. The ValidatingAdmissionPolicy tds-sandboxjob-review (from
-// charts/tds) denies the consumer's admin the review annotation; the API sets
-// it as the chart's ServiceAccount tds-dashboard-api.
+// and the consumer downloads it with its contract token; every byte read,
+// written and downloaded is metered once (retries with the same
+// Idempotency-Key count nothing) and evidenced. A copy of an input, an output
+// that embeds one or names its SHA-256, and an output over its size limit
+// are withheld automatically, with a reason naming the input and how, and
+// cannot be downloaded. The ValidatingAdmissionPolicy tds-sandboxjob-review
+// (from charts/tds) denies the consumer's admin the review annotation; the
+// API sets it as the chart's ServiceAccount tds-dashboard-api.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
-import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
+import { S3Client, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
 import type { FastifyInstance } from "fastify";
@@ -40,7 +44,9 @@ const provider = `${space}-prov`;
 const consumer = `${space}-cons`;
 const provNs = `${space}--${provider}`;
 const consNs = `${space}--${consumer}`;
-const INPUT = "unit,t\n1,80\n2,81\n";
+// Over 64 bytes, so an output that embeds it whole is caught (sandbox-fingerprint.ts: MIN_PART).
+const INPUT =
+  "unit,t\n" + Array.from({ length: 20 }, (_, i) => `${String(i + 1)},${String(80 + (i % 3))}\n`).join("");
 const client = new KubeClient(kubeConfig());
 
 let db: TestDatabase;
@@ -49,9 +55,12 @@ let app: FastifyInstance;
 let operator: TestOperator;
 let key: DevKey;
 let contractToken: string;
+let agreementId: string;
+let providerS3: S3Client;
 
 interface Status {
   phase?: string;
+  agreementId?: string;
   state?: string;
   credentialsSecret?: string;
   review?: { state: string; reason?: string; reviewer?: string };
@@ -200,12 +209,12 @@ before(async () => {
     Promise.resolve(admits(sandboxJob("probe"))),
   );
   const d = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));
-  const s3 = new S3Client({
+  const s3 = (providerS3 = new S3Client({
     endpoint: unb64(d.S3_ENDPOINT),
     region: unb64(d.AWS_REGION),
     forcePathStyle: true,
     credentials: { accessKeyId: unb64(d.AWS_ACCESS_KEY_ID), secretAccessKey: unb64(d.AWS_SECRET_ACCESS_KEY) },
-  });
+  }));
   await s3.send(
     new PutObjectCommand({ Bucket: `tds-${space}-${provider}`, Key: "turbines/data.csv", Body: INPUT }),
   );
@@ -232,6 +241,7 @@ before(async () => {
     const c = await client.get<Obj>(kinds.dataContract, "c-run", consNs);
     return c.status?.state === "Active" && c.status.credentialsSecret ? c : undefined;
   });
+  agreementId = contract.status?.agreementId ?? "";
   contractToken = unb64(
     dataOf(await client.get(kinds.secret, contract.status?.credentialsSecret ?? "", consNs)).token,
   );
@@ -261,13 +271,35 @@ async function runningJob(name: string): Promise<{ uid: string; grant: string; t
 }
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
-const putOutput = (job: string, token: string, body: string | Buffer) =>
+const putOutput = (job: string, token: string, body: string | Buffer, headers: Record<string, string> = {}) =>
   app.inject({
     method: "PUT",
     url: `/v1/sandbox/${job}/outputs/report`,
-    headers: { ...auth(token), "content-type": "application/octet-stream" },
+    headers: { ...auth(token), "content-type": "application/octet-stream", ...headers },
     payload: body,
   });
+/** The gateway's usage of this run's agreement, by meter (its events are ingested with the ledger's rows). */
+async function meteredByMeter(): Promise<Record<string, number>> {
+  const { rows } = await pool.query<{ meter: string; total: string }>(
+    `select e.meter, sum(e.quantity)::text as total
+       from usage_events e join gateway_transfers t on t.transfer_id = split_part(e.id, '/', 1)
+      where e.source = 'tds-gateway' and t.agreement_id = $1
+      group by e.meter`,
+    [agreementId],
+  );
+  return Object.fromEntries(rows.map((r) => [r.meter, Number(r.total)]));
+}
+
+/** The gateway's evidence actions about a SandboxJob, sorted. */
+async function gatewayEvidence(job: string): Promise<string[]> {
+  const { rows } = await pool.query<{ action: string }>(
+    `select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries
+      where space = $1 and object_kind = 'SandboxJob' and object_name = $2 and event_id like 'gateway/%'`,
+    [space, job],
+  );
+  return rows.map((r) => r.action).sort();
+}
+
 const reviewed = (name: string, state: string) =>
   until(`${name} ${state}`, async () => {
     const j = await getJob(name);
@@ -276,12 +308,23 @@ const reviewed = (name: string, state: string) =>
 
 test("a job reads its input and writes an output through the gateway; the provider releases it and the consumer downloads it", async () => {
   const job = await runningJob("release");
-  const input = await app.inject({
-    url: `/v1/sandbox/${job.grant}/inputs/turbines/data.csv`,
-    headers: auth(job.token),
-  });
+  const read = (headers: Record<string, string> = {}) =>
+    app.inject({
+      url: `/v1/sandbox/${job.grant}/inputs/turbines/data.csv`,
+      headers: { ...auth(job.token), ...headers },
+    });
+  const input = await read({ "idempotency-key": "read-1" });
   assert.equal(input.statusCode, 200, input.body);
   assert.equal(input.body, INPUT);
+  // The same request identity again: the same transfer, its bytes not metered twice.
+  const retried = await read({ "idempotency-key": "read-1" });
+  assert.equal(retried.body, INPUT);
+  assert.equal(retried.headers["tds-transfer-id"], input.headers["tds-transfer-id"]);
+  const part = await read({ "idempotency-key": "read-2", range: "bytes=0-9" });
+  assert.equal(part.statusCode, 206, part.body);
+  assert.equal(part.body, INPUT.slice(0, 10));
+  // Without a key, every read is a transfer of its own.
+  assert.equal((await read()).body, INPUT);
   const outside = await app.inject({
     url: `/v1/sandbox/${job.uid}/inputs/turbines/other.csv`,
     headers: auth(job.token),
@@ -294,8 +337,10 @@ test("a job reads its input and writes an output through the gateway; the provid
   assert.equal(wrongToken.statusCode, 401);
 
   const report = JSON.stringify({ meanT: 80.5 });
-  const put = await putOutput(job.grant, job.token, report);
-  assert.equal(put.statusCode, 201, put.body);
+  for (let i = 0; i < 2; i++) {
+    const put = await putOutput(job.grant, job.token, report, { "idempotency-key": "write-1" });
+    assert.equal(put.statusCode, 201, put.body);
+  }
   const undeclared = await app.inject({
     method: "PUT",
     url: `/v1/sandbox/${job.uid}/outputs/secret-copy`,
@@ -345,28 +390,98 @@ test("a job reads its input and writes an output through the gateway; the provid
   const done = await reviewed("release", "Released");
   assert.equal(done.status?.review?.reviewer, `participant:${provider}`);
 
-  const download = await app.inject({
-    url: `/v1/sandbox/${job.uid}/outputs/report`,
-    headers: auth(contractToken),
-  });
-  assert.equal(download.statusCode, 200, download.body);
-  assert.equal(download.body, report);
+  for (let i = 0; i < 2; i++) {
+    const download = await app.inject({
+      url: `/v1/sandbox/${job.uid}/outputs/report`,
+      headers: { ...auth(contractToken), "idempotency-key": "get-1" },
+    });
+    assert.equal(download.statusCode, 200, download.body);
+    assert.equal(download.body, report);
+  }
   const noToken = await app.inject({ url: `/v1/sandbox/${job.uid}/outputs/report` });
   assert.equal(noToken.statusCode, 401);
+
+  // Every attempt leaves one evidence entry, appended after its metering commit: once all 8 are
+  // in, the usage is final. Metered bytes are the bytes read, written and downloaded, each once.
+  const actions = await until("the evidence of 8 sandbox transfer attempts", async () => {
+    const a = await gatewayEvidence("release");
+    return a.length >= 8 ? a : undefined;
+  });
+  assert.deepEqual(actions, [
+    ...Array<string>(4).fill("sandbox.input-read"),
+    ...Array<string>(2).fill("sandbox.output-transferred"),
+    ...Array<string>(2).fill("sandbox.output-written"),
+  ]);
+  assert.deepEqual(await meteredByMeter(), {
+    "sandbox.input_bytes": 2 * Buffer.byteLength(INPUT) + 10,
+    "sandbox.output_bytes": Buffer.byteLength(report),
+    "transfer.bytes": Buffer.byteLength(report),
+  });
+  // They count no access, so the sweep of unfinished downloads has nothing to meter for them.
+  const unswept = await pool.query<{ n: string }>(
+    "select count(*)::text as n from gateway_transfers where agreement_id = $1 and not access_metered",
+    [agreementId],
+  );
+  assert.equal(unswept.rows[0]?.n, "0");
 });
 
-test("an output that copies an input, or is over its size limit, is withheld automatically and not downloadable", async () => {
-  const [copy, big] = await Promise.all([runningJob("copy"), runningJob("big")]);
-  const copied = await putOutput(copy.grant, copy.token, INPUT);
-  assert.equal(copied.statusCode, 201, copied.body);
-  const tooBig = await putOutput(big.grant, big.token, Buffer.alloc(2048, 1));
-  assert.equal(tooBig.statusCode, 413, tooBig.body);
-  assert.equal(tooBig.json<{ code: string }>().code, "TDS_ERR_OUTPUT_TOO_LARGE");
+test("an output that copies, embeds or names an input, or is over its size limit, is withheld automatically and not downloadable", async () => {
+  const [copy, embed, digest, big] = await Promise.all([
+    runningJob("copy"),
+    runningJob("embed"),
+    runningJob("digest"),
+    runningJob("big"),
+  ]);
+  const sha = createHash("sha256").update(INPUT).digest("hex");
+  const prefix = '{"rows": "';
+  const outputs: [typeof copy, string | Buffer, number][] = [
+    [copy, INPUT, 201],
+    [embed, `${prefix}${INPUT}"}`, 201],
+    [digest, `{"seen": "${sha.toUpperCase()}"}`, 201],
+    [big, Buffer.alloc(2048, 1), 413],
+  ];
+  for (const [job, body, status] of outputs) {
+    const put = await putOutput(job.grant, job.token, body);
+    assert.equal(put.statusCode, status, put.body);
+  }
 
-  const [c, b] = await Promise.all([reviewed("copy", "Withheld"), reviewed("big", "Withheld")]);
-  assert.match(c.status?.review?.reason ?? "", /contains the SHA-256 of input object turbines\/data\.csv/);
-  assert.match(b.status?.review?.reason ?? "", /2048 bytes, over its limit of 1024 bytes/);
-  for (const uid of [copy.uid, big.uid]) {
+  const reasons = await Promise.all(
+    ["copy", "embed", "digest", "big"].map(
+      async (name) => (await reviewed(name, "Withheld")).status?.review?.reason,
+    ),
+  );
+  const last = String(Buffer.byteLength(INPUT) - 1);
+  assert.deepEqual(reasons, [
+    "Output report is a copy of input object turbines/data.csv",
+    `Output report contains bytes 0-${last} of input object turbines/data.csv at byte ${String(prefix.length)}`,
+    "Output report contains the SHA-256 of input object turbines/data.csv as hex text at byte 10",
+    "Output report is 2048 bytes, over its limit of 1024 bytes",
+  ]);
+  // The manifest the operator read says which input matched and how.
+  const manifest = await providerS3.send(
+    new GetObjectCommand({
+      Bucket: `tds-${space}-${provider}`,
+      Key: `tds-outbox/${embed.uid}/.manifest/report.json`,
+    }),
+  );
+  assert.deepEqual(JSON.parse((await manifest.Body?.transformToString()) ?? "{}"), {
+    name: "report",
+    key: `tds-outbox/${embed.uid}/report`,
+    bytes: prefix.length + Buffer.byteLength(INPUT) + 2,
+    sha256: createHash("sha256").update(`${prefix}${INPUT}"}`).digest("hex"),
+    inputMatches: [
+      {
+        key: "turbines/data.csv",
+        sha256: sha,
+        match: "embedded",
+        offset: prefix.length,
+        inputOffset: 0,
+        length: Buffer.byteLength(INPUT),
+      },
+    ],
+    scanComplete: true,
+  });
+  for (const { uid } of [copy, embed, digest, big]) {
     const r = await app.inject({ url: `/v1/sandbox/${uid}/outputs/report`, headers: auth(contractToken) });
     assert.equal(r.statusCode, 403, r.body);
     assert.equal(r.json<{ code: string }>().code, "TDS_ERR_OUTPUT_NOT_RELEASED");

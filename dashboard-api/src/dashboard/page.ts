@@ -22,6 +22,7 @@ export const dashboardHtml = `<!doctype html>
   <label>Meter <select id="meter">
     <option>storage.byte_seconds</option><option>transfer.bytes</option><option>api.calls</option>
     <option>offer.accesses</option><option>sandbox.cpu_milliseconds</option><option>sandbox.memory_byte_seconds</option>
+    <option>sandbox.input_bytes</option><option>sandbox.output_bytes</option>
   </select></label>
   <button>Load</button>
 </form>

@@ -18,6 +18,10 @@
 //   delivered ranges; the event `<transferId>/bytes/<attempt>` carries only
 //   the bytes not delivered before. A download retried in full or resumed
 //   with Range is therefore metered exactly once per byte of the object.
+// - A SandboxJob's input reads and output writes, and the consumer's reads of
+//   released outputs, are transfers too (sandbox.ts), opened with open():
+//   they count no access, and meter their bytes the same way under their
+//   own meter (TransferKind).
 // Events are ingested in the same transaction as the ledger change, so the
 // ledger and the usage tables never disagree.
 import { createHash } from "node:crypto";
@@ -103,6 +107,60 @@ export interface ClaimedTransfer extends TransferStart {
   readonly createdAt: Date;
 }
 
+/** What a transfer meters, and how its evidence reads. */
+export interface TransferKind {
+  readonly meter: MeterName;
+  /** Evidence action of an attempt that ended complete, and of one that did not. */
+  readonly actions: { readonly complete: string; readonly interrupted: string };
+  /** The evidence entry's object; the contract when unset. */
+  readonly object?: EvidenceEntry["object"];
+  /** Facts added to the evidence record. */
+  readonly facts?: Readonly<Record<string, unknown>>;
+}
+
+export const DOWNLOAD: TransferKind = {
+  meter: "transfer.bytes",
+  actions: { complete: "data.transferred", interrupted: "data.transfer-interrupted" },
+};
+
+/** A transfer's row in gateway_transfers, in column order: id, agreement, attribution, object, key. */
+const transferRow = (grant: ContractGrant, t: TransferStart): (string | null)[] => [
+  t.transferId,
+  grant.agreementId,
+  grant.space,
+  grant.consumer,
+  grant.provider,
+  grant.offer.name,
+  grant.contract.name,
+  grant.contract.uid,
+  t.objectKey,
+  t.etag ?? null,
+  t.idempotencyKey ?? null,
+];
+
+/** Why a retry of a known transfer is refused: its key named another object, or the object changed. */
+function retryRefusal(
+  row: { agreement_id: string; object_key: string; etag: string | null },
+  grant: ContractGrant,
+  t: TransferStart,
+): LedgerRefusal | undefined {
+  if (row.agreement_id !== grant.agreementId || row.object_key !== t.objectKey) {
+    return new LedgerRefusal(
+      409,
+      "TDS_ERR_IDEMPOTENCY_CONFLICT",
+      "This Idempotency-Key was used for another object; use a new key",
+    );
+  }
+  if (row.etag !== null && t.etag !== undefined && row.etag !== t.etag) {
+    return new LedgerRefusal(
+      409,
+      "TDS_ERR_OBJECT_CHANGED",
+      "The object changed since this transfer started; download it with a new Idempotency-Key",
+    );
+  }
+  return undefined;
+}
+
 interface ClaimRow {
   first: boolean;
   accesses: string;
@@ -130,20 +188,7 @@ export class Ledger {
     try {
       const result = await this.pool.query<ClaimRow>(
         "select * from gateway_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        [
-          t.transferId,
-          grant.agreementId,
-          grant.space,
-          grant.consumer,
-          grant.provider,
-          grant.offer.name,
-          grant.contract.name,
-          grant.contract.uid,
-          t.objectKey,
-          t.etag ?? null,
-          t.idempotencyKey ?? null,
-          grant.maxAccesses ?? null,
-        ],
+        [...transferRow(grant, t), grant.maxAccesses ?? null],
       );
       row = result.rows[0];
     } catch (err) {
@@ -157,23 +202,40 @@ export class Ledger {
       throw err;
     }
     if (!row) throw new Error(`gateway_claim returned no row for transfer ${t.transferId}`);
-    if (!row.first) {
-      if (row.agreement_id !== grant.agreementId || row.object_key !== t.objectKey) {
-        throw new LedgerRefusal(
-          409,
-          "TDS_ERR_IDEMPOTENCY_CONFLICT",
-          "This Idempotency-Key was used for another object; use a new key",
-        );
-      }
-      if (row.etag !== null && t.etag !== undefined && row.etag !== t.etag) {
-        throw new LedgerRefusal(
-          409,
-          "TDS_ERR_OBJECT_CHANGED",
-          "The object changed since this transfer started; download it with a new Idempotency-Key",
-        );
-      }
-    }
+    const refused = row.first ? undefined : retryRefusal(row, grant, t);
+    if (refused) throw refused;
     return { ...t, first: row.first, accesses: Number(row.accesses), createdAt: row.created_at };
+  }
+
+  /**
+   * Opens a transfer that counts no access (sandbox.ts): inserts its row,
+   * its access marked as metered so the sweep leaves it alone, or, for a
+   * retry, checks that it names the same object. Throws LedgerRefusal as
+   * claim() does. The result's `first` is false: no access to meter.
+   */
+  async open(grant: ContractGrant, t: TransferStart): Promise<ClaimedTransfer> {
+    // Twice at most: a concurrent first request may insert between our insert and select.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const { rows } = await this.pool.query<Omit<ClaimRow, "first" | "accesses"> & { inserted: boolean }>(
+        `with inserted as (
+           insert into gateway_transfers
+             (transfer_id, agreement_id, space, consumer, provider, offer, contract, contract_uid, object_key, etag,
+              idempotency_key, access_metered)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true)
+           on conflict (transfer_id) do nothing
+           returning agreement_id, object_key, etag, created_at)
+         select true as inserted, * from inserted
+         union all
+         select false, agreement_id, object_key, etag, created_at from gateway_transfers where transfer_id = $1`,
+        transferRow(grant, t),
+      );
+      const row = rows[0];
+      if (!row) continue;
+      const refused = row.inserted ? undefined : retryRefusal(row, grant, t);
+      if (refused) throw refused;
+      return { ...t, first: false, accesses: 0, createdAt: row.created_at };
+    }
+    throw new Error(`cannot open transfer ${t.transferId} in the ledger`);
   }
 
   /**
@@ -187,6 +249,7 @@ export class Ledger {
     start: number,
     bytes: number,
     outcome: "complete" | "cut" | "aborted",
+    kind: TransferKind = DOWNLOAD,
   ): Promise<number> {
     // A retry that delivered nothing changes nothing; a first attempt still meters its access.
     if (bytes <= 0 && !t.first) return 0;
@@ -219,7 +282,7 @@ export class Ledger {
           usage(
             attributionOf(grant),
             `${t.transferId}/bytes/${String(row.attempts)}`,
-            "transfer.bytes",
+            kind.meter,
             added,
             now,
           ),
@@ -246,14 +309,15 @@ export class Ledger {
         range: [start, start + bytes],
         meteredBytes: result.added,
         outcome,
+        ...kind.facts,
       };
       const entry: EvidenceEntry = {
         space: grant.space,
         eventId: `gateway/${t.transferId}/${String(result.attempt)}`,
         actor: GATEWAY_ACTOR,
-        action: outcome === "complete" ? "data.transferred" : "data.transfer-interrupted",
+        action: outcome === "complete" ? kind.actions.complete : kind.actions.interrupted,
         time: rfc3339(now),
-        object: {
+        object: kind.object ?? {
           kind: "DataContract",
           namespace: grant.contract.namespace,
           name: grant.contract.name,

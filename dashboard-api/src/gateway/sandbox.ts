@@ -7,22 +7,24 @@
 //                                         provider's bucket and writes the manifest the operator reads
 //   GET /v1/sandbox/{uid}/outputs/{name}  contract token; only when the job's review is Released
 // {job} is the job's uid or its grant id (sha256("grant/" + uid)[0:32], the id in the job's env).
-// The manifest records the output's size and SHA-256 and the input objects whose
-// SHA-256 equals it, so the operator withholds copies of inputs (sandboxjob.review.ts).
+// An output is scanned as it streams for the inputs it copies, embeds or names
+// (sandbox-scan.ts); the manifest lists them, and the operator withholds
+// such outputs (sandboxjob.review.ts). Every transfer is metered and evidenced
+// through the ledger (ledger.ts): input reads as sandbox.input_bytes, output
+// writes as sandbox.output_bytes, released outputs as transfer.bytes; the same
+// Idempotency-Key makes a retry the same transfer, metered once per byte.
 import { createHash } from "node:crypto";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3ServiceException,
-  type S3Client,
-} from "@aws-sdk/client-s3";
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import { EvidenceStore } from "../evidence/store.ts";
 import { bearer, contractRefusal, tokenMatches, withinAsset, type Refusal } from "./grants.ts";
 import type { GrantSource } from "./kube.ts";
+import { Ledger } from "./ledger.ts";
+import { OutputScanner, type InputMatch } from "./sandbox-scan.ts";
+import { InputFingerprints } from "./sandbox-inputs.ts";
+import { refuse, SandboxTransfers } from "./sandbox-transfers.ts";
 
 /** A job's grant, from its grant Secret and the SandboxJob. */
 export interface SandboxGrant {
@@ -59,6 +61,21 @@ export interface SandboxRoutesOptions {
   readonly source: GrantSource;
   readonly s3: S3Client;
   readonly now: () => Date;
+  /** The gateway's ledger; when unset, one on the app's database pool. */
+  readonly ledger?: Ledger;
+}
+
+/** What an output's manifest records (the operator reads it: OutputManifest in sandboxjob.review.ts). */
+export interface OutputManifest {
+  readonly name: string;
+  readonly key: string;
+  readonly bytes: number;
+  /** Empty when the output was refused for its size and not stored. */
+  readonly sha256: string;
+  /** The inputs the output copies whole (identical), embeds (embedded) or names by SHA-256 (digest). */
+  readonly inputMatches?: readonly InputMatch[];
+  /** False when the scan could not finish (sandbox-scan.ts: its budget of failed checks). */
+  readonly scanComplete?: boolean;
 }
 
 export const OUTBOX_MANIFEST_DIR = ".manifest/";
@@ -77,24 +94,17 @@ const denied: Refusal = {
   message: "A valid token is required for this SandboxJob",
 };
 
-function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
-  return reply
-    .status(r.status)
-    .type("application/json")
-    .send({ code: r.code, message: r.message, requestId: request.id });
-}
-
-const s3Status = (err: unknown): number | undefined =>
-  err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
-
 export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (app, opts) => {
   // Output bodies are streamed to the store, whatever their type; this plugin is encapsulated.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, payload, done) => {
     done(null, payload);
   });
-  /** Input objects' SHA-256 by bucket, key and ETag: an object is hashed once per version. */
-  const inputHashes = new Map<string, string>();
+  const fingerprints = new InputFingerprints(opts.s3);
+  const ledger =
+    opts.ledger ?? (app.db ? new Ledger(app.db, new EvidenceStore(app.db), opts.now) : undefined);
+  if (!ledger) throw new Error("the sandbox endpoints meter every transfer: they need the database");
+  const transfers = new SandboxTransfers(opts.s3, ledger);
 
   /** The job's grant for a job token, checked: job Running, contract Active and computeOnly. */
   const running = async (
@@ -128,85 +138,18 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
     return { grant, contract };
   };
 
-  const stream = async (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    bucket: string,
-    key: string,
-    missing: string,
-  ): Promise<FastifyReply> => {
-    let object;
-    try {
-      object = await opts.s3.send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          ...(request.headers.range ? { Range: request.headers.range } : {}),
-        }),
-        { abortSignal: AbortSignal.timeout(30_000) },
-      );
-    } catch (err) {
-      const status = s3Status(err);
-      if (status === 404)
-        return refuse(reply, request, { status: 404, code: "TDS_ERR_OBJECT_NOT_FOUND", message: missing });
-      if (status === 416)
-        return refuse(reply, request, {
-          status: 416,
-          code: "TDS_ERR_RANGE_NOT_SATISFIABLE",
-          message: "The requested range is outside the object",
-        });
-      throw new Error(`cannot read ${key} from the provider's bucket`, { cause: err });
-    }
-    const body = object.Body as Readable | undefined;
-    if (!body) throw new Error(`the store returned no body for ${key}`);
-    void reply
-      .status(object.ContentRange ? 206 : 200)
-      .header("content-type", object.ContentType ?? "application/octet-stream")
-      .header("accept-ranges", "bytes")
-      .header("cache-control", "private, no-store");
-    if (object.ContentLength !== undefined) void reply.header("content-length", object.ContentLength);
-    if (object.ETag) void reply.header("etag", object.ETag);
-    if (object.ContentRange) void reply.header("content-range", object.ContentRange);
-    return reply.send(body);
-  };
-
-  /** SHA-256 of each object of the offer's asset (the inputs a job can read). */
-  const hashesOfInputs = async (bucket: string, asset: { key?: string; prefix?: string }) => {
-    const keys: { key: string; etag: string }[] = [];
-    let token: string | undefined;
-    do {
-      const page = await opts.s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: asset.key ?? asset.prefix ?? "",
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const o of page.Contents ?? [])
-        if (o.Key !== undefined && withinAsset(o.Key, asset)) keys.push({ key: o.Key, etag: o.ETag ?? "" });
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    const out: { key: string; sha256: string }[] = [];
-    for (const { key, etag } of keys) {
-      const cacheKey = `${bucket}\n${key}\n${etag}`;
-      let sha = inputHashes.get(cacheKey);
-      if (sha === undefined) {
-        const o = await opts.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        const h = createHash("sha256");
-        for await (const chunk of o.Body as Readable) h.update(chunk as Buffer);
-        sha = h.digest("hex");
-        inputHashes.set(cacheKey, sha);
-      }
-      out.push({ key, sha256: sha });
-    }
-    return out;
-  };
-
   const params = (name: string) => ({
     type: "object",
     required: ["job", name],
     properties: { job: { type: "string", maxLength: 64 }, [name]: { type: "string", maxLength: 1024 } },
   });
+  const headers = {
+    type: "object",
+    properties: {
+      "idempotency-key": { type: "string", maxLength: 200 },
+      range: { type: "string", maxLength: 200 },
+    },
+  };
 
   app.get<{ Params: { job: string; "*": string } }>(
     "/v1/sandbox/:job/inputs/*",
@@ -216,9 +159,13 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
       schema: {
         tags: ["gateway"],
         summary: "A running SandboxJob reads an object of its offer",
-        description: "Authorization: Bearer <token from the job's grant Secret>.",
+        description:
+          "Authorization: Bearer <token from the job's grant Secret>. Range is passed to the store. " +
+          "Idempotency-Key makes retries one transfer, metered once per byte (sandbox.input_bytes); the " +
+          "answer carries TDS-Transfer-Id.",
         security: [],
         params: params("*"),
+        headers,
       },
     },
     async (request, reply) => {
@@ -231,7 +178,12 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
           code: "TDS_ERR_OUTSIDE_ASSET",
           message: `${key} is not part of offer ${r.contract.offer.name}`,
         });
-      return stream(request, reply, r.contract.bucket, key, `No object ${key} in the offer`);
+      return transfers.stream(
+        request,
+        reply,
+        { grant: r.contract, job: r.grant.job, direction: "inputs", bucket: r.contract.bucket, key },
+        `No object ${key} in the offer`,
+      );
     },
   );
 
@@ -245,11 +197,13 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         summary: "A running SandboxJob writes a declared output to its outbox",
         description:
           "Authorization: Bearer <token from the job's grant Secret>; Content-Length is required. The output goes " +
-          "to the outbox in the provider's bucket, with a manifest (size, SHA-256, inputs it copies) that the " +
-          "operator's review reads. An output over its maxSize is not stored and is recorded as such, which " +
-          "withholds the job's outputs.",
+          "to the outbox in the provider's bucket, with a manifest (size, SHA-256, the inputs it copies, embeds " +
+          "or names by their SHA-256) that the operator's review reads. An output over its maxSize is not " +
+          "stored and is recorded as such, which withholds the job's outputs. Idempotency-Key makes retries " +
+          "one transfer, metered once per byte (sandbox.output_bytes); the answer carries TDS-Transfer-Id.",
         security: [],
         params: params("name"),
+        headers,
       },
     },
     async (request, reply) => {
@@ -277,19 +231,24 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
           message: "Content-Length is required",
         });
       }
+      const t = transfers.identify(request, r.contract, r.grant.job, "outputs");
+      if ("status" in t) {
+        request.body.resume();
+        return refuse(reply, request, t);
+      }
       const { bucket, prefix } = r.grant.outbox;
       const key = `${prefix}${name}`;
-      const manifest = (m: { bytes: number; sha256: string; inputHashes?: string[] }) =>
+      const manifest = (m: Omit<OutputManifest, "name" | "key">) =>
         opts.s3.send(
           new PutObjectCommand({
             Bucket: bucket,
             Key: `${prefix}${OUTBOX_MANIFEST_DIR}${name}.json`,
             ContentType: "application/json",
-            Body: JSON.stringify({ name, key, ...m }),
+            Body: JSON.stringify({ name, key, ...m } satisfies OutputManifest),
           }),
         );
       if (length > declared.maxBytes) {
-        // Not stored; the manifest records the size, so the operator withholds the outputs.
+        // Not stored (nor metered); the manifest records the size, so the operator withholds the outputs.
         void reply.header("connection", "close");
         request.body.resume();
         await opts.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
@@ -300,34 +259,58 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
           message: `Output ${name} is ${String(length)} bytes, over its limit of ${String(declared.maxBytes)} bytes`,
         });
       }
-      const hash = createHash("sha256");
+      // The inputs' fingerprints first (read once per object version), so the output is scanned as it streams.
+      const scanner = new OutputScanner(await fingerprints.of(r.contract.bucket, r.contract.offer));
+      const transfer = await transfers.open(r.contract, t, key, undefined);
+      if ("status" in transfer) {
+        request.body.resume();
+        return refuse(reply, request, transfer);
+      }
+      let received = 0;
       const body = new PassThrough();
       const piped = pipeline(
         request.body,
         async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
-            hash.update(chunk);
+            scanner.update(chunk);
+            received += chunk.length;
             yield chunk;
           }
         },
         body,
       );
-      await Promise.all([
-        opts.s3.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: body,
-            ContentLength: length,
-            ContentType: request.headers["content-type"] ?? "application/octet-stream",
-          }),
-        ),
-        piped,
-      ]);
-      const sha256 = hash.digest("hex");
-      const inputs = await hashesOfInputs(r.contract.bucket, r.contract.offer);
-      const copies = inputs.filter((i) => i.sha256 === sha256).map((i) => i.key);
-      await manifest({ bytes: length, sha256, ...(copies.length > 0 ? { inputHashes: copies } : {}) });
+      const meter = (outcome: "complete" | "aborted") =>
+        transfers.delivered(
+          r.contract,
+          transfer,
+          { job: r.grant.job, direction: "outputs" },
+          0,
+          received,
+          outcome,
+        );
+      try {
+        await Promise.all([
+          opts.s3.send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              Body: body,
+              ContentLength: length,
+              ContentType: request.headers["content-type"] ?? "application/octet-stream",
+            }),
+          ),
+          piped,
+        ]);
+      } catch (err) {
+        await meter("aborted").catch((e: unknown) => {
+          request.log.error({ err: e, transferId: t.tid }, "cannot meter a sandbox transfer");
+        });
+        throw err;
+      }
+      await meter("complete");
+      const { sha256, matches, complete } = scanner.finish();
+      await manifest({ bytes: length, sha256, inputMatches: matches, scanComplete: complete });
+      void reply.header("tds-transfer-id", t.tid);
       return reply.status(201).send({ name, bytes: length, sha256 });
     },
   );
@@ -342,9 +325,11 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         summary: "The consumer reads a released output of its SandboxJob",
         description:
           "Authorization: Bearer <token from the consumer's contract credentials Secret>; {job} is the job's " +
-          "uid. Only when the job's review is Released.",
+          "uid. Only when the job's review is Released. Range is passed to the store. Idempotency-Key makes " +
+          "retries one transfer, metered once per byte (transfer.bytes); the answer carries TDS-Transfer-Id.",
         security: [],
         params: params("name"),
+        headers,
       },
     },
     async (request, reply) => {
@@ -370,7 +355,12 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
           code: "TDS_ERR_OUTPUT_NOT_RELEASED",
           message: `Output ${name} of SandboxJob ${job.name} is not released (review ${job.reviewState ?? "pending"})`,
         });
-      return stream(request, reply, contract.bucket, output.objectKey, `Output ${name} is gone`);
+      return transfers.stream(
+        request,
+        reply,
+        { grant: contract, job, direction: "released", bucket: contract.bucket, key: output.objectKey },
+        `Output ${name} is gone`,
+      );
     },
   );
   return Promise.resolve();

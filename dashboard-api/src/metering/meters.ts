@@ -31,6 +31,20 @@ export const meters = {
     baseUnitsPerBillingUnit: GB,
     description: "Bytes served through the data gateway",
   },
+  "sandbox.input_bytes": {
+    name: "sandbox.input_bytes",
+    baseUnit: "byte",
+    billingUnit: "GB",
+    baseUnitsPerBillingUnit: GB,
+    description: "Bytes of an offer's objects that sandbox jobs read through the gateway",
+  },
+  "sandbox.output_bytes": {
+    name: "sandbox.output_bytes",
+    baseUnit: "byte",
+    billingUnit: "GB",
+    baseUnitsPerBillingUnit: GB,
+    description: "Bytes of outputs that sandbox jobs wrote through the gateway",
+  },
   "sandbox.cpu_milliseconds": {
     name: "sandbox.cpu_milliseconds",
     baseUnit: "CPU-millisecond",

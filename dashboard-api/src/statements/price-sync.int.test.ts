@@ -72,10 +72,21 @@ test("the spec's priceSheet maps to every meter it prices, omitted prices are 0"
   assert.deepEqual(Object.fromEntries(sheet.prices.map((p) => [p.meter, p.unitPrice])), {
     "storage.byte_seconds": "0.12",
     "transfer.bytes": "0",
+    "sandbox.input_bytes": "0",
+    "sandbox.output_bytes": "0",
     "sandbox.cpu_milliseconds": "0",
     "sandbox.memory_byte_seconds": "0",
     "offer.accesses": "0.01",
   });
+  // transferPerGB prices every byte through the gateway, sandbox reads and writes included.
+  const transfer = priceSheetFromDataSpace(
+    { metering: { currency: "CNY", priceSheet: { transferPerGB: "0.5" } } },
+    new Date(0),
+  );
+  assert.deepEqual(
+    transfer.prices.filter((p) => p.unitPrice === "0.5").map((p) => p.meter),
+    ["transfer.bytes", "sandbox.input_bytes", "sandbox.output_bytes"],
+  );
 });
 
 test("one version per change; the first covers its whole first hour; repeats add nothing", async () => {

@@ -50,14 +50,17 @@ export const priceSheetSchema = {
   },
 } as const;
 
-/** Which meter each price of a DataSpace's spec.metering.priceSheet quotes (per billing unit). */
+/**
+ * Which meters each price of a DataSpace's spec.metering.priceSheet quotes (per billing unit).
+ * transferPerGB prices every byte through the gateway: downloads, and a SandboxJob's input reads and output writes.
+ */
 export const dataSpacePriceMeters = {
-  storagePerGBMonth: "storage.byte_seconds",
-  transferPerGB: "transfer.bytes",
-  computePerCPUHour: "sandbox.cpu_milliseconds",
-  memoryPerGBHour: "sandbox.memory_byte_seconds",
-  perAccess: "offer.accesses",
-} as const satisfies Record<keyof DataSpaceSpec["metering"]["priceSheet"], keyof typeof meters>;
+  storagePerGBMonth: ["storage.byte_seconds"],
+  transferPerGB: ["transfer.bytes", "sandbox.input_bytes", "sandbox.output_bytes"],
+  computePerCPUHour: ["sandbox.cpu_milliseconds"],
+  memoryPerGBHour: ["sandbox.memory_byte_seconds"],
+  perAccess: ["offer.accesses"],
+} as const satisfies Record<keyof DataSpaceSpec["metering"]["priceSheet"], readonly (keyof typeof meters)[]>;
 
 /**
  * Maps a DataSpace's spec.metering (crds/src/dataspace.types.ts) to a price sheet.
@@ -76,10 +79,12 @@ export function priceSheetFromDataSpace(
     currency: m.currency,
     platformFeeBps: fee,
     providerShareBps: 10000 - fee,
-    prices: Object.entries(dataSpacePriceMeters).map(([field, meter]) => ({
-      meter,
-      unitPrice: m.priceSheet[field as keyof typeof dataSpacePriceMeters] ?? "0",
-    })),
+    prices: Object.entries(dataSpacePriceMeters).flatMap(([field, priced]) =>
+      priced.map((meter) => ({
+        meter,
+        unitPrice: m.priceSheet[field as keyof typeof dataSpacePriceMeters] ?? "0",
+      })),
+    ),
   };
 }
 

@@ -23,14 +23,50 @@ export function outboxPrefix(job: SandboxJob): string {
   return `tds-outbox/${job.metadata.uid ?? ""}/`;
 }
 
+/**
+ * An input object an output matched, as the gateway's scan reports it
+ * (dashboard-api/src/gateway/sandbox-scan.ts): the output is a copy of
+ * it (identical), contains one of its fingerprinted parts, input bytes
+ * [inputOffset, inputOffset + length), at output byte offset (embedded), or
+ * its SHA-256 as hex or base64 text at offset (digest).
+ */
+export interface InputMatch {
+  readonly key: string;
+  readonly sha256: string;
+  readonly match: "identical" | "embedded" | "digest";
+  readonly offset?: number;
+  readonly inputOffset?: number;
+  readonly length?: number;
+  readonly encoding?: "hex" | "base64";
+}
+
 /** What the gateway records about an output it stored (JSON, in the outbox's manifest folder). */
 export interface OutputManifest {
   readonly name: string;
   readonly key: string;
   readonly bytes: number;
   readonly sha256: string;
-  /** Input objects whose SHA-256 equals the output's, or appears (hex) in it. */
+  readonly inputMatches?: readonly InputMatch[];
+  /** False when the gateway could not finish scanning the output for its inputs. */
+  readonly scanComplete?: boolean;
+  /** Written by gateways before inputMatches: input objects whose SHA-256 equals the output's. */
   readonly inputHashes?: readonly string[];
+}
+
+/** Why an output that matched an input is withheld, saying which input and how. */
+export function inputMatchReason(output: string, m: InputMatch): string {
+  const at = String(m.offset ?? 0);
+  switch (m.match) {
+    case "identical":
+      return `Output ${output} is a copy of input object ${m.key}`;
+    case "embedded": {
+      const from = m.inputOffset ?? 0;
+      const to = from + (m.length ?? 0) - 1;
+      return `Output ${output} contains bytes ${String(from)}-${String(to)} of input object ${m.key} at byte ${at}`;
+    }
+    case "digest":
+      return `Output ${output} contains the SHA-256 of input object ${m.key} as ${m.encoding ?? "hex"} text at byte ${at}`;
+  }
 }
 
 /** Why the outputs are withheld without the provider, or undefined when the provider decides. */
@@ -40,8 +76,13 @@ export function autoWithhold(job: SandboxJob, outputs: readonly OutputManifest[]
     const max = parseQuantity(String(declared.get(o.name)?.maxSize ?? DEFAULT_OUTPUT_MAX));
     if (BigInt(o.bytes) > max)
       return `Output ${o.name} is ${String(o.bytes)} bytes, over its limit of ${max.toString()} bytes`;
-    const hit = o.inputHashes?.[0];
-    if (hit !== undefined) return `Output ${o.name} contains the SHA-256 of input object ${hit}`;
+    const match = o.inputMatches?.[0];
+    if (match) return inputMatchReason(o.name, match);
+    const legacy = o.inputHashes?.[0];
+    if (legacy !== undefined)
+      return inputMatchReason(o.name, { key: legacy, sha256: o.sha256, match: "identical" });
+    if (o.scanComplete === false)
+      return `Output ${o.name} could not be fully checked against the job's inputs`;
   }
   return undefined;
 }
