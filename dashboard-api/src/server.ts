@@ -10,12 +10,14 @@ import { originFor } from "./evidence/checkpoint.ts";
 import { startCheckpointer } from "./evidence/checkpointer.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { bucketExporter, secretSignerFor } from "./evidence/wiring.ts";
-import { kubeConfigured, loadKube } from "./kube/kube.ts";
+import { defaultKubeConfig, kubeConfigured, loadKube } from "./kube/kube.ts";
+import { KubeClient } from "@tds/crds/kube";
 import { kubeContracts } from "./contracts/kube.ts";
 import { kubeSandboxJobs } from "./sandboxjobs/kube.ts";
 import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
-import { createTokenVerifier } from "./auth/tokens.ts";
+import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
+import { createTokenVerifier, defaultAudience } from "./auth/tokens.ts";
 import { loadConfig } from "./config.ts";
 import { migrate } from "./migrate.ts";
 
@@ -58,14 +60,27 @@ async function main(): Promise<void> {
         config.evidenceBucket,
       )
     : undefined;
+  const jwt = createTokenVerifier({
+    jwks,
+    ...(config.audience ? { audience: config.audience } : {}),
+    ...(config.issuer ? { issuer: config.issuer } : {}),
+  });
+  // Kubernetes ServiceAccount and user tokens too, when there is a cluster (auth/kubernetes.ts).
+  const verifier =
+    kube && process.env.TDS_AUTH_KUBERNETES !== "off"
+      ? anyVerifier(
+          jwt,
+          createKubernetesVerifier({
+            client: new KubeClient(defaultKubeConfig(), "tds-dashboard-api"),
+            audience: config.audience ?? defaultAudience,
+            operatorServiceAccount: process.env.TDS_AUTH_OPERATOR_SERVICEACCOUNT ?? "tds-system:tds-operator",
+          }),
+        )
+      : jwt;
   const app = await buildApp({
     pool,
     closePool: true,
-    verifyToken: createTokenVerifier({
-      jwks,
-      ...(config.audience ? { audience: config.audience } : {}),
-      ...(config.issuer ? { issuer: config.issuer } : {}),
-    }),
+    verifyToken: verifier,
     logger: { level: config.logLevel },
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,

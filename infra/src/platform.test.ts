@@ -37,6 +37,8 @@ test("the component declares every CRD, the chart's RBAC and restricted Deployme
       accessKeyId: "AK",
       secretAccessKey: "SK",
     },
+    jwks: JSON.stringify({ keys: [] }),
+    gatewayUrl: "https://tds.example.com",
   });
   const value = <T>(o: pulumi.Output<T>) =>
     new Promise<T>((resolve) => {
@@ -71,4 +73,15 @@ test("the component declares every CRD, the chart's RBAC and restricted Deployme
   }
   const secret = byType("kubernetes:core/v1:Secret")[0];
   assert.ok(secret);
+  // The operator reaches the API with a projected token for the API's audience; the API trusts the JWKS.
+  const envOf = (n: string) => {
+    const d = deployments.find((x) => x.name === n);
+    const spec = d?.inputs.spec as { template: { spec: { containers: { env: { name: string }[] }[] } } };
+    return (spec.template.spec.containers[0]?.env ?? []).map((e) => e.name);
+  };
+  for (const v of ["TDS_DASHBOARD_URL", "TDS_DASHBOARD_TOKEN_FILE", "TDS_GATEWAY_URL"])
+    assert.ok(envOf("tds-operator").includes(v), v);
+  for (const v of ["TDS_AUTH_JWKS_FILE", "TDS_AUTH_OPERATOR_SERVICEACCOUNT", "TDS_S3_ACCESS_KEY_ID"])
+    assert.ok(envOf("tds-dashboard-api").includes(v), v);
+  assert.equal(byType("kubernetes:core/v1:ConfigMap").length, 1);
 });

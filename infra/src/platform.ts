@@ -1,7 +1,9 @@
 // TdsPlatform: a Pulumi component that installs TDS on a Kubernetes cluster:
 // the CRDs (from crds/generated), the operator's namespace, least-privilege
 // RBAC (from charts/tds/templates/rbac.yaml), the operator and dashboard API
-// Deployments, and the Secrets that point them at PostgreSQL and S3.
+// Deployments wired to each other (the operator calls the API with its
+// projected ServiceAccount token), the Secret that points them at PostgreSQL
+// and S3, and the JWKS the API verifies JWTs with.
 import { readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -26,6 +28,10 @@ export interface TdsPlatformArgs {
     readonly accessKeyId: pulumi.Input<string>;
     readonly secretAccessKey: pulumi.Input<string>;
   };
+  /** The JWKS (JSON) whose keys sign the API's JWTs: the space operators' identity provider. */
+  readonly jwks: pulumi.Input<string>;
+  /** Where consumers reach the gateway (written into contracts' credentials Secrets). */
+  readonly gatewayUrl: string;
 }
 
 /** The generated CRDs, as objects. */
@@ -121,6 +127,11 @@ export class TdsPlatform extends pulumi.ComponentResource {
       { ...parent, dependsOn: [ns] },
     );
     const fromSecret = (key: string) => ({ secretKeyRef: { name: "tds-connections", key } });
+    const jwks = new k8s.core.v1.ConfigMap(
+      `${name}-jwks`,
+      { metadata: { name: "tds-auth-jwks", namespace: nsName }, data: { "jwks.json": args.jwks } },
+      { ...parent, dependsOn: [ns] },
+    );
     const s3Env = [
       { name: "TDS_S3_ENDPOINT", value: args.objectStore.endpoint },
       { name: "TDS_S3_ADMIN_ENDPOINT", value: args.objectStore.adminEndpoint },
@@ -133,7 +144,8 @@ export class TdsPlatform extends pulumi.ComponentResource {
       replicas: number,
       entry: string,
       env: k8s.types.input.core.v1.EnvVar[],
-      sa?: string,
+      sa: string,
+      mount: { volume: k8s.types.input.core.v1.Volume; path: string },
     ) =>
       new k8s.apps.v1.Deployment(
         `${name}-${component}`,
@@ -151,7 +163,8 @@ export class TdsPlatform extends pulumi.ComponentResource {
                 labels: { "app.kubernetes.io/name": `tds-${component}`, "app.kubernetes.io/part-of": "tds" },
               },
               spec: {
-                ...(sa ? { serviceAccountName: sa } : { automountServiceAccountToken: false }),
+                serviceAccountName: sa,
+                volumes: [mount.volume],
                 securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
                 containers: [
                   {
@@ -159,6 +172,7 @@ export class TdsPlatform extends pulumi.ComponentResource {
                     image: args.image,
                     args: ["node", "--import", "tsx", entry],
                     env,
+                    volumeMounts: [{ name: mount.volume.name, mountPath: mount.path, readOnly: true }],
                     ports: [{ name: "http", containerPort: 8080 }],
                     livenessProbe: { httpGet: { path: "/healthz", port: "http" } },
                     readinessProbe: { httpGet: { path: "/readyz", port: "http" } },
@@ -169,7 +183,7 @@ export class TdsPlatform extends pulumi.ComponentResource {
             },
           },
         },
-        { ...parent, dependsOn: [...crds, ...rbac, secret] },
+        { ...parent, dependsOn: [...crds, ...rbac, secret, jwks] },
       );
     const operator = deployment(
       "operator",
@@ -180,9 +194,30 @@ export class TdsPlatform extends pulumi.ComponentResource {
         { name: "TDS_OPERATOR_IDENTITY", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         { name: "TDS_OPERATOR_HOST", value: "0.0.0.0" },
         { name: "TDS_OPERATOR_PORT", value: "8080" },
+        // The operator calls the API with its projected ServiceAccount token (TokenReview on the API's side).
+        { name: "TDS_DASHBOARD_URL", value: `http://tds-dashboard-api.${nsName}.svc` },
+        { name: "TDS_DASHBOARD_TOKEN_FILE", value: "/var/run/secrets/tds/dashboard-api/token" },
+        { name: "TDS_GATEWAY_URL", value: args.gatewayUrl },
         ...s3Env,
       ],
       "tds-operator",
+      {
+        volume: {
+          name: "dashboard-api-token",
+          projected: {
+            sources: [
+              {
+                serviceAccountToken: {
+                  audience: "tds-dashboard-api",
+                  expirationSeconds: 3600,
+                  path: "token",
+                },
+              },
+            ],
+          },
+        },
+        path: "/var/run/secrets/tds/dashboard-api",
+      },
     );
     const api = deployment(
       "dashboard-api",
@@ -192,9 +227,12 @@ export class TdsPlatform extends pulumi.ComponentResource {
         { name: "HOST", value: "0.0.0.0" },
         { name: "PORT", value: "8080" },
         { name: "DATABASE_URL", valueFrom: fromSecret("databaseUrl") },
+        { name: "TDS_AUTH_JWKS_FILE", value: "/etc/tds/jwks/jwks.json" },
+        { name: "TDS_AUTH_OPERATOR_SERVICEACCOUNT", value: `${nsName}:tds-operator` },
         ...s3Env,
       ],
       "tds-dashboard-api",
+      { volume: { name: "jwks", configMap: { name: "tds-auth-jwks" } }, path: "/etc/tds/jwks" },
     );
     const svc = new k8s.core.v1.Service(
       `${name}-api-svc`,
@@ -207,7 +245,7 @@ export class TdsPlatform extends pulumi.ComponentResource {
       },
       { ...parent, dependsOn: [ns] },
     );
-    this.urns = pulumi.all([ns, ...crds, ...rbac, secret, operator, api, svc].map((r) => r.urn));
+    this.urns = pulumi.all([ns, ...crds, ...rbac, secret, jwks, operator, api, svc].map((r) => r.urn));
     this.namespace = ns.metadata.name;
     this.apiService = svc.metadata.name;
     this.registerOutputs({ namespace: this.namespace, apiService: this.apiService });

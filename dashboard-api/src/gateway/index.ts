@@ -3,8 +3,8 @@
 // the gateway's routes are public to the JWT layer and authenticate contract
 // tokens themselves.
 import { S3Client } from "@aws-sdk/client-s3";
-import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "@tds/crds/kube";
+import { defaultKubeConfig } from "../kube/kube.ts";
 import type { Pool } from "pg";
 import { EvidenceStore } from "../evidence/store.ts";
 import { KubeGrantSource, KubeReader } from "./kube.ts";
@@ -45,9 +45,7 @@ export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptio
   if (!Number.isSafeInteger(interval) || interval < 50) {
     throw new Error(`TDS_GATEWAY_MONITOR_MS must be an integer of at least 50, got ${String(interval)}`);
   }
-  const kc = new KubeConfig();
-  if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG);
-  else kc.loadFromDefault();
+  const kc = defaultKubeConfig();
   const kube = new KubeReader(kc);
   return {
     source: new KubeGrantSource(kube),

@@ -138,7 +138,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
     monitor.stop();
     return Promise.resolve();
   });
-  if (opts.sandbox) await app.register(sandboxRoutes, { sandbox: opts.sandbox, source, s3: opts.s3, now });
+  if (opts.sandbox)
+    await app.register(sandboxRoutes, {
+      sandbox: opts.sandbox,
+      source,
+      s3: opts.s3,
+      now,
+      ledger: opts.ledger,
+    });
 
   app.get<{ Params: { agreementId: string; "*": string } }>(
     "/v1/data/:agreementId/*",

@@ -18,10 +18,9 @@ import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
-import { EvidenceStore } from "../evidence/store.ts";
 import { bearer, contractRefusal, tokenMatches, withinAsset, type Refusal } from "./grants.ts";
 import type { GrantSource } from "./kube.ts";
-import { Ledger } from "./ledger.ts";
+import type { Ledger } from "./ledger.ts";
 import { OutputScanner, type InputMatch } from "./sandbox-scan.ts";
 import { InputFingerprints } from "./sandbox-inputs.ts";
 import { refuse, SandboxTransfers } from "./sandbox-transfers.ts";
@@ -61,8 +60,8 @@ export interface SandboxRoutesOptions {
   readonly source: GrantSource;
   readonly s3: S3Client;
   readonly now: () => Date;
-  /** The gateway's ledger; when unset, one on the app's database pool. */
-  readonly ledger?: Ledger;
+  /** The gateway's ledger: sandbox reads and writes are metered like downloads. */
+  readonly ledger: Ledger;
 }
 
 /** What an output's manifest records (the operator reads it: OutputManifest in sandboxjob.review.ts). */
@@ -101,10 +100,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
     done(null, payload);
   });
   const fingerprints = new InputFingerprints(opts.s3);
-  const ledger =
-    opts.ledger ?? (app.db ? new Ledger(app.db, new EvidenceStore(app.db), opts.now) : undefined);
-  if (!ledger) throw new Error("the sandbox endpoints meter every transfer: they need the database");
-  const transfers = new SandboxTransfers(opts.s3, ledger);
+  const transfers = new SandboxTransfers(opts.s3, opts.ledger);
 
   /** The job's grant for a job token, checked: job Running, contract Active and computeOnly. */
   const running = async (

@@ -26,9 +26,15 @@ function statusOf(err: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
-export function loadKube(): Kube {
+/** The kubeconfig the standard way: KUBECONFIG, ~/.kube/config, or in-cluster. */
+export function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
+  return kc;
+}
+
+export function loadKube(): Kube {
+  const kc = defaultKubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   return {
