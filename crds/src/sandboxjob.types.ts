@@ -127,6 +127,33 @@ export const SandboxJobStatusSchema = Obj("Progress of the job and the review of
     ),
   ),
   sandboxNamespace: Type.Optional(Str("Namespace the job runs in.", 63)),
+  grant: Type.Optional(
+    Obj(
+      "What the gateway needs to serve the job's reads and writes, written before the job starts. The token itself is only in the grant Secret of the sandbox namespace; this is its digest, so the gateway reads no Secret.",
+      {
+        id: Str("The grant id: in the job's environment and the gateway's /v1/sandbox URLs.", 32, {
+          pattern: "^[0-9a-f]{32}$",
+        }),
+        tokenDigest: Str("SHA-256 of the job token, as sha256:<hex>.", 71, {
+          pattern: "^sha256:[0-9a-f]{64}$",
+        }),
+        agreementId: Str("The agreement of the job's contract.", 63),
+        outbox: Obj("Where the job's outputs are written, held for review.", {
+          bucket: Str("Bucket of the outbox (the provider's).", 63),
+          prefix: Str("Key prefix of this job's outputs.", 1024),
+        }),
+        outputs: MapList(
+          "The outputs the job may write, with their size limits.",
+          Obj("An output the job may write.", {
+            name: Str("Name of the output, as in spec.outputs.", 63),
+            maxBytes: Int("Largest size accepted, in bytes.", { minimum: 0 }),
+          }),
+          ["name"],
+          16,
+        ),
+      },
+    ),
+  ),
   jobName: Type.Optional(Str("Name of the Kubernetes Job.", 63)),
   startTime: Type.Optional(DateTime("When the job started.")),
   completionTime: Type.Optional(DateTime("When the job finished.")),
@@ -185,7 +212,7 @@ export const sandboxJobResource = {
   shortNames: ["sbj"],
   scope: "Namespaced",
   description: SandboxJobSchema.description ?? "",
-  selectableFields: [".spec.contractRef.name"],
+  selectableFields: [".spec.contractRef.name", ".status.grant.id"],
   printerColumns: [
     { name: "Contract", type: "string", jsonPath: ".spec.contractRef.name", description: "The DataContract" },
     { name: "Image", type: "string", jsonPath: ".spec.image", description: "Container image", priority: 1 },

@@ -65,6 +65,7 @@ interface Status {
   credentialsSecret?: string;
   review?: { state: string; reason?: string; reviewer?: string };
   outputs?: { name: string; bytes?: number; sha256?: string }[];
+  grant?: { id: string; tokenDigest: string };
   conditions?: { type: string; status: string; reason: string }[];
 }
 type Obj = KubeObject & { status?: Status };
@@ -263,11 +264,12 @@ async function runningJob(name: string): Promise<{ uid: string; grant: string; t
     (await getJob(name)).status?.phase === "Running" ? true : undefined,
   );
   const secret = await client.get(kinds.secret, "sandbox-grant", sandboxNamespace(created as never));
-  return {
-    uid: created.metadata.uid ?? "",
-    grant: grantId(created as never),
-    token: unb64(dataOf(secret).token),
-  };
+  const token = unb64(dataOf(secret).token);
+  // The gateway learns the grant from status (the token's digest), never from the Secret.
+  const grant = (await getJob(name)).status?.grant;
+  assert.equal(grant?.id, grantId(created as never));
+  assert.equal(grant.tokenDigest, `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`);
+  return { uid: created.metadata.uid ?? "", grant: grantId(created as never), token };
 }
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });

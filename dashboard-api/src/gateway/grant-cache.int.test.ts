@@ -12,6 +12,7 @@ import { KubeClient } from "@tds/crds/kube";
 import { eventually, kubeConfig, kubectl } from "@tds/test/testkit";
 import { GrantCache } from "./grant-cache.ts";
 import { KubeGrantSource, KubeReader } from "./kube.ts";
+import { KubeSandboxSource } from "./sandbox-kube.ts";
 import { gatewayWorld, type GatewayWorld } from "./testing.ts";
 
 let w: GatewayWorld;
@@ -142,6 +143,7 @@ test("the dashboard API's own ServiceAccount may list and watch everything the c
     const cache = new GrantCache({
       client: new KubeClient(kc, "tds-dashboard-api"),
       live: new KubeGrantSource(new KubeReader(kc)),
+      liveSandbox: new KubeSandboxSource(new KubeReader(kc)),
       log,
     });
     const started = cache.start();

@@ -14,7 +14,7 @@
 //   and the watch not delivered it yet. The live read can only make the answer
 //   fresher; refusals are rare, so they cost little.
 // - Until the first lists are in, every call is live, and readiness says so.
-import type { DataContract, DataOffer, Participant } from "@tds/crds";
+import type { DataContract, DataOffer, Participant, SandboxJob } from "@tds/crds";
 import {
   Informer,
   objectKey,
@@ -25,6 +25,8 @@ import {
 } from "@tds/crds/kube";
 import { splitNamespace, type ContractGrant } from "./grants.ts";
 import { contractStateOf, grantFrom, type ContractState, type GrantSource } from "./kube.ts";
+import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
+import { grantOf, view } from "./sandbox-kube.ts";
 
 const tds = (plural: string, kind: string, namespaced: boolean): ResourceType => ({
   group: "tds.dev",
@@ -37,16 +39,20 @@ const resources = {
   contracts: tds("datacontracts", "DataContract", true),
   offers: tds("dataoffers", "DataOffer", true),
   participants: tds("participants", "Participant", false),
+  sandboxJobs: tds("sandboxjobs", "SandboxJob", true),
 } as const satisfies Record<string, ResourceType>;
 
 type Contract = DataContract & KubeObject;
 type Offer = DataOffer & KubeObject;
 type ParticipantObj = Participant & KubeObject;
+type Job = SandboxJob & KubeObject;
 
 export interface GrantCacheOptions {
   readonly client: KubeClient;
   /** Where misses and non-Active contracts are read live. */
   readonly live: GrantSource;
+  /** Where SandboxJob misses are read live; with it, the cache watches SandboxJobs too. */
+  readonly liveSandbox?: SandboxSource;
   readonly log: Logger;
   /** Restart a watch silent for this long (default 120 s; tests use less). */
   readonly watchdogMs?: number;
@@ -54,14 +60,18 @@ export interface GrantCacheOptions {
   readonly onLookup?: (answer: "cache" | "live") => void;
 }
 
-export class GrantCache implements GrantSource {
+export class GrantCache implements GrantSource, SandboxSource {
   private readonly contracts: Informer<Contract>;
   private readonly offers: Informer<Offer>;
   private readonly participants: Informer<ParticipantObj>;
+  private readonly sandboxJobs: Informer<Job> | undefined;
+  /** grant id → job key, and job uid → job key. */
+  private readonly jobByGrant = new Map<string, string>();
+  private readonly jobKeyByUid = new Map<string, string>();
   /** agreement id → keys of the contracts whose status carries it (one, unless something is wrong). */
   private readonly byAgreement = new Map<string, Set<string>>();
   /** contract key → the agreement id indexed for it. */
-  private readonly agreementOf = new Map<string, string>();
+  private readonly agreementByContract = new Map<string, string>();
   private readonly listeners = new Set<(namespace: string, name: string) => void>();
   private started: Promise<void> | undefined;
 
@@ -85,22 +95,33 @@ export class GrantCache implements GrantSource {
       resource: resources.participants,
       onEvent: () => undefined,
     });
+    this.sandboxJobs = opts.liveSandbox
+      ? new Informer<Job>(opts.client, {
+          ...common,
+          resource: resources.sandboxJobs,
+          onEvent: (type, j) => {
+            this.indexJob(type, j);
+          },
+        })
+      : undefined;
   }
 
   /** Lists and starts watching; resolves once every first list is in. */
   start(): Promise<void> {
-    this.started ??= Promise.all([this.contracts, this.offers, this.participants].map((i) => i.start())).then(
-      () => undefined,
-    );
+    this.started ??= Promise.all(this.informers.map((i) => i.start())).then(() => undefined);
     return this.started;
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.contracts, this.offers, this.participants].map((i) => i.stop()));
+    await Promise.all(this.informers.map((i) => i.stop()));
   }
 
   get synced(): boolean {
-    return [this.contracts, this.offers, this.participants].every((i) => i.hasSynced);
+    return this.informers.every((i) => i.hasSynced);
+  }
+
+  private get informers(): { start(): Promise<void>; stop(): Promise<void>; readonly hasSynced: boolean }[] {
+    return [this.contracts, this.offers, this.participants, ...(this.sandboxJobs ? [this.sandboxJobs] : [])];
   }
 
   async resolve(agreementId: string): Promise<ContractGrant | undefined> {
@@ -126,6 +147,47 @@ export class GrantCache implements GrantSource {
     };
   }
 
+  // SandboxSource: from the cache when it has the job, else live (a job created a moment ago).
+
+  grant(grantId: string): Promise<SandboxGrant | undefined> {
+    const key = this.synced ? this.jobByGrant.get(grantId) : undefined;
+    const j = key === undefined ? undefined : this.sandboxJobs?.get(key);
+    const g = j ? grantOf(j, grantId) : undefined;
+    return g ? Promise.resolve(g) : this.liveSandboxSource().grant(grantId);
+  }
+
+  job(namespace: string, name: string): Promise<SandboxJobView | undefined> {
+    const j = this.synced ? this.sandboxJobs?.get(`${namespace}/${name}`) : undefined;
+    return j ? Promise.resolve(view(j)) : this.liveSandboxSource().job(namespace, name);
+  }
+
+  jobByUid(uid: string): Promise<SandboxJobView | undefined> {
+    const key = this.synced ? this.jobKeyByUid.get(uid) : undefined;
+    const j = key === undefined ? undefined : this.sandboxJobs?.get(key);
+    return j ? Promise.resolve(view(j)) : this.liveSandboxSource().jobByUid(uid);
+  }
+
+  agreementOf(namespace: string, name: string): Promise<string | undefined> {
+    const c = this.synced ? this.contracts.get(`${namespace}/${name}`) : undefined;
+    const id = c?.status?.agreementId;
+    return id ? Promise.resolve(id) : this.liveSandboxSource().agreementOf(namespace, name);
+  }
+
+  private liveSandboxSource(): SandboxSource {
+    if (!this.opts.liveSandbox) throw new Error("this grant cache was built without a SandboxJob source");
+    return this.opts.liveSandbox;
+  }
+
+  private indexJob(type: string, j: Job): void {
+    const key = objectKey(j);
+    const uid = j.metadata.uid;
+    for (const [g, k] of this.jobByGrant) if (k === key) this.jobByGrant.delete(g);
+    if (uid !== undefined) this.jobKeyByUid.delete(uid);
+    if (type === "delete") return;
+    if (j.status?.grant?.id) this.jobByGrant.set(j.status.grant.id, key);
+    if (uid !== undefined) this.jobKeyByUid.set(uid, key);
+  }
+
   /** The grant as the cache sees it, or undefined when a piece is missing. */
   fromCache(agreementId: string): ContractGrant | undefined {
     const keys = this.byAgreement.get(agreementId);
@@ -145,14 +207,14 @@ export class GrantCache implements GrantSource {
 
   private index(type: string, c: Contract): void {
     const key = objectKey(c);
-    const before = this.agreementOf.get(key);
+    const before = this.agreementByContract.get(key);
     const after = type === "delete" ? undefined : c.status?.agreementId;
     if (before === after) return;
     if (before !== undefined) {
       const set = this.byAgreement.get(before);
       set?.delete(key);
       if (set?.size === 0) this.byAgreement.delete(before);
-      this.agreementOf.delete(key);
+      this.agreementByContract.delete(key);
     }
     if (after !== undefined) {
       let set = this.byAgreement.get(after);
@@ -161,7 +223,7 @@ export class GrantCache implements GrantSource {
         this.byAgreement.set(after, set);
       }
       set.add(key);
-      this.agreementOf.set(key, after);
+      this.agreementByContract.set(key, after);
     }
   }
 

@@ -47,7 +47,7 @@ export interface GatewayOptions {
   readonly sweepAfterMs?: number;
   /** Called with each started monitor, so tests can drive ticks. */
   readonly onMonitor?: (m: StreamMonitor) => void;
-  /** SandboxJob grants; with it, the /v1/sandbox endpoints are served (sandbox.ts). */
+  /** SandboxJob grants, read live; with it, the /v1/sandbox endpoints are served (sandbox.ts), from the cache when `watch` is set. */
   readonly sandbox?: SandboxSource;
 }
 
@@ -82,6 +82,7 @@ function kubeLogger(log: FastifyBaseLogger): Logger {
 export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opts) => {
   const now = opts.now ?? (() => new Date());
   let source = opts.source;
+  let sandbox = opts.sandbox;
   if (opts.watch) {
     const lookups = new Counter({
       name: "tds_gateway_grant_lookups_total",
@@ -92,6 +93,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
     const cache = new GrantCache({
       client: opts.watch,
       live: opts.source,
+      ...(opts.sandbox ? { liveSandbox: opts.sandbox } : {}),
       log: kubeLogger(app.log.child({ component: "grant-cache" })),
       onLookup: (answer) => {
         lookups.inc({ answer });
@@ -108,6 +110,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
     );
     app.addHook("onClose", () => cache.stop());
     source = cache;
+    if (sandbox) sandbox = cache;
   }
   const monitor = new StreamMonitor(source, opts.monitorIntervalMs ?? 2000, now, app.log);
   /** Transfers streaming in this process, which the sweep leaves alone. */

@@ -1,24 +1,42 @@
-// Where SandboxJob grants come from: the job's grant Secret (label
-// tds.dev/sandbox-grant=<grant id>, in the sandbox namespace the operator
-// created), the SandboxJob and its contract, read from the Kubernetes API on
-// each request. Read-only.
+// Where SandboxJob grants come from: the SandboxJob's status.grant (the
+// digest of the job token, the agreement, the outbox and the outputs, written
+// by the operator before the job starts; no Secret is read) and its contract,
+// read from the Kubernetes API on each call. The gateway serves from its
+// watch-backed cache (grant-cache.ts) and calls this only on a miss.
+// Read-only.
 import type { DataContract, SandboxJob } from "@tds/crds";
-import { digestToken } from "./grants.ts";
 import type { KubeReader } from "./kube.ts";
 import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
 
-export const SANDBOX_GRANT_LABEL = "tds.dev/sandbox-grant";
 const TDS = "/apis/tds.dev/v1alpha1";
 const enc = encodeURIComponent;
 
 interface Meta {
   metadata: { name?: string; namespace?: string; uid?: string };
 }
-type JobObj = SandboxJob & Meta;
+export type JobObj = SandboxJob & Meta;
 
-const text = (b64: string | undefined): string => Buffer.from(b64 ?? "", "base64").toString("utf8");
+/**
+ * A job's grant from its status (written by the operator before the job
+ * starts): the digest of the job token, the agreement, the outbox and the
+ * outputs. Undefined when the job has no grant with this id.
+ */
+export function grantOf(j: JobObj, grantId: string): SandboxGrant | undefined {
+  const g = j.status?.grant;
+  const digest = /^sha256:([0-9a-f]{64})$/.exec(g?.tokenDigest ?? "")?.[1];
+  if (g?.id !== grantId || !digest) return undefined;
+  return {
+    grantId,
+    agreementId: g.agreementId,
+    job: { namespace: j.metadata.namespace ?? "", name: j.metadata.name ?? "", uid: j.metadata.uid ?? "" },
+    outbox: { bucket: g.outbox.bucket, prefix: g.outbox.prefix },
+    outputs: g.outputs.map((o) => ({ name: o.name, maxBytes: o.maxBytes })),
+    tokenDigest: Buffer.from(digest, "hex"),
+  };
+}
 
-function view(j: JobObj): SandboxJobView {
+/** What the gateway needs to know of a SandboxJob. */
+export function view(j: JobObj): SandboxJobView {
   return {
     namespace: j.metadata.namespace ?? "",
     name: j.metadata.name ?? "",
@@ -37,31 +55,12 @@ export class KubeSandboxSource implements SandboxSource {
   constructor(private readonly kube: KubeReader) {}
 
   async grant(grantId: string): Promise<SandboxGrant | undefined> {
-    const list = await this.kube.get<{ items: (Meta & { data?: Record<string, string> })[] }>(
-      `/api/v1/secrets?labelSelector=${enc(`${SANDBOX_GRANT_LABEL}=${grantId}`)}`,
+    // status.grant.id is a selectable field of the CRD: the server filters.
+    const list = await this.kube.get<{ items: JobObj[] }>(
+      `${TDS}/sandboxjobs?fieldSelector=${enc(`status.grant.id=${grantId}`)}`,
     );
     const items = list?.items ?? [];
-    if (items.length !== 1) return undefined;
-    const d = items[0]?.data ?? {};
-    const token = text(d.token);
-    if (!token) return undefined;
-    let outputs: { name: string; maxBytes: number }[] = [];
-    try {
-      outputs = (JSON.parse(text(d.outputs) || "[]") as { name: string; maxBytes: string }[]).map((o) => ({
-        name: o.name,
-        maxBytes: Number(o.maxBytes),
-      }));
-    } catch {
-      return undefined;
-    }
-    return {
-      grantId,
-      agreementId: text(d.agreementId),
-      job: { namespace: text(d.jobNamespace), name: text(d.jobName), uid: text(d.jobUid) },
-      outbox: { bucket: text(d.outboxBucket), prefix: text(d.outboxPrefix) },
-      outputs,
-      tokenDigest: digestToken(token),
-    };
+    return items.length === 1 && items[0] ? grantOf(items[0], grantId) : undefined;
   }
 
   async job(namespace: string, name: string): Promise<SandboxJobView | undefined> {

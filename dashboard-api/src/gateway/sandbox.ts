@@ -2,7 +2,7 @@
 // and writes its outputs with the job-scoped token of its grant Secret (the
 // operator creates it in the sandbox namespace); the consumer reads released
 // outputs with its contract token.
-//   GET /v1/sandbox/{job}/inputs/{key}    job token; job Running, contract Active, key in the offer's asset
+//   GET /v1/sandbox/{job}/inputs/{key}    job token; job Pending or Running, contract Active, key in the offer's asset
 //   PUT /v1/sandbox/{job}/outputs/{name}  job token; streams into tds-outbox/<uid>/<name> in the
 //                                         provider's bucket and writes the manifest the operator reads
 //   GET /v1/sandbox/{uid}/outputs/{name}  contract token; only when the job's review is Released
@@ -102,7 +102,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
   const fingerprints = new InputFingerprints(opts.s3);
   const transfers = new SandboxTransfers(opts.s3, opts.ledger);
 
-  /** The job's grant for a job token, checked: job Running, contract Active and computeOnly. */
+  /** The job's grant for a job token, checked: job not finished, contract Active and computeOnly. */
   const running = async (
     request: FastifyRequest,
     id: string,
@@ -115,7 +115,8 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
     const grant = await opts.sandbox.grant(gid);
     if (!grant || !tokenMatches(token, grant.tokenDigest)) return denied;
     const job = await opts.sandbox.job(grant.job.namespace, grant.job.name);
-    if (job?.uid !== grant.job.uid || job.phase !== "Running")
+    // Pending counts: the pod can start before the operator's next look marks the job Running.
+    if (job?.uid !== grant.job.uid || (job.phase !== "Running" && job.phase !== "Pending"))
       return {
         status: 403,
         code: "TDS_ERR_JOB_NOT_RUNNING",

@@ -4,7 +4,7 @@
 // Secret, and the Job with a restricted pod. Also the limits (resources,
 // deadline) checked against the space, and the metering of a finished run.
 import { createHash } from "node:crypto";
-import type { DataSpace, SandboxJob } from "@tds/crds";
+import type { DataSpace, SandboxJob, SandboxJobStatus } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/crds/kube";
 import { labels } from "../../kinds.ts";
 import { parseQuantity } from "../../quantity.ts";
@@ -240,8 +240,12 @@ export interface SandboxChildren {
   readonly namespace: KubeObject;
   readonly networkPolicies: KubeObject[];
   readonly grantSecret: KubeObject;
+  /** The grant as status.grant shows it to the gateway: the token's digest, never the token. */
+  readonly grant: SandboxGrant;
   readonly job: KubeObject;
 }
+
+export type SandboxGrant = NonNullable<SandboxJobStatus["grant"]>;
 
 export function buildSandbox(inp: SandboxInputs): SandboxChildren {
   const spaceName = inp.space.metadata.name ?? "";
@@ -273,6 +277,13 @@ export function buildSandbox(inp: SandboxInputs): SandboxChildren {
         outboxPrefix: inp.outbox.prefix,
         outputs: JSON.stringify(outputs),
       },
+    },
+    grant: {
+      id: grantId(inp.job),
+      tokenDigest: `sha256:${createHash("sha256").update(inp.token, "utf8").digest("hex")}`,
+      agreementId: inp.agreementId,
+      outbox: { bucket: inp.outbox.bucket, prefix: inp.outbox.prefix },
+      outputs: outputs.map((o) => ({ name: o.name, maxBytes: Number(o.maxBytes) })),
     },
     job: {
       apiVersion: "batch/v1",

@@ -6,6 +6,7 @@
 // then removes the sandbox namespace. A revoked or expired contract stops the
 // job by removing its namespace. One evidence entry per phase and review.
 import { randomBytes } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import type {
   DataContract,
   DataOffer,
@@ -207,8 +208,15 @@ export class SandboxJobReconciler implements Reconciler {
           10_000,
         );
     }
-    await this.ensureSandbox(ctx, job, space, contract.status?.agreementId ?? "", limits.limits, bucket);
-    return this.follow(ctx, job, where.space, limits.limits);
+    const current = await this.ensureSandbox(
+      ctx,
+      job,
+      space,
+      contract.status?.agreementId ?? "",
+      limits.limits,
+      bucket,
+    );
+    return this.follow(ctx, current, where.space, limits.limits);
   }
 
   private async ensureSandbox(
@@ -218,15 +226,18 @@ export class SandboxJobReconciler implements Reconciler {
     agreementId: string,
     limits: SandboxLimits,
     bucket: string,
-  ): Promise<void> {
+  ): Promise<JobObject> {
     const ns = sandboxNamespace(job);
+    // The token is issued once: an existing grant Secret keeps it (and status.grant its digest).
+    const existing = await ctx.client.find(kinds.secret, GRANT_SECRET, ns);
+    const issued = Buffer.from(dataOf(existing).token ?? "", "base64").toString("utf8");
     const children = buildSandbox({
       space,
       job,
       limits,
       gatewayUrl: this.deps.gatewayUrl ?? "",
       agreementId,
-      token: randomBytes(32).toString("base64url"),
+      token: issued || randomBytes(32).toString("base64url"),
       outbox: { bucket, prefix: outboxPrefix(job) },
       owner: {
         apiVersion: "tds.dev/v1alpha1",
@@ -250,9 +261,22 @@ export class SandboxJobReconciler implements Reconciler {
         np,
         await ctx.client.find(kinds.networkPolicy, np.metadata.name ?? "", ns),
       );
-    // The token is issued once: an existing Secret keeps it. The Job is created, never patched.
-    await this.createOnce(ctx, kinds.secret, children.grantSecret, GRANT_SECRET, ns);
+    if (!existing) await this.createOnce(ctx, kinds.secret, children.grantSecret, GRANT_SECRET, ns);
+    // The gateway learns the grant from status, so it is there before the job can call.
+    let current = job;
+    if (!isDeepStrictEqual(job.status?.grant, children.grant)) {
+      const status: SandboxJobStatus = { ...(job.status ?? {}), grant: children.grant };
+      if (await writeStatus(ctx, kinds.sandboxJob, job, status)) {
+        current = await ctx.client.get<JobObject>(
+          kinds.sandboxJob,
+          job.metadata.name ?? "",
+          job.metadata.namespace,
+        );
+      }
+    }
+    // The Job is created, never patched.
     await this.createOnce(ctx, batchJob, children.job, JOB_NAME, ns);
+    return current;
   }
 
   private async createOnce(
