@@ -79,7 +79,12 @@ test("the component declares every CRD, the chart's RBAC and restricted Deployme
     const spec = d?.inputs.spec as { template: { spec: { containers: { env: { name: string }[] }[] } } };
     return (spec.template.spec.containers[0]?.env ?? []).map((e) => e.name);
   };
-  for (const v of ["TDS_DASHBOARD_URL", "TDS_DASHBOARD_TOKEN_FILE", "TDS_GATEWAY_URL"])
+  for (const v of [
+    "TDS_DASHBOARD_URL",
+    "TDS_DASHBOARD_TOKEN_FILE",
+    "TDS_GATEWAY_URL",
+    "TDS_DASHBOARD_API_SERVICEACCOUNT",
+  ])
     assert.ok(envOf("tds-operator").includes(v), v);
   for (const v of ["TDS_AUTH_JWKS_FILE", "TDS_AUTH_OPERATOR_SERVICEACCOUNT", "TDS_S3_ACCESS_KEY_ID"])
     assert.ok(envOf("tds-dashboard-api").includes(v), v);

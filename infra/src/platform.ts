@@ -198,6 +198,7 @@ export class TdsPlatform extends pulumi.ComponentResource {
         { name: "TDS_DASHBOARD_URL", value: `http://tds-dashboard-api.${nsName}.svc` },
         { name: "TDS_DASHBOARD_TOKEN_FILE", value: "/var/run/secrets/tds/dashboard-api/token" },
         { name: "TDS_GATEWAY_URL", value: args.gatewayUrl },
+        { name: "TDS_DASHBOARD_API_SERVICEACCOUNT", value: `${nsName}:tds-dashboard-api` },
         ...s3Env,
       ],
       "tds-operator",

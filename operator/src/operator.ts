@@ -39,6 +39,8 @@ export interface OperatorOptions {
   readonly dashboard?: DashboardOptions | null;
   /** Gateway URL written into contract credentials; undefined reads TDS_GATEWAY_URL. */
   readonly gatewayUrl?: string;
+  /** The dashboard API's ServiceAccount, `namespace:name`; undefined reads TDS_DASHBOARD_API_SERVICEACCOUNT. */
+  readonly dashboardApiServiceAccount?: string;
 }
 
 /** Kinds the operator creates and watches (all carry the managed-by label). */
@@ -155,11 +157,17 @@ export function createOperator(opts: OperatorOptions): Manager {
   return manager;
 }
 
-function dashboardDeps(opts: OperatorOptions): { dashboard?: HttpDashboard; gatewayUrl: string } {
+function dashboardDeps(opts: OperatorOptions): {
+  dashboard?: HttpDashboard;
+  gatewayUrl: string;
+  dashboardApiServiceAccount?: string;
+} {
   const d = opts.dashboard === undefined ? dashboardFromEnv(process.env) : opts.dashboard;
+  const sa = opts.dashboardApiServiceAccount ?? process.env.TDS_DASHBOARD_API_SERVICEACCOUNT;
   return {
     ...(d ? { dashboard: new HttpDashboard(d) } : {}),
     gatewayUrl: opts.gatewayUrl ?? process.env.TDS_GATEWAY_URL ?? "",
+    ...(sa ? { dashboardApiServiceAccount: sa } : {}),
   };
 }
 

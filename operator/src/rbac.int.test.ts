@@ -96,7 +96,11 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
       contexts: [{ name: "sa", cluster: cluster.name, user: "tds-operator" }],
       currentContext: "sa",
     });
-    const operator = await startOperator(run, { kc, leaseNamespace: ns });
+    const operator = await startOperator(run, {
+      kc,
+      leaseNamespace: ns,
+      dashboardApiServiceAccount: `${ns}:tds-dashboard-api`,
+    });
     const space = `rb-${run}`;
     try {
       await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
@@ -116,6 +120,21 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
         },
         60_000,
       );
+      // The space lets the dashboard API read its evidence signing key, and no other Secret
+      // (the operator may grant it because it holds the permission itself).
+      const api = `system:serviceaccount:${ns}:tds-dashboard-api`;
+      const can = (what: string): string => {
+        try {
+          return kubectl(["auth", "can-i", "get", what, "-n", `tds-${space}`, `--as=${api}`]).trim();
+        } catch (err) {
+          // kubectl answers "no" with exit status 1.
+          const out = (err as { stdout?: unknown }).stdout;
+          return typeof out === "string" ? out.trim() : "";
+        }
+      };
+      assert.equal(can("secret/evidence-signing-key"), "yes");
+      assert.equal(can("secret/space-ca"), "no");
+      assert.equal(can("secrets"), "no");
       await client.delete(kinds.dataSpace, space);
       await eventually(
         "the space to be removed",

@@ -45,6 +45,11 @@ export interface Deps {
   readonly dashboard?: Dashboard;
   /** Written into each contract's credentials Secret (TDS_GATEWAY_URL); may be empty. */
   readonly gatewayUrl?: string;
+  /**
+   * The dashboard API's ServiceAccount (`namespace:name`, TDS_DASHBOARD_API_SERVICEACCOUNT): each
+   * space grants it `get` on its evidence signing key alone, so the API needs no cluster-wide Secret access.
+   */
+  readonly dashboardApiServiceAccount?: string;
 }
 
 /** Informers the controllers read children from: only objects the operator manages. */

@@ -77,6 +77,8 @@ export async function startOperator(
     leaseNamespace?: string;
     /** The dashboard API for catalogue and evidence; null (the default here) runs without one. */
     dashboard?: DashboardOptions | null;
+    /** `namespace:name` of the dashboard API's ServiceAccount (per-space signing-key Role). */
+    dashboardApiServiceAccount?: string;
   } = {},
 ): Promise<TestOperator> {
   const log = createLogger(
@@ -96,6 +98,9 @@ export async function startOperator(
     retryPeriodMs: 500,
     settings: { storageSampleMs: 1_000, notReadyRequeueMs: 500, ...opts.settings },
     dashboard: opts.dashboard ?? null,
+    ...(opts.dashboardApiServiceAccount
+      ? { dashboardApiServiceAccount: opts.dashboardApiServiceAccount }
+      : {}),
   });
   const done = manager.start();
   await eventually("the operator to become leader and sync", () => manager.ready, 30_000);

@@ -12,6 +12,7 @@ import {
   spaceControlNamespace,
 } from "../isolation.builders.ts";
 import { labels } from "../../kinds.ts";
+import { EVIDENCE_KEY_SECRET } from "./dataspace.evidence.ts";
 
 /** The group whose members administer a space (mapped by the cluster's authenticator). */
 export const spaceAdminGroup = (space: string): string => `tds:space:${space}:admins`;
@@ -40,7 +41,15 @@ export const controlQuota: Record<string, string> = {
   persistentvolumeclaims: "10",
 };
 
-export function buildDataSpaceChildren(space: DataSpace): {
+/**
+ * The space's objects. `apiServiceAccount` (`namespace:name`) is the dashboard
+ * API's identity: it gets a Role in the control namespace allowing `get` on
+ * the evidence signing key Secret and nothing else.
+ */
+export function buildDataSpaceChildren(
+  space: DataSpace,
+  apiServiceAccount?: string,
+): {
   namespace: KubeObject;
   namespaced: KubeObject[];
   cluster: KubeObject[];
@@ -92,6 +101,7 @@ export function buildDataSpaceChildren(space: DataSpace): {
         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "tds-space-admin" },
         subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: adminGroup }],
       },
+      ...evidenceSignerRbac(ns, l, apiServiceAccount),
     ],
     cluster: [
       {
@@ -122,4 +132,27 @@ export function buildDataSpaceChildren(space: DataSpace): {
       },
     ],
   };
+}
+
+/** The dashboard API may read this space's evidence signing key (to sign checkpoints), and no other Secret. */
+function evidenceSignerRbac(ns: string, l: Record<string, string>, apiServiceAccount?: string): KubeObject[] {
+  const [saNamespace, saName] = (apiServiceAccount ?? "").split(":");
+  if (!saNamespace || !saName) return [];
+  return [
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "tds-evidence-signer", namespace: ns, labels: l },
+      rules: [
+        { apiGroups: [""], resources: ["secrets"], resourceNames: [EVIDENCE_KEY_SECRET], verbs: ["get"] },
+      ],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "tds-evidence-signer", namespace: ns, labels: l },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "tds-evidence-signer" },
+      subjects: [{ kind: "ServiceAccount", name: saName, namespace: saNamespace }],
+    },
+  ];
 }

@@ -48,7 +48,7 @@ export class DataSpaceReconciler implements Reconciler {
 
     const name = req.name;
     const ns = spaceControlNamespace(name);
-    const desired = buildDataSpaceChildren(space);
+    const desired = buildDataSpaceChildren(space, this.deps.dashboardApiServiceAccount);
     const { cache } = this.deps;
     let changed = false;
     const nsLive = cache.get(kinds.namespace, ns);
@@ -160,14 +160,14 @@ export class DataSpaceReconciler implements Reconciler {
     const before = (space.status?.conditions ?? []).find((c) => c.type === "Ready");
     if (ready && (before?.status !== "True" || before.observedGeneration !== generation)) {
       // The space is in force at this generation of its rules (created or changed): evidence first.
-      const pointer = await recordLifecycle(ctx, this.deps.dashboard, {
+      const recorded = await recordLifecycle(ctx, this.deps.dashboard, {
         space: space.metadata.name ?? "",
         object: space,
         action: "dataspace.provisioned",
         time: conditions.find((c) => c.type === "Ready")?.lastTransitionTime ?? new Date().toISOString(),
         payload: space.spec,
       });
-      if (pointer) next.latestEvidence = pointer;
+      if (recorded) next.latestEvidence = recorded.pointer;
     }
     if (await writeStatus(ctx, kinds.dataSpace, space, next)) {
       if (before?.status !== (ready ? "True" : "False") || before.reason !== reason) {
