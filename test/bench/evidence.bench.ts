@@ -4,34 +4,15 @@
 // test/bench/results/evidence.json. Run under the harness (make bench).
 import { mkdir, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import type { EvidenceEntry } from "../../dashboard-api/src/evidence/entry.ts";
 import { verifyConsistency, verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
 import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
-import { freshDatabase } from "../../dashboard-api/src/evidence/testing.ts";
+import { benchEntry, freshDatabase } from "../../dashboard-api/src/evidence/testing.ts";
 
 const SINGLE = Number(process.env.TDS_BENCH_EVIDENCE_SINGLE ?? 2000);
 const TARGET = Number(process.env.TDS_BENCH_EVIDENCE_ENTRIES ?? 1_000_000);
 const LOAD_BUDGET_MS = Number(process.env.TDS_BENCH_EVIDENCE_LOAD_MS ?? 300_000);
 const PROOFS = 1000;
 const BATCH = 5000;
-
-function entry(space: string, i: number): EvidenceEntry {
-  return {
-    space,
-    eventId: `bench-${i}`,
-    actor: "system:serviceaccount:tds-system:operator",
-    action: "data.accessed",
-    time: new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString(),
-    object: {
-      kind: "DataContract",
-      namespace: `${space}--consumer-${i % 50}`,
-      name: `contract-${i % 997}`,
-      uid: `uid-${i % 997}`,
-      generation: 1,
-    },
-    payloadHash: "5e".repeat(32),
-  };
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -52,20 +33,20 @@ async function main(): Promise<void> {
     for (let i = 0; i < SINGLE; i++) {
       await db.pool.query("insert into bench_baseline (event_id, payload) values ($1, $2)", [
         `b-${i}`,
-        Buffer.from(JSON.stringify(entry("baseline", i))),
+        Buffer.from(JSON.stringify(benchEntry("baseline", i))),
       ]);
     }
     const baselineRate = SINGLE / ((performance.now() - t) / 1000);
 
     t = performance.now();
-    for (let i = 0; i < SINGLE; i++) await store.append("single", [entry("single", i)]);
+    for (let i = 0; i < SINGLE; i++) await store.append("single", [benchEntry("single", i)]);
     const singleRate = SINGLE / ((performance.now() - t) / 1000);
 
     // 16 concurrent appenders on one space: they serialise on the head row.
     t = performance.now();
     await Promise.all(
       Array.from({ length: 16 }, async (_, a) => {
-        for (let i = a; i < SINGLE; i += 16) await store.append("concurrent", [entry("concurrent", i)]);
+        for (let i = a; i < SINGLE; i += 16) await store.append("concurrent", [benchEntry("concurrent", i)]);
       }),
     );
     const concurrentRate = SINGLE / ((performance.now() - t) / 1000);
@@ -78,7 +59,7 @@ async function main(): Promise<void> {
       const n = Math.min(BATCH, TARGET - loaded);
       await store.append(
         space,
-        Array.from({ length: n }, (_, i) => entry(space, loaded + i)),
+        Array.from({ length: n }, (_, i) => benchEntry(space, loaded + i)),
       );
       loaded += n;
     }

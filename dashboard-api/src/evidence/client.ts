@@ -26,6 +26,14 @@ export interface EvidenceClientOptions {
   timeoutMs?: number;
 }
 
+/** An entry as the log holds it. */
+export interface ClientRecordedEntry {
+  leafIndex: number;
+  /** base64 */
+  leafHash: string;
+  entry: EvidenceEntry;
+}
+
 export class EvidenceClientError extends Error {
   constructor(
     message: string,
@@ -33,6 +41,8 @@ export class EvidenceClientError extends Error {
     readonly code?: string,
     readonly field?: string,
     options?: ErrorOptions,
+    /** TDS_ERR_EVIDENCE_EVENT_CONFLICT: the entry the log already holds under the eventId. */
+    readonly recorded?: ClientRecordedEntry,
   ) {
     super(message, options);
     this.name = "EvidenceClientError";
@@ -74,6 +84,7 @@ export class EvidenceClient {
           code?: string;
           message?: string;
           field?: string;
+          recorded?: ClientRecordedEntry;
         };
         if (res.ok && body.results) return body.results;
         const err = new EvidenceClientError(
@@ -81,6 +92,8 @@ export class EvidenceClient {
           res.status,
           body.code,
           body.field,
+          undefined,
+          body.recorded,
         );
         if (res.status !== 429 && res.status < 500) throw err;
         last = err;

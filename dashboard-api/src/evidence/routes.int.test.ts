@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance, type InjectOptions } from "fastify";
 import { type CheckpointSigner, signerFromPem, verifyCheckpoint } from "./checkpoint.ts";
-import { EvidenceClient } from "./client.ts";
-import type { EvidenceEntry } from "./entry.ts";
+import { EvidenceClient, EvidenceClientError } from "./client.ts";
+import { entryLeafHash, type EvidenceEntry } from "./entry.ts";
 import type { EvidenceExport } from "./export.ts";
 import { verifyConsistency, verifyInclusion } from "./merkle.ts";
 import { evidenceRoutes } from "./routes.ts";
@@ -112,6 +112,26 @@ test("a retried append whose answer was lost is recorded once", async () => {
     headers: as("admin"),
   });
   assert.equal(page.json<{ entries: unknown[] }>().entries.length, 30);
+});
+
+test("a conflicting append is refused and says where the event is and what the log holds", async () => {
+  const client = new EvidenceClient({
+    baseUrl,
+    fetch: (input, init) =>
+      fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...as("operator") } }),
+  });
+  // The same event again with a later clock, as after a crash between the append and the status.
+  const retried = { ...entry(3), time: "2025-03-01T12:00:07Z" };
+  const err = await client.append(SPACE, [retried]).then(
+    () => assert.fail("a conflicting append must be refused"),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof EvidenceClientError);
+  assert.equal(err.status, 409);
+  assert.equal(err.code, "TDS_ERR_EVIDENCE_EVENT_CONFLICT");
+  assert.equal(err.recorded?.leafIndex, 3);
+  assert.deepEqual(err.recorded.entry, entry(3));
+  assert.deepEqual(Buffer.from(err.recorded.leafHash, "base64"), Buffer.from(entryLeafHash(entry(3))));
 });
 
 test("errors carry stable codes and name the field", async () => {

@@ -7,8 +7,8 @@ import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest 
 import { type CheckpointExporter, checkpointNow, type SignerFor } from "./checkpointer.ts";
 import type { SignedCheckpoint } from "./checkpoint.ts";
 import { entrySchema, type EvidenceEntry } from "./entry.ts";
-import { exportLog } from "./export.ts";
-import { type EntryFilter, EvidenceError, type EvidenceStore } from "./store.ts";
+import { exportStream } from "./export.ts";
+import { type EntryFilter, EvidenceConflictError, EvidenceError, type EvidenceStore } from "./store.ts";
 
 /** What a caller may read in a space; null when the caller is not a member (answered as 404). */
 export type EvidenceAccess =
@@ -35,16 +35,6 @@ const spaceParams = {
 } as const;
 const index = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 const hashArray = { type: "array", items: { type: "string" } } as const;
-const errorBody = {
-  type: "object",
-  required: ["code", "message"],
-  properties: {
-    code: { type: "string" },
-    message: { type: "string" },
-    field: { type: "string" },
-    requestId: { type: "string" },
-  },
-} as const;
 const checkpointBody = {
   type: "object",
   required: ["treeSize", "rootHash", "time", "note"],
@@ -62,6 +52,37 @@ const storedEntry = {
     leafIndex: { type: "integer" },
     leafHash: { type: "string" },
     entry: { type: "object", additionalProperties: true },
+  },
+} as const;
+const errorBody = {
+  type: "object",
+  required: ["code", "message"],
+  properties: {
+    code: { type: "string" },
+    message: { type: "string" },
+    field: { type: "string" },
+    requestId: { type: "string" },
+    recorded: {
+      ...storedEntry,
+      description: "TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId",
+    },
+  },
+} as const;
+
+/**
+ * The export document (format tds.dev/evidence-export/v1). The route streams
+ * it (export.ts writes these members in this order), so this schema documents
+ * the answer rather than serialising it.
+ */
+export const exportBody = {
+  type: "object",
+  properties: {
+    format: { type: "string" },
+    space: { type: "string" },
+    origin: { type: "string" },
+    treeSize: { type: "integer" },
+    entries: { type: "array", items: storedEntry },
+    checkpoints: { type: "array", items: { type: "string" } },
   },
 } as const;
 
@@ -89,6 +110,21 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
       reply
         .status(status)
         .send({ code, message, requestId: request.id, ...(field === undefined ? {} : { field }) });
+    if (error instanceof EvidenceConflictError) {
+      // The conflicting event's position and content, so a retry after a crash can pick them up.
+      const { leafIndex, leafHash, entry } = error.recorded;
+      return reply.status(409).send({
+        code: error.code,
+        message: error.message,
+        requestId: request.id,
+        field: error.field,
+        recorded: {
+          leafIndex,
+          leafHash: b64(leafHash),
+          entry: JSON.parse(entry.toString("utf8")) as unknown,
+        },
+      });
+    }
     if (error instanceof EvidenceError)
       return send(STATUS[error.code] ?? 400, error.code, error.message, error.field);
     const err = error as FastifyError;
@@ -329,25 +365,15 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
         summary:
           "Every leaf hash, the entries the caller may see, and every checkpoint: input for `tds evidence verify`",
         params: spaceParams,
-        response: {
-          200: {
-            type: "object",
-            properties: {
-              format: { type: "string" },
-              space: { type: "string" },
-              origin: { type: "string" },
-              treeSize: { type: "integer" },
-              entries: { type: "array", items: storedEntry },
-              checkpoints: { type: "array", items: { type: "string" } },
-            },
-          },
-          "4xx": errorBody,
-        },
+        response: { 200: exportBody, "4xx": errorBody },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { space } = request.params;
-      return exportLog(store, space, await access(request, space));
+      const filter = await access(request, space);
+      // Errors before the first byte are answered as usual; the document itself is streamed.
+      const { treeSize } = await store.head(space);
+      return reply.type("application/json; charset=utf-8").send(exportStream(store, space, treeSize, filter));
     },
   );
   done();

@@ -71,6 +71,22 @@ export class EvidenceError extends Error {
   }
 }
 
+/**
+ * TDS_ERR_EVIDENCE_EVENT_CONFLICT: the eventId is in the log with other
+ * content. Carries the entry the log holds, so a caller that retried after a
+ * crash (with a new clock) learns where its event is and what was recorded.
+ */
+export class EvidenceConflictError extends EvidenceError {
+  constructor(
+    message: string,
+    field: string,
+    readonly recorded: StoredEntry,
+  ) {
+    super("TDS_ERR_EVIDENCE_EVENT_CONFLICT", message, field);
+    this.name = "EvidenceConflictError";
+  }
+}
+
 const EMPTY_ROOT = emptyRoot();
 
 interface HeadRow {
@@ -80,6 +96,20 @@ interface HeadRow {
 }
 
 const toHash = (b: Buffer): Hash => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+/** The SQL condition under which a reader sees an entry; appends its parameters after $3. */
+function visibleWhen(filter: EntryFilter | undefined, params: unknown[]): string {
+  if (!filter) return "true";
+  const cluster = filter.clusterObjects ?? [];
+  params.push(
+    filter.namespaces ?? [],
+    filter.uids ?? [],
+    cluster.map((o) => o.kind),
+    cluster.map((o) => o.name),
+  );
+  return `(object_namespace = any($4) or object_uid = any($5) or (object_namespace is null and
+    (object_kind, object_name) in (select * from unnest($6::text[], $7::text[]))))`;
+}
 
 export class EvidenceStore {
   constructor(
@@ -95,8 +125,8 @@ export class EvidenceStore {
    * Appends entries to their space's log in one transaction, in order, and
    * returns after COMMIT. Entries whose eventId is already in the log (or
    * earlier in the batch) are not appended again; they report where they are.
-   * Throws TDS_ERR_EVIDENCE_EVENT_CONFLICT when a known eventId comes with a
-   * different entry.
+   * Throws TDS_ERR_EVIDENCE_EVENT_CONFLICT (an EvidenceConflictError, with the
+   * entry the log holds) when a known eventId comes with a different entry.
    */
   async append(space: string, entries: readonly EvidenceEntry[]): Promise<AppendResult[]> {
     for (const [i, e] of entries.entries()) {
@@ -153,10 +183,14 @@ export class EvidenceStore {
         const prior = seen.get(p.e.eventId);
         if (prior) {
           if (!hashEquals(prior.leafHash, p.hash)) {
-            throw new EvidenceError(
-              "TDS_ERR_EVIDENCE_EVENT_CONFLICT",
+            const held = await client.query<{ entry: Buffer }>(
+              "select entry from evidence_entries where space = $1 and leaf_index = $2",
+              [space, prior.leafIndex],
+            );
+            throw new EvidenceConflictError(
               `event ${p.e.eventId} is already recorded at leaf ${prior.leafIndex} with different content`,
               `entries[${i}].eventId`,
+              { ...prior, entry: held.rows[0]?.entry ?? Buffer.alloc(0) },
             );
           }
           results.push({ eventId: p.e.eventId, ...prior, duplicate: true });
@@ -243,27 +277,40 @@ export class EvidenceStore {
     filter?: EntryFilter,
   ): Promise<{ leafIndex: number; leafHash: Hash; entry?: Buffer }[]> {
     const params: unknown[] = [space, start, end];
-    let visible = "true";
-    if (filter) {
-      const cluster = filter.clusterObjects ?? [];
-      params.push(
-        filter.namespaces ?? [],
-        filter.uids ?? [],
-        cluster.map((o) => o.kind),
-        cluster.map((o) => o.name),
-      );
-      visible = `(object_namespace = any($4) or object_uid = any($5) or (object_namespace is null and
-        (object_kind, object_name) in (select * from unnest($6::text[], $7::text[]))))`;
-    }
     const r = await this.pool.query<{ leaf_index: string; leaf_hash: Buffer; entry: Buffer | null }>(
-      `select leaf_index, leaf_hash, case when ${visible} then entry end as entry from evidence_entries
-       where space = $1 and leaf_index >= $2 and leaf_index < $3 order by leaf_index`,
+      `select leaf_index, leaf_hash, case when ${visibleWhen(filter, params)} then entry end as entry
+         from evidence_entries where space = $1 and leaf_index >= $2 and leaf_index < $3 order by leaf_index`,
       params,
     );
     return r.rows.map((row) => ({
       leafIndex: Number(row.leaf_index),
       leafHash: toHash(row.leaf_hash),
       ...(row.entry ? { entry: row.entry } : {}),
+    }));
+  }
+
+  /**
+   * The same leaves as text for an export: the leaf hash in base64 and the
+   * entry's stored canonical JSON, both encoded by the database, so a large
+   * export passes no per-row buffers through this process.
+   */
+  async leafTexts(
+    space: string,
+    start: number,
+    end: number,
+    filter?: EntryFilter,
+  ): Promise<{ leafIndex: number; leafHash: string; entry?: string }[]> {
+    const params: unknown[] = [space, start, end];
+    const r = await this.pool.query<{ leaf_index: string; leaf_hash: string; entry: string | null }>(
+      `select leaf_index, encode(leaf_hash, 'base64') as leaf_hash,
+              case when ${visibleWhen(filter, params)} then convert_from(entry, 'UTF8') end as entry
+         from evidence_entries where space = $1 and leaf_index >= $2 and leaf_index < $3 order by leaf_index`,
+      params,
+    );
+    return r.rows.map((row) => ({
+      leafIndex: Number(row.leaf_index),
+      leafHash: row.leaf_hash,
+      ...(row.entry === null ? {} : { entry: row.entry }),
     }));
   }
 
@@ -393,6 +440,21 @@ export class EvidenceStore {
 
   async checkpoints(space: string): Promise<SignedCheckpoint[]> {
     return this.checkpointRows(space, "order by tree_size", []);
+  }
+
+  /** Up to `limit` checkpoint notes with afterSize < treeSize <= maxSize, oldest first (one page of an export). */
+  async checkpointNotes(
+    space: string,
+    afterSize: number,
+    maxSize: number,
+    limit: number,
+  ): Promise<{ treeSize: number; note: string }[]> {
+    const r = await this.pool.query<{ tree_size: string; note: string }>(
+      `select tree_size, note from evidence_checkpoints
+        where space = $1 and tree_size > $2 and tree_size <= $3 order by tree_size limit $4`,
+      [space, afterSize, maxSize, limit],
+    );
+    return r.rows.map((row) => ({ treeSize: Number(row.tree_size), note: row.note }));
   }
 
   async unexportedCheckpoints(space: string): Promise<SignedCheckpoint[]> {
