@@ -19,6 +19,10 @@ import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../operator/src/kinds.ts";
+import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.rules.ts";
+import { entryLeafHash, type EvidenceEntry } from "../../dashboard-api/src/evidence/entry.ts";
+import { verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
+import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
 import {
   participantManifest,
   runId,
@@ -57,6 +61,8 @@ interface Status {
   rejection?: { reason: string };
   history?: { action: string; logIndex?: number }[];
   conditions?: { type: string; status: string; reason: string; message: string }[];
+  publishedAt?: string;
+  latestEvidence?: { logIndex: number; leafHash: string; recordedAt?: string };
 }
 type Obj = KubeObject & { status?: Status };
 const ready = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === "Ready");
@@ -151,6 +157,18 @@ const getOffer = (name: string) => client.get<Obj>(kinds.dataOffer, name, provNs
 const getContract = (ns: string, name: string) => client.get<Obj>(kinds.dataContract, name, ns);
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
 
+/** What the operator sent about offers: kube writes, catalogue calls and DataOffer evidence. */
+const offerSends: string[] = [];
+const observedFetch: typeof fetch = (input, init) => {
+  const url = input instanceof Request ? input.url : String(input);
+  const method = init?.method ?? "GET";
+  const body = typeof init?.body === "string" ? init.body : "";
+  if (url.includes("/catalog/offers/") && method !== "GET") offerSends.push(`catalogue ${method} ${url}`);
+  if (url.endsWith("/evidence/entries") && body.includes('"kind":"DataOffer"'))
+    offerSends.push(`evidence ${body}`);
+  return fetch(input, init);
+};
+
 async function evidenceFor(uid: string): Promise<string[]> {
   const r = await pool.query<{ action: string }>(
     "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
@@ -188,7 +206,10 @@ before(async () => {
   });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
+    dashboard: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? ""), fetch: observedFetch },
+  });
+  operator.manager.client.observe((method, path) => {
+    if (method !== "GET" && path.includes("/dataoffers")) offerSends.push(`kube ${method} ${path}`);
   });
 
   await client.create(
@@ -264,7 +285,7 @@ test("an offer whose asset is missing is not published; once the data exists it 
   });
   const first = published.status?.contentId ?? "";
   assert.match(first, /^sha256:[0-9a-f]{64}$/);
-  // The status is written before the catalogue call (so publishedAt is stable across retries): wait for it.
+  // The catalogue entry and the evidence come before the status that announces them.
   const entry = await until("the catalogue entry", async () => {
     const e = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
     return e.status === 200 ? e : undefined;
@@ -293,6 +314,110 @@ test("an offer whose asset is missing is not published; once the data exists it 
   });
   const actions = await evidenceFor((await getOffer("telemetry")).metadata.uid ?? "");
   assert.ok(actions.filter((a) => a === "offer.published").length >= 3, actions.join(","));
+});
+
+test("a published offer's status.latestEvidence names its publication in the log, whose inclusion proof verifies", async () => {
+  const o = await until("telemetry's evidence pointer", async () => {
+    const x = await getOffer("telemetry");
+    return ready(x)?.reason === "Published" && x.status?.latestEvidence ? x : undefined;
+  });
+  const pointer = o.status?.latestEvidence;
+  assert.ok(pointer);
+  // The provider reads the entry about its own offer, and the entry hashes to the pointer's leaf.
+  const page = await api(
+    "GET",
+    `/v1/spaces/${space}/evidence/entries?start=${pointer.logIndex}&end=${pointer.logIndex + 1}`,
+    "provider",
+  );
+  const [stored] = (page.body as { entries: { leafIndex: number; leafHash: string; entry: EvidenceEntry }[] })
+    .entries;
+  assert.ok(stored, `no entry at ${pointer.logIndex} for the provider`);
+  assert.equal(Buffer.from(stored.leafHash, "base64").toString("hex"), pointer.leafHash);
+  assert.equal(Buffer.from(entryLeafHash(stored.entry)).toString("hex"), pointer.leafHash);
+  assert.equal(stored.entry.action, "offer.published");
+  assert.equal(stored.entry.object.uid, o.metadata.uid);
+  assert.equal(stored.entry.time, o.status?.publishedAt);
+  assert.ok(stored.entry.eventId.includes((o.status?.contentId ?? "").slice(7, 23)), stored.entry.eventId);
+  // Its inclusion proof, from the API, verifies against the log's root.
+  const head = await new EvidenceStore(pool).head(space);
+  const proof = await api(
+    "GET",
+    `/v1/spaces/${space}/evidence/proofs/inclusion?leafIndex=${pointer.logIndex}&treeSize=${head.treeSize}`,
+    "consumer",
+  );
+  assert.equal(proof.status, 200);
+  const path = (proof.body as { proof: string[] }).proof.map((h) => new Uint8Array(Buffer.from(h, "base64")));
+  assert.ok(
+    verifyInclusion(
+      pointer.logIndex,
+      head.treeSize,
+      new Uint8Array(Buffer.from(pointer.leafHash, "hex")),
+      path,
+      head.rootHash,
+    ),
+  );
+});
+
+test("rescans of unchanged offers send nothing to the dashboard API and write nothing", async () => {
+  const rescans = async () => {
+    const m = await operator.manager.metrics.reconcileDuration.get();
+    return m.values
+      .filter((v) => v.metricName?.endsWith("_count") && v.labels.controller === "dataoffer")
+      .reduce((n, v) => n + v.value, 0);
+  };
+  await new Promise((r) => setTimeout(r, 1_500)); // let the last change settle
+  const sent = offerSends.length;
+  const before = await rescans();
+  await new Promise((r) => setTimeout(r, 3_500));
+  assert.ok((await rescans()) - before >= 3, "the asset rescan must have reconciled the offer");
+  assert.deepEqual(offerSends.slice(sent), []);
+});
+
+test("a publication recorded by an attempt that crashed before its status write is found again, with its time", async () => {
+  await client.create(kinds.dataOffer, offer("crashed", {}));
+  const waiting = await until("AssetNotFound", async () => {
+    const o = await getOffer("crashed");
+    return ready(o)?.reason === "AssetNotFound" ? o : undefined;
+  });
+  const uid = waiting.metadata.uid ?? "";
+  const generation = waiting.metadata.generation ?? 0;
+  // The entry an earlier attempt appended, with its own clock, before it died.
+  const body = "unit,temp\n7,70\n";
+  const etag = createHash("md5").update(body).digest("hex"); // a single PUT's ETag
+  const { contentId } = assetManifest([{ key: "crashed/a.csv", size: Buffer.byteLength(body), etag }]);
+  const earlier = "2020-02-02T02:02:02Z";
+  const appended = await api("POST", `/v1/spaces/${space}/evidence/entries`, "operator", {
+    entries: [
+      {
+        space,
+        eventId: `${uid}-published-${contentId.slice(7, 23)}-g${generation}`,
+        actor: "system:tds-operator",
+        action: "offer.published",
+        time: earlier,
+        object: { kind: "DataOffer", namespace: provNs, name: "crashed", uid, generation },
+        payloadHash: "0".repeat(64),
+      },
+    ],
+  });
+  assert.equal(appended.status, 201);
+  const leaf = (appended.body as { results: { leafIndex: number }[] }).results[0]?.leafIndex;
+
+  await put("crashed/a.csv", body);
+  const published = await until("Published", async () => {
+    const o = await getOffer("crashed");
+    return ready(o)?.reason === "Published" ? o : undefined;
+  });
+  assert.equal(published.status?.contentId, contentId, "the ETag of a single PUT is its MD5");
+  assert.equal(published.status.latestEvidence?.logIndex, leaf);
+  assert.equal(published.status.publishedAt, earlier);
+  assert.deepEqual(await evidenceFor(uid), ["offer.published"]);
+  const entry = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/crashed`, "consumer");
+  assert.equal((entry.body as { publishedAt?: string }).publishedAt, earlier);
+
+  await client.delete(kinds.dataOffer, "crashed", provNs);
+  await until("crashed gone", async () =>
+    (await client.find(kinds.dataOffer, "crashed", provNs)) ? undefined : true,
+  );
 });
 
 test("an offer that contradicts its classification or the negative list is Rejected with the rule, and kubectl shows it", async () => {

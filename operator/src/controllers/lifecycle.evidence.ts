@@ -1,8 +1,8 @@
-// Evidence for lifecycle changes of DataSpaces and Participants: one entry per
-// change of phase (and per spec generation a space is provisioned at), appended
-// before the status that announces the change. The event id is derived from
-// the object's uid, the action and the generation, so a retried or
-// crash-repeated append is recorded once.
+// Evidence for lifecycle changes of DataSpaces, Participants and DataOffers:
+// one entry per change (of phase, of the generation a space is provisioned at,
+// of an offer's publication), appended before the status that announces it.
+// The event id is derived from the object's uid and the change, so a retried
+// or crash-repeated append is recorded once, and the status points at it.
 import { createHash } from "node:crypto";
 import type { EvidencePointer } from "@tds/crds";
 import type { KubeObject } from "@tds/crds/kube";
@@ -18,19 +18,33 @@ export interface LifecycleEvent {
   readonly time: string;
   /** What the decision rested on; only its SHA-256 goes into the log. */
   readonly payload: unknown;
+  /** Defaults to `<uid>/<action>/<generation>`; must be the same on every attempt. */
+  readonly eventId?: string;
+}
+
+export interface LifecycleRecord {
+  /** For `status.latestEvidence`. */
+  readonly pointer: EvidencePointer;
+  /**
+   * The event's time as the log holds it: `ev.time`, or the time of an earlier
+   * attempt whose status write never happened (a crash, a new clock).
+   */
+  readonly time: string;
 }
 
 /**
- * Appends the event and returns the pointer for `status.latestEvidence`, or
- * undefined when no dashboard API is configured (the operator then runs
- * without an evidence log, as in unit-level tests). A failing append throws:
- * the reconcile is retried and the status change waits for its evidence.
+ * Appends the event and returns where the log holds it, or undefined when no
+ * dashboard API is configured (the operator then runs without an evidence
+ * log, as in unit-level tests). A repeated append of the same event id gets
+ * the position of the entry already recorded, even when this attempt's clock
+ * differs. A failing append throws: the reconcile is retried and the status
+ * change waits for its evidence.
  */
 export async function recordLifecycle(
   ctx: Context,
   dashboard: Dashboard | undefined,
   ev: LifecycleEvent,
-): Promise<EvidencePointer | undefined> {
+): Promise<LifecycleRecord | undefined> {
   if (!dashboard) return undefined;
   const m = ev.object.metadata;
   const generation = m.generation ?? 0;
@@ -38,7 +52,7 @@ export async function recordLifecycle(
   const [r] = await dashboard.recordEvidence(ev.space, [
     {
       space: ev.space,
-      eventId: `${m.uid ?? ""}/${ev.action}/${generation}`,
+      eventId: ev.eventId ?? `${m.uid ?? ""}/${ev.action}/${generation}`,
       actor: OPERATOR_ACTOR,
       action: ev.action,
       time: ev.time,
@@ -54,8 +68,14 @@ export async function recordLifecycle(
   ]);
   if (r?.leafIndex === undefined || r.leafHash === undefined) return undefined;
   return {
-    logIndex: r.leafIndex,
-    leafHash: r.leafHash,
-    recordedAt: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+    // When the entry held is an earlier attempt's, when it was appended is not known here.
+    pointer: r.held
+      ? { logIndex: r.leafIndex, leafHash: r.leafHash }
+      : {
+          logIndex: r.leafIndex,
+          leafHash: r.leafHash,
+          recordedAt: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+        },
+    time: r.held?.time ?? ev.time,
   };
 }

@@ -20,10 +20,15 @@ export interface EvidenceEntry {
 
 export interface Recorded {
   eventId: string;
-  /** Undefined when the log already held the event with other content (a crash-restart with a new clock). */
+  /** Undefined only when the log held the event with other content and did not say where. */
   leafIndex: number | undefined;
   /** Lowercase hex. */
   leafHash: string | undefined;
+  /**
+   * Set when the log already held the event with other content (recorded
+   * before a crash, with the clock of that attempt): the entry it holds.
+   */
+  held?: EvidenceEntry;
 }
 
 /** A catalogue entry as the operator publishes it; the dashboard API indexes it for search. */
@@ -113,13 +118,21 @@ export class HttpDashboard implements Dashboard {
       }));
     } catch (err) {
       // Same eventId, other content: the event is in the log already (recorded before a
-      // crash, with the clock of that attempt). The id is the idempotency key, so it counts.
+      // crash, with the clock of that attempt). The id is the idempotency key, so it counts,
+      // at the position the log answers with.
       if (
         err instanceof EvidenceClientError &&
         err.code === "TDS_ERR_EVIDENCE_EVENT_CONFLICT" &&
         entries.length === 1
-      )
-        return entries.map((e) => ({ eventId: e.eventId, leafIndex: undefined, leafHash: undefined }));
+      ) {
+        const held = err.recorded;
+        return entries.map((e) => ({
+          eventId: e.eventId,
+          leafIndex: held?.leafIndex,
+          leafHash: held && Buffer.from(held.leafHash, "base64").toString("hex"),
+          ...(held ? { held: held.entry } : {}),
+        }));
+      }
       throw new Error(`cannot record evidence in space ${space}`, { cause: err });
     }
   }

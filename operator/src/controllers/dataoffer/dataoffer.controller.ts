@@ -3,9 +3,12 @@
 // provider's own bucket and derives its content identifier, publishes a Ready
 // offer to the dashboard API's catalogue and withdraws it (finalizer) when it
 // stops being Ready or is deleted. Publication, rejection and withdrawal are
-// evidence; ids derive from the offer's uid, so a restart never records twice.
-import { createHash } from "node:crypto";
-import type { DataOffer, DataOfferStatus, DataSpace, Participant } from "@tds/crds";
+// evidence, appended before the status that announces them (the shared
+// lifecycle helper); ids derive from the offer's uid and the change, so a
+// retry or a restart records nothing twice, and status.latestEvidence points
+// at the entry. What the status already announces is not sent again, so a
+// resync of unchanged offers sends and writes nothing.
+import type { DataOffer, DataOfferStatus, DataSpace, EvidencePointer, Participant } from "@tds/crds";
 import type { KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../kinds.ts";
 import {
@@ -21,8 +24,9 @@ import {
 } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import { bucketName } from "../../storage/objectstore.ts";
-import { OPERATOR_ACTOR, type CatalogEntry, type EvidenceEntry } from "../../dashboard/dashboard.ts";
+import type { CatalogEntry } from "../../dashboard/dashboard.ts";
 import type { Deps } from "../deps.ts";
+import { recordLifecycle } from "../lifecycle.evidence.ts";
 import {
   participantFacts,
   spaceRules,
@@ -38,8 +42,6 @@ const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 export class DataOfferReconciler implements Reconciler {
   readonly name = "dataoffer";
   readonly resource = kinds.dataOffer;
-  /** What this process already published or recorded, so a resync sends nothing. */
-  private readonly sent = new Set<string>();
 
   constructor(private readonly deps: Deps) {}
 
@@ -70,16 +72,7 @@ export class DataOfferReconciler implements Reconciler {
     const verdict = validateOffer(rules, o.spec, provider);
     const base: DataOfferStatus = { ...(o.status ?? {}) };
     if (!verdict.ok) {
-      await this.unpublish(o, ctx, where.space, verdict.reason);
-      return this.status(
-        o,
-        ctx,
-        this.unpublished(base),
-        verdict.reason,
-        verdict.message,
-        undefined,
-        where.space,
-      );
+      return this.refuse(o, ctx, where.space, this.unpublished(base), verdict.reason, verdict.message);
     }
     if (verdict.effectivePolicy) base.effectivePolicy = verdict.effectivePolicy;
 
@@ -89,16 +82,15 @@ export class DataOfferReconciler implements Reconciler {
     const objects = assetObjects(asset, listed);
     const rescan = this.deps.settings.assetRescanMs;
     if (objects.length === 0) {
-      await this.unpublish(o, ctx, where.space, "AssetNotFound");
       const { contentId: _c, assetObjects: _n, assetBytes: _b, ...rest } = this.unpublished(base);
-      return this.status(
+      return this.refuse(
         o,
         ctx,
+        where.space,
         rest,
         "AssetNotFound",
         `No object ${asset.key ? `with key ${asset.key}` : `under prefix ${asset.prefix ?? ""}`} in bucket ${bucket}`,
         rescan,
-        where.space,
       );
     }
     const manifest = assetManifest(objects);
@@ -127,47 +119,66 @@ export class DataOfferReconciler implements Reconciler {
         rescan,
       );
     }
-    const publishedAt = contentChanged || !base.publishedAt ? rfc3339(new Date()) : base.publishedAt;
+    const generation = o.metadata.generation ?? 0;
     const catalogueId = `${where.space}/${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
-    const entry = this.catalogEntry(
-      o,
-      where.space,
-      where.participant,
-      space,
-      manifest,
+    const entryAt = (at: string): CatalogEntry =>
+      this.catalogEntry(
+        o,
+        where.space,
+        where.participant,
+        space,
+        manifest,
+        at,
+        verdict.effectivePolicy?.accessMode ?? "download",
+      );
+    const inCatalogue = findCondition(base.conditions, "Published");
+    let publishedAt = contentChanged || !base.publishedAt ? rfc3339(new Date()) : base.publishedAt;
+    let latestEvidence = base.latestEvidence;
+    // The status announces the catalogue entry only once it and its evidence exist, so a
+    // status that already announces this generation and content needs nothing sent.
+    const announced =
+      !contentChanged &&
+      inCatalogue?.status === "True" &&
+      inCatalogue.observedGeneration === generation &&
+      base.catalogueId === catalogueId &&
+      latestEvidence !== undefined;
+    if (!announced) {
+      try {
+        // Evidence first, then the catalogue: an offer is never offered without its record.
+        const recorded = await recordLifecycle(ctx, dashboard, {
+          space: where.space,
+          object: o,
+          action: "offer.published",
+          eventId: `${o.metadata.uid ?? ""}-published-${manifest.contentId.slice(7, 23)}-g${String(generation)}`,
+          time: publishedAt,
+          payload: entryAt(publishedAt),
+        });
+        if (recorded) {
+          latestEvidence = recorded.pointer;
+          // An earlier attempt recorded the event with its own clock: its time is the publication's.
+          publishedAt = recorded.time;
+        }
+        await dashboard.publish(entryAt(publishedAt));
+      } catch (err) {
+        ctx.log.warn("cannot publish offer", { offer: o.metadata.name, err: errorText(err) });
+        return { requeueAfterMs: 5_000 };
+      }
+      ctx.log.info("offer published", { offer: o.metadata.name, catalogueId });
+    }
+    const next: DataOfferStatus = {
+      ...base,
       publishedAt,
-      verdict.effectivePolicy?.accessMode ?? "download",
-    );
-    // Status first: publishedAt is then the evidence time on every retry.
-    const next: DataOfferStatus = { ...base, publishedAt, catalogueId };
+      catalogueId,
+      ...(latestEvidence ? { latestEvidence } : {}),
+    };
     next.conditions = setCondition(next.conditions, {
       type: "Published",
       status: "True",
       reason: "InCatalogue",
       message: "The offer is in the space's catalogue",
-      observedGeneration: o.metadata.generation ?? 0,
+      observedGeneration: generation,
     });
-    const mark = `${o.metadata.uid ?? ""}/${String(o.metadata.generation ?? 0)}/${manifest.contentId}/${provider?.name ?? ""}`;
-    const result = await this.status(o, ctx, next, "Published", `In the catalogue as ${catalogueId}`, rescan);
-    if (!this.sent.has(mark)) {
-      try {
-        await dashboard.publish(entry);
-        await this.evidence(
-          ctx,
-          where.space,
-          o,
-          `published-${manifest.contentId.slice(7, 23)}-g${String(o.metadata.generation ?? 0)}`,
-          "offer.published",
-          publishedAt,
-          entry,
-        );
-        this.sent.add(mark);
-      } catch (err) {
-        ctx.log.warn("cannot publish offer", { offer: o.metadata.name, err: errorText(err) });
-        return { requeueAfterMs: 5_000 };
-      }
-    }
-    return result;
+    return this.status(o, ctx, next, "Published", `In the catalogue as ${catalogueId}`, rescan);
   }
 
   private catalogEntry(
@@ -217,45 +228,92 @@ export class DataOfferReconciler implements Reconciler {
     return rest;
   }
 
-  /** Removes a published offer from the catalogue and records the withdrawal. */
-  private async unpublish(o: OfferObject, ctx: Context, space: string, reason: string): Promise<void> {
-    const publishedAt = o.status?.publishedAt;
-    if (!o.status?.catalogueId || !publishedAt || !this.deps.dashboard) return;
-    await this.deps.dashboard.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
-    await this.evidence(ctx, space, o, `withdrawn-${publishedAt}`, "offer.withdrawn", rfc3339(new Date()), {
-      reason,
-    });
-  }
-
-  private async evidence(
+  /**
+   * An offer that is not (or no longer) publishable: withdrawn from the
+   * catalogue if it was in it, the rule it breaks recorded (once per
+   * generation and reason), then the status. A missing asset is a state of
+   * the data, not a decision, so it is not recorded as a rejection.
+   */
+  private async refuse(
+    o: OfferObject,
     ctx: Context,
     space: string,
-    o: OfferObject,
-    suffix: string,
-    action: string,
-    time: string,
-    payload: unknown,
-  ): Promise<void> {
+    base: DataOfferStatus,
+    reason: string,
+    message: string,
+    requeueAfterMs?: number,
+  ): Promise<Result | undefined> {
     const dashboard = this.deps.dashboard;
-    const eventId = `${o.metadata.uid ?? ""}-${suffix}`;
-    if (!dashboard || this.sent.has(eventId)) return;
-    const entry: EvidenceEntry = {
+    const generation = o.metadata.generation ?? 0;
+    const before = findCondition(o.status?.conditions, "Ready");
+    const pending = findCondition(o.status?.conditions, "EvidenceRecorded")?.status === "False";
+    let conditions = setCondition(base.conditions, {
+      type: "Ready",
+      status: "False",
+      reason,
+      message,
+      observedGeneration: generation,
+    });
+    let latestEvidence = base.latestEvidence;
+    try {
+      latestEvidence = (await this.unpublish(o, ctx, space, reason)) ?? latestEvidence;
+      // Announced in status means recorded (evidence goes first), unless it was left pending.
+      const decided =
+        before?.reason === reason &&
+        before.observedGeneration === generation &&
+        !pending &&
+        latestEvidence !== undefined;
+      if (reason !== "AssetNotFound" && !decided) {
+        if (dashboard) {
+          const recorded = await recordLifecycle(ctx, dashboard, {
+            space,
+            object: o,
+            action: "offer.rejected",
+            eventId: `${o.metadata.uid ?? ""}-rejected-${reason}-g${String(generation)}`,
+            time: findCondition(conditions, "Ready")?.lastTransitionTime ?? rfc3339(new Date()),
+            payload: { reason, message },
+          });
+          if (recorded) latestEvidence = recorded.pointer;
+          conditions = conditions.filter((c) => c.type !== "EvidenceRecorded");
+        } else {
+          conditions = setCondition(conditions, {
+            type: "EvidenceRecorded",
+            status: "False",
+            reason: "EvidencePending",
+            message:
+              "The dashboard API is not configured (TDS_DASHBOARD_URL): this decision awaits the evidence log",
+            observedGeneration: generation,
+          });
+        }
+      }
+    } catch (err) {
+      ctx.log.warn("cannot record offer evidence", { offer: o.metadata.name, err: errorText(err) });
+      return { requeueAfterMs: 5_000 };
+    }
+    const next = { ...base, conditions, ...(latestEvidence ? { latestEvidence } : {}) };
+    return this.status(o, ctx, next, reason, message, requeueAfterMs);
+  }
+
+  /** Removes a published offer from the catalogue and records the withdrawal; returns its entry. */
+  private async unpublish(
+    o: OfferObject,
+    ctx: Context,
+    space: string,
+    reason: string,
+  ): Promise<EvidencePointer | undefined> {
+    const publishedAt = o.status?.publishedAt;
+    if (!o.status?.catalogueId || !publishedAt || !this.deps.dashboard) return undefined;
+    // The catalogue first: an offer that broke a rule must stop being offered at once.
+    await this.deps.dashboard.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
+    const recorded = await recordLifecycle(ctx, this.deps.dashboard, {
       space,
-      eventId,
-      actor: OPERATOR_ACTOR,
-      action,
-      time,
-      object: {
-        kind: "DataOffer",
-        namespace: o.metadata.namespace ?? "",
-        name: o.metadata.name ?? "",
-        uid: o.metadata.uid ?? "",
-      },
-      payloadHash: createHash("sha256").update(JSON.stringify(payload)).digest("hex"),
-    };
-    await dashboard.recordEvidence(space, [entry]);
-    this.sent.add(eventId);
-    ctx.log.info("offer evidence recorded", { offer: o.metadata.name, action });
+      object: o,
+      action: "offer.withdrawn",
+      eventId: `${o.metadata.uid ?? ""}-withdrawn-${publishedAt}`,
+      time: rfc3339(new Date()),
+      payload: { reason },
+    });
+    return recorded?.pointer;
   }
 
   private async status(
@@ -265,49 +323,20 @@ export class DataOfferReconciler implements Reconciler {
     reason: string,
     message: string,
     requeueAfterMs?: number,
-    rejectedInSpace?: string,
   ): Promise<Result | undefined> {
     const ready = reason === "Published" || reason === "Validated";
     const generation = o.metadata.generation ?? 0;
     const before = findCondition(o.status?.conditions, "Ready");
-    let conditions = setCondition(base.conditions, {
+    const conditions = setCondition(base.conditions, {
       type: "Ready",
       status: ready ? "True" : "False",
       reason,
       message,
       observedGeneration: generation,
     });
-    if (rejectedInSpace && !this.deps.dashboard) {
-      conditions = setCondition(conditions, {
-        type: "EvidenceRecorded",
-        status: "False",
-        reason: "EvidencePending",
-        message:
-          "The dashboard API is not configured (TDS_DASHBOARD_URL): this decision awaits the evidence log",
-        observedGeneration: generation,
-      });
-    }
     const next: DataOfferStatus = { ...base, observedGeneration: generation, conditions };
     if (await writeStatus(ctx, kinds.dataOffer, o, next)) {
       if (before?.reason !== reason) await ctx.events.emit(o, ready ? "Normal" : "Warning", reason, message);
-    }
-    // A rule violation is a decision too: record it once per generation and reason.
-    if (rejectedInSpace && reason !== "AssetNotFound") {
-      const at = findCondition(next.conditions, "Ready")?.lastTransitionTime ?? rfc3339(new Date());
-      try {
-        await this.evidence(
-          ctx,
-          rejectedInSpace,
-          o,
-          `rejected-${reason}-g${String(generation)}`,
-          "offer.rejected",
-          at,
-          { reason, message },
-        );
-      } catch (err) {
-        ctx.log.warn("cannot record offer evidence", { offer: o.metadata.name, err: errorText(err) });
-        return { requeueAfterMs: 5_000 };
-      }
     }
     return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
   }
@@ -318,15 +347,14 @@ export class DataOfferReconciler implements Reconciler {
     if (dashboard) {
       await dashboard.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
       // The deletion timestamp is fixed, so the entry is the same on every retry.
-      await this.evidence(
-        ctx,
+      await recordLifecycle(ctx, dashboard, {
         space,
-        o,
-        "deleted",
-        "offer.withdrawn",
-        o.metadata.deletionTimestamp ?? rfc3339(new Date()),
-        { reason: "Deleted" },
-      );
+        object: o,
+        action: "offer.withdrawn",
+        eventId: `${o.metadata.uid ?? ""}-deleted`,
+        time: o.metadata.deletionTimestamp ?? rfc3339(new Date()),
+        payload: { reason: "Deleted" },
+      });
     } else {
       await ctx.events.emit(
         o,

@@ -318,7 +318,7 @@ export class ParticipantReconciler implements Reconciler {
     const next: ParticipantStatus = { ...base, observedGeneration: generation, phase, conditions };
     if (phase !== p.status?.phase) {
       // Admitted, awaiting approval, suspended, failed…: every change of phase is evidence, appended first.
-      const pointer = await recordLifecycle(ctx, this.deps.dashboard, {
+      const recorded = await recordLifecycle(ctx, this.deps.dashboard, {
         space: p.spec.dataSpace,
         object: p,
         action: `participant.${phase.toLowerCase()}`,
@@ -331,7 +331,7 @@ export class ParticipantReconciler implements Reconciler {
           bucket: next.bucket ?? null,
         },
       });
-      if (pointer) next.latestEvidence = pointer;
+      if (recorded) next.latestEvidence = recorded.pointer;
     }
     const before = findCondition(p.status?.conditions, "Ready");
     if (await writeStatus(ctx, kinds.participant, p, next)) {
