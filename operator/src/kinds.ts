@@ -1,16 +1,9 @@
 // Where each kind the operator reads or writes lives in the API.
-import type { ResourceType } from "@tds/crds/kube";
+import { tdsKinds, type ResourceType } from "@tds/crds/kube";
 
 const core = (plural: string, kind: string, namespaced = true): ResourceType => ({
   group: "",
   version: "v1",
-  plural,
-  kind,
-  namespaced,
-});
-const tds = (plural: string, kind: string, namespaced: boolean): ResourceType => ({
-  group: "tds.dev",
-  version: "v1alpha1",
   plural,
   kind,
   namespaced,
@@ -58,11 +51,7 @@ export const kinds = {
     kind: "ClusterRoleBinding",
     namespaced: false,
   },
-  dataSpace: tds("dataspaces", "DataSpace", false),
-  participant: tds("participants", "Participant", false),
-  dataOffer: tds("dataoffers", "DataOffer", true),
-  dataContract: tds("datacontracts", "DataContract", true),
-  sandboxJob: tds("sandboxjobs", "SandboxJob", true),
+  ...tdsKinds,
 } as const satisfies Record<string, ResourceType>;
 
 /** Labels on everything the operator creates. */

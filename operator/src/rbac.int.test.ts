@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { KubeConfig } from "@kubernetes/client-node";
-import { eventually, installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
+import { eventually, installCrds, kubeConfig, kubeConfigWithToken, kubectl } from "@tds/test/testkit";
 import { KubeClient, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "./kinds.ts";
 import { participantManifest, runId, spaceManifest, startOperator } from "./testing/fixtures.ts";
@@ -86,16 +85,7 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
         },
       },
     );
-    const admin = kubeConfig();
-    const cluster = admin.getCurrentCluster();
-    assert.ok(cluster);
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: "tds-operator", token: token.status.token }],
-      contexts: [{ name: "sa", cluster: cluster.name, user: "tds-operator" }],
-      currentContext: "sa",
-    });
+    const kc = kubeConfigWithToken(token.status.token, "tds-operator");
     const operator = await startOperator(run, {
       kc,
       leaseNamespace: ns,

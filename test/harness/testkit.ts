@@ -20,6 +20,20 @@ export function kubeConfig(): KubeConfig {
   return kc;
 }
 
+/** A kubeconfig for the harness's API server that authenticates with a bearer token (a ServiceAccount's). */
+export function kubeConfigWithToken(token: string, user = "token-user"): KubeConfig {
+  const cluster = kubeConfig().getCurrentCluster();
+  if (!cluster) throw new Error("kubeconfig has no current cluster");
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: user, token }],
+    contexts: [{ name: user, cluster: cluster.name, user }],
+    currentContext: user,
+  });
+  return kc;
+}
+
 export function kubectl(args: readonly string[], input?: string): string {
   return execFileSync(join(env("TDS_BIN_DIR"), "kubectl"), args, {
     encoding: "utf8",

@@ -7,9 +7,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "@tds/crds/kube";
-import { eventually, kubeConfig, kubectl } from "@tds/test/testkit";
+import { eventually, kubeConfigWithToken, kubectl } from "@tds/test/testkit";
 import { GrantCache } from "./grant-cache.ts";
 import { KubeGrantSource, KubeReader } from "./kube.ts";
 import { KubeSandboxSource } from "./sandbox-kube.ts";
@@ -121,17 +120,7 @@ test("the dashboard API's own ServiceAccount may list and watch everything the c
   kubectl(["create", "namespace", ns]);
   try {
     kubectl(["apply", "-f", "-"], manifests);
-    const token = kubectl(["create", "token", "tds-dashboard-api", "-n", ns]).trim();
-    const admin = kubeConfig();
-    const cluster = admin.getCurrentCluster();
-    assert.ok(cluster);
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: "api", token }],
-      contexts: [{ name: "api", cluster: cluster.name, user: "api" }],
-      currentContext: "api",
-    });
+    const kc = kubeConfigWithToken(kubectl(["create", "token", "tds-dashboard-api", "-n", ns]).trim());
     const { agreementId } = w.contract("rbac", "cached", { state: "Active" });
     const warnings: string[] = [];
     const log = {

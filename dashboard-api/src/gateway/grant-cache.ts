@@ -15,32 +15,18 @@
 //   fresher; refusals are rare, so they cost little.
 // - Until the first lists are in, every call is live, and readiness says so.
 import type { DataContract, DataOffer, Participant, SandboxJob } from "@tds/crds";
-import {
-  Informer,
-  objectKey,
-  type KubeClient,
-  type KubeObject,
-  type Logger,
-  type ResourceType,
-} from "@tds/crds/kube";
+import { Informer, objectKey, type KubeClient, type KubeObject, type Logger, tdsKinds } from "@tds/crds/kube";
 import { splitNamespace, type ContractGrant } from "./grants.ts";
 import { contractStateOf, grantFrom, type ContractState, type GrantSource } from "./kube.ts";
 import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
 import { grantOf, view } from "./sandbox-kube.ts";
 
-const tds = (plural: string, kind: string, namespaced: boolean): ResourceType => ({
-  group: "tds.dev",
-  version: "v1alpha1",
-  plural,
-  kind,
-  namespaced,
-});
 const resources = {
-  contracts: tds("datacontracts", "DataContract", true),
-  offers: tds("dataoffers", "DataOffer", true),
-  participants: tds("participants", "Participant", false),
-  sandboxJobs: tds("sandboxjobs", "SandboxJob", true),
-} as const satisfies Record<string, ResourceType>;
+  contracts: tdsKinds.dataContract,
+  offers: tdsKinds.dataOffer,
+  participants: tdsKinds.participant,
+  sandboxJobs: tdsKinds.sandboxJob,
+};
 
 type Contract = DataContract & KubeObject;
 type Offer = DataOffer & KubeObject;
