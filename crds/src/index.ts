@@ -8,3 +8,4 @@ export * from "./dataoffer.types.ts";
 export * from "./datacontract.types.ts";
 export * from "./sandboxjob.types.ts";
 export * from "./kinds.ts";
+export * from "./sandbox-manifest.ts";

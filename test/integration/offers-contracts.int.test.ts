@@ -759,7 +759,11 @@ test("a contract whose accesses ran out at the gateway is Expired, with status.a
   const third = await download();
   assert.equal(third.status, 403);
   assert.equal(((await third.json()) as { code: string }).code, "TDS_ERR_ACCESS_LIMIT");
-  const usage = await api("GET", `/v1/spaces/${space}/agreements/${agreementId}`, "admin");
+  // Accesses are claimed before the first byte; bytes are metered when each stream has closed.
+  const usage = await until("both transfers metered", async () => {
+    const u = await api("GET", `/v1/spaces/${space}/agreements/${agreementId}`, "admin");
+    return (u.body as { bytes?: number }).bytes === 30 ? u : undefined;
+  });
   assert.deepEqual(usage.body, { agreementId, space, accesses: 2, transfers: 2, bytes: 30 });
   // A participant reads its use through usage reports, not the ledger.
   assert.equal((await api("GET", `/v1/spaces/${space}/agreements/${agreementId}`, "consumer")).status, 403);

@@ -28,6 +28,9 @@ import {
   weakOf,
   type InputFingerprint,
 } from "./sandbox-fingerprint.ts";
+import type { InputMatch } from "@tds/crds";
+
+export type { InputMatch } from "@tds/crds";
 
 const RING = 2 * BLOCK;
 const RMASK = RING - 1;
@@ -35,26 +38,6 @@ const RMASK = RING - 1;
 const FAILED_CHECKS = 1024;
 const PB = pow(BLOCK);
 const PA = pow(MIN_PART);
-
-/** How an output matched an input; offsets are byte offsets in the output. */
-export type InputMatch =
-  | { readonly key: string; readonly sha256: string; readonly match: "identical" }
-  | {
-      readonly key: string;
-      readonly sha256: string;
-      readonly match: "embedded";
-      readonly offset: number;
-      /** The input's bytes [inputOffset, inputOffset + length) are at offset. */
-      readonly inputOffset: number;
-      readonly length: number;
-    }
-  | {
-      readonly key: string;
-      readonly sha256: string;
-      readonly match: "digest";
-      readonly offset: number;
-      readonly encoding: "hex" | "base64";
-    };
 
 export interface ScanInput {
   readonly key: string;

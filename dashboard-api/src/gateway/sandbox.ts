@@ -13,7 +13,6 @@
 // through the ledger (ledger.ts): input reads as sandbox.input_bytes, output
 // writes as sandbox.output_bytes, released outputs as transfer.bytes; the same
 // Idempotency-Key makes a retry the same transfer, metered once per byte.
-import { createHash } from "node:crypto";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -21,7 +20,8 @@ import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { bearer, contractRefusal, tokenMatches, withinAsset, type Refusal } from "./grants.ts";
 import type { GrantSource } from "./kube.ts";
 import type { Ledger } from "./ledger.ts";
-import { OutputScanner, type InputMatch } from "./sandbox-scan.ts";
+import { sandboxGrantId, type OutputManifest } from "@tds/crds";
+import { OutputScanner } from "./sandbox-scan.ts";
 import { InputFingerprints } from "./sandbox-inputs.ts";
 import { refuse, SandboxTransfers } from "./sandbox-transfers.ts";
 
@@ -64,28 +64,10 @@ export interface SandboxRoutesOptions {
   readonly ledger: Ledger;
 }
 
-/** What an output's manifest records (the operator reads it: OutputManifest in sandboxjob.review.ts). */
-export interface OutputManifest {
-  readonly name: string;
-  readonly key: string;
-  readonly bytes: number;
-  /** Empty when the output was refused for its size and not stored. */
-  readonly sha256: string;
-  /** The inputs the output copies whole (identical), embeds (embedded) or names by SHA-256 (digest). */
-  readonly inputMatches?: readonly InputMatch[];
-  /** False when the scan could not finish (sandbox-scan.ts: its budget of failed checks). */
-  readonly scanComplete?: boolean;
-}
-
 export const OUTBOX_MANIFEST_DIR = ".manifest/";
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const GRANT = /^[0-9a-f]{32}$/;
 const OUTPUT_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$/;
-
-/** The operator's grantId (sandboxjob.builders.ts), repeated here: dashboard-api does not import the operator. */
-export function sandboxGrantId(uid: string): string {
-  return createHash("sha256").update(`grant/${uid}`).digest("hex").slice(0, 32);
-}
 
 const denied: Refusal = {
   status: 401,

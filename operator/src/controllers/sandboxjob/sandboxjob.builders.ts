@@ -4,7 +4,7 @@
 // Secret, and the Job with a restricted pod. Also the limits (resources,
 // deadline) checked against the space, and the metering of a finished run.
 import { createHash } from "node:crypto";
-import type { DataSpace, SandboxJob, SandboxJobStatus } from "@tds/crds";
+import { sandboxGrantId, type DataSpace, type SandboxJob, type SandboxJobStatus } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/crds/kube";
 import { labels } from "../../kinds.ts";
 import { parseQuantity } from "../../quantity.ts";
@@ -29,12 +29,9 @@ export function sandboxNamespace(job: SandboxJob): string {
   return `tds-sbx-${createHash("sha256").update(uid).digest("hex").slice(0, 16)}`;
 }
 
-/** The id of the job's grant at the gateway (in URLs and the grant Secret's label). */
+/** The id of the job's grant at the gateway (in URLs, status.grant.id and the grant Secret's label). */
 export function grantId(job: SandboxJob): string {
-  return createHash("sha256")
-    .update(`grant/${job.metadata.uid ?? ""}`)
-    .digest("hex")
-    .slice(0, 32);
+  return sandboxGrantId(job.metadata.uid ?? "");
 }
 
 export interface SandboxLimits {

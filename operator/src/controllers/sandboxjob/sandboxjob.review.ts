@@ -3,7 +3,9 @@
 // the automatic review rules, the evidence entry of each phase and review, and
 // the usage events of a finished run (deterministic ids).
 import { createHash } from "node:crypto";
-import type { SandboxJob, SandboxJobStatus } from "@tds/crds";
+import type { InputMatch, OutputManifest, SandboxJob, SandboxJobStatus } from "@tds/crds";
+
+export type { InputMatch, OutputManifest } from "@tds/crds";
 import type { KubeObject } from "@tds/crds/kube";
 import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
 import type { UsageCloudEvent } from "../../metering/usage.ts";
@@ -23,49 +25,17 @@ export function outboxPrefix(job: SandboxJob): string {
   return `tds-outbox/${job.metadata.uid ?? ""}/`;
 }
 
-/**
- * An input object an output matched, as the gateway's scan reports it
- * (dashboard-api/src/gateway/sandbox-scan.ts): the output is a copy of
- * it (identical), contains one of its fingerprinted parts, input bytes
- * [inputOffset, inputOffset + length), at output byte offset (embedded), or
- * its SHA-256 as hex or base64 text at offset (digest).
- */
-export interface InputMatch {
-  readonly key: string;
-  readonly sha256: string;
-  readonly match: "identical" | "embedded" | "digest";
-  readonly offset?: number;
-  readonly inputOffset?: number;
-  readonly length?: number;
-  readonly encoding?: "hex" | "base64";
-}
-
-/** What the gateway records about an output it stored (JSON, in the outbox's manifest folder). */
-export interface OutputManifest {
-  readonly name: string;
-  readonly key: string;
-  readonly bytes: number;
-  readonly sha256: string;
-  readonly inputMatches?: readonly InputMatch[];
-  /** False when the gateway could not finish scanning the output for its inputs. */
-  readonly scanComplete?: boolean;
-  /** Written by gateways before inputMatches: input objects whose SHA-256 equals the output's. */
-  readonly inputHashes?: readonly string[];
-}
-
 /** Why an output that matched an input is withheld, saying which input and how. */
 export function inputMatchReason(output: string, m: InputMatch): string {
-  const at = String(m.offset ?? 0);
   switch (m.match) {
     case "identical":
       return `Output ${output} is a copy of input object ${m.key}`;
     case "embedded": {
-      const from = m.inputOffset ?? 0;
-      const to = from + (m.length ?? 0) - 1;
-      return `Output ${output} contains bytes ${String(from)}-${String(to)} of input object ${m.key} at byte ${at}`;
+      const to = m.inputOffset + m.length - 1;
+      return `Output ${output} contains bytes ${String(m.inputOffset)}-${String(to)} of input object ${m.key} at byte ${String(m.offset)}`;
     }
     case "digest":
-      return `Output ${output} contains the SHA-256 of input object ${m.key} as ${m.encoding ?? "hex"} text at byte ${at}`;
+      return `Output ${output} contains the SHA-256 of input object ${m.key} as ${m.encoding} text at byte ${String(m.offset)}`;
   }
 }
 
