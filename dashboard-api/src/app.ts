@@ -51,7 +51,14 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     logger: opts.logger ?? false,
     bodyLimit: 16 * 1024 * 1024,
     requestIdHeader: "x-request-id",
-    ajv: { customOptions: { allErrors: false, coerceTypes: "array", removeAdditional: false } },
+    ajv: {
+      customOptions: {
+        allErrors: false,
+        coerceTypes: "array",
+        removeAdditional: false,
+        allowUnionTypes: true,
+      },
+    },
   });
   app.addSchema(errorResponseSchema);
   registerErrorHandling(app);

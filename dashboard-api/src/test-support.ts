@@ -32,6 +32,16 @@ export async function createTestDatabase(prefix = "tds_api"): Promise<TestDataba
       const c = new pg.Client({ connectionString: base });
       await c.connect();
       try {
+        // pg's Pool.end() resolves before its clients' connections have closed: give them up to
+        // 5 s to go, so FORCE does not cut a closing client (an uncaught error in the test process).
+        for (let i = 0; i < 100; i++) {
+          const { rows } = await c.query<{ n: string }>(
+            "select count(*)::text as n from pg_stat_activity where datname = $1",
+            [name],
+          );
+          if (rows[0]?.n === "0") break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
         await c.query(`drop database if exists ${name} with (force)`);
       } finally {
         await c.end();
