@@ -57,6 +57,7 @@ let key: DevKey;
 let contractToken: string;
 let agreementId: string;
 let providerS3: S3Client;
+let apiUrl: string;
 
 interface Status {
   phase?: string;
@@ -184,7 +185,7 @@ before(async () => {
     gateway,
     sandboxJobsKube: kubeSandboxJobs(apiIdentity()),
   });
-  const baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
+  const baseUrl = (apiUrl = await app.listen({ host: "127.0.0.1", port: 0 }));
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
@@ -258,8 +259,11 @@ after(async () => {
 });
 
 /** Creates a job, waits until its pod runs, and returns its uid, grant id and job token. */
-async function runningJob(name: string): Promise<{ uid: string; grant: string; token: string }> {
-  const created = await client.create<Obj>(kinds.sandboxJob, sandboxJob(name));
+async function runningJob(
+  name: string,
+  runFor?: string,
+): Promise<{ uid: string; grant: string; token: string }> {
+  const created = await client.create<Obj>(kinds.sandboxJob, sandboxJob(name, runFor));
   await until(`${name} Running`, async () =>
     (await getJob(name)).status?.phase === "Running" ? true : undefined,
   );
@@ -541,4 +545,51 @@ test("the review annotation is denied to the consumer's admin by the admission p
     "tds.dev/review-reason=checked",
   ]);
   assert.equal(grouped.ok, true, grouped.out);
+});
+
+// Last in this file: it revokes the contract the other tests run their jobs under.
+test("revoking the contract cuts a job's open input stream, as it cuts downloads", async () => {
+  // A large input, so the stream is still open when the revocation lands.
+  const big = Buffer.alloc(48 * 1024 * 1024, 0x61);
+  await providerS3.send(
+    new PutObjectCommand({ Bucket: `tds-${space}-${provider}`, Key: "turbines/data.csv", Body: big }),
+  );
+  const job = await runningJob("cut", "300s");
+  const res = await fetch(`${apiUrl}/v1/sandbox/${job.grant}/inputs/turbines/data.csv`, {
+    headers: auth(job.token),
+  });
+  assert.equal(res.status, 200);
+  const body = res.body as ReadableStream<Uint8Array> | null;
+  assert.ok(body);
+  const reader = body.getReader();
+  let received = (await reader.read()).value?.length ?? 0;
+  // The reader stalls; backpressure keeps the rest in the store. Now the contract is revoked.
+  kubectl(["annotate", "-n", consNs, "datacontract", "c-run", "tds.dev/revoke=test: stop the job"]);
+  await until("the contract Revoked", async () =>
+    (await client.get<Obj>(kinds.dataContract, "c-run", consNs)).status?.state === "Revoked"
+      ? true
+      : undefined,
+  );
+  // The watch pushes the change to the stream monitor at once; its own tick (2 s) is the bound.
+  await new Promise((r) => setTimeout(r, 2_500));
+  let failed = false;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      received += value.length;
+    }
+  } catch {
+    failed = true;
+  }
+  assert.ok(failed, `the job sees a truncated body, not a clean end (got ${received} bytes)`);
+  assert.ok(received < big.length / 2, `the job got ${received} of ${big.length} bytes`);
+  // The bytes that did leave are metered, as an interrupted transfer.
+  await until("the cut read's evidence", async () => {
+    const r = await pool.query(
+      `select 1 from evidence_entries where space = $1 and convert_from(entry, 'UTF8') like '%sandbox.input-read-interrupted%'`,
+      [space],
+    );
+    return (r.rowCount ?? 0) > 0 ? true : undefined;
+  });
 });

@@ -141,14 +141,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
     monitor.stop();
     return Promise.resolve();
   });
-  if (opts.sandbox)
-    await app.register(sandboxRoutes, {
-      sandbox: opts.sandbox,
-      source,
-      s3: opts.s3,
-      now,
-      ledger: opts.ledger,
-    });
+  if (sandbox)
+    await app.register(sandboxRoutes, { sandbox, source, s3: opts.s3, now, ledger: opts.ledger, monitor });
 
   app.get<{ Params: { agreementId: string; "*": string } }>(
     "/v1/data/:agreementId/*",

@@ -10,6 +10,7 @@ import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/cl
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { IDEMPOTENCY_KEY, rangeStart, transferId, type ContractGrant, type Refusal } from "./grants.ts";
 import { LedgerRefusal, type ClaimedTransfer, type Ledger, type TransferKind } from "./ledger.ts";
+import type { StreamMonitor } from "./monitor.ts";
 import type { SandboxGrant } from "./sandbox.ts";
 
 export type SandboxJobRef = SandboxGrant["job"];
@@ -54,6 +55,8 @@ export class SandboxTransfers {
   constructor(
     private readonly s3: S3Client,
     private readonly ledger: Ledger,
+    /** Cuts open input streams when their contract is revoked or expires, as for downloads. */
+    private readonly monitor?: StreamMonitor,
   ) {}
 
   /**
@@ -107,7 +110,7 @@ export class SandboxTransfers {
     at: { job: SandboxJobRef; direction: Direction },
     start: number,
     bytes: number,
-    outcome: "complete" | "aborted",
+    outcome: "complete" | "cut" | "aborted",
   ): Promise<number> {
     return this.ledger.delivered(
       grant,
@@ -171,8 +174,15 @@ export class SandboxTransfers {
     body.on("data", (chunk: Buffer) => {
       sent += chunk.length;
     });
+    let cut = false;
+    const unregister = this.monitor?.register(at.grant, (why) => {
+      cut = true;
+      request.log.info({ transferId: t.tid, code: why.code }, "cutting an open sandbox transfer");
+      body.destroy(new Error(why.message));
+    });
     body.once("close", () => {
-      const outcome = sent === object.ContentLength ? "complete" : "aborted";
+      unregister?.();
+      const outcome = cut ? "cut" : sent === object.ContentLength ? "complete" : "aborted";
       this.delivered(at.grant, transfer, at, start, sent, outcome).catch((err: unknown) => {
         request.log.error({ err, transferId: t.tid }, "cannot meter a sandbox transfer");
       });

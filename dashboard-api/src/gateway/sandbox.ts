@@ -20,6 +20,7 @@ import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import { bearer, contractRefusal, tokenMatches, withinAsset, type Refusal } from "./grants.ts";
 import type { GrantSource } from "./kube.ts";
 import type { Ledger } from "./ledger.ts";
+import type { StreamMonitor } from "./monitor.ts";
 import { sandboxGrantId, type OutputManifest } from "@tds/crds";
 import { OutputScanner } from "./sandbox-scan.ts";
 import { InputFingerprints } from "./sandbox-inputs.ts";
@@ -62,6 +63,8 @@ export interface SandboxRoutesOptions {
   readonly now: () => Date;
   /** The gateway's ledger: sandbox reads and writes are metered like downloads. */
   readonly ledger: Ledger;
+  /** The download routes' stream monitor: open input streams are cut on revocation or expiry too. */
+  readonly monitor?: StreamMonitor;
 }
 
 export const OUTBOX_MANIFEST_DIR = ".manifest/";
@@ -82,7 +85,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
     done(null, payload);
   });
   const fingerprints = new InputFingerprints(opts.s3);
-  const transfers = new SandboxTransfers(opts.s3, opts.ledger);
+  const transfers = new SandboxTransfers(opts.s3, opts.ledger, opts.monitor);
 
   /** The job's grant for a job token, checked: job not finished, contract Active and computeOnly. */
   const running = async (
