@@ -9,7 +9,7 @@ import type { DataSpace, Participant } from "@tds/crds";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
 import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "./kinds.ts";
-import { verifyIssuedBy } from "./identity/pki.ts";
+import { createCertificateAuthority, verifyIssuedBy } from "./identity/pki.ts";
 import { VersityGatewayStore, bucketName } from "./storage/objectstore.ts";
 import {
   participantManifest,
@@ -219,6 +219,92 @@ test("a participant at its storage quota cannot write until it deletes data; rea
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "b.bin", Body: "more" }));
   await client.delete(kinds.dataSpace, name);
   await eventually("the space to be gone", async () => !(await client.find(kinds.dataSpace, name)), 60_000);
+});
+
+test("trust anchors: the space publishes one trust bundle, names a bad anchor's field, and issuedBy must name an anchor", async () => {
+  const a = `ta-${run}`;
+  const b = `tb-${run}`;
+  const partner = await createCertificateAuthority("Partner CA", 30);
+  await client.create(kinds.dataSpace, spaceManifest(a, run) as KubeObject);
+  await eventually("space a Ready", async () =>
+    ready(await client.get<DataSpace & KubeObject>(kinds.dataSpace, a)),
+  );
+  await client.create(
+    kinds.dataSpace,
+    spaceManifest(b, run, {
+      trustAnchors: {
+        caBundles: [{ name: "partners", pem: partner.certPem }],
+        trustedSpaces: [{ name: a }, { name: `ghost-${run}` }],
+      },
+    }) as KubeObject,
+  );
+  type Space = DataSpace & KubeObject;
+  const cond = (o: Space, type: string) => o.status?.conditions?.find((c) => c.type === type);
+  const sb = await eventually("space b Ready with its trust condition", async () => {
+    const o = await client.get<Space>(kinds.dataSpace, b);
+    return ready(o) && cond(o, "TrustAnchors") ? o : undefined;
+  });
+  // A trusted space that does not exist is named, and does not make the space unready.
+  assert.equal(cond(sb, "TrustAnchors")?.status, "False");
+  assert.equal(cond(sb, "TrustAnchors")?.reason, "TrustedSpaceNotFound");
+  assert.match(
+    cond(sb, "TrustAnchors")?.message ?? "",
+    new RegExp(`spec.trustAnchors.trustedSpaces\\[name=ghost-${run}\\]`),
+  );
+  const bundle = dataOf(await client.get(kinds.configMap, "trust-bundle", `tds-${b}`));
+  const subjects = (bundle["ca.crt"]?.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
+  assert.equal(subjects, 3, "own CA, the partners bundle and space a's CA");
+  assert.deepEqual(
+    (JSON.parse(bundle["anchors.json"] ?? "[]") as { name: string; kind: string }[]).map((x) => [
+      x.name,
+      x.kind,
+    ]),
+    [
+      [b, "spaceCA"],
+      ["partners", "caBundle"],
+      [a, "trustedSpace"],
+    ],
+  );
+  await client.mergePatch(kinds.dataSpace, b, undefined, {
+    spec: { trustAnchors: { trustedSpaces: [{ name: a }] } },
+  });
+  await eventually("every anchor resolved", async () => {
+    const o = await client.get<Space>(kinds.dataSpace, b);
+    return cond(o, "TrustAnchors")?.status === "True" ? o : undefined;
+  });
+
+  await client.create(
+    kinds.participant,
+    participantManifest(`${b}-ext`, b, {
+      identity: { certificate: { subject: "CN=ext,O=Ext Ltd,C=CN", issuedBy: "partners" } },
+    }) as KubeObject,
+  );
+  await client.create(
+    kinds.participant,
+    participantManifest(`${b}-bad`, b, {
+      identity: { certificate: { subject: "CN=bad,O=Bad Ltd,C=CN", issuedBy: "nobody" } },
+    }) as KubeObject,
+  );
+  await eventually("the partner-certified participant to be Ready", async () =>
+    ready(await client.get<Participant & KubeObject>(kinds.participant, `${b}-ext`)),
+  );
+  const bad = await eventually("the unknown anchor to be refused", async () => {
+    const o = await client.get<Participant & KubeObject>(kinds.participant, `${b}-bad`);
+    return o.status?.phase === "Failed" ? o : undefined;
+  });
+  const badCond = bad.status?.conditions?.find((c) => c.type === "Ready");
+  assert.ok(badCond);
+  assert.equal(badCond.reason, "UnknownTrustAnchor");
+  assert.match(
+    badCond.message,
+    /^spec\.identity\.certificate\.issuedBy: space .* has no trust anchor nobody \(spec\.trustAnchors names partners, /,
+  );
+  for (const s of [b, a]) await client.delete(kinds.dataSpace, s);
+  await eventually(
+    "the spaces to be gone",
+    async () => !(await client.find(kinds.dataSpace, a)) && !(await client.find(kinds.dataSpace, b)),
+    90_000,
+  );
 });
 
 test("in a Manual space a participant waits for approval", async () => {

@@ -3,7 +3,7 @@
 // the space admins, the space CA, and status counts. Ready only when every child
 // exists and the quota is enforced. Deletion removes the participants first.
 import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import { dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds, resourceOf } from "../../kinds.ts";
 import {
   addFinalizer,
@@ -17,6 +17,7 @@ import {
   type Result,
 } from "../../runtime/reconcile.ts";
 import { ensureSpaceCA, CA_SECRET } from "../../identity/space-ca.ts";
+import { buildTrustBundle, TRUST_BUNDLE_CONFIGMAP } from "../../identity/trust-bundle.ts";
 import { managedLabels, quotaEnforced, spaceControlNamespace } from "../isolation.builders.ts";
 import { buildDataSpaceChildren, controlQuota } from "./dataspace.builders.ts";
 import {
@@ -34,7 +35,10 @@ export class DataSpaceReconciler implements Reconciler {
   readonly resource = kinds.dataSpace;
   readonly labelSelector: string | undefined;
 
-  constructor(private readonly deps: Deps) {
+  constructor(
+    private readonly deps: Deps,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     this.labelSelector = deps.spaceSelector;
   }
 
@@ -83,6 +87,16 @@ export class DataSpaceReconciler implements Reconciler {
       cache.get(kinds.secret, EVIDENCE_KEY_SECRET, ns),
       cache.get(kinds.configMap, EVIDENCE_PUBLIC_KEY_CONFIGMAP, ns),
     );
+    const trust = await this.trustBundle(ctx, space, ca.certPem);
+    changed =
+      (
+        await applyIfChanged(
+          ctx,
+          kinds.configMap,
+          trust.configMap,
+          cache.get(kinds.configMap, TRUST_BUNDLE_CONFIGMAP, ns),
+        )
+      ).changed || changed;
     if (changed) {
       await ctx.events.emit(
         space,
@@ -116,6 +130,7 @@ export class DataSpaceReconciler implements Reconciler {
         serial: ca.serialNumber,
         notAfter: ca.notAfter.toISOString().replace(/\.\d{3}Z$/, "Z"),
       },
+      conditions: setCondition(space.status?.conditions, trust.condition),
     };
     if (!enforced) {
       return this.status(
@@ -137,6 +152,57 @@ export class DataSpaceReconciler implements Reconciler {
       undefined,
       status,
     );
+  }
+
+  /**
+   * The space's trust bundle (identity/trust-bundle.ts) as its ConfigMap, and
+   * the TrustAnchors condition: True when every anchor resolved to valid CA
+   * certificates, else False naming the first field at fault. A bad anchor is
+   * left out of the bundle; it does not make the space unready.
+   */
+  private async trustBundle(
+    ctx: Context,
+    space: DataSpace & KubeObject,
+    ownCaPem: string,
+  ): Promise<{ configMap: KubeObject; condition: Parameters<typeof setCondition>[1] }> {
+    const name = space.metadata.name ?? "";
+    const ns = spaceControlNamespace(name);
+    const others = new Map<string, string>();
+    for (const t of space.spec.trustAnchors?.trustedSpaces ?? []) {
+      if (t.caBundle !== undefined || t.name === name) continue;
+      const otherNs = spaceControlNamespace(t.name);
+      const secret =
+        this.deps.cache.get(kinds.secret, CA_SECRET, otherNs) ??
+        (await ctx.client.find(kinds.secret, CA_SECRET, otherNs)); // another shard's space
+      const pem = Buffer.from(dataOf(secret)["tls.crt"] ?? "", "base64").toString("utf8");
+      if (pem) others.set(t.name, pem);
+    }
+    const bundle = buildTrustBundle(space, ownCaPem, (other) => others.get(other), this.now());
+    const first = bundle.problems[0];
+    const certificates = bundle.anchors.reduce((n, a) => n + a.certificates, 0);
+    return {
+      configMap: {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: TRUST_BUNDLE_CONFIGMAP, namespace: ns, labels: managedLabels(name) },
+        data: { "ca.crt": bundle.pem, "anchors.json": `${JSON.stringify(bundle.anchors, null, 2)}\n` },
+      },
+      condition: first
+        ? {
+            type: "TrustAnchors",
+            status: "False",
+            reason: first.reason,
+            message: bundle.problems.map((p) => `${p.field}: ${p.message}`).join("; "),
+            observedGeneration: space.metadata.generation ?? 0,
+          }
+        : {
+            type: "TrustAnchors",
+            status: "True",
+            reason: "Resolved",
+            message: `${String(bundle.anchors.length)} anchor(s), ${String(certificates)} CA certificate(s) in ConfigMap ${ns}/${TRUST_BUNDLE_CONFIGMAP}`,
+            observedGeneration: space.metadata.generation ?? 0,
+          },
+    };
   }
 
   private async status(

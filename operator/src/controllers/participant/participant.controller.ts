@@ -33,6 +33,7 @@ import {
 import { ensureStorage, removeStorage, STORAGE_SECRET } from "./participant.storage.ts";
 import { ensureIdentity, IDENTITY_SECRET, revokeIdentity } from "./participant.identity.ts";
 import { reportStorageSample } from "../../metering/usage.ts";
+import { trustAnchorNames } from "../../identity/trust-bundle.ts";
 
 export const PARTICIPANT_FINALIZER = "tds.dev/participant-cleanup";
 
@@ -284,6 +285,14 @@ export class ParticipantReconciler implements Reconciler {
       return {
         reason: "IdentityMethodNotAllowed",
         message: `spec.identity: space ${p.spec.dataSpace} does not accept ${method} identities (allowed: ${allowed.join(", ")})`,
+      };
+    }
+    const issuedBy = id.certificate?.issuedBy;
+    if (issuedBy !== undefined && !trustAnchorNames(space).includes(issuedBy)) {
+      const known = trustAnchorNames(space);
+      return {
+        reason: "UnknownTrustAnchor",
+        message: `spec.identity.certificate.issuedBy: space ${p.spec.dataSpace} has no trust anchor ${issuedBy} (${known.length > 0 ? `spec.trustAnchors names ${known.join(", ")}` : "it declares no spec.trustAnchors"})`,
       };
     }
     const requested = p.spec.quota?.storage;
