@@ -14,7 +14,13 @@
 //   and the watch not delivered it yet. The live read can only make the answer
 //   fresher; refusals are rare, so they cost little.
 // - Until the first lists are in, every call is live, and readiness says so.
-import type { DataContract, DataOffer, Participant, SandboxJob } from "@tds/crds";
+import {
+  sandboxGrantId,
+  type DataContract,
+  type DataOffer,
+  type Participant,
+  type SandboxJob,
+} from "@tds/crds";
 import { Informer, objectKey, type KubeClient, type KubeObject, type Logger, tdsKinds } from "@tds/crds/kube";
 import { splitNamespace, type ContractGrant } from "./grants.ts";
 import { contractStateOf, grantFrom, type ContractState, type GrantSource } from "./kube.ts";
@@ -165,13 +171,19 @@ export class GrantCache implements GrantSource, SandboxSource {
   }
 
   private indexJob(type: string, j: Job): void {
-    const key = objectKey(j);
     const uid = j.metadata.uid;
-    for (const [g, k] of this.jobByGrant) if (k === key) this.jobByGrant.delete(g);
-    if (uid !== undefined) this.jobKeyByUid.delete(uid);
-    if (type === "delete") return;
-    if (j.status?.grant?.id) this.jobByGrant.set(j.status.grant.id, key);
-    if (uid !== undefined) this.jobKeyByUid.set(uid, key);
+    if (uid === undefined) return;
+    // A job's grant id is derived from its uid, so both indexes are kept by uid alone.
+    const gid = sandboxGrantId(uid);
+    if (type === "delete") {
+      this.jobByGrant.delete(gid);
+      this.jobKeyByUid.delete(uid);
+      return;
+    }
+    const key = objectKey(j);
+    this.jobKeyByUid.set(uid, key);
+    if (j.status?.grant?.id === gid) this.jobByGrant.set(gid, key);
+    else this.jobByGrant.delete(gid);
   }
 
   /** The grant as the cache sees it, or undefined when a piece is missing. */
