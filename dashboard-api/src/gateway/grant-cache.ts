@@ -1,8 +1,10 @@
 // The gateway's watch-backed view of grants: supervised informers (the same
 // implementation the operator runs, @tds/crds/kube) over DataContracts (whose
 // status carries the digest of the contract token: no Secret is read),
-// DataOffers and Participants, and an index from agreement id to contract. A
-// download then needs no API-server round trip.
+// DataOffers, Participants and, for the sandbox routes, SandboxJobs (whose
+// status.grant carries the job token's digest), with indexes from agreement
+// id to contract and from grant id and uid to job. A download or a sandbox
+// read then needs no API-server round trip.
 //
 // Freshness rules:
 // - A grant whose contract is Active in the cache is served from the cache. A
@@ -13,7 +15,8 @@
 //   (KubeGrantSource): the operator may have activated a contract moments ago
 //   and the watch not delivered it yet. The live read can only make the answer
 //   fresher; refusals are rare, so they cost little.
-// - Until the first lists are in, every call is live, and readiness says so.
+// - Until the first lists are in, every call is live: correct, only slower,
+//   so readiness does not wait for the cache.
 import {
   sandboxGrantId,
   type DataContract,
@@ -66,6 +69,11 @@ export class GrantCache implements GrantSource, SandboxSource {
   private readonly agreementByContract = new Map<string, string>();
   private readonly listeners = new Set<(namespace: string, name: string) => void>();
   private started: Promise<void> | undefined;
+  private readonly informers: readonly {
+    start(): Promise<void>;
+    stop(): Promise<void>;
+    readonly hasSynced: boolean;
+  }[];
 
   constructor(private readonly opts: GrantCacheOptions) {
     const common = { log: opts.log, watchdogMs: opts.watchdogMs ?? 120_000 };
@@ -96,6 +104,12 @@ export class GrantCache implements GrantSource, SandboxSource {
           },
         })
       : undefined;
+    this.informers = [
+      this.contracts,
+      this.offers,
+      this.participants,
+      ...(this.sandboxJobs ? [this.sandboxJobs] : []),
+    ];
   }
 
   /** Lists and starts watching; resolves once every first list is in. */
@@ -110,10 +124,6 @@ export class GrantCache implements GrantSource, SandboxSource {
 
   get synced(): boolean {
     return this.informers.every((i) => i.hasSynced);
-  }
-
-  private get informers(): { start(): Promise<void>; stop(): Promise<void>; readonly hasSynced: boolean }[] {
-    return [this.contracts, this.offers, this.participants, ...(this.sandboxJobs ? [this.sandboxJobs] : [])];
   }
 
   async resolve(agreementId: string): Promise<ContractGrant | undefined> {
