@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
-import { KubeClient } from "@tds/crds/kube";
-import { kubeConfig, kubectl } from "@tds/test/testkit";
+import { KubeClient, tdsKinds } from "@tds/crds/kube";
+import { installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
 import { buildApp } from "../app.ts";
 import { migrate } from "../migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../test-support.ts";
@@ -83,6 +83,45 @@ test("a token for another audience, a ServiceAccount without a role and garbage 
   assert.equal(someone.statusCode, 403);
   assert.match(someone.body, new RegExp(`system:serviceaccount:${ns}:someone has no TDS role`));
   assert.equal((await priceSheets("not-a-token")).statusCode, 401);
+});
+
+test("a ServiceAccount named in a Participant's spec.admins acts as that participant", async () => {
+  const name = `${ns}-alpha`;
+  const client = new KubeClient(kubeConfig(), "tds-tests");
+  installCrds();
+  await client.create(tdsKinds.participant, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "Participant",
+    metadata: { name },
+    spec: {
+      dataSpace: space,
+      organization: { legalName: "Alpha Ltd", registrationId: "REG-alpha", region: "CN-SH" },
+      identity: { certificate: { subject: "CN=alpha,O=Alpha Ltd,C=CN" } },
+      roles: ["consumer"],
+      admins: [{ kind: "User", name: `system:serviceaccount:${ns}:alice` }],
+    },
+  });
+  try {
+    kubectl(["create", "serviceaccount", "alice", "-n", ns]);
+    const alice = token("alice");
+    // A participant reads its own usage; another participant's is a 404.
+    const own = await app.inject({
+      method: "GET",
+      url: `/v1/spaces/${space}/usage?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&participant=${name}`,
+      headers: { authorization: `Bearer ${alice}` },
+    });
+    assert.equal(own.statusCode, 200, own.body);
+    const other = await app.inject({
+      method: "GET",
+      url: `/v1/spaces/${space}/usage?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&participant=someone-else`,
+      headers: { authorization: `Bearer ${alice}` },
+    });
+    assert.equal(other.statusCode, 404, other.body);
+    // Participants do not manage price sheets.
+    assert.equal((await priceSheets(alice)).statusCode, 403);
+  } finally {
+    await client.delete(tdsKinds.participant, name);
+  }
 });
 
 test("our own JWTs still work, and an expired one is refused as expired without asking Kubernetes", async () => {

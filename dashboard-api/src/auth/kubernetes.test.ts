@@ -46,6 +46,27 @@ test("groups map to platform-admin, space-admin and finance-viewer of one space"
   assert.throws(() => as(["tds:reviewers"]), /has no TDS role/);
 });
 
+test("an administrator of one participant is that participant; of several, refused; space groups win", () => {
+  const alpha = { space: "industrial", participant: "alpha" };
+  const beta = { space: "industrial", participant: "beta" };
+  assert.deepEqual(principalOfUser({ username: "bob", groups: [] }, OPERATOR, [alpha]), {
+    subject: "bob",
+    role: "participant",
+    space: "industrial",
+    participant: "alpha",
+  });
+  assert.throws(
+    () => principalOfUser({ username: "bob", groups: [] }, OPERATOR, [alpha, beta]),
+    (e: TdsError) =>
+      e.code === "TDS_ERR_FORBIDDEN" &&
+      /administers several participants \(industrial\/alpha, industrial\/beta\)/.test(e.message),
+  );
+  assert.equal(
+    principalOfUser({ username: "bob", groups: ["tds:space:industrial:admins"] }, OPERATOR, [alpha]).role,
+    "space-admin",
+  );
+});
+
 test("only tokens that are not our JWTs go to Kubernetes", async () => {
   const fail =
     (code: string): TokenVerifier =>

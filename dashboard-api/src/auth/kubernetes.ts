@@ -7,15 +7,17 @@
 //   group tds:platform-admins                  → platform-admin
 //   group tds:space:<space>:admins             → space-admin of <space>
 //   group tds:space:<space>:finance            → finance-viewer of <space>
+//   a user or group in one Participant's spec.admins → participant (that
+//                                                 participant, in its space)
 //
-// These are the groups the operator already binds in each space's RBAC, so
-// one identity works with kubectl and with the API. Participants keep using
-// JWTs from their space's identity provider (a Kubernetes user does not name
-// the participant it acts for). Reviews are cached by token digest: accepted
+// These are the identities the operator already binds in the spaces' and
+// participants' RBAC, so one identity works with kubectl and with the API.
+// Reviews are cached by token digest: accepted
 // ones until the earlier of the token's expiry and `cacheTtlMs`, refusals for
 // `negativeTtlMs`, so a flood of bad tokens is not a flood of TokenReviews.
 import { createHash } from "node:crypto";
-import type { KubeClient } from "@tds/crds/kube";
+import type { Participant } from "@tds/crds";
+import { tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
 import { TdsError } from "../errors.ts";
 import type { Principal } from "./principal.ts";
 import type { TokenVerifier } from "./tokens.ts";
@@ -38,6 +40,12 @@ interface ReviewedUser {
   readonly groups: readonly string[];
 }
 
+/** A participant a Kubernetes user administers (spec.admins names the user or one of its groups). */
+export interface AdministeredParticipant {
+  readonly space: string;
+  readonly participant: string;
+}
+
 interface TokenReviewResponse {
   status?: {
     authenticated?: boolean;
@@ -50,11 +58,12 @@ interface TokenReviewResponse {
 const SPACE_GROUP = /^tds:space:([a-z0-9]([-a-z0-9]*[a-z0-9])?):(admins|finance)$/;
 
 /** The role a reviewed Kubernetes user has in the API, or a 403 saying why it has none. */
-export function principalOfUser(user: ReviewedUser, operatorServiceAccount: string): Principal {
-  const [ns, name] = operatorServiceAccount.split(":");
-  if (user.username === `system:serviceaccount:${ns ?? ""}:${name ?? ""}`) {
-    return { subject: user.username, role: "operator" };
-  }
+export function principalOfUser(
+  user: ReviewedUser,
+  operatorServiceAccount: string,
+  administers: readonly AdministeredParticipant[] = [],
+): Principal {
+  if (isOperator(user, operatorServiceAccount)) return { subject: user.username, role: "operator" };
   if (user.groups.includes("tds:platform-admins")) return { subject: user.username, role: "platform-admin" };
   const spaces = user.groups
     .map((g) => SPACE_GROUP.exec(g))
@@ -72,10 +81,26 @@ export function principalOfUser(user: ReviewedUser, operatorServiceAccount: stri
   }
   const one = pick[0];
   if (!one) {
+    if (administers.length > 1) {
+      throw new TdsError(
+        "forbidden",
+        `Kubernetes user ${user.username} administers several participants (${administers.map((a) => `${a.space}/${a.participant}`).join(", ")}); ` +
+          "use a token for one of them",
+      );
+    }
+    const admin = administers[0];
+    if (admin) {
+      return {
+        subject: user.username,
+        role: "participant",
+        space: admin.space,
+        participant: admin.participant,
+      };
+    }
     throw new TdsError(
       "forbidden",
-      `Kubernetes user ${user.username} has no TDS role: it is not the operator and in no tds:platform-admins, ` +
-        "tds:space:<space>:admins or tds:space:<space>:finance group",
+      `Kubernetes user ${user.username} has no TDS role: it is not the operator, in no tds:platform-admins, ` +
+        "tds:space:<space>:admins or tds:space:<space>:finance group, and in no Participant's spec.admins",
     );
   }
   return {
@@ -148,10 +173,14 @@ export function createKubernetesVerifier(opts: KubernetesAuthOptions): TokenVeri
       throw error;
     }
     const until = Math.min(now() + ttl, expiryOf(token) ?? Infinity);
+    const user = { username: status.user.username, groups: status.user.groups ?? [] };
     try {
+      // Participants are listed only for a user no group or ServiceAccount rule maps.
+      const byGroups = mappedWithoutParticipants(user, opts.operatorServiceAccount);
       const principal = principalOfUser(
-        { username: status.user.username, groups: status.user.groups ?? [] },
+        user,
         opts.operatorServiceAccount,
+        byGroups ? [] : await administered(opts.client, user),
       );
       remember(key, until, { principal });
       return principal;
@@ -160,6 +189,37 @@ export function createKubernetesVerifier(opts: KubernetesAuthOptions): TokenVeri
       throw err;
     }
   };
+}
+
+/** True when the operator, platform-admin or space-group rules decide the user's role. */
+function mappedWithoutParticipants(user: ReviewedUser, operatorServiceAccount: string): boolean {
+  return (
+    isOperator(user, operatorServiceAccount) ||
+    user.groups.some((g) => g === "tds:platform-admins" || SPACE_GROUP.test(g))
+  );
+}
+
+/** The user is the operator's ServiceAccount (`namespace:name`). */
+function isOperator(user: ReviewedUser, operatorServiceAccount: string): boolean {
+  const [ns, name] = operatorServiceAccount.split(":");
+  return user.username === `system:serviceaccount:${ns ?? ""}:${name ?? ""}`;
+}
+
+/** The participants whose spec.admins names the user or one of its groups (read on a review, not per request). */
+async function administered(client: KubeClient, user: ReviewedUser): Promise<AdministeredParticipant[]> {
+  let items: (Participant & KubeObject)[];
+  try {
+    items = (await client.list<Participant & KubeObject>(tdsKinds.participant)).items;
+  } catch (err) {
+    throw new TdsError("unavailable", "Cannot read Participants to map the Kubernetes user", { cause: err });
+  }
+  return items
+    .filter((p) =>
+      (p.spec.admins ?? []).some((a) =>
+        a.kind === "User" ? a.name === user.username : user.groups.includes(a.name),
+      ),
+    )
+    .map((p) => ({ space: p.spec.dataSpace, participant: p.metadata.name ?? "" }));
 }
 
 /** JWT failures that mean "not signed by one of our keys", as opposed to "ours, but expired or wrong". */
