@@ -120,18 +120,9 @@ async function main(): Promise<void> {
       return drain(out.Body as Readable);
     };
 
-    const throughput: Record<string, unknown>[] = [];
-    for (const [label, size, runs] of sizes) {
-      const key = `bench/${label}.bin`;
-      await w.put(key, randomBytes(size));
-      await gw(key);
-      await bare(key);
-      await direct(key); // warm every path
-      const t: { gateway: number[]; proxy: number[]; direct: number[] } = {
-        gateway: [],
-        proxy: [],
-        direct: [],
-      };
+    /** Milliseconds per GET of `key` on each path, the paths alternating run by run. */
+    const timed = async (runs: number, key: string, size: number) => {
+      const t: Record<"gateway" | "proxy" | "direct", number[]> = { gateway: [], proxy: [], direct: [] };
       for (let i = 0; i < runs; i++) {
         for (const [name, fn] of [
           ["gateway", gw],
@@ -144,6 +135,17 @@ async function main(): Promise<void> {
           t[name].push(performance.now() - start);
         }
       }
+      return t;
+    };
+
+    const throughput: Record<string, unknown>[] = [];
+    for (const [label, size, runs] of sizes) {
+      const key = `bench/${label}.bin`;
+      await w.put(key, randomBytes(size));
+      await gw(key);
+      await bare(key);
+      await direct(key); // warm every path
+      const t = await timed(runs, key, size);
       const mbps = (ms: number[]) => (size * ms.length) / MB / (ms.reduce((a, b) => a + b, 0) / 1000);
       const g = mbps(t.gateway);
       const d = mbps(t.direct);
@@ -166,22 +168,7 @@ async function main(): Promise<void> {
     }
 
     await w.put("bench/small.bin", randomBytes(1024));
-    const lat: { gateway: number[]; proxy: number[]; direct: number[] } = {
-      gateway: [],
-      proxy: [],
-      direct: [],
-    };
-    for (let i = 0; i < SMALL_RUNS; i++) {
-      for (const [name, fn] of [
-        ["gateway", gw],
-        ["proxy", bare],
-        ["direct", direct],
-      ] as const) {
-        const start = performance.now();
-        await fn("bench/small.bin");
-        lat[name].push(performance.now() - start);
-      }
-    }
+    const lat = await timed(SMALL_RUNS, "bench/small.bin", 1024);
     const small = {
       bytes: 1024,
       runs: SMALL_RUNS,
