@@ -6,6 +6,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { KubeClient } from "@tds/crds/kube";
 import { defaultKubeConfig } from "../kube/kube.ts";
 import type { Pool } from "pg";
+import { GroupedAppender } from "../evidence/grouped.ts";
 import { EvidenceStore } from "../evidence/store.ts";
 import { KubeGrantSource, KubeReader } from "./kube.ts";
 import { Ledger } from "./ledger.ts";
@@ -52,7 +53,8 @@ export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptio
     watch: new KubeClient(kc, "tds-dashboard-api"),
     sandbox: new KubeSandboxSource(kube),
     s3,
-    ledger: new Ledger(pool, new EvidenceStore(pool)),
+    // One transaction for the evidence of the transfers that end together (evidence/grouped.ts).
+    ledger: new Ledger(pool, new GroupedAppender(new EvidenceStore(pool))),
     monitorIntervalMs: interval,
   };
 }

@@ -31,7 +31,7 @@ import { normalizeEvent, usageEventType, type UsageEventInput } from "../meterin
 import { ingestEvents } from "../metering/ingest.ts";
 import type { MeterName } from "../metering/meters.ts";
 import type { EvidenceEntry } from "../evidence/entry.ts";
-import type { EvidenceStore } from "../evidence/store.ts";
+import type { EvidenceAppender } from "../evidence/grouped.ts";
 import type { ContractGrant } from "./grants.ts";
 
 export const USAGE_SOURCE = "tds-gateway";
@@ -173,7 +173,7 @@ interface ClaimRow {
 export class Ledger {
   constructor(
     private readonly pool: Pool,
-    private readonly evidence: EvidenceStore | undefined,
+    private readonly evidence: EvidenceAppender | undefined,
     private readonly now: () => Date = () => new Date(),
   ) {}
 

@@ -12,6 +12,7 @@ import type pg from "pg";
 import { buildApp } from "../app.ts";
 import { migrate } from "../migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { GroupedAppender } from "../evidence/grouped.ts";
 import { EvidenceStore } from "../evidence/store.ts";
 import type { FastifyInstance } from "fastify";
 import pgModule from "pg";
@@ -192,7 +193,7 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
       source,
       watch: new KubeClient(kc, "tds-tests"),
       s3,
-      ledger: new Ledger(pool, new EvidenceStore(pool)),
+      ledger: new Ledger(pool, new GroupedAppender(new EvidenceStore(pool))),
       monitorIntervalMs: opts.monitorIntervalMs ?? 200,
       onMonitor: (m) => {
         world.monitor = m;
