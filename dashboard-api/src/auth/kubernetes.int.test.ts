@@ -45,6 +45,7 @@ before(async () => {
       }),
     ),
   });
+  installCrds();
   kubectl(["create", "namespace", ns]);
   kubectl(["create", "serviceaccount", "tds-operator", "-n", ns]);
   kubectl(["create", "serviceaccount", "someone", "-n", ns]);
@@ -88,7 +89,6 @@ test("a token for another audience, a ServiceAccount without a role and garbage 
 test("a ServiceAccount named in a Participant's spec.admins acts as that participant", async () => {
   const name = `${ns}-alpha`;
   const client = new KubeClient(kubeConfig(), "tds-tests");
-  installCrds();
   await client.create(tdsKinds.participant, {
     apiVersion: "tds.dev/v1alpha1",
     kind: "Participant",

@@ -17,7 +17,7 @@
 // `negativeTtlMs`, so a flood of bad tokens is not a flood of TokenReviews.
 import { createHash } from "node:crypto";
 import type { Participant } from "@tds/crds";
-import { tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
+import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
 import { TdsError } from "../errors.ts";
 import type { Principal } from "./principal.ts";
 import type { TokenVerifier } from "./tokens.ts";
@@ -211,6 +211,8 @@ async function administered(client: KubeClient, user: ReviewedUser): Promise<Adm
   try {
     items = (await client.list<Participant & KubeObject>(tdsKinds.participant)).items;
   } catch (err) {
+    // No Participant kind on this cluster (CRDs not installed): nobody administers one.
+    if (isNotFound(err)) return [];
     throw new TdsError("unavailable", "Cannot read Participants to map the Kubernetes user", { cause: err });
   }
   return items
