@@ -177,3 +177,22 @@ export function kubeConfigVia(port: number): KubeConfig {
   });
   return next;
 }
+
+/**
+ * Reads a response body to its end: the bytes read, and whether it ended in an
+ * error (a cut stream) rather than cleanly.
+ */
+export async function readRest(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<{ bytes: number; cut: boolean }> {
+  let bytes = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return { bytes, cut: false };
+      bytes += value.length;
+    }
+  } catch {
+    return { bytes, cut: true };
+  }
+}

@@ -21,7 +21,7 @@ import { S3Client, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3
 import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
 import type { FastifyInstance } from "fastify";
-import { eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
+import { eventually, installCrds, kubeConfig, kubectl, readRest } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
@@ -572,16 +572,9 @@ test("revoking the contract cuts a job's open input stream, as it cuts downloads
   );
   // The watch pushes the change to the stream monitor at once; its own tick (2 s) is the bound.
   await new Promise((r) => setTimeout(r, 2_500));
-  let failed = false;
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      received += value.length;
-    }
-  } catch {
-    failed = true;
-  }
+  const rest = await readRest(reader);
+  received += rest.bytes;
+  const failed = rest.cut;
   assert.ok(failed, `the job sees a truncated body, not a clean end (got ${received} bytes)`);
   assert.ok(received < big.length / 2, `the job got ${received} of ${big.length} bytes`);
   // The bytes that did leave are metered, as an interrupted transfer.

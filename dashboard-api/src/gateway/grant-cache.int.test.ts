@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import { KubeClient } from "@tds/crds/kube";
 import { eventually, kubeConfigWithToken, kubectl } from "@tds/test/testkit";
 import { GrantCache } from "./grant-cache.ts";
-import { KubeGrantSource, KubeReader } from "./kube.ts";
+import { KubeGrantSource } from "./kube.ts";
 import { KubeSandboxSource } from "./sandbox-kube.ts";
 import { gatewayWorld, type GatewayWorld } from "./testing.ts";
 
@@ -131,8 +131,8 @@ test("the dashboard API's own ServiceAccount may list and watch everything the c
     };
     const cache = new GrantCache({
       client: new KubeClient(kc, "tds-dashboard-api"),
-      live: new KubeGrantSource(new KubeReader(kc)),
-      liveSandbox: new KubeSandboxSource(new KubeReader(kc)),
+      live: new KubeGrantSource(new KubeClient(kc, "tds-dashboard-api")),
+      liveSandbox: new KubeSandboxSource(new KubeClient(kc, "tds-dashboard-api")),
       log,
     });
     const started = cache.start();

@@ -8,7 +8,7 @@ import { defaultKubeConfig } from "../kube/kube.ts";
 import type { Pool } from "pg";
 import { GroupedAppender } from "../evidence/grouped.ts";
 import { EvidenceStore } from "../evidence/store.ts";
-import { KubeGrantSource, KubeReader } from "./kube.ts";
+import { KubeGrantSource } from "./kube.ts";
 import { Ledger } from "./ledger.ts";
 import { KubeSandboxSource } from "./sandbox-kube.ts";
 import type { GatewayOptions } from "./routes.ts";
@@ -46,11 +46,10 @@ export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptio
   if (!Number.isSafeInteger(interval) || interval < 50) {
     throw new Error(`TDS_GATEWAY_MONITOR_MS must be an integer of at least 50, got ${String(interval)}`);
   }
-  const kc = defaultKubeConfig();
-  const kube = new KubeReader(kc);
+  const kube = new KubeClient(defaultKubeConfig(), "tds-dashboard-api");
   return {
     source: new KubeGrantSource(kube),
-    watch: new KubeClient(kc, "tds-dashboard-api"),
+    watch: kube,
     sandbox: new KubeSandboxSource(kube),
     s3,
     // One transaction for the evidence of the transfers that end together (evidence/grouped.ts).

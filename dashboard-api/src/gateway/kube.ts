@@ -1,15 +1,13 @@
 // Where grants come from: the DataContract carrying the agreement label (its
 // status has the digest of its credentials token, so no Secret is read), the
 // DataOffer and the provider Participant's bucket.
-// KubeGrantSource reads them from the Kubernetes API on each call, over one
-// keep-alive connection pool; the gateway serves requests from the
+// KubeGrantSource reads them from the Kubernetes API on each call (the shared
+// client, @tds/crds/kube); the gateway serves requests from the
 // watch-backed GrantCache (grant-cache.ts) and uses this live read only where
 // the cache may lag a write it has not seen yet. Read-only; the operator owns
 // writes.
-import { Agent, request, type RequestOptions } from "node:https";
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { KubeConfig } from "@kubernetes/client-node";
 import type { DataContract, DataOffer, Participant } from "@tds/crds";
+import { tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
 import { splitNamespace, type AccessMode, type ContractGrant } from "./grants.ts";
 
 export const AGREEMENT_LABEL = "tds.dev/agreement-id";
@@ -30,87 +28,6 @@ export interface GrantSource {
 interface Obj {
   metadata: { name?: string; namespace?: string; uid?: string; labels?: Record<string, string> };
 }
-
-export class KubeReadError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = "KubeReadError";
-  }
-}
-
-/** A minimal GET-only client on a KubeConfig, with keep-alive. */
-export class KubeReader {
-  private readonly server: URL;
-  private prepared: Promise<{ agent: Agent; headers: Record<string, string>; auth?: string }> | undefined;
-
-  constructor(private readonly kc: KubeConfig) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("kubeconfig has no current cluster");
-    this.server = new URL(cluster.server);
-  }
-
-  static fromKubeconfig(path?: string): KubeReader {
-    const kc = new KubeConfig();
-    if (path) kc.loadFromFile(path);
-    else kc.loadFromDefault();
-    return new KubeReader(kc);
-  }
-
-  private base(): Promise<{ agent: Agent; headers: Record<string, string>; auth?: string }> {
-    this.prepared ??= (async () => {
-      const opts: RequestOptions = { headers: {} };
-      await this.kc.applyToHTTPSOptions(opts);
-      // Our own agent: the same TLS material, plus keep-alive.
-      const agent = new Agent({
-        keepAlive: true,
-        maxSockets: 64,
-        ...(opts.ca ? { ca: opts.ca } : {}),
-        ...(opts.cert ? { cert: opts.cert } : {}),
-        ...(opts.key ? { key: opts.key } : {}),
-        ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
-      });
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(opts.headers ?? {})) {
-        if (typeof v === "string") headers[k] = v;
-      }
-      return { headers, agent, ...(opts.auth ? { auth: opts.auth } : {}) };
-    })();
-    return this.prepared;
-  }
-
-  async get<T>(path: string): Promise<T | undefined> {
-    const base = await this.base();
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const opts: RequestOptions = {
-        ...base,
-        method: "GET",
-        protocol: this.server.protocol,
-        hostname: this.server.hostname,
-        port: this.server.port,
-        path,
-        headers: { ...base.headers, Accept: "application/json" },
-      };
-      const req = (this.server.protocol === "https:" ? request : httpRequest)(opts, resolve);
-      req.on("error", reject);
-      req.end();
-    });
-    const chunks: Buffer[] = [];
-    for await (const c of res) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString("utf8");
-    const status = res.statusCode ?? 0;
-    if (status === 404) return undefined;
-    if (status < 200 || status >= 300) {
-      throw new KubeReadError(status, `GET ${path}: HTTP ${status}: ${text.slice(0, 300)}`);
-    }
-    return JSON.parse(text) as T;
-  }
-}
-
-const TDS = "/apis/tds.dev/v1alpha1";
-const enc = encodeURIComponent;
 
 export type ContractObj = DataContract & Obj;
 export type OfferObj = DataOffer & Obj;
@@ -182,32 +99,28 @@ export function contractStateOf(c: ContractObj): ContractState {
 }
 
 export class KubeGrantSource implements GrantSource {
-  constructor(private readonly kube: KubeReader) {}
+  constructor(private readonly kube: KubeClient) {}
 
   async resolve(agreementId: string): Promise<ContractGrant | undefined> {
-    const list = await this.kube.get<{ items: ContractObj[] }>(
-      `${TDS}/datacontracts?labelSelector=${enc(`${AGREEMENT_LABEL}=${agreementId}`)}`,
-    );
+    const list = await this.kube.list<ContractObj & KubeObject>(tdsKinds.dataContract, undefined, {
+      labelSelector: `${AGREEMENT_LABEL}=${agreementId}`,
+    });
     // The label only finds candidates; the status is what the operator decided.
-    const contracts = (list?.items ?? []).filter((c) => c.status?.agreementId === agreementId);
+    const contracts = list.items.filter((c) => c.status?.agreementId === agreementId);
     if (contracts.length !== 1) return undefined;
     const c = contracts[0];
     const offerRef = c?.spec.offerRef;
     const provider = offerRef && splitNamespace(offerRef.namespace);
     if (!c || !offerRef || !provider) return undefined;
     const [offer, participant] = await Promise.all([
-      this.kube.get<OfferObj>(
-        `${TDS}/namespaces/${enc(offerRef.namespace)}/dataoffers/${enc(offerRef.name)}`,
-      ),
-      this.kube.get<Participant & Obj>(`${TDS}/participants/${enc(provider.participant)}`),
+      this.kube.find<OfferObj & KubeObject>(tdsKinds.dataOffer, offerRef.name, offerRef.namespace),
+      this.kube.find<Participant & KubeObject>(tdsKinds.participant, provider.participant),
     ]);
     return grantFrom(agreementId, c, offer, participant);
   }
 
   async contractState(namespace: string, name: string): Promise<ContractState | undefined> {
-    const c = await this.kube.get<ContractObj>(
-      `${TDS}/namespaces/${enc(namespace)}/datacontracts/${enc(name)}`,
-    );
+    const c = await this.kube.find<ContractObj & KubeObject>(tdsKinds.dataContract, name, namespace);
     return c ? contractStateOf(c) : undefined;
   }
 }

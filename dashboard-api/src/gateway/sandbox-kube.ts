@@ -5,11 +5,8 @@
 // watch-backed cache (grant-cache.ts) and calls this only on a miss.
 // Read-only.
 import type { DataContract, SandboxJob } from "@tds/crds";
-import type { KubeReader } from "./kube.ts";
+import { tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
 import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
-
-const TDS = "/apis/tds.dev/v1alpha1";
-const enc = encodeURIComponent;
 
 interface Meta {
   metadata: { name?: string; namespace?: string; uid?: string };
@@ -52,33 +49,30 @@ export function view(j: JobObj): SandboxJobView {
 }
 
 export class KubeSandboxSource implements SandboxSource {
-  constructor(private readonly kube: KubeReader) {}
+  constructor(private readonly kube: KubeClient) {}
 
   async grant(grantId: string): Promise<SandboxGrant | undefined> {
     // status.grant.id is a selectable field of the CRD: the server filters.
-    const list = await this.kube.get<{ items: JobObj[] }>(
-      `${TDS}/sandboxjobs?fieldSelector=${enc(`status.grant.id=${grantId}`)}`,
-    );
-    const items = list?.items ?? [];
+    const { items } = await this.kube.list<JobObj & KubeObject>(tdsKinds.sandboxJob, undefined, {
+      fieldSelector: `status.grant.id=${grantId}`,
+    });
     return items.length === 1 && items[0] ? grantOf(items[0], grantId) : undefined;
   }
 
   async job(namespace: string, name: string): Promise<SandboxJobView | undefined> {
-    const j = await this.kube.get<JobObj>(`${TDS}/namespaces/${enc(namespace)}/sandboxjobs/${enc(name)}`);
+    const j = await this.kube.find<JobObj & KubeObject>(tdsKinds.sandboxJob, name, namespace);
     return j ? view(j) : undefined;
   }
 
   async jobByUid(uid: string): Promise<SandboxJobView | undefined> {
     // Custom resources have no uid field selector; the gateway lists and picks.
-    const list = await this.kube.get<{ items: JobObj[] }>(`${TDS}/sandboxjobs`);
-    const j = list?.items.find((i) => i.metadata.uid === uid);
+    const { items } = await this.kube.list<JobObj & KubeObject>(tdsKinds.sandboxJob);
+    const j = items.find((i) => i.metadata.uid === uid);
     return j ? view(j) : undefined;
   }
 
   async agreementOf(namespace: string, name: string): Promise<string | undefined> {
-    const c = await this.kube.get<DataContract & Meta>(
-      `${TDS}/namespaces/${enc(namespace)}/datacontracts/${enc(name)}`,
-    );
+    const c = await this.kube.find<DataContract & KubeObject>(tdsKinds.dataContract, name, namespace);
     return c?.status?.agreementId;
   }
 }

@@ -17,7 +17,7 @@ import { EvidenceStore } from "../evidence/store.ts";
 import type { FastifyInstance } from "fastify";
 import pgModule from "pg";
 import { gatewayS3 } from "./index.ts";
-import { KubeGrantSource, KubeReader } from "./kube.ts";
+import { KubeGrantSource } from "./kube.ts";
 import { Ledger } from "./ledger.ts";
 import type { StreamMonitor } from "./monitor.ts";
 
@@ -184,7 +184,7 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
     },
   };
   const kc = kubeConfig();
-  const source = new KubeGrantSource(new KubeReader(kc));
+  const source = new KubeGrantSource(new KubeClient(kc, "tds-tests"));
   (world as { source: KubeGrantSource }).source = source;
   const app = await buildApp({
     pool,
