@@ -22,6 +22,11 @@ import { repoRoot } from "../harness/environment.ts";
 const SPACE = "finance-demo";
 const PARTICIPANTS = ["alpha", "beta", "gamma"];
 const DAY = 86_400_000;
+// The page's clock and the data are pinned, so the test means the same on any
+// day: the browser's "today" is 2026-06-20 (its chart covers the 30 days up to
+// then) and the events fall on the ten days before it, all in period 2026-06.
+const TODAY = Date.parse("2026-06-20T00:00:00Z");
+const PERIOD = "2026-06";
 let db: TestDatabase;
 let server: ServerProcess;
 let browser: BrowserContext;
@@ -47,9 +52,8 @@ before(async () => {
   // No kubeconfig: this test is about the page, not the cluster.
   server = await startServer({ DATABASE_URL: db.url, TDS_AUTH_DEV_KEY_FILE: keyFile, KUBECONFIG: "" });
 
-  const today = Math.floor(Date.now() / DAY) * DAY;
   const sheet = await call("PUT", `/v1/spaces/${SPACE}/price-sheets`, adminToken, {
-    effectiveFrom: new Date(today - 60 * DAY).toISOString(),
+    effectiveFrom: new Date(TODAY - 60 * DAY).toISOString(),
     currency: "EUR",
     platformFeeBps: 500,
     providerShareBps: 9500,
@@ -64,7 +68,7 @@ before(async () => {
         id: `${participant}-${d}`,
         source: "finance-page-test",
         type: "dev.tds.usage.v1",
-        time: new Date(today - d * DAY + 3_600_000).toISOString(),
+        time: new Date(TODAY - d * DAY + 3_600_000).toISOString(),
         data: {
           space: SPACE,
           participant,
@@ -106,6 +110,7 @@ after(async () => {
 
 test("the finance page charts each participant, lists statements and downloads CSV", async () => {
   const page = await browser.newPage();
+  await page.clock.setFixedTime(new Date(TODAY + 12 * 3_600_000));
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(`${server.url}/dashboard#token=${financeToken}&space=${SPACE}`);
@@ -130,11 +135,21 @@ test("the finance page charts each participant, lists statements and downloads C
   }
 
   const rows = (await page.locator("#statements tbody tr").allInnerTexts()).map((r) => r.split("\t"));
-  assert.ok(rows.length >= 1, "at least the open period's draft");
-  assert.ok(
-    rows.every((r) => r[2] === "EUR" && /^\d+\.\d+$/.test(r[3] ?? "")),
-    JSON.stringify(rows),
-  );
+  // The server lists every open period from the first with usage to its own
+  // current one: the events' period has EUR totals, the later ones are empty.
+  const withUsage = rows.filter((r) => r[0] === PERIOD);
+  assert.equal(withUsage.length, 1, JSON.stringify(rows));
+  const [, status, currency, subtotal] = withUsage[0] ?? [];
+  assert.equal(status, "open");
+  assert.equal(currency, "EUR");
+  assert.match(subtotal ?? "", /^[1-9]\d*\.\d+$/, JSON.stringify(rows));
+  for (const r of rows.filter((row) => row[0] !== PERIOD)) {
+    assert.ok(
+      r[0] !== undefined && r[0] > PERIOD,
+      `only later periods besides ${PERIOD}: ${JSON.stringify(r)}`,
+    );
+    assert.equal(r[3], "0", `a later period has no usage: ${JSON.stringify(r)}`);
+  }
 
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#csv")]);
   const csv = readFileSync(await download.path(), "utf8");
