@@ -34,6 +34,20 @@ export type FieldOptions = SchemaOptions & { "x-kubernetes-validations"?: Valida
 
 /** DNS-1123 label: namespaces, DataSpace and Participant names. */
 export const DNS1123_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/**
+ * The name of a tenant (DataSpace, Participant): a DNS-1123 label in which
+ * "-" never repeats. "--" is the separator of participant namespaces,
+ * <space>--<participant>, so a name without it makes every such namespace
+ * split one way only: no two tenants can share a namespace or a bucket.
+ */
+export const TENANT_NAME = "^[a-z0-9]+(-[a-z0-9]+)*$";
+/**
+ * DataSpace names that are refused: their control namespace tds-<name> is the
+ * platform's own (tds-system, where the chart installs the operator).
+ */
+export const RESERVED_SPACE_NAMES = ["system"] as const;
+/** DataSpace name prefixes that are refused: tds-sbx-<hash> are the sandbox namespaces. */
+export const RESERVED_SPACE_PREFIXES = ["sbx-"] as const;
 /** DNS-1123 subdomain: most object names. */
 export const DNS1123_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /** ISO 3166-1 alpha-2 country code, optionally with an ISO 3166-2 subdivision: CN, CN-SH, DE-BY. */
@@ -45,6 +59,8 @@ export const DECIMAL_AMOUNT = "^(0|[1-9][0-9]{0,14})(\\.[0-9]{1,6})?$";
 /** A non-negative Kubernetes resource quantity, as in Pod resources: "500m", "2", "4Gi", "1.5T". */
 export const QUANTITY =
   "^\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$";
+/** The largest quantity any TDS field accepts (below 2^63). */
+export const MAX_QUANTITY = "8Ei";
 /** A condition reason: CamelCase, as in metav1.Condition. */
 export const CONDITION_REASON = "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$";
 /** A condition type: CamelCase, optionally prefixed by a DNS subdomain, as in metav1.Condition. */
@@ -257,6 +273,12 @@ export function Quantity(description: string, options: FieldOptions = {}): TUnsa
         rule: `type(self) == int ? self >= 0 : self.matches(${celString(QUANTITY)})`,
         message: "must be a non-negative Kubernetes quantity such as 500m, 2 or 4Gi",
       },
+      {
+        // 1e1000 matches the format but is no amount of anything: every
+        // quantity fits in 63 bits, as Kubernetes' own resource values do.
+        rule: `type(self) == int || !self.matches(${celString(QUANTITY)}) || quantity(self).compareTo(quantity(${celString(MAX_QUANTITY)})) <= 0`,
+        message: `must be at most ${MAX_QUANTITY}`,
+      },
       ...(options["x-kubernetes-validations"] ?? []),
     ],
   });
@@ -270,6 +292,18 @@ export function DateTime(description: string, options: FieldOptions = {}) {
     maxLength: 64,
     ...options,
   });
+}
+
+/**
+ * The root-level rule that keeps a tenant's metadata.name free of "--" (see
+ * TENANT_NAME); `kind` names it in the message.
+ */
+export function tenantNameRule(kind: string): ValidationRule {
+  return {
+    rule: `self.metadata.name.matches(${celString(TENANT_NAME)})`,
+    messageExpression: `'${kind} name "' + self.metadata.name + '" must not contain "--": it separates the space and the participant in namespace names'`,
+    fieldPath: ".metadata.name",
+  };
 }
 
 export function Immutable(what: string): ValidationRule {

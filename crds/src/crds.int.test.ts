@@ -254,6 +254,94 @@ describe("stored objects", () => {
     });
   });
 
+  test("a DataSpace's bucketPrefix and currency cannot change; its other rules can", async () => {
+    const d = baseOf("DataSpace");
+    d.metadata = { name: `imm-${suffix}` };
+    const stored = await create(d);
+    const cases: [string, (spec: Record<string, Record<string, unknown>>) => void, RegExp][] = [
+      [
+        "bucketPrefix",
+        (sp) => (sp.storage = { ...sp.storage, bucketPrefix: "other" }),
+        /spec\.storage\.bucketPrefix: Invalid value: .*bucketPrefix is immutable/,
+      ],
+      // Removing it re-defaults it to "tds", which is a change too when it was set otherwise.
+      [
+        "currency",
+        (sp) => (sp.metering = { ...sp.metering, currency: "EUR" }),
+        /spec\.metering\.currency: Invalid value: .*currency is immutable/,
+      ],
+    ];
+    for (const [what, edit, message] of cases) {
+      const changed = structuredClone(stored);
+      edit(changed.spec as Record<string, Record<string, unknown>>);
+      await assert.rejects(objects.replace(changed), (err: unknown) => {
+        assert.ok(isCode(err, 422), `${what}: ${statusMessage(err)}`);
+        assert.match(statusMessage(err), message);
+        return true;
+      });
+    }
+    const described = structuredClone(stored);
+    (described.spec as { description: string }).description = "still editable";
+    await objects.replace(described);
+  });
+
+  test("a DataContract's spec is frozen once agreed: no field the agreement depends on can change", async () => {
+    const c = baseOf("DataContract");
+    c.metadata = { name: `agreed-${suffix}`, namespace: namespaces[0] ?? "" };
+    (c.spec as Record<string, unknown>).requestedAccesses = 1;
+    (c.spec as Record<string, unknown>).requestedValidity = { notAfter: "2027-01-01T00:00:00Z" };
+    const stored = await create(c);
+    const agreedRef = {
+      apiVersion: "tds.dev/v1alpha1",
+      kind: "DataContract",
+      metadata: { name: `agreed-${suffix}`, namespace: namespaces[0] ?? "" },
+    };
+    // Before agreement the consumer may still change its request.
+    const before = structuredClone(stored);
+    (before.spec as Record<string, unknown>).requestedAccesses = 2;
+    const requested = await objects.replace<Manifest>(before);
+    // The operator agrees (status subresource).
+    const api = kc.makeApiClient(k8s.CustomObjectsApi);
+    await api.replaceNamespacedCustomObjectStatus({
+      group: "tds.dev",
+      version: "v1alpha1",
+      namespace: namespaces[0] ?? "",
+      plural: "datacontracts",
+      name: `agreed-${suffix}`,
+      body: {
+        ...requested,
+        status: { state: "Active", agreementId: "agr-frozen", terms: { maxAccesses: 2 } },
+      },
+    });
+    const agreed = await objects.read<Manifest>(agreedRef);
+    const edits: [string, (spec: Record<string, unknown>) => void][] = [
+      ["raise requestedAccesses", (sp) => (sp.requestedAccesses = 5)],
+      ["remove requestedAccesses", (sp) => delete sp.requestedAccesses],
+      ["extend requestedValidity", (sp) => (sp.requestedValidity = { notAfter: "2030-01-01T00:00:00Z" })],
+      ["remove requestedValidity", (sp) => delete sp.requestedValidity],
+      ["change justification", (sp) => (sp.justification = "changed my mind")],
+    ];
+    for (const [what, edit] of edits) {
+      const changed = structuredClone(agreed);
+      edit(changed.spec as Record<string, unknown>);
+      await assert.rejects(objects.replace(changed), (err: unknown) => {
+        assert.ok(isCode(err, 422), `${what}: ${statusMessage(err)}`);
+        assert.match(statusMessage(err), /spec: Invalid value: .*spec is frozen once the contract is agreed/);
+        return true;
+      });
+    }
+    // Status is the operator's to write, and stays writable.
+    const latest = await objects.read<Manifest>(agreedRef);
+    await api.replaceNamespacedCustomObjectStatus({
+      group: "tds.dev",
+      version: "v1alpha1",
+      namespace: namespaces[0] ?? "",
+      plural: "datacontracts",
+      name: `agreed-${suffix}`,
+      body: { ...latest, status: { ...(latest.status as object), accesses: 1 } },
+    });
+  });
+
   test("a SandboxJob's spec cannot change, contractRef included", async () => {
     const j = baseOf("SandboxJob");
     j.metadata = { name: `j-${suffix}`, namespace: namespaces[0] ?? "" };

@@ -64,6 +64,19 @@ export const DataContractStatusSchema = Obj("The decision and the state of the a
   ),
   agreementId: Type.Optional(Str("Identifier of the agreement, recorded in the evidence log.", 128)),
   agreedAt: Type.Optional(DateTime("When the contract was agreed.")),
+  terms: Type.Optional(
+    Obj(
+      "The terms agreed, fixed when the contract is agreed. The gateway enforces these (and status.validity), never the live spec or offer.",
+      {
+        maxAccesses: Type.Optional(
+          Int(
+            "The agreed maximum number of accesses: the request, else the offer's maximum at agreement. Unset means no limit.",
+            { minimum: 1 },
+          ),
+        ),
+      },
+    ),
+  ),
   validity: Type.Optional(
     Obj("The agreed validity window.", {
       notBefore: Type.Optional(DateTime("Start of the agreed window.")),
@@ -135,6 +148,19 @@ export const DataContractSchema = RootSchema(
   "A consumer's contract to use a DataOffer for a purpose: requested, then agreed or rejected, active, and finally expired or revoked.",
   DataContractSpecSchema,
   DataContractStatusSchema,
+  undefined,
+  {
+    "x-kubernetes-validations": [
+      {
+        // Once agreed, what was agreed stays: the gateway enforces status.terms
+        // and status.validity, and the spec they were decided from is frozen.
+        rule: "!has(oldSelf.status) || !has(oldSelf.status.agreementId) || self.spec == oldSelf.spec",
+        message:
+          "spec is frozen once the contract is agreed (status.agreementId is set): request new terms with a new DataContract",
+        fieldPath: ".spec",
+      },
+    ],
+  },
 );
 
 export type DataContractSpec = Static<typeof DataContractSpecSchema>;

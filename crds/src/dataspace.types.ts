@@ -8,6 +8,7 @@ import {
   API_VERSION,
   Bool,
   Conditions,
+  celString,
   CurrencyCode,
   DateTime,
   DecimalAmount,
@@ -15,6 +16,7 @@ import {
   DnsLabel,
   DnsSubdomain,
   GROUP,
+  Immutable,
   Int,
   LatestEvidence,
   MapList,
@@ -23,8 +25,12 @@ import {
   Quantity,
   READY_COLUMN,
   RegionCode,
+  RESERVED_SPACE_NAMES,
+  RESERVED_SPACE_PREFIXES,
+  TENANT_NAME,
   ResourceAmounts,
   RootSchema,
+  tenantNameRule,
   SetOf,
   Str,
   StringEnum,
@@ -218,14 +224,27 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
           Int("Validity of the CA certificate in days.", { minimum: 30, maximum: 7300, default: 3650 }),
         ),
         clientCertificateValidityDays: Type.Optional(
-          Int("Validity of participant client certificates in days; they are renewed at two thirds.", {
-            minimum: 1,
-            maximum: 825,
-            default: 90,
-          }),
+          Int(
+            "Validity of participant client certificates in days, at most the CA's; they are renewed at two thirds, and none outlives the CA certificate that signs it.",
+            {
+              minimum: 1,
+              maximum: 825,
+              default: 90,
+            },
+          ),
         ),
       },
-      { default: {} },
+      {
+        default: {},
+        "x-kubernetes-validations": [
+          {
+            rule: "!has(self.clientCertificateValidityDays) || !has(self.validityDays) || self.clientCertificateValidityDays <= self.validityDays",
+            messageExpression:
+              "'clientCertificateValidityDays (' + string(self.clientCertificateValidityDays) + ') must not exceed the CA validityDays (' + string(self.validityDays) + '): a certificate cannot outlive its CA'",
+            fieldPath: ".clientCertificateValidityDays",
+          },
+        ],
+      },
     ),
   ),
   classification: Type.Optional(
@@ -266,22 +285,40 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
       },
     ),
   ),
-  crossBorder: Obj("Where the space is and what may leave it.", {
-    homeRegion: RegionCode("The region the space operates in and whose law applies."),
-    negativeList: Type.Optional(
-      MapList(
-        "The export negative list: data categories that must not leave for given regions.",
-        NegativeListEntry,
-        ["dataCategory"],
-        256,
+  crossBorder: Obj(
+    "Where the space is and what may leave it.",
+    {
+      homeRegion: RegionCode("The region the space operates in and whose law applies."),
+      negativeList: Type.Optional(
+        MapList(
+          "The export negative list: data categories that must not leave for given regions.",
+          NegativeListEntry,
+          ["dataCategory"],
+          256,
+        ),
       ),
-    ),
-    recordExports: Type.Optional(
-      Bool("Record every allowed cross-border transfer in the evidence log, for filing with the regulator.", {
-        default: true,
-      }),
-    ),
-  }),
+      recordExports: Type.Optional(
+        Bool(
+          "Record every allowed cross-border transfer in the evidence log, for filing with the regulator.",
+          {
+            default: true,
+          },
+        ),
+      ),
+    },
+    {
+      "x-kubernetes-validations": [
+        {
+          // The negative list governs exports: a destination inside the home
+          // region (or the country that contains it) is not an export.
+          rule: "!has(self.negativeList) || self.negativeList.all(e, !has(e.destinationRegions) || e.destinationRegions.all(r, r != self.homeRegion && !r.startsWith(self.homeRegion + '-') && !self.homeRegion.startsWith(r + '-')))",
+          messageExpression:
+            "'negativeList: destinationRegions must not name the home region ' + self.homeRegion + ' or a region inside it: data that stays home is not exported'",
+          fieldPath: ".negativeList",
+        },
+      ],
+    },
+  ),
   storage: Type.Optional(
     Obj(
       "Object storage for participant buckets.",
@@ -297,10 +334,21 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
           Str("Storage class for new objects, as the provider names it, for example STANDARD.", 64),
         ),
         bucketPrefix: Type.Optional(
-          DnsLabel("Prefix of every participant bucket name; the bucket is <prefix>-<space>-<participant>.", {
-            default: "tds",
-            maxLength: 16,
-          }),
+          DnsLabel(
+            'Prefix of every participant bucket name; the bucket is <prefix>--<space>--<participant>, so the prefix has no "--". Immutable: the buckets already made keep their names.',
+            {
+              default: "tds",
+              maxLength: 16,
+              "x-kubernetes-validations": [
+                {
+                  rule: `self.matches(${celString(TENANT_NAME)}) && self != 'xn' && !self.startsWith('sthree-') && !self.startsWith('amzn-s3-demo-')`,
+                  message:
+                    'must not contain "--" (it separates prefix, space and participant in bucket names), and must not be xn or begin with sthree- or amzn-s3-demo- (S3 reserves those)',
+                },
+                Immutable("bucketPrefix"),
+              ],
+            },
+          ),
         ),
         participantQuota: Type.Optional(
           Obj(
@@ -376,7 +424,10 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
     ),
   ),
   metering: Obj("How use of the space is priced and settled.", {
-    currency: CurrencyCode("Currency of every price and statement in the space."),
+    currency: CurrencyCode(
+      "Currency of every price and statement in the space. Immutable: statements and ledgers already kept are in it.",
+      { "x-kubernetes-validations": [Immutable("currency")] },
+    ),
     priceSheet: Obj("What the platform charges. GB means 10^9 bytes; amounts are in the space currency.", {
       storagePerGBMonth: Type.Optional(
         DecimalAmount("Price of storing one GB for one month.", { default: "0" }),
@@ -459,12 +510,22 @@ export const DataSpaceSchema = RootSchema(
     name: Type.Optional(
       Type.String({
         description:
-          "Name of the space: a DNS-1123 label of at most 40 characters, as it prefixes namespaces.",
+          'Name of the space: a DNS-1123 label of at most 40 characters without "--", as it prefixes namespaces. Not system, and not beginning with sbx-: those namespaces are the platform\'s.',
         pattern: DNS1123_LABEL,
         maxLength: 40,
       }),
     ),
   }),
+  {
+    "x-kubernetes-validations": [
+      tenantNameRule("DataSpace"),
+      {
+        rule: `!(self.metadata.name in [${RESERVED_SPACE_NAMES.map(celString).join(", ")}]) && ![${RESERVED_SPACE_PREFIXES.map(celString).join(", ")}].exists(p, self.metadata.name.startsWith(p))`,
+        messageExpression: `'DataSpace name "' + self.metadata.name + '" is reserved: its control namespace tds-' + self.metadata.name + ' would be one the platform uses (reserved: ${RESERVED_SPACE_NAMES.join(", ")}, and names beginning with ${RESERVED_SPACE_PREFIXES.join(", ")})'`,
+        fieldPath: ".metadata.name",
+      },
+    ],
+  },
 );
 
 export type DataSpaceSpec = Static<typeof DataSpaceSpecSchema>;

@@ -24,6 +24,7 @@ import {
   RootSchema,
   SetOf,
   Str,
+  tenantNameRule,
   StringEnum,
   VERSION,
   type Resource,
@@ -193,6 +194,7 @@ export const ParticipantSchema = RootSchema(
   }),
   {
     "x-kubernetes-validations": [
+      tenantNameRule("Participant"),
       {
         // The participant namespace <space>--<participant> is a DNS label of at most 63 characters.
         rule: "size(self.metadata.name) + size(self.spec.dataSpace) <= 61",

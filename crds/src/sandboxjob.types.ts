@@ -98,8 +98,11 @@ export const SandboxJobSpecSchema = Obj(
           path: Str("Absolute path under /outputs where the job writes it.", 1024, {
             "x-kubernetes-validations": [
               {
-                rule: "self.startsWith('/outputs/') && !self.split('/').exists(s, s == '..')",
-                message: "must be an absolute path under /outputs/ without '..'",
+                // A file or directory strictly below /outputs: /outputs/ itself would
+                // claim every output at once.
+                rule: "self.matches('^/outputs(/[^/]+)+/?$') && !self.split('/').exists(s, s == '..' || s == '.')",
+                message:
+                  "must name a file or directory below /outputs/, such as /outputs/report.csv, without '.' or '..' segments",
               },
             ],
           }),

@@ -218,7 +218,7 @@ before(async () => {
     credentials: { accessKeyId: unb64(d.AWS_ACCESS_KEY_ID), secretAccessKey: unb64(d.AWS_SECRET_ACCESS_KEY) },
   }));
   await s3.send(
-    new PutObjectCommand({ Bucket: `tds-${space}-${provider}`, Key: "turbines/data.csv", Body: INPUT }),
+    new PutObjectCommand({ Bucket: `tds--${space}--${provider}`, Key: "turbines/data.csv", Body: INPUT }),
   );
   await client.create(kinds.dataOffer, {
     apiVersion: "tds.dev/v1alpha1",
@@ -466,7 +466,7 @@ test("an output that copies, embeds or names an input, or is over its size limit
   // The manifest the operator read says which input matched and how.
   const manifest = await providerS3.send(
     new GetObjectCommand({
-      Bucket: `tds-${space}-${provider}`,
+      Bucket: `tds--${space}--${provider}`,
       Key: `tds-outbox/${embed.uid}/.manifest/report.json`,
     }),
   );
@@ -552,7 +552,7 @@ test("revoking the contract cuts a job's open input stream, as it cuts downloads
   // A large input, so the stream is still open when the revocation lands.
   const big = Buffer.alloc(48 * 1024 * 1024, 0x61);
   await providerS3.send(
-    new PutObjectCommand({ Bucket: `tds-${space}-${provider}`, Key: "turbines/data.csv", Body: big }),
+    new PutObjectCommand({ Bucket: `tds--${space}--${provider}`, Key: "turbines/data.csv", Body: big }),
   );
   const job = await runningJob("cut", "300s");
   const res = await fetch(`${apiUrl}/v1/sandbox/${job.grant}/inputs/turbines/data.csv`, {

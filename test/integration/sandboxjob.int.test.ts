@@ -107,7 +107,7 @@ before(async () => {
   });
   await s3.send(
     new PutObjectCommand({
-      Bucket: `tds-${space}-${provider}`,
+      Bucket: `tds--${space}--${provider}`,
       Key: "turbines/data.csv",
       Body: "unit,t\n1,80\n",
     }),

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { randomBytes, createHash } from "node:crypto";
 import { after, before, test } from "node:test";
-import { eventually, readRest } from "@tds/test/testkit";
+import { eventually, kubectl, readRest } from "@tds/test/testkit";
 import { EvidenceStore } from "../evidence/store.ts";
 import { Ledger } from "./ledger.ts";
 import { gatewayWorld, meteredFor, type GatewayWorld } from "./testing.ts";
@@ -148,6 +148,49 @@ test("the access count stops at the agreed maximum, also under concurrent reques
     return got.bytes === 3 * small.length ? got : undefined;
   });
   assert.equal(m.accesses, 3);
+});
+
+test("the gateway enforces the agreed terms in status, not the consumer's spec or a later offer edit", async () => {
+  // Requested 5, but agreement fixed 1 (status.terms is the operator's record).
+  const { agreementId, token } = w.contract(
+    "frozen",
+    "telemetry",
+    { ...active, terms: { maxAccesses: 1 } },
+    { requestedAccesses: 5 },
+  );
+  const first = await get(agreementId, token, "data/small.csv");
+  assert.equal(first.status, 200);
+  await first.arrayBuffer();
+  const second = await get(agreementId, token, "data/small.csv");
+  assert.equal(second.status, 403);
+  assert.equal(await code(second), "TDS_ERR_ACCESS_LIMIT");
+  // Once agreed, the spec cannot be raised at all: the API server refuses it.
+  assert.throws(
+    () =>
+      kubectl([
+        "patch",
+        "datacontract",
+        "frozen",
+        "-n",
+        w.consumerNs,
+        "--type=merge",
+        "-p",
+        JSON.stringify({ spec: { requestedAccesses: 9 } }),
+      ]),
+    /spec is frozen once the contract is agreed/,
+  );
+  // A contract with an agreement id but no recorded terms gets no grant (fails closed).
+  const bare = w.contract("no-terms", "telemetry", active);
+  w.setContractStatus("no-terms", { terms: null });
+  const refused = await eventually("the grant without terms to be refused", async () => {
+    const r = await get(bare.agreementId, bare.token, "data/small.csv");
+    await r.arrayBuffer();
+    return r.status === 200 ? undefined : r;
+  });
+  assert.ok(
+    refused.status === 401 || refused.status === 403 || refused.status === 404,
+    String(refused.status),
+  );
 });
 
 test("retries with one Idempotency-Key are one access and each byte is metered exactly once", async () => {

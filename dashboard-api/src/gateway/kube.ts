@@ -1,6 +1,7 @@
 // Where grants come from: the DataContract carrying the agreement label (its
-// status has the digest of its credentials token, so no Secret is read), the
-// DataOffer and the provider Participant's bucket.
+// status has the digest of its credentials token, so no Secret is read, and
+// the agreed terms and window), the DataOffer and the provider Participant's
+// bucket.
 // KubeGrantSource reads them from the Kubernetes API on each call (the shared
 // client, @tds/crds/kube); the gateway serves requests from the
 // watch-backed GrantCache (grant-cache.ts) and uses this live read only where
@@ -50,14 +51,22 @@ export function grantFrom(
   const provider = splitNamespace(offerRef.namespace);
   const digest = /^sha256:([0-9a-f]{64})$/.exec(c.status?.credentialsDigest ?? "")?.[1];
   const bucket = participant?.status?.bucket;
-  if (c.status?.agreementId !== agreementId || !consumer || !provider || !digest || !offer || !bucket) {
+  // The agreed terms are the operator's record in status, fixed at agreement;
+  // the spec is the consumer's and is never read for limits. No terms: no grant.
+  const terms = c.status?.terms;
+  if (
+    c.status?.agreementId !== agreementId ||
+    !terms ||
+    !consumer ||
+    !provider ||
+    !digest ||
+    !offer ||
+    !bucket
+  ) {
     return undefined;
   }
   const policy = offer.spec.policy;
   const accessMode: AccessMode = offer.status?.effectivePolicy?.accessMode ?? policy.accessMode ?? "download";
-  const limits = [policy.maxAccesses, c.spec.requestedAccesses].filter(
-    (n): n is number => typeof n === "number",
-  );
   const validity = c.status.validity;
   return {
     agreementId,
@@ -80,7 +89,7 @@ export function grantFrom(
       ...(offer.spec.asset.prefix ? { prefix: offer.spec.asset.prefix } : {}),
       accessMode,
     },
-    ...(limits.length > 0 ? { maxAccesses: Math.min(...limits) } : {}),
+    ...(terms.maxAccesses === undefined ? {} : { maxAccesses: terms.maxAccesses }),
     bucket,
     tokenDigest: Buffer.from(digest, "hex"),
   };

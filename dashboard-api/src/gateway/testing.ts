@@ -154,8 +154,12 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
         },
         stringData: { agreementId, token, gatewayUrl: world.url },
       });
+      // As the operator does at agreement: the terms fixed in status (here the
+      // request's access limit), which the gateway enforces.
+      const requested = (spec as { requestedAccesses?: number }).requestedAccesses;
       world.setContractStatus(name, {
         agreementId,
+        terms: requested === undefined ? {} : { maxAccesses: requested },
         credentialsSecret: `contract-${name}`,
         credentialsDigest: `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`,
         ...status,

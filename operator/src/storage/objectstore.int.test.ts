@@ -49,7 +49,12 @@ test("a participant account sees and writes only its own bucket, and cleanup rem
 });
 
 test("bucket names are deterministic, valid and bounded", () => {
-  assert.equal(bucketName("industry", "acme"), "tds-industry-acme");
+  assert.equal(bucketName("industry", "acme"), "tds--industry--acme");
+  // A space and participant that differ only in where a "-" falls get different buckets.
+  assert.notEqual(bucketName("a-b", "c"), bucketName("a", "b-c"));
+  assert.notEqual(bucketName("b", "c", "tds-a"), bucketName("a-b", "c", "tds"));
+  // S3's reserved endings are hashed away.
+  assert.doesNotMatch(bucketName("s", "x-s3alias"), /-s3alias$/);
   const long = bucketName("a".repeat(40), "b".repeat(40));
   assert.equal(long.length <= 63, true);
   assert.equal(long, bucketName("a".repeat(40), "b".repeat(40)));

@@ -55,15 +55,21 @@ export interface ObjectInfo {
   readonly etag: string;
 }
 
+/** Bucket-name endings S3 reserves for its own kinds of bucket (access point aliases, directory and table buckets). */
+const RESERVED_BUCKET_SUFFIXES = ["-s3alias", "--ol-s3", "--x-s3", "--table-s3"];
+
 /**
- * The bucket of a participant: `<prefix>-<space>-<participant>`, or, when that
- * is longer than S3's 63 characters, a truncated name plus a hash of the full
- * one. Deterministic, so a restarted operator finds the same bucket.
+ * The bucket of a participant: `<prefix>--<space>--<participant>`. None of
+ * the three contains "--" (the CRDs refuse it), so the name splits one way
+ * only and no two participants of any spaces share a bucket. When that is
+ * longer than S3's 63 characters, or ends as S3's reserved kinds do, it is a
+ * truncated name plus a hash of all three. Deterministic, so a restarted
+ * operator finds the same bucket.
  */
 export function bucketName(space: string, participant: string, prefix = "tds"): string {
-  const full = `${prefix}-${space}-${participant}`.toLowerCase();
-  if (full.length <= 63) return full;
-  const hash = createHash("sha256").update(`${space}/${participant}`).digest("hex").slice(0, 10);
+  const full = `${prefix}--${space}--${participant}`.toLowerCase();
+  if (full.length <= 63 && !RESERVED_BUCKET_SUFFIXES.some((s) => full.endsWith(s))) return full;
+  const hash = createHash("sha256").update(`${prefix}/${space}/${participant}`).digest("hex").slice(0, 10);
   return `${full.slice(0, 52).replace(/-+$/, "")}-${hash}`;
 }
 

@@ -145,7 +145,7 @@ export class DataContractReconciler implements Reconciler {
               ...(revoke === undefined ? {} : { revoke }),
             });
     }
-    return this.act(c, ctx, where.space, space, outcome, now, revokedBy, accesses);
+    return this.act(c, ctx, where.space, space, outcome, now, revokedBy, accesses, agreedTerms(c, offer));
   }
 
   /**
@@ -297,6 +297,7 @@ export class DataContractReconciler implements Reconciler {
     now: Date,
     revokedBy: string,
     accesses?: number,
+    terms?: ContractTerms,
   ): Promise<Result | undefined> {
     const uid = c.metadata.uid ?? "";
     const name = c.metadata.name ?? "";
@@ -321,6 +322,7 @@ export class DataContractReconciler implements Reconciler {
       status.agreedAt = prev.agreedAt ?? at;
       status.validity = decision.validity;
       status.crossBorderExport = decision.crossBorderExport;
+      status.terms = terms ?? {};
       history = withEntry(history, historyEntry(uid, "contract.agreed", decision.reason, at, "Agreed"));
       if (decision.crossBorderExport && spaceRules(space).recordExports)
         history = withEntry(
@@ -328,6 +330,8 @@ export class DataContractReconciler implements Reconciler {
           historyEntry(uid, "contract.cross-border-export", "CrossBorderExport", at),
         );
     }
+    // A contract agreed before status.terms existed gets them from its spec, frozen since agreement.
+    if (status.agreementId && !status.terms && terms) status.terms = terms;
     if (state === "Rejected" && !prev.rejection)
       status.rejection = { reason: outcome.reason, message: outcome.message };
     if (state === "Revoked" && !prev.revocation)
@@ -510,9 +514,24 @@ export class DataContractReconciler implements Reconciler {
   }
 }
 
-/** The agreed maximum of accesses: the contract's request, else the offer's maximum (policy rule 9 keeps the first ≤ the second). */
+type ContractTerms = NonNullable<DataContractStatus["terms"]>;
+
+/**
+ * The terms of the agreement: status.terms once agreed (fixed then, whatever
+ * the offer says later); before that, what agreement would fix: the
+ * contract's request, else the offer's maximum (policy rule 9 keeps the first
+ * ≤ the second). Undefined when neither is known (the offer is gone).
+ */
+function agreedTerms(c: ContractObject, offer: OfferObject | undefined): ContractTerms | undefined {
+  if (c.status?.terms) return c.status.terms;
+  const max = c.spec.requestedAccesses ?? offer?.spec.policy.maxAccesses;
+  if (max === undefined) return offer ? {} : undefined;
+  return { maxAccesses: max };
+}
+
+/** The agreed maximum of accesses, or undefined for no limit. */
 function accessLimit(c: ContractObject, offer: OfferObject): number | undefined {
-  return c.spec.requestedAccesses ?? offer.spec.policy.maxAccesses;
+  return agreedTerms(c, offer)?.maxAccesses;
 }
 
 /** `sha256:<hex>` of the token a credentials Secret holds. */

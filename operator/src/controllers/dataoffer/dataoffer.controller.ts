@@ -49,6 +49,9 @@ export class DataOfferReconciler implements Reconciler {
     const o = await ctx.client.find<OfferObject>(kinds.dataOffer, req.name, req.namespace);
     if (!o) return undefined;
     const where = splitParticipantNamespace(o.metadata.namespace);
+    // Deletion never waits for the space: an offer whose space is already gone
+    // (its namespace is collected after the space) is still withdrawn.
+    if (where && o.metadata.deletionTimestamp) return this.finalize(o, ctx, where.space);
     const space =
       where && (this.deps.cache.get(kinds.dataSpace, where.space) as (DataSpace & KubeObject) | undefined);
     if (!where || !space) {
@@ -61,7 +64,6 @@ export class DataOfferReconciler implements Reconciler {
         "A DataOffer must live in a provider's namespace <space>--<participant> of an existing space",
       );
     }
-    if (o.metadata.deletionTimestamp) return this.finalize(o, ctx, where.space);
     await addFinalizer(ctx, kinds.dataOffer, o, OFFER_FINALIZER);
 
     const rules = spaceRules(space);

@@ -4,7 +4,7 @@
 // exists and the quota is enforced. Deletion removes the participants first.
 import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
 import { dataOf, type KubeObject } from "@tds/crds/kube";
-import { kinds, resourceOf } from "../../kinds.ts";
+import { kinds, labels, resourceOf } from "../../kinds.ts";
 import {
   addFinalizer,
   applyIfChanged,
@@ -27,6 +27,7 @@ import {
 } from "./dataspace.evidence.ts";
 import type { Deps } from "../deps.ts";
 import { recordLifecycle } from "../lifecycle.evidence.ts";
+import { claimNamespace, ownedBy } from "../namespace-claim.ts";
 
 export const DATASPACE_FINALIZER = "tds.dev/dataspace-cleanup";
 
@@ -66,7 +67,9 @@ export class DataSpaceReconciler implements Reconciler {
         2_000,
       );
     }
-    changed = (await applyIfChanged(ctx, kinds.namespace, desired.namespace, nsLive)).changed || changed;
+    const claim = await claimNamespace(ctx, desired.namespace, nsLive, space.metadata.uid ?? "");
+    if (!claim.claimed) return this.status(space, ctx, false, claim.reason, claim.message, 30_000);
+    changed = claim.changed || changed;
     for (const obj of [...desired.namespaced, ...desired.cluster]) {
       const r = resourceOf(obj);
       const live = cache.get(r, obj.metadata.name ?? "", obj.metadata.namespace);
@@ -259,8 +262,28 @@ export class DataSpaceReconciler implements Reconciler {
       return this.status(space, ctx, false, "Deleting", `Removing ${mine.length} participant(s)`, 1_000);
     }
     const ns = spaceControlNamespace(name);
+    // The participants' namespaces go after them (garbage collection): wait, so
+    // their offers and contracts are finalized while the space still exists.
+    const left = (
+      await ctx.client.list(kinds.namespace, undefined, {
+        labelSelector: `${labels.space}=${name},${labels.participant}`,
+      })
+    ).items
+      .filter((n) => (n.metadata.ownerReferences ?? []).some((r) => r.kind === "Participant"))
+      .map((n) => n.metadata.name ?? "");
+    if (left.length > 0) {
+      return this.status(
+        space,
+        ctx,
+        false,
+        "Deleting",
+        `Waiting for namespace(s) ${left.join(", ")} to be removed`,
+        1_000,
+      );
+    }
     const nsLive = await ctx.client.find(kinds.namespace, ns);
-    if (nsLive) {
+    // Only the namespace this space made goes with it; one it refused to adopt stays.
+    if (nsLive && ownedBy(nsLive, space.metadata.uid ?? "")) {
       if (!nsLive.metadata.deletionTimestamp) {
         ctx.beforeWrite(`delete Namespace ${ns}`);
         await ctx.client.delete(kinds.namespace, ns, undefined, { uid: nsLive.metadata.uid });

@@ -22,6 +22,7 @@ import { CA_SECRET, type SpaceCA } from "../../identity/space-ca.ts";
 import { describeCertificate } from "../../identity/pki.ts";
 import { parseQuantity } from "../../quantity.ts";
 import { managedLabels, quotaEnforced, spaceControlNamespace } from "../isolation.builders.ts";
+import { claimNamespace } from "../namespace-claim.ts";
 import type { Deps } from "../deps.ts";
 import { recordLifecycle } from "../lifecycle.evidence.ts";
 import {
@@ -127,7 +128,9 @@ export class ParticipantReconciler implements Reconciler {
         2_000,
       );
     }
-    let changed = (await applyIfChanged(ctx, kinds.namespace, desired.namespace, nsLive)).changed;
+    const claim = await claimNamespace(ctx, desired.namespace, nsLive, p.metadata.uid ?? "");
+    if (!claim.claimed) return this.status(p, ctx, "Failed", false, claim.reason, claim.message, 30_000);
+    let changed = claim.changed;
     for (const obj of desired.namespaced) {
       const r = resourceOf(obj);
       changed =
