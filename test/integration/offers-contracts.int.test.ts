@@ -151,7 +151,7 @@ function contract(
 }
 
 const put = (key: string, body: string) =>
-  s3.send(new PutObjectCommand({ Bucket: `tds-${space}-${provider}`, Key: key, Body: body }));
+  s3.send(new PutObjectCommand({ Bucket: `tds--${space}--${provider}`, Key: key, Body: body }));
 
 const getOffer = (name: string) => client.get<Obj>(kinds.dataOffer, name, provNs);
 const getContract = (ns: string, name: string) => client.get<Obj>(kinds.dataContract, name, ns);
