@@ -2,6 +2,8 @@
 // facets and keyset pagination, one offer, the DCAT (JSON-LD) export, and the
 // operator's internal PUT/DELETE of entries. Members of a space read its
 // catalogue; only the operator's identity (or a platform admin) writes it.
+import { recordOfferPrice } from "../statements/prices.ts";
+import { registerSpace } from "../spaces.ts";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
@@ -257,6 +259,11 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         throw new TdsError("validation", "body space, namespace and name must match the path", {
           field: "body",
         });
+      // The offer's own price first, so no catalogue entry is ever without its price on record.
+      await app.tx(async (c) => {
+        await registerSpace(c, space);
+        await recordOfferPrice(c, b);
+      });
       await store().upsert(b);
       return reply.status(204).send();
     },
