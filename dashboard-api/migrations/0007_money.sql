@@ -166,6 +166,9 @@ create table if not exists space_participants (
   primary key (space, participant)
 );
 
+-- 6: the catalogue's list price kept all six decimals a DataOffer price may have (it kept four).
+alter table catalog_offers alter column list_price type numeric(21, 6);
+
 -- Down Migration
 drop table if exists space_participants;
 drop table if exists offer_prices;

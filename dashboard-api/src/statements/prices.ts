@@ -290,7 +290,7 @@ export async function recordOfferPrice(client: PoolClient, offer: OfferPriceInpu
      select s.space, $2, $3,
             greatest(case when l.offer_price_id is null then date_trunc('hour', $4::timestamptz, 'UTC') else now() end,
                      coalesce(s.closed_through, '-infinity'), coalesce(l.effective_from, '-infinity') + interval '1 microsecond'),
-            $5, $6, $7, $8, $9
+            $5::text, $6::numeric, $7::numeric, $8::numeric, $9::numeric
      from spaces s
      left join lateral (
        select * from offer_prices op where op.space = s.space and op.provider = $2 and op.offer = $3

@@ -119,6 +119,8 @@ platform as (
     where ps.space = $1 and ps.effective_from <= u.hour order by ps.effective_from desc limit 1
   ) s on true
   left join price_sheet_prices p on p.sheet_id = s.sheet_id and p.meter = u.meter
+  -- Agreements are the offers' to price; the platform's line appears only if its sheet prices them.
+  where u.meter <> 'offer.contracts' or p.unit_price is not null
   group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
 ),
 offered as (
