@@ -88,8 +88,8 @@ const putSheet = (body: Record<string, unknown>) =>
     },
   });
 
-const refusal = (res: { statusCode: number; json: <T>() => T }) => {
-  const b = res.json<{ code: string; field?: string }>();
+const refusal = (res: { statusCode: number; body: string }) => {
+  const b = JSON.parse(res.body) as { code: string; field?: string };
   return [res.statusCode, b.code, b.field];
 };
 
