@@ -20,53 +20,32 @@ alter table usage_late_hourly add column if not exists contract text not null de
 -- True for a conflict recorded under the old global key that was in fact its space's first event.
 alter table usage_conflicts add column if not exists superseded boolean not null default false;
 
-do $$
+-- Sets a table's primary key to the given columns, unless it already is that key.
+create or replace function pg_temp.tds_primary_key(tbl regclass, cols text[]) returns void
+language plpgsql as $$
 declare
-  pk_cols text;
+  current_cols text[];
+  pk text := tbl::text || '_pkey';
 begin
-  select string_agg(a.attname, ',' order by k.ord) into pk_cols
+  select array_agg(a.attname::text order by k.ord) into current_cols
   from pg_constraint c
   cross join lateral unnest(c.conkey) with ordinality as k(attnum, ord)
   join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum
-  where c.conrelid = 'usage_events'::regclass and c.contype = 'p';
-  if pk_cols is distinct from 'space,source,id' then
-    alter table usage_events drop constraint if exists usage_events_pkey;
-    alter table usage_events add constraint usage_events_pkey primary key (space, source, id);
-  end if;
-
-  select string_agg(a.attname, ',' order by k.ord) into pk_cols
-  from pg_constraint c
-  cross join lateral unnest(c.conkey) with ordinality as k(attnum, ord)
-  join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum
-  where c.conrelid = 'usage_hourly'::regclass and c.contype = 'p';
-  if pk_cols is distinct from 'space,hour,participant,provider,offer,contract,meter' then
-    alter table usage_hourly drop constraint if exists usage_hourly_pkey;
-    alter table usage_hourly add constraint usage_hourly_pkey
-      primary key (space, hour, participant, provider, offer, contract, meter);
-  end if;
-
-  select string_agg(a.attname, ',' order by k.ord) into pk_cols
-  from pg_constraint c
-  cross join lateral unnest(c.conkey) with ordinality as k(attnum, ord)
-  join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum
-  where c.conrelid = 'usage_daily'::regclass and c.contype = 'p';
-  if pk_cols is distinct from 'space,day,participant,provider,offer,contract,meter' then
-    alter table usage_daily drop constraint if exists usage_daily_pkey;
-    alter table usage_daily add constraint usage_daily_pkey
-      primary key (space, day, participant, provider, offer, contract, meter);
-  end if;
-
-  select string_agg(a.attname, ',' order by k.ord) into pk_cols
-  from pg_constraint c
-  cross join lateral unnest(c.conkey) with ordinality as k(attnum, ord)
-  join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum
-  where c.conrelid = 'usage_late_hourly'::regclass and c.contype = 'p';
-  if pk_cols is distinct from 'space,settle_period,hour,participant,provider,offer,contract,meter' then
-    alter table usage_late_hourly drop constraint if exists usage_late_hourly_pkey;
-    alter table usage_late_hourly add constraint usage_late_hourly_pkey
-      primary key (space, settle_period, hour, participant, provider, offer, contract, meter);
+  where c.conrelid = tbl and c.contype = 'p';
+  if current_cols is distinct from cols then
+    execute format('alter table %s drop constraint if exists %I', tbl, pk);
+    execute format('alter table %s add constraint %I primary key (%s)', tbl, pk,
+                   (select string_agg(quote_ident(x), ', ') from unnest(cols) as x));
   end if;
 end $$;
+
+select pg_temp.tds_primary_key('usage_events', array['space', 'source', 'id']);
+select pg_temp.tds_primary_key('usage_hourly',
+  array['space', 'hour', 'participant', 'provider', 'offer', 'contract', 'meter']);
+select pg_temp.tds_primary_key('usage_daily',
+  array['space', 'day', 'participant', 'provider', 'offer', 'contract', 'meter']);
+select pg_temp.tds_primary_key('usage_late_hourly',
+  array['space', 'settle_period', 'hour', 'participant', 'provider', 'offer', 'contract', 'meter']);
 
 -- Conflicts recorded under the global key whose original is in another space were
 -- never conflicts: each is the first event of its (space, source, id). Store the

@@ -134,8 +134,12 @@ test("the finance page charts each participant, lists statements and downloads C
 
   const rows = (await page.locator("#statements tbody tr").allInnerTexts()).map((r) => r.split("\t"));
   assert.ok(rows.length >= 1, "at least the open period's draft");
+  // Periods with lines are in the space's currency; the current period may have none yet
+  // (on the first days of a month the ten days of usage lie in the previous one).
+  const priced = rows.filter((r) => r[2] !== "");
+  assert.ok(priced.length >= 1, JSON.stringify(rows));
   assert.ok(
-    rows.every((r) => r[2] === "EUR" && /^\d+\.\d+$/.test(r[3] ?? "")),
+    priced.every((r) => r[2] === "EUR" && /^\d+\.\d+$/.test(r[3] ?? "")),
     JSON.stringify(rows),
   );
 
