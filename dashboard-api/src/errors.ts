@@ -13,6 +13,7 @@ export const ErrorCodes = {
   periodClosed: { code: "TDS_ERR_PERIOD_CLOSED", status: 409 },
   conflict: { code: "TDS_ERR_CONFLICT", status: 409 },
   periodNotClosable: { code: "TDS_ERR_PERIOD_NOT_CLOSABLE", status: 409 },
+  retroactivePrice: { code: "TDS_ERR_RETROACTIVE_PRICE", status: 409 },
   unsupportedMediaType: { code: "TDS_ERR_UNSUPPORTED_MEDIA_TYPE", status: 415 },
   payloadTooLarge: { code: "TDS_ERR_PAYLOAD_TOO_LARGE", status: 413 },
   rateLimited: { code: "TDS_ERR_RATE_LIMITED", status: 429 },

@@ -28,7 +28,16 @@ export interface UsageCloudEvent {
   type: "dev.tds.usage.v1";
   time: string;
   subject: string;
-  data: { space: string; participant: string; meter: string; quantity: string };
+  data: {
+    space: string;
+    participant: string;
+    meter: string;
+    quantity: string;
+    provider?: string;
+    offer?: string;
+    /** The DataContract (in the participant's namespace) whose offer price applies. */
+    contract?: string;
+  };
 }
 
 /**
