@@ -55,8 +55,25 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# The API fuzz run (test/integration/api-fuzz.int.test.ts): Schemathesis from PyPI, pinned, in a venv.
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS := $(TOOLS)/schemathesis/bin/schemathesis
+$(TOOLS)/schemathesis/.stamp-$(SCHEMATHESIS_VERSION):
+	@if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+	  echo "installing Debian's python3-venv"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null; \
+	fi
+	@echo "installing schemathesis==$(SCHEMATHESIS_VERSION) from PyPI into .tools/schemathesis"
+	rm -rf $(TOOLS)/schemathesis
+	python3 -m venv $(TOOLS)/schemathesis
+	$(TOOLS)/schemathesis/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+	touch $@
+
+.PHONY: schemathesis
+schemathesis: $(TOOLS)/schemathesis/.stamp-$(SCHEMATHESIS_VERSION)
+
 .PHONY: deps
-deps: node_modules/.tds-stamp postgres-server chromium ## Install Node 24 (if needed), npm packages, PostgreSQL and Chromium
+deps: node_modules/.tds-stamp postgres-server chromium schemathesis ## Install Node 24 (if needed), npm packages, PostgreSQL, Chromium and Schemathesis
 	@command -v go >/dev/null || { echo "Go is required to build the local control plane (https://go.dev)"; exit 1; }
 
 .PHONY: binaries

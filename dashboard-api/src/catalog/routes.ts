@@ -211,6 +211,12 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         tags: ["catalogue"],
         summary: "The catalogue as a DCAT 3 dcat:Catalog in JSON-LD (application/ld+json)",
         params: spaceParams,
+        response: {
+          200: {
+            description: "A dcat:Catalog",
+            content: { "application/ld+json": { schema: { type: "object", additionalProperties: true } } },
+          },
+        },
       },
     },
     async (request, reply) => {

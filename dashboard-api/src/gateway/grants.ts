@@ -151,3 +151,13 @@ export function splitNamespace(ns: string): { space: string; participant: string
   if (i <= 0 || i + 2 >= ns.length) return undefined;
   return { space: ns.slice(0, i), participant: ns.slice(i + 2) };
 }
+
+/** The documented answers of a route that streams an object's bytes (its own content type, passed through). */
+export const objectResponses = {
+  200: { description: "The object", content: { "*/*": { schema: { type: "string", format: "binary" } } } },
+  206: {
+    description: "The requested range",
+    content: { "*/*": { schema: { type: "string", format: "binary" } } },
+  },
+  304: { description: "Not modified (If-None-Match)", type: "null" },
+} as const;
