@@ -1,6 +1,6 @@
 // The production image as a node runs it: image/build.ts writes the OCI
 // layout; this test checks the layout (digests, config, what the layer holds
-// and does not), unpacks the layer as a runtime would, and runs both entry
+// and does not), has crane push it to a registry and validate it, unpacks the layer as a runtime would, and runs both entry
 // points with Debian's runc: read-only root filesystem, uid 65532, a tmpfs
 // at /tmp (the chart's emptyDir), host networking. The dashboard API must
 // answer /healthz, /readyz (it migrated a real database) and serve its docs
@@ -33,6 +33,7 @@ import {
 import { MEDIA_TYPES, readBlob, sha256 } from "../../image/oci-layout.ts";
 import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
 import { freePort } from "../harness/processes.ts";
+import { releaseToolsDir } from "../harness/chart.ts";
 import { env, eventually, kubectl } from "../harness/testkit.ts";
 
 const run = randomBytes(3).toString("hex");
@@ -122,6 +123,31 @@ test("the OCI layout is consistent: index, manifest, config and layer digests ma
   // Unpack as a runtime would, for the runs below.
   mkdirSync(rootfs);
   execFileSync("tar", ["-xf", "-", "-C", rootfs], { input: tar, maxBuffer: 2 ** 31 });
+});
+
+test("crane (go-containerregistry) pushes the layout to a registry, which serves it under the same digest", async () => {
+  const crane = join(releaseToolsDir(), "crane");
+  const port = await freePort();
+  const registry = spawn(crane, ["registry", "serve", "--address", `127.0.0.1:${port}`], { stdio: "ignore" });
+  try {
+    const ref = `127.0.0.1:${port}/tds/tds:0.1.0`;
+    await eventually(
+      "the registry to listen",
+      async () => (await fetch(`http://127.0.0.1:${port}/v2/`).catch(() => undefined))?.ok === true,
+    );
+    execFileSync(crane, ["push", built.layout, ref, "--insecure"], { stdio: "pipe" });
+    assert.equal(
+      execFileSync(crane, ["digest", ref, "--insecure"], { encoding: "utf8" }).trim(),
+      built.digest,
+    );
+    const config = JSON.parse(
+      execFileSync(crane, ["config", ref, "--insecure"], { encoding: "utf8" }),
+    ) as Config;
+    assert.equal(config.config.User, `${IMAGE_USER}:${IMAGE_USER}`);
+    execFileSync(crane, ["validate", "--remote", ref, "--insecure"], { stdio: "pipe" });
+  } finally {
+    registry.kill();
+  }
 });
 
 /** Runs `args` in the unpacked image with runc; returns a stop function. */
