@@ -26,7 +26,7 @@ endif
 TSX := node --import tsx
 HARNESS := $(TSX) test/harness/cli.ts
 # Unit tests are *.test.ts beside the code (no I/O); integration tests are *.int.test.ts.
-TEST_ROOTS := crds operator dashboard-api infra test
+TEST_ROOTS := crds operator dashboard-api infra cdk8s test
 UNIT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.test.ts' ! -name '*.int.test.ts' -print | sort)
 INT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.int.test.ts' -print | sort)
 
