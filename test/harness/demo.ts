@@ -3,7 +3,7 @@
 // dashboard API, applies crds/samples/, prints one ready line, and stops
 // everything on SIGINT or SIGTERM.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { devKeyFile } from "../../dashboard-api/src/config.ts";
