@@ -26,7 +26,10 @@ HARNESS := $(TSX) test/harness/cli.ts
 # Unit tests are *.test.ts beside the code (no I/O); integration tests are *.int.test.ts.
 TEST_ROOTS := crds operator dashboard-api infra test
 UNIT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.test.ts' ! -name '*.int.test.ts' -print | sort)
-INT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.int.test.ts' -print | sort)
+INT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.int.test.ts' ! -name harness.int.test.ts -print | sort)
+# The harness test starts its own environment with the machine's one real node, so it
+# runs before the suite's environment takes the node (see test/harness/node.ts).
+HARNESS_TEST := test/integration/harness.int.test.ts
 
 .PHONY: help
 help: ## Show the targets
@@ -55,13 +58,25 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# The real node's machine tools: runc (containerd's runtime), iptables and ipset (kubelet,
+# kube-proxy, kube-router), busybox-static (the probe image), gcc (the pause binary).
+NODE_TOOLS := runc iptables ipset busybox-static gcc libc6-dev
+.PHONY: node-tools
+node-tools:
+	@missing=""; for p in $(NODE_TOOLS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 .PHONY: deps
-deps: node_modules/.tds-stamp postgres-server chromium ## Install Node 24 (if needed), npm packages, PostgreSQL and Chromium
+deps: node_modules/.tds-stamp postgres-server chromium node-tools ## Install Node 24 (if needed), npm packages, PostgreSQL and Chromium
 	@command -v go >/dev/null || { echo "Go is required to build the local control plane (https://go.dev)"; exit 1; }
 
 .PHONY: binaries
-binaries: ## Build or reuse the cached Kubernetes, etcd and S3 binaries (~/.cache/tds)
+binaries: ## Build or reuse the cached Kubernetes, etcd, S3 and node binaries (~/.cache/tds)
 	test/localcluster/build.sh
+	test/localcluster/build-node.sh
 
 .PHONY: generate
 generate: deps ## Regenerate crds/generated, docs/api.md and the Helm chart's CRDs from the schemas
@@ -85,11 +100,13 @@ typecheck: deps ## TypeScript, strict
 .PHONY: test
 test: deps lint typecheck check-generated binaries ## The whole suite: lint, types, drift, unit and integration tests
 	@mkdir -p $(STATE)
+	node --import tsx --test --test-timeout=600000 --test-reporter=spec \
+	  --test-reporter=tap --test-reporter-destination=$(STATE)/harness-results.tap $(HARNESS_TEST) || status=$$?; \
 	$(HARNESS) run -- node --import tsx --test --test-concurrency=2 --test-timeout=600000 --test-force-exit \
 	  --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination=$(STATE)/test-results.tap \
 	  $(UNIT_TESTS) $(INT_TESTS) || status=$$?; \
-	$(TSX) test/harness/summary.ts $(STATE)/test-results.tap; exit $${status:-0}
+	$(TSX) test/harness/summary.ts $(STATE)/harness-results.tap $(STATE)/test-results.tap; exit $${status:-0}
 
 .PHONY: test-unit
 test-unit: deps ## Unit tests only (no I/O)
