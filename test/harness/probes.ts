@@ -1,6 +1,6 @@
 // Probe pods on the real node (busybox, imported by the harness) and real TCP
 // connections between them, for the node and isolation tests.
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./node.ts";
 import { env, eventually, kubectl } from "./testkit.ts";
@@ -78,6 +78,21 @@ export function probePod(namespace: string, from: string, host: string, port: nu
   return r.status === 0 ? r.stdout.trim() : "";
 }
 
+/** `kubectl exec` of a shell script in the pod, without blocking the event loop (in-process operators keep running). */
+function execIn(namespace: string, from: string, script: string): Promise<string> {
+  return new Promise((resolveOut, reject) => {
+    execFile(
+      join(env("TDS_BIN_DIR"), "kubectl"),
+      ["exec", "-n", namespace, from, "--", "sh", "-c", script],
+      { encoding: "utf8", env: { ...process.env, KUBECONFIG: env("KUBECONFIG") }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`probing from ${namespace}/${from} failed: ${stderr || err.message}`));
+        else resolveOut(stdout);
+      },
+    );
+  });
+}
+
 /** One TCP probe: from a pod to an address and port. */
 export interface Probe {
   readonly host: string;
@@ -88,21 +103,47 @@ export interface Probe {
  * Runs all probes from one pod at once (one exec, connections in parallel, 2 s
  * timeout each) and returns what each server answered, "" where nothing did.
  */
-export function probeMany(namespace: string, from: string, probes: readonly Probe[]): string[] {
+export async function probeMany(
+  namespace: string,
+  from: string,
+  probes: readonly Probe[],
+): Promise<string[]> {
   const script = probes
     .map((p, i) => `(nc -w 2 ${p.host} ${String(p.port)} </dev/null >/tmp/probe.${String(i)} 2>/dev/null) &`)
     .join("\n");
   const collect = probes.map((_, i) => `echo "${String(i)} $(cat /tmp/probe.${String(i)})"`).join("; ");
-  const r = spawnSync(
-    join(env("TDS_BIN_DIR"), "kubectl"),
-    ["exec", "-n", namespace, from, "--", "sh", "-c", `${script}\nwait; ${collect}`],
-    { encoding: "utf8", env: { ...process.env, KUBECONFIG: env("KUBECONFIG") }, timeout: 60_000 },
-  );
-  if (r.status !== 0) throw new Error(`probing from ${namespace}/${from} failed: ${r.stderr}`);
+  const stdout = await execIn(namespace, from, `${script}\nwait; ${collect}`);
   const answers = probes.map(() => "");
-  for (const line of r.stdout.split("\n")) {
+  for (const line of stdout.split("\n")) {
     const m = /^(\d+) ?(.*)$/.exec(line);
     if (m?.[1] !== undefined) answers[Number(m[1])] = (m[2] ?? "").trim();
   }
   return answers;
+}
+
+/**
+ * Whether a TCP connection from the pod reaches each address: it connects and the
+ * exchange ends (an HTTP request is sent; any server answers or closes), within 5 s.
+ */
+export async function connects(
+  namespace: string,
+  from: string,
+  probes: readonly Probe[],
+): Promise<boolean[]> {
+  const script = probes
+    .map(
+      (p, i) =>
+        `(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc -w 2 ${p.host} ${String(p.port)} >/tmp/out.${String(i)} 2>/dev/null; echo $? >/tmp/rc.${String(i)}) &`,
+    )
+    .join("\n");
+  const collect = probes
+    .map((_, i) => `echo "${String(i)} $(cat /tmp/rc.${String(i)}) $(wc -c </tmp/out.${String(i)})"`)
+    .join("; ");
+  const stdout = await execIn(namespace, from, `${script}\nwait; ${collect}`);
+  const reached = probes.map(() => false);
+  for (const line of stdout.split("\n")) {
+    const m = /^(\d+) (\d+) +(\d+)$/.exec(line.trim());
+    if (m?.[1] !== undefined) reached[Number(m[1])] = m[2] === "0" || Number(m[3]) > 0;
+  }
+  return reached;
 }

@@ -9,8 +9,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { KubeClient, type KubeObject } from "@tds/crds/kube";
-import { eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
-import { probeMany, realNodePod, waitForPodIp } from "../harness/probes.ts";
+import { env, eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
+import { connects, probeMany, realNodePod, waitForPodIp } from "../harness/probes.ts";
 import { allowed, type NetworkPolicy, type PodInfo } from "../harness/netpol.ts";
 import { kinds, labels } from "../../operator/src/kinds.ts";
 import {
@@ -127,13 +127,13 @@ test("every probe agrees with the operator's NetworkPolicies (truth table)", asy
   const rows: { from: PodInfo; to: PodInfo; port: number; expected: boolean; actual: boolean }[] = [];
   await eventually(
     "the truth table to agree",
-    () => {
+    async () => {
       rows.length = 0;
       for (const from of pods) {
         const probes = pods
           .filter((to) => to !== from)
           .flatMap((to) => PORTS.map((port) => ({ to, port, host: to.ip })));
-        const answers = probeMany(from.namespace, from.name, probes);
+        const answers = await probeMany(from.namespace, from.name, probes);
         probes.forEach((p, i) => {
           rows.push({
             from,
@@ -171,4 +171,65 @@ test("every probe agrees with the operator's NetworkPolicies (truth table)", asy
     rows.some((r) => r.expected) && rows.some((r) => !r.expected),
     "the table holds both allowed and denied paths",
   );
+});
+
+test("egress from a running sandbox: nothing is reached but the space's gateway", async (t) => {
+  const ip = (ns: string, pod: string) => waitForPodIp(ns, pod);
+  const nodeIp = kubectl([
+    "get",
+    "node",
+    env("TDS_REAL_NODE"),
+    "-o",
+    "jsonpath={.status.addresses[?(@.type=='InternalIP')].address}",
+  ]).trim();
+  const s3Port = Number(new URL(env("TDS_S3_ENDPOINT")).port);
+  const pgPort = Number(new URL(env("DATABASE_URL")).port);
+  const forbidden = [
+    { what: "another participant's pod (same space)", host: await ip(targets[0].ns, "p1"), port: 80 },
+    { what: "another space's pod", host: await ip(targets[2].ns, "q"), port: 80 },
+    // The API server through the kubernetes Service (kube-proxy's rules lead to the machine's loopback).
+    { what: "the API server (kubernetes Service)", host: "10.0.0.1", port: 443 },
+    // S3 and PostgreSQL listen on the machine's loopback only, which no pod can address:
+    // the nearest a pod gets is the node's address on their ports, where nothing listens.
+    // So "not reached" here holds by construction, and also under the policy.
+    { what: "the S3 port on the node's address", host: nodeIp, port: s3Port },
+    { what: "the PostgreSQL port on the node's address", host: nodeIp, port: pgPort },
+    {
+      what: "the kubelet on the node's address",
+      host: nodeIp,
+      port: Number(
+        kubectl([
+          "get",
+          "node",
+          env("TDS_REAL_NODE"),
+          "-o",
+          "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}",
+        ]),
+      ),
+    },
+  ];
+  // The one allowed peer: pods labelled as the gateway in the space's control namespace
+  // (here the probe pod "gateway"). The product's gateway today runs inside the dashboard
+  // API process on the machine (issue 14), which sandboxes cannot reach.
+  const gateway = { what: "the space gateway pod", host: await ip(targets[4].ns, "gateway"), port: 80 };
+  await waitForPodIp(sandboxNs, "sandbox");
+  const reached = await eventually(
+    "the gateway pod answers the sandbox",
+    async () => {
+      const r = await connects(sandboxNs, "sandbox", [...forbidden, gateway]);
+      return r[r.length - 1] ? r : undefined;
+    },
+    30_000,
+    2000,
+  );
+  const table = [...forbidden, gateway].map(
+    (p, i) => `${p.what} ${p.host}:${String(p.port)} ${reached[i] ? "REACHED" : "not reached"}`,
+  );
+  t.diagnostic(table.join("; "));
+  assert.deepEqual(
+    forbidden.filter((_, i) => reached[i]).map((p) => p.what),
+    [],
+    `0 forbidden destinations reached:\n${table.join("\n")}`,
+  );
+  assert.equal(reached[forbidden.length], true, "the gateway answers");
 });
