@@ -100,7 +100,7 @@ typecheck: deps ## TypeScript, strict
 .PHONY: test
 test: deps lint typecheck check-generated binaries ## The whole suite: lint, types, drift, unit and integration tests
 	@mkdir -p $(STATE)
-	node --import tsx --test --test-timeout=600000 --test-reporter=spec \
+	node --import tsx --test --test-timeout=600000 --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination=$(STATE)/harness-results.tap $(HARNESS_TEST) || status=$$?; \
 	$(HARNESS) run -- node --import tsx --test --test-concurrency=2 --test-timeout=600000 --test-force-exit \
 	  --test-reporter=spec --test-reporter-destination=stdout \
