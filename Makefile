@@ -28,7 +28,10 @@ HARNESS := $(TSX) test/harness/cli.ts
 # Unit tests are *.test.ts beside the code (no I/O); integration tests are *.int.test.ts.
 TEST_ROOTS := crds operator dashboard-api infra cdk8s test
 UNIT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.test.ts' ! -name '*.int.test.ts' -print | sort)
-INT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.int.test.ts' -print | sort)
+INT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.int.test.ts' ! -name harness.int.test.ts -print | sort)
+# The harness test starts its own environment with the machine's one real node, so it
+# runs before the suite's environment takes the node (see test/harness/node.ts).
+HARNESS_TEST := test/integration/harness.int.test.ts
 
 .PHONY: help
 help: ## Show the targets
@@ -74,22 +77,26 @@ $(TOOLS)/schemathesis/.stamp-$(SCHEMATHESIS_VERSION):
 .PHONY: schemathesis
 schemathesis: $(TOOLS)/schemathesis/.stamp-$(SCHEMATHESIS_VERSION)
 
+# The real node's machine tools: runc (containerd's runtime; the image test runs the image with it too), iptables and ipset (kubelet,
+# kube-proxy, kube-router), busybox-static (the probe image), gcc (the pause binary).
+NODE_TOOLS := runc iptables ipset busybox-static gcc libc6-dev
+.PHONY: node-tools
+node-tools:
+	@missing=""; for p in $(NODE_TOOLS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 .PHONY: deps
-deps: node_modules/.tds-stamp postgres-server chromium schemathesis ## Install Node 24 (if needed), npm packages, PostgreSQL, Chromium and Schemathesis
+deps: node_modules/.tds-stamp postgres-server chromium schemathesis node-tools ## Install Node 24 (if needed), npm packages, PostgreSQL, Chromium, Schemathesis and the node's machine tools
 	@command -v go >/dev/null || { echo "Go is required to build the local control plane (https://go.dev)"; exit 1; }
 
 .PHONY: binaries
-binaries: ## Build or reuse the cached Kubernetes, etcd, S3, helm and crane binaries (~/.cache/tds)
+binaries: ## Build or reuse the cached Kubernetes, etcd, S3, node, helm and crane binaries (~/.cache/tds)
 	test/localcluster/build.sh
+	test/localcluster/build-node.sh
 	test/localcluster/build-release-tools.sh
-
-# The image test runs the image's root filesystem with Debian's runc.
-.PHONY: runc
-runc:
-	@if ! command -v runc >/dev/null; then \
-	  echo "installing Debian's runc"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; \
-	fi
 
 .PHONY: image
 image: deps $(NODE_BIN) ## Build the TDS image (OCI layout in .tds/image/oci; digest in .tds/image-values.yaml)
@@ -116,13 +123,15 @@ typecheck: deps ## TypeScript, strict
 	npx tsc -p tsconfig.json --noEmit
 
 .PHONY: test
-test: deps lint typecheck check-generated binaries runc $(NODE_BIN) ## The whole suite: lint, types, drift, unit and integration tests
+test: deps lint typecheck check-generated binaries $(NODE_BIN) ## The whole suite: lint, types, drift, unit and integration tests
 	@mkdir -p $(STATE)
+	node --import tsx --test --test-timeout=600000 --test-reporter=spec --test-reporter-destination=stdout \
+	  --test-reporter=tap --test-reporter-destination=$(STATE)/harness-results.tap $(HARNESS_TEST) || status=$$?; \
 	$(HARNESS) run -- node --import tsx --test --test-concurrency=2 --test-timeout=600000 --test-force-exit \
 	  --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination=$(STATE)/test-results.tap \
 	  $(UNIT_TESTS) $(INT_TESTS) || status=$$?; \
-	$(TSX) test/harness/summary.ts $(STATE)/test-results.tap; exit $${status:-0}
+	$(TSX) test/harness/summary.ts $(STATE)/harness-results.tap $(STATE)/test-results.tap; exit $${status:-0}
 
 .PHONY: test-unit
 test-unit: deps ## Unit tests only (no I/O)

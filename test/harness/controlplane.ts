@@ -30,11 +30,17 @@ export const admissionPlugins = [
   "NodeRestriction",
 ] as const;
 
+/** The Service ClusterIP range (the API server's --service-cluster-ip-range). */
+export const SERVICE_CIDR = "10.0.0.0/24";
+
 export interface ControlPlane {
   readonly server: string;
   readonly kubeconfigPath: string;
   readonly binDir: string;
   readonly etcdEndpoint: string;
+  /** The cluster CA (also the client CA) and its file, for the node's certificates. */
+  readonly ca: KeyedCertificate;
+  readonly caFile: string;
   readonly processes: readonly ManagedProcess[];
   readonly stop: () => Promise<void>;
 }
@@ -50,7 +56,7 @@ export function ensureBinaries(): string {
   return dir;
 }
 
-function kubeconfig(server: string, ca: string, client: KeyedCertificate, user: string): string {
+export function kubeconfig(server: string, ca: string, client: KeyedCertificate, user: string): string {
   const b64 = (s: string) => Buffer.from(s).toString("base64");
   return [
     "apiVersion: v1",
@@ -132,6 +138,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     usage: "client",
     validForDays: 30,
   });
+  // The API server's client certificate towards kubelets (logs, exec, port-forward).
+  const kubeletClient = await issueCertificate(ca, {
+    subject: "CN=kube-apiserver-kubelet-client,O=system:masters",
+    usage: "client",
+    validForDays: 30,
+  });
   const sa = await createKeyPairPem();
   const files = {
     ca: join(pki, "ca.crt"),
@@ -140,7 +152,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     servingKey: join(pki, "apiserver.key"),
     saPub: join(pki, "sa.pub"),
     saKey: join(pki, "sa.key"),
+    kubeletClientCert: join(pki, "apiserver-kubelet-client.crt"),
+    kubeletClientKey: join(pki, "apiserver-kubelet-client.key"),
   };
+  writeFileSync(files.kubeletClientCert, kubeletClient.certPem);
+  writeFileSync(files.kubeletClientKey, kubeletClient.keyPem, { mode: 0o600 });
   writeFileSync(files.ca, ca.certPem);
   writeFileSync(files.caKey, ca.keyPem, { mode: 0o600 });
   writeFileSync(files.servingCert, serving.certPem);
@@ -186,7 +202,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         `--service-account-key-file=${files.saPub}`,
         `--service-account-signing-key-file=${files.saKey}`,
         "--service-account-issuer=https://kubernetes.default.svc",
-        "--service-cluster-ip-range=10.0.0.0/24",
+        `--service-cluster-ip-range=${SERVICE_CIDR}`,
+        `--kubelet-client-certificate=${files.kubeletClientCert}`,
+        `--kubelet-client-key=${files.kubeletClientKey}`,
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
         "--authorization-mode=RBAC",
         `--enable-admission-plugins=${admissionPlugins.join(",")}`,
         "--allow-privileged=true",
@@ -242,7 +261,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
     processes.push(...(await startNodeSimulation({ binDir, pki, logs, kubeconfigPath, server, ca })));
 
-    return { server, kubeconfigPath, binDir, etcdEndpoint, processes, stop };
+    return { server, kubeconfigPath, binDir, etcdEndpoint, ca, caFile: files.ca, processes, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -265,7 +284,7 @@ function probeHttpsInsecure(url: string): Promise<boolean> {
 
 /** The fake node KWOK manages; the scheduler binds sandbox pods to it. */
 export const FAKE_NODE = "kwok-node-0";
-/** The RuntimeClass the sample space names; nothing executes its handler here (see docs/local-environment.md). */
+/** The RuntimeClass the sample space names: gVisor's runsc on the real node (node.ts); KWOK's fake node runs nothing. */
 export const LOCAL_RUNTIME_CLASS = { name: "gvisor", handler: "runsc" } as const;
 
 function kwokBinary(binDir: string): string {
@@ -373,10 +392,15 @@ async function startNodeSimulation(o: {
     const kubectl = (...args: string[]) =>
       execFileSync(join(o.binDir, "kubectl"), [`--kubeconfig=${o.kubeconfigPath}`, ...args], {
         encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"],
+        stdio: ["ignore", "pipe", "pipe"],
       });
     kubectl("wait", "--for=condition=Ready", `node/${FAKE_NODE}`, "--timeout=60s");
-    kubectl("taint", "nodes", FAKE_NODE, "node.kubernetes.io/not-ready:NoSchedule-");
+    try {
+      kubectl("taint", "nodes", FAKE_NODE, "node.kubernetes.io/not-ready:NoSchedule-");
+    } catch (err) {
+      // already lifted (the taint is added asynchronously and may not have been there)
+      if (!/not found/.test(String((err as { stderr?: unknown }).stderr ?? err))) throw err;
+    }
     return started;
   } catch (err) {
     for (const p of started.reverse()) await p.stop();

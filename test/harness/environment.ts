@@ -4,10 +4,11 @@
 //   TDS_CLUSTER=external (use $KUBECONFIG), DATABASE_URL, TDS_S3_ENDPOINT (+ keys).
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ensureBinaries, startControlPlane } from "./controlplane.ts";
+import { ensureBinaries, kubeconfig as kubeconfigFor, startControlPlane } from "./controlplane.ts";
 import { startPostgres } from "./postgres.ts";
 import { startObjectStore } from "./objectstore.ts";
 import { stopPid } from "./processes.ts";
+import { cleanNode, ensureNodeBinaries, nodeNames, realNodeUnavailable, startRealNode } from "./node.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
 /** Where the environment keeps its state; TDS_STATE_DIR lets several environments run side by side. */
@@ -24,6 +25,13 @@ export interface EnvironmentInfo {
   readonly TDS_S3_SECRET_ACCESS_KEY: string;
   readonly TDS_BIN_DIR: string;
   readonly TDS_ETCD_ENDPOINT: string;
+  /** The real node's name, or "" when this environment has none (TDS_NODE_ABSENT says why). */
+  readonly TDS_REAL_NODE: string;
+  readonly TDS_NODE_ABSENT: string;
+  /** containerd's socket on the real node, and the images the harness imported (by digest). */
+  readonly TDS_CONTAINERD_ADDRESS: string;
+  readonly TDS_BUSYBOX_IMAGE: string;
+  readonly TDS_NODE_BIN_DIR: string;
 }
 
 export interface Environment {
@@ -42,7 +50,7 @@ interface StateFile {
 function isOurs(pid: number): boolean {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return /etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kwok|postgres|versitygw|harness/.test(
+    return /etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kwok|postgres|versitygw|harness|containerd|kubelet|kube-proxy|coredns|kube-router/.test(
       cmd,
     );
   } catch {
@@ -66,12 +74,29 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
   const stops: (() => Promise<void>)[] = [];
   const pids: number[] = [];
   const stop = async () => {
-    for (const s of stops.reverse()) await s();
+    // Every part is stopped even when one fails (the node reports what it left behind).
+    const failures: unknown[] = [];
+    for (const s of stops.reverse()) await s().catch((err: unknown) => failures.push(err));
     rmSync(stateFile(dir), { force: true });
+    if (failures.length) throw failures[0];
   };
   try {
     let kubeconfig: string;
     let etcd = "";
+    let node: Pick<
+      EnvironmentInfo,
+      | "TDS_REAL_NODE"
+      | "TDS_NODE_ABSENT"
+      | "TDS_CONTAINERD_ADDRESS"
+      | "TDS_BUSYBOX_IMAGE"
+      | "TDS_NODE_BIN_DIR"
+    > = {
+      TDS_REAL_NODE: "",
+      TDS_NODE_ABSENT: "an external cluster (TDS_CLUSTER=external)",
+      TDS_CONTAINERD_ADDRESS: "",
+      TDS_BUSYBOX_IMAGE: "",
+      TDS_NODE_BIN_DIR: "",
+    };
     if (process.env.TDS_CLUSTER === "external") {
       kubeconfig = process.env.KUBECONFIG ?? join(process.env.HOME ?? "", ".kube/config");
     } else {
@@ -81,6 +106,33 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
       kubeconfig = join(dir, "kubeconfig");
       writeFileSync(kubeconfig, readFileSync(cp.kubeconfigPath), { mode: 0o600 });
       etcd = cp.etcdEndpoint;
+      const absent = realNodeUnavailable(dir);
+      if (absent) {
+        node = { ...node, TDS_NODE_ABSENT: absent };
+      } else {
+        const nodeBinDir = ensureNodeBinaries();
+        const real = await startRealNode(
+          {
+            binDir,
+            nodeBinDir,
+            ca: cp.ca,
+            caFile: cp.caFile,
+            adminKubeconfig: kubeconfig,
+            kubeconfigFor: (cert, user) => kubeconfigFor(cp.server, cp.ca.certPem, cert, user),
+          },
+          dir,
+        );
+        // stopped before the control plane (stops run in reverse)
+        stops.push(real.stop);
+        pids.push(...real.processes.map((p) => p.pid));
+        node = {
+          TDS_REAL_NODE: real.names.nodeName,
+          TDS_NODE_ABSENT: "",
+          TDS_CONTAINERD_ADDRESS: real.containerdAddress,
+          TDS_BUSYBOX_IMAGE: real.busyboxImage,
+          TDS_NODE_BIN_DIR: nodeBinDir,
+        };
+      }
     }
 
     let databaseUrl = process.env.DATABASE_URL ?? "";
@@ -126,6 +178,7 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
       ...s3,
       TDS_BIN_DIR: binDir,
       TDS_ETCD_ENDPOINT: etcd,
+      ...node,
     };
     const state: StateFile = { info, pids, ownerPid: process.pid };
     writeFileSync(stateFile(dir), JSON.stringify(state, null, 2), { mode: 0o600 });
@@ -156,8 +209,12 @@ export function readEnvironment(dir: string = defaultStateDir): StateFile | unde
 export async function stopEnvironment(dir: string = defaultStateDir): Promise<boolean> {
   const state = readEnvironment(dir);
   if (!state) return false;
+  // The owner stops its node itself (pods first, while the kubelet runs); then whatever is left goes.
+  if (state.ownerPid !== process.pid && isOurs(state.ownerPid)) await stopPid(state.ownerPid, 60_000);
   for (const pid of [...state.pids].reverse()) if (isOurs(pid)) await stopPid(pid);
-  if (state.ownerPid !== process.pid && isOurs(state.ownerPid)) await stopPid(state.ownerPid, 15_000);
+  if (state.info.TDS_REAL_NODE) {
+    await cleanNode(nodeNames(dir), { nodeBinDir: state.info.TDS_NODE_BIN_DIR });
+  }
   rmSync(stateFile(resolve(dir)), { force: true });
   return true;
 }

@@ -1,5 +1,8 @@
 // The harness stops everything it started, even when the command it runs fails:
-// no process and no listening port is left behind.
+// no process and no listening port is left behind, and its real node leaves no
+// mounts, network namespaces, links, cgroups, firewall rules, ipsets or changed sysctls.
+// `make test` runs this file on its own before the suite's environment starts,
+// because one machine runs one real node (see test/harness/node.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -7,6 +10,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { nodeLeftovers, nodeNames, realNodeUnavailable } from "../harness/node.ts";
 
 const cli = resolve(import.meta.dirname, "../harness/cli.ts");
 
@@ -53,14 +57,27 @@ test("a failing command run through the harness leaves no processes or ports beh
       {
         env: { ...embeddedOnly(process.env), TDS_STATE_DIR: join(dir, "state") },
         encoding: "utf8",
-        timeout: 180_000,
+        timeout: 300_000,
       },
     );
     assert.equal(r.status, 3, `the command's exit code is passed through; stderr: ${r.stderr}`);
     const state = JSON.parse(readFileSync(snapshot, "utf8")) as {
       pids: number[];
-      info: { KUBECONFIG: string; DATABASE_URL: string; TDS_S3_ENDPOINT: string; TDS_ETCD_ENDPOINT: string };
+      info: {
+        KUBECONFIG: string;
+        DATABASE_URL: string;
+        TDS_S3_ENDPOINT: string;
+        TDS_ETCD_ENDPOINT: string;
+        TDS_REAL_NODE: string;
+        TDS_NODE_ABSENT: string;
+      };
     };
+    const names = nodeNames(join(dir, "state"));
+    assert.ok(
+      state.info.TDS_REAL_NODE,
+      `the environment had a real node (absent: ${state.info.TDS_NODE_ABSENT || String(realNodeUnavailable(join(dir, "state")))})`,
+    );
+    assert.deepEqual(nodeLeftovers(names), [], "the real node left nothing behind");
     assert.ok(
       state.pids.length >= 5,
       "etcd, kube-apiserver, kube-controller-manager, postgres and the S3 server ran",
