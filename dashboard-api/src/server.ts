@@ -20,6 +20,7 @@ import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
 import { createTokenVerifier, defaultAudience } from "./auth/tokens.ts";
 import { loadConfig } from "./config.ts";
 import { migrate } from "./migrate.ts";
+import { dspFromEnv } from "./dsp/index.ts";
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
     gateway: gatewayFromEnv(process.env, pool),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
     ...(kube ? { contractsKube: kubeContracts(), sandboxJobsKube: kubeSandboxJobs() } : {}),
+    ...dspFromEnv(process.env, config.port),
   });
   const checkpointer = signerFor
     ? startCheckpointer({
