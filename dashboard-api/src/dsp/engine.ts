@@ -133,7 +133,7 @@ export class DspEngine {
   async post(space: string, counterparty: string, url: string, body: Json): Promise<Json | undefined> {
     const auth = this.o.authorizationFor(space, counterparty);
     let last = "";
-    for (let attempt = 0; attempt < 6; attempt++) {
+    for (let attempt = 0; attempt < 6 && !(attempt > 0 && this.closed); attempt++) {
       if (attempt > 0) await sleep(150 * 2 ** attempt);
       try {
         const res = await fetch(url, {
