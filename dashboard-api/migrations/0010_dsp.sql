@@ -38,6 +38,8 @@ create table if not exists dsp_transfers (
   agreement_id text not null,
   format text not null,
   data_address jsonb,
+  -- SHA-256 (hex) of the gateway token handed out in the start message's data address.
+  token_sha256 text unique,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );

@@ -78,6 +78,9 @@ async function main(): Promise<void> {
           }),
         )
       : jwt;
+  const contractsKube = kube ? kubeContracts() : undefined;
+  const dsp = dspFromEnv(process.env, config.port, pool, contractsKube);
+  const gateway = gatewayFromEnv(process.env, pool);
   const app = await buildApp({
     pool,
     closePool: true,
@@ -85,10 +88,10 @@ async function main(): Promise<void> {
     logger: { level: config.logLevel },
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,
-    gateway: gatewayFromEnv(process.env, pool),
+    ...(gateway ? { gateway: { ...gateway, ...(dsp ? { transferTokens: dsp.transferTokens } : {}) } } : {}),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
-    ...(kube ? { contractsKube: kubeContracts(), sandboxJobsKube: kubeSandboxJobs() } : {}),
-    ...dspFromEnv(process.env, config.port),
+    ...(kube && contractsKube ? { contractsKube, sandboxJobsKube: kubeSandboxJobs() } : {}),
+    ...(dsp ? { dsp } : {}),
   });
   const checkpointer = signerFor
     ? startCheckpointer({

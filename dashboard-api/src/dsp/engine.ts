@@ -69,6 +69,8 @@ export interface EngineOptions {
   readonly self: (space: string) => { participantId: string; base: string };
   /** The Authorization value for a counterparty, when it asks for one. */
   readonly authorizationFor: (space: string, counterparty: string) => string | undefined;
+  /** Told of every transfer state change (the gateway's transfer tokens cut streams on it). */
+  readonly onTransfer?: (t: Transfer) => void;
   /** Delay before each step the connector takes on its own; the TCK registers its handlers after our answer. */
   readonly stepDelayMs?: number;
 }
@@ -96,10 +98,10 @@ export class DspEngine {
   private closed = false;
   constructor(private readonly o: EngineOptions) {}
 
-  /** Waits for the steps in flight (app close). */
+  /** Waits for the steps in flight (app close), at most 2 s: a pending contract decision is left to a retry. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.pending]);
+    await Promise.race([Promise.allSettled([...this.pending]), sleep(2000)]);
   }
 
   private background(what: string, f: () => Promise<void>): void {
@@ -339,6 +341,7 @@ export class DspEngine {
       fields = { code: "TDS_ERR_DSP_" + a.do.toUpperCase(), reason: [a.reason] };
     const moved = await this.o.store.moveTransfer(t.pid, t.state, tr.to, patch);
     if (!moved) return false;
+    this.o.onTransfer?.(moved);
     await this.record(space, "DspTransferProcess", t.pid, self.participantId, t.state, tr.to);
     const url = `${t.peerAddress}/transfers/${encodeURIComponent(t.peerPid ?? "")}/${transferWire[a.do].path}`;
     await this.post(space, t.counterparty, url, message(transferWire[a.do].type, { ...pids, ...fields }));

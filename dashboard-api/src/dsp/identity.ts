@@ -17,6 +17,8 @@ export interface DspCounterparty {
   readonly authorizationSha256: string;
   /** The Authorization value this connector sends to it, if it asks for one. */
   readonly outgoingAuthorization?: string;
+  /** The Participant of this space that stands for it: its contracts are made in that participant's namespace. */
+  readonly participant?: string;
 }
 
 export interface DspSpaceConfig {
@@ -72,7 +74,10 @@ export function parseDspConfig(text: string): DspConfig {
       seen.add(p.authorizationSha256);
       if (p.outgoingAuthorization !== undefined && typeof p.outgoingAuthorization !== "string")
         throw new DspConfigError(`${f("outgoingAuthorization")} must be a string`);
+      if (p.participant !== undefined && (typeof p.participant !== "string" || !NAME.test(p.participant)))
+        throw new DspConfigError(`${f("participant")} must be a participant name`);
       return {
+        ...(p.participant === undefined ? {} : { participant: p.participant }),
         id: p.id,
         authorizationSha256: p.authorizationSha256,
         ...(p.outgoingAuthorization === undefined ? {} : { outgoingAuthorization: p.outgoingAuthorization }),

@@ -32,6 +32,20 @@ import { catalog, dataset, offerIdOf, parseDatasetId } from "./odrl.ts";
 import { DspStore, type Negotiation, type Transfer } from "./store.ts";
 import { EvidenceStore } from "../evidence/store.ts";
 import { randomUUID } from "node:crypto";
+import type { TransferTokens } from "./transfer-tokens.ts";
+import { requestedPurpose } from "./contracts.ts";
+
+/** Our offer narrowed to the purpose the consumer asked for (the policy engine checks it is one of ours). */
+function withPurpose(offer: Json, purpose: string | undefined): Json {
+  if (!purpose) return offer;
+  const permission = ((offer.permission as Json[] | undefined) ?? []).map((p) => ({
+    ...p,
+    constraint: ((p.constraint as Json[] | undefined) ?? []).map((c) =>
+      c.leftOperand === "purpose" ? { leftOperand: "purpose", operator: "eq", rightOperand: purpose } : c,
+    ),
+  }));
+  return { ...offer, permission };
+}
 
 export interface DspRoutesOptions {
   readonly config: DspConfig;
@@ -40,6 +54,8 @@ export interface DspRoutesOptions {
   /** The public origin of this API (scheme://host:port), used in callback addresses and catalogues. */
   readonly publicUrl: string;
   readonly stepDelayMs?: number;
+  /** Gateway tokens of single transfers; told of every transfer state change. */
+  readonly transferTokens?: TransferTokens;
   /** Serve the TCK's trigger endpoints (/tck/...) for this space, acting for its configured consumer. */
   readonly tckTriggerSpace?: string;
 }
@@ -79,6 +95,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
     authorizationFor: (space, id) =>
       opts.config[space]?.counterparties.find((c) => c.id === id)?.outgoingAuthorization,
     ...(opts.stepDelayMs === undefined ? {} : { stepDelayMs: opts.stepDelayMs }),
+    ...(opts.transferTokens ? { onTransfer: (t: Transfer) => opts.transferTokens?.changed(t) } : {}),
   });
   app.addHook("onClose", () => engine.close());
 
@@ -209,7 +226,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
       peerAddress: callbackAddress,
       datasetId: target,
       offerId,
-      offer: (d.hasPolicy as Json[])[0] ?? {},
+      offer: withPurpose((d.hasPolicy as Json[])[0] ?? {}, requestedPurpose(offer)),
       agreementId: null,
       agreement: null,
       contractRef: null,

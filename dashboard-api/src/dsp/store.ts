@@ -233,4 +233,21 @@ export class DspStore {
       peerPid,
     ]);
   }
+
+  async setContract(pid: string, ref: string): Promise<void> {
+    await this.pool.query("update dsp_negotiations set contract_ref = $2 where pid = $1", [pid, ref]);
+  }
+
+  /** Stores the digest of a transfer's gateway token (the token itself is handed out once). */
+  async setTransferToken(pid: string, digest: string): Promise<void> {
+    await this.pool.query("update dsp_transfers set token_sha256 = $2 where pid = $1", [pid, digest]);
+  }
+
+  /** The transfer a gateway token was issued for, with its agreement and state. */
+  async transferByToken(digest: string): Promise<Transfer | undefined> {
+    const r = await this.pool.query<TransferRow>("select * from dsp_transfers where token_sha256 = $1", [
+      digest,
+    ]);
+    return r.rows[0] ? transfer(r.rows[0]) : undefined;
+  }
 }

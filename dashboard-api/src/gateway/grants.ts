@@ -151,3 +151,14 @@ export function splitNamespace(ns: string): { space: string; participant: string
   if (i <= 0 || i + 2 >= ns.length) return undefined;
   return { space: ns.slice(0, i), participant: ns.slice(i + 2) };
 }
+
+/**
+ * Tokens scoped to one transfer process (the DSP's PULL transfers,
+ * dsp/transfer-tokens.ts): accepted for their agreement in place of the
+ * contract token while their transfer runs, and their streams cut when it stops.
+ */
+export interface TransferTokenGate {
+  /** The transfer a token was issued for, a refusal, or undefined when the token is not one of these. */
+  authorize(agreementId: string, token: string): Promise<{ pid: string } | Refusal | undefined>;
+  watch(pid: string, cut: (why: Refusal) => void): () => void;
+}
