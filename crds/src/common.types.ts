@@ -59,8 +59,8 @@ export const DECIMAL_AMOUNT = "^(0|[1-9][0-9]{0,14})(\\.[0-9]{1,6})?$";
 /** A non-negative Kubernetes resource quantity, as in Pod resources: "500m", "2", "4Gi", "1.5T". */
 export const QUANTITY =
   "^\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$";
-/** The largest quantity any TDS field accepts (below 2^63). */
-export const MAX_QUANTITY = "8Ei";
+/** The largest quantity any TDS field accepts: 8×10^18, below 2^63 (8Ei is 2^63 itself, which Kubernetes saturates). */
+export const MAX_QUANTITY = "8E";
 /** A condition reason: CamelCase, as in metav1.Condition. */
 export const CONDITION_REASON = "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$";
 /** A condition type: CamelCase, optionally prefixed by a DNS subdomain, as in metav1.Condition. */

@@ -239,8 +239,7 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
         "x-kubernetes-validations": [
           {
             rule: "!has(self.clientCertificateValidityDays) || !has(self.validityDays) || self.clientCertificateValidityDays <= self.validityDays",
-            messageExpression:
-              "'clientCertificateValidityDays (' + string(self.clientCertificateValidityDays) + ') must not exceed the CA validityDays (' + string(self.validityDays) + '): a certificate cannot outlive its CA'",
+            message: "must not exceed validityDays, the CA's: a certificate cannot outlive its CA",
             fieldPath: ".clientCertificateValidityDays",
           },
         ],
