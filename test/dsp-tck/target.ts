@@ -68,7 +68,10 @@ async function main(): Promise<void> {
   console.log(`DSP TCK authorization: ${target.authorization}`);
   for (const [k, v] of Object.entries(target.settings)) console.log(`DSP TCK setting: ${k}=${v}`);
   await new Promise<void>((resolve) => {
-    for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve());
+    for (const s of ["SIGINT", "SIGTERM"] as const)
+      process.once(s, () => {
+        resolve();
+      });
   });
   await target.close();
   await pgServer?.stop();

@@ -136,7 +136,11 @@ async function main(): Promise<void> {
           HOST: "127.0.0.1",
           // The demo space speaks DSP; its participants call it with their own API tokens (docs/dsp.md).
           TDS_DSP_SPACES: JSON.stringify({
-            [DEMO_SPACE]: { participantId: `urn:tds:${DEMO_SPACE}`, consumer: DEMO_CONSUMER, counterparties: [] },
+            [DEMO_SPACE]: {
+              participantId: `urn:tds:${DEMO_SPACE}`,
+              consumer: DEMO_CONSUMER,
+              counterparties: [],
+            },
           }),
           TDS_PUBLIC_URL: `http://127.0.0.1:${String(port)}`,
         },
@@ -218,7 +222,9 @@ async function main(): Promise<void> {
       console.log(`download a sample object as the consumer, through the metered gateway:\n  ${download}`);
     if (dashboardUrl) {
       console.log(`DSP: ${dashboardUrl}/dsp/${DEMO_SPACE}`);
-      console.log(`the demo space's DSP catalogue, as the consumer:\n  ${await dspCatalogCommand(dashboardUrl, childEnv)}`);
+      console.log(
+        `the demo space's DSP catalogue, as the consumer:\n  ${await dspCatalogCommand(dashboardUrl, childEnv)}`,
+      );
     }
     await stopSignal;
     console.log("stopping the demo");

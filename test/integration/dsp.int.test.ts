@@ -129,7 +129,7 @@ before(async () => {
       asset: { prefix: "telemetry/", format: "text/csv" },
       policy: { purposes: ["research"], accessMode: "download" },
     },
-  } as KubeObject);
+  });
 });
 
 after(async () => {
@@ -215,7 +215,7 @@ test("a consumer negotiates over DSP, the operator decides the DataContract, and
     endpointProperties: { name: string; value: string }[];
   };
   const authorization = address.endpointProperties.find((p) => p.name === "authorization")?.value ?? "";
-  assert.equal(address.endpoint, `${base}/v1/data/${n.agreementId ?? ""}/`);
+  assert.equal(address.endpoint, `${base}/v1/data/${n.agreementId}/`);
   const pulled = await fetch(`${address.endpoint}telemetry/day1.csv`, { headers: { authorization } });
   assert.equal(pulled.status, 200);
   assert.equal(await pulled.text(), data, "the bytes match");
