@@ -4,6 +4,7 @@
 // operator decides; the DSP agreement id is the contract's; a PULL transfer
 // hands out the gateway URL and a token of that transfer, whose bytes match,
 // are metered and evidenced; suspension refuses the token again.
+import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -28,7 +29,7 @@ import {
   startOperator,
   type TestOperator,
 } from "../../operator/src/testing/fixtures.ts";
-import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
+import { eventually, installCrds, kubeConfig, readRest } from "../harness/testkit.ts";
 
 const run = runId();
 const space = `dsp-${run}`;
@@ -39,6 +40,7 @@ const consNs = `${space}--${consumer}`;
 const client = new KubeClient(kubeConfig());
 const PROVIDER_TO_CONSUMER = `Bearer p2c-${run}`;
 const data = "ts,temp\n2026-01-01T00:00:00Z,21.5\n".repeat(200);
+const big = randomBytes(48 * 1024 * 1024);
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -117,6 +119,7 @@ before(async () => {
     },
   });
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/day1.csv", Body: data }));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/big.bin", Body: big }));
   await client.create(kinds.dataOffer, {
     apiVersion: "tds.dev/v1alpha1",
     kind: "DataOffer",
@@ -233,7 +236,14 @@ test("a consumer negotiates over DSP, the operator decides the DataContract, and
     return r.rows[0]?.bytes === String(Buffer.byteLength(data)) ? true : undefined;
   });
 
-  // The consumer suspends: the provider's transfer is SUSPENDED and its token refused.
+  // The consumer suspends while a large object is streaming: the provider's transfer is SUSPENDED,
+  // the open stream is cut at once, and the token is refused from then on.
+  const open = await fetch(`${address.endpoint}telemetry/big.bin`, { headers: { authorization } });
+  assert.equal(open.status, 200);
+  const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = open.body?.getReader();
+  assert.ok(reader);
+  const first = await reader.read();
+  let received: number = first.value?.length ?? 0;
   const suspended = await dsp("POST", `/transfers/${encodeURIComponent(t.peerPid ?? "")}/suspension`, auth, {
     "@type": "TransferSuspensionMessage",
     providerPid: t.peerPid,
@@ -242,6 +252,10 @@ test("a consumer negotiates over DSP, the operator decides the DataContract, and
   });
   assert.equal(suspended.status, 200, JSON.stringify(suspended.body));
   assert.equal(suspended.body.state, "SUSPENDED");
+  const rest = await readRest(reader);
+  received += rest.bytes;
+  assert.ok(rest.cut, "the client sees a truncated body, not a clean end");
+  assert.ok(received < big.length / 2, `the client got ${String(received)} of ${String(big.length)} bytes`);
   assert.equal(
     (await fetch(`${address.endpoint}telemetry/day1.csv`, { headers: { authorization } })).status,
     403,

@@ -302,6 +302,7 @@ export class DspEngine {
     const moved = await this.o.store.moveTransfer(t.pid, t.state, tr.to, patch);
     if (!moved)
       throw new DspRefusal(409, "TDS_ERR_DSP_CONCURRENT", `transfer ${t.pid} changed meanwhile; retry`);
+    this.o.onTransfer?.(moved);
     await this.record(t.space, "DspTransferProcess", t.pid, t.counterparty, t.state, tr.to);
     if (event) this.afterTransfer(event, moved);
     return moved;
