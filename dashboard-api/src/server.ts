@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     ? startPriceSync({
         pool,
         listDataSpaces: kube.listDataSpaces,
+        listParticipants: kube.listParticipants,
         intervalMs: config.priceSyncIntervalMs,
         onAdded: (spaces) => {
           app.log.info({ spaces }, "price sheets added from DataSpace specs");

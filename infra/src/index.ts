@@ -1,1 +1,1 @@
-export { TdsPlatform, loadCrds, loadRbac, type TdsPlatformArgs } from "./platform.ts";
+export { TdsPlatform, chartPath, chartValues, mergeValues, type TdsPlatformArgs } from "./platform.ts";

@@ -1,28 +1,36 @@
-// TdsPlatform: a Pulumi component that installs TDS on a Kubernetes cluster:
-// the CRDs (from crds/generated), the operator's namespace, least-privilege
-// RBAC (from charts/tds/templates/rbac.yaml), the operator and dashboard API
-// Deployments wired to each other (the operator calls the API with its
-// projected ServiceAccount token), the Secret that points them at PostgreSQL
-// and S3, and the JWKS the API verifies JWTs with.
-import { readFileSync, readdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+// TdsPlatform: a Pulumi component that installs TDS on a Kubernetes cluster
+// with the project's own Helm chart (charts/tds), so that a Pulumi install and
+// a `helm install` are the same objects: the CRDs, the least-privilege RBAC,
+// both Deployments, Services, PodDisruptionBudgets and the four admission
+// policy objects. The component adds what the chart expects a provider to
+// create first: the namespace, the Secrets with the PostgreSQL URL and the
+// object store's admin account, and the ConfigMap with the JWKS.
+//
+// The chart is rendered with k8s.helm.v3.Chart: the Kubernetes provider runs
+// `helm template` (it embeds Helm; no helm CLI is needed) and the SDK
+// registers every object as its own resource, which the mock test asserts
+// object by object. A real `pulumi preview` or `up` needs the Pulumi CLI and
+// the kubernetes provider plugin, neither of which can be obtained here.
+import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { parse, parseAllDocuments } from "yaml";
 
-const repoRoot = resolve(import.meta.dirname, "../..");
+export const chartPath = resolve(import.meta.dirname, "../../charts/tds");
 
 export interface TdsPlatformArgs {
   /** Namespace for the operator and the API; created by the component. */
   readonly namespace?: string;
-  /** Container image with the TDS sources (operator and dashboard API). */
-  readonly image: string;
+  /** The Helm release name (object names are prefixed with it); default "tds". */
+  readonly releaseName?: string;
+  /** The TDS image (`make image` writes its digest to .tds/image-values.yaml). */
+  readonly image: { readonly repository: string; readonly tag?: string; readonly digest?: string };
   readonly operatorReplicas?: number;
   readonly apiReplicas?: number;
   /** PostgreSQL connection string of the dashboard API. */
   readonly databaseUrl: pulumi.Input<string>;
   readonly objectStore: {
     readonly endpoint: string;
+    /** versitygw's admin API (docs/install.md, "Object store"). */
     readonly adminEndpoint: string;
     readonly region: string;
     readonly accessKeyId: pulumi.Input<string>;
@@ -32,36 +40,58 @@ export interface TdsPlatformArgs {
   readonly jwks: pulumi.Input<string>;
   /** Where consumers reach the gateway (written into contracts' credentials Secrets). */
   readonly gatewayUrl: string;
+  /** Any other chart values (charts/tds/README.md), merged over the component's. */
+  readonly values?: Record<string, unknown>;
 }
 
-/** The generated CRDs, as objects. */
-export function loadCrds(dir = join(repoRoot, "crds/generated")): Record<string, unknown>[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(".yaml"))
-    .sort()
-    .map((f) => parse(readFileSync(join(dir, f), "utf8")) as Record<string, unknown>);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** `over` merged into `base`, objects key by key (as helm merges -f files). */
+export function mergeValues(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isObject(b) && isObject(v) ? mergeValues(b, v) : v;
+  }
+  return out;
 }
 
-/** The chart's RBAC manifests (operator and dashboard API) with the release namespace filled in. */
-export function loadRbac(namespace: string): Record<string, unknown>[] {
-  return ["rbac.yaml", "dashboard-api-rbac.yaml"].flatMap((file) => {
-    const text = readFileSync(join(repoRoot, "charts/tds/templates", file), "utf8").replaceAll(
-      "{{ .Release.Namespace }}",
-      namespace,
-    );
-    return parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
-  });
+/** The chart values of an install (the names of the Secrets and ConfigMap the component makes). */
+export function chartValues(args: TdsPlatformArgs): Record<string, unknown> {
+  return mergeValues(
+    {
+      image: {
+        repository: args.image.repository,
+        ...(args.image.tag ? { tag: args.image.tag } : {}),
+        ...(args.image.digest ? { digest: args.image.digest } : {}),
+      },
+      operator: { replicas: args.operatorReplicas ?? 2 },
+      dashboardApi: { replicas: args.apiReplicas ?? 2, publicUrl: args.gatewayUrl },
+      database: { urlSecret: { name: "tds-database", key: "url" } },
+      objectStore: {
+        endpoint: args.objectStore.endpoint,
+        adminEndpoint: args.objectStore.adminEndpoint,
+        region: args.objectStore.region,
+        credentialsSecret: {
+          name: "tds-object-store",
+          accessKeyIdKey: "accessKeyId",
+          secretAccessKeyKey: "secretAccessKey",
+        },
+      },
+      auth: { jwksConfigMap: "tds-auth-jwks" },
+    },
+    args.values ?? {},
+  );
 }
-
-const restrictedContainer = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  capabilities: { drop: ["ALL"] },
-};
 
 export class TdsPlatform extends pulumi.ComponentResource {
   readonly namespace: pulumi.Output<string>;
-  readonly apiService: pulumi.Output<string>;
+  /** The chart's objects, by "<apiVersion>/<kind>:<namespace>/<name>" (as k8s.helm.v3.Chart keys them). */
+  readonly chart: k8s.helm.v3.Chart;
   /** URNs of every resource the component declared (resolves once all are registered). */
   readonly urns: pulumi.Output<string[]>;
 
@@ -79,176 +109,38 @@ export class TdsPlatform extends pulumi.ComponentResource {
       },
       parent,
     );
-    const crds = loadCrds().map(
-      (crd) =>
-        new k8s.apiextensions.v1.CustomResourceDefinition(
-          `${name}-crd-${(crd.metadata as { name: string }).name}`,
-          crd as unknown as k8s.apiextensions.v1.CustomResourceDefinitionArgs,
-          parent,
-        ),
+    const inNs = { ...parent, dependsOn: [ns] };
+    const database = new k8s.core.v1.Secret(
+      `${name}-database`,
+      { metadata: { name: "tds-database", namespace: nsName }, stringData: { url: args.databaseUrl } },
+      inNs,
     );
-    const rbac = loadRbac(nsName).map((m) => {
-      const kind = m.kind as string;
-      const objName = (m.metadata as { name: string }).name;
-      const o = { ...parent, dependsOn: [ns] };
-      switch (kind) {
-        case "ServiceAccount":
-          return new k8s.core.v1.ServiceAccount(`${name}-sa-${objName}`, m, o);
-        case "ClusterRole":
-          return new k8s.rbac.v1.ClusterRole(`${name}-cr-${objName}`, m, o);
-        case "ClusterRoleBinding":
-          return new k8s.rbac.v1.ClusterRoleBinding(
-            `${name}-crb-${objName}`,
-            m as unknown as k8s.rbac.v1.ClusterRoleBindingArgs,
-            o,
-          );
-        case "Role":
-          return new k8s.rbac.v1.Role(`${name}-role-${objName}`, m, o);
-        case "RoleBinding":
-          return new k8s.rbac.v1.RoleBinding(
-            `${name}-rb-${objName}`,
-            m as unknown as k8s.rbac.v1.RoleBindingArgs,
-            o,
-          );
-        default:
-          throw new Error(`charts/tds/templates/rbac.yaml: unexpected kind ${kind}`);
-      }
-    });
-    const secret = new k8s.core.v1.Secret(
-      `${name}-connections`,
+    const objectStore = new k8s.core.v1.Secret(
+      `${name}-object-store`,
       {
-        metadata: { name: "tds-connections", namespace: nsName },
+        metadata: { name: "tds-object-store", namespace: nsName },
         stringData: {
-          databaseUrl: args.databaseUrl,
           accessKeyId: args.objectStore.accessKeyId,
           secretAccessKey: args.objectStore.secretAccessKey,
         },
       },
-      { ...parent, dependsOn: [ns] },
+      inNs,
     );
-    const fromSecret = (key: string) => ({ secretKeyRef: { name: "tds-connections", key } });
     const jwks = new k8s.core.v1.ConfigMap(
       `${name}-jwks`,
       { metadata: { name: "tds-auth-jwks", namespace: nsName }, data: { "jwks.json": args.jwks } },
-      { ...parent, dependsOn: [ns] },
+      inNs,
     );
-    const s3Env = [
-      { name: "TDS_S3_ENDPOINT", value: args.objectStore.endpoint },
-      { name: "TDS_S3_ADMIN_ENDPOINT", value: args.objectStore.adminEndpoint },
-      { name: "TDS_S3_REGION", value: args.objectStore.region },
-      { name: "TDS_S3_ACCESS_KEY_ID", valueFrom: fromSecret("accessKeyId") },
-      { name: "TDS_S3_SECRET_ACCESS_KEY", valueFrom: fromSecret("secretAccessKey") },
-    ];
-    const deployment = (
-      component: string,
-      replicas: number,
-      entry: string,
-      env: k8s.types.input.core.v1.EnvVar[],
-      sa: string,
-      mount: { volume: k8s.types.input.core.v1.Volume; path: string },
-    ) =>
-      new k8s.apps.v1.Deployment(
-        `${name}-${component}`,
-        {
-          metadata: {
-            name: `tds-${component}`,
-            namespace: nsName,
-            labels: { "app.kubernetes.io/name": `tds-${component}` },
-          },
-          spec: {
-            replicas,
-            selector: { matchLabels: { "app.kubernetes.io/name": `tds-${component}` } },
-            template: {
-              metadata: {
-                labels: { "app.kubernetes.io/name": `tds-${component}`, "app.kubernetes.io/part-of": "tds" },
-              },
-              spec: {
-                serviceAccountName: sa,
-                volumes: [mount.volume],
-                securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
-                containers: [
-                  {
-                    name: component,
-                    image: args.image,
-                    args: ["node", "--import", "tsx", entry],
-                    env,
-                    volumeMounts: [{ name: mount.volume.name, mountPath: mount.path, readOnly: true }],
-                    ports: [{ name: "http", containerPort: 8080 }],
-                    livenessProbe: { httpGet: { path: "/healthz", port: "http" } },
-                    readinessProbe: { httpGet: { path: "/readyz", port: "http" } },
-                    securityContext: restrictedContainer,
-                  },
-                ],
-              },
-            },
-          },
-        },
-        { ...parent, dependsOn: [...crds, ...rbac, secret, jwks] },
-      );
-    const operator = deployment(
-      "operator",
-      args.operatorReplicas ?? 2,
-      "operator/src/main.ts",
-      [
-        { name: "TDS_OPERATOR_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
-        { name: "TDS_OPERATOR_IDENTITY", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-        { name: "TDS_OPERATOR_HOST", value: "0.0.0.0" },
-        { name: "TDS_OPERATOR_PORT", value: "8080" },
-        // The operator calls the API with its projected ServiceAccount token (TokenReview on the API's side).
-        { name: "TDS_DASHBOARD_URL", value: `http://tds-dashboard-api.${nsName}.svc` },
-        { name: "TDS_DASHBOARD_TOKEN_FILE", value: "/var/run/secrets/tds/dashboard-api/token" },
-        { name: "TDS_GATEWAY_URL", value: args.gatewayUrl },
-        { name: "TDS_DASHBOARD_API_SERVICEACCOUNT", value: `${nsName}:tds-dashboard-api` },
-        ...s3Env,
-      ],
-      "tds-operator",
-      {
-        volume: {
-          name: "dashboard-api-token",
-          projected: {
-            sources: [
-              {
-                serviceAccountToken: {
-                  audience: "tds-dashboard-api",
-                  expirationSeconds: 3600,
-                  path: "token",
-                },
-              },
-            ],
-          },
-        },
-        path: "/var/run/secrets/tds/dashboard-api",
-      },
+    this.chart = new k8s.helm.v3.Chart(
+      args.releaseName ?? "tds",
+      { path: chartPath, namespace: nsName, values: chartValues(args) },
+      { ...parent, dependsOn: [ns, database, objectStore, jwks] },
     );
-    const api = deployment(
-      "dashboard-api",
-      args.apiReplicas ?? 2,
-      "dashboard-api/src/server.ts",
-      [
-        { name: "HOST", value: "0.0.0.0" },
-        { name: "PORT", value: "8080" },
-        { name: "DATABASE_URL", valueFrom: fromSecret("databaseUrl") },
-        { name: "TDS_AUTH_JWKS_FILE", value: "/etc/tds/jwks/jwks.json" },
-        { name: "TDS_AUTH_OPERATOR_SERVICEACCOUNT", value: `${nsName}:tds-operator` },
-        ...s3Env,
-      ],
-      "tds-dashboard-api",
-      { volume: { name: "jwks", configMap: { name: "tds-auth-jwks" } }, path: "/etc/tds/jwks" },
-    );
-    const svc = new k8s.core.v1.Service(
-      `${name}-api-svc`,
-      {
-        metadata: { name: "tds-dashboard-api", namespace: nsName },
-        spec: {
-          selector: { "app.kubernetes.io/name": "tds-dashboard-api" },
-          ports: [{ name: "http", port: 80, targetPort: "http" }],
-        },
-      },
-      { ...parent, dependsOn: [ns] },
-    );
-    this.urns = pulumi.all([ns, ...crds, ...rbac, secret, jwks, operator, api, svc].map((r) => r.urn));
+    const own = [ns, database, objectStore, jwks].map((r) => r.urn);
+    this.urns = pulumi
+      .all([pulumi.all(own), this.chart.resources])
+      .apply(([mine, objects]) => pulumi.all([...mine, ...Object.values(objects).map((r) => r.urn)]));
     this.namespace = ns.metadata.name;
-    this.apiService = svc.metadata.name;
-    this.registerOutputs({ namespace: this.namespace, apiService: this.apiService });
+    this.registerOutputs({ namespace: this.namespace });
   }
 }

@@ -134,7 +134,7 @@ test("killed at every write point, the operator converges with no duplicates and
 
   const buckets = ((await s3.send(new ListBucketsCommand({}))).Buckets ?? [])
     .map((b) => b.Name ?? "")
-    .filter((n) => n.startsWith(`tds-cr-${run}-`));
+    .filter((n) => n.startsWith(`tds--cr-${run}-`));
   assert.deepEqual(
     buckets.sort(),
     spaces.map((s) => bucketName(s, `${s}-p`)).sort(),
@@ -167,7 +167,7 @@ test("killed at every write point, the operator converges with no duplicates and
         if (await client.find(kinds.clusterRole, `tds:space:${space}:admin`)) return false;
       }
       const left = ((await s3.send(new ListBucketsCommand({}))).Buckets ?? []).filter((b) =>
-        (b.Name ?? "").startsWith(`tds-cr-${run}-`),
+        (b.Name ?? "").startsWith(`tds--cr-${run}-`),
       );
       return left.length === 0;
     },

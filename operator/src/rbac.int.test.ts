@@ -5,13 +5,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseAllDocuments } from "yaml";
+import { chartDir, renderChart } from "@tds/test/chart";
 import { eventually, installCrds, kubeConfig, kubeConfigWithToken, kubectl } from "@tds/test/testkit";
 import { KubeClient, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "./kinds.ts";
 import { participantManifest, runId, spaceManifest, startOperator } from "./testing/fixtures.ts";
 
-const chart = resolve(import.meta.dirname, "../../charts/tds");
 const run = runId();
 const ns = `rbac-${run}`;
 const client = new KubeClient(kubeConfig());
@@ -23,20 +22,11 @@ interface Rule {
 }
 
 function manifests(): KubeObject[] {
-  const text = readFileSync(resolve(chart, "templates/rbac.yaml"), "utf8").replaceAll(
-    "{{ .Release.Namespace }}",
-    ns,
-  );
-  return parseAllDocuments(text).map((d) => d.toJS() as KubeObject);
+  return renderChart({ namespace: ns, showOnly: ["templates/rbac.yaml"] });
 }
 
 test("the operator's and the dashboard API's RBAC have no wildcards and no escalate, bind or impersonate", () => {
-  const api = parseAllDocuments(
-    readFileSync(resolve(chart, "templates/dashboard-api-rbac.yaml"), "utf8").replaceAll(
-      "{{ .Release.Namespace }}",
-      ns,
-    ),
-  ).map((d) => d.toJS() as KubeObject);
+  const api: KubeObject[] = renderChart({ namespace: ns, showOnly: ["templates/dashboard-api-rbac.yaml"] });
   const rules = [...manifests(), ...api].flatMap((m) => (m.rules as Rule[] | undefined) ?? []);
   assert.ok(rules.length > 0);
   for (const r of rules) {
@@ -66,7 +56,7 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
         .filter(Boolean)
         .sort()
         .join("\n");
-    const expected = readFileSync(resolve(chart, "rbac.expected.txt"), "utf8");
+    const expected = readFileSync(resolve(chartDir, "rbac.expected.txt"), "utf8");
     assert.equal(
       normalise(list),
       normalise(expected),

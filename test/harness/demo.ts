@@ -3,13 +3,14 @@
 // dashboard API, applies crds/samples/, prints one ready line, and stops
 // everything on SIGINT or SIGTERM.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { devKeyFile } from "../../dashboard-api/src/config.ts";
 import { repoRoot, startEnvironment, type Environment } from "./environment.ts";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
 import { seedOfferAssets } from "./demo-data.ts";
+import { chartDir, templateChart } from "./chart.ts";
 
 /** The sample space and consumer (crds/samples). */
 const DEMO_SPACE = "yangtze-industrial";
@@ -110,16 +111,16 @@ async function main(): Promise<void> {
     // Decisions only through the dashboard API: the chart's admission policies (SandboxJob review,
     // DataContract decisions), rendered for release namespace tds-system. The demo's API runs as the
     // harness admin, whose certificate puts it in the group tds:reviewers that the policies allow.
-    const templates = join(repoRoot, "charts/tds/templates");
     const policies = join(env.info.KUBECONFIG, "..", "admission-policies.yaml");
     writeFileSync(
       policies,
-      readdirSync(templates)
-        .filter((f) => f.endsWith("-policy.yaml") || f.endsWith("-binding.yaml"))
-        .sort()
-        .map((f) => readFileSync(join(templates, f), "utf8"))
-        .join("\n---\n")
-        .replaceAll("{{ .Release.Namespace }}", "tds-system"),
+      templateChart({
+        namespace: "tds-system",
+        showOnly: readdirSync(join(chartDir, "templates"))
+          .filter((f) => f.endsWith("-policy.yaml") || f.endsWith("-binding.yaml"))
+          .sort()
+          .map((f) => `templates/${f}`),
+      }),
     );
     kubectl(env, ["apply", "--server-side", "--force-conflicts", "--field-manager=tds-demo", "-f", policies]);
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env.info };

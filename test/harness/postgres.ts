@@ -1,8 +1,24 @@
 // The embedded PostgreSQL: Debian's server binaries (installed by the Makefile
 // when missing), with a throwaway cluster in the environment folder. Running
 // as root, the server runs as the `postgres` system user, as PostgreSQL requires.
+// That user must traverse every folder above the cluster; when the state folder
+// sits where others cannot (a clone in /root, mode 0700), the cluster's files
+// live in a folder of their own under the system's temporary folder, and the
+// state folder's data/ and sock/ are links to it.
 import { execFileSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import pg from "pg";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
@@ -39,28 +55,65 @@ function runAs(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
+/** The first folder above `dir` (itself excluded) that others cannot traverse, if any. */
+export function untraversableAncestor(dir: string): string | undefined {
+  for (let d = dirname(dir); d !== dirname(d); d = dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) return d;
+  }
+  return undefined;
+}
+
+/**
+ * Where the cluster's files live: `dir` itself, or, when the postgres user
+ * cannot reach `dir`, a folder under the temporary folder named after `dir`,
+ * that `dir`/data and `dir`/sock link to.
+ */
+export function postgresHome(dir: string): { home: string; linked: boolean } {
+  const blocked = untraversableAncestor(dir);
+  if (!blocked) return { home: dir, linked: false };
+  const base = tmpdir();
+  if (untraversableAncestor(join(base, "x")) !== undefined || (statSync(base).mode & 0o001) === 0) {
+    throw new Error(
+      `PostgreSQL runs as the postgres user and cannot reach ${dir} (${blocked} is not traversable by others), nor ${base}: set TMPDIR to a folder others can traverse, or choose another TDS_STATE_DIR`,
+    );
+  }
+  const id = createHash("sha256").update(dir).digest("hex").slice(0, 12);
+  return { home: join(base, `tds-postgres-${id}`), linked: true };
+}
+
 export async function startPostgres(dirIn: string): Promise<Postgres> {
   const dir = resolve(dirIn);
   const bin = findPostgresBinDir();
-  const dataDir = join(dir, "data");
-  const sockDir = join(dir, "sock");
   const logs = join(dir, "..", "logs");
-  mkdirSync(dataDir, { recursive: true });
-  mkdirSync(sockDir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   mkdirSync(logs, { recursive: true });
   const user = runAs();
-  if (user) {
-    for (const d of [dir, dataDir, sockDir]) chownSync(d, user.uid, user.gid);
-    // The server runs as `postgres`: every folder above its data must be traversable.
-    for (let d = dirname(dir); d !== dirname(d); d = dirname(d)) {
-      const mode = statSync(d).mode;
-      if ((mode & 0o001) === 0) {
-        throw new Error(
-          `PostgreSQL runs as the postgres user and cannot reach ${dir}: ${d} is not traversable by others (chmod o+x ${d}, or choose another TDS_STATE_DIR)`,
-        );
+  const { home, linked } = user ? postgresHome(dir) : { home: dir, linked: false };
+  const dataDir = join(home, "data");
+  const sockDir = join(home, "sock");
+  if (linked) {
+    const isLink = (p: string) => {
+      try {
+        return lstatSync(p).isSymbolicLink();
+      } catch {
+        return false;
+      }
+    };
+    // A state folder without its links is a fresh one: so is the cluster.
+    if (!isLink(join(dir, "data"))) rmSync(home, { recursive: true, force: true });
+    mkdirSync(home, { recursive: true });
+    chmodSync(home, 0o700);
+    for (const name of ["data", "sock"]) {
+      const at = join(dir, name);
+      if (!isLink(at)) {
+        rmSync(at, { recursive: true, force: true });
+        symlinkSync(join(home, name), at);
       }
     }
   }
+  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(sockDir, { recursive: true });
+  if (user) for (const d of new Set([dir, home, dataDir, sockDir])) chownSync(d, user.uid, user.gid);
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     execFileSync(
       join(bin, "initdb"),

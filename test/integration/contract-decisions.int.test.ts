@@ -5,16 +5,14 @@
 // this test's namespace only.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { eventually, installCrds, kubectl } from "@tds/test/testkit";
+import { templateChart } from "../harness/chart.ts";
 
 const run = randomBytes(3).toString("hex");
 const ns = `cd-${run}`;
 const user = `consumer-admin-${run}`;
 const binding = `tds-datacontract-decisions-${run}`;
-const templates = resolve(import.meta.dirname, "../../charts/tds/templates");
 
 function as(args: string[], groups: string[] = []): { ok: boolean; out: string } {
   try {
@@ -38,10 +36,10 @@ const contract = (name: string, annotations: Record<string, string> = {}) =>
 
 before(async () => {
   installCrds();
-  const policy = readFileSync(resolve(templates, "datacontract-decision-policy.yaml"), "utf8").replaceAll(
-    "{{ .Release.Namespace }}",
-    "tds-system",
-  );
+  const policy = templateChart({
+    namespace: "tds-system",
+    showOnly: ["templates/datacontract-decision-policy.yaml"],
+  });
   kubectl(["apply", "--server-side", "--force-conflicts", "--field-manager=tds-tests", "-f", "-"], policy);
   kubectl(["create", "namespace", ns]);
   kubectl(["label", "namespace", ns, `tds.dev/test-run=${run}`]);

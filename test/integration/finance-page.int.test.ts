@@ -52,7 +52,10 @@ before(async () => {
   // No kubeconfig: this test is about the page, not the cluster.
   server = await startServer({ DATABASE_URL: db.url, TDS_AUTH_DEV_KEY_FILE: keyFile, KUBECONFIG: "" });
 
-  const sheet = await call("PUT", `/v1/spaces/${SPACE}/price-sheets`, adminToken, {
+  // The space's first sheet registers it: only a cluster-wide role may (a space admin's
+  // token proves nothing about its space existing), as the DataSpace sync does with a cluster.
+  const platformToken = await mintToken(key, { role: "platform-admin", subject: "platform" });
+  const sheet = await call("PUT", `/v1/spaces/${SPACE}/price-sheets`, platformToken, {
     effectiveFrom: new Date(TODAY - 60 * DAY).toISOString(),
     currency: "EUR",
     platformFeeBps: 500,

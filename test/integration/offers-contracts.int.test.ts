@@ -151,7 +151,7 @@ function contract(
 }
 
 const put = (key: string, body: string) =>
-  s3.send(new PutObjectCommand({ Bucket: `tds-${space}-${provider}`, Key: key, Body: body }));
+  s3.send(new PutObjectCommand({ Bucket: `tds--${space}--${provider}`, Key: key, Body: body }));
 
 const getOffer = (name: string) => client.get<Obj>(kinds.dataOffer, name, provNs);
 const getContract = (ns: string, name: string) => client.get<Obj>(kinds.dataContract, name, ns);
@@ -779,6 +779,62 @@ test("a contract whose accesses ran out at the gateway is Expired, with status.a
   );
   await until("the expiry's evidence", async () =>
     (await evidenceFor(expired.metadata.uid ?? "")).includes("contract.expired") ? true : undefined,
+  );
+});
+
+test("an offer's own price is billed per contract: the agreement and a download through the gateway", async () => {
+  await client.create(
+    kinds.dataOffer,
+    offer("priced", { price: { perContract: "10.000005", perAccess: "0.5", perGBDownloaded: "1000" } }),
+  );
+  await put("priced/a.csv", "unit,temp\n1,80\n");
+  await until("priced published", async () =>
+    ready(await getOffer("priced"))?.reason === "Published" ? true : undefined,
+  );
+  const created = await api("POST", `/v1/spaces/${space}/contracts`, "consumer", {
+    offer: { namespace: provNs, name: "priced" },
+    purpose: "research",
+    name: "buyer",
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const c = await until("buyer active", async () => {
+    const o = await getContract(consNs, "buyer");
+    return o.status?.state === "Active" ? o : undefined;
+  });
+  const token = unb64(dataOf(await client.get(kinds.secret, "contract-buyer", consNs)).token);
+  const res = await fetch(`${baseUrl}/v1/data/${c.status?.agreementId ?? ""}/priced/a.csv`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), "unit,temp\n1,80\n");
+  const period = new Date().toISOString().slice(0, 7);
+  type Line = {
+    contract: string;
+    offer: string;
+    meter: string;
+    priceSource: string;
+    amount: string;
+    participant: string;
+    providerShare: string;
+  };
+  const lines = await until("the offer's price on the statement", async () => {
+    const st = await api("GET", `/v1/spaces/${space}/statements/${period}`, "admin");
+    const offerLines = (st.body as { lines: Line[] }).lines.filter(
+      (l) => l.priceSource === "offer" && l.contract === "buyer",
+    );
+    return offerLines.length === 3 ? offerLines : undefined;
+  });
+  // No platform sheet in this space, so no fee: the provider's share is the whole amount.
+  assert.deepEqual(
+    lines
+      .map((l) => [l.participant, l.offer, l.meter, l.amount, l.providerShare])
+      .sort((a, b) => String(a).localeCompare(String(b))),
+    [
+      [consumer, "priced", "offer.accesses", "0.500000", "0.500000"],
+      [consumer, "priced", "offer.contracts", "10.000005", "10.000005"],
+      // 15 bytes at 1000 per GB.
+      [consumer, "priced", "transfer.bytes", "0.000015", "0.000015"],
+    ].sort((a, b) => String(a).localeCompare(String(b))),
   );
 });
 

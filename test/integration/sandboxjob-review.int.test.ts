@@ -13,8 +13,6 @@
 // API sets it as the chart's ServiceAccount tds-dashboard-api.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import { S3Client, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -22,6 +20,7 @@ import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
 import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig, kubectl, readRest } from "../harness/testkit.ts";
+import { templateChart } from "../harness/chart.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
@@ -167,10 +166,7 @@ before(async () => {
   // The chart's policy as rendered for release namespace tds-system (it is cluster-wide and the same for every run).
   kubectl(
     ["apply", "--server-side", "--force-conflicts", "--field-manager=tds-tests", "-f", "-"],
-    readFileSync(
-      fileURLToPath(new URL("../../charts/tds/templates/sandboxjob-review-policy.yaml", import.meta.url)),
-      "utf8",
-    ).replaceAll("{{ .Release.Namespace }}", RELEASE_NS),
+    templateChart({ namespace: RELEASE_NS, showOnly: ["templates/sandboxjob-review-policy.yaml"] }),
   );
   db = await createTestDatabase("tds_sbr");
   const url = new URL(db.url);

@@ -26,7 +26,7 @@ import {
 } from "../../operator/src/testing/fixtures.ts";
 
 const run = runId();
-const space = `sbx-${run}`;
+const space = `sj-${run}`;
 const provider = `${space}-prov`;
 const consumer = `${space}-cons`;
 const provNs = `${space}--${provider}`;

@@ -2,6 +2,9 @@
 // facets and keyset pagination, one offer, the DCAT (JSON-LD) export, and the
 // operator's internal PUT/DELETE of entries. Members of a space read its
 // catalogue; only the operator's identity (or a platform admin) writes it.
+import { DECIMAL_AMOUNT } from "@tds/crds";
+import { recordOfferPrice } from "../statements/prices.ts";
+import { registerSpace } from "../spaces.ts";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
@@ -10,7 +13,8 @@ import { dcatCatalog } from "./dcat.ts";
 import { CatalogStore, decodeCursor, type CatalogEntryInput, type SearchFilters } from "./store.ts";
 
 const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
-const DECIMAL = "^[0-9]{1,15}(\\.[0-9]{1,4})?$";
+// The DataOffer's own amount pattern (crds/src/common.types.ts): six decimals, as every price.
+const DECIMAL = DECIMAL_AMOUNT;
 const RFC3339 = "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$";
 /** Roles that may write the catalogue: the operator's service identity and platform admins. */
 const WRITERS: ReadonlySet<string> = new Set(["operator", "platform-admin"]);
@@ -207,6 +211,12 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         tags: ["catalogue"],
         summary: "The catalogue as a DCAT 3 dcat:Catalog in JSON-LD (application/ld+json)",
         params: spaceParams,
+        response: {
+          200: {
+            description: "A dcat:Catalog",
+            content: { "application/ld+json": { schema: { type: "object", additionalProperties: true } } },
+          },
+        },
       },
     },
     async (request, reply) => {
@@ -257,6 +267,11 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         throw new TdsError("validation", "body space, namespace and name must match the path", {
           field: "body",
         });
+      // The offer's own price first, so no catalogue entry is ever without its price on record.
+      await app.tx(async (c) => {
+        await registerSpace(c, space);
+        await recordOfferPrice(c, b);
+      });
       await store().upsert(b);
       return reply.status(204).send();
     },

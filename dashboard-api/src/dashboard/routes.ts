@@ -11,7 +11,9 @@ export const dashboardRoutes: FastifyPluginCallback = (app, _opts, done) => {
         tags: ["dashboard"],
         summary: "The finance page (the shell is public; its data calls need a token)",
         security: [],
-        response: { 200: { type: "string" } },
+        response: {
+          200: { description: "The page", content: { "text/html": { schema: { type: "string" } } } },
+        },
       },
     },
     async (_request, reply) =>

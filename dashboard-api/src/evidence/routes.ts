@@ -5,7 +5,8 @@
 // plugin asks the `authorize` callbacks what the caller may do.
 import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import { type CheckpointExporter, checkpointNow, type SignerFor } from "./checkpointer.ts";
-import type { SignedCheckpoint } from "./checkpoint.ts";
+import { CheckpointError, type CheckpointSigner, type SignedCheckpoint } from "./checkpoint.ts";
+import { errorReply } from "../errors.ts";
 import { entrySchema, type EvidenceEntry } from "./entry.ts";
 import { exportStream } from "./export.ts";
 import { type EntryFilter, EvidenceConflictError, EvidenceError, type EvidenceStore } from "./store.ts";
@@ -127,24 +128,10 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     }
     if (error instanceof EvidenceError)
       return send(STATUS[error.code] ?? 400, error.code, error.message, error.field);
-    const err = error as FastifyError;
-    if (err.validation) {
-      const first = err.validation[0];
-      const params = (first?.params ?? {}) as { missingProperty?: unknown; additionalProperty?: unknown };
-      const extra = [params.missingProperty, params.additionalProperty].find(
-        (p): p is string => typeof p === "string",
-      );
-      const path = [
-        err.validationContext ?? "body",
-        ...(first?.instancePath.split("/").filter(Boolean) ?? []),
-        ...(extra ? [extra] : []),
-      ].join("/");
-      return send(400, "TDS_ERR_VALIDATION", `${path}: ${first?.message ?? err.message}`, path);
-    }
-    if (err.statusCode !== undefined && err.statusCode < 500)
-      return send(err.statusCode, "TDS_ERR_VALIDATION", err.message, "body");
-    request.log.error({ err }, "evidence route failed");
-    return send(500, "TDS_ERR_INTERNAL", "Internal error");
+    // Everything else in the API's one shape (errors.ts).
+    const { status, body } = errorReply(error as FastifyError, request.id);
+    if (status >= 500) request.log.error({ err: error }, "evidence route failed");
+    return reply.status(status).send(body);
   });
 
   const access = async (request: FastifyRequest, space: string): Promise<EntryFilter | undefined> => {
@@ -290,7 +277,20 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
       await requireAppend(request, space);
       if (!opts.signerFor)
         throw new EvidenceError("TDS_ERR_EVIDENCE_NO_SIGNER", "No checkpoint signer is configured");
-      return checkpointJson(await checkpointNow(store, space, await opts.signerFor(space), opts.exporter));
+      let signer: CheckpointSigner;
+      try {
+        signer = await opts.signerFor(space);
+      } catch (err) {
+        // As GET /public-key: the operator has not made this space's key (or there is no such space).
+        if (err instanceof CheckpointError)
+          throw new EvidenceError(
+            "TDS_ERR_SPACE_NOT_FOUND",
+            `Space ${space} has no evidence key yet`,
+            "space",
+          );
+        throw err;
+      }
+      return checkpointJson(await checkpointNow(store, space, signer, opts.exporter));
     },
   );
 

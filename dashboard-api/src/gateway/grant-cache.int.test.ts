@@ -5,9 +5,9 @@
 // deleted contract stops authenticating; and the chart's RBAC for the API
 // lets it list and watch all of it.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { KubeClient } from "@tds/crds/kube";
+import { templateChart } from "@tds/test/chart";
 import { eventually, kubeConfigWithToken, kubectl } from "@tds/test/testkit";
 import { GrantCache } from "./grant-cache.ts";
 import { KubeGrantSource } from "./kube.ts";
@@ -113,10 +113,7 @@ test("a deleted contract stops authenticating", async () => {
 
 test("the dashboard API's own ServiceAccount may list and watch everything the cache needs", async () => {
   const ns = `gwrbac-${w.run}`;
-  const manifests = readFileSync(
-    new URL("../../../charts/tds/templates/dashboard-api-rbac.yaml", import.meta.url),
-    "utf8",
-  ).replaceAll("{{ .Release.Namespace }}", ns);
+  const manifests = templateChart({ namespace: ns, showOnly: ["templates/dashboard-api-rbac.yaml"] });
   kubectl(["create", "namespace", ns]);
   try {
     kubectl(["apply", "-f", "-"], manifests);

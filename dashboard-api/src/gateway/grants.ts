@@ -152,6 +152,16 @@ export function splitNamespace(ns: string): { space: string; participant: string
   return { space: ns.slice(0, i), participant: ns.slice(i + 2) };
 }
 
+/** The documented answers of a route that streams an object's bytes (its own content type, passed through). */
+export const objectResponses = {
+  200: { description: "The object", content: { "*/*": { schema: { type: "string", format: "binary" } } } },
+  206: {
+    description: "The requested range",
+    content: { "*/*": { schema: { type: "string", format: "binary" } } },
+  },
+  304: { description: "Not modified (If-None-Match)", type: "null" },
+} as const;
+
 /**
  * Tokens scoped to one transfer process (the DSP's PULL transfers,
  * dsp/transfer-tokens.ts): accepted for their agreement in place of the

@@ -63,6 +63,8 @@ interface Attribution {
   readonly consumer: string;
   readonly provider: string;
   readonly offer: string;
+  /** The DataContract's name (in the consumer's namespace): its offer's price applies. */
+  readonly contract: string;
   /** `<contract namespace>/<contract name>` */
   readonly subject: string;
 }
@@ -72,6 +74,7 @@ const attributionOf = (grant: ContractGrant): Attribution => ({
   consumer: grant.consumer,
   provider: grant.provider,
   offer: grant.offer.name,
+  contract: grant.contract.name,
   subject: `${grant.contract.namespace}/${grant.contract.name}`,
 });
 
@@ -88,6 +91,7 @@ function usage(a: Attribution, id: string, meter: MeterName, quantity: number, t
       participant: a.consumer,
       provider: a.provider,
       offer: a.offer,
+      ...(a.contract ? { contract: a.contract } : {}),
       meter,
       quantity,
     },
@@ -289,10 +293,12 @@ export class Ledger {
         );
       }
       if (events.length > 0) {
+        // The grant came from a DataContract in the cluster: its space exists.
         await ingestEvents(
           client,
           events.map((e) => normalizeEvent(e, 0, now)),
           GATEWAY_ACTOR,
+          { registerSpaces: true },
         );
       }
       return { added, attempt: row.attempts };
@@ -372,6 +378,7 @@ export class Ledger {
               consumer: r.consumer,
               provider: r.provider,
               offer: r.offer,
+              contract: r.contract ?? "",
               subject: `${r.space}--${r.consumer}/${r.contract ?? ""}`,
             },
             r.transfer_id,
@@ -381,7 +388,7 @@ export class Ledger {
           now,
         ),
       );
-      await ingestEvents(client, events, GATEWAY_ACTOR);
+      await ingestEvents(client, events, GATEWAY_ACTOR, { registerSpaces: true });
       await client.query(
         "update gateway_transfers set access_metered = true, updated_at = now() where transfer_id = any($1)",
         [rows.map((r) => r.transfer_id)],

@@ -16,6 +16,7 @@ import {
   bearer,
   downloadRefusal,
   IDEMPOTENCY_KEY,
+  objectResponses,
   rangeStart,
   tokenMatches,
   transferId,
@@ -174,6 +175,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
             range: { type: "string", maxLength: 200 },
           },
         },
+        response: objectResponses,
       },
     },
     async (request, reply) => {

@@ -17,7 +17,14 @@ import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
-import { bearer, contractRefusal, tokenMatches, withinAsset, type Refusal } from "./grants.ts";
+import {
+  bearer,
+  contractRefusal,
+  objectResponses,
+  tokenMatches,
+  withinAsset,
+  type Refusal,
+} from "./grants.ts";
 import type { GrantSource } from "./kube.ts";
 import type { Ledger } from "./ledger.ts";
 import type { StreamMonitor } from "./monitor.ts";
@@ -84,6 +91,12 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
   app.addContentTypeParser("*", (_request, payload, done) => {
     done(null, payload);
   });
+  // A request without a body never reaches the parser: its body is then the (empty) request stream,
+  // so every handler here reads and drains a stream.
+  app.addHook("preValidation", (request, _reply, next) => {
+    request.body ??= request.raw;
+    next();
+  });
   const fingerprints = new InputFingerprints(opts.s3);
   const transfers = new SandboxTransfers(opts.s3, opts.ledger, opts.monitor);
 
@@ -148,6 +161,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         security: [],
         params: params("*"),
         headers,
+        response: objectResponses,
       },
     },
     async (request, reply) => {
@@ -186,6 +200,13 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         security: [],
         params: params("name"),
         headers,
+        response: {
+          201: {
+            type: "object",
+            required: ["name", "bytes", "sha256"],
+            properties: { name: { type: "string" }, bytes: { type: "integer" }, sha256: { type: "string" } },
+          },
+        },
       },
     },
     async (request, reply) => {
@@ -312,6 +333,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         security: [],
         params: params("name"),
         headers,
+        response: objectResponses,
       },
     },
     async (request, reply) => {

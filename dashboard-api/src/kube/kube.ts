@@ -1,15 +1,17 @@
-// The API's read-only view of the cluster: DataSpaces (price sheets) and the
-// per-space evidence signing key Secret. Standard kubeconfig resolution
+// The API's read-only view of the cluster: DataSpaces (price sheets), Participants
+// (who may be charged) and the per-space evidence signing key Secret. Standard kubeconfig resolution
 // (KUBECONFIG, ~/.kube/config, in-cluster); absent when nothing is configured.
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import type { DataSpace } from "@tds/crds";
+import type { DataSpace, Participant } from "@tds/crds";
 
 export interface Kube {
   /** Every DataSpace in the cluster. */
   readonly listDataSpaces: () => Promise<DataSpace[]>;
+  /** Every Participant in the cluster: its name and its space (spec.dataSpace). */
+  readonly listParticipants: () => Promise<{ name: string; space: string }[]>;
   /** One key of a Secret, decoded; undefined when the Secret or the key is missing. */
   readonly readSecretKey: (namespace: string, name: string, key: string) => Promise<string | undefined>;
 }
@@ -45,6 +47,16 @@ export function loadKube(): Kube {
         plural: "dataspaces",
       })) as { items?: DataSpace[] };
       return list.items ?? [];
+    },
+    async listParticipants() {
+      const list = (await custom.listClusterCustomObject({
+        group: "tds.dev",
+        version: "v1alpha1",
+        plural: "participants",
+      })) as { items?: Pick<Participant, "metadata" | "spec">[] };
+      return (list.items ?? []).flatMap((p) =>
+        p.metadata.name && p.spec.dataSpace ? [{ name: p.metadata.name, space: p.spec.dataSpace }] : [],
+      );
     },
     async readSecretKey(namespace, name, key) {
       try {

@@ -11,8 +11,8 @@ export const usageEventSchema = {
   $id: "UsageEvent",
   type: "object",
   description:
-    "A CloudEvent 1.0 in structured JSON. Idempotent on (source, id): a replay returns the original result; " +
-    "the same (source, id) with a different payload is rejected and flagged.",
+    "A CloudEvent 1.0 in structured JSON. Idempotent on (data.space, source, id): a replay returns the original " +
+    "result; the same key with a different payload is rejected and flagged. Other spaces' events never collide.",
   required: ["specversion", "id", "source", "type", "time", "data"],
   properties: {
     specversion: { type: "string", enum: ["1.0"] },
@@ -26,12 +26,18 @@ export const usageEventSchema = {
       type: "object",
       additionalProperties: false,
       required: ["space", "participant", "meter", "quantity"],
-      dependencies: { offer: ["provider"] },
+      dependencies: { offer: ["provider"], contract: ["offer"] },
       properties: {
         space: { type: "string", pattern: namePattern },
         participant: { type: "string", pattern: namePattern, description: "Who used (and pays)" },
         provider: { type: "string", pattern: namePattern, description: "Whose data was used" },
         offer: { type: "string", pattern: namePattern, description: "The data offer used" },
+        contract: {
+          type: "string",
+          pattern: namePattern,
+          description:
+            "The DataContract (in the participant's namespace) the offer was used under; its price applies",
+        },
         meter: { type: "string", enum: meterNames },
         quantity: {
           // One schema with two types, not anyOf: ajv's type coercion must never turn a
@@ -60,6 +66,7 @@ export interface UsageEventInput {
     participant: string;
     provider?: string;
     offer?: string;
+    contract?: string;
     meter: MeterName;
     quantity: number | string;
   };
@@ -73,6 +80,7 @@ export interface UsageEvent {
   readonly participant: string;
   readonly provider: string;
   readonly offer: string;
+  readonly contract: string;
   readonly meter: MeterName;
   readonly quantity: bigint;
   readonly time: Date;
@@ -128,6 +136,7 @@ export function normalizeEvent(
     participant: raw.data.participant,
     provider: raw.data.provider ?? "",
     offer: raw.data.offer ?? "",
+    contract: raw.data.contract ?? "",
     meter: raw.data.meter,
     quantity,
     time,

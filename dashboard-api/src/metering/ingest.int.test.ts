@@ -205,24 +205,26 @@ test(`exact totals for ${total} events through two SIGKILLs`, { timeout: 300_000
       );
       return Number(r.rows[0]?.n);
     };
-    const cols = "participant, provider, offer, meter, sum(quantity)::numeric(38,0), count(*)::bigint";
+    // In the tables' column order: contract came last (migration 0007).
+    const cols =
+      "participant, provider, offer, meter, sum(quantity)::numeric(38,0), count(*)::bigint, contract";
     assert.equal(
       await diff(
-        `select space, date_trunc('hour', event_time, 'UTC') as hour, ${cols} from usage_events group by space, 2, participant, provider, offer, meter`,
+        `select space, date_trunc('hour', event_time, 'UTC') as hour, ${cols} from usage_events group by space, 2, participant, provider, offer, meter, contract`,
         "usage_hourly",
       ),
       0,
     );
     assert.equal(
       await diff(
-        `select space, (event_time at time zone 'UTC')::date, ${cols} from usage_events group by space, 2, participant, provider, offer, meter`,
+        `select space, (event_time at time zone 'UTC')::date, ${cols} from usage_events group by space, 2, participant, provider, offer, meter, contract`,
         "usage_daily",
       ),
       0,
     );
     assert.equal(
       await diff(
-        `select space, settle_period, date_trunc('hour', event_time, 'UTC'), ${cols} from usage_events where settle_period is not null group by space, 2, 3, participant, provider, offer, meter`,
+        `select space, settle_period, date_trunc('hour', event_time, 'UTC'), ${cols} from usage_events where settle_period is not null group by space, 2, 3, participant, provider, offer, meter, contract`,
         "usage_late_hourly",
       ),
       0,

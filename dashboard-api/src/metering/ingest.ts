@@ -1,9 +1,21 @@
 // Exactly-once ingest: one transaction inserts the new events, updates the hourly,
 // daily and late rollups for those events only, and records payload conflicts.
+// An event's idempotency key is (space, source, id): what one space sends never
+// touches another's events (migration 0007).
 import type { PoolClient } from "pg";
+import { TdsError } from "../errors.ts";
 import type { UsageEvent } from "./events.ts";
 
 export type IngestStatus = "accepted" | "conflict";
+
+export interface IngestOptions {
+  /**
+   * Register the events' spaces when new. Only for callers that act on the cluster's
+   * word that the space exists (the gateway, whose grant came from a DataContract, and
+   * the cluster-wide roles); for everyone else an unknown space is a 404.
+   */
+  readonly registerSpaces?: boolean;
+}
 
 export interface IngestResult {
   source: string;
@@ -18,13 +30,14 @@ export interface IngestResult {
   message?: string;
 }
 
-const key = (e: { source: string; id: string }): string => `${e.source}\u0000${e.id}`;
+const key = (e: { space: string; source: string; id: string }): string =>
+  `${e.space}\u0000${e.source}\u0000${e.id}`;
 
 const insertSql = `
 with input as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::numeric[], $9::timestamptz[], $10::bytea[])
-    as t(source, id, space, participant, provider, offer, meter, quantity, event_time, payload_sha256)
+                       $8::numeric[], $9::timestamptz[], $10::bytea[], $11::text[])
+    as t(source, id, space, participant, provider, offer, meter, quantity, event_time, payload_sha256, contract)
 ),
 marked as (
   select i.*, case when s.closed_through is not null and i.event_time < s.closed_through
@@ -32,42 +45,48 @@ marked as (
   from input i join spaces s on s.space = i.space
 ),
 ins as (
-  insert into usage_events (source, id, space, participant, provider, offer, meter, quantity, event_time,
+  insert into usage_events (source, id, space, participant, provider, offer, contract, meter, quantity, event_time,
                             payload_sha256, settle_period)
-  select source, id, space, participant, provider, offer, meter, quantity, event_time, payload_sha256, settle_period
+  select source, id, space, participant, provider, offer, contract, meter, quantity, event_time, payload_sha256,
+         settle_period
   from marked
-  on conflict (source, id) do nothing
-  returning source, id, space, participant, provider, offer, meter, quantity, event_time, settle_period, received_at
+  on conflict (space, source, id) do nothing
+  returning source, id, space, participant, provider, offer, contract, meter, quantity, event_time, settle_period,
+            received_at
 ),
 hourly as (
-  insert into usage_hourly as u (space, hour, participant, provider, offer, meter, quantity, events)
-  select space, date_trunc('hour', event_time, 'UTC'), participant, provider, offer, meter, sum(quantity), count(*)
-  from ins group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6
-  on conflict (space, hour, participant, provider, offer, meter)
+  insert into usage_hourly as u (space, hour, participant, provider, offer, contract, meter, quantity, events)
+  select space, date_trunc('hour', event_time, 'UTC'), participant, provider, offer, contract, meter, sum(quantity),
+         count(*)
+  from ins group by 1, 2, 3, 4, 5, 6, 7 order by 1, 2, 3, 4, 5, 6, 7
+  on conflict (space, hour, participant, provider, offer, contract, meter)
   do update set quantity = u.quantity + excluded.quantity, events = u.events + excluded.events
   returning 1
 ),
 daily as (
-  insert into usage_daily as u (space, day, participant, provider, offer, meter, quantity, events)
-  select space, (event_time at time zone 'UTC')::date, participant, provider, offer, meter, sum(quantity), count(*)
-  from ins group by 1, 2, 3, 4, 5, 6 order by 1, 2, 3, 4, 5, 6
-  on conflict (space, day, participant, provider, offer, meter)
+  insert into usage_daily as u (space, day, participant, provider, offer, contract, meter, quantity, events)
+  select space, (event_time at time zone 'UTC')::date, participant, provider, offer, contract, meter, sum(quantity),
+         count(*)
+  from ins group by 1, 2, 3, 4, 5, 6, 7 order by 1, 2, 3, 4, 5, 6, 7
+  on conflict (space, day, participant, provider, offer, contract, meter)
   do update set quantity = u.quantity + excluded.quantity, events = u.events + excluded.events
   returning 1
 ),
 late as (
-  insert into usage_late_hourly as u (space, settle_period, hour, participant, provider, offer, meter, quantity, events)
-  select space, settle_period, date_trunc('hour', event_time, 'UTC'), participant, provider, offer, meter,
+  insert into usage_late_hourly as u (space, settle_period, hour, participant, provider, offer, contract, meter,
+                                      quantity, events)
+  select space, settle_period, date_trunc('hour', event_time, 'UTC'), participant, provider, offer, contract, meter,
          sum(quantity), count(*)
   from ins where settle_period is not null
-  group by 1, 2, 3, 4, 5, 6, 7 order by 1, 2, 3, 4, 5, 6, 7
-  on conflict (space, settle_period, hour, participant, provider, offer, meter)
+  group by 1, 2, 3, 4, 5, 6, 7, 8 order by 1, 2, 3, 4, 5, 6, 7, 8
+  on conflict (space, settle_period, hour, participant, provider, offer, contract, meter)
   do update set quantity = u.quantity + excluded.quantity, events = u.events + excluded.events
   returning 1
 )
-select source, id, received_at, settle_period::text as settle_period from ins`;
+select space, source, id, received_at, settle_period::text as settle_period from ins`;
 
 interface StoredRow {
+  space: string;
   source: string;
   id: string;
   received_at: Date;
@@ -95,6 +114,7 @@ export async function ingestEvents(
   client: PoolClient,
   events: readonly UsageEvent[],
   actor: string,
+  opts: IngestOptions = {},
 ): Promise<IngestResult[]> {
   const unique = new Map<string, UsageEvent>();
   for (const e of events) if (!unique.has(key(e))) unique.set(key(e), e);
@@ -103,10 +123,22 @@ export async function ingestEvents(
   // Lock the spaces' close watermark for share: a concurrent close waits for us, and
   // we see its new watermark if it committed first, so no event slips between the two.
   const spaces = [...new Set(batch.map((e) => e.space))].sort();
-  await client.query("insert into spaces (space) select unnest($1::text[]) on conflict do nothing", [spaces]);
-  await client.query("select space from spaces where space = any($1::text[]) order by space for share", [
-    spaces,
-  ]);
+  if (opts.registerSpaces === true)
+    await client.query("insert into spaces (space) select unnest($1::text[]) on conflict do nothing", [
+      spaces,
+    ]);
+  const known = await client.query<{ space: string }>(
+    "select space from spaces where space = any($1::text[]) order by space for share",
+    [spaces],
+  );
+  const found = new Set(known.rows.map((r) => r.space));
+  const unknown = events.findIndex((e) => !found.has(e.space));
+  if (unknown >= 0) {
+    const field = `body/${String(unknown)}/data/space`;
+    throw new TdsError("spaceNotFound", `${field}: space ${events[unknown]?.space ?? ""} not found`, {
+      field,
+    });
+  }
 
   const inserted = await client.query<StoredRow>(insertSql, [
     batch.map((e) => e.source),
@@ -119,6 +151,7 @@ export async function ingestEvents(
     batch.map((e) => e.quantity.toString()),
     batch.map((e) => e.time.toISOString()),
     batch.map((e) => e.sha256),
+    batch.map((e) => e.contract),
   ]);
   const stored = new Map<string, { row: StoredRow; replay: boolean }>();
   for (const row of inserted.rows) stored.set(key(row), { row, replay: false });
@@ -126,9 +159,10 @@ export async function ingestEvents(
   const missing = batch.filter((e) => !stored.has(key(e)));
   if (missing.length > 0) {
     const existing = await client.query<StoredRow>(
-      `select e.source, e.id, e.received_at, e.settle_period::text as settle_period, e.payload_sha256
-       from usage_events e join unnest($1::text[], $2::text[]) as k(source, id) using (source, id)`,
-      [missing.map((e) => e.source), missing.map((e) => e.id)],
+      `select e.space, e.source, e.id, e.received_at, e.settle_period::text as settle_period, e.payload_sha256
+       from usage_events e join unnest($1::text[], $2::text[], $3::text[]) as k(space, source, id)
+         using (space, source, id)`,
+      [missing.map((e) => e.space), missing.map((e) => e.source), missing.map((e) => e.id)],
     );
     for (const row of existing.rows) stored.set(key(row), { row, replay: true });
   }
@@ -163,7 +197,7 @@ export async function ingestEvents(
       `insert into usage_conflicts (source, id, space, original_sha256, payload_sha256, payload, received_by)
        select c.source, c.id, c.space, e.payload_sha256, c.sha, c.payload, $6
        from unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]) as c(source, id, space, sha, payload)
-       join usage_events e using (source, id)`,
+       join usage_events e using (space, source, id)`,
       [
         conflicts.map((e) => e.source),
         conflicts.map((e) => e.id),

@@ -66,6 +66,13 @@ export const meters = {
     baseUnitsPerBillingUnit: 1000n,
     description: "API calls per participant",
   },
+  "offer.contracts": {
+    name: "offer.contracts",
+    baseUnit: "contract",
+    billingUnit: "contract",
+    baseUnitsPerBillingUnit: 1n,
+    description: "Contracts agreed for a data offer (its one-off perContract price), sent by the operator",
+  },
   "offer.accesses": {
     name: "offer.accesses",
     baseUnit: "access",

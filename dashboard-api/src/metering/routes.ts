@@ -1,6 +1,6 @@
 // POST /v1/usage (CloudEvents batch) and the conflicts a space's admins review.
 import type { FastifyPluginCallback } from "fastify";
-import { authorize } from "../auth/principal.ts";
+import { authorize, clusterWideRoles } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { traced } from "../plugins/telemetry.ts";
 import { normalizeEvent, usageEventSchema, type UsageEventInput } from "./events.ts";
@@ -64,8 +64,11 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
       const now = opts.now();
       const events = request.body.map((raw, i) => normalizeEvent(raw, i, now));
       for (const space of new Set(events.map((e) => e.space))) authorize(principal, space, "usage:write");
+      // A space-bound token (space-admin of X) proves nothing about X's existence: X must
+      // be a registered space (spaces.ts). Cluster-wide roles act on the cluster's word.
+      const registerSpaces = clusterWideRoles.includes(principal.role);
       const results = await traced(request.span, "usage.ingest", () =>
-        app.tx((client) => ingestEvents(client, events, principal.subject)),
+        app.tx((client) => ingestEvents(client, events, principal.subject, { registerSpaces })),
       );
       let accepted = 0;
       let replayed = 0;
@@ -127,7 +130,7 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
         payload: Record<string, unknown>;
       }>(
         `select source, id, received_at, received_by, payload from usage_conflicts
-         where space = $1 order by conflict_id desc limit $2`,
+         where space = $1 and not superseded order by conflict_id desc limit $2`,
         [request.params.space, request.query.limit],
       );
       return {

@@ -74,7 +74,13 @@ export const telemetryPlugin = fp<TelemetryOptions>(
         schema: {
           tags: ["operations"],
           summary: "Prometheus metrics",
-          response: { 200: { type: "string" } },
+          security: [],
+          response: {
+            200: {
+              description: "The Prometheus text exposition format",
+              content: { "text/plain": { schema: { type: "string" } } },
+            },
+          },
         },
       },
       async (_request, reply) => {

@@ -10,6 +10,7 @@ import { ingestEvents } from "../metering/ingest.ts";
 import { migrate } from "../migrate.ts";
 import { withTransaction } from "../plugins/db.ts";
 import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { registerSpace } from "../spaces.ts";
 import { upsertPriceSheet } from "./prices.ts";
 import { closedLines, closePeriod, draftLines, parsePeriod } from "./statement.ts";
 
@@ -43,8 +44,9 @@ before(async () => {
   db = await createTestDatabase("tds_immutability");
   await migrate(db.url);
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  await withTransaction(pool, (c) =>
-    upsertPriceSheet(
+  await withTransaction(pool, async (c) => {
+    await registerSpace(c, SPACE);
+    await upsertPriceSheet(
       c,
       SPACE,
       {
@@ -56,8 +58,8 @@ before(async () => {
       },
       "test",
       "test",
-    ),
-  );
+    );
+  });
   await withTransaction(pool, (c) => ingestEvents(c, [usage("m1", "2025-03-05T10:00:00Z", 40)], "test"));
   await withTransaction(pool, (c) => closePeriod(c, SPACE, parsePeriod("2025-03"), "finance@example", NOW));
 });
@@ -107,7 +109,8 @@ test("a late event leaves the closed statement alone and becomes a late line in 
   assert.deepEqual(afterLines, before);
   assert.deepEqual(
     before.map((l) => [l.kind, l.quantity, l.amount, l.platformFee, l.providerShare]),
-    [["usage", "40", "10.000000", "1.000000", "9.000000"]],
+    // The platform's own price: the whole amount is the platform's.
+    [["usage", "40", "10.000000", "10.000000", "0.000000"]],
   );
   await pool.query(
     `insert into statement_adjustments (space, period, participant, description, amount, currency, created_by)
@@ -119,8 +122,9 @@ test("a late event leaves the closed statement alone and becomes a late line in 
     april.map((l) => [l.kind, l.quantity, l.amount, l.platformFee, l.providerShare, l.description]),
     [
       // 8 accesses x 0.25, priced with the sheet in force at the event's own hour.
-      ["late_usage", "8", "2.000000", "0.200000", "1.800000", "Late usage from a closed period"],
-      ["adjustment", "1", "-1.50", "0", "0", "Goodwill credit"],
+      ["late_usage", "8", "2.000000", "2.000000", "0.000000", "Late usage from a closed period"],
+      // A correction is the platform's: its side is the whole amount.
+      ["adjustment", "1", "-1.50", "-1.50", "0.00", "Goodwill credit"],
     ],
   );
 });

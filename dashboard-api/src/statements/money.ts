@@ -1,5 +1,6 @@
 // Exact decimal arithmetic for money: values are BigInt with a fixed scale.
 // No floats anywhere; rounding is explicit and half-even.
+import { TdsError } from "../errors.ts";
 
 export interface Decimal {
   readonly units: bigint;
@@ -24,6 +25,10 @@ export function rescale(d: Decimal, scale: number): Decimal {
 export function add(a: Decimal, b: Decimal): Decimal {
   const scale = Math.max(a.scale, b.scale);
   return { units: rescale(a, scale).units + rescale(b, scale).units, scale };
+}
+
+export function sub(a: Decimal, b: Decimal): Decimal {
+  return add(a, { units: -b.units, scale: b.scale });
 }
 
 export function mul(a: Decimal, b: Decimal): Decimal {
@@ -70,4 +75,41 @@ export function lineAmount(quantity: bigint, unitPrice: string, baseUnitsPerBill
 /** amount x bps / 10000, to AMOUNT_SCALE. */
 export function basisPoints(amount: Decimal, bps: number): Decimal {
   return divRound(mul(amount, { units: BigInt(bps), scale: 0 }), 10_000n, AMOUNT_SCALE);
+}
+
+/** ISO 4217 alphabetic codes in current use (ICU's list): what a price or an adjustment may be in. */
+const currencies = new Set(Intl.supportedValuesOf("currency"));
+
+export function isCurrency(code: string): boolean {
+  return currencies.has(code);
+}
+
+/**
+ * A 400 for the first money field of a request body that is a JSON number: amounts are
+ * decimal strings, because a JSON number may already have lost digits when it was parsed.
+ * Paths are slash-separated; `*` matches every element of an array.
+ */
+export function moneyNumberRefusal(body: unknown, paths: readonly string[]): TdsError | undefined {
+  const walk = (value: unknown, rest: readonly string[], at: string): string | undefined => {
+    if (rest.length === 0) return typeof value === "number" ? at : undefined;
+    const [head = "", ...tail] = rest;
+    if (head === "*")
+      return Array.isArray(value)
+        ? value.map((v, i) => walk(v, tail, `${at}/${String(i)}`)).find((f) => f !== undefined)
+        : undefined;
+    if (value === null || typeof value !== "object" || !Object.hasOwn(value, head)) return undefined;
+    return walk((value as Record<string, unknown>)[head], tail, `${at}/${head}`);
+  };
+  for (const path of paths) {
+    const field = walk(body, path.split("/"), "body");
+    if (field !== undefined)
+      return new TdsError(
+        "validation",
+        `${field}: money is a decimal string such as "12.50", never a JSON number`,
+        {
+          field,
+        },
+      );
+  }
+  return undefined;
 }

@@ -105,7 +105,7 @@ test("one version per change; the first covers its whole first hour; repeats add
   );
 });
 
-test("a statement prices each hour with the sheet in force at its start; fee and provider share exact", async () => {
+test("a statement prices each hour with the sheet in force at its start; the platform's prices are its own", async () => {
   const now = new Date("2025-03-10T13:00:00Z");
   const raw = (id: string, time: string, data: Record<string, unknown>) => ({
     specversion: "1.0" as const,
@@ -145,12 +145,13 @@ test("a statement prices each hour with the sheet in force at its start; fee and
   assert.deepEqual(
     view.sort((a, b) => String(a).localeCompare(String(b))),
     [
-      // 333 accesses x 0.01 = 3.33; the platform keeps 5%, provider beta gets 95%.
-      ["offer.accesses", "333", "0.01", "3.330000", "0.166500", "3.163500"],
+      // 333 accesses x 0.01 = 3.33: the platform's own per-access price is the platform's
+      // (an offer's own price is what its provider shares; see ground-truth.int.test.ts).
+      ["offer.accesses", "333", "0.01", "3.330000", "3.330000", "0.000000"],
       // Hours 09 and 10 start before the 10:37 change: the old price.
-      ["storage.byte_seconds", String(2n * GB_MONTH), "0.12", "0.240000", "0.012000", "0.000000"],
+      ["storage.byte_seconds", String(2n * GB_MONTH), "0.12", "0.240000", "0.240000", "0.000000"],
       // Hour 11 is the first under the new sheet.
-      ["storage.byte_seconds", String(3n * GB_MONTH), "0.20", "0.600000", "0.030000", "0.000000"],
+      ["storage.byte_seconds", String(3n * GB_MONTH), "0.20", "0.600000", "0.600000", "0.000000"],
     ].sort((a, b) => String(a).localeCompare(String(b))),
   );
 });

@@ -7,6 +7,7 @@
 import type { DataSpace } from "@tds/crds";
 import type { Pool, PoolClient } from "pg";
 import { withTransaction } from "../plugins/db.ts";
+import { registerSpace, syncParticipants } from "../spaces.ts";
 import { priceSheetFromDataSpace, upsertPriceSheet, type PriceSheetInput } from "./prices.ts";
 
 const HOUR_MS = 3_600_000;
@@ -51,7 +52,8 @@ export async function syncPriceSheet(
   changedAt: Date,
   isFirstGeneration: boolean,
 ): Promise<SyncOutcome> {
-  await client.query("insert into spaces (space) values ($1) on conflict do nothing", [space]);
+  // The DataSpace in the cluster is what makes a space known to the API (spaces.ts).
+  await registerSpace(client, space);
   const { rows } = await client.query<{
     effective_from: Date;
     currency: string;
@@ -119,6 +121,8 @@ export interface PriceSync {
 export function startPriceSync(opts: {
   pool: Pool;
   listDataSpaces: () => Promise<DataSpace[]>;
+  /** The cluster's Participants, recorded per space after the spaces (spaces.ts syncParticipants). */
+  listParticipants?: () => Promise<{ name: string; space: string }[]>;
   intervalMs: number;
   onAdded?: (spaces: string[]) => void;
   onError?: (err: unknown) => void;
@@ -128,6 +132,10 @@ export function startPriceSync(opts: {
   let running: Promise<string[]> = Promise.resolve([]);
   const pass = async (): Promise<string[]> => {
     const added = await syncPriceSheets(opts.pool, await opts.listDataSpaces());
+    if (opts.listParticipants) {
+      const participants = await opts.listParticipants();
+      await withTransaction(opts.pool, (c) => syncParticipants(c, participants));
+    }
     if (added.length > 0) opts.onAdded?.(added);
     return added;
   };

@@ -4,14 +4,17 @@ import type { DataSpaceSpec } from "@tds/crds";
 import type { PoolClient } from "pg";
 import { TdsError } from "../errors.ts";
 import { isMeterName, meters } from "../metering/meters.ts";
-import { parseDecimal } from "./money.ts";
+import { isCurrency, parseDecimal } from "./money.ts";
 
 export interface PriceSheetInput {
   effectiveFrom: string;
   currency: string;
   platformFeeBps: number;
-  providerShareBps: number;
+  /** Derived: 10000 - platformFeeBps. A sheet may state it, and must then state that. */
+  providerShareBps?: number;
   prices: { meter: string; unitPrice: string }[];
+  /** Required to reprice periods that already have usage (see PriceSheetOptions). */
+  correction?: { reason: string };
 }
 
 export const priceSheetSchema = {
@@ -21,14 +24,34 @@ export const priceSheetSchema = {
   required: ["effectiveFrom", "currency", "prices"],
   properties: {
     effectiveFrom: { type: "string", format: "date-time" },
-    currency: { type: "string", pattern: "^[A-Z]{3}$" },
-    platformFeeBps: { type: "integer", minimum: 0, maximum: 10000, default: 0 },
-    providerShareBps: {
+    currency: {
+      type: "string",
+      pattern: "^[A-Z]{3}$",
+      description: "An ISO 4217 code in use; the space's currency once it has a sheet",
+    },
+    platformFeeBps: {
       type: "integer",
       minimum: 0,
       maximum: 10000,
       default: 0,
-      description: "Share of what consumers pay for a provider's offers that goes to that provider",
+      description: "The platform's fee on offer revenue, in basis points",
+    },
+    providerShareBps: {
+      type: "integer",
+      minimum: 0,
+      maximum: 10000,
+      description:
+        "What a provider receives of what consumers pay for its offers: always 10000 - platformFeeBps " +
+        "(the rest, exactly); optional, and refused when it says otherwise",
+    },
+    correction: {
+      type: "object",
+      additionalProperties: false,
+      required: ["reason"],
+      description:
+        "Required for a sheet effective before now that would reprice usage already metered; " +
+        "recorded in the statements' audit trail and the evidence log",
+      properties: { reason: { type: "string", minLength: 1, maxLength: 500 } },
     },
     prices: {
       type: "array",
@@ -88,20 +111,67 @@ export function priceSheetFromDataSpace(
   };
 }
 
+export interface PriceSheetOptions {
+  /**
+   * When the sheet is declared (the API's clock for a PUT). A sheet effective before
+   * it would reprice usage already metered: refused unless `correction` says why. The
+   * DataSpace sync passes none: its effectiveFrom is the instant the spec changed, so
+   * it only prices what happened after the change.
+   */
+  readonly declaredAt?: Date;
+  /** An explicit, audited correction that reprices periods with usage. */
+  readonly correction?: { readonly reason: string };
+}
+
+export interface PriceSheetResult {
+  readonly sheetId: string;
+  /** Open periods (YYYY-MM) with usage that the sheet repriced, by an explicit correction. */
+  readonly repriced: readonly string[];
+}
+
+/** The space's currency: that of its first price sheet (DataSpace spec.metering.currency); undefined before it has one. */
+export async function currencyOf(client: PoolClient, space: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ currency: string }>(
+    "select currency::text as currency from price_sheets where space = $1 order by effective_from limit 1",
+    [space],
+  );
+  return rows[0]?.currency;
+}
+
+const fieldError = (field: string, message: string): TdsError =>
+  new TdsError("validation", `${field}: ${message}`, { field });
+
 export async function upsertPriceSheet(
   client: PoolClient,
   space: string,
   sheet: PriceSheetInput,
   actor: string,
   origin: string,
-): Promise<string> {
+  opts: PriceSheetOptions = {},
+): Promise<PriceSheetResult> {
   const effectiveFrom = new Date(sheet.effectiveFrom);
-  await client.query("insert into spaces (space) values ($1) on conflict do nothing", [space]);
-  const { rows } = await client.query<{ closed_through: Date | null }>(
-    "select closed_through from spaces where space = $1 for update",
+  if (Number.isNaN(effectiveFrom.getTime()))
+    throw fieldError("body/effectiveFrom", "not a valid RFC 3339 time");
+  if (!isCurrency(sheet.currency))
+    throw fieldError("body/currency", `${sheet.currency} is not an ISO 4217 currency code in use`);
+  // The provider's share is what the platform's fee leaves of offer revenue, exactly.
+  const shareBps = 10000 - sheet.platformFeeBps;
+  if (sheet.providerShareBps !== undefined && sheet.providerShareBps !== shareBps)
+    throw fieldError(
+      "body/providerShareBps",
+      `must be 10000 - platformFeeBps (${String(shareBps)}): the provider receives the rest of offer revenue`,
+    );
+  const { rows } = await client.query<{ closed_through: Date | null; currency: string | null }>(
+    `select s.closed_through,
+            (select ps.currency::text from price_sheets ps where ps.space = s.space order by effective_from limit 1) as currency
+     from spaces s where s.space = $1 for update`,
     [space],
   );
-  const closedThrough = rows[0]?.closed_through ?? null;
+  const row = rows[0];
+  if (!row) throw new TdsError("spaceNotFound", `Space ${space} not found`, { field: "space" });
+  if (row.currency !== null && row.currency !== sheet.currency)
+    throw fieldError("body/currency", `space ${space} settles in ${row.currency}, not ${sheet.currency}`);
+  const closedThrough = row.closed_through;
   if (closedThrough && effectiveFrom < closedThrough)
     throw new TdsError(
       "periodClosed",
@@ -113,11 +183,27 @@ export async function upsertPriceSheet(
   const seen = new Set<string>();
   for (const [i, p] of sheet.prices.entries()) {
     if (!isMeterName(p.meter) || seen.has(p.meter))
-      throw new TdsError("validation", `body/prices/${i}/meter: unknown or repeated meter ${p.meter}`, {
-        field: `body/prices/${i}/meter`,
-      });
+      throw fieldError(`body/prices/${String(i)}/meter`, `unknown or repeated meter ${p.meter}`);
     seen.add(p.meter);
     parseDecimal(p.unitPrice);
+  }
+  // Statements price each hour with the sheet in force at its start: a sheet from E
+  // reprices every metered hour starting at or after E.
+  let repriced: string[] = [];
+  if (opts.declaredAt && effectiveFrom < opts.declaredAt) {
+    const used = await client.query<{ period: string }>(
+      `select distinct to_char(hour, 'YYYY-MM') as period from usage_hourly
+       where space = $1 and hour >= $2 order by 1`,
+      [space, effectiveFrom],
+    );
+    repriced = used.rows.map((r) => r.period);
+    if (repriced.length > 0 && !opts.correction)
+      throw new TdsError(
+        "retroactivePrice",
+        `body/effectiveFrom: a sheet from ${effectiveFrom.toISOString()} would reprice usage already metered in ` +
+          `${repriced.join(", ")}; make it effective from now on, or send correction: { reason } to reprice on the record`,
+        { field: "body/effectiveFrom" },
+      );
   }
   const sheetRow = await client.query<{ sheet_id: string }>(
     `insert into price_sheets (space, effective_from, currency, platform_fee_bps, provider_share_bps, origin, created_by)
@@ -126,15 +212,7 @@ export async function upsertPriceSheet(
        platform_fee_bps = excluded.platform_fee_bps, provider_share_bps = excluded.provider_share_bps,
        origin = excluded.origin, created_by = excluded.created_by, created_at = now()
      returning sheet_id::text`,
-    [
-      space,
-      effectiveFrom.toISOString(),
-      sheet.currency,
-      sheet.platformFeeBps,
-      sheet.providerShareBps,
-      origin,
-      actor,
-    ],
+    [space, effectiveFrom.toISOString(), sheet.currency, sheet.platformFeeBps, shareBps, origin, actor],
   );
   const sheetId = sheetRow.rows[0]?.sheet_id;
   if (sheetId === undefined) throw new Error("price sheet upsert returned no row");
@@ -152,5 +230,87 @@ export async function upsertPriceSheet(
       ),
     ],
   );
-  return sheetId;
+  if (repriced.length > 0 && opts.correction) {
+    await client.query(
+      `insert into statement_audit (space, period, action, actor, detail)
+       select $1, (p || '-01')::date, 'reprice', $3, $4 from unnest($2::text[]) as p`,
+      [
+        space,
+        repriced,
+        actor,
+        JSON.stringify({
+          reason: opts.correction.reason,
+          sheetId,
+          effectiveFrom: effectiveFrom.toISOString(),
+        }),
+      ],
+    );
+  }
+  return { sheetId, repriced };
+}
+
+/** A DataOffer's own price (spec.price) as the operator publishes it to the catalogue. */
+export interface OfferPriceInput {
+  readonly space: string;
+  /** The provider participant. */
+  readonly provider: string;
+  /** The DataOffer's name (in the provider's namespace). */
+  readonly name: string;
+  readonly currency: string;
+  readonly price: Readonly<Record<string, string>>;
+  readonly publishedAt: string;
+}
+
+/**
+ * Records an offer's price as a new version when it differs from the one in force.
+ * The first version covers the whole hour of publication (statements price each hour
+ * with the prices in force at its start, and no contract precedes publication); a
+ * change takes effect when the API learns of it, so from the next full hour: an offer
+ * price is never retroactive. Returns true when a version was added.
+ */
+export async function recordOfferPrice(client: PoolClient, offer: OfferPriceInput): Promise<boolean> {
+  const field = (k: string): string => offer.price[k] ?? "0";
+  for (const k of Object.keys(offer.price))
+    if (!["perContract", "perAccess", "perGBDownloaded", "perSandboxCPUHour"].includes(k))
+      throw fieldError(
+        `body/price/${k}`,
+        "not a DataOffer price (perContract, perAccess, perGBDownloaded, perSandboxCPUHour)",
+      );
+  if (!isCurrency(offer.currency))
+    throw fieldError("body/currency", `${offer.currency} is not an ISO 4217 currency code in use`);
+  const spaceCurrency = await currencyOf(client, offer.space);
+  if (spaceCurrency !== undefined && spaceCurrency !== offer.currency)
+    throw fieldError(
+      "body/currency",
+      `space ${offer.space} settles in ${spaceCurrency}, not ${offer.currency}`,
+    );
+  const { rowCount } = await client.query(
+    `insert into offer_prices (space, provider, offer, effective_from, currency, per_contract, per_access,
+                               per_gb_downloaded, per_sandbox_cpu_hour)
+     select s.space, $2, $3,
+            greatest(case when l.offer_price_id is null then date_trunc('hour', $4::timestamptz, 'UTC') else now() end,
+                     coalesce(s.closed_through, '-infinity'), coalesce(l.effective_from, '-infinity') + interval '1 microsecond'),
+            $5::text, $6::numeric, $7::numeric, $8::numeric, $9::numeric
+     from spaces s
+     left join lateral (
+       select * from offer_prices op where op.space = s.space and op.provider = $2 and op.offer = $3
+       order by op.effective_from desc limit 1
+     ) l on true
+     where s.space = $1
+       and (l.offer_price_id is null
+            or (l.currency::text, l.per_contract, l.per_access, l.per_gb_downloaded, l.per_sandbox_cpu_hour)
+               is distinct from ($5::text, $6::numeric, $7::numeric, $8::numeric, $9::numeric))`,
+    [
+      offer.space,
+      offer.provider,
+      offer.name,
+      offer.publishedAt,
+      offer.currency,
+      field("perContract"),
+      field("perAccess"),
+      field("perGBDownloaded"),
+      field("perSandboxCPUHour"),
+    ],
+  );
+  return (rowCount ?? 0) > 0;
 }

@@ -5,8 +5,9 @@ import type { FastifyPluginCallback } from "fastify";
 import { authorize, type Principal } from "../auth/principal.ts";
 import { TdsError } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
-import { requireSpace } from "../spaces.ts";
-import { priceSheetSchema, upsertPriceSheet, type PriceSheetInput } from "./prices.ts";
+import { accountsStart, isParticipantOf, mayRegisterSpaces, registerSpace, requireSpace } from "../spaces.ts";
+import { isCurrency, moneyNumberRefusal, parseDecimal } from "./money.ts";
+import { currencyOf, priceSheetSchema, upsertPriceSheet, type PriceSheetInput } from "./prices.ts";
 import {
   closedLines,
   closePeriod,
@@ -31,6 +32,8 @@ const periodParams = {
     period: { type: "string", pattern: "^[0-9]{4}-(0[1-9]|1[0-2])$" },
   },
 } as const;
+/** How far ahead a price sheet may be declared. */
+const maxSheetLeadMs = 366 * 86_400_000;
 const err4xx = { "4xx": { $ref: "ErrorResponse#" } } as const;
 const lineSchema = {
   type: "object",
@@ -40,15 +43,25 @@ const lineSchema = {
     participant: { type: "string" },
     provider: { type: "string" },
     offer: { type: "string" },
+    contract: { type: "string", description: "The DataContract the use was made under; empty when none" },
     meter: { type: "string" },
     unit: { type: "string" },
     quantity: { type: "string" },
     unitPrice: { type: "string", nullable: true },
     priceUnit: { type: "string", nullable: true },
+    priceSource: {
+      type: "string",
+      nullable: true,
+      enum: ["platform", "offer", null],
+      description: "platform: the space's price sheet (the platform's charge); offer: the offer's own price",
+    },
     amount: { type: "string" },
     currency: { type: "string", nullable: true },
-    platformFee: { type: "string" },
-    providerShare: { type: "string" },
+    platformFee: { type: "string", description: "What the platform receives of the amount" },
+    providerShare: {
+      type: "string",
+      description: "What the provider receives: amount - platformFee, exactly",
+    },
     sheetId: { type: "string", nullable: true },
     description: { type: "string" },
   },
@@ -111,18 +124,71 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
         summary: "Create or replace the price sheet taking effect at effectiveFrom",
         params: spaceParams,
         body: { $ref: "PriceSheet#" },
-        response: { 200: { type: "object", properties: { sheetId: { type: "string" } } }, ...err4xx },
+        response: {
+          200: {
+            type: "object",
+            properties: {
+              sheetId: { type: "string" },
+              repriced: {
+                type: "array",
+                items: { type: "string" },
+                description: "Periods with usage that this correction repriced",
+              },
+            },
+          },
+          ...err4xx,
+        },
+      },
+      preValidation: (request, _reply, next) => {
+        next(moneyNumberRefusal(request.body, ["prices/*/unitPrice"]));
       },
     },
     async (request) => {
       const principal = principalOf(request);
-      // Creating a space's first sheet also registers the space, so no existence check here.
-
-      authorize(principal, request.params.space, "prices:write");
-      const sheetId = await app.tx((c) =>
-        upsertPriceSheet(c, request.params.space, request.body, principal.subject, "api"),
-      );
-      return { sheetId };
+      const { space } = request.params;
+      const declaredAt = opts.now();
+      // Only a cluster-wide role may register a space by its first sheet (spaces.ts).
+      if (mayRegisterSpaces(principal)) authorize(principal, space, "prices:write");
+      else await requireSpace(app, principal, space, "prices:write");
+      const { correction, ...sheet } = request.body;
+      const result = await app.tx(async (c) => {
+        if (mayRegisterSpaces(principal)) await registerSpace(c, space);
+        const start = await accountsStart(c, space, declaredAt);
+        const from = new Date(sheet.effectiveFrom);
+        const latest = new Date(declaredAt.getTime() + maxSheetLeadMs);
+        if (from < start || from > latest)
+          throw new TdsError(
+            "validation",
+            `body/effectiveFrom: must be between ${start.toISOString()} (the oldest usage the space can have) ` +
+              `and ${latest.toISOString()} (one year ahead)`,
+            { field: "body/effectiveFrom" },
+          );
+        return upsertPriceSheet(c, space, sheet, principal.subject, "api", {
+          declaredAt,
+          ...(correction ? { correction } : {}),
+        });
+      });
+      if (result.repriced.length > 0 && correction) {
+        // A correction that reprices metered periods is evidence, like a closed statement.
+        await new EvidenceStore(app.pool()).append(space, [
+          {
+            space,
+            eventId: `price-sheet/${result.sheetId}/correction/${declaredAt.toISOString()}`,
+            actor: principal.subject,
+            action: "price-sheet.corrected",
+            time: declaredAt.toISOString(),
+            object: {
+              kind: "PriceSheet",
+              name: result.sheetId,
+              uid: `${space}/price-sheet/${result.sheetId}`,
+            },
+            payloadHash: createHash("sha256")
+              .update(JSON.stringify({ sheet: request.body, repriced: result.repriced }))
+              .digest("hex"),
+          },
+        ]);
+      }
+      return { sheetId: result.sheetId, repriced: [...result.repriced] };
     },
   );
 
@@ -373,13 +439,26 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
           additionalProperties: false,
           required: ["participant", "description", "amount", "currency"],
           properties: {
-            participant: { type: "string", minLength: 1 },
+            participant: {
+              type: "string",
+              minLength: 1,
+              maxLength: 253,
+              description: "A participant of the space (in the cluster, or with usage in the space)",
+            },
             description: { type: "string", minLength: 1, maxLength: 500 },
-            amount: { type: "string", pattern: "^-?(0|[1-9][0-9]{0,17})(\\.[0-9]{1,6})?$" },
-            currency: { type: "string", pattern: "^[A-Z]{3}$" },
+            amount: {
+              type: "string",
+              pattern: "^-?(0|[1-9][0-9]{0,17})(\\.[0-9]{1,6})?$",
+              description: "A non-zero decimal string (never a JSON number), negative for a credit",
+            },
+            currency: { type: "string", pattern: "^[A-Z]{3}$", description: "The space's currency" },
           },
         },
         response: { 201: { type: "object", properties: { adjustmentId: { type: "string" } } }, ...err4xx },
+      },
+      // Money is never a JSON number: refuse it before the schema's coercion turns 400.5 into "400.5".
+      preValidation: (request, _reply, next) => {
+        next(moneyNumberRefusal(request.body, ["amount"]));
       },
     },
     async (request, reply) => {
@@ -392,7 +471,46 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
           "periodClosed",
           `Period ${period.id} is closed; add the correction to an open period`,
         );
+      const { participant, amount, currency } = request.body;
+      if (parseDecimal(amount).units === 0n)
+        throw new TdsError("validation", "body/amount: an adjustment of zero changes nothing", {
+          field: "body/amount",
+        });
+      if (!isCurrency(currency))
+        throw new TdsError(
+          "validation",
+          `body/currency: ${currency} is not an ISO 4217 currency code in use`,
+          {
+            field: "body/currency",
+          },
+        );
       const id = await app.tx(async (c) => {
+        const now = opts.now();
+        const first = periodOf(await accountsStart(c, space, now));
+        const current = periodOf(now);
+        if (period.start < first.start || period.start > current.start)
+          throw new TdsError(
+            "validation",
+            `params/period: must be between ${first.id} (the oldest the space's accounts can hold) and ${current.id} (the current period)`,
+            { field: "params/period" },
+          );
+        const spaceCurrency = await currencyOf(c, space);
+        if (spaceCurrency !== undefined && spaceCurrency !== currency)
+          throw new TdsError(
+            "validation",
+            `body/currency: space ${space} settles in ${spaceCurrency}, not ${currency}`,
+            {
+              field: "body/currency",
+            },
+          );
+        if (!(await isParticipantOf(c, space, participant)))
+          throw new TdsError(
+            "participantNotFound",
+            `body/participant: ${participant} is not a participant of space ${space}`,
+            {
+              field: "body/participant",
+            },
+          );
         const { rows } = await c.query<{ adjustment_id: string }>(
           `insert into statement_adjustments (space, period, participant, description, amount, currency, created_by)
            values ($1, $2, $3, $4, $5, $6, $7) returning adjustment_id::text`,

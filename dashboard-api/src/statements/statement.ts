@@ -9,6 +9,7 @@ import {
   formatDecimal,
   lineAmount,
   parseDecimal,
+  sub,
   zero,
   AMOUNT_SCALE,
   type Decimal,
@@ -20,18 +21,25 @@ export interface StatementLine {
   participant: string;
   provider: string;
   offer: string;
+  /** The DataContract (in the participant's namespace) the use was made under; "" when none. */
+  contract: string;
   meter: string;
   unit: string;
   quantity: string;
   unitPrice: string | null;
   priceUnit: string | null;
+  /** Whose price the line applies: the platform's price sheet, or the offer's own price. */
+  priceSource: PriceSource | null;
   amount: string;
   currency: string | null;
   platformFee: string;
   providerShare: string;
+  /** The price sheet (priceSource platform) or the offer price version (priceSource offer). */
   sheetId: string | null;
   description: string;
 }
+
+export type PriceSource = "platform" | "offer";
 
 export interface Period {
   readonly id: string; // YYYY-MM
@@ -40,9 +48,9 @@ export interface Period {
   readonly date: string; // YYYY-MM-01
 }
 
-export function parsePeriod(id: string): Period {
+export function parsePeriod(id: string, field = "params/period"): Period {
   const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(id);
-  if (!m) throw new TdsError("validation", "params/period: expected YYYY-MM", { field: "params/period" });
+  if (!m) throw new TdsError("validation", `${field}: expected YYYY-MM`, { field });
   const y = Number(m[1]);
   const mo = Number(m[2]) - 1;
   const start = new Date(Date.UTC(y, mo, 1));
@@ -55,40 +63,104 @@ export function periodOf(d: Date): Period {
 
 interface PricedGroup {
   kind: "usage" | "late_usage";
+  price_source: PriceSource;
   participant: string;
   provider: string;
   offer: string;
+  contract: string;
   meter: string;
   sheet_id: string | null;
   currency: string | null;
   platform_fee_bps: number | null;
-  provider_share_bps: number | null;
   unit_price: string | null;
   base_units_per_unit: string | null;
   quantity: string;
 }
 
+/**
+ * The meter each DataOffer price (crds/src/dataoffer.types.ts spec.price) quotes, by
+ * its column in offer_prices. Each price is per billing unit of its meter (a contract,
+ * an access, a GB, a CPU-hour), exactly as the DataOffer documents it.
+ */
+export const offerPriceMeters = {
+  "offer.contracts": "per_contract",
+  "offer.accesses": "per_access",
+  "transfer.bytes": "per_gb_downloaded",
+  "sandbox.cpu_milliseconds": "per_sandbox_cpu_hour",
+} as const satisfies Partial<Record<keyof typeof meters, string>>;
+
+const offerPriceCase = `case u.meter ${Object.entries(offerPriceMeters)
+  .map(([m, column]) => `when '${m}' then o.${column}`)
+  .join(" ")} end`;
+const offerUnitsCase = `case u.meter ${Object.keys(offerPriceMeters)
+  .map((m) => `when '${m}' then ${isMeterName(m) ? meters[m].baseUnitsPerBillingUnit.toString() : "1"}`)
+  .join(" ")} end`;
+
+// Each hour's usage is priced twice over: by the platform's price sheet in force at the
+// hour's start, and, for use of an offer, by the offer's price version in force then
+// (a zero offer price makes no line). The platform's fee on offer revenue is the fee
+// basis points of the sheet in force at that hour.
 const draftSql = `
 with u as (
-  select 'usage' as kind, participant, provider, offer, meter, hour, quantity
+  select 'usage' as kind, participant, provider, offer, contract, meter, hour, quantity
   from usage_hourly where space = $1 and hour >= $2 and hour < $3
   union all
-  select 'late_usage', participant, provider, offer, meter, hour, quantity
+  select 'late_usage', participant, provider, offer, contract, meter, hour, quantity
   from usage_late_hourly where space = $1 and settle_period = $4::date
+),
+platform as (
+  select u.kind, 'platform' as price_source, u.participant, u.provider, u.offer, u.contract, u.meter,
+         s.sheet_id::text as sheet_id, s.currency::text as currency, s.platform_fee_bps,
+         p.unit_price::text as unit_price, p.base_units_per_unit::text as base_units_per_unit,
+         sum(u.quantity)::text as quantity
+  from u
+  left join lateral (
+    select ps.sheet_id, ps.currency, ps.platform_fee_bps from price_sheets ps
+    where ps.space = $1 and ps.effective_from <= u.hour order by ps.effective_from desc limit 1
+  ) s on true
+  left join price_sheet_prices p on p.sheet_id = s.sheet_id and p.meter = u.meter
+  -- Agreements are the offers' to price; the platform's line appears only if its sheet prices them.
+  where u.meter <> 'offer.contracts' or p.unit_price is not null
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+),
+offered as (
+  select u.kind, 'offer' as price_source, u.participant, u.provider, u.offer, u.contract, u.meter,
+         o.offer_price_id::text as sheet_id, o.currency::text as currency, coalesce(s.platform_fee_bps, 0) as platform_fee_bps,
+         (${offerPriceCase})::text as unit_price, (${offerUnitsCase})::text as base_units_per_unit,
+         sum(u.quantity)::text as quantity
+  from u
+  join lateral (
+    select op.* from offer_prices op
+    where op.space = $1 and op.provider = u.provider and op.offer = u.offer and op.effective_from <= u.hour
+    order by op.effective_from desc limit 1
+  ) o on true
+  left join lateral (
+    select ps.platform_fee_bps from price_sheets ps
+    where ps.space = $1 and ps.effective_from <= u.hour order by ps.effective_from desc limit 1
+  ) s on true
+  where u.offer <> '' and (${offerPriceCase}) > 0
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
 )
-select u.kind, u.participant, u.provider, u.offer, u.meter, s.sheet_id::text as sheet_id, s.currency::text as currency,
-       s.platform_fee_bps, s.provider_share_bps, p.unit_price::text as unit_price,
-       p.base_units_per_unit::text as base_units_per_unit, sum(u.quantity)::text as quantity
-from u
-left join lateral (
-  select ps.sheet_id, ps.currency, ps.platform_fee_bps, ps.provider_share_bps from price_sheets ps
-  where ps.space = $1 and ps.effective_from <= u.hour order by ps.effective_from desc limit 1
-) s on true
-left join price_sheet_prices p on p.sheet_id = s.sheet_id and p.meter = u.meter
-group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
-order by 1 desc, 2, 3, 4, 5, 6`;
+select * from platform union all select * from offered
+order by 1 desc, 3, 4, 5, 6, 7, 2 desc, 8`;
 
-/** Prices the period's usage with the sheet in force for each hour; pure over the rows. */
+/**
+ * The split of one line: the platform's fee, rounded half-even to micro-units, and
+ * the provider's share, which is the rest, exactly (never rounded on its own). A
+ * platform price is the platform's own charge; an offer price is the provider's
+ * revenue, of which the platform keeps its fee basis points.
+ */
+export function splitAmount(
+  amount: Decimal,
+  source: PriceSource | "adjustment",
+  feeBps: number,
+): { fee: Decimal; share: Decimal } {
+  if (source !== "offer") return { fee: amount, share: sub(amount, amount) };
+  const fee = basisPoints(amount, feeBps);
+  return { fee, share: sub(amount, fee) };
+}
+
+/** Prices the period's usage with the prices in force for each hour; pure over the rows. */
 export function priceGroups(groups: readonly PricedGroup[]): Omit<StatementLine, "lineNo">[] {
   return groups.map((g) => {
     const meter = isMeterName(g.meter) ? meters[g.meter] : undefined;
@@ -96,28 +168,33 @@ export function priceGroups(groups: readonly PricedGroup[]): Omit<StatementLine,
     const amount = priced
       ? lineAmount(BigInt(g.quantity), g.unit_price ?? "0", BigInt(g.base_units_per_unit ?? "1"))
       : zero(AMOUNT_SCALE);
-    const fee = basisPoints(amount, g.platform_fee_bps ?? 0);
-    const share = g.provider !== "" ? basisPoints(amount, g.provider_share_bps ?? 0) : zero(AMOUNT_SCALE);
+    const { fee, share } = splitAmount(amount, g.price_source, g.platform_fee_bps ?? 0);
     return {
       kind: g.kind,
       participant: g.participant,
       provider: g.provider,
       offer: g.offer,
+      contract: g.contract,
       meter: g.meter,
       unit: meter?.baseUnit ?? "",
       quantity: g.quantity,
       unitPrice: priced ? g.unit_price : null,
       priceUnit: priced ? (meter?.billingUnit ?? null) : null,
+      priceSource: g.price_source,
       amount: formatDecimal(amount),
       currency: g.currency,
       platformFee: formatDecimal(fee),
       providerShare: formatDecimal(share),
       sheetId: g.sheet_id,
-      description: priced
-        ? g.kind === "late_usage"
-          ? "Late usage from a closed period"
-          : ""
-        : "No price in force for this meter",
+      description: !priced
+        ? "No price in force for this meter"
+        : g.price_source === "offer"
+          ? g.kind === "late_usage"
+            ? "Offer price, late usage from a closed period"
+            : "Offer price"
+          : g.kind === "late_usage"
+            ? "Late usage from a closed period"
+            : "",
     };
   });
 }
@@ -139,23 +216,30 @@ export async function draftLines(
      from statement_adjustments where space = $1 and period = $2 order by adjustment_id`,
     [space, period.date],
   );
-  const adjustments = adj.rows.map((a): Omit<StatementLine, "lineNo"> => ({
-    kind: "adjustment",
-    participant: a.participant,
-    provider: "",
-    offer: "",
-    meter: "",
-    unit: "",
-    quantity: "1",
-    unitPrice: a.amount,
-    priceUnit: null,
-    amount: a.amount,
-    currency: a.currency,
-    platformFee: "0",
-    providerShare: "0",
-    sheetId: null,
-    description: a.description,
-  }));
+  // A correction is between the participant and the platform that issues it: the
+  // platform's side of the line is the whole amount (negative for a credit).
+  const adjustments = adj.rows.map((a): Omit<StatementLine, "lineNo"> => {
+    const { fee, share } = splitAmount(parseDecimal(a.amount), "adjustment", 0);
+    return {
+      kind: "adjustment",
+      participant: a.participant,
+      provider: "",
+      offer: "",
+      contract: "",
+      meter: "",
+      unit: "",
+      quantity: "1",
+      unitPrice: a.amount,
+      priceUnit: null,
+      priceSource: null,
+      amount: a.amount,
+      currency: a.currency,
+      platformFee: formatDecimal(fee),
+      providerShare: formatDecimal(share),
+      sheetId: null,
+      description: a.description,
+    };
+  });
   return [...usage, ...adjustments].map((l, i) => ({ ...l, lineNo: i + 1 }));
 }
 
@@ -165,7 +249,7 @@ export async function closedLines(
   period: Period,
 ): Promise<StatementLine[]> {
   const { rows } = await client.query<Record<string, string | number | null>>(
-    `select line_no, kind, participant, provider, offer, meter, unit, quantity::text as quantity,
+    `select line_no, kind, participant, provider, offer, contract, price_source, meter, unit, quantity::text as quantity,
             unit_price::text as unit_price, amount::text as amount, currency::text as currency,
             platform_fee::text as platform_fee, provider_share::text as provider_share, sheet_id::text as sheet_id, description
      from statement_lines where space = $1 and period = $2 order by line_no`,
@@ -179,6 +263,7 @@ export async function closedLines(
       participant: String(r.participant),
       provider: String(r.provider),
       offer: String(r.offer),
+      contract: String(r.contract),
       meter,
       unit: String(r.unit),
       quantity: String(r.quantity),
@@ -187,6 +272,7 @@ export async function closedLines(
         r.kind !== "adjustment" && r.unit_price !== null && isMeterName(meter)
           ? meters[meter].billingUnit
           : null,
+      priceSource: r.price_source === null ? null : (String(r.price_source) as PriceSource),
       amount: String(r.amount),
       currency: r.currency === null ? null : String(r.currency),
       platformFee: String(r.platform_fee),
@@ -304,9 +390,10 @@ export async function closePeriod(
   if (lines.length > 0) {
     await client.query(
       `insert into statement_lines (space, period, line_no, kind, participant, provider, offer, meter, unit, quantity,
-         unit_price, amount, currency, platform_fee, provider_share, sheet_id, description)
+         unit_price, amount, currency, platform_fee, provider_share, sheet_id, description, contract, price_source)
        select $1, $2, * from unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-         $10::numeric[], $11::numeric[], $12::numeric[], $13::text[], $14::numeric[], $15::numeric[], $16::bigint[], $17::text[])`,
+         $10::numeric[], $11::numeric[], $12::numeric[], $13::text[], $14::numeric[], $15::numeric[], $16::bigint[], $17::text[],
+         $18::text[], $19::text[])`,
       [
         space,
         period.date,
@@ -325,6 +412,8 @@ export async function closePeriod(
         lines.map((l) => l.providerShare),
         lines.map((l) => l.sheetId),
         lines.map((l) => l.description),
+        lines.map((l) => l.contract),
+        lines.map((l) => l.priceSource),
       ],
     );
   }

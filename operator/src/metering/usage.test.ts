@@ -1,7 +1,10 @@
 // Storage usage events: windows, backfill and deterministic ids, without I/O.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { storageEvents, UsageReporter, type StorageSample } from "./usage.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { storageEvents, UsageReporter, usageReporterFromEnv, type StorageSample } from "./usage.ts";
 
 const sample = (at: string, bytes = 1000n): StorageSample => ({
   space: "s",
@@ -44,7 +47,7 @@ test("unacknowledged events are retried with the same ids", async () => {
   let up = false;
   const reporter = new UsageReporter({
     url: "http://dashboard.invalid",
-    token: "t",
+    token: () => Promise.resolve("t"),
     fetch: (_url, init) => {
       bodies.push(JSON.parse(init?.body as string) as { id: string }[]);
       return Promise.resolve(
@@ -67,4 +70,25 @@ test("unacknowledged events are retried with the same ids", async () => {
       ["storage/u-1/2025-03-01T10:00:00.000Z", "storage/u-1/2025-03-01T10:01:00.000Z"],
     ],
   );
+});
+
+test("the token comes from TDS_DASHBOARD_TOKEN_FILE too (the chart's projected token), re-read per post", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "tds-usage-"));
+  t.after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const file = join(dir, "token");
+  writeFileSync(file, "first\n");
+  const env = { TDS_DASHBOARD_URL: "http://dashboard.invalid", TDS_DASHBOARD_TOKEN_FILE: file };
+  assert.equal(usageReporterFromEnv({ TDS_DASHBOARD_URL: "http://dashboard.invalid" }), null);
+  const seen: string[] = [];
+  const reporter = usageReporterFromEnv(env, (_url, init) => {
+    seen.push(new Headers(init?.headers).get("authorization") ?? "");
+    return Promise.resolve(new Response("unavailable", { status: 503 }));
+  });
+  assert.ok(reporter, "a reporter from the token file");
+  await reporter.sample(sample("2025-03-01T10:00:10Z"));
+  writeFileSync(file, "rotated\n");
+  await reporter.flush();
+  assert.deepEqual(seen, ["Bearer first", "Bearer rotated"]);
 });

@@ -6,8 +6,12 @@
 // event id is storage/<participant uid>/<window start>, so a retry, a second
 // replica or a restart can never count a window twice: the API keeps the first
 // payload (and flags a different one as a conflict, never adding it).
-// Configured by TDS_DASHBOARD_URL and TDS_DASHBOARD_TOKEN (a JWT with role
-// "operator"); without them nothing is posted.
+// Configured like the operator's other calls to the dashboard API
+// (dashboardFromEnv): TDS_DASHBOARD_URL and a bearer token, TDS_DASHBOARD_TOKEN
+// or TDS_DASHBOARD_TOKEN_FILE (the chart's and infra/'s projected
+// ServiceAccount token, re-read per post so it can rotate); without them
+// nothing is posted.
+import { dashboardFromEnv } from "../dashboard/dashboard.ts";
 import type { Logger } from "../runtime/log.ts";
 
 export const USAGE_SOURCE = "/tds/operator/storage";
@@ -28,7 +32,16 @@ export interface UsageCloudEvent {
   type: "dev.tds.usage.v1";
   time: string;
   subject: string;
-  data: { space: string; participant: string; meter: string; quantity: string };
+  data: {
+    space: string;
+    participant: string;
+    meter: string;
+    quantity: string;
+    provider?: string;
+    offer?: string;
+    /** The DataContract (in the participant's namespace) whose offer price applies. */
+    contract?: string;
+  };
 }
 
 /**
@@ -69,7 +82,8 @@ export function storageEvents(
 
 export interface UsageReporterOptions {
   readonly url: string;
-  readonly token: string;
+  /** The bearer token of each post (a file's content is re-read, so it can rotate). */
+  readonly token: () => Promise<string>;
   readonly windowMs?: number;
   readonly timeoutMs?: number;
   /** Unacknowledged events kept for the next attempt; the oldest are dropped beyond this. */
@@ -108,7 +122,7 @@ export class UsageReporter {
       const res = await (this.opts.fetch ?? fetch)(new URL("/v1/usage", this.opts.url), {
         method: "POST",
         headers: {
-          authorization: `Bearer ${this.opts.token}`,
+          authorization: `Bearer ${await this.opts.token()}`,
           "content-type": "application/cloudevents-batch+json",
         },
         body: JSON.stringify(batch),
@@ -137,14 +151,26 @@ export class UsageReporter {
 
 let fromEnv: UsageReporter | null | undefined;
 
-/** The process's reporter, from TDS_DASHBOARD_URL and TDS_DASHBOARD_TOKEN; null when unset. */
-export function usageReporter(env: NodeJS.ProcessEnv = process.env): UsageReporter | null {
-  if (fromEnv === undefined) {
-    const url = env.TDS_DASHBOARD_URL;
-    const token = env.TDS_DASHBOARD_TOKEN;
-    const windowMs = env.TDS_STORAGE_WINDOW_MS ? Number(env.TDS_STORAGE_WINDOW_MS) : undefined;
-    fromEnv = url && token ? new UsageReporter({ url, token, ...(windowMs ? { windowMs } : {}) }) : null;
-  }
+/**
+ * A reporter from TDS_DASHBOARD_URL with TDS_DASHBOARD_TOKEN or
+ * TDS_DASHBOARD_TOKEN_FILE; null when either is unset.
+ */
+export function usageReporterFromEnv(env: NodeJS.ProcessEnv, transport?: typeof fetch): UsageReporter | null {
+  const dashboard = dashboardFromEnv(env);
+  const windowMs = env.TDS_STORAGE_WINDOW_MS ? Number(env.TDS_STORAGE_WINDOW_MS) : undefined;
+  return dashboard?.token
+    ? new UsageReporter({
+        url: dashboard.url,
+        token: dashboard.token,
+        ...(windowMs ? { windowMs } : {}),
+        ...(transport ? { fetch: transport } : {}),
+      })
+    : null;
+}
+
+/** The process's reporter (usageReporterFromEnv of process.env), made once. */
+export function usageReporter(): UsageReporter | null {
+  if (fromEnv === undefined) fromEnv = usageReporterFromEnv(process.env);
   return fromEnv;
 }
 

@@ -7,6 +7,7 @@ import { DEFAULT_CLASSIFICATION_LEVELS } from "@tds/crds";
 import type { KubeObject } from "@tds/crds/kube";
 import { managedLabels } from "../isolation.builders.ts";
 import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
+import type { UsageCloudEvent } from "../../metering/usage.ts";
 import type { ParticipantFacts, SpaceRules } from "./policy.ts";
 
 /** The label the gateway finds a contract by. */
@@ -162,5 +163,41 @@ export function contractEvidence(
       uid: contract.metadata.uid ?? "",
     },
     payloadHash: createHash("sha256").update(payload).digest("hex"),
+  };
+}
+
+/** Source of the usage events the contract controller sends. */
+export const CONTRACT_USAGE_SOURCE = "/tds/operator/datacontract";
+
+/**
+ * The agreement of a contract as usage: one `offer.contracts` event, which the
+ * statements price with the offer's perContract. Its id is the contract's uid, so
+ * every retry, restart and replica sends the same event and the API keeps it once.
+ */
+export function agreementUsageEvent(
+  space: string,
+  contract: DataContract & KubeObject,
+  agreedAt: string,
+): UsageCloudEvent | undefined {
+  const consumer = splitParticipantNamespace(contract.metadata.namespace)?.participant;
+  const provider = splitParticipantNamespace(contract.spec.offerRef.namespace)?.participant;
+  const name = contract.metadata.name;
+  if (!consumer || !provider || !name || !contract.metadata.uid) return undefined;
+  return {
+    specversion: "1.0",
+    id: `contract/${contract.metadata.uid}/agreed`,
+    source: CONTRACT_USAGE_SOURCE,
+    type: "dev.tds.usage.v1",
+    time: agreedAt,
+    subject: `${contract.metadata.namespace ?? ""}/${name}`,
+    data: {
+      space,
+      participant: consumer,
+      provider,
+      offer: contract.spec.offerRef.name,
+      contract: name,
+      meter: "offer.contracts",
+      quantity: "1",
+    },
   };
 }

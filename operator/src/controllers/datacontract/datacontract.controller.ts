@@ -32,6 +32,7 @@ import {
   EXPORT_DECISION_ANNOTATION,
   REVOKE_ANNOTATION,
   REVOKED_BY_ANNOTATION,
+  agreementUsageEvent,
   buildCredentialsSecret,
   contractEvidence,
   credentialsSecretName,
@@ -472,6 +473,11 @@ export class DataContractReconciler implements Reconciler {
     } else if (pendingEntries.length > 0 && dashboard) {
       try {
         for (const h of pendingEntries) {
+          // The agreement is billed (the offer's perContract) before its evidence is sent, so
+          // an agreement on record is always on the statement; a retry sends the same event.
+          const billed = h.action === "contract.agreed" && status.agreedAt !== undefined;
+          const agreement = billed ? agreementUsageEvent(space, c, status.agreedAt ?? "") : undefined;
+          if (agreement && dashboard.postUsage) await dashboard.postUsage([agreement]);
           const [r] = await dashboard.recordEvidence(space, [contractEvidence(space, c, h, status)]);
           if (r?.leafIndex === undefined || r.leafHash === undefined) {
             this.alreadyLogged.add(h.eventId);

@@ -49,13 +49,14 @@ export class DataOfferReconciler implements Reconciler {
     const o = await ctx.client.find<OfferObject>(kinds.dataOffer, req.name, req.namespace);
     if (!o) return undefined;
     const where = splitParticipantNamespace(o.metadata.namespace);
-    // Deletion never waits for the space: an offer whose space is already gone
-    // (its namespace is collected after the space) is still withdrawn.
-    if (where && o.metadata.deletionTimestamp) return this.finalize(o, ctx, where.space);
     const space =
       where && (this.deps.cache.get(kinds.dataSpace, where.space) as (DataSpace & KubeObject) | undefined);
     if (!where || !space) {
-      if (this.deps.spaceSelector) return undefined;
+      if (this.deps.spaceSelector) return undefined; // another operator's space, or none
+      // Deletion never waits for the space: an offer whose space is already
+      // gone is still withdrawn (a space being deleted also waits for its
+      // participants' namespaces, so this is the exception).
+      if (where && o.metadata.deletionTimestamp) return this.finalize(o, ctx, where.space);
       return this.status(
         o,
         ctx,
@@ -64,6 +65,7 @@ export class DataOfferReconciler implements Reconciler {
         "A DataOffer must live in a provider's namespace <space>--<participant> of an existing space",
       );
     }
+    if (o.metadata.deletionTimestamp) return this.finalize(o, ctx, where.space);
     await addFinalizer(ctx, kinds.dataOffer, o, OFFER_FINALIZER);
 
     const rules = spaceRules(space);

@@ -482,6 +482,7 @@ export class SandboxJobReconciler implements Reconciler {
       consumer: splitParticipantNamespace(job.metadata.namespace)?.participant ?? "",
       provider: splitParticipantNamespace(contract?.spec.offerRef.namespace)?.participant ?? "",
       offer: contract?.spec.offerRef.name ?? "",
+      contract: job.spec.contractRef.name,
       time: status.completionTime,
       usage: sandboxUsage(limits.limits, status.startTime, status.completionTime),
     });

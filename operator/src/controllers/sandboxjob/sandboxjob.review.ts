@@ -112,6 +112,8 @@ export function sandboxUsageEvents(r: {
   consumer: string;
   provider: string;
   offer: string;
+  /** The job's DataContract: its offer's perSandboxCPUHour applies. */
+  contract: string;
   time: string;
   usage: { cpuMilliseconds: bigint; memoryByteSeconds: bigint };
 }): UsageCloudEvent[] {
@@ -127,7 +129,7 @@ export function sandboxUsageEvents(r: {
       participant: r.consumer,
       meter,
       quantity: quantity.toString(),
-      ...{ provider: r.provider, offer: r.offer },
+      ...{ provider: r.provider, offer: r.offer, contract: r.contract },
     },
   });
   return [

@@ -1,0 +1,256 @@
+// The Helm chart as a provider installs it: helm (built from its Go module)
+// lints it strictly, renders it with several value sets, refuses bad values
+// naming the field, and the real kube-apiserver accepts what it renders
+// (server-side dry-run apply of every object, the CRDs included).
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { kubectl } from "@tds/test/testkit";
+import { chartDir, helm, renderChart, templateChart, type ChartObject } from "../harness/chart.ts";
+
+const run = randomBytes(3).toString("hex");
+const scratch = mkdtempSync(join(tmpdir(), "tds-chart-"));
+after(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const clusterScoped = new Set([
+  "ClusterRole",
+  "ClusterRoleBinding",
+  "ValidatingAdmissionPolicy",
+  "ValidatingAdmissionPolicyBinding",
+  "CustomResourceDefinition",
+  "Namespace",
+]);
+
+interface Container {
+  name: string;
+  image: string;
+  command: string[];
+  env: { name: string; value?: string }[];
+  volumeMounts: { name: string; mountPath: string }[];
+  securityContext: Record<string, unknown>;
+}
+interface PodSpec {
+  containers: Container[];
+  volumes: { name: string; emptyDir?: unknown }[];
+  securityContext: Record<string, unknown>;
+  imagePullSecrets?: { name: string }[];
+  nodeSelector?: Record<string, string>;
+  tolerations?: unknown[];
+  affinity?: unknown;
+}
+const podSpec = (d: ChartObject) =>
+  (d.spec as { template: { spec: PodSpec; metadata: { annotations?: Record<string, string> } } }).template;
+const find = (objs: ChartObject[], kind: string, name: string) => {
+  const o = objs.find((x) => x.kind === kind && x.metadata.name === name);
+  assert.ok(o, `${kind} ${name} in ${objs.map((x) => `${x.kind}/${x.metadata.name}`).join(", ")}`);
+  return o;
+};
+
+test("helm lint --strict passes, with the optional monitoring objects on and off", () => {
+  helm(["lint", "--strict", chartDir]);
+  const values = join(scratch, "monitoring.yaml");
+  writeFileSync(
+    values,
+    stringify({
+      operator: { metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } },
+      dashboardApi: { metrics: { serviceMonitor: { enabled: true } } },
+    }),
+  );
+  helm(["lint", "--strict", chartDir, "-f", values]);
+});
+
+test("the default values render restricted Deployments with a writable /tmp, standard labels, PDBs and a metrics Service", () => {
+  const objs = renderChart({ namespace: "tds-system" });
+  for (const name of ["tds-operator", "tds-dashboard-api"]) {
+    const d = find(objs, "Deployment", name);
+    const tpl = podSpec(d);
+    const c = tpl.spec.containers[0];
+    assert.ok(c);
+    assert.equal(c.image, "registry.example.com/tds/tds:0.1.0");
+    assert.equal(c.command[0], "/usr/local/bin/node", "compiled JavaScript, no tsx");
+    assert.ok(!c.command.includes("tsx"));
+    assert.deepEqual(c.securityContext, {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    });
+    assert.ok(c.volumeMounts.some((m) => m.name === "tmp" && m.mountPath === "/tmp"));
+    assert.ok(tpl.spec.volumes.some((v) => v.name === "tmp" && v.emptyDir));
+    assert.equal(tpl.spec.securityContext.runAsNonRoot, true);
+    assert.equal(tpl.spec.securityContext.runAsUser, 65532);
+    const labels = d.metadata.labels ?? {};
+    for (const l of [
+      "app.kubernetes.io/name",
+      "app.kubernetes.io/instance",
+      "app.kubernetes.io/version",
+      "app.kubernetes.io/managed-by",
+      "app.kubernetes.io/component",
+      "helm.sh/chart",
+    ])
+      assert.ok(labels[l], `${name} has label ${l}`);
+    find(objs, "PodDisruptionBudget", name);
+  }
+  const metrics = find(objs, "Service", "tds-operator-metrics");
+  assert.deepEqual((metrics.spec as { selector: Record<string, string> }).selector, {
+    "app.kubernetes.io/name": "tds",
+    "app.kubernetes.io/instance": "tds",
+    "app.kubernetes.io/component": "operator",
+  });
+  const env = podSpec(find(objs, "Deployment", "tds-operator")).spec.containers[0]?.env ?? [];
+  const value = (n: string) => env.find((e) => e.name === n)?.value;
+  assert.equal(value("TDS_RESYNC_MS"), "300000");
+  assert.equal(value("TDS_DASHBOARD_TOKEN_FILE"), "/var/run/secrets/tds/dashboard-api/token");
+  assert.equal(value("TDS_DASHBOARD_URL"), "http://tds-dashboard-api.tds-system.svc:80");
+  assert.ok(!objs.some((o) => o.kind === "ServiceMonitor" || o.kind === "PrometheusRule"));
+  assert.equal(objs.filter((o) => o.kind === "ValidatingAdmissionPolicy").length, 2);
+});
+
+test("the common platform keys reach both Deployments, and an image digest replaces the tag", () => {
+  const common = {
+    serviceAccount: { annotations: { "iam.example.com/role": "tds" } },
+    podAnnotations: { "example.com/scrape": "yes" },
+    nodeSelector: { "kubernetes.io/os": "linux" },
+    tolerations: [{ key: "dedicated", operator: "Equal", value: "tds", effect: "NoSchedule" }],
+    affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
+    extraEnv: [{ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: "http://otel:4317" }],
+  };
+  const digest = `sha256:${"ab".repeat(32)}`;
+  const objs = renderChart({
+    namespace: "tds-system",
+    values: {
+      image: { digest },
+      imagePullSecrets: [{ name: "registry" }],
+      operator: { ...common, resyncSeconds: 45 },
+      dashboardApi: common,
+    },
+  });
+  for (const name of ["tds-operator", "tds-dashboard-api"]) {
+    const tpl = podSpec(find(objs, "Deployment", name));
+    const c = tpl.spec.containers[0];
+    assert.ok(c);
+    assert.equal(c.image, `registry.example.com/tds/tds@${digest}`);
+    assert.deepEqual(tpl.spec.imagePullSecrets, [{ name: "registry" }]);
+    assert.deepEqual(tpl.spec.nodeSelector, common.nodeSelector);
+    assert.deepEqual(tpl.spec.tolerations, common.tolerations);
+    assert.deepEqual(tpl.spec.affinity, common.affinity);
+    assert.equal(tpl.metadata.annotations?.["example.com/scrape"], "yes");
+    assert.ok(c.env.some((e) => e.name === "OTEL_EXPORTER_OTLP_ENDPOINT" && e.value === "http://otel:4317"));
+    const sa = find(objs, "ServiceAccount", name).metadata as { annotations?: Record<string, string> };
+    assert.equal(sa.annotations?.["iam.example.com/role"], "tds");
+  }
+  const env = podSpec(find(objs, "Deployment", "tds-operator")).spec.containers[0]?.env ?? [];
+  assert.equal(env.find((e) => e.name === "TDS_RESYNC_MS")?.value, "45000");
+});
+
+test("two releases share no cluster-scoped name, and the policies name each release's own identities", () => {
+  const a = renderChart({ release: "acme", namespace: "tds-acme", includeCrds: false });
+  const b = renderChart({ release: "globex", namespace: "tds-globex", includeCrds: false });
+  const names = (objs: ChartObject[]) =>
+    new Set(objs.filter((o) => clusterScoped.has(o.kind)).map((o) => `${o.kind}/${o.metadata.name}`));
+  const shared = [...names(a)].filter((n) => names(b).has(n));
+  assert.deepEqual(shared, []);
+  assert.ok(names(a).has("ClusterRole/acme-tds-operator"));
+  const policy = JSON.stringify(find(a, "ValidatingAdmissionPolicy", "acme-tds-sandboxjob-review"));
+  assert.ok(policy.includes("system:serviceaccount:tds-acme:acme-tds-dashboard-api"));
+  const binding = find(a, "ValidatingAdmissionPolicyBinding", "acme-tds-sandboxjob-review");
+  assert.equal((binding.spec as { policyName: string }).policyName, "acme-tds-sandboxjob-review");
+  const crb = find(a, "ClusterRoleBinding", "acme-tds-operator");
+  assert.deepEqual((crb as unknown as { subjects: unknown[] }).subjects, [
+    { kind: "ServiceAccount", name: "acme-tds-operator", namespace: "tds-acme" },
+  ]);
+  const env = podSpec(find(a, "Deployment", "acme-tds-operator")).spec.containers[0]?.env ?? [];
+  assert.equal(env.find((e) => e.name === "TDS_LEASE_NAME")?.value, "acme-tds-operator");
+});
+
+test("the optional ServiceMonitors and PrometheusRule render when enabled; the policies can be turned off", () => {
+  const objs = renderChart({
+    namespace: "tds-system",
+    values: {
+      operator: { metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } },
+      dashboardApi: { metrics: { serviceMonitor: { enabled: true } } },
+      admissionPolicies: { enabled: false },
+    },
+  });
+  assert.equal(objs.filter((o) => o.kind === "ServiceMonitor").length, 2);
+  const rule = find(objs, "PrometheusRule", "tds-operator");
+  assert.ok(JSON.stringify(rule).includes('tds_leader{job=\\"tds-operator-metrics\\"'));
+  assert.ok(!objs.some((o) => o.kind.startsWith("ValidatingAdmissionPolicy")));
+});
+
+test("values.schema.json refuses bad values and names the field", () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ operator: { resyncSeconds: 30.5 } }, "/operator/resyncSeconds"],
+    [{ operator: { replicas: -1 } }, "/operator/replicas"],
+    [{ dashboardApi: { publicUrl: "tds.example.com" } }, "/dashboardApi/publicUrl"],
+    [{ image: { digest: "latest" } }, "/image/digest"],
+    [{ image: { pullPolicy: "Sometimes" } }, "/image/pullPolicy"],
+    [{ operator: { resyncSecond: 30 } }, "resyncSecond"],
+    [{ database: { urlSecret: { name: "" } } }, "/database/urlSecret/name"],
+    [{ podSecurityContext: { runAsUser: 0 } }, "/podSecurityContext/runAsUser"],
+  ];
+  for (const [values, field] of cases) {
+    assert.throws(
+      () => templateChart({ namespace: "tds-system", values }),
+      (err: { stderr?: string }) => {
+        assert.match(err.stderr ?? "", /values don't meet the specifications of the schema/);
+        assert.ok(err.stderr?.includes(field), `${JSON.stringify(values)}: ${err.stderr ?? ""}`);
+        return true;
+      },
+    );
+  }
+});
+
+test("the local kube-apiserver accepts every object the chart renders (server-side dry run, CRDs included)", () => {
+  const ns = `tds-chart-${run}`;
+  kubectl(["create", "namespace", ns]);
+  try {
+    for (const values of [
+      {},
+      {
+        image: { digest: `sha256:${"cd".repeat(32)}` },
+        imagePullSecrets: [{ name: "registry" }],
+        operator: { replicas: 1, nodeSelector: { "kubernetes.io/os": "linux" }, spaceSelector: "tier=gold" },
+        dashboardApi: {
+          service: { type: "LoadBalancer", port: 443 },
+          podDisruptionBudget: { enabled: false },
+        },
+      },
+    ]) {
+      const text = templateChart({ release: `r${run}`, namespace: ns, values, includeCrds: true });
+      const out = kubectl(
+        [
+          "apply",
+          "--server-side",
+          "--dry-run=server",
+          "--field-manager=tds-chart-test",
+          "-o",
+          "name",
+          "-f",
+          "-",
+        ],
+        text,
+      );
+      const applied = out.trim().split("\n").filter(Boolean);
+      const rendered = renderChart({ release: `r${run}`, namespace: ns, values, includeCrds: true });
+      assert.equal(applied.length, rendered.length, out);
+      for (const kind of [
+        "deployment",
+        "customresourcedefinition",
+        "validatingadmissionpolicy",
+        "poddisruptionbudget",
+      ])
+        assert.ok(
+          applied.some((l) => l.startsWith(`${kind}.`)),
+          `${kind} in ${out}`,
+        );
+    }
+  } finally {
+    kubectl(["delete", "namespace", ns, "--wait=false"]);
+  }
+});
