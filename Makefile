@@ -60,6 +60,30 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# The Eclipse DSP TCK runs on Java 17+; its jars come from Maven Central (test/dsp-tck/pom.xml).
+.PHONY: java
+java:
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
+	  echo "installing Debian's JDK and Maven"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless maven >/dev/null; \
+	fi
+
+$(TOOLS)/dsp-tck/.stamp: test/dsp-tck/pom.xml
+	@$(MAKE) --no-print-directory java
+	mvn -q -B -f test/dsp-tck/pom.xml dependency:copy-dependencies -DoutputDirectory=$(TOOLS)/dsp-tck
+	touch $@
+
+.PHONY: dsp-tck-deps
+dsp-tck-deps: $(TOOLS)/dsp-tck/.stamp ## The DSP TCK's jars from Maven Central into .tools/dsp-tck
+
+.PHONY: dsp-tck-target
+dsp-tck-target: deps dsp-tck-deps ## Serve the DSP TCK's fixture space on :8282 (prints target, authorization, settings); Ctrl-C stops it
+	$(TSX) test/dsp-tck/target.ts
+
+.PHONY: dsp-tck
+dsp-tck: deps dsp-tck-deps ## Run the DSP TCK against a fresh fixture space (prints N passed, M failed)
+	$(HARNESS) run -- node --import tsx --test test/dsp-tck/dsp-tck.int.test.ts
+
 # The API fuzz run (test/integration/api-fuzz.int.test.ts): Schemathesis from PyPI, pinned, in a venv.
 SCHEMATHESIS_VERSION := 4.32.5
 SCHEMATHESIS := $(TOOLS)/schemathesis/bin/schemathesis
@@ -123,7 +147,7 @@ typecheck: deps ## TypeScript, strict
 	npx tsc -p tsconfig.json --noEmit
 
 .PHONY: test
-test: deps lint typecheck check-generated binaries $(NODE_BIN) ## The whole suite: lint, types, drift, unit and integration tests
+test: deps lint typecheck check-generated binaries $(NODE_BIN) dsp-tck-deps ## The whole suite: lint, types, drift, unit and integration tests
 	@mkdir -p $(STATE)
 	node --import tsx --test --test-timeout=600000 --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination=$(STATE)/harness-results.tap $(HARNESS_TEST) || status=$$?; \

@@ -27,6 +27,7 @@ import { contractRoutes } from "./contracts/routes.ts";
 import { agreementRoutes } from "./gateway/agreements.ts";
 import type { ContractsKube } from "./contracts/kube.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
+import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
 import type { SandboxJobsKube } from "./sandboxjobs/kube.ts";
 
 export interface BuildAppOptions {
@@ -47,6 +48,8 @@ export interface BuildAppOptions {
   readonly contractsKube?: ContractsKube;
   /** Kubernetes access for POST /v1/spaces/:space/sandboxjobs/.../review; 503 without it. */
   readonly sandboxJobsKube?: SandboxJobsKube;
+  /** The Dataspace Protocol endpoints (/dsp/<space>/...); off when unset. See dsp/routes.ts. */
+  readonly dsp?: Omit<DspRoutesOptions, "verifyToken">;
 }
 
 /** The rate limiter's bucket for a caller: its participant, or its role and subject in its space. */
@@ -184,6 +187,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     kube: opts.sandboxJobsKube,
   });
   if (opts.gateway) await app.register(gatewayRoutes, opts.gateway);
+  if (opts.dsp && opts.pool) await app.register(dspRoutes, { ...opts.dsp, verifyToken: opts.verifyToken });
   if (opts.pool) {
     const evidencePrefix = "/v1/spaces/:space/evidence";
     await app.register(evidenceRoutes, {

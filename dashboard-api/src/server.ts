@@ -20,6 +20,7 @@ import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
 import { createTokenVerifier, defaultAudience } from "./auth/tokens.ts";
 import { loadConfig } from "./config.ts";
 import { migrate } from "./migrate.ts";
+import { dspFromEnv } from "./dsp/index.ts";
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -77,6 +78,9 @@ async function main(): Promise<void> {
           }),
         )
       : jwt;
+  const contractsKube = kube ? kubeContracts() : undefined;
+  const dsp = dspFromEnv(process.env, config.port, pool, contractsKube);
+  const gateway = gatewayFromEnv(process.env, pool);
   const app = await buildApp({
     pool,
     closePool: true,
@@ -84,9 +88,10 @@ async function main(): Promise<void> {
     logger: { level: config.logLevel },
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,
-    gateway: gatewayFromEnv(process.env, pool),
+    ...(gateway ? { gateway: { ...gateway, ...(dsp ? { transferTokens: dsp.transferTokens } : {}) } } : {}),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
-    ...(kube ? { contractsKube: kubeContracts(), sandboxJobsKube: kubeSandboxJobs() } : {}),
+    ...(kube && contractsKube ? { contractsKube, sandboxJobsKube: kubeSandboxJobs() } : {}),
+    ...(dsp ? { dsp } : {}),
   });
   const checkpointer = signerFor
     ? startCheckpointer({

@@ -12,6 +12,27 @@ import { freePort, startProcess, waitUntil, type ManagedProcess } from "./proces
 import { seedOfferAssets } from "./demo-data.ts";
 import { chartDir, templateChart } from "./chart.ts";
 
+/** The sample space and consumer (crds/samples). */
+const DEMO_SPACE = "yangtze-industrial";
+const DEMO_CONSUMER = "wuhan-analytics";
+
+/** A curl command with which the sample consumer asks the demo space's DSP endpoint for its catalogue. */
+async function dspCatalogCommand(dashboardUrl: string, childEnv: NodeJS.ProcessEnv): Promise<string> {
+  const key = await loadOrCreateDevKey(devKeyFile(childEnv));
+  const token = await mintToken(key, {
+    role: "participant",
+    subject: "demo-dsp",
+    space: DEMO_SPACE,
+    participant: DEMO_CONSUMER,
+    expiresIn: "8h",
+  });
+  const body = JSON.stringify({
+    "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
+    "@type": "CatalogRequestMessage",
+  });
+  return `curl -fsS -X POST -H "Authorization: Bearer ${token}" -H "Content-Type: application/json" -d '${body}' ${dashboardUrl}/dsp/${DEMO_SPACE}/2025-1/catalog/request`;
+}
+
 /**
  * Waits (up to a minute) for the sample download contract to be Active and
  * returns a curl command that fetches one telemetry object with its token.
@@ -21,7 +42,7 @@ async function downloadCommand(
   dashboardUrl: string | undefined,
 ): Promise<string | undefined> {
   if (!dashboardUrl) return undefined;
-  const ns = "yangtze-industrial--wuhan-analytics";
+  const ns = `${DEMO_SPACE}--${DEMO_CONSUMER}`;
   const contract = "wuhan-telemetry";
   const get = (path: string) => {
     try {
@@ -110,7 +131,20 @@ async function main(): Promise<void> {
         name: "dashboard-api",
         command: process.execPath,
         args: [...tsx, join(repoRoot, "dashboard-api/src/server.ts")],
-        env: { ...childEnv, PORT: String(port), HOST: "127.0.0.1" },
+        env: {
+          ...childEnv,
+          PORT: String(port),
+          HOST: "127.0.0.1",
+          // The demo space speaks DSP; its participants call it with their own API tokens (docs/dsp.md).
+          TDS_DSP_SPACES: JSON.stringify({
+            [DEMO_SPACE]: {
+              participantId: `urn:tds:${DEMO_SPACE}`,
+              consumer: DEMO_CONSUMER,
+              counterparties: [],
+            },
+          }),
+          TDS_PUBLIC_URL: `http://127.0.0.1:${String(port)}`,
+        },
         logFile: join(logs, "dashboard-api.log"),
       });
       children.push(api);
@@ -187,6 +221,12 @@ async function main(): Promise<void> {
     console.log(`try: KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")} get tds`);
     if (download)
       console.log(`download a sample object as the consumer, through the metered gateway:\n  ${download}`);
+    if (dashboardUrl) {
+      console.log(`DSP: ${dashboardUrl}/dsp/${DEMO_SPACE}`);
+      console.log(
+        `the demo space's DSP catalogue, as the consumer:\n  ${await dspCatalogCommand(dashboardUrl, childEnv)}`,
+      );
+    }
     await stopSignal;
     console.log("stopping the demo");
   } finally {

@@ -16,6 +16,9 @@ export interface ContractView {
   state?: string;
   offerNamespace: string;
   annotations: Record<string, string>;
+  agreementId?: string;
+  /** status.rejection, as "<reason>: <message>". */
+  rejection?: string;
 }
 
 export interface ContractsKube {
@@ -26,7 +29,7 @@ export interface ContractsKube {
 
 type ContractObject = KubernetesObject & {
   spec?: { offerRef?: { namespace?: string } };
-  status?: { state?: string };
+  status?: { state?: string; agreementId?: string; rejection?: { reason?: string; message?: string } };
 };
 
 const codeOf = (err: unknown): number | undefined => {
@@ -52,6 +55,10 @@ function view(o: ContractObject): ContractView {
     name: o.metadata?.name ?? "",
     uid: o.metadata?.uid ?? "",
     ...(o.status?.state ? { state: o.status.state } : {}),
+    ...(o.status?.agreementId ? { agreementId: o.status.agreementId } : {}),
+    ...(o.status?.rejection
+      ? { rejection: `${o.status.rejection.reason ?? ""}: ${o.status.rejection.message ?? ""}` }
+      : {}),
     offerNamespace: o.spec?.offerRef?.namespace ?? "",
     annotations: o.metadata?.annotations ?? {},
   };

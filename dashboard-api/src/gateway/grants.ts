@@ -161,3 +161,14 @@ export const objectResponses = {
   },
   304: { description: "Not modified (If-None-Match)", type: "null" },
 } as const;
+
+/**
+ * Tokens scoped to one transfer process (the DSP's PULL transfers,
+ * dsp/transfer-tokens.ts): accepted for their agreement in place of the
+ * contract token while their transfer runs, and their streams cut when it stops.
+ */
+export interface TransferTokenGate {
+  /** The transfer a token was issued for, a refusal, or undefined when the token is not one of these. */
+  authorize(agreementId: string, token: string): Promise<{ pid: string } | Refusal | undefined>;
+  watch(pid: string, cut: (why: Refusal) => void): () => void;
+}

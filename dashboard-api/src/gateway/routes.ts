@@ -21,6 +21,7 @@ import {
   tokenMatches,
   transferId,
   type Refusal,
+  type TransferTokenGate,
 } from "./grants.ts";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
@@ -50,6 +51,8 @@ export interface GatewayOptions {
   readonly onMonitor?: (m: StreamMonitor) => void;
   /** SandboxJob grants, read live; with it, the /v1/sandbox endpoints are served (sandbox.ts), from the cache when `watch` is set. */
   readonly sandbox?: SandboxSource;
+  /** Tokens of single transfers (DSP PULL), accepted beside contract tokens. */
+  readonly transferTokens?: TransferTokenGate;
 }
 
 function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
@@ -191,7 +194,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       }
       const grant = await source.resolve(agreementId);
       // Unknown agreement and wrong token answer alike, so ids cannot be probed.
-      if (!grant || !tokenMatches(token, grant.tokenDigest)) return refuse(reply, request, denied);
+      if (!grant) return refuse(reply, request, denied);
+      let dspTransfer: string | undefined;
+      if (!tokenMatches(token, grant.tokenDigest)) {
+        const scoped = await opts.transferTokens?.authorize(agreementId, token);
+        if (!scoped) return refuse(reply, request, denied);
+        if (!("pid" in scoped)) return refuse(reply, request, scoped);
+        dspTransfer = scoped.pid;
+      }
       const refused = downloadRefusal(grant, key, now());
       if (refused) return refuse(reply, request, refused);
 
@@ -269,13 +279,16 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
         sent += chunk.length;
       });
       streaming.set(tid, (streaming.get(tid) ?? 0) + 1);
-      const unregister = monitor.register(grant, (why) => {
+      const cut = (why: Refusal) => {
         cutBy = why;
         request.log.info({ transferId: tid, code: why.code }, "cutting an open transfer");
         body.destroy(new Error(why.message));
-      });
+      };
+      const unregister = monitor.register(grant, cut);
+      const unwatch = dspTransfer ? opts.transferTokens?.watch(dspTransfer, cut) : undefined;
       body.once("close", () => {
         unregister();
+        unwatch?.();
         const left = (streaming.get(tid) ?? 1) - 1;
         if (left > 0) streaming.set(tid, left);
         else streaming.delete(tid);
