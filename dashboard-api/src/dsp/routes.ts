@@ -60,6 +60,10 @@ export interface DspRoutesOptions {
   readonly tckTriggerSpace?: string;
 }
 
+/** DSP error bodies (CatalogError, ContractNegotiationError, TransferError), not the API's ErrorResponse. */
+const dspError = { type: "object", additionalProperties: true } as const;
+const dspErrors = { "4xx": dspError, "5xx": dspError } as const;
+
 declare module "fastify" {
   interface FastifyRequest {
     dspCaller?: Caller;
@@ -129,7 +133,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
       method,
       url: `/dsp/:space${url}`,
       config: { public: true },
-      schema: { hide: true },
+      schema: { hide: true, response: dspErrors },
       handler: async (request, reply) => {
         try {
           const { space } = request.params as { space: string };
@@ -403,7 +407,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
   for (const kind of ["negotiation", "transfer"] as const) {
     app.post(
       `/v1/spaces/:space/dsp/${kind}s`,
-      { schema: { tags: ["dsp"], summary: `Start a DSP ${kind} as consumer` } },
+      { schema: { tags: ["dsp"], summary: `Start a DSP ${kind} as consumer`, response: dspErrors } },
       async (request, reply) => {
         const { space } = request.params as { space: string };
         const p = principalOf(request);
@@ -424,7 +428,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
       const space = opts.tckTriggerSpace;
       app.post(
         `/tck/${kind}s/requests`,
-        { config: { public: true }, schema: { hide: true } },
+        { config: { public: true }, schema: { hide: true, response: dspErrors } },
         async (request, reply) => {
           try {
             await identify(opts.config[space], space, request.headers.authorization, opts.verifyToken);
