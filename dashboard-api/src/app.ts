@@ -63,8 +63,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: 16 * 1024 * 1024,
-    // Over every parameter's documented maxLength, so a long one is a 400 naming it, not a 414.
-    routerOptions: { maxParamLength: 2048 },
+    // A parameter's limit is its documented maxLength (a 400 naming it), not the router's: Node's 16 KiB
+    // limit on the request head comes first (431), even for 1024 characters percent-encoded 12 bytes each.
+    routerOptions: { maxParamLength: 16 * 1024 },
     requestIdHeader: "x-request-id",
     // Router and HTTP parser errors in the documented shape too (errors.ts).
     frameworkErrors,

@@ -238,7 +238,7 @@ test("bad percent-encoding, an over-long URL and over-large headers get the erro
     // Over every documented maxLength and fastify's parameter limit, under Node's header limit.
     const long = op.template.replace("{*}", "k".repeat(3000)).replace(/\{[^}]+\}/g, "p".repeat(3000));
     if (long !== op.template)
-      assertErrorShape(`${what} with 3000-character parameters`, await send(op.method, long, auth));
+      assertAnswered(`${what} with 3000-character parameters`, await send(op.method, long, auth));
     const huge = await send(op.method, `${op.path}?q=${"u".repeat(20_000)}`, auth);
     assert.equal(huge.status, 431, `${what} over-long URL: ${huge.text}`);
     assertErrorShape(`${what} over-long URL`, huge);
