@@ -26,7 +26,7 @@ endif
 TSX := node --import tsx
 HARNESS := $(TSX) test/harness/cli.ts
 # Unit tests are *.test.ts beside the code (no I/O); integration tests are *.int.test.ts.
-TEST_ROOTS := crds operator dashboard-api infra cdk8s test
+TEST_ROOTS := crds operator dashboard-api infra test
 UNIT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.test.ts' ! -name '*.int.test.ts' -print | sort)
 INT_TESTS = $(shell find $(TEST_ROOTS) -name node_modules -prune -o -name '*.int.test.ts' ! -name harness.int.test.ts -print | sort)
 # The harness test starts its own environment with the machine's one real node, so it
@@ -125,7 +125,7 @@ binaries: ## Build or reuse the cached Kubernetes, etcd, S3, node, helm and cran
 .PHONY: image
 image: deps $(NODE_BIN) ## Build the TDS image (OCI layout in .tds/image/oci; digest in .tds/image-values.yaml)
 	@mkdir -p $(STATE)
-	$(TSX) image/build.ts --node $(NODE_BIN)
+	$(TSX) infra/image/build.ts --node $(NODE_BIN)
 
 .PHONY: generate
 generate: deps ## Regenerate crds/generated, docs/api.md and the Helm chart's CRDs from the schemas

@@ -1,4 +1,4 @@
-// The production image as a node runs it: image/build.ts writes the OCI
+// The production image as a node runs it: infra/image/build.ts writes the OCI
 // layout; this test checks the layout (digests, config, what the layer holds
 // and does not), has crane push it to a registry and validate it, unpacks the layer as a runtime would, and runs both entry
 // points with Debian's runc: read-only root filesystem, uid 65532, a tmpfs
@@ -29,8 +29,8 @@ import {
   NODE_PATH,
   pinnedNode,
   type BuiltImage,
-} from "../../image/build.ts";
-import { MEDIA_TYPES, readBlob, sha256 } from "../../image/oci-layout.ts";
+} from "../../infra/image/build.ts";
+import { MEDIA_TYPES, readBlob, sha256 } from "../../infra/image/oci-layout.ts";
 import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
 import { freePort } from "../harness/processes.ts";
 import { releaseToolsDir } from "../harness/chart.ts";

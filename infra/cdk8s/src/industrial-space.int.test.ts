@@ -14,7 +14,7 @@ import { installCrds, kubectl } from "@tds/test/testkit";
 import { industrialSpace } from "../examples/industrial-space.ts";
 import { DataContract, DataSpace, TdsSpecError } from "./index.ts";
 
-const samples = resolve(import.meta.dirname, "../../crds/samples");
+const samples = resolve(import.meta.dirname, "../../../crds/samples");
 const run = randomBytes(3).toString("hex");
 
 interface Obj {

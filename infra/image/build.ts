@@ -32,7 +32,7 @@ import { parseArgs } from "node:util";
 import { parse, stringify } from "yaml";
 import { copySharedLibraries, writeOciLayout, type WrittenImage } from "./oci-layout.ts";
 
-export const repoRoot = resolve(import.meta.dirname, "..");
+export const repoRoot = resolve(import.meta.dirname, "../..");
 
 /** The processes and their entry points inside the image (the chart's `command`s). */
 export const entryPoints = {
