@@ -47,7 +47,8 @@ const dnsPorts = [
   { protocol: "TCP", port: 53 },
 ];
 
-function netpol(
+/** A NetworkPolicy in `namespace`. */
+export function networkPolicy(
   namespace: string,
   name: string,
   objectLabels: Record<string, string>,
@@ -60,6 +61,27 @@ function netpol(
     spec,
   };
 }
+const netpol = networkPolicy;
+
+/** Pods labelled as the gateway in the space's control namespace. */
+export function gatewayPeer(space: string) {
+  return {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": spaceControlNamespace(space) } },
+    podSelector: { matchLabels: { [labels.component]: GATEWAY_COMPONENT } },
+  };
+}
+
+/** The two policies every tenant namespace starts from: deny everything, then allow DNS egress. */
+export function denyAllButDns(namespace: string, objectLabels: Record<string, string>): KubeObject[] {
+  return [
+    netpol(namespace, "default-deny", objectLabels, { podSelector: {}, policyTypes: ["Ingress", "Egress"] }),
+    netpol(namespace, "allow-dns", objectLabels, {
+      podSelector: {},
+      policyTypes: ["Egress"],
+      egress: [{ to: [dnsPeer], ports: dnsPorts }],
+    }),
+  ];
+}
 
 /**
  * Default-deny ingress and egress, plus DNS egress and traffic to and from the
@@ -70,22 +92,14 @@ export function isolationNetworkPolicies(
   space: string,
   objectLabels: Record<string, string>,
 ): KubeObject[] {
-  const gatewayPeer = {
-    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": spaceControlNamespace(space) } },
-    podSelector: { matchLabels: { [labels.component]: GATEWAY_COMPONENT } },
-  };
+  const gateway = gatewayPeer(space);
   return [
-    netpol(namespace, "default-deny", objectLabels, { podSelector: {}, policyTypes: ["Ingress", "Egress"] }),
-    netpol(namespace, "allow-dns", objectLabels, {
-      podSelector: {},
-      policyTypes: ["Egress"],
-      egress: [{ to: [dnsPeer], ports: dnsPorts }],
-    }),
+    ...denyAllButDns(namespace, objectLabels),
     netpol(namespace, "allow-space-gateway", objectLabels, {
       podSelector: {},
       policyTypes: ["Ingress", "Egress"],
-      ingress: [{ from: [gatewayPeer] }],
-      egress: [{ to: [gatewayPeer] }],
+      ingress: [{ from: [gateway] }],
+      egress: [{ to: [gateway] }],
     }),
   ];
 }

@@ -9,10 +9,11 @@ import type { KubeObject, OwnerReference } from "@tds/crds/kube";
 import { labels } from "../../kinds.ts";
 import { parseQuantity } from "../../quantity.ts";
 import {
-  GATEWAY_COMPONENT,
+  denyAllButDns,
+  gatewayPeer,
   managedLabels,
+  networkPolicy,
   restrictedNamespace,
-  spaceControlNamespace,
 } from "../isolation.builders.ts";
 
 export const SANDBOX_JOB_LABEL = "tds.dev/sandbox-job";
@@ -132,47 +133,12 @@ export function sandboxNetworkPolicies(
   space: string,
   objectLabels: Record<string, string>,
 ): KubeObject[] {
-  const np = (name: string, spec: unknown): KubeObject => ({
-    apiVersion: "networking.k8s.io/v1",
-    kind: "NetworkPolicy",
-    metadata: { name, namespace, labels: objectLabels },
-    spec,
-  });
   return [
-    np("default-deny", { podSelector: {}, policyTypes: ["Ingress", "Egress"] }),
-    np("allow-dns", {
+    ...denyAllButDns(namespace, objectLabels),
+    networkPolicy(namespace, "allow-gateway-egress", objectLabels, {
       podSelector: {},
       policyTypes: ["Egress"],
-      egress: [
-        {
-          to: [
-            {
-              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
-              podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
-            },
-          ],
-          ports: [
-            { protocol: "UDP", port: 53 },
-            { protocol: "TCP", port: 53 },
-          ],
-        },
-      ],
-    }),
-    np("allow-gateway-egress", {
-      podSelector: {},
-      policyTypes: ["Egress"],
-      egress: [
-        {
-          to: [
-            {
-              namespaceSelector: {
-                matchLabels: { "kubernetes.io/metadata.name": spaceControlNamespace(space) },
-              },
-              podSelector: { matchLabels: { [labels.component]: GATEWAY_COMPONENT } },
-            },
-          ],
-        },
-      ],
+      egress: [{ to: [gatewayPeer(space)] }],
     }),
   ];
 }
