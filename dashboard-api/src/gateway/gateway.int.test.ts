@@ -119,7 +119,15 @@ test("refused after expiry (state or validity window), after revocation, and for
     state: "Revoked",
     revocation: { revokedBy: "provider", reason: "test", revokedAt: new Date().toISOString() },
   });
-  const r3 = await get(revoked.agreementId, revoked.token, "data/small.csv");
+  // The gateway learns of the revocation through its watch (milliseconds, not at once after kubectl returns).
+  const r3 = await eventually("the revocation to reach the gateway", async () => {
+    const r = await get(revoked.agreementId, revoked.token, "data/small.csv");
+    if (r.status === 200) {
+      await r.arrayBuffer();
+      return undefined;
+    }
+    return r;
+  });
   assert.equal(r3.status, 403);
   assert.equal(await code(r3), "TDS_ERR_CONTRACT_REVOKED");
 
