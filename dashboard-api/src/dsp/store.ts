@@ -243,6 +243,12 @@ export class DspStore {
     await this.pool.query("update dsp_transfers set token_sha256 = $2 where pid = $1", [pid, digest]);
   }
 
+  /** A transfer by its process id alone (the gateway's view: tds_dsp_transfer notifications carry the pid). */
+  async transferByPid(pid: string): Promise<Transfer | undefined> {
+    const r = await this.pool.query<TransferRow>("select * from dsp_transfers where pid = $1", [pid]);
+    return r.rows[0] ? transfer(r.rows[0]) : undefined;
+  }
+
   /** The transfer a gateway token was issued for, with its agreement and state. */
   async transferByToken(digest: string): Promise<Transfer | undefined> {
     const r = await this.pool.query<TransferRow>("select * from dsp_transfers where token_sha256 = $1", [
