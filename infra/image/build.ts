@@ -140,10 +140,14 @@ async function bundle(app: string): Promise<void> {
   });
 }
 
-function writeRootfs(rootfs: string, node: string): void {
+/**
+ * A root filesystem with Node alone: the binary at NODE_PATH, the shared
+ * libraries it links, /etc/passwd and /etc/group with the numeric non-root
+ * user, and /tmp. The TDS image adds /app; any Node program's image (the
+ * demo's sample analysis) can be this plus a layer of its own.
+ */
+export function writeNodeRuntime(rootfs: string, node: string): void {
   rmSync(rootfs, { recursive: true, force: true });
-  const app = join(rootfs, "app");
-  mkdirSync(app, { recursive: true });
   mkdirSync(join(rootfs, "usr/local/bin"), { recursive: true });
   cpSync(node, join(rootfs, NODE_PATH));
   chmodSync(join(rootfs, NODE_PATH), 0o755);
@@ -156,6 +160,12 @@ function writeRootfs(rootfs: string, node: string): void {
   writeFileSync(join(rootfs, "etc/group"), `root:x:0:\ntds:x:${IMAGE_USER}:\n`);
   mkdirSync(join(rootfs, "tmp"));
   chmodSync(join(rootfs, "tmp"), 0o1777);
+}
+
+function writeRootfs(rootfs: string, node: string): void {
+  writeNodeRuntime(rootfs, node);
+  const app = join(rootfs, "app");
+  mkdirSync(app, { recursive: true });
   cpSync(join(repoRoot, "dashboard-api/migrations"), join(app, "dashboard-api/migrations"), {
     recursive: true,
   });

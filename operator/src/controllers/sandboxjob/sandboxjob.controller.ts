@@ -85,6 +85,8 @@ const runtimeClasses: ResourceType = {
 const TERMINAL: readonly Phase[] = ["Succeeded", "Failed", "DeadlineExceeded", "Rejected"];
 /** How often a started job's Kubernetes Job is looked at (Jobs are not watched). */
 const POLL_MS = 1_000;
+/** How long a node whose kubelet gave no summary is left alone. */
+const NO_SUMMARY_RETRY_MS = 60_000;
 
 const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -131,6 +133,8 @@ export class SandboxJobReconciler implements Reconciler {
   readonly resource = kinds.sandboxJob;
   /** Evidence ids this process has recorded (the log keeps the first of each id, so a restart resends safely). */
   private readonly recorded = new Set<string>();
+  /** Nodes whose kubelet gave no summary, until when they are not asked again (KWOK's has no kubelet). */
+  private readonly noSummaryUntil = new Map<string, number>();
 
   constructor(
     private readonly deps: Deps,
@@ -445,6 +449,7 @@ export class SandboxJobReconciler implements Reconciler {
   ): Promise<SandboxUsage | undefined> {
     const node = pod.spec?.nodeName;
     if (!node || !pod.metadata.uid) return undefined;
+    if ((this.noSummaryUntil.get(node) ?? 0) > this.now().getTime()) return undefined;
     let summary: unknown;
     try {
       summary = await ctx.client.request(
@@ -456,6 +461,7 @@ export class SandboxJobReconciler implements Reconciler {
       );
     } catch (err) {
       ctx.log.debug("no usage summary from the node", { node, err: errorText(err) });
+      this.noSummaryUntil.set(node, this.now().getTime() + NO_SUMMARY_RETRY_MS);
       return undefined;
     }
     const s = podSample(summary, pod.metadata.uid);
