@@ -17,7 +17,6 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -29,7 +28,6 @@ import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
-import { buildImage, pinnedNode } from "../../infra/image/build.ts";
 import { kinds } from "../../operator/src/kinds.ts";
 import { sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
@@ -38,11 +36,9 @@ import {
   startOperator,
   type TestOperator,
 } from "../../operator/src/testing/fixtures.ts";
-import { ANALYSIS_REPOSITORY, buildAnalysisImage } from "../harness/analysis/image.ts";
-import { templateChart } from "../harness/chart.ts";
-import { withHost } from "../harness/forward.ts";
-import { containersOfNamespace, importLayout } from "../harness/images.ts";
-import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "../harness/node.ts";
+import { containersOfNamespace } from "../harness/images.ts";
+import type { EnvironmentInfo } from "../harness/environment.ts";
+import { installGatewayPod, loadImages, onRealNode } from "../harness/gateway-pod.ts";
 import { env, eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 
 const run = runId();
@@ -102,13 +98,8 @@ let contractToken: string;
 
 before(async () => {
   installCrds();
-  const state = join(env("TDS_STATE_DIR"), "sandbox-node");
-  mkdirSync(state, { recursive: true });
-  // The two images, built with the project's own OCI writer and loaded into containerd by digest.
-  const tds = await buildImage({ out: join(state, "tds-image"), node: pinnedNode() });
-  const tdsImage = importLayout(tds.layout, "tds.local/tds");
-  analysisImage = importLayout(buildAnalysisImage(join(state, "analysis-image")).layout, ANALYSIS_REPOSITORY);
-
+  const images = await loadImages(join(env("TDS_STATE_DIR"), "sandbox-node"));
+  analysisImage = images.analysis;
   db = await createTestDatabase("tds_sbn");
   await migrate(db.url);
   pool = new pg.Pool({ connectionString: db.url });
@@ -116,87 +107,22 @@ before(async () => {
   app = await buildApp({ pool, verifyToken: createTokenVerifier({ jwks: jwksOf(key) }) });
   const apiUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
-
-  // The chart's gateway in its own namespace, on the real node, reaching the
-  // machine's services at the node's bridge address (TDS_POD_*).
-  const podHost = env("TDS_POD_HOST");
-  kubectl(["create", "namespace", gwNs]);
-  kubectl(
-    ["apply", "-n", gwNs, "-f", "-"],
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "List",
-      items: [
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: "tds-database" },
-          stringData: { url: withHost(db.url, podHost) },
-        },
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: "tds-object-store" },
-          stringData: {
-            accessKeyId: env("TDS_S3_ACCESS_KEY_ID"),
-            secretAccessKey: env("TDS_S3_SECRET_ACCESS_KEY"),
-          },
-        },
-      ],
-    }),
-  );
-  const [repository, digest] = tdsImage.split("@");
-  const onRealNode = {
-    nodeSelector: { [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value },
-    tolerations: [
-      {
-        key: REAL_NODE_TAINT.key,
-        operator: "Equal" as const,
-        value: REAL_NODE_TAINT.value,
-        effect: "NoSchedule" as const,
-      },
-    ],
-  };
-  kubectl(
-    ["apply", "--server-side", "--field-manager=tds-tests", "-f", "-"],
-    templateChart({
-      release: release_,
-      namespace: gwNs,
-      showOnly: ["templates/gateway.yaml"],
-      values: {
-        image: { repository, digest, pullPolicy: "Never" },
-        objectStore: { endpoint: env("TDS_POD_S3_ENDPOINT"), region: env("TDS_S3_REGION") },
-        gateway: {
-          replicas: 1,
-          monitorIntervalMs: 500,
-          resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: "1", memory: "512Mi" } },
-          ...onRealNode,
-        },
-      },
-    }),
-  );
-  kubectl(["rollout", "status", "-n", gwNs, `deployment/${release_}-tds-gateway`, "--timeout=180s"]);
-  const clusterIp = kubectl([
-    "get",
-    "service",
-    "-n",
-    gwNs,
-    `${release_}-tds-gateway`,
-    "-o",
-    "jsonpath={.spec.clusterIP}",
-  ]).trim();
-  // The Service's ClusterIP, from the test process too (kube-proxy's rules on this machine).
-  gatewayUrl = `http://${clusterIp}:80`;
+  // The chart's gateway in its own namespace, on the real node.
+  const gateway = installGatewayPod({
+    info: process.env as unknown as EnvironmentInfo,
+    kubectl,
+    namespace: gwNs,
+    release: release_,
+    image: images.tds,
+    databaseUrl: db.url,
+    monitorIntervalMs: 500,
+  });
+  gatewayUrl = gateway.url;
 
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
     dashboard: { url: apiUrl, token: () => Promise.resolve(operatorToken) },
-    gateway: {
-      namespace: gwNs,
-      podLabels: { "app.kubernetes.io/instance": release_, "app.kubernetes.io/component": "gateway" },
-    },
-    // Sandboxes reach the gateway at its ClusterIP: the local cluster DNS runs on the
-    // machine, outside the pod network, so the sandboxes' DNS policy admits no resolver.
+    gateway: { namespace: gwNs, podLabels: gateway.podLabels },
     sandbox: { ...onRealNode, gatewayUrl },
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
@@ -313,12 +239,8 @@ test("the sample analysis runs in gVisor on the real node, reads through the gat
   const pod = await eventually(
     "the sandbox pod on the real node",
     async () =>
-      (
-        await client.list<KubeObject & { spec?: { nodeName?: string; runtimeClassName?: string } }>(
-          pods,
-          sbx,
-        )
-      ).items[0],
+      (await client.list<KubeObject & { spec?: { nodeName?: string; runtimeClassName?: string } }>(pods, sbx))
+        .items[0],
     60_000,
   );
   assert.equal(pod.spec?.nodeName, env("TDS_REAL_NODE"));
