@@ -18,7 +18,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { release } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
@@ -88,17 +88,17 @@ function workOrders(): string {
 }
 const INPUT = workOrders();
 
-let db: TestDatabase;
+let db: TestDatabase | undefined;
 let pool: pg.Pool;
-let app: FastifyInstance;
-let operator: TestOperator;
+let app: FastifyInstance | undefined;
+let operator: TestOperator | undefined;
 let analysisImage: string;
 let gatewayUrl: string;
 let contractToken: string;
 
 before(async () => {
   installCrds();
-  const images = await loadImages(join(env("TDS_STATE_DIR"), "sandbox-node"));
+  const images = await loadImages(join(dirname(env("KUBECONFIG")), "images"));
   analysisImage = images.analysis;
   db = await createTestDatabase("tds_sbn");
   await migrate(db.url);
@@ -172,10 +172,10 @@ after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   kubectl(["delete", "namespace", gwNs, "--wait=false", "--ignore-not-found"]);
   kubectl(["delete", "clusterrole,clusterrolebinding", `${release_}-tds-gateway`, "--ignore-not-found"]);
-  await operator.stop();
-  await app.close();
-  await pool.end();
-  await db.drop();
+  await operator?.stop();
+  await app?.close();
+  await (pool as pg.Pool | undefined)?.end();
+  await db?.drop();
 });
 
 function job(name: string, contract: string, spec: Record<string, unknown>): KubeObject {
@@ -258,7 +258,7 @@ test("the sample analysis runs in gVisor on the real node, reads through the gat
     },
     240_000,
   );
-  assert.equal(done.status?.review?.state, "PendingReview");
+  assert.equal(done.status?.review?.state, "PendingReview", JSON.stringify(done.status?.review));
   // Metered from what the container used, not from requests x run time.
   const usage = done.status.usage;
   assert.ok(usage, "no usage recorded");
@@ -313,12 +313,13 @@ test("the sample analysis runs in gVisor on the real node, reads through the gat
   }
   // The numbers are the input's: 1200 work orders of 12 turbines over 6 months.
   const report = JSON.parse(reportBytes.toString("utf8")) as {
-    input: { rows: number; sha256: string };
+    input: { rows: number; bytes: number };
     turbines: { unit: string; workOrders: number; failuresPerMonth: number; interval95: [number, number] }[];
     ranOn: { kernel: string };
   };
   assert.equal(report.input.rows, 1200);
-  assert.equal(report.input.sha256, createHash("sha256").update(INPUT).digest("hex"));
+  // (An output that named the input's SHA-256 would be withheld as a copy: sandbox-scan.ts.)
+  assert.equal(report.input.bytes, Buffer.byteLength(INPUT));
   assert.equal(report.turbines.length, 12);
   for (const t of report.turbines) {
     assert.equal(t.workOrders, 100);

@@ -92,7 +92,6 @@ const report = {
   input: {
     key,
     bytes: Buffer.byteLength(text),
-    sha256: createHash("sha256").update(text).digest("hex"),
     rows: rows.length,
   },
   months: { first: months[0], last: months.at(-1), count: months.length },
