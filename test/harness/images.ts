@@ -43,7 +43,7 @@ export function containersOfNamespace(namespace: string): string[] {
       "-q",
       `labels."io.kubernetes.pod.namespace"==${namespace}`,
     ],
-    { encoding: "utf8" },
+    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
   return out.split("\n").filter(Boolean);
 }
