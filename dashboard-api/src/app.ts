@@ -8,7 +8,16 @@ import type { Pool } from "pg";
 import type { Principal } from "./auth/principal.ts";
 import type { TokenVerifier } from "./auth/tokens.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
-import { clientErrorHandler, errorResponseSchema, frameworkErrors, registerErrorHandling } from "./errors.ts";
+import {
+  clientErrorHandler,
+  ErrorCodes,
+  frameworkErrors,
+  problemResponse,
+  problemSchema,
+  registerErrorHandling,
+  sendProblem,
+  TdsError,
+} from "./errors.ts";
 import { gatewayRoutes, type GatewayOptions } from "./gateway/index.ts";
 import type { CheckpointExporter, SignerFor } from "./evidence/checkpointer.ts";
 import { evidenceRoutes } from "./evidence/routes.ts";
@@ -81,7 +90,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       },
     },
   });
-  app.addSchema(errorResponseSchema);
+  app.addSchema(problemSchema);
   registerErrorHandling(app);
   // Before every route and the auth hook: 405 for undeclared methods, NUL refused (plugins/input.ts).
   await app.register(inputPlugin);
@@ -122,12 +131,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     // One quota per caller: a participant's requests never use up its space's other tenants' quota.
     keyGenerator: (request) => rateLimitKey(request.principal, request.ip),
     allowList: (request) => request.routeOptions.config.public === true,
-    errorResponseBuilder: (request, context) => ({
-      statusCode: 429,
-      code: "TDS_ERR_RATE_LIMITED",
-      message: `Rate limit of ${context.max} requests per ${context.after} exceeded for this tenant`,
-      requestId: request.id,
-    }),
+    // Thrown to the error handler, which renders it as a problem document.
+    errorResponseBuilder: (_request, context) =>
+      new TdsError(
+        "rateLimited",
+        `Rate limit of ${String(context.max)} requests per ${context.after} exceeded for this tenant`,
+      ),
   });
 
   app.get("/openapi.json", { config: { public: true }, schema: { hide: true } }, () =>
@@ -156,21 +165,17 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         security: [],
         response: {
           200: { type: "object", properties: { status: { type: "string" } } },
-          503: { $ref: "ErrorResponse#" },
+          503: problemResponse,
         },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       try {
         await app.pool().query("select 1");
         return { status: "ready" };
       } catch (err) {
         app.log.warn({ err }, "readiness check failed");
-        return reply.status(503).send({
-          code: "TDS_ERR_UNAVAILABLE",
-          message: "Database is not reachable",
-          requestId: _request.id,
-        });
+        return sendProblem(reply, request, 503, ErrorCodes.unavailable.code, "Database is not reachable");
       }
     },
   );

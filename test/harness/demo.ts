@@ -127,6 +127,7 @@ async function main(): Promise<void> {
     const tsx = ["--import", "tsx"];
     if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
       const port = await freePort();
+      const metricsPort = await freePort();
       const api = startProcess({
         name: "dashboard-api",
         command: process.execPath,
@@ -134,6 +135,7 @@ async function main(): Promise<void> {
         env: {
           ...childEnv,
           PORT: String(port),
+          TDS_METRICS_PORT: String(metricsPort),
           HOST: "127.0.0.1",
           // The demo space speaks DSP; its participants call it with their own API tokens (docs/dsp.md).
           TDS_DSP_SPACES: JSON.stringify({
@@ -160,6 +162,7 @@ async function main(): Promise<void> {
       });
       dashboardUrl = url;
       lines.push(`API docs ${url}/docs`);
+      lines.push(`API metrics http://127.0.0.1:${String(metricsPort)}/metrics`);
     }
     if (existsSync(join(repoRoot, "operator/src/main.ts"))) {
       const port = await freePort();

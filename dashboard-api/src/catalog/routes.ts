@@ -8,7 +8,7 @@ import { registerSpace } from "../spaces.ts";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import { dcatCatalog } from "./dcat.ts";
 import { CatalogStore, decodeCursor, type CatalogEntryInput, type SearchFilters } from "./store.ts";
 
@@ -186,7 +186,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
               },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
         },
       },
     },
@@ -236,7 +236,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         tags: ["catalogue"],
         summary: "One catalogue entry",
         params: offerParams,
-        response: { 200: offerSchema, "4xx": { $ref: "ErrorResponse#" } },
+        response: { 200: offerSchema, "4xx": problemResponse },
       },
     },
     async (request) => {
@@ -256,7 +256,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         summary: "Internal (the operator): publish or update a Ready offer. Idempotent",
         params: offerParams,
         body: entrySchema,
-        response: { 204: { type: "null" }, "4xx": { $ref: "ErrorResponse#" } },
+        response: { 204: { type: "null" }, "4xx": problemResponse },
       },
     },
     async (request, reply) => {
@@ -284,7 +284,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         tags: ["catalogue"],
         summary: "Internal (the operator): withdraw an offer. Idempotent: a missing entry is not an error",
         params: offerParams,
-        response: { 204: { type: "null" }, "4xx": { $ref: "ErrorResponse#" } },
+        response: { 204: { type: "null" }, "4xx": problemResponse },
       },
     },
     async (request, reply) => {

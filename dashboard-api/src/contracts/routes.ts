@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace, type Principal } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import type { ContractsKube } from "./kube.ts";
 
 const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
@@ -110,8 +110,8 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
         },
         response: {
           201: contractResponse,
-          "4xx": { $ref: "ErrorResponse#" },
-          "5xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
+          "5xx": problemResponse,
         },
       },
     },
@@ -182,8 +182,8 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
           params: contractParams,
           response: {
             200: contractResponse,
-            "4xx": { $ref: "ErrorResponse#" },
-            "5xx": { $ref: "ErrorResponse#" },
+            "4xx": problemResponse,
+            "5xx": problemResponse,
           },
         },
       },
@@ -212,8 +212,8 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
         },
         response: {
           200: contractResponse,
-          "4xx": { $ref: "ErrorResponse#" },
-          "5xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
+          "5xx": problemResponse,
         },
       },
     },

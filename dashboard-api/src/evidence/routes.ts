@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import { type CheckpointExporter, checkpointNow, type SignerFor } from "./checkpointer.ts";
 import { CheckpointError, type CheckpointSigner, type SignedCheckpoint } from "./checkpoint.ts";
-import { errorReply } from "../errors.ts";
+import { errorAnswer, problem, PROBLEM_MEDIA_TYPE, problemSchema, sendProblem } from "../errors.ts";
 import { entrySchema, type EvidenceEntry } from "./entry.ts";
 import { exportStream } from "./export.ts";
 import { type EntryFilter, EvidenceConflictError, EvidenceError, type EvidenceStore } from "./store.ts";
@@ -55,19 +55,21 @@ const storedEntry = {
     entry: { type: "object", additionalProperties: true },
   },
 } as const;
-const errorBody = {
+/** The API's problem document (errors.ts), with the conflicting entry for TDS_ERR_EVIDENCE_EVENT_CONFLICT. */
+const evidenceProblemSchema = {
   type: "object",
-  required: ["code", "message"],
+  required: problemSchema.required,
   properties: {
-    code: { type: "string" },
-    message: { type: "string" },
-    field: { type: "string" },
-    requestId: { type: "string" },
+    ...problemSchema.properties,
     recorded: {
       ...storedEntry,
       description: "TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId",
     },
   },
+} as const;
+const errorBody = {
+  description: "An RFC 9457 problem document",
+  content: { [PROBLEM_MEDIA_TYPE]: { schema: evidenceProblemSchema } },
 } as const;
 
 /**
@@ -107,31 +109,27 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
   const { store } = opts;
 
   app.setErrorHandler((error: Error, request, reply) => {
-    const send = (status: number, code: string, message: string, field?: string): FastifyReply =>
-      reply
-        .status(status)
-        .send({ code, message, requestId: request.id, ...(field === undefined ? {} : { field }) });
     if (error instanceof EvidenceConflictError) {
       // The conflicting event's position and content, so a retry after a crash can pick them up.
       const { leafIndex, leafHash, entry } = error.recorded;
-      return reply.status(409).send({
-        code: error.code,
-        message: error.message,
-        requestId: request.id,
-        field: error.field,
-        recorded: {
-          leafIndex,
-          leafHash: b64(leafHash),
-          entry: JSON.parse(entry.toString("utf8")) as unknown,
-        },
-      });
+      return reply
+        .status(409)
+        .type(PROBLEM_MEDIA_TYPE)
+        .send({
+          ...problem(409, error.code, error.message, request, error.field),
+          recorded: {
+            leafIndex,
+            leafHash: b64(leafHash),
+            entry: JSON.parse(entry.toString("utf8")) as unknown,
+          },
+        });
     }
     if (error instanceof EvidenceError)
-      return send(STATUS[error.code] ?? 400, error.code, error.message, error.field);
+      return sendProblem(reply, request, STATUS[error.code] ?? 400, error.code, error.message, error.field);
     // Everything else in the API's one shape (errors.ts).
-    const { status, body } = errorReply(error as FastifyError, request.id);
-    if (status >= 500) request.log.error({ err: error }, "evidence route failed");
-    return reply.status(status).send(body);
+    const a = errorAnswer(error as FastifyError);
+    if (a.status >= 500) request.log.error({ err: error }, "evidence route failed");
+    return sendProblem(reply, request, a.status, a.code, a.detail, a.field);
   });
 
   const access = async (request: FastifyRequest, space: string): Promise<EntryFilter | undefined> => {

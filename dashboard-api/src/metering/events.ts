@@ -26,7 +26,13 @@ export const usageEventSchema = {
       type: "object",
       additionalProperties: false,
       required: ["space", "participant", "meter", "quantity"],
-      dependencies: { offer: ["provider"], contract: ["offer"] },
+      // An offer names its provider, a contract its offer. Written as if/then (valid in JSON Schema
+      // draft-07, which the validator speaks, and in 2020-12, which OpenAPI 3.1 speaks) rather than
+      // draft-07's `dependencies`, which 2020-12 removed.
+      allOf: [
+        { if: { required: ["offer"] }, then: { required: ["provider"] } },
+        { if: { required: ["contract"] }, then: { required: ["offer"] } },
+      ],
       properties: {
         space: { type: "string", pattern: namePattern },
         participant: { type: "string", pattern: namePattern, description: "Who used (and pays)" },

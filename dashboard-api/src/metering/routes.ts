@@ -1,5 +1,6 @@
 // POST /v1/usage (CloudEvents batch) and the conflicts a space's admins review.
 import type { FastifyPluginCallback } from "fastify";
+import { problemResponse } from "../errors.ts";
 import { authorize, clusterWideRoles } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { traced } from "../plugins/telemetry.ts";
@@ -55,7 +56,7 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
               results: { type: "array", items: resultSchema },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
         },
       },
     },
@@ -116,7 +117,7 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
               },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
         },
       },
     },

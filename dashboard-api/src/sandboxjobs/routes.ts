@@ -7,7 +7,7 @@
 import type { FastifyPluginCallback } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import type { SandboxJobsKube } from "./kube.ts";
 
 const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
@@ -65,8 +65,8 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
               annotations: { type: "object", additionalProperties: { type: "string" } },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
-          "5xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
+          "5xx": problemResponse,
         },
       },
     },

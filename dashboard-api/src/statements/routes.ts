@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { EvidenceStore } from "../evidence/store.ts";
 import type { FastifyPluginCallback } from "fastify";
 import { authorize, type Principal } from "../auth/principal.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { accountsStart, isParticipantOf, mayRegisterSpaces, registerSpace, requireSpace } from "../spaces.ts";
 import { isCurrency, moneyNumberRefusal, parseDecimal } from "./money.ts";
@@ -34,7 +34,7 @@ const periodParams = {
 } as const;
 /** How far ahead a price sheet may be declared. */
 const maxSheetLeadMs = 366 * 86_400_000;
-const err4xx = { "4xx": { $ref: "ErrorResponse#" } } as const;
+const err4xx = { "4xx": problemResponse } as const;
 const lineSchema = {
   type: "object",
   properties: {
