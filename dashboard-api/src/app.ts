@@ -27,6 +27,7 @@ import { meteringRoutes } from "./metering/routes.ts";
 import { authPlugin } from "./plugins/auth.ts";
 import { dbPlugin } from "./plugins/db.ts";
 import { inputPlugin } from "./plugins/input.ts";
+import { openapiOptions } from "./openapi.ts";
 import { buildValidator } from "./validation.ts";
 import { telemetryPlugin } from "./plugins/telemetry.ts";
 import { reportRoutes } from "./reports/routes.ts";
@@ -95,22 +96,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   // Before every route and the auth hook: 405 for undeclared methods, NUL refused (plugins/input.ts).
   await app.register(inputPlugin);
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.0.3",
-      info: {
-        title: "TDS dashboard API",
-        version: "0.1.0",
-        description:
-          "Metering ingest (CloudEvents), usage reports, statements with revenue share, price sheets. " +
-          "Every /v1 request needs a bearer JWT (EdDSA or ES256) for this API's audience.",
-      },
-      components: {
-        securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
-      },
-      security: [{ bearer: [] }],
-    },
-  });
+  await app.register(swagger, openapiOptions);
   // The UI's own routes are public; mark them so the auth hook skips them.
   app.addHook("onRoute", (route) => {
     if (route.url.startsWith("/docs")) {
@@ -147,6 +133,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     {
       config: { public: true },
       schema: {
+        operationId: "getHealth",
         tags: ["operations"],
         summary: "Liveness",
         security: [],
@@ -160,6 +147,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     {
       config: { public: true },
       schema: {
+        operationId: "getReadiness",
         tags: ["operations"],
         summary: "Readiness: the database answers",
         security: [],

@@ -146,6 +146,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/",
     {
       schema: {
+        operationId: "searchCatalog",
         tags: ["catalogue"],
         summary:
           "Search the space's catalogue: full text over title, description and keywords (Chinese and English), facets, keyset pagination",
@@ -208,6 +209,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/dcat",
     {
       schema: {
+        operationId: "getDcatCatalog",
         tags: ["catalogue"],
         summary: "The catalogue as a DCAT 3 dcat:Catalog in JSON-LD (application/ld+json)",
         params: spaceParams,
@@ -233,6 +235,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/offers/:namespace/:name",
     {
       schema: {
+        operationId: "getCatalogEntry",
         tags: ["catalogue"],
         summary: "One catalogue entry",
         params: offerParams,
@@ -252,6 +255,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/offers/:namespace/:name",
     {
       schema: {
+        operationId: "putCatalogEntry",
         tags: ["catalogue"],
         summary: "Internal (the operator): publish or update a Ready offer. Idempotent",
         params: offerParams,
@@ -281,6 +285,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/offers/:namespace/:name",
     {
       schema: {
+        operationId: "deleteCatalogEntry",
         tags: ["catalogue"],
         summary: "Internal (the operator): withdraw an offer. Idempotent: a missing entry is not an error",
         params: offerParams,

@@ -74,6 +74,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
     "/",
     {
       schema: {
+        operationId: "requestContract",
         tags: ["contracts"],
         summary:
           "Request a contract: creates a DataContract in the consumer's namespace; the operator decides it (see status.state)",
@@ -177,6 +178,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
       `/:namespace/:name/${verdict}`,
       {
         schema: {
+          operationId: `${verdict}Contract`,
           tags: ["contracts"],
           summary: `${verdict === "approve" ? "Approve" : "Reject"} a Requested contract: the provider decides the contract (tds.dev/decision), a space admin the cross-border export (tds.dev/export-decision)`,
           params: contractParams,
@@ -200,6 +202,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
     "/:namespace/:name/revoke",
     {
       schema: {
+        operationId: "revokeContract",
         tags: ["contracts"],
         summary:
           "Revoke a contract (the offer's provider or a space admin); access stops within one monitor interval",

@@ -153,6 +153,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/entries",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "listEvidenceEntries",
         summary: "Entries by leaf range [start, end); participants get only entries about their own objects",
         params: spaceParams,
         querystring: { type: "object", required: ["start"], properties: { start: index, end: index } },
@@ -202,6 +204,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/entries",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "appendEvidenceEntries",
         summary: "Append entries (internal: the operator). Idempotent per eventId; answered after commit",
         params: spaceParams,
         body: {
@@ -246,6 +250,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/checkpoint",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "getEvidenceCheckpoint",
         summary: "The latest signed checkpoint",
         params: spaceParams,
         response: { 200: checkpointBody, "4xx": errorBody },
@@ -265,6 +271,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/checkpoint",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "signEvidenceCheckpoint",
         summary: "Sign a checkpoint now (internal) and export it",
         params: spaceParams,
         response: { 200: checkpointBody, "4xx": errorBody, "5xx": errorBody },
@@ -296,6 +304,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/proofs/inclusion",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "getEvidenceInclusionProof",
         summary: "RFC 9162 inclusion proof of a leaf in a tree size",
         params: spaceParams,
         querystring: {
@@ -331,6 +341,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/proofs/consistency",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "getEvidenceConsistencyProof",
         summary: "RFC 9162 consistency proof between two tree sizes",
         params: spaceParams,
         querystring: {
@@ -360,6 +372,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/export",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "exportEvidence",
         summary:
           "Every leaf hash, the entries the caller may see, and every checkpoint: input for `tds evidence verify`",
         params: spaceParams,

@@ -106,6 +106,7 @@ export const evidencePublicKeyRoute: FastifyPluginCallback<PublicKeyRouteOptions
     "/public-key",
     {
       schema: {
+        operationId: "getEvidencePublicKey",
         tags: ["evidence"],
         summary: "The space's Ed25519 checkpoint key (SPKI PEM) and its signed-note verifier key",
         params: {

@@ -15,6 +15,7 @@ export const agreementRoutes: FastifyPluginAsync = (app) => {
     "/v1/spaces/:space/agreements/:agreementId",
     {
       schema: {
+        operationId: "getAgreement",
         tags: ["gateway"],
         summary: "An agreement's use so far: accesses, transfers and bytes delivered through the gateway",
         description:

@@ -157,6 +157,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       config: { public: true },
       exposeHeadRoute: false,
       schema: {
+        operationId: "getDataObject",
         tags: ["gateway"],
         summary: "Download an object of a contract's offer through the metered gateway",
         description:

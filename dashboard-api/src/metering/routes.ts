@@ -35,6 +35,7 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
     "/v1/usage",
     {
       schema: {
+        operationId: "ingestUsageEvents",
         tags: ["metering"],
         summary: "Ingest a batch of usage CloudEvents",
         description:
@@ -91,6 +92,7 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
     "/v1/spaces/:space/usage/conflicts",
     {
       schema: {
+        operationId: "listUsageConflicts",
         tags: ["metering"],
         summary: "Events rejected because their id was reused with a different payload",
         params: { type: "object", required: ["space"], properties: { space: { type: "string" } } },

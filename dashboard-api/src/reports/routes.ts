@@ -35,6 +35,7 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
     "/v1/spaces/:space/usage",
     {
       schema: {
+        operationId: "getUsageReport",
         tags: ["reports"],
         summary: "Usage over time from the rollups",
         description:

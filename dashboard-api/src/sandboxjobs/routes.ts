@@ -33,6 +33,7 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
     "/:namespace/:name/review",
     {
       schema: {
+        operationId: "reviewSandboxJob",
         tags: ["sandboxjobs"],
         summary:
           "Release or withhold the outputs of a SandboxJob awaiting review (the provider of its offer)",
