@@ -156,7 +156,8 @@ export function problem(
     requestId: request.id,
   };
   if (request.url !== undefined) body.instance = request.url.split("?")[0] ?? request.url;
-  if (field !== undefined) body.field = field;
+  // The router's name for a trailing wildcard is `*`; the document's is `key` (openapi.ts).
+  if (field !== undefined) body.field = field.replace(/^params\/\*$/, "params/key");
   return body;
 }
 

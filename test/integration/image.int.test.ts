@@ -102,7 +102,7 @@ test("the OCI layout is consistent: index, manifest, config and layer digests ma
     "usr/local/bin/node",
     entryPoints.operator.bundle.slice(1),
     entryPoints["dashboard-api"].bundle.slice(1),
-    "app/dashboard-api/migrations/0001_metering.sql",
+    "app/dashboard-api/migrations/0000000000001_metering.sql",
     "app/node_modules/@fastify/swagger-ui/package.json",
     "etc/passwd",
     "lib64/ld-linux-x86-64.so.2",
