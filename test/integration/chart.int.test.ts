@@ -195,7 +195,7 @@ test("the optional ServiceMonitors and PrometheusRule render when enabled; the p
     ["http"],
   );
   const api = podSpec(find(objs, "Deployment", "tds-dashboard-api")).spec.containers[0];
-  assert.equal(api?.env?.find((e) => e.name === "TDS_METRICS_PORT")?.value, "9464");
+  assert.equal(api?.env.find((e) => e.name === "TDS_METRICS_PORT")?.value, "9464");
   const rule = find(objs, "PrometheusRule", "tds-operator");
   assert.ok(JSON.stringify(rule).includes('tds_leader{job=\\"tds-operator-metrics\\"'));
   assert.ok(!objs.some((o) => o.kind.startsWith("ValidatingAdmissionPolicy")));
