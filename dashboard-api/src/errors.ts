@@ -152,10 +152,10 @@ export function problem(
     title: titleOfCode.get(code) ?? STATUS_CODES[status] ?? "Error",
     status,
     detail,
+    ...(request.url === undefined ? {} : { instance: request.url.split("?")[0] ?? request.url }),
     code,
     requestId: request.id,
   };
-  if (request.url !== undefined) body.instance = request.url.split("?")[0] ?? request.url;
   // The router's name for a trailing wildcard is `*`; the document's is `key` (openapi.ts).
   if (field !== undefined) body.field = field.replace(/^params\/\*$/, "params/key");
   return body;
