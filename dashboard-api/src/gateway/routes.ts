@@ -191,10 +191,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       };
       if (!AGREEMENT_ID.test(agreementId)) return refuse(reply, request, denied);
       const token = bearer(request.headers.authorization);
-      if (!token) {
-        void reply.header("www-authenticate", bearerChallenge(undefined, GATEWAY_REALM));
-        return refuse(reply, request, denied);
-      }
+      if (!token) return refuse(reply, request, denied);
       const grant = await source.resolve(agreementId);
       // Unknown agreement and wrong token answer alike, so ids cannot be probed.
       if (!grant) return refuse(reply, request, denied);
