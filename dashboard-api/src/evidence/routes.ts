@@ -3,7 +3,7 @@
 // entries about their own objects; the operator appends through the internal
 // POST /entries. Authentication happens before (the app's auth plugin); this
 // plugin asks the `authorize` callbacks what the caller may do.
-import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyError, FastifyPluginCallback, FastifyRequest } from "fastify";
 import { type CheckpointExporter, checkpointNow, type SignerFor } from "./checkpointer.ts";
 import { CheckpointError, type CheckpointSigner, type SignedCheckpoint } from "./checkpoint.ts";
 import { errorAnswer, problem, PROBLEM_MEDIA_TYPE, problemSchema, sendProblem } from "../errors.ts";
