@@ -77,7 +77,16 @@ test("Redocly lint: no error and no warning", () => {
   const run = spawnSync(
     join(repoRoot, "node_modules/.bin/redocly"),
     ["lint", file, "--config", join(apiDir, "redocly.yaml"), "--format", "json"],
-    { encoding: "utf8", timeout: 120_000, env: { ...process.env, REDOCLY_TELEMETRY: "off", NO_COLOR: "1" } },
+    {
+      encoding: "utf8",
+      timeout: 120_000,
+      env: {
+        ...process.env,
+        REDOCLY_TELEMETRY: "off",
+        REDOCLY_SUPPRESS_UPDATE_NOTICE: "true",
+        NO_COLOR: "1",
+      },
+    },
   );
   const out = JSON.parse(run.stdout) as {
     totals: { errors: number; warnings: number };
