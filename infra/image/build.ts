@@ -207,7 +207,8 @@ export async function buildImage(opts: {
       cmd: [entryPoints["dashboard-api"].bundle],
       env: ["PATH=/usr/local/bin:/usr/bin:/bin", "NODE_ENV=production", "HOME=/tmp", "TMPDIR=/tmp"],
       workingDir: "/app",
-      exposedPorts: ["8080/tcp"],
+      // The API (and the operator's probes and metrics) on 8080, the API's metrics on 9464 (TDS_METRICS_PORT).
+      exposedPorts: ["8080/tcp", "9464/tcp"],
       labels: {
         "org.opencontainers.image.title": "tds",
         "org.opencontainers.image.version": version,

@@ -201,6 +201,7 @@ async function main(): Promise<void> {
     const tsx = ["--import", "tsx"];
     if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
       const port = await freePort();
+      const metricsPort = await freePort();
       const api = startProcess({
         name: "dashboard-api",
         command: process.execPath,
@@ -208,6 +209,7 @@ async function main(): Promise<void> {
         env: {
           ...childEnv,
           PORT: String(port),
+          TDS_METRICS_PORT: String(metricsPort),
           HOST: "127.0.0.1",
           // The demo space speaks DSP; its participants call it with their own API tokens (docs/dsp.md).
           TDS_DSP_SPACES: JSON.stringify({
@@ -234,6 +236,7 @@ async function main(): Promise<void> {
       });
       dashboardUrl = url;
       lines.push(`API docs ${url}/docs`);
+      lines.push(`API metrics http://127.0.0.1:${String(metricsPort)}/metrics`);
     }
     // With the real node: the chart's gateway as a pod there, which the sandboxes reach.
     let gatewayPod: GatewayPod | undefined;

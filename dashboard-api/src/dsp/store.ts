@@ -1,4 +1,4 @@
-// Negotiation and transfer process state in PostgreSQL (migrations/0010_dsp.sql),
+// Negotiation and transfer process state in PostgreSQL (migrations/0000000000010_dsp.sql),
 // so a restart of the API loses no process. A state change is a compare-and-set
 // on the state it was decided from: two messages racing for one process cannot
 // both move it.

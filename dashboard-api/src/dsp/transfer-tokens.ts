@@ -5,7 +5,7 @@
 // transfer is suspended, completed or terminated, this process cuts the
 // streams opened with it at once (as revocation cuts a contract's streams),
 // and every later request with it is refused. A gateway in another process
-// learns the change from PostgreSQL (channel tds_dsp_transfer, migration 0015;
+// learns the change from PostgreSQL (channel tds_dsp_transfer, migration 0000000000015;
 // listen()). The gateway sees only the TransferTokenGate interface
 // (gateway/grants.ts).
 import { createHash, randomBytes } from "node:crypto";

@@ -1,15 +1,18 @@
 // buildGatewayApp(): the metered data gateway as its own fastify instance,
 // for its own process (gateway/main.ts): GET /v1/data, the /v1/sandbox
-// endpoints, /healthz, /readyz and /metrics, with the API's error shape and
-// input rules. No JWT layer: each route authenticates the contract, transfer
-// or job token it is given (routes.ts, sandbox.ts).
+// endpoints, /healthz and /readyz, with the API's error shape
+// (application/problem+json, errors.ts) and input rules. Its metrics are
+// served on a port of their own by main.ts (metricsApp). No JWT layer: each
+// route authenticates the contract, transfer or job token it is given
+// (routes.ts, sandbox.ts).
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Pool } from "pg";
 import {
   clientErrorHandler,
-  errorResponseSchema,
   frameworkErrors,
+  problemSchema,
   registerErrorHandling,
+  sendProblem,
 } from "../errors.ts";
 import { inputPlugin } from "../plugins/input.ts";
 import { telemetryPlugin } from "../plugins/telemetry.ts";
@@ -31,7 +34,7 @@ export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyI
     frameworkErrors,
     clientErrorHandler,
   });
-  app.addSchema(errorResponseSchema);
+  app.addSchema(problemSchema);
   registerErrorHandling(app);
   await app.register(inputPlugin);
   await app.register(telemetryPlugin, { defaultMetrics: opts.defaultMetrics ?? false });
@@ -42,11 +45,7 @@ export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyI
       return { status: "ready" };
     } catch (err) {
       request.log.warn({ err }, "readiness check failed");
-      return reply.status(503).send({
-        code: "TDS_ERR_UNAVAILABLE",
-        message: "Database is not reachable",
-        requestId: request.id,
-      });
+      return sendProblem(reply, request, 503, "TDS_ERR_UNAVAILABLE", "Database is not reachable");
     }
   });
   await app.register(gatewayRoutes, opts.gateway);

@@ -7,8 +7,8 @@
 //   DATABASE_URL         the ledger, evidence and DSP transfer tables (required)
 //   TDS_S3_ENDPOINT, TDS_S3_REGION, TDS_S3_ACCESS_KEY_ID, TDS_S3_SECRET_ACCESS_KEY (required)
 //   KUBECONFIG or the in-cluster ServiceAccount: grants from the API server's watch (required)
-//   PORT (8080), HOST (0.0.0.0), LOG_LEVEL (info), TDS_GATEWAY_MONITOR_MS (2000),
-//   TDS_SHUTDOWN_GRACE_MS (10000)
+//   PORT (8080), HOST (0.0.0.0), TDS_METRICS_PORT (9464: /metrics, never on the
+//   public port), LOG_LEVEL (info), TDS_GATEWAY_MONITOR_MS (2000), TDS_SHUTDOWN_GRACE_MS (10000)
 import pg from "pg";
 import { loadConfig } from "../config.ts";
 import { migrate } from "../migrate.ts";
@@ -16,6 +16,7 @@ import { DspStore } from "../dsp/store.ts";
 import { TransferTokens } from "../dsp/transfer-tokens.ts";
 import { buildGatewayApp } from "./app.ts";
 import { gatewayFromEnv } from "./index.ts";
+import { metricsApp } from "../plugins/telemetry.ts";
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     force.unref();
     unlisten()
       .catch(() => undefined)
-      .then(() => app.close())
+      .then(() => Promise.all([app.close(), metrics.close()]))
       .then(() => pool.end())
       .then(
         () => {
@@ -74,8 +75,10 @@ async function main(): Promise<void> {
         },
       );
   };
+  const metrics = metricsApp(app.metrics.registry);
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+  await metrics.listen({ port: config.metricsPort, host: config.host });
   await app.listen({ port: config.port, host: config.host });
 }
 
