@@ -1,7 +1,12 @@
 // Telemetry: Prometheus metrics (a registry per app, served at /metrics by
-// metricsApp on a port of its own, never the public one), OpenTelemetry spans
-// around each request (exported when server.ts installs an SDK), and pino JSON logs.
+// metricsApp on a port of its own, never the public one; Node's default
+// process metrics unprefixed, as standard dashboards expect them), the
+// request's OpenTelemetry span (started by the HTTP and fastify
+// instrumentations that @tds/telemetry installs) for child spans, and pino
+// JSON logs with the trace id on each line (loggerOptions).
 import { context, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
+import { traceFields } from "@tds/telemetry/log";
+import type { FastifyServerOptions } from "fastify";
 import Fastify, { type FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
@@ -30,7 +35,7 @@ export interface TelemetryOptions {
 export const telemetryPlugin = fp<TelemetryOptions>(
   (app, opts, done) => {
     const registry = new Registry();
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "tds_api_" });
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
     const metrics: AppMetrics = {
       registry,
       httpDuration: new Histogram({
@@ -50,10 +55,9 @@ export const telemetryPlugin = fp<TelemetryOptions>(
     app.decorate("metrics", metrics);
     app.decorateRequest("span", null);
 
+    // The instrumentations' span for this request (none when no SDK runs, as in unit tests).
     app.addHook("onRequest", (request, _reply, next) => {
-      request.span = tracer.startSpan(`${request.method} ${request.routeOptions.url ?? "unknown"}`, {
-        attributes: { "http.request.method": request.method, "url.path": request.url.split("?")[0] },
-      });
+      request.span = trace.getSpan(context.active()) ?? null;
       next();
     });
     app.addHook("onResponse", (request, reply, next) => {
@@ -61,11 +65,6 @@ export const telemetryPlugin = fp<TelemetryOptions>(
       metrics.httpDuration
         .labels(request.method, route, String(reply.statusCode))
         .observe(reply.elapsedTime / 1000);
-      if (request.span) {
-        request.span.setAttribute("http.response.status_code", reply.statusCode);
-        if (reply.statusCode >= 500) request.span.setStatus({ code: SpanStatusCode.ERROR });
-        request.span.end();
-      }
       next();
     });
 
@@ -99,4 +98,16 @@ export async function traced<T>(parent: Span | null, name: string, fn: () => Pro
   } finally {
     span.end();
   }
+}
+
+/** pino's options for a process: JSON lines at `level`, each with the active trace and span ids. */
+export function loggerOptions(level: string): Exclude<FastifyServerOptions["logger"], boolean | undefined> {
+  return { level, mixin: traceFields };
+}
+
+/** Logs a failed start as one JSON line (pino's fatal level) and exits. */
+export function startFailed(err: unknown): never {
+  const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(JSON.stringify({ level: 60, time: Date.now(), msg, ...traceFields() }) + "\n");
+  process.exit(1);
 }

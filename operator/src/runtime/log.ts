@@ -1,5 +1,8 @@
-// Structured JSON logs, one object per line on stdout. Fields never include
-// secret material: callers pass names and ids, not keys or credentials.
+// Structured JSON logs, one object per line on stdout, with the active trace
+// and span ids (trace_id, span_id) inside a span, such as a reconcile's. Fields
+// never include secret material: callers pass names and ids, not keys or credentials.
+import { traceFields } from "@tds/telemetry/log";
+
 export type LogFields = Record<string, unknown>;
 
 export interface Logger {
@@ -20,7 +23,9 @@ export function createLogger(
 ): Logger {
   const emit = (level: Level, msg: string, fields?: LogFields) => {
     if (levels[level] < levels[minLevel]) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }));
+    write(
+      JSON.stringify({ time: new Date().toISOString(), level, msg, ...traceFields(), ...base, ...fields }),
+    );
   };
   return {
     debug: (m, f) => {

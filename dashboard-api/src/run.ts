@@ -1,0 +1,162 @@
+// The dashboard API process (started by server.ts once telemetry is in place):
+// reads the environment, applies migrations, serves, and drains in-flight
+// requests on SIGTERM/SIGINT.
+import type { Telemetry } from "@tds/telemetry";
+import { S3Client } from "@aws-sdk/client-s3";
+import pg from "pg";
+import { buildApp } from "./app.ts";
+import { gatewayFromEnv } from "./gateway/index.ts";
+import { originFor } from "./evidence/checkpoint.ts";
+import { startCheckpointer } from "./evidence/checkpointer.ts";
+import { EvidenceStore } from "./evidence/store.ts";
+import { bucketExporter, secretSignerFor } from "./evidence/wiring.ts";
+import { defaultKubeConfig, kubeConfigured, loadKube } from "./kube/kube.ts";
+import { KubeClient } from "@tds/crds/kube";
+import { kubeContracts } from "./contracts/kube.ts";
+import { kubeSandboxJobs } from "./sandboxjobs/kube.ts";
+import { startPriceSync } from "./statements/price-sync.ts";
+import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
+import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
+import { createTokenVerifier, defaultAudience } from "./auth/tokens.ts";
+import { loadConfig } from "./config.ts";
+import { migrate } from "./migrate.ts";
+import { loggerOptions, metricsApp } from "./plugins/telemetry.ts";
+import { dspFromEnv } from "./dsp/index.ts";
+
+export async function run(telemetry: Telemetry): Promise<void> {
+  const config = loadConfig(process.env);
+  let jwks = config.jwks;
+  let devKey = false;
+  if (!jwks) {
+    jwks = jwksOf(await loadOrCreateDevKey(config.devKeyFile));
+    devKey = true;
+  }
+  await migrate(config.databaseUrl, {
+    info: (m) => {
+      if (m.includes("Migrating") || m.includes("- "))
+        console.log(JSON.stringify({ level: 30, msg: `migrations ${m.trim()}` }));
+    },
+    warn: (m) => {
+      console.warn(JSON.stringify({ level: 40, msg: m }));
+    },
+    error: (m) => {
+      console.error(JSON.stringify({ level: 50, msg: m }));
+    },
+  });
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
+  const kube = kubeConfigured(process.env) ? loadKube() : undefined;
+  const signerFor = kube
+    ? secretSignerFor({ readSecretKey: kube.readSecretKey, origin: (space) => originFor(space) })
+    : undefined;
+  const exporter = config.s3
+    ? bucketExporter(
+        new S3Client({
+          endpoint: config.s3.endpoint,
+          region: config.s3.region,
+          forcePathStyle: true,
+          credentials: { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey },
+        }),
+        config.evidenceBucket,
+      )
+    : undefined;
+  const jwt = createTokenVerifier({
+    jwks,
+    ...(config.audience ? { audience: config.audience } : {}),
+    ...(config.issuer ? { issuer: config.issuer } : {}),
+  });
+  // Kubernetes ServiceAccount and user tokens too, when there is a cluster (auth/kubernetes.ts).
+  const verifier =
+    kube && process.env.TDS_AUTH_KUBERNETES !== "off"
+      ? anyVerifier(
+          jwt,
+          createKubernetesVerifier({
+            client: new KubeClient(defaultKubeConfig(), "tds-dashboard-api"),
+            audience: config.audience ?? defaultAudience,
+            operatorServiceAccount: process.env.TDS_AUTH_OPERATOR_SERVICEACCOUNT ?? "tds-system:tds-operator",
+          }),
+        )
+      : jwt;
+  const contractsKube = kube ? kubeContracts() : undefined;
+  const dsp = dspFromEnv(process.env, config.port, pool, contractsKube);
+  const gateway = gatewayFromEnv(process.env, pool);
+  const app = await buildApp({
+    pool,
+    closePool: true,
+    verifyToken: verifier,
+    logger: loggerOptions(config.logLevel),
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    defaultMetrics: true,
+    ...(gateway ? { gateway: { ...gateway, ...(dsp ? { transferTokens: dsp.transferTokens } : {}) } } : {}),
+    evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
+    ...(kube && contractsKube ? { contractsKube, sandboxJobsKube: kubeSandboxJobs() } : {}),
+    ...(dsp ? { dsp } : {}),
+  });
+  const checkpointer = signerFor
+    ? startCheckpointer({
+        store: new EvidenceStore(pool),
+        signerFor,
+        ...(exporter ? { exporter } : {}),
+        intervalMs: config.checkpointIntervalMs,
+        onError: (err, space) => {
+          app.log.warn({ err, space }, "evidence checkpoint failed; retrying on the next pass");
+        },
+      })
+    : undefined;
+  const priceSync = kube
+    ? startPriceSync({
+        pool,
+        listDataSpaces: kube.listDataSpaces,
+        listParticipants: kube.listParticipants,
+        intervalMs: config.priceSyncIntervalMs,
+        onAdded: (spaces) => {
+          app.log.info({ spaces }, "price sheets added from DataSpace specs");
+        },
+        onError: (err) => {
+          app.log.warn({ err }, "cannot sync price sheets from DataSpaces; retrying");
+        },
+      })
+    : undefined;
+  if (!kube)
+    app.log.warn(
+      "no kubeconfig: evidence checkpoints are not signed and price sheets come only from the API",
+    );
+  if (devKey)
+    app.log.warn(
+      { keyFile: config.devKeyFile },
+      "no TDS_AUTH_JWKS configured: verifying tokens with the dev key; mint one with dashboard-api/src/mint-token.ts",
+    );
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, "shutting down: draining in-flight requests");
+    const force = setTimeout(() => {
+      app.log.error("drain timed out; exiting");
+      process.exit(1);
+    }, config.shutdownGraceMs);
+    force.unref();
+    // The background loops use the pool, which app.close() ends: stop them first.
+    // close() stops accepting connections and resolves once in-flight requests finish.
+    Promise.all([checkpointer?.stop(), priceSync?.stop()])
+      .then(() => Promise.all([app.close(), metrics.close()]))
+      .then(() => telemetry.shutdown())
+      .then(
+        () => {
+          process.exitCode = 0;
+        },
+        (err: unknown) => {
+          app.log.error({ err }, "error while closing");
+          process.exitCode = 1;
+        },
+      );
+  };
+  // Prometheus scrapes /metrics on a port of its own, not the public one (plugins/telemetry.ts).
+  const metrics = metricsApp(app.metrics.registry);
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  await metrics.listen({ port: config.metricsPort, host: config.host });
+  await app.listen({ port: config.port, host: config.host });
+}
+
+export { startFailed as failed } from "./plugins/telemetry.ts";

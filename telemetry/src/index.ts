@@ -1,0 +1,62 @@
+// OpenTelemetry for the TDS processes: the operator (operator/src/main.ts), the
+// dashboard API (dashboard-api/src/server.ts) and the data gateway
+// (dashboard-api/src/gateway/main.ts). One setup, configured only by the
+// standard OTEL_* variables, which the Node SDK reads itself:
+//
+//   OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES   the resource (service.name, ...)
+//   OTEL_TRACES_EXPORTER                          otlp (the default), console or none
+//   OTEL_EXPORTER_OTLP_ENDPOINT, _PROTOCOL, ...   where and how (http/protobuf by default)
+//   OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG  parentbased_always_on by default
+//   OTEL_PROPAGATORS                              tracecontext,baggage by default (W3C)
+//   OTEL_SDK_DISABLED=true                        no SDK at all
+//
+// The instrumentations are the maintained ones: HTTP (incoming and outgoing
+// node:http), undici (the global fetch, which the operator's API client uses,
+// so its calls carry `traceparent`), pg, the AWS SDK (S3), and fastify's own
+// @fastify/otel (the successor of @opentelemetry/instrumentation-fastify, which
+// is no longer maintained). ES modules are instrumented through
+// import-in-the-middle's loader hook, which must be in place before the
+// instrumented packages are imported: an entry point starts telemetry first
+// and imports the rest of the process dynamically (see operator/src/main.ts).
+import { FastifyOtelInstrumentation } from "@fastify/otel";
+import { AwsInstrumentation } from "@opentelemetry/instrumentation-aws-sdk";
+import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
+import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
+import { UndiciInstrumentation } from "@opentelemetry/instrumentation-undici";
+import { NodeSDK } from "@opentelemetry/sdk-node";
+import { register, supportsSyncHooks } from "import-in-the-middle/register-hooks.mjs";
+
+/** The ES modules the instrumentations patch (everything else loads untouched). */
+const hooked = ["pg", "pg-pool", /^@aws-sdk\//, /^@smithy\//];
+
+export interface Telemetry {
+  /** Flushes and stops the exporters; call it on shutdown. */
+  shutdown(): Promise<void>;
+}
+
+let started: Telemetry | undefined;
+
+/**
+ * Starts the Node SDK once per process, before the instrumented packages are
+ * imported. With OTEL_SDK_DISABLED=true it starts nothing.
+ */
+export function startTelemetry(): Telemetry {
+  if (started) return started;
+  if (process.env.OTEL_SDK_DISABLED === "true") {
+    started = { shutdown: () => Promise.resolve() };
+    return started;
+  }
+  if (supportsSyncHooks()) register({ include: hooked });
+  const sdk = new NodeSDK({
+    instrumentations: [
+      new HttpInstrumentation(),
+      new UndiciInstrumentation(),
+      new PgInstrumentation(),
+      new AwsInstrumentation(),
+      new FastifyOtelInstrumentation({ registerOnInitialization: true }),
+    ],
+  });
+  sdk.start();
+  started = { shutdown: () => sdk.shutdown() };
+  return started;
+}
