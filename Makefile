@@ -117,10 +117,11 @@ deps: node_modules/.tds-stamp postgres-server chromium schemathesis node-tools #
 	@command -v go >/dev/null || { echo "Go is required to build the local control plane (https://go.dev)"; exit 1; }
 
 .PHONY: binaries
-binaries: ## Build or reuse the cached Kubernetes, etcd, S3, node, helm and crane binaries (~/.cache/tds)
+binaries: ## Build or reuse the cached Kubernetes, etcd, S3, node, helm, crane and Jaeger binaries (~/.cache/tds)
 	test/localcluster/build.sh
 	test/localcluster/build-node.sh
 	test/localcluster/build-release-tools.sh
+	test/localcluster/build-jaeger.sh
 
 .PHONY: image
 image: deps $(NODE_BIN) ## Build the TDS image (OCI layout in .tds/image/oci; digest in .tds/image-values.yaml)
