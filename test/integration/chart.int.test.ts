@@ -60,6 +60,10 @@ test("helm lint --strict passes, with the optional monitoring objects on and off
     stringify({
       operator: { metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } },
       dashboardApi: { metrics: { serviceMonitor: { enabled: true } } },
+      telemetry: {
+        otlpEndpoint: "http://otel-collector.observability:4318",
+        grafanaDashboard: { enabled: true },
+      },
     }),
   );
   helm(["lint", "--strict", chartDir, "-f", values]);
@@ -118,7 +122,7 @@ test("the common platform keys reach both Deployments, and an image digest repla
     nodeSelector: { "kubernetes.io/os": "linux" },
     tolerations: [{ key: "dedicated", operator: "Equal", value: "tds", effect: "NoSchedule" }],
     affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } },
-    extraEnv: [{ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: "http://otel:4317" }],
+    extraEnv: [{ name: "TZ", value: "UTC" }],
   };
   const digest = `sha256:${"ab".repeat(32)}`;
   const objs = renderChart({
@@ -140,7 +144,7 @@ test("the common platform keys reach both Deployments, and an image digest repla
     assert.deepEqual(tpl.spec.tolerations, common.tolerations);
     assert.deepEqual(tpl.spec.affinity, common.affinity);
     assert.equal(tpl.metadata.annotations?.["example.com/scrape"], "yes");
-    assert.ok(c.env.some((e) => e.name === "OTEL_EXPORTER_OTLP_ENDPOINT" && e.value === "http://otel:4317"));
+    assert.ok(c.env.some((e) => e.name === "TZ" && e.value === "UTC"));
     const sa = find(objs, "ServiceAccount", name).metadata as { annotations?: Record<string, string> };
     assert.equal(sa.annotations?.["iam.example.com/role"], "tds");
   }
@@ -201,6 +205,75 @@ test("the optional ServiceMonitors and PrometheusRule render when enabled; the p
   assert.ok(!objs.some((o) => o.kind.startsWith("ValidatingAdmissionPolicy")));
 });
 
+test("each process gets the standard OTEL_* variables, and the Grafana dashboard ConfigMap renders when enabled", () => {
+  const envOf = (objs: ChartObject[], name: string) => {
+    const env = podSpec(find(objs, "Deployment", name)).spec.containers[0]?.env ?? [];
+    return (n: string) => env.find((e) => e.name === n)?.value;
+  };
+  // Default: named services and resource attributes, but nothing exported and no dashboard.
+  const plain = renderChart({ namespace: "tds-system" });
+  for (const [deployment, service] of [
+    ["tds-operator", "tds-operator"],
+    ["tds-dashboard-api", "tds-dashboard-api"],
+    ["tds-gateway", "tds-gateway"],
+  ] as const) {
+    const value = envOf(plain, deployment);
+    assert.equal(value("OTEL_SERVICE_NAME"), service);
+    assert.equal(value("OTEL_TRACES_EXPORTER"), "none");
+    assert.equal(value("OTEL_EXPORTER_OTLP_ENDPOINT"), undefined);
+    assert.match(
+      value("OTEL_RESOURCE_ATTRIBUTES") ?? "",
+      /^service\.namespace=tds-system,service\.version=[^,]+,k8s\.namespace\.name=tds-system,k8s\.pod\.name=\$\(OTEL_K8S_POD_NAME\)/,
+    );
+  }
+  assert.ok(!plain.some((o) => o.kind === "ConfigMap" && o.metadata.name === "tds-grafana-dashboard"));
+
+  const objs = renderChart({
+    namespace: "tds-system",
+    values: {
+      telemetry: {
+        otlpEndpoint: "http://otel-collector.observability:4317",
+        otlpProtocol: "grpc",
+        sampler: "parentbased_traceidratio",
+        samplerArg: "0.25",
+        serviceNames: { operator: "acme-operator" },
+        resourceAttributes: { "deployment.environment.name": "prod" },
+        grafanaDashboard: { enabled: true, folder: "TDS" },
+      },
+    },
+  });
+  for (const deployment of ["tds-operator", "tds-dashboard-api", "tds-gateway"]) {
+    const value = envOf(objs, deployment);
+    assert.equal(value("OTEL_TRACES_EXPORTER"), "otlp");
+    assert.equal(value("OTEL_EXPORTER_OTLP_ENDPOINT"), "http://otel-collector.observability:4317");
+    assert.equal(value("OTEL_EXPORTER_OTLP_PROTOCOL"), "grpc");
+    assert.equal(value("OTEL_TRACES_SAMPLER"), "parentbased_traceidratio");
+    assert.equal(value("OTEL_TRACES_SAMPLER_ARG"), "0.25");
+    assert.ok(value("OTEL_RESOURCE_ATTRIBUTES")?.endsWith(",deployment.environment.name=prod"));
+  }
+  assert.equal(envOf(objs, "tds-operator")("OTEL_SERVICE_NAME"), "acme-operator");
+  const cm = find(objs, "ConfigMap", "tds-grafana-dashboard") as ChartObject & {
+    data: Record<string, string>;
+  };
+  assert.equal(cm.metadata.labels?.grafana_dashboard, "1");
+  const dashboard = JSON.parse(cm.data["tds.json"] ?? "") as { panels: { targets?: { expr: string }[] }[] };
+  const exprs = dashboard.panels
+    .flatMap((p) => p.targets ?? [])
+    .map((t) => t.expr)
+    .join("\n");
+  // The metrics the processes export (operator/src/runtime/metrics.ts, dashboard-api/src/plugins/telemetry.ts), unprefixed defaults included.
+  for (const metric of [
+    "tds_reconcile_duration_seconds_bucket",
+    "tds_workqueue_depth",
+    "tds_leader",
+    "tds_api_http_request_duration_seconds_bucket",
+    "tds_api_usage_events_total",
+    "process_cpu_seconds_total",
+    "nodejs_eventloop_lag_p99_seconds",
+  ])
+    assert.ok(exprs.includes(metric), metric);
+});
+
 test("values.schema.json refuses bad values and names the field", () => {
   const cases: [Record<string, unknown>, string][] = [
     [{ operator: { resyncSeconds: 30.5 } }, "/operator/resyncSeconds"],
@@ -211,6 +284,9 @@ test("values.schema.json refuses bad values and names the field", () => {
     [{ operator: { resyncSecond: 30 } }, "resyncSecond"],
     [{ database: { urlSecret: { name: "" } } }, "/database/urlSecret/name"],
     [{ podSecurityContext: { runAsUser: 0 } }, "/podSecurityContext/runAsUser"],
+    [{ telemetry: { otlpEndpoint: "otel:4318" } }, "/telemetry/otlpEndpoint"],
+    [{ telemetry: { otlpProtocol: "thrift" } }, "/telemetry/otlpProtocol"],
+    [{ telemetry: { samplerArg: "1.5" } }, "/telemetry/samplerArg"],
   ];
   for (const [values, field] of cases) {
     assert.throws(

@@ -98,3 +98,34 @@ allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 capabilities: { drop: ["ALL"] }
 {{- end }}
+
+{{/*
+The standard OpenTelemetry variables of one process (@tds/telemetry reads only these):
+(dict "root" $ "service" "tds-operator" "component" "operator"). With no
+telemetry.otlpEndpoint the SDK exports no traces.
+*/}}
+{{- define "tds.otelEnv" -}}
+{{- $t := .root.Values.telemetry }}
+- { name: OTEL_SERVICE_NAME, value: {{ .service | quote }} }
+- { name: OTEL_K8S_POD_NAME, valueFrom: { fieldRef: { fieldPath: metadata.name } } }
+- { name: OTEL_K8S_POD_UID, valueFrom: { fieldRef: { fieldPath: metadata.uid } } }
+- { name: OTEL_K8S_NODE_NAME, valueFrom: { fieldRef: { fieldPath: spec.nodeName } } }
+{{- $attrs := list (printf "service.namespace=%s" .root.Release.Namespace) (printf "service.version=%s" .root.Chart.AppVersion) (printf "k8s.namespace.name=%s" .root.Release.Namespace) "k8s.pod.name=$(OTEL_K8S_POD_NAME)" "k8s.pod.uid=$(OTEL_K8S_POD_UID)" "k8s.node.name=$(OTEL_K8S_NODE_NAME)" (printf "k8s.container.name=%s" .container) }}
+{{- range $k, $v := $t.resourceAttributes }}
+{{- $attrs = append $attrs (printf "%s=%s" $k $v) }}
+{{- end }}
+- { name: OTEL_RESOURCE_ATTRIBUTES, value: {{ join "," $attrs | quote }} }
+{{- if $t.otlpEndpoint }}
+- { name: OTEL_TRACES_EXPORTER, value: otlp }
+- { name: OTEL_EXPORTER_OTLP_ENDPOINT, value: {{ $t.otlpEndpoint | quote }} }
+- { name: OTEL_EXPORTER_OTLP_PROTOCOL, value: {{ $t.otlpProtocol | quote }} }
+{{- else }}
+- { name: OTEL_TRACES_EXPORTER, value: none }
+{{- end }}
+- { name: OTEL_METRICS_EXPORTER, value: none }
+- { name: OTEL_LOGS_EXPORTER, value: none }
+- { name: OTEL_TRACES_SAMPLER, value: {{ $t.sampler | quote }} }
+{{- with $t.samplerArg }}
+- { name: OTEL_TRACES_SAMPLER_ARG, value: {{ . | quote }} }
+{{- end }}
+{{- end }}
