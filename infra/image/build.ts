@@ -53,8 +53,18 @@ export function pinnedNode(): string {
 }
 export const NODE_PATH = "/usr/local/bin/node";
 
-/** Packages that read their own files at run time (static assets): copied, not bundled. */
-const copied = ["@fastify/swagger-ui"];
+/**
+ * Copied, not bundled: packages that read their own files at run time (static
+ * assets), and those the OpenTelemetry instrumentations patch as they load
+ * (@tds/telemetry), which a bundle would hide from their hooks, with the hooks.
+ */
+const copied = [
+  "@fastify/swagger-ui",
+  "pg",
+  "@aws-sdk/client-s3",
+  "import-in-the-middle",
+  "require-in-the-middle",
+];
 /** Optional native modules that are never installed; their importers fall back without them. */
 const absent = ["pg-native"];
 

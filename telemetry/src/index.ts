@@ -29,6 +29,9 @@ import { register, supportsSyncHooks } from "import-in-the-middle/register-hooks
 /** The ES modules the instrumentations patch (everything else loads untouched). */
 const hooked = ["pg", "pg-pool", /^@aws-sdk\//, /^@smithy\//];
 
+/** Kubelet probes and Prometheus scrapes: no span. */
+const untraced = new Set(["/healthz", "/readyz", "/livez", "/metrics"]);
+
 export interface Telemetry {
   /** Flushes and stops the exporters; call it on shutdown. */
   shutdown(): Promise<void>;
@@ -48,10 +51,16 @@ export function startTelemetry(): Telemetry {
   }
   if (supportsSyncHooks()) register({ include: hooked });
   const sdk = new NodeSDK({
+    // Client and pg spans only inside a trace (a reconcile, a request): the
+    // leader lease renewals, watches and background loops would otherwise be a
+    // root trace each, every few seconds. Probes and /metrics are not traced.
     instrumentations: [
-      new HttpInstrumentation(),
-      new UndiciInstrumentation(),
-      new PgInstrumentation(),
+      new HttpInstrumentation({
+        requireParentforOutgoingSpans: true,
+        ignoreIncomingRequestHook: (req) => untraced.has((req.url ?? "").split("?")[0] ?? ""),
+      }),
+      new UndiciInstrumentation({ requireParentforSpans: true }),
+      new PgInstrumentation({ requireParentSpan: true }),
       new AwsInstrumentation(),
       new FastifyOtelInstrumentation({ registerOnInitialization: true }),
     ],
