@@ -26,8 +26,12 @@ import { UndiciInstrumentation } from "@opentelemetry/instrumentation-undici";
 import { NodeSDK } from "@opentelemetry/sdk-node";
 import { register, supportsSyncHooks } from "import-in-the-middle/register-hooks.mjs";
 
-/** The ES modules the instrumentations patch (everything else loads untouched). */
-const hooked = ["pg", "pg-pool", /^@aws-sdk\//, /^@smithy\//];
+/**
+ * The ES modules the instrumentations patch (everything else loads untouched):
+ * node:http and node:https for ES modules that import them (the Kubernetes
+ * client's fetch), pg, and the AWS SDK.
+ */
+const hooked = ["http", "https", "node:http", "node:https", "pg", "pg-pool", /^@aws-sdk\//, /^@smithy\//];
 
 /** Kubelet probes and Prometheus scrapes: no span. */
 const untraced = new Set(["/healthz", "/readyz", "/livez", "/metrics"]);

@@ -104,6 +104,8 @@ exporters:
     name: "jaeger",
     command: binary,
     args: ["--config", config],
+    // Jaeger traces itself to localhost:4317 unless told not to.
+    env: { ...process.env, OTEL_SDK_DISABLED: "true", OTEL_TRACES_EXPORTER: "none" },
     logFile: join(dir, "jaeger.log"),
   });
   const queryUrl = `http://${host}:${String(query)}`;

@@ -73,6 +73,8 @@ before(async () => {
       TDS_OPERATOR_NAMESPACE: "default",
       TDS_LEASE_NAME: `tds-tracing-${run}`,
       TDS_SPACE_SELECTOR: `tds.dev/test-run=${run}`,
+      // The controller's "reconciled" line is debug.
+      TDS_LOG_LEVEL: "debug",
     },
     dir,
     "operator",
@@ -92,14 +94,18 @@ const tag = (s: JaegerSpan, key: string) => s.tags?.find((x) => x.key === key)?.
 const parentOf = (s: JaegerSpan) => s.references?.find((r) => r.refType === "CHILD_OF")?.spanID;
 
 /** The reconcile trace that reached the API, once Jaeger holds its spans from both services. */
+let seen = "";
 async function reconcileTrace(j: Jaeger): Promise<JaegerTrace | undefined> {
   const traces = await j.traces("tds-operator", "reconcile dataspace");
+  seen = traces.map((t) => names(t).join(", ")).join(" | ");
   return traces.find((t) => {
     const root = t.spans.find((s) => s.operationName === "reconcile dataspace");
     return (
       root &&
       String(tag(root, "tds.key")) === space &&
-      t.spans.some((s) => serviceOf(t, s) === "tds-dashboard-api" && tag(s, "db.system") === "postgresql")
+      t.spans.some(
+        (s) => serviceOf(t, s) === "tds-dashboard-api" && tag(s, "db.system.name") === "postgresql",
+      )
     );
   });
 }
@@ -108,23 +114,28 @@ test("one DataSpace reconcile is one trace across the operator and the API, with
   assert.ok(jaeger && api);
   const j = jaeger;
   await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
-  const trace = await eventually("the reconcile's trace in Jaeger", () => reconcileTrace(j), 60_000);
+  const trace = await eventually("the reconcile's trace in Jaeger", () => reconcileTrace(j), 60_000).catch(
+    (err: unknown) => {
+      throw new Error(`${String(err)}; the operator's reconcile traces: ${seen || "none"}`);
+    },
+  );
   const byId = new Map(trace.spans.map((s) => [s.spanID, s]));
   const root = trace.spans.find((s) => s.operationName === "reconcile dataspace");
   assert.ok(root);
   assert.equal(parentOf(root), undefined, "the reconcile span is the trace's root");
 
-  // The operator's call: an undici client span under the reconcile, carrying traceparent to the API.
+  // The operator's call: an undici client span under the reconcile, whose traceparent
+  // the API continues: its HTTP server span is that client span's child.
   const evidence = trace.spans.find(
     (s) =>
       serviceOf(trace, s) === "tds-dashboard-api" &&
-      tag(s, "http.route") !== undefined &&
-      String(tag(s, "http.route")).includes("/evidence"),
+      serviceOf(trace, byId.get(parentOf(s) ?? "") ?? s) === "tds-operator",
   );
-  assert.ok(evidence, `an API server span on the evidence route: ${names(trace).join(", ")}`);
+  assert.ok(evidence, `an API span whose parent is the operator's: ${names(trace).join(", ")}`);
+  assert.match(evidence.operationName, /^POST \/v1\/spaces\/:space\/evidence\/entries$/);
   const clientSpan = byId.get(parentOf(evidence) ?? "");
-  assert.ok(clientSpan, "the API's server span has a parent in the same trace");
-  assert.equal(serviceOf(trace, clientSpan), "tds-operator", "its parent is the operator's client span");
+  assert.ok(clientSpan);
+  assert.equal(tag(clientSpan, "span.kind"), "client");
   const ancestors = (s: JaegerSpan): JaegerSpan[] => {
     const out: JaegerSpan[] = [];
     for (let p = byId.get(parentOf(s) ?? ""); p && out.length < 50; p = byId.get(parentOf(p) ?? ""))
@@ -134,16 +145,12 @@ test("one DataSpace reconcile is one trace across the operator and the API, with
   assert.ok(ancestors(clientSpan).includes(root), "the operator's client span is under the reconcile");
 
   // pg spans inside the API's request, and the services named by OTEL_SERVICE_NAME.
-  const pgSpans = trace.spans.filter((s) => tag(s, "db.system") === "postgresql");
+  const pgSpans = trace.spans.filter((s) => tag(s, "db.system.name") === "postgresql");
   assert.ok(pgSpans.length > 0);
   for (const s of pgSpans) {
     assert.equal(serviceOf(trace, s), "tds-dashboard-api");
-    assert.ok(ancestors(s).includes(evidence) || ancestors(s).some((a) => ancestors(evidence).includes(a)));
+    assert.ok(ancestors(s).includes(evidence), `${s.operationName} is under the API's request`);
   }
-  assert.ok(
-    pgSpans.some((s) => ancestors(s).includes(evidence)),
-    "a pg span under the API's request",
-  );
   const services = new Set(Object.values(trace.processes).map((p) => p.serviceName));
   assert.deepEqual([...services].sort(), ["tds-dashboard-api", "tds-operator"]);
   t.diagnostic(`trace ${trace.traceID}: ${String(trace.spans.length)} spans: ${names(trace).join(", ")}`);

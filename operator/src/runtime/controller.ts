@@ -98,6 +98,10 @@ export class Controller {
         this.queue.forget(key);
         if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
         end({ result: "success" });
+        log.debug(
+          "reconciled",
+          result?.requeueAfterMs === undefined ? {} : { requeueAfterMs: result.requeueAfterMs },
+        );
       } catch (err) {
         span.recordException(err instanceof Error ? err : new Error(String(err)));
         span.setStatus({ code: SpanStatusCode.ERROR });
