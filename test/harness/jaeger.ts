@@ -25,6 +25,8 @@ export interface JaegerSpan {
   readonly spanID: string;
   readonly operationName: string;
   readonly processID: string;
+  /** Microseconds since the epoch. */
+  readonly startTime: number;
   readonly references?: readonly { refType: string; traceID: string; spanID: string }[];
   readonly tags?: readonly { key: string; value: unknown }[];
 }

@@ -73,7 +73,7 @@ before(async () => {
       TDS_OPERATOR_NAMESPACE: "default",
       TDS_LEASE_NAME: `tds-tracing-${run}`,
       TDS_SPACE_SELECTOR: `tds.dev/test-run=${run}`,
-      // The controller's "reconciled" line is debug.
+      // The controller's "reconciling" and "reconciled" lines are debug.
       TDS_LOG_LEVEL: "debug",
     },
     dir,
@@ -153,7 +153,9 @@ test("one DataSpace reconcile is one trace across the operator and the API, with
   }
   const services = new Set(Object.values(trace.processes).map((p) => p.serviceName));
   assert.deepEqual([...services].sort(), ["tds-dashboard-api", "tds-operator"]);
-  t.diagnostic(`trace ${trace.traceID}: ${String(trace.spans.length)} spans: ${names(trace).join(", ")}`);
+  t.diagnostic(
+    `trace ${trace.traceID}, ${String(trace.spans.length)} spans:\n${tree(trace, root).join("\n")}`,
+  );
 
   // JSON logs: the lines written inside the trace carry its id, in both processes.
   const operatorLines = jsonLines(readFileSync(join(dir, "operator.log"), "utf8"));
@@ -176,6 +178,17 @@ test("one DataSpace reconcile is one trace across the operator and the API, with
     [],
   );
 });
+
+/** The spans under `top`, one line each, indented by depth, children in start order. */
+function tree(t: JaegerTrace, top: JaegerSpan, depth = 0): string[] {
+  const children = t.spans
+    .filter((s) => parentOf(s) === top.spanID)
+    .sort((a, b) => a.startTime - b.startTime);
+  return [
+    `${"  ".repeat(depth)}${top.operationName} (${serviceOf(t, top) ?? "?"})`,
+    ...children.flatMap((c) => (depth < 20 ? tree(t, c, depth + 1) : [])),
+  ];
+}
 
 function names(t: JaegerTrace): string[] {
   return t.spans.map((s) => `${serviceOf(t, s) ?? "?"}:${s.operationName}`);

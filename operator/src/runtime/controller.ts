@@ -87,6 +87,7 @@ export class Controller {
     await tracer.startActiveSpan(`reconcile ${name}`, async (span) => {
       span.setAttribute("tds.controller", name);
       span.setAttribute("tds.key", key);
+      log.debug("reconciling");
       try {
         const result = await this.reconciler.reconcile(parseKey(key), {
           client: this.client,
