@@ -5,7 +5,8 @@
 // both services: the operator's `reconcile dataspace` span, its fetch to the
 // API (W3C traceparent), the API's HTTP and fastify spans, and the pg queries
 // inside. The JSON log lines written inside the trace carry its trace id, and
-// neither process logs at error level on a normal start.
+// neither process logs at error level on a normal start. A Participant's
+// reconcile traces its bucket's S3 calls (the AWS SDK instrumentation).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -22,7 +23,7 @@ import {
   type TestDatabase,
 } from "../../dashboard-api/src/test-support.ts";
 import { kinds } from "../../operator/src/kinds.ts";
-import { runId, spaceManifest } from "../../operator/src/testing/fixtures.ts";
+import { participantManifest, runId, spaceManifest } from "../../operator/src/testing/fixtures.ts";
 import { spawnOperator, type OperatorProcess } from "../../operator/src/testing/process.ts";
 import { startJaeger, type Jaeger, type JaegerSpan, type JaegerTrace } from "../harness/jaeger.ts";
 
@@ -82,6 +83,7 @@ before(async () => {
 });
 
 after(async () => {
+  await client.delete(kinds.participant, `${space}-p`).catch(() => undefined);
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator?.kill("SIGTERM");
   if (api) await stopServer(api);
@@ -207,3 +209,24 @@ function jsonLines(text: string): Record<string, unknown>[] {
       }
     });
 }
+
+test("a Participant reconcile traces its S3 calls (the AWS SDK instrumentation)", async () => {
+  assert.ok(jaeger);
+  const j = jaeger;
+  await client.create(kinds.participant, participantManifest(`${space}-p`, space) as KubeObject);
+  const trace = await eventually(
+    "a participant reconcile with S3 spans",
+    async () =>
+      (await j.traces("tds-operator", "reconcile participant")).find((t) =>
+        t.spans.some((s) => tag(s, "rpc.system") === "aws-api" && tag(s, "rpc.service") === "S3"),
+      ),
+    60_000,
+  );
+  // Named <service>.<operation>, under the reconcile (its bucket: HeadBucket, CreateBucket, ListObjectsV2, ...).
+  const s3 = trace.spans.filter((s) => tag(s, "rpc.system") === "aws-api");
+  for (const span of s3) {
+    assert.match(span.operationName, /^S3\.[A-Za-z0-9]+$/);
+    assert.equal(serviceOf(trace, span), "tds-operator");
+    assert.ok(parentOf(span), `${span.operationName} has a parent in the reconcile's trace`);
+  }
+});
