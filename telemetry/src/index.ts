@@ -53,6 +53,8 @@ export function startTelemetry(): Telemetry {
     started = { shutdown: () => Promise.resolve() };
     return started;
   }
+  // In-thread loader hooks (module.registerHooks): Node >= 24.11.1, which the
+  // Makefile and the image pin. On an older Node, ES modules load unpatched.
   if (supportsSyncHooks()) register({ include: hooked });
   const sdk = new NodeSDK({
     // Client and pg spans only inside a trace (a reconcile, a request): the
@@ -66,7 +68,10 @@ export function startTelemetry(): Telemetry {
       new UndiciInstrumentation({ requireParentforSpans: true }),
       new PgInstrumentation({ requireParentSpan: true }),
       new AwsInstrumentation(),
-      new FastifyOtelInstrumentation({ registerOnInitialization: true }),
+      new FastifyOtelInstrumentation({
+        registerOnInitialization: true,
+        ignorePaths: (route) => untraced.has(route.url),
+      }),
     ],
   });
   sdk.start();
