@@ -30,10 +30,16 @@ export function layoutTar(layoutDir: string, repository: string): LayoutTar {
   return { reference, tar };
 }
 
-/** The real node's ctr, from the environment's variables. */
-function ctr(args: readonly string[]): string {
-  const bin = process.env.TDS_NODE_BIN_DIR;
-  const address = process.env.TDS_CONTAINERD_ADDRESS;
+/** Where the real node's containerd is (EnvironmentInfo's TDS_NODE_BIN_DIR and TDS_CONTAINERD_ADDRESS). */
+export interface NodeRuntime {
+  readonly TDS_NODE_BIN_DIR: string;
+  readonly TDS_CONTAINERD_ADDRESS: string;
+}
+
+/** ctr of the real node: `node`, or the variables a test runs with. */
+function ctr(args: readonly string[], node?: NodeRuntime): string {
+  const bin = node?.TDS_NODE_BIN_DIR ?? process.env.TDS_NODE_BIN_DIR;
+  const address = node?.TDS_CONTAINERD_ADDRESS ?? process.env.TDS_CONTAINERD_ADDRESS;
   if (!bin || !address)
     throw new Error("no real node in this environment (TDS_NODE_BIN_DIR, TDS_CONTAINERD_ADDRESS)");
   return execFileSync(join(bin, "bin/ctr"), [`--address=${address}`, "-n", "k8s.io", ...args], {
@@ -43,9 +49,9 @@ function ctr(args: readonly string[]): string {
 }
 
 /** Imports the layout's one image as `repository@digest` and returns that reference. */
-export function importLayout(layoutDir: string, repository: string): string {
+export function importLayout(layoutDir: string, repository: string, node?: NodeRuntime): string {
   const { reference, tar } = layoutTar(layoutDir, repository);
-  ctr(["images", "import", tar]);
+  ctr(["images", "import", tar], node);
   return reference;
 }
 
