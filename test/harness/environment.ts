@@ -36,11 +36,12 @@ export interface EnvironmentInfo {
   /**
    * Where pods reach the machine's services (the node's bridge address, forwarded
    * to loopback; forward.ts), or "" without a node: the API server (also as the
-   * `kubernetes` Service), PostgreSQL and S3 at the same ports as on loopback.
+   * `kubernetes` Service), PostgreSQL, S3 and its admin API at the same ports as on loopback.
    */
   readonly TDS_POD_HOST: string;
   readonly TDS_POD_DATABASE_URL: string;
   readonly TDS_POD_S3_ENDPOINT: string;
+  readonly TDS_POD_S3_ADMIN_ENDPOINT: string;
 }
 
 export interface Environment {
@@ -188,12 +189,17 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
     }
 
     // Pods reach the API server, PostgreSQL and S3 at the node's bridge address.
-    let pods = { TDS_POD_HOST: "", TDS_POD_DATABASE_URL: "", TDS_POD_S3_ENDPOINT: "" };
+    let pods = {
+      TDS_POD_HOST: "",
+      TDS_POD_DATABASE_URL: "",
+      TDS_POD_S3_ENDPOINT: "",
+      TDS_POD_S3_ADMIN_ENDPOINT: "",
+    };
     if (node.TDS_REAL_NODE) {
       const host = nodeNames(dir).gateway;
       // Services on loopback are forwarded; an external one is reached where it is.
       const local = (url: string) => !!url && ["127.0.0.1", "localhost"].includes(new URL(url).hostname);
-      const forwarded = [apiServer, databaseUrl, s3.TDS_S3_ENDPOINT].filter(local);
+      const forwarded = [apiServer, databaseUrl, s3.TDS_S3_ENDPOINT, s3.TDS_S3_ADMIN_ENDPOINT].filter(local);
       const fw = await startForwarders(host, forwarded.map(portOf), join(dir, "logs"));
       stops.push(() => fw.stop());
       pids.push(fw.pid);
@@ -202,6 +208,7 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
         TDS_POD_HOST: host,
         TDS_POD_DATABASE_URL: podUrl(databaseUrl),
         TDS_POD_S3_ENDPOINT: podUrl(s3.TDS_S3_ENDPOINT),
+        TDS_POD_S3_ADMIN_ENDPOINT: podUrl(s3.TDS_S3_ADMIN_ENDPOINT),
       };
     }
 
