@@ -1,7 +1,8 @@
 // GET /v1/spaces/:space/usage: JSON or CSV (Accept: text/csv) with stable columns.
 import type { FastifyPluginCallback } from "fastify";
 import { participantScope } from "../auth/principal.ts";
-import { problemResponse, TdsError } from "../errors.ts";
+import { wantsCsv } from "../csv.ts";
+import { problemResponse } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { traced } from "../plugins/telemetry.ts";
 import { requireSpace } from "../spaces.ts";
@@ -80,15 +81,7 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
       const from = new Date(q.from);
       const to = new Date(q.to);
       validateRange(from, to, q.step);
-      const accept = request.headers.accept ?? "";
-      const csv = q.format === "csv" || (q.format === undefined && /\btext\/csv\b/.test(accept));
-      if (
-        !csv &&
-        q.format === undefined &&
-        accept &&
-        !/application\/json|\*\/\*|application\/\*/.test(accept)
-      )
-        throw new TdsError("notAcceptable", "Supported media types: application/json, text/csv");
+      const csv = wantsCsv(request.headers.accept, q.format);
       const sql = usageSql({
         space,
         from,

@@ -1,5 +1,6 @@
 // Usage reports from the rollups: buckets of an hour, a day or a month, grouped by
 // participant, meter or offer, always per meter (quantities of different meters never add).
+import { csvDocument } from "../csv.ts";
 import { TdsError } from "../errors.ts";
 import { meters, isMeterName } from "../metering/meters.ts";
 
@@ -111,20 +112,19 @@ export function toUsageRow(r: Record<string, unknown>): UsageRow {
   };
 }
 
-function csvField(v: string): string {
-  // Quote when needed, and defuse spreadsheet formulas.
-  const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
-  return /[",\n\r]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
-}
-
 export function usageCsv(space: string, rows: readonly UsageRow[]): string {
-  const lines = [csvColumns.join(",")];
-  for (const r of rows) {
-    lines.push(
-      [r.bucketStart, space, r.participant, r.provider, r.offer, r.meter, r.unit, r.quantity, r.events]
-        .map(csvField)
-        .join(","),
-    );
-  }
-  return lines.join("\r\n") + "\r\n";
+  return csvDocument(
+    csvColumns,
+    rows.map((r) => [
+      r.bucketStart,
+      space,
+      r.participant,
+      r.provider,
+      r.offer,
+      r.meter,
+      r.unit,
+      r.quantity,
+      r.events,
+    ]),
+  );
 }

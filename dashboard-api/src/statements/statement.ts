@@ -6,6 +6,7 @@ import { isMeterName, meters } from "../metering/meters.ts";
 import {
   add,
   basisPoints,
+  divRound,
   formatDecimal,
   lineAmount,
   parseDecimal,
@@ -26,6 +27,8 @@ export interface StatementLine {
   meter: string;
   unit: string;
   quantity: string;
+  /** The quantity in priceUnit (the meter's billing unit), half-even to 6 places; null for adjustments. */
+  pricedQuantity: string | null;
   unitPrice: string | null;
   priceUnit: string | null;
   /** Whose price the line applies: the platform's price sheet, or the offer's own price. */
@@ -160,6 +163,17 @@ export function splitAmount(
   return { fee, share: sub(amount, fee) };
 }
 
+/** Decimal places of a line's quantity in its billing unit (display only: amounts use the raw quantity). */
+export const PRICED_QUANTITY_SCALE = 6;
+
+/** A base-unit quantity in the meter's billing unit (e.g. byte-seconds in GB-months), half-even. */
+export function pricedQuantity(meter: string, quantity: string): string | null {
+  if (!isMeterName(meter)) return null;
+  return formatDecimal(
+    divRound(parseDecimal(quantity), meters[meter].baseUnitsPerBillingUnit, PRICED_QUANTITY_SCALE),
+  );
+}
+
 /** Prices the period's usage with the prices in force for each hour; pure over the rows. */
 export function priceGroups(groups: readonly PricedGroup[]): Omit<StatementLine, "lineNo">[] {
   return groups.map((g) => {
@@ -178,6 +192,7 @@ export function priceGroups(groups: readonly PricedGroup[]): Omit<StatementLine,
       meter: g.meter,
       unit: meter?.baseUnit ?? "",
       quantity: g.quantity,
+      pricedQuantity: pricedQuantity(g.meter, g.quantity),
       unitPrice: priced ? g.unit_price : null,
       priceUnit: priced ? (meter?.billingUnit ?? null) : null,
       priceSource: g.price_source,
@@ -229,6 +244,7 @@ export async function draftLines(
       meter: "",
       unit: "",
       quantity: "1",
+      pricedQuantity: null,
       unitPrice: a.amount,
       priceUnit: null,
       priceSource: null,
@@ -267,6 +283,7 @@ export async function closedLines(
       meter,
       unit: String(r.unit),
       quantity: String(r.quantity),
+      pricedQuantity: r.kind === "adjustment" ? null : pricedQuantity(meter, String(r.quantity)),
       unitPrice: r.unit_price === null ? null : String(r.unit_price),
       priceUnit:
         r.kind !== "adjustment" && r.unit_price !== null && isMeterName(meter)
