@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium, type BrowserContext, type Locator, type Page } from "playwright-core";
 import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { csvColumns as usageCsvColumns } from "../../dashboard-api/src/reports/usage.ts";
 import { statementCsvColumns } from "../../dashboard-api/src/statements/csv.ts";
 import {
   add,
@@ -428,7 +429,18 @@ test("the finance console shows the period's usage, charges, revenue share and l
   assert.deepEqual(JSON.parse(readFileSync(await jsonDownload.path(), "utf8")), st);
   const [usageDownload] = await Promise.all([page.waitForEvent("download"), page.click("#usage-csv")]);
   const usageCsv = readFileSync(await usageDownload.path(), "utf8");
-  for (const p of ["alpha", "beta", "gamma"]) assert.ok(usageCsv.includes(`,${p},`), `usage CSV has ${p}`);
+  const [usageHeader, ...usageRows] = usageCsv.trimEnd().split("\r\n");
+  assert.equal(usageHeader, usageCsvColumns.join(","));
+  for (const p of ["alpha", "beta", "gamma"])
+    assert.ok(
+      usageRows.some((r) => r.split(",")[2] === p),
+      `usage CSV has ${p}`,
+    );
+  // beta's 3.5 GB on day 4: 0.01/GB on the platform's sheet and 0.09/GB at alpha's offer price.
+  const betaTransfer = usageRows.find((r) =>
+    r.startsWith(`${new Date(START.getTime() + 3 * DAY).toISOString()},${SPACE},beta,,,transfer.bytes,`),
+  );
+  assert.equal(betaTransfer?.split(",").slice(7).join(","), "3500000000,1,0.035000,0.315000,0.350000,EUR");
 
   mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: join(shots, "finance-console-draft.png"), fullPage: true });

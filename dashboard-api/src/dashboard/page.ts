@@ -44,6 +44,9 @@ const state = { token: params.get("token") || sessionStorage.getItem("tds-token"
 const $ = (id) => document.getElementById(id);
 $("space-input").value = state.space; $("token-input").value = state.token;
 const colors = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"];
+// One colour per participant across every chart, in the order they first appear.
+const palette = new Map();
+const colorOf = (p) => { if (!palette.has(p)) palette.set(p, colors[palette.size % colors.length]); return palette.get(p); };
 const base = () => "/v1/spaces/" + encodeURIComponent(state.space);
 function role() {
   try { return JSON.parse(atob(state.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).tds.role || ""; } catch { return ""; }
@@ -109,15 +112,14 @@ function drawChart(meter, series, days) {
     if (k % 5 === 0 || k === days.length - 1) svg.append(s("text", { x: x(k), y: H - B + 16, "text-anchor": "middle", class: "tick" }, d.slice(5, 10)));
   });
   svg.append(s("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", class: "axis-label x-unit" }, "Day (UTC)"));
-  let i = 0;
   for (const [participant, pts] of series) {
-    const color = colors[i++ % colors.length];
+    const color = colorOf(participant);
     const line = days.map((d, k) => x(k).toFixed(1) + "," + y(pts.get(d) || 0).toFixed(1)).join(" ");
     svg.append(s("polyline", { points: line, fill: "none", stroke: color, "stroke-width": 2, "data-participant": participant }));
     for (const [k, d] of days.entries()) if (pts.has(d)) svg.append(s("circle", { cx: x(k), cy: y(pts.get(d)), r: 2.5, fill: color }));
   }
   const legend = h("div", { class: "legend" });
-  i = 0; for (const participant of series.keys()) legend.append(h("span", {}, h("i", { style: "background:" + colors[i++ % colors.length] }), participant));
+  for (const participant of series.keys()) legend.append(h("span", {}, h("i", { style: "background:" + colorOf(participant) }), participant));
   return h("figure", { class: "card" }, h("figcaption", {}, m.title, h("small", {}, " in " + m.unit)), svg, legend);
 }
 function usageSection(rows, range) {
@@ -132,6 +134,7 @@ function usageSection(rows, range) {
     series.get(r.participant).set(r.bucketStart, Number(BigInt(r.quantity) * 1000000n / BigInt(m.factor)) / 1e6);
     const k = r.participant + "\u0000" + r.meter; totals.set(k, (totals.get(k) || 0n) + BigInt(r.quantity));
   }
+  for (const p of [...new Set(rows.map((r) => r.participant))].sort()) colorOf(p);
   const charts = $("charts"); charts.replaceChildren();
   for (const [meter, series] of byMeter) charts.append(drawChart(meter, series, days));
   if (byMeter.size === 0) charts.append(h("p", { class: "empty" }, "No usage in this period."));
@@ -147,7 +150,7 @@ function kindBadge(kind) {
 }
 function lineRow(l) {
   const m = CONFIG.meters[l.meter];
-  return h("tr", { "data-line": l.lineNo, "data-kind": l.kind, class: l.kind === "late_usage" ? "late-row" : "" },
+  return h("tr", { "data-line": l.lineNo, "data-kind": l.kind, class: (l.kind === "late_usage" ? "late-row" : "") + (l.unitPrice === null ? " unpriced" : "") },
     h("td", { class: "num" }, l.lineNo), h("td", {}, kindBadge(l.kind)), h("td", {}, l.participant), h("td", {}, l.provider || "Platform"),
     h("td", { class: "contract" }, l.contract || "—"), h("td", {}, l.offer || "—"), h("td", {}, m ? m.title : l.description),
     h("td", { class: "num", "data-priced-quantity": l.pricedQuantity || "" }, l.pricedQuantity !== null ? group(l.pricedQuantity) : "—"),
@@ -262,7 +265,7 @@ const css = `
   details.charge summary .total { font-weight: 600; } details.charge table { margin-top: 10px; }
   .badge { font-size: 11px; padding: 1px 7px; border-radius: 99px; background: #eef2ff; color: #3730a3; }
   .badge.late { background: #ffedd5; color: #9a3412; } .badge.adj { background: #f3e8ff; color: #6b21a8; }
-  tr.late-row td { background: #fffaf3; } tr.sum td { font-weight: 600; }
+  tr.late-row td { background: #fffaf3; } tr.unpriced td { color: #9ca3af; } tr.sum td { font-weight: 600; }
   .charts { display: grid; gap: 12px; } figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: 6px; } figcaption small { color: var(--muted); font-weight: 400; }
   svg.chart { width: 100%; height: auto; } svg .grid { stroke: #eef0f3; } svg .axis { stroke: #9ca3af; }
   svg .tick { font-size: 11px; fill: var(--muted); } svg .axis-label { font-size: 11px; fill: var(--ink); font-weight: 600; }

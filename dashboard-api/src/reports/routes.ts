@@ -6,7 +6,18 @@ import { problemResponse } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { traced } from "../plugins/telemetry.ts";
 import { requireSpace } from "../spaces.ts";
-import { toUsageRow, usageCsv, usageSql, validateRange, type GroupBy, type Step } from "./usage.ts";
+import type { PricedGroup } from "../statements/statement.ts";
+import { amountsByRow, rowKey, usageAmountsSql } from "./amounts.ts";
+import {
+  csvColumns,
+  noAmounts,
+  toUsageRow,
+  usageCsv,
+  usageSql,
+  validateRange,
+  type GroupBy,
+  type Step,
+} from "./usage.ts";
 
 interface Query {
   from: string;
@@ -28,6 +39,10 @@ const rowSchema = {
     unit: { type: "string" },
     quantity: { type: "string", description: "Exact integer in the meter's base unit" },
     events: { type: "string" },
+    platformAmount: { type: "string", description: "The platform price sheet's charge, exact (6 places)" },
+    offerAmount: { type: "string", description: "The offers' own prices' charge, exact (6 places)" },
+    amount: { type: "string", description: "platformAmount + offerAmount" },
+    currency: { type: "string", description: "The space's currency; empty when no price was in force" },
   },
 } as const;
 
@@ -40,7 +55,7 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
         tags: ["reports"],
         summary: "Usage over time from the rollups",
         description:
-          "JSON by default; CSV (columns: bucket_start,space,participant,provider,offer,meter,unit,quantity,events) " +
+          `JSON by default; CSV (columns: ${csvColumns.join(",")}) ` +
           "with Accept: text/csv or format=csv. from/to are UTC instants on the step's boundaries; to is exclusive.",
         params: { type: "object", required: ["space"], properties: { space: { type: "string" } } },
         querystring: {
@@ -82,7 +97,7 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
       const to = new Date(q.to);
       validateRange(from, to, q.step);
       const csv = wantsCsv(request.headers.accept, q.format);
-      const sql = usageSql({
+      const uq = {
         space,
         from,
         to,
@@ -90,9 +105,15 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
         step: q.step,
         ...(participant !== undefined ? { participant } : {}),
         asParticipant: principal.role === "participant",
+      };
+      const [{ rows }, priced] = await traced(request.span, "usage.report", () =>
+        Promise.all([app.pool().query(usageSql(uq)), app.pool().query<PricedGroup>(usageAmountsSql(uq))]),
+      );
+      const amounts = amountsByRow(q.groupBy, priced.rows);
+      const usage = rows.map((r) => {
+        const row = toUsageRow(r as Record<string, unknown>);
+        return { ...row, ...(amounts.get(rowKey(q.groupBy, row)) ?? noAmounts) };
       });
-      const { rows } = await traced(request.span, "usage.report", () => app.pool().query(sql));
-      const usage = rows.map((r) => toUsageRow(r as Record<string, unknown>));
       if (csv) {
         return reply
           .type("text/csv; charset=utf-8")

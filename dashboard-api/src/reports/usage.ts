@@ -29,6 +29,25 @@ export interface UsageRow {
   events: string;
 }
 
+export interface RowAmounts {
+  /** What the platform's price sheet charges for the row's usage. */
+  platformAmount: string;
+  /** What the offers' own prices charge for it (the providers' revenue, before the platform's fee). */
+  offerAmount: string;
+  /** platformAmount + offerAmount: what the row's consumers are charged. */
+  amount: string;
+  /** The space's currency; "" when no price was in force. */
+  currency: string;
+}
+
+/** No price in force for a row's usage. */
+export const noAmounts: RowAmounts = {
+  platformAmount: "0.000000",
+  offerAmount: "0.000000",
+  amount: "0.000000",
+  currency: "",
+};
+
 export const csvColumns = [
   "bucket_start",
   "space",
@@ -39,6 +58,10 @@ export const csvColumns = [
   "unit",
   "quantity",
   "events",
+  "platform_amount",
+  "offer_amount",
+  "amount",
+  "currency",
 ] as const;
 
 const maxBuckets = 10_000;

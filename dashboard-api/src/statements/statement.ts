@@ -64,7 +64,9 @@ export function periodOf(d: Date): Period {
   return parsePeriod(d.toISOString().slice(0, 7));
 }
 
-interface PricedGroup {
+export interface PricedGroup {
+  /** The report bucket (see pricedUsageSql); null in a statement. */
+  bucket: Date | null;
   kind: "usage" | "late_usage";
   price_source: PriceSource;
   participant: string;
@@ -102,20 +104,17 @@ const offerUnitsCase = `case u.meter ${Object.keys(offerPriceMeters)
 // Each hour's usage is priced twice over: by the platform's price sheet in force at the
 // hour's start, and, for use of an offer, by the offer's price version in force then
 // (a zero offer price makes no line). The platform's fee on offer revenue is the fee
-// basis points of the sheet in force at that hour.
-const draftSql = `
-with u as (
-  select 'usage' as kind, participant, provider, offer, contract, meter, hour, quantity
-  from usage_hourly where space = $1 and hour >= $2 and hour < $3
-  union all
-  select 'late_usage', participant, provider, offer, contract, meter, hour, quantity
-  from usage_late_hourly where space = $1 and settle_period = $4::date
-),
+// basis points of the sheet in force at that hour. `usage` is the hours to price, with
+// columns kind, participant, provider, offer, contract, meter, hour, quantity and bucket
+// (what a report groups by besides the line's own columns; null for a statement); it may
+// use $1 (the space) and parameters of its own, never a fifth.
+export const pricedUsageSql = (usage: string): string => `
+with u as (${usage}),
 platform as (
   select u.kind, 'platform' as price_source, u.participant, u.provider, u.offer, u.contract, u.meter,
          s.sheet_id::text as sheet_id, s.currency::text as currency, s.platform_fee_bps,
          p.unit_price::text as unit_price, p.base_units_per_unit::text as base_units_per_unit,
-         sum(u.quantity)::text as quantity
+         u.bucket, sum(u.quantity)::text as quantity
   from u
   left join lateral (
     select ps.sheet_id, ps.currency, ps.platform_fee_bps from price_sheets ps
@@ -124,13 +123,13 @@ platform as (
   left join price_sheet_prices p on p.sheet_id = s.sheet_id and p.meter = u.meter
   -- Agreements are the offers' to price; the platform's line appears only if its sheet prices them.
   where u.meter <> 'offer.contracts' or p.unit_price is not null
-  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
 ),
 offered as (
   select u.kind, 'offer' as price_source, u.participant, u.provider, u.offer, u.contract, u.meter,
          o.offer_price_id::text as sheet_id, o.currency::text as currency, coalesce(s.platform_fee_bps, 0) as platform_fee_bps,
          (${offerPriceCase})::text as unit_price, (${offerUnitsCase})::text as base_units_per_unit,
-         sum(u.quantity)::text as quantity
+         u.bucket, sum(u.quantity)::text as quantity
   from u
   join lateral (
     select op.* from offer_prices op
@@ -142,10 +141,17 @@ offered as (
     where ps.space = $1 and ps.effective_from <= u.hour order by ps.effective_from desc limit 1
   ) s on true
   where u.offer <> '' and (${offerPriceCase}) > 0
-  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
 )
 select * from platform union all select * from offered
 order by 1 desc, 3, 4, 5, 6, 7, 2 desc, 8`;
+
+const draftSql = pricedUsageSql(`
+  select 'usage' as kind, participant, provider, offer, contract, meter, hour, quantity, null::timestamptz as bucket
+  from usage_hourly where space = $1 and hour >= $2 and hour < $3
+  union all
+  select 'late_usage', participant, provider, offer, contract, meter, hour, quantity, null
+  from usage_late_hourly where space = $1 and settle_period = $4::date`);
 
 /**
  * The split of one line: the platform's fee, rounded half-even to micro-units, and
