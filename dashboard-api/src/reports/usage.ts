@@ -135,7 +135,7 @@ export function toUsageRow(r: Record<string, unknown>): UsageRow {
   };
 }
 
-export function usageCsv(space: string, rows: readonly UsageRow[]): string {
+export function usageCsv(space: string, rows: readonly (UsageRow & RowAmounts)[]): string {
   return csvDocument(
     csvColumns,
     rows.map((r) => [
@@ -148,6 +148,10 @@ export function usageCsv(space: string, rows: readonly UsageRow[]): string {
       r.unit,
       r.quantity,
       r.events,
+      r.platformAmount,
+      r.offerAmount,
+      r.amount,
+      r.currency,
     ]),
   );
 }
