@@ -445,7 +445,9 @@ test("the finance console shows the period's usage, charges, revenue share and l
   mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: join(shots, "finance-console-draft.png"), fullPage: true });
   assert.deepEqual(errors, []);
-  process.stdout.write(`# finance console: ${String(moneyChecked)} amounts checked against the API\n`);
+  process.stdout.write(
+    `# finance console: ${String(moneyChecked)} values on the page checked against the API\n`,
+  );
   await page.close();
 });
 
@@ -463,6 +465,12 @@ test("a space admin closes the period from the console; the closed statement sho
   assert.equal(await page.textContent("#status"), "Closed");
   assert.equal(await page.isVisible("#close"), false);
   await checkMoney(page, closed);
+  // Closing is evidence: who closed which period, in the space's evidence log.
+  const log = (await (
+    await ok(call("GET", `/v1/spaces/${SPACE}/evidence/entries?start=0`, adminToken))
+  ).json()) as { entries: { entry: { eventId?: string; action?: string; actor?: string } }[] };
+  const closing = log.entries.find((e) => e.entry.eventId === `statement/${PERIOD}/closed`);
+  assert.deepEqual([closing?.entry.action, closing?.entry.actor], ["statement.closed", "admin"]);
   mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: join(shots, "finance-console-closed.png"), fullPage: true });
   assert.deepEqual(errors, []);

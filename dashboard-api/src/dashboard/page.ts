@@ -4,6 +4,7 @@
 // exactly, in the currency's minor units); the page only groups digits. Quantities are
 // turned into billing units with BigInt, the charts alone use floating point.
 import { rolesGranted } from "../auth/principal.ts";
+import { claimName } from "../auth/tokens.ts";
 import { meters } from "../metering/meters.ts";
 import { PRICED_QUANTITY_SCALE } from "../statements/statement.ts";
 import { roundingRule } from "../statements/settlement.ts";
@@ -33,6 +34,7 @@ const config = {
   ),
   scale: PRICED_QUANTITY_SCALE,
   closers: rolesGranted("statements:write"),
+  claim: claimName,
   roundingRule,
 };
 
@@ -48,8 +50,9 @@ const colors = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2"
 const palette = new Map();
 const colorOf = (p) => { if (!palette.has(p)) palette.set(p, colors[palette.size % colors.length]); return palette.get(p); };
 const base = () => "/v1/spaces/" + encodeURIComponent(state.space);
+// Only to offer the close action: the API decides who may close.
 function role() {
-  try { return JSON.parse(atob(state.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).tds.role || ""; } catch { return ""; }
+  try { return JSON.parse(atob(state.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")))[CONFIG.claim].role || ""; } catch { return ""; }
 }
 async function api(path, init) {
   const res = await fetch(path, { ...(init || {}), headers: { authorization: "Bearer " + state.token, ...((init && init.headers) || {}) } });
