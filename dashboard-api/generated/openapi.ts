@@ -891,7 +891,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description The usage report */
       200: {
         headers: {
           [name: string]: unknown;
@@ -924,6 +924,7 @@ export interface operations {
               currency?: string;
             }[];
           };
+          "text/csv": string;
         };
       };
       /** @description An RFC 9457 problem document */

@@ -73,14 +73,22 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
         },
         response: {
           200: {
-            type: "object",
-            properties: {
-              space: { type: "string" },
-              from: { type: "string" },
-              to: { type: "string" },
-              step: { type: "string" },
-              groupBy: { type: "string" },
-              rows: { type: "array", items: rowSchema },
+            description: "The usage report",
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  properties: {
+                    space: { type: "string" },
+                    from: { type: "string" },
+                    to: { type: "string" },
+                    step: { type: "string" },
+                    groupBy: { type: "string" },
+                    rows: { type: "array", items: rowSchema },
+                  },
+                },
+              },
+              "text/csv": { schema: { type: "string" } },
             },
           },
           "4xx": problemResponse,
