@@ -108,6 +108,7 @@ interface Line {
   amount: string;
   amountMinor: string | null;
   currency: string | null;
+  description: string;
 }
 interface Statement {
   status: string;
@@ -348,6 +349,13 @@ test("the finance console shows the period's usage, charges, revenue share and l
   const late = st.lines.filter((l) => l.kind === "late_usage");
   assert.ok(late.length >= 1, "the late access is a line of this period");
   assert.equal(await page.locator("#late tbody tr").count(), late.length);
+  const pricedLate = late.find((l) => l.unitPrice !== null);
+  assert.ok(pricedLate, "the late access is priced at the offer's price");
+  assert.equal(pricedLate.description, `Offer price, late usage of closed period ${EARLY_PERIOD}`);
+  assert.equal(
+    await page.locator(`#late tr[data-line="${String(pricedLate.lineNo)}"] td.desc`).textContent(),
+    pricedLate.description,
+  );
   assert.deepEqual(
     await page.locator("#late .badge.late").allTextContents(),
     late.map(() => "Late"),

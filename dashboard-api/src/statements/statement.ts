@@ -80,6 +80,16 @@ export interface PricedGroup {
   unit_price: string | null;
   base_units_per_unit: string | null;
   quantity: string;
+  /** The first and last hour of the group's usage: for a late line, the closed periods it comes from. */
+  first_hour: Date;
+  last_hour: Date;
+}
+
+/** "2026-05", or "2026-04 to 2026-05": the periods a late line's usage belongs to. */
+function usagePeriods(g: Pick<PricedGroup, "first_hour" | "last_hour">): string {
+  const first = periodOf(g.first_hour).id;
+  const last = periodOf(g.last_hour).id;
+  return first === last ? first : `${first} to ${last}`;
 }
 
 /**
@@ -114,7 +124,7 @@ platform as (
   select u.kind, 'platform' as price_source, u.participant, u.provider, u.offer, u.contract, u.meter,
          s.sheet_id::text as sheet_id, s.currency::text as currency, s.platform_fee_bps,
          p.unit_price::text as unit_price, p.base_units_per_unit::text as base_units_per_unit,
-         u.bucket, sum(u.quantity)::text as quantity
+         u.bucket, sum(u.quantity)::text as quantity, min(u.hour) as first_hour, max(u.hour) as last_hour
   from u
   left join lateral (
     select ps.sheet_id, ps.currency, ps.platform_fee_bps from price_sheets ps
@@ -129,7 +139,7 @@ offered as (
   select u.kind, 'offer' as price_source, u.participant, u.provider, u.offer, u.contract, u.meter,
          o.offer_price_id::text as sheet_id, o.currency::text as currency, coalesce(s.platform_fee_bps, 0) as platform_fee_bps,
          (${offerPriceCase})::text as unit_price, (${offerUnitsCase})::text as base_units_per_unit,
-         u.bucket, sum(u.quantity)::text as quantity
+         u.bucket, sum(u.quantity)::text as quantity, min(u.hour) as first_hour, max(u.hour) as last_hour
   from u
   join lateral (
     select op.* from offer_prices op
@@ -211,10 +221,10 @@ export function priceGroups(groups: readonly PricedGroup[]): Omit<StatementLine,
         ? "No price in force for this meter"
         : g.price_source === "offer"
           ? g.kind === "late_usage"
-            ? "Offer price, late usage from a closed period"
+            ? `Offer price, late usage of closed period ${usagePeriods(g)}`
             : "Offer price"
           : g.kind === "late_usage"
-            ? "Late usage from a closed period"
+            ? `Late usage of closed period ${usagePeriods(g)}`
             : "",
     };
   });
