@@ -5,6 +5,7 @@
 // while the catalogue is unchanged.
 import type { Pool } from "pg";
 import { documentTokens, searchQuery } from "./tokens.ts";
+import { catalogIndex } from "./search-index.ts";
 
 export interface CatalogEntryInput {
   space: string;
@@ -234,7 +235,46 @@ export class CatalogStore {
     return r.rows.map(toOffer);
   }
 
+  /**
+   * One page of a search, from the process's index of the space
+   * (search-index.ts); the page's offers are read from catalog_offers, in
+   * the statement that checks the index is current. Falls back to the scan
+   * when the catalogue keeps changing under the search.
+   */
   async search(space: string, f: SearchFilters, limit: number, cursor?: Cursor): Promise<SearchPage> {
+    const found = await catalogIndex(this.pool).search(space, f, limit, cursor, async (ids) => {
+      const keys = ids.map((id) => id.split("/"));
+      const r = await this.pool.query<Row & { version: string }>(
+        `select v.version::text as version, o.*
+         from (select coalesce((select version from catalog_versions where space = $1), 0) as version) v
+         left join lateral (select ${COLUMNS} from catalog_offers
+           where space = $1 and (namespace, name) in (select * from unnest($2::text[], $3::text[]))) o on true`,
+        [space, keys.map((k) => k[0] ?? ""), keys.map((k) => k[1] ?? "")],
+      );
+      return { version: r.rows[0]?.version ?? "0", rows: r.rows.filter((row) => row.id !== null) };
+    });
+    if (!found) return this.scanSearch(space, f, limit, cursor);
+    const byId = new Map(found.rows.map((row) => [row.id, row]));
+    const items = found.page.ids.flatMap((i) => {
+      const row = byId.get(i.id);
+      return row ? [toOffer(row)] : [];
+    });
+    const last = found.page.ids.at(-1);
+    return {
+      items,
+      total: found.page.total,
+      facets: found.page.facets,
+      ...(found.page.more && last ? { next: encodeCursor({ k: last.sortKey, id: last.id }) } : {}),
+    };
+  }
+
+  /**
+   * The same search as a scan of catalog_offers: filter, rank every hit,
+   * count the facets over every hit. The fallback of search, and the oracle
+   * its tests compare it with. Ids are ordered bytewise (collate "C"), as the
+   * index orders them, whatever the database's collation.
+   */
+  async scanSearch(space: string, f: SearchFilters, limit: number, cursor?: Cursor): Promise<SearchPage> {
     const params: unknown[] = [space];
     const p = (v: unknown): string => {
       params.push(v);
@@ -268,11 +308,11 @@ export class CatalogStore {
     let page = filtered;
     if (cursor) {
       const k = q ? `${p(cursor.k)}::real` : `${p(cursor.k)}::timestamptz`;
-      page += ` and (${sortKey} < ${k} or (${sortKey} = ${k} and id > ${p(cursor.id)}))`;
+      page += ` and (${sortKey} < ${k} or (${sortKey} = ${k} and id collate "C" > ${p(cursor.id)}))`;
     }
     const rows = await this.pool.query<Row>(
       `select ${COLUMNS}, ${sortText} as sort_key from catalog_offers where ${page}
-       order by ${sortKey} desc, id asc limit ${p(limit + 1)}`,
+       order by ${sortKey} desc, id collate "C" asc limit ${p(limit + 1)}`,
       params,
     );
     const items = rows.rows.slice(0, limit);
