@@ -117,10 +117,60 @@ class Values {
   }
 }
 
+/** Merges two sorted arrays. */
+function mergeSorted<T>(a: T[], b: T[], cmp: (x: T, y: T) => number): T[] {
+  const out: T[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(cmp(a[i] as T, b[j] as T) <= 0 ? (a[i++] as T) : (b[j++] as T));
+  while (i < a.length) out.push(a[i++] as T);
+  while (j < b.length) out.push(b[j++] as T);
+  return out;
+}
+
+/** Slots kept in one total order, with slots added since merged in on use. */
+class Order {
+  slots: number[] = [];
+  private pending: number[] = [];
+  constructor(private readonly cmp: (a: number, b: number) => number) {}
+  add(slot: number): void {
+    this.pending.push(slot);
+  }
+  settled(): number[] {
+    if (this.pending.length > 0) {
+      this.slots = mergeSorted(this.slots, this.pending.sort(this.cmp), this.cmp);
+      this.pending = [];
+    }
+    return this.slots;
+  }
+  /** The first position whose slot is not before the probe (a slot or a comparison with the probe). */
+  lowerBound(before: (slot: number) => boolean): number {
+    const xs = this.settled();
+    let lo = 0;
+    let hi = xs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (before(xs[mid] as number)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  remap(map: Int32Array): void {
+    const kept: number[] = [];
+    for (const s of this.settled()) {
+      const to = map[s] as number;
+      if (to >= 0) kept.push(to);
+    }
+    this.slots = kept;
+  }
+}
+
 /** Lexeme -> the slots of the offers that hold it, with the lexemes sorted for prefix lookups. */
 class Postings {
   readonly lists = new Map<string, number[]>();
   private sorted: string[] = [];
+  /** Lexemes added since `sorted` was last brought up to date. */
+  private pending: string[] = [];
 
   add(lexeme: string, slot: number): void {
     const list = this.lists.get(lexeme);
@@ -129,12 +179,19 @@ class Postings {
       return;
     }
     this.lists.set(lexeme, [slot]);
-    this.sorted.splice(this.lowerBound(lexeme), 0, lexeme);
+    this.pending.push(lexeme);
+  }
+
+  private settle(): void {
+    if (this.pending.length === 0) return;
+    this.sorted = mergeSorted(this.sorted, this.pending.sort(), (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    this.pending = [];
   }
 
   /** The lexemes a term matches: itself, or every lexeme it is a prefix of. */
   expand(term: SearchTerm): string[] {
     if (!term.prefix) return this.lists.has(term.lexeme) ? [term.lexeme] : [];
+    this.settle();
     const out: string[] = [];
     for (let i = this.lowerBound(term.lexeme); i < this.sorted.length; i++) {
       const lexeme = this.sorted[i] ?? "";
@@ -156,6 +213,7 @@ class Postings {
       else this.lists.delete(lexeme);
     }
     this.sorted = [...this.lists.keys()].sort();
+    this.pending = [];
   }
 
   private lowerBound(s: string): number {
@@ -168,6 +226,47 @@ class Postings {
     }
     return lo;
   }
+}
+
+/** A growable column of numbers, one per slot. */
+class Column<A extends Int32Array | Float64Array> {
+  n = 0;
+  constructor(
+    public a: A,
+    private readonly make: (length: number) => A,
+  ) {}
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const bigger = this.make(this.a.length * 2);
+      bigger.set(this.a);
+      this.a = bigger;
+    }
+    this.a[this.n++] = v;
+  }
+  /** Keeps the values of the slots `map` sends somewhere, in slot order. */
+  remap(map: Int32Array): void {
+    const out = this.make(Math.max(1024, this.n));
+    let n = 0;
+    for (let s = 0; s < this.n; s++) if ((map[s] as number) >= 0) out[n++] = this.a[s] as number;
+    this.a = out;
+    this.n = n;
+  }
+}
+const ints = () => new Column(new Int32Array(1024), (n) => new Int32Array(n));
+const floats = () => new Column(new Float64Array(1024), (n) => new Float64Array(n));
+
+/** The hits of a search, filtered and counted, grouped by rank (before the ranks are known). */
+export interface Match {
+  generation: number;
+  /** The filtered hits' slots, and each one's rank group (an index into `groups`; 0 without text). */
+  hits: Int32Array;
+  groupOfHit: Int32Array;
+  groups: { title: boolean; lexemes: string[] }[];
+  ranked: boolean;
+  /** Every live offer (no text, no filter): `hits` is left empty and the page walks the offers. */
+  all: boolean;
+  total: number;
+  facets: IndexPage["facets"];
 }
 
 /** The index of one space's catalogue at one version. */
@@ -185,7 +284,16 @@ class SpaceIndex {
     accessMode: new Values(),
     price: new Values(),
   };
-  private facetCodes: Record<Facet, number[]> = {
+  private readonly codes: Record<Facet, Column<Int32Array>> = {
+    category: ints(),
+    classification: ints(),
+    region: ints(),
+    provider: ints(),
+    accessMode: ints(),
+    price: ints(),
+  };
+  /** Live offers per facet value, kept on put and withdraw: the facets of a search without filters. */
+  private readonly totals: Record<Facet, number[]> = {
     category: [],
     classification: [],
     region: [],
@@ -193,20 +301,29 @@ class SpaceIndex {
     accessMode: [],
     price: [],
   };
+  private readonly units = floats();
+  private readonly micros = ints();
+  private readonly published = floats();
+  private readonly aliveCol = ints();
   private ids: string[] = [];
   private keys: { namespace: string; name: string }[] = [];
-  private prices: Amount[] = [];
-  private published: number[] = [];
   private publishedText: string[] = [];
-  private alive: boolean[] = [];
   private readonly slotOf = new Map<string, number>();
   private dead = 0;
   private stamp = new Int32Array(0);
   private epoch = 0;
-
-  get size(): number {
-    return this.slotOf.size;
-  }
+  private hitStamp = new Int32Array(0);
+  private hitEpoch = 0;
+  private readonly cmpId = (a: number, b: number): number => {
+    const x = this.ids[a] ?? "";
+    const y = this.ids[b] ?? "";
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  /** Live and dead slots by id, and newest first (ties by id): the two orders of a page. */
+  private readonly byId = new Order(this.cmpId);
+  private readonly byPublished = new Order(
+    (a, b) => (this.published.a[b] as number) - (this.published.a[a] as number) || this.cmpId(a, b),
+  );
 
   put(r: OfferRow): void {
     this.withdraw(r.id);
@@ -214,50 +331,64 @@ class SpaceIndex {
     const slot = this.ids.length;
     this.ids.push(r.id);
     this.keys.push({ namespace: r.namespace, name: r.name });
-    this.prices.push(price);
     this.publishedText.push(r.published);
     this.published.push(micros(r.published));
-    this.alive.push(true);
-    const codes = this.facetCodes;
-    codes.category.push(this.values.category.code(r.data_category));
-    codes.classification.push(this.values.classification.code(r.classification));
-    codes.region.push(this.values.region.code(r.region));
-    codes.provider.push(this.values.provider.code(r.provider));
-    codes.accessMode.push(this.values.accessMode.code(r.access_mode));
-    codes.price.push(this.values.price.code(priceBand(price)));
+    this.units.push(price.units);
+    this.micros.push(price.micros);
+    this.aliveCol.push(1);
+    this.codes.category.push(this.values.category.code(r.data_category));
+    this.codes.classification.push(this.values.classification.code(r.classification));
+    this.codes.region.push(this.values.region.code(r.region));
+    this.codes.provider.push(this.values.provider.code(r.provider));
+    this.codes.accessMode.push(this.values.accessMode.code(r.access_mode));
+    this.codes.price.push(this.values.price.code(priceBand(price)));
+    this.count(slot, 1);
     for (const l of r.search) this.search.add(l, slot);
     for (const l of r.title) this.title.add(l, slot);
     this.slotOf.set(r.id, slot);
+    this.byId.add(slot);
+    this.byPublished.add(slot);
     this.generation++;
   }
 
   withdraw(id: string): void {
     const slot = this.slotOf.get(id);
     if (slot === undefined) return;
-    this.alive[slot] = false;
+    this.aliveCol.a[slot] = 0;
+    this.count(slot, -1);
     this.slotOf.delete(id);
     this.dead++;
     this.generation++;
   }
 
+  private count(slot: number, by: number): void {
+    for (const facet of FACETS) {
+      const code = this.codes[facet].a[slot] as number;
+      const list = this.totals[facet];
+      while (list.length <= code) list.push(0);
+      list[code] = (list[code] ?? 0) + by;
+    }
+  }
+
   /** Drops withdrawn and replaced slots once they are a quarter of all. */
   compactIfWorthIt(): void {
     if (this.dead < 1000 || this.dead * 4 < this.ids.length) return;
+    const alive = this.aliveCol.a;
     const map = new Int32Array(this.ids.length).fill(-1);
     let n = 0;
-    for (let s = 0; s < this.ids.length; s++) if (this.alive[s]) map[s] = n++;
-    const keep = <T>(xs: T[]): T[] => xs.filter((_, s) => this.alive[s]);
+    for (let s = 0; s < this.ids.length; s++) if (alive[s] === 1) map[s] = n++;
+    const keep = <T>(xs: T[]): T[] => xs.filter((_, s) => (map[s] as number) >= 0);
     this.ids = keep(this.ids);
     this.keys = keep(this.keys);
-    this.prices = keep(this.prices);
-    this.published = keep(this.published);
     this.publishedText = keep(this.publishedText);
-    for (const f of FACETS) this.facetCodes[f] = keep(this.facetCodes[f]);
-    this.alive = this.ids.map(() => true);
+    for (const c of [...Object.values(this.codes), this.units, this.micros, this.published, this.aliveCol])
+      c.remap(map);
     this.slotOf.clear();
     this.ids.forEach((id, s) => this.slotOf.set(id, s));
     this.search.remap(map);
     this.title.remap(map);
+    this.byId.remap(map);
+    this.byPublished.remap(map);
     this.dead = 0;
     this.generation++;
   }
@@ -278,39 +409,35 @@ class SpaceIndex {
   }
 
   /**
-   * The live slots that match every term (each term through any of its
-   * expansions). Undefined when some term matches no lexeme.
+   * Stamps the slots that match every term (each term through any of its
+   * expansions) with the returned value; returns them (live ones only) when
+   * `collect`.
    */
-  private intersect(postings: Postings, expansions: string[][]): number[] {
+  private intersect(postings: Postings, expansions: string[][], collect: boolean): { target: number; hits: number[] } {
     const base = this.stamps(expansions.length);
     const hits: number[] = [];
     const last = expansions.length - 1;
+    const stamp = this.stamp;
+    const alive = this.aliveCol.a;
     expansions.forEach((lexemes, i) => {
       for (const l of lexemes) {
-        for (const s of postings.lists.get(l) ?? []) {
+        const list = postings.lists.get(l) ?? [];
+        for (let j = 0; j < list.length; j++) {
+          const s = list[j] as number;
           // A slot's stamp is base + i once it matched terms 0..i.
-          if (i === 0 ? this.stamp[s] === base : this.stamp[s] !== base + i - 1) continue;
-          this.stamp[s] = base + i;
-          if (i === last && this.alive[s]) hits.push(s);
+          if (i === 0 ? stamp[s] === base : stamp[s] !== base + i - 1) continue;
+          stamp[s] = base + i;
+          if (collect && i === last && alive[s] === 1) hits.push(s);
         }
       }
     });
-    return hits;
+    return { target: base + last, hits };
   }
 
-  /**
-   * Filters, counts and groups the hits. `rank` gives the sort key of each
-   * hit's rank group (computed by the caller from `groups`); it is called
-   * synchronously after grouping, so the slots stay valid.
-   */
-  answer(
-    f: IndexFilters,
-    limit: number,
-    cursor: IndexCursor | undefined,
-    ranks: Map<string, string> | undefined,
-  ): { page: IndexPage } | { groups: Map<string, { title: boolean; lexemes: string[] }> } | { empty: true } {
+  /** The search's filtered hits, their facet counts and rank groups. Undefined: no hit. */
+  match(f: IndexFilters): Match | undefined {
     const terms = f.q === undefined ? undefined : searchTerms(f.q);
-    if (f.q !== undefined && terms === undefined) return { empty: true };
+    if (f.q !== undefined && terms === undefined) return undefined;
     const allowed = (facet: Facet, wanted: string[] | undefined): Uint8Array | undefined => {
       if (!wanted || wanted.length === 0) return undefined;
       const set = new Uint8Array(this.values[facet].names.length);
@@ -320,140 +447,280 @@ class SpaceIndex {
       }
       return set;
     };
-    const tests: [number[], Uint8Array][] = [];
-    for (const [facet, wanted] of [
-      ["category", f.category],
-      ["classification", f.classification],
-      ["region", f.region],
-      ["provider", f.provider],
-      ["accessMode", f.accessMode],
-    ] as const) {
-      const set = allowed(facet, wanted);
-      if (set) tests.push([this.facetCodes[facet], set]);
-    }
     const min = f.priceMin === undefined ? undefined : parseAmount(f.priceMin);
     const max = f.priceMax === undefined ? undefined : parseAmount(f.priceMax);
     if ((f.priceMin !== undefined && !min) || (f.priceMax !== undefined && !max))
       throw new RangeError("price bound is not a decimal amount");
 
-    // Candidates: the text's hits, or every live offer.
-    let candidates: number[];
-    let titleHits: Set<number> | undefined;
-    let multi: { term: number; lexemes: string[] }[] = [];
+    // Candidates: the text's hits, or every slot (dead ones are skipped below).
+    let candidates: number[] | undefined;
     let expansions: string[][] = [];
+    let titleTarget = -1;
     if (terms) {
       expansions = terms.map((t) => this.search.expand(t));
-      if (expansions.some((e) => e.length === 0)) return { empty: true };
-      candidates = this.intersect(this.search, expansions);
+      if (expansions.some((e) => e.length === 0)) return undefined;
+      candidates = this.intersect(this.search, expansions, true).hits;
       const titleExp = terms.map((t) => this.title.expand(t));
-      titleHits = new Set(titleExp.some((e) => e.length === 0) ? [] : this.intersect(this.title, titleExp));
-      multi = expansions.flatMap((lexemes, term) => (lexemes.length > 1 ? [{ term, lexemes }] : []));
-    } else {
-      candidates = [];
-      for (let s = 0; s < this.ids.length; s++) if (this.alive[s]) candidates.push(s);
+      if (!titleExp.some((e) => e.length === 0)) titleTarget = this.intersect(this.title, titleExp, false).target;
+    }
+
+    const facetOf = (facet: Facet, counts: ArrayLike<number>) => {
+      const list: { value: string; count: number }[] = [];
+      for (let i = 0; i < counts.length; i++) {
+        const c = counts[i] ?? 0;
+        if (c > 0) list.push({ value: this.values[facet].names[i] ?? "", count: c });
+      }
+      return list.sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1));
+    };
+    const facetsOf = (counts: Record<Facet, ArrayLike<number>>): IndexPage["facets"] =>
+      Object.fromEntries(FACETS.map((facet) => [facet, facetOf(facet, counts[facet])])) as IndexPage["facets"];
+    const unfiltered =
+      [f.category, f.classification, f.region, f.provider, f.accessMode].every((v) => !v || v.length === 0) &&
+      !min &&
+      !max;
+    if (!terms && unfiltered) {
+      return {
+        generation: this.generation,
+        hits: new Int32Array(0),
+        groupOfHit: new Int32Array(0),
+        groups: [],
+        ranked: false,
+        all: true,
+        total: this.slotOf.size,
+        facets: facetsOf(this.totals),
+      };
     }
 
     // Filter and count.
-    const counts = FACETS.map((facet) => new Array<number>(this.values[facet].names.length).fill(0));
-    const codes = FACETS.map((facet) => this.facetCodes[facet]);
-    const filtered: number[] = [];
-    for (const s of candidates) {
-      let ok = true;
-      for (const [col, set] of tests) {
-        if (set[col[s] ?? 0] !== 1) {
-          ok = false;
-          break;
-        }
-      }
-      if (!ok) continue;
-      const price = this.prices[s] as Amount;
-      if (min && cmpAmount(price, min) < 0) continue;
-      if (max && cmpAmount(price, max) > 0) continue;
-      filtered.push(s);
-      for (let i = 0; i < codes.length; i++) {
-        const c = (codes[i] as number[])[s] ?? 0;
-        const list = counts[i] as number[];
-        list[c] = (list[c] ?? 0) + 1;
-      }
+    const fCat = allowed("category", f.category);
+    const fCls = allowed("classification", f.classification);
+    const fReg = allowed("region", f.region);
+    const fPro = allowed("provider", f.provider);
+    const fMod = allowed("accessMode", f.accessMode);
+    const cat = this.codes.category.a;
+    const cls = this.codes.classification.a;
+    const reg = this.codes.region.a;
+    const pro = this.codes.provider.a;
+    const mod = this.codes.accessMode.a;
+    const band = this.codes.price.a;
+    const nCat = new Int32Array(this.values.category.names.length);
+    const nCls = new Int32Array(this.values.classification.names.length);
+    const nReg = new Int32Array(this.values.region.names.length);
+    const nPro = new Int32Array(this.values.provider.names.length);
+    const nMod = new Int32Array(this.values.accessMode.names.length);
+    const nBand = new Int32Array(this.values.price.names.length);
+    const units = this.units.a;
+    const mic = this.micros.a;
+    const alive = this.aliveCol.a;
+    const stamp = this.stamp;
+    const count = candidates ? candidates.length : this.ids.length;
+    const hits = new Int32Array(count);
+    const groupOfHit = new Int32Array(count);
+    let n = 0;
+    for (let j = 0; j < count; j++) {
+      const s = candidates ? (candidates[j] as number) : j;
+      if (alive[s] !== 1) continue;
+      const c = cat[s] as number;
+      const l = cls[s] as number;
+      const r = reg[s] as number;
+      const p = pro[s] as number;
+      const m = mod[s] as number;
+      if (fCat && fCat[c] !== 1) continue;
+      if (fCls && fCls[l] !== 1) continue;
+      if (fReg && fReg[r] !== 1) continue;
+      if (fPro && fPro[p] !== 1) continue;
+      if (fMod && fMod[m] !== 1) continue;
+      const u = units[s] as number;
+      if (min && (u < min.units || (u === min.units && (mic[s] as number) < min.micros))) continue;
+      if (max && (u > max.units || (u === max.units && (mic[s] as number) > max.micros))) continue;
+      (nCat[c] as number)++;
+      (nCls[l] as number)++;
+      (nReg[r] as number)++;
+      (nPro[p] as number)++;
+      (nMod[m] as number)++;
+      (nBand[band[s] as number] as number)++;
+      hits[n] = s;
+      groupOfHit[n] = stamp[s] === titleTarget ? 1 : 0;
+      n++;
     }
-
-    // Rank groups: the hits' title match and the lexemes of theirs that match the query.
-    let groupOf: ((s: number) => string) | undefined;
-    if (terms) {
-      const fixed = expansions.filter((e) => e.length === 1).map((e) => e[0] ?? "");
-      const extra = new Map<number, string[]>();
-      if (multi.length > 0) {
-        const inFiltered = new Set(filtered);
-        for (const { lexemes } of multi) {
-          for (const l of lexemes) {
-            for (const s of this.search.lists.get(l) ?? []) {
-              if (!inFiltered.has(s)) continue;
-              const xs = extra.get(s);
-              if (xs) xs.push(l);
-              else extra.set(s, [l]);
-            }
-          }
-        }
-      }
-      const keyOf = (title: boolean, lexemes: string[]) => `${title ? 1 : 0} ${lexemes.join(" ")}`;
-      const fixedSorted = [...new Set(fixed)].sort();
-      const plain = [keyOf(false, fixedSorted), keyOf(true, fixedSorted)] as const;
-      groupOf = (s: number) => {
-        const title = titleHits?.has(s) ?? false;
-        const more = extra.get(s);
-        return more ? keyOf(title, [...new Set([...fixedSorted, ...more])].sort()) : plain[title ? 1 : 0];
-      };
-      if (!ranks) {
-        const groups = new Map<string, { title: boolean; lexemes: string[] }>();
-        for (const s of filtered) {
-          const key = groupOf(s);
-          if (!groups.has(key)) {
-            const [t, ...lexemes] = key.split(" ");
-            groups.set(key, { title: t === "1", lexemes });
-          }
-        }
-        if (groups.size > 0) return { groups };
-      }
-    }
-
-    // One page in the total order: sort key descending, id ascending.
-    const rankNum = new Map<string, number>();
-    for (const [g, k] of ranks ?? []) rankNum.set(g, Math.fround(Number(k)));
-    const keyText = (s: number): string =>
-      groupOf ? (ranks?.get(groupOf(s)) ?? "") : (this.publishedText[s] ?? "");
-    const keyNum = (s: number): number =>
-      groupOf ? (rankNum.get(groupOf(s)) ?? Number.NaN) : (this.published[s] ?? 0);
-    const ck = cursor ? (groupOf ? Math.fround(Number(cursor.k)) : micros(cursor.k)) : undefined;
-    const before = (ka: number, ia: string, kb: number, ib: string) => ka > kb || (ka === kb && ia < ib);
-    const page: { s: number; k: number; id: string }[] = [];
-    const want = limit + 1;
-    for (const s of filtered) {
-      const k = keyNum(s);
-      const id = this.ids[s] ?? "";
-      if (ck !== undefined && cursor && !(k < ck || (k === ck && id > cursor.id))) continue;
-      const worst = page[page.length - 1];
-      if (page.length === want && worst && !before(k, id, worst.k, worst.id)) continue;
-      let i = page.length;
-      while (i > 0 && before(k, id, (page[i - 1] as { k: number }).k, (page[i - 1] as { id: string }).id)) i--;
-      page.splice(i, 0, { s, k, id });
-      if (page.length > want) page.pop();
-    }
-    const facets = Object.fromEntries(
-      FACETS.map((facet, i) => {
-        const list = (counts[i] as number[])
-          .map((count, c) => ({ value: this.values[facet].names[c] ?? "", count }))
-          .filter((x) => x.count > 0);
-        list.sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1));
-        return [facet, list];
+    const match: Match = {
+      generation: this.generation,
+      hits: hits.subarray(0, n),
+      groupOfHit: groupOfHit.subarray(0, n),
+      groups: [],
+      ranked: terms !== undefined,
+      all: false,
+      total: n,
+      facets: facetsOf({
+        category: nCat,
+        classification: nCls,
+        region: nReg,
+        provider: nPro,
+        accessMode: nMod,
+        price: nBand,
       }),
-    ) as IndexPage["facets"];
+    };
+    if (terms) this.group(match, expansions);
+    return match;
+  }
+
+  /**
+   * Rank groups: a hit's rank depends on its title match and on the set of
+   * its lexemes that match the query. Terms with one expansion contribute the
+   * same lexeme to every hit; a prefix with several adds the ones each hit holds.
+   */
+  private group(match: Match, expansions: string[][]): void {
+    const fixed = [...new Set(expansions.filter((e) => e.length === 1).map((e) => e[0] ?? ""))];
+    const several = expansions.filter((e) => e.length > 1).flat();
+    match.groups = [
+      { title: false, lexemes: [...fixed].sort() },
+      { title: true, lexemes: [...fixed].sort() },
+    ];
+    if (several.length === 0) return;
+    const index = new Map<number, number>();
+    match.hits.forEach((s, i) => index.set(s, i));
+    const extra = new Map<number, string[]>();
+    for (const l of several) {
+      for (const s of this.search.lists.get(l) ?? []) {
+        const i = index.get(s);
+        if (i === undefined) continue;
+        const xs = extra.get(i);
+        if (xs) xs.push(l);
+        else extra.set(i, [l]);
+      }
+    }
+    const groupIds = new Map<string, number>();
+    for (const [i, more] of extra) {
+      const title = match.groupOfHit[i] === 1;
+      const lexemes = [...new Set([...fixed, ...more])].sort();
+      const key = `${title ? 1 : 0} ${lexemes.join(" ")}`;
+      let g = groupIds.get(key);
+      if (g === undefined) {
+        g = match.groups.length;
+        match.groups.push({ title, lexemes });
+        groupIds.set(key, g);
+      }
+      match.groupOfHit[i] = g;
+    }
+  }
+
+  /** One page of a match in the total order (sort key descending, id ascending), after the cursor. */
+  page(match: Match, ranks: string[], limit: number, cursor: IndexCursor | undefined): IndexPage {
+    const want = limit + 1;
+    const hits = match.hits;
+    const groups = match.ranked ? match.groups.length : 1;
+    // Stamp the hits with their group, so an order can be walked and its hits picked out.
+    if (this.hitStamp.length < this.ids.length) {
+      this.hitStamp = new Int32Array(Math.max(1024, this.ids.length * 2));
+      this.hitEpoch = 0;
+    }
+    if (this.hitEpoch > 2_000_000_000 - groups) {
+      this.hitStamp.fill(0);
+      this.hitEpoch = 0;
+    }
+    const base = this.hitEpoch + 1;
+    this.hitEpoch += groups + 1;
+    const hitStamp = this.hitStamp;
+    const sizes = new Int32Array(groups);
+    for (let i = 0; i < hits.length; i++) {
+      const g = match.ranked ? (match.groupOfHit[i] as number) : 0;
+      hitStamp[hits[i] as number] = base + g;
+      (sizes[g] as number)++;
+    }
+    const picked: { s: number; key: string }[] = [];
+    const cmpId = this.cmpId;
+    const cursorId = cursor?.id;
+    /**
+     * Takes, in id order, up to `want` of the hits whose group is in `inBucket`
+     * (`count` of them), with ids after `after` when given: walking the id order
+     * when they are dense, sorting them when they are few.
+     */
+    const takeById = (count: number, inBucket: (g: number) => boolean, after: string | undefined, key: string) => {
+      const slots: number[] = [];
+      const room = want - picked.length;
+      if (count * 64 < this.ids.length) {
+        for (let i = 0; i < hits.length; i++) {
+          const s = hits[i] as number;
+          if (inBucket((hitStamp[s] as number) - base) && (after === undefined || (this.ids[s] ?? "") > after))
+            slots.push(s);
+        }
+        slots.sort(cmpId);
+        slots.length = Math.min(slots.length, room);
+      } else {
+        const order = this.byId.settled();
+        const from = after === undefined ? 0 : this.byId.lowerBound((x) => (this.ids[x] ?? "") <= after);
+        for (let i = from; i < order.length && slots.length < room; i++) {
+          const s = order[i] as number;
+          const g = (hitStamp[s] as number) - base;
+          if (g >= 0 && g < groups && inBucket(g)) slots.push(s);
+        }
+      }
+      for (const s of slots) picked.push({ s, key: key || (this.publishedText[s] ?? "") });
+    };
+    if (match.ranked) {
+      // Groups by rank value, highest first; groups of equal rank tie and go by id together.
+      const value = ranks.map((k) => Math.fround(Number(k)));
+      const ck = cursor ? Math.fround(Number(cursor.k)) : undefined;
+      const buckets = new Map<number, number[]>();
+      for (let g = 0; g < groups; g++) {
+        const v = value[g] ?? Number.NaN;
+        if ((sizes[g] as number) === 0 || Number.isNaN(v)) continue;
+        if (ck !== undefined && !(v <= ck)) continue;
+        const b = buckets.get(v);
+        if (b) b.push(g);
+        else buckets.set(v, [g]);
+      }
+      for (const v of [...buckets.keys()].sort((a, b) => b - a)) {
+        if (picked.length >= want) break;
+        const members = buckets.get(v) ?? [];
+        const inBucket = new Uint8Array(groups);
+        let count = 0;
+        for (const g of members) {
+          inBucket[g] = 1;
+          count += sizes[g] as number;
+        }
+        takeById(count, (g) => inBucket[g] === 1, v === ck ? cursorId : undefined, ranks[members[0] ?? 0] ?? "");
+      }
+    } else if (!match.all && hits.length * 64 < this.ids.length) {
+      const published = this.published.a;
+      const ck = cursor ? micros(cursor.k) : undefined;
+      const slots = Array.from(hits).filter(
+        (s) =>
+          ck === undefined ||
+          (published[s] as number) < ck ||
+          ((published[s] as number) === ck && (this.ids[s] ?? "") > (cursorId ?? "")),
+      );
+      slots.sort((a, b) => (published[b] as number) - (published[a] as number) || cmpId(a, b));
+      for (const s of slots.slice(0, want)) picked.push({ s, key: this.publishedText[s] ?? "" });
+    } else {
+      const published = this.published.a;
+      const ck = cursor ? micros(cursor.k) : undefined;
+      const order = this.byPublished.settled();
+      const from =
+        ck === undefined
+          ? 0
+          : Number.isNaN(ck)
+            ? order.length
+            : this.byPublished.lowerBound(
+              (x) =>
+                (published[x] as number) > ck ||
+                ((published[x] as number) === ck && (this.ids[x] ?? "") <= (cursorId ?? "")),
+            );
+      const alive = this.aliveCol.a;
+      for (let i = from; i < order.length && picked.length < want; i++) {
+        const s = order[i] as number;
+        if (match.all ? alive[s] === 1 : hitStamp[s] === base) picked.push({ s, key: this.publishedText[s] ?? "" });
+      }
+    }
     return {
-      page: {
-        ids: page.slice(0, limit).map(({ s, id }) => ({ id, ...(this.keys[s] as { namespace: string; name: string }), sortKey: keyText(s) })),
-        more: page.length > limit,
-        total: filtered.length,
-        facets,
-      },
+      ids: picked.slice(0, limit).map(({ s, key }) => ({
+        id: this.ids[s] ?? "",
+        ...(this.keys[s] as { namespace: string; name: string }),
+        sortKey: key,
+      })),
+      more: picked.length > limit,
+      total: match.total,
+      facets: match.facets,
     };
   }
 }
@@ -482,27 +749,20 @@ export class CatalogIndex {
   ): Promise<{ page: IndexPage; rows: T[] } | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const index = await this.current(space);
-      const generation = index.generation;
-      let answer = index.answer(f, limit, cursor, undefined);
-      if ("empty" in answer) {
-        const version = await this.version(space);
-        if (version !== index.version) {
-          await this.catchUp(space, version);
+      const match = index.match(f);
+      let ranks: string[] = [];
+      if (match?.ranked && match.hits.length > 0) {
+        const r = await this.ranks(space, searchQuery(f.q ?? "") ?? "", match.groups);
+        if (r.version !== index.version) {
+          await this.catchUp(space, r.version);
           continue;
         }
-        return { page: { ids: [], more: false, total: 0, facets: emptyFacets() }, rows: [] };
+        if (index.generation !== match.generation) continue;
+        ranks = r.ranks;
       }
-      if ("groups" in answer) {
-        const { version, ranks } = await this.ranks(space, searchQuery(f.q ?? "") ?? "", answer.groups);
-        if (version !== index.version) {
-          await this.catchUp(space, version);
-          continue;
-        }
-        if (index.generation !== generation) continue;
-        answer = index.answer(f, limit, cursor, ranks);
-        if (!("page" in answer)) continue;
-      }
-      const { page } = answer;
+      const page = match
+        ? index.page(match, ranks, limit, cursor)
+        : { ids: [], more: false, total: 0, facets: emptyFacets() };
       const fetched = await fetchPage(page.ids.map((i) => i.id));
       if (fetched.version !== index.version) {
         await this.catchUp(space, fetched.version);
@@ -522,35 +782,33 @@ export class CatalogIndex {
   }
 
   private async version(space: string): Promise<string> {
-    const r = await this.pool.query<{ version: string }>(
-      "select coalesce((select version from catalog_versions where space = $1), 0)::text as version",
-      [space],
-    );
+    const r = await this.pool.query<{ version: string }>({
+      name: "catalog-version",
+      text: "select coalesce((select version from catalog_versions where space = $1), 0)::text as version",
+      values: [space],
+    });
     return r.rows[0]?.version ?? "0";
   }
 
+  /** The sort key of each rank group, as text of a real, with the space's version. */
   private async ranks(
     space: string,
     tsquery: string,
-    groups: Map<string, { title: boolean; lexemes: string[] }>,
-  ): Promise<{ version: string; ranks: Map<string, string> }> {
-    const keys = [...groups.keys()];
-    const r = await this.pool.query<{ version: string; i: string | null; k: string | null }>(
-      `select v.version::text as version, g.i::text as i, g.k
+    groups: { title: boolean; lexemes: string[] }[],
+  ): Promise<{ version: string; ranks: string[] }> {
+    // Named: prepared once per connection, so it is not planned again for every search.
+    const r = await this.pool.query<{ version: string; i: string | null; k: string | null }>({
+      name: "catalog-ranks",
+      text: `select v.version::text as version, g.i::text as i, g.k
        from (select coalesce((select version from catalog_versions where space = $1), 0) as version) v
        left join lateral (
          select i, ((case when t then 1 else 0 end) + ts_rank(array_to_tsvector(string_to_array(lex, ' ')),
                     $2::tsquery))::real::text as k
          from unnest($3::boolean[], $4::text[]) with ordinality as g(t, lex, i)) g on true`,
-      [
-        space,
-        tsquery,
-        keys.map((k) => groups.get(k)?.title ?? false),
-        keys.map((k) => groups.get(k)?.lexemes.join(" ") ?? ""),
-      ],
-    );
-    const ranks = new Map<string, string>();
-    for (const row of r.rows) if (row.i !== null && row.k !== null) ranks.set(keys[Number(row.i) - 1] ?? "", row.k);
+      values: [space, tsquery, groups.map((g) => g.title), groups.map((g) => g.lexemes.join(" "))],
+    });
+    const ranks: string[] = [];
+    for (const row of r.rows) if (row.i !== null && row.k !== null) ranks[Number(row.i) - 1] = row.k;
     return { version: r.rows[0]?.version ?? "0", ranks };
   }
 

@@ -244,13 +244,14 @@ export class CatalogStore {
   async search(space: string, f: SearchFilters, limit: number, cursor?: Cursor): Promise<SearchPage> {
     const found = await catalogIndex(this.pool).search(space, f, limit, cursor, async (ids) => {
       const keys = ids.map((id) => id.split("/"));
-      const r = await this.pool.query<Row & { version: string }>(
-        `select v.version::text as version, o.*
+      const r = await this.pool.query<Row & { version: string }>({
+        name: "catalog-page",
+        text: `select v.version::text as version, o.*
          from (select coalesce((select version from catalog_versions where space = $1), 0) as version) v
          left join lateral (select ${COLUMNS} from catalog_offers
            where space = $1 and (namespace, name) in (select * from unnest($2::text[], $3::text[]))) o on true`,
-        [space, keys.map((k) => k[0] ?? ""), keys.map((k) => k[1] ?? "")],
-      );
+        values: [space, keys.map((k) => k[0] ?? ""), keys.map((k) => k[1] ?? "")],
+      });
       return { version: r.rows[0]?.version ?? "0", rows: r.rows.filter((row) => row.id !== null) };
     });
     if (!found) return this.scanSearch(space, f, limit, cursor);
