@@ -15,7 +15,12 @@ import { performance } from "node:perf_hooks";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { CatalogStore, decodeCursor, type SearchFilters } from "../../dashboard-api/src/catalog/store.ts";
+import {
+  CatalogStore,
+  decodeCursor,
+  type SearchFilters,
+  type SearchPage,
+} from "../../dashboard-api/src/catalog/store.ts";
 import { documentTokens } from "../../dashboard-api/src/catalog/tokens.ts";
 
 const OFFERS = Number(process.env.TDS_BENCH_CATALOG_OFFERS ?? 100_000);
@@ -190,7 +195,7 @@ async function main(): Promise<void> {
     const time = async (
       gen: () => { f: SearchFilters; page2?: boolean },
       n: number,
-      search: typeof store.search,
+      search: (...args: Parameters<CatalogStore["search"]>) => Promise<SearchPage>,
       sink: number[],
     ): Promise<Stats> => {
       const times: number[] = [];
@@ -199,11 +204,11 @@ async function main(): Promise<void> {
         const { f, page2 } = gen();
         let cursor;
         if (page2) {
-          const first = await search.call(store, SPACE, f, 20);
+          const first = await search(SPACE, f, 20);
           cursor = first.next === undefined ? undefined : decodeCursor(first.next);
         }
         const t = performance.now();
-        const page = await search.call(store, SPACE, f, 20, cursor);
+        const page = await search(SPACE, f, 20, cursor);
         const ms = performance.now() - t;
         times.push(ms);
         sink.push(ms);
@@ -231,8 +236,8 @@ async function main(): Promise<void> {
         checked++;
       }
       for (let i = 0; i < 5; i++) await store.search(SPACE, gen().f, 20); // warm up
-      const index = await time(gen, QUERIES, store.search, all);
-      const scan = await time(gen, SCAN_QUERIES, store.scanSearch, allScan);
+      const index = await time(gen, QUERIES, (...args) => store.search(...args), all);
+      const scan = await time(gen, SCAN_QUERIES, (...args) => store.scanSearch(...args), allScan);
       results[kind] = { index, scan, p99Ratio: round(scan.p99Ms / index.p99Ms, 1) };
       console.log(kind, results[kind]);
     }

@@ -40,7 +40,6 @@ export function parseAmount(s: string): Amount | undefined {
   if (s.includes(".") && s.slice(s.indexOf(".") + 1).length > 6) return undefined;
   return { units: Number(m[1]), micros: Number(frac.padEnd(6, "0")) };
 }
-const cmpAmount = (a: Amount, b: Amount): number => a.units - b.units || a.micros - b.micros;
 function priceBand(a: Amount): string {
   if (a.units === 0 && a.micros === 0) return "free";
   if (a.units < 100 || (a.units === 100 && a.micros === 0)) return "0-100";
@@ -122,7 +121,8 @@ function mergeSorted<T>(a: T[], b: T[], cmp: (x: T, y: T) => number): T[] {
   const out: T[] = [];
   let i = 0;
   let j = 0;
-  while (i < a.length && j < b.length) out.push(cmp(a[i] as T, b[j] as T) <= 0 ? (a[i++] as T) : (b[j++] as T));
+  while (i < a.length && j < b.length)
+    out.push(cmp(a[i] as T, b[j] as T) <= 0 ? (a[i++] as T) : (b[j++] as T));
   while (i < a.length) out.push(a[i++] as T);
   while (j < b.length) out.push(b[j++] as T);
   return out;
@@ -413,7 +413,11 @@ class SpaceIndex {
    * expansions) with the returned value; returns them (live ones only) when
    * `collect`.
    */
-  private intersect(postings: Postings, expansions: string[][], collect: boolean): { target: number; hits: number[] } {
+  private intersect(
+    postings: Postings,
+    expansions: string[][],
+    collect: boolean,
+  ): { target: number; hits: number[] } {
     const base = this.stamps(expansions.length);
     const hits: number[] = [];
     const last = expansions.length - 1;
@@ -461,7 +465,8 @@ class SpaceIndex {
       if (expansions.some((e) => e.length === 0)) return undefined;
       candidates = this.intersect(this.search, expansions, true).hits;
       const titleExp = terms.map((t) => this.title.expand(t));
-      if (!titleExp.some((e) => e.length === 0)) titleTarget = this.intersect(this.title, titleExp, false).target;
+      if (!titleExp.some((e) => e.length === 0))
+        titleTarget = this.intersect(this.title, titleExp, false).target;
     }
 
     const facetOf = (facet: Facet, counts: ArrayLike<number>) => {
@@ -473,7 +478,9 @@ class SpaceIndex {
       return list.sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1));
     };
     const facetsOf = (counts: Record<Facet, ArrayLike<number>>): IndexPage["facets"] =>
-      Object.fromEntries(FACETS.map((facet) => [facet, facetOf(facet, counts[facet])])) as IndexPage["facets"];
+      Object.fromEntries(
+        FACETS.map((facet) => [facet, facetOf(facet, counts[facet])]),
+      ) as IndexPage["facets"];
     const unfiltered =
       [f.category, f.classification, f.region, f.provider, f.accessMode].every((v) => !v || v.length === 0) &&
       !min &&
@@ -635,13 +642,21 @@ class SpaceIndex {
      * (`count` of them), with ids after `after` when given: walking the id order
      * when they are dense, sorting them when they are few.
      */
-    const takeById = (count: number, inBucket: (g: number) => boolean, after: string | undefined, key: string) => {
+    const takeById = (
+      count: number,
+      inBucket: (g: number) => boolean,
+      after: string | undefined,
+      key: string,
+    ) => {
       const slots: number[] = [];
       const room = want - picked.length;
       if (count * 64 < this.ids.length) {
         for (let i = 0; i < hits.length; i++) {
           const s = hits[i] as number;
-          if (inBucket((hitStamp[s] as number) - base) && (after === undefined || (this.ids[s] ?? "") > after))
+          if (
+            inBucket((hitStamp[s] as number) - base) &&
+            (after === undefined || (this.ids[s] ?? "") > after)
+          )
             slots.push(s);
         }
         slots.sort(cmpId);
@@ -679,7 +694,12 @@ class SpaceIndex {
           inBucket[g] = 1;
           count += sizes[g] as number;
         }
-        takeById(count, (g) => inBucket[g] === 1, v === ck ? cursorId : undefined, ranks[members[0] ?? 0] ?? "");
+        takeById(
+          count,
+          (g) => inBucket[g] === 1,
+          v === ck ? cursorId : undefined,
+          ranks[members[0] ?? 0] ?? "",
+        );
       }
     } else if (!match.all && hits.length * 64 < this.ids.length) {
       const published = this.published.a;
@@ -702,14 +722,15 @@ class SpaceIndex {
           : Number.isNaN(ck)
             ? order.length
             : this.byPublished.lowerBound(
-              (x) =>
-                (published[x] as number) > ck ||
-                ((published[x] as number) === ck && (this.ids[x] ?? "") <= (cursorId ?? "")),
-            );
+                (x) =>
+                  (published[x] as number) > ck ||
+                  ((published[x] as number) === ck && (this.ids[x] ?? "") <= (cursorId ?? "")),
+              );
       const alive = this.aliveCol.a;
       for (let i = from; i < order.length && picked.length < want; i++) {
         const s = order[i] as number;
-        if (match.all ? alive[s] === 1 : hitStamp[s] === base) picked.push({ s, key: this.publishedText[s] ?? "" });
+        if (match.all ? alive[s] === 1 : hitStamp[s] === base)
+          picked.push({ s, key: this.publishedText[s] ?? "" });
       }
     }
     return {

@@ -244,7 +244,8 @@ export class CatalogStore {
   async search(space: string, f: SearchFilters, limit: number, cursor?: Cursor): Promise<SearchPage> {
     const found = await catalogIndex(this.pool).search(space, f, limit, cursor, async (ids) => {
       const keys = ids.map((id) => id.split("/"));
-      const r = await this.pool.query<Row & { version: string }>({
+      // The version row comes with no offer when the page is empty.
+      const r = await this.pool.query<(Row | { [K in keyof Row]: null }) & { version: string }>({
         name: "catalog-page",
         text: `select v.version::text as version, o.*
          from (select coalesce((select version from catalog_versions where space = $1), 0) as version) v
@@ -252,7 +253,10 @@ export class CatalogStore {
            where space = $1 and (namespace, name) in (select * from unnest($2::text[], $3::text[]))) o on true`,
         values: [space, keys.map((k) => k[0] ?? ""), keys.map((k) => k[1] ?? "")],
       });
-      return { version: r.rows[0]?.version ?? "0", rows: r.rows.filter((row) => row.id !== null) };
+      return {
+        version: r.rows[0]?.version ?? "0",
+        rows: r.rows.flatMap((row) => (row.id === null ? [] : [row])),
+      };
     });
     if (!found) return this.scanSearch(space, f, limit, cursor);
     const byId = new Map(found.rows.map((row) => [row.id, row]));

@@ -41,7 +41,8 @@ export interface SearchTerm {
  */
 export function searchTerms(text: string): SearchTerm[] | undefined {
   const terms = new Map<string, SearchTerm>();
-  const add = (lexeme: string, prefix: boolean) => terms.set(`${prefix ? "*" : "="}${lexeme}`, { lexeme, prefix });
+  const add = (lexeme: string, prefix: boolean) =>
+    terms.set(`${prefix ? "*" : "="}${lexeme}`, { lexeme, prefix });
   const runs = text.normalize("NFKC").toLowerCase().match(RUN) ?? [];
   runs.forEach((run, i) => {
     if (CJK.test(run)) {
