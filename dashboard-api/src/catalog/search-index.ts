@@ -18,7 +18,9 @@
 // a real. The vectors carry no positions and the rank is not normalised by
 // length, so ts_rank depends only on which of the offer's lexemes match the
 // query; the index groups the hits by that set and asks PostgreSQL for the
-// rank of each group, in the round trip that reads the version.
+// rank of each group it has not asked about before (a memo: the rank of a
+// group never changes). So a search takes one round trip (the page and the
+// version), and two when a group's rank is new.
 import type { Pool, PoolClient } from "pg";
 import { searchQuery, searchTerms, type SearchTerm } from "./tokens.ts";
 
@@ -521,9 +523,9 @@ class SpaceIndex {
     const alive = this.aliveCol.a;
     const stamp = this.stamp;
     const count = candidates ? candidates.length : this.ids.length;
-    const hits = new Int32Array(count);
-    const groupOfHit = new Int32Array(count);
-    let n = 0;
+    // Plain arrays grown as hits are found: a selective filter over many offers allocates little.
+    const hitList: number[] = [];
+    const titleList: number[] = [];
     for (let j = 0; j < count; j++) {
       const s = candidates ? (candidates[j] as number) : j;
       if (alive[s] !== 1) continue;
@@ -546,18 +548,17 @@ class SpaceIndex {
       (nPro[p] as number)++;
       (nMod[m] as number)++;
       (nBand[band[s] as number] as number)++;
-      hits[n] = s;
-      groupOfHit[n] = stamp[s] === titleTarget ? 1 : 0;
-      n++;
+      hitList.push(s);
+      if (terms) titleList.push(stamp[s] === titleTarget ? 1 : 0);
     }
     const match: Match = {
       generation: this.generation,
-      hits: hits.subarray(0, n),
-      groupOfHit: groupOfHit.subarray(0, n),
+      hits: Int32Array.from(hitList),
+      groupOfHit: Int32Array.from(titleList),
       groups: [],
       ranked: terms !== undefined,
       all: false,
-      total: n,
+      total: hitList.length,
       facets: facetsOf({
         category: nCat,
         classification: nCls,
@@ -746,6 +747,9 @@ class SpaceIndex {
   }
 }
 
+const rankKey = (tsquery: string, g: { title: boolean; lexemes: string[] }): string =>
+  `${tsquery}\u0000${g.title ? 1 : 0} ${g.lexemes.join(" ")}`;
+
 const emptyFacets = (): IndexPage["facets"] =>
   Object.fromEntries(FACETS.map((f) => [f, []])) as unknown as IndexPage["facets"];
 
@@ -753,6 +757,12 @@ const emptyFacets = (): IndexPage["facets"] =>
 export class CatalogIndex {
   private readonly spaces = new Map<string, SpaceIndex>();
   private readonly catchingUp = new Map<string, Promise<void>>();
+  /**
+   * Ranks already asked for, by query and group. A rank depends on nothing
+   * but the query, the title match and the matching lexemes, so an entry
+   * never goes stale; the memo is cleared when it grows past 10,000.
+   */
+  private readonly rankMemo = new Map<string, string>();
 
   constructor(private readonly pool: Pool) {}
 
@@ -773,13 +783,23 @@ export class CatalogIndex {
       const match = index.match(f);
       let ranks: string[] = [];
       if (match?.ranked && match.hits.length > 0) {
-        const r = await this.ranks(space, searchQuery(f.q ?? "") ?? "", match.groups);
-        if (r.version !== index.version) {
-          await this.catchUp(space, r.version);
-          continue;
+        const tsquery = searchQuery(f.q ?? "") ?? "";
+        const memo = match.groups.map((g) => this.rankMemo.get(rankKey(tsquery, g)));
+        if (memo.every((k) => k !== undefined)) ranks = memo;
+        else {
+          const r = await this.ranks(space, tsquery, match.groups);
+          if (r.version !== index.version) {
+            await this.catchUp(space, r.version);
+            continue;
+          }
+          if (index.generation !== match.generation) continue;
+          ranks = r.ranks;
+          if (this.rankMemo.size > 10_000) this.rankMemo.clear();
+          match.groups.forEach((g, i) => {
+            const k = r.ranks[i];
+            if (k !== undefined) this.rankMemo.set(rankKey(tsquery, g), k);
+          });
         }
-        if (index.generation !== match.generation) continue;
-        ranks = r.ranks;
       }
       const page = match
         ? index.page(match, ranks, limit, cursor)
