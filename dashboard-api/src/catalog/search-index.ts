@@ -56,18 +56,20 @@ function micros(text: string): number {
   return Date.parse(`${m[1]}Z`) * 1000 + Number((m[2] ?? "").padEnd(6, "0"));
 }
 
-export interface IndexFilters {
+export interface SearchFilters {
   q?: string;
   category?: string[];
   classification?: string[];
   region?: string[];
   provider?: string[];
   accessMode?: string[];
+  /** Inclusive bounds on the list price (the per-contract amount), exact decimals. */
   priceMin?: string;
   priceMax?: string;
 }
 
-export interface IndexCursor {
+/** A keyset position: the sort key of the last row (its rank, text of a real, or its publication time) and its id. */
+export interface Cursor {
   k: string;
   id: string;
 }
@@ -257,6 +259,29 @@ class Column<A extends Int32Array | Float64Array> {
 const ints = () => new Column(new Int32Array(1024), (n) => new Int32Array(n));
 const floats = () => new Column(new Float64Array(1024), (n) => new Float64Array(n));
 
+/**
+ * Marks on slots that need no clearing: each use takes a fresh range of
+ * values, so a mark left by an earlier use never equals one of this use.
+ */
+class Stamps {
+  marks = new Int32Array(0);
+  private epoch = 0;
+  /** The first of `count` fresh values, with room for `slots` slots. */
+  fresh(count: number, slots: number): number {
+    if (this.marks.length < slots) {
+      this.marks = new Int32Array(Math.max(1024, slots * 2));
+      this.epoch = 0;
+    }
+    if (this.epoch > 2_000_000_000 - count) {
+      this.marks.fill(0);
+      this.epoch = 0;
+    }
+    const base = this.epoch + 1;
+    this.epoch += count + 1;
+    return base;
+  }
+}
+
 /** The hits of a search, filtered and counted, grouped by rank (before the ranks are known). */
 export interface Match {
   generation: number;
@@ -312,10 +337,9 @@ class SpaceIndex {
   private publishedText: string[] = [];
   private readonly slotOf = new Map<string, number>();
   private dead = 0;
-  private stamp = new Int32Array(0);
-  private epoch = 0;
-  private hitStamp = new Int32Array(0);
-  private hitEpoch = 0;
+  /** Marks of the terms an offer matched so far (intersections), and of a page's hits and their group. */
+  private readonly matched = new Stamps();
+  private readonly picked = new Stamps();
   private readonly cmpId = (a: number, b: number): number => {
     const x = this.ids[a] ?? "";
     const y = this.ids[b] ?? "";
@@ -395,21 +419,6 @@ class SpaceIndex {
     this.generation++;
   }
 
-  /** A fresh range of stamp values for one intersection. */
-  private stamps(count: number): number {
-    if (this.stamp.length < this.ids.length) {
-      this.stamp = new Int32Array(Math.max(1024, this.ids.length * 2));
-      this.epoch = 0;
-    }
-    if (this.epoch > 2_000_000_000 - count) {
-      this.stamp.fill(0);
-      this.epoch = 0;
-    }
-    const base = this.epoch + 1;
-    this.epoch += count + 1;
-    return base;
-  }
-
   /**
    * Stamps the slots that match every term (each term through any of its
    * expansions) with the returned value; returns them (live ones only) when
@@ -420,10 +429,10 @@ class SpaceIndex {
     expansions: string[][],
     collect: boolean,
   ): { target: number; hits: number[] } {
-    const base = this.stamps(expansions.length);
+    const base = this.matched.fresh(expansions.length, this.ids.length);
     const hits: number[] = [];
     const last = expansions.length - 1;
-    const stamp = this.stamp;
+    const stamp = this.matched.marks;
     const alive = this.aliveCol.a;
     expansions.forEach((lexemes, i) => {
       for (const l of lexemes) {
@@ -441,7 +450,7 @@ class SpaceIndex {
   }
 
   /** The search's filtered hits, their facet counts and rank groups. Undefined: no hit. */
-  match(f: IndexFilters): Match | undefined {
+  match(f: SearchFilters): Match | undefined {
     const terms = f.q === undefined ? undefined : searchTerms(f.q);
     if (f.q !== undefined && terms === undefined) return undefined;
     const allowed = (facet: Facet, wanted: string[] | undefined): Uint8Array | undefined => {
@@ -521,7 +530,7 @@ class SpaceIndex {
     const units = this.units.a;
     const mic = this.micros.a;
     const alive = this.aliveCol.a;
-    const stamp = this.stamp;
+    const stamp = this.matched.marks;
     const count = candidates ? candidates.length : this.ids.length;
     // Plain arrays grown as hits are found: a selective filter over many offers allocates little.
     const hitList: number[] = [];
@@ -613,22 +622,13 @@ class SpaceIndex {
   }
 
   /** One page of a match in the total order (sort key descending, id ascending), after the cursor. */
-  page(match: Match, ranks: string[], limit: number, cursor: IndexCursor | undefined): IndexPage {
+  page(match: Match, ranks: string[], limit: number, cursor: Cursor | undefined): IndexPage {
     const want = limit + 1;
     const hits = match.hits;
     const groups = match.ranked ? match.groups.length : 1;
     // Stamp the hits with their group, so an order can be walked and its hits picked out.
-    if (this.hitStamp.length < this.ids.length) {
-      this.hitStamp = new Int32Array(Math.max(1024, this.ids.length * 2));
-      this.hitEpoch = 0;
-    }
-    if (this.hitEpoch > 2_000_000_000 - groups) {
-      this.hitStamp.fill(0);
-      this.hitEpoch = 0;
-    }
-    const base = this.hitEpoch + 1;
-    this.hitEpoch += groups + 1;
-    const hitStamp = this.hitStamp;
+    const base = this.picked.fresh(groups, this.ids.length);
+    const hitStamp = this.picked.marks;
     const sizes = new Int32Array(groups);
     for (let i = 0; i < hits.length; i++) {
       const g = match.ranked ? (match.groupOfHit[i] as number) : 0;
@@ -773,9 +773,9 @@ export class CatalogIndex {
    */
   async search<T>(
     space: string,
-    f: IndexFilters,
+    f: SearchFilters,
     limit: number,
-    cursor: IndexCursor | undefined,
+    cursor: Cursor | undefined,
     fetchPage: (ids: string[]) => Promise<{ version: string; rows: T[] }>,
   ): Promise<{ page: IndexPage; rows: T[] } | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {

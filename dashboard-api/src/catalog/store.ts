@@ -5,7 +5,9 @@
 // while the catalogue is unchanged.
 import type { Pool } from "pg";
 import { documentTokens, searchQuery } from "./tokens.ts";
-import { catalogIndex } from "./search-index.ts";
+import { catalogIndex, type Cursor, type SearchFilters } from "./search-index.ts";
+
+export type { SearchFilters } from "./search-index.ts";
 
 export interface CatalogEntryInput {
   space: string;
@@ -38,18 +40,6 @@ export interface CatalogOffer extends CatalogEntryInput {
   listPrice: string;
 }
 
-export interface SearchFilters {
-  q?: string;
-  category?: string[];
-  classification?: string[];
-  region?: string[];
-  provider?: string[];
-  accessMode?: string[];
-  /** Inclusive bounds on the list price (the per-contract amount), exact decimals. */
-  priceMin?: string;
-  priceMax?: string;
-}
-
 export interface SearchPage {
   items: CatalogOffer[];
   total: number;
@@ -65,11 +55,6 @@ export const PRICE_BANDS = [
   { value: "1000+", min: "1000.0001", max: undefined },
 ] as const;
 
-interface Cursor {
-  /** The sort key of the last row: its rank (text of a real) or its publication time. */
-  k: string;
-  id: string;
-}
 const encodeCursor = (c: Cursor): string => Buffer.from(JSON.stringify(c)).toString("base64url");
 export function decodeCursor(s: string): Cursor | undefined {
   try {
