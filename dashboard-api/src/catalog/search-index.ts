@@ -27,6 +27,8 @@ import { searchQuery, searchTerms, type SearchTerm } from "./tokens.ts";
 /** The facets of a search page, in the order of the page's `facets` object. */
 export const FACETS = ["category", "classification", "region", "provider", "accessMode", "price"] as const;
 type Facet = (typeof FACETS)[number];
+const perFacet = <T>(make: () => T): Record<Facet, T> =>
+  Object.fromEntries(FACETS.map((f) => [f, make()])) as Record<Facet, T>;
 
 /** An exact non-negative decimal as integer units and millionths (the API's prices have six decimals). */
 interface Amount {
@@ -303,31 +305,10 @@ class SpaceIndex {
   generation = 0;
   private readonly search = new Postings();
   private readonly title = new Postings();
-  private readonly values: Record<Facet, Values> = {
-    category: new Values(),
-    classification: new Values(),
-    region: new Values(),
-    provider: new Values(),
-    accessMode: new Values(),
-    price: new Values(),
-  };
-  private readonly codes: Record<Facet, Column<Int32Array>> = {
-    category: ints(),
-    classification: ints(),
-    region: ints(),
-    provider: ints(),
-    accessMode: ints(),
-    price: ints(),
-  };
+  private readonly values = perFacet(() => new Values());
+  private readonly codes = perFacet(ints);
   /** Live offers per facet value, kept on put and withdraw: the facets of a search without filters. */
-  private readonly totals: Record<Facet, number[]> = {
-    category: [],
-    classification: [],
-    region: [],
-    provider: [],
-    accessMode: [],
-    price: [],
-  };
+  private readonly totals = perFacet((): number[] => []);
   private readonly units = floats();
   private readonly micros = ints();
   private readonly published = floats();
@@ -750,8 +731,8 @@ class SpaceIndex {
 const rankKey = (tsquery: string, g: { title: boolean; lexemes: string[] }): string =>
   `${tsquery}\u0000${g.title ? 1 : 0} ${g.lexemes.join(" ")}`;
 
-const emptyFacets = (): IndexPage["facets"] =>
-  Object.fromEntries(FACETS.map((f) => [f, []])) as unknown as IndexPage["facets"];
+/** No facet value counted. */
+export const emptyFacets = (): IndexPage["facets"] => perFacet(() => []);
 
 /** The indexes of one database (one per pool), by space. */
 export class CatalogIndex {

@@ -5,7 +5,7 @@
 // while the catalogue is unchanged.
 import type { Pool } from "pg";
 import { documentTokens, searchQuery } from "./tokens.ts";
-import { catalogIndex, type Cursor, type SearchFilters } from "./search-index.ts";
+import { catalogIndex, emptyFacets, type Cursor, type SearchFilters } from "./search-index.ts";
 
 export type { SearchFilters } from "./search-index.ts";
 
@@ -322,14 +322,7 @@ export class CatalogStore {
        union all select 'total', '', count(*)::text from f`,
       filterParams,
     );
-    const facets: SearchPage["facets"] = {
-      category: [],
-      classification: [],
-      region: [],
-      provider: [],
-      accessMode: [],
-      price: [],
-    };
+    const facets: SearchPage["facets"] = emptyFacets();
     let total = 0;
     for (const r of facetRows.rows) {
       if (r.facet === "total") total = Number(r.count);
