@@ -312,8 +312,10 @@ export class EvidenceStore {
     this.written.delete(space); // until this append is known to have moved it
     const after = extend(head, prepared);
     try {
-      const r = await this.pool.query<{ moved: number }>(
-        `with head as (
+      // Named: prepared once per connection, so it is not planned again for every append.
+      const r = await this.pool.query<{ moved: number }>({
+        name: "evidence-append-after-written",
+        text: `with head as (
            update evidence_logs set tree_size = $13, root_hash = $14, frontier = $15, updated_at = now()
             where space = $1 and tree_size = $16 and root_hash = $17 and frontier = $18::bytea[]
               and not exists (select 1 from evidence_entries where space = $1 and event_id = any($3::text[]))
@@ -330,14 +332,14 @@ export class EvidenceStore {
             where exists (select 1 from head)
          )
          select count(*)::int as moved from head`,
-        [
+        values: [
           space,
           ...writeParams(after),
           head.size,
           Buffer.from(head.root),
           head.frontier.map((h) => Buffer.from(h)),
         ],
-      );
+      });
       if (r.rows[0]?.moved !== 1) return undefined;
     } catch {
       return undefined; // for example a unique violation: nothing was written
