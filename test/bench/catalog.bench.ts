@@ -189,9 +189,12 @@ async function main(): Promise<void> {
     const all: number[] = [];
     const allScan: number[] = [];
     let checked = 0;
+    const heapBefore = process.memoryUsage().heapUsed;
     const t0 = performance.now();
     await store.search(SPACE, {}, 20); // loads the index
     const indexLoadSeconds = (performance.now() - t0) / 1000;
+    // What the index holds on the heap (garbage of the load included: an upper bound).
+    const indexHeapMB = (process.memoryUsage().heapUsed - heapBefore) / 1e6;
     const time = async (
       gen: () => { f: SearchFilters; page2?: boolean },
       n: number,
@@ -252,6 +255,7 @@ async function main(): Promise<void> {
       scanQueriesPerKind: SCAN_QUERIES,
       checkedQueries: checked,
       indexLoadSeconds: round(indexLoadSeconds, 2),
+      indexHeapMB: round(indexHeapMB, 0),
       pageSize: 20,
       loadSeconds: round(loadSeconds, 1),
       overall: { p50Ms: round(percentile(all, 50)), p99Ms: round(percentile(all, 99)) },
