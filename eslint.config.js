@@ -3,7 +3,17 @@ import eslint from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", ".tools/**", ".tds/**", "**/dist/**", "crds/generated/**", "charts/**"] },
+  {
+    ignores: [
+      "**/node_modules/**",
+      ".tools/**",
+      ".tds/**",
+      "**/dist/**",
+      "crds/generated/**",
+      "dashboard-api/generated/**",
+      "charts/**",
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -41,6 +41,9 @@ export const SANDBOX_PHASES = [
 export type SandboxPhase = (typeof SANDBOX_PHASES)[number];
 export const REVIEW_STATES = ["PendingReview", "Released", "Withheld"] as const;
 export type ReviewState = (typeof REVIEW_STATES)[number];
+/** How a run's usage was found: measured on the node, or the requests times the run time. */
+export const USAGE_BASES = ["Measured", "Reserved"] as const;
+export type UsageBasis = (typeof USAGE_BASES)[number];
 
 const ENV_NAME = "^[A-Za-z_][A-Za-z0-9_]*$";
 
@@ -160,7 +163,39 @@ export const SandboxJobStatusSchema = Obj("Progress of the job and the review of
   jobName: Type.Optional(Str("Name of the Kubernetes Job.", 63)),
   startTime: Type.Optional(DateTime("When the job started.")),
   completionTime: Type.Optional(DateTime("When the job finished.")),
-  cpuSeconds: Type.Optional(Int("CPU-seconds used, as metered.", { minimum: 0 })),
+  cpuSeconds: Type.Optional(
+    Int("CPU-seconds used, as metered (status.usage.cpuMilliseconds, rounded down).", { minimum: 0 }),
+  ),
+  usage: Type.Optional(
+    Obj(
+      "What the run used. Measured: from the kubelet's summary API (the pod's cgroup), sampled while the pod runs and once after, so a last interval of under a second can be missed. Reserved: the node reported no usage (a node without a kubelet, such as KWOK's), and the requests are multiplied by the run time. The metered quantities are cpuMilliseconds and memoryByteSeconds; the reserved ones are kept beside them, named apart.",
+      {
+        basis: StringEnum("Measured or Reserved, as described above.", USAGE_BASES),
+        cpuMilliseconds: Int("CPU used, in core-milliseconds (metered as sandbox.cpu_milliseconds).", {
+          minimum: 0,
+        }),
+        memoryByteSeconds: Int(
+          "Memory working set integrated over the run, in byte-seconds (metered as sandbox.memory_byte_seconds).",
+          { minimum: 0 },
+        ),
+        memoryPeakBytes: Type.Optional(Int("Largest working set sampled, in bytes.", { minimum: 0 })),
+        samples: Type.Optional(Int("How many kubelet samples the measurement has.", { minimum: 0 })),
+        sampledAt: Type.Optional(DateTime("When the latest sample was taken.")),
+        reservedCpuMilliseconds: Int(
+          "The CPU request times the run time, in core-milliseconds (not metered).",
+          {
+            minimum: 0,
+          },
+        ),
+        reservedMemoryByteSeconds: Int(
+          "The memory request times the run time, in byte-seconds (not metered).",
+          {
+            minimum: 0,
+          },
+        ),
+      },
+    ),
+  ),
   review: Type.Optional(
     Obj("The provider's review of the outputs.", {
       state: StringEnum(

@@ -8,7 +8,16 @@ import type { Pool } from "pg";
 import type { Principal } from "./auth/principal.ts";
 import type { TokenVerifier } from "./auth/tokens.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
-import { clientErrorHandler, errorResponseSchema, frameworkErrors, registerErrorHandling } from "./errors.ts";
+import {
+  clientErrorHandler,
+  ErrorCodes,
+  frameworkErrors,
+  problemResponse,
+  problemSchema,
+  registerErrorHandling,
+  sendProblem,
+  TdsError,
+} from "./errors.ts";
 import { gatewayRoutes, type GatewayOptions } from "./gateway/index.ts";
 import type { CheckpointExporter, SignerFor } from "./evidence/checkpointer.ts";
 import { evidenceRoutes } from "./evidence/routes.ts";
@@ -18,6 +27,7 @@ import { meteringRoutes } from "./metering/routes.ts";
 import { authPlugin } from "./plugins/auth.ts";
 import { dbPlugin } from "./plugins/db.ts";
 import { inputPlugin } from "./plugins/input.ts";
+import { openapiOptions } from "./openapi.ts";
 import { buildValidator } from "./validation.ts";
 import { telemetryPlugin } from "./plugins/telemetry.ts";
 import { reportRoutes } from "./reports/routes.ts";
@@ -81,27 +91,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       },
     },
   });
-  app.addSchema(errorResponseSchema);
+  app.addSchema(problemSchema);
   registerErrorHandling(app);
   // Before every route and the auth hook: 405 for undeclared methods, NUL refused (plugins/input.ts).
   await app.register(inputPlugin);
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.0.3",
-      info: {
-        title: "TDS dashboard API",
-        version: "0.1.0",
-        description:
-          "Metering ingest (CloudEvents), usage reports, statements with revenue share, price sheets. " +
-          "Every /v1 request needs a bearer JWT (EdDSA or ES256) for this API's audience.",
-      },
-      components: {
-        securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
-      },
-      security: [{ bearer: [] }],
-    },
-  });
+  await app.register(swagger, openapiOptions);
   // The UI's own routes are public; mark them so the auth hook skips them.
   app.addHook("onRoute", (route) => {
     if (route.url.startsWith("/docs")) {
@@ -122,12 +117,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     // One quota per caller: a participant's requests never use up its space's other tenants' quota.
     keyGenerator: (request) => rateLimitKey(request.principal, request.ip),
     allowList: (request) => request.routeOptions.config.public === true,
-    errorResponseBuilder: (request, context) => ({
-      statusCode: 429,
-      code: "TDS_ERR_RATE_LIMITED",
-      message: `Rate limit of ${context.max} requests per ${context.after} exceeded for this tenant`,
-      requestId: request.id,
-    }),
+    // Thrown to the error handler, which renders it as a problem document.
+    errorResponseBuilder: (_request, context) =>
+      new TdsError(
+        "rateLimited",
+        `Rate limit of ${String(context.max)} requests per ${context.after} exceeded for this tenant`,
+      ),
   });
 
   app.get("/openapi.json", { config: { public: true }, schema: { hide: true } }, () =>
@@ -138,6 +133,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     {
       config: { public: true },
       schema: {
+        operationId: "getHealth",
         tags: ["operations"],
         summary: "Liveness",
         security: [],
@@ -151,26 +147,23 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     {
       config: { public: true },
       schema: {
+        operationId: "getReadiness",
         tags: ["operations"],
         summary: "Readiness: the database answers",
         security: [],
         response: {
           200: { type: "object", properties: { status: { type: "string" } } },
-          503: { $ref: "ErrorResponse#" },
+          503: problemResponse,
         },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       try {
         await app.pool().query("select 1");
         return { status: "ready" };
       } catch (err) {
         app.log.warn({ err }, "readiness check failed");
-        return reply.status(503).send({
-          code: "TDS_ERR_UNAVAILABLE",
-          message: "Database is not reachable",
-          requestId: _request.id,
-        });
+        return sendProblem(reply, request, 503, ErrorCodes.unavailable.code, "Database is not reachable");
       }
     },
   );

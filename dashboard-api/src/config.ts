@@ -6,6 +6,8 @@ import type { JSONWebKeySet } from "jose";
 export interface ServerConfig {
   readonly port: number;
   readonly host: string;
+  /** Prometheus /metrics, on its own port (TDS_METRICS_PORT, default 9464; 0 picks a free one). */
+  readonly metricsPort: number;
   readonly databaseUrl: string;
   readonly kubeconfig: string | undefined;
   /** Public keys to verify bearer tokens; undefined means use the dev key file. */
@@ -49,6 +51,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
   return {
     port: int(env, "PORT", 8080),
     host: env.HOST ?? "0.0.0.0",
+    metricsPort: int(env, "TDS_METRICS_PORT", 9464),
     databaseUrl,
     kubeconfig: env.KUBECONFIG,
     jwks,

@@ -60,20 +60,35 @@ function send(
   });
 }
 
-/** The documented error shape, and a status below 500. */
+/** The documented error shape (an RFC 9457 problem document), and a status below 500. */
 function assertErrorShape(what: string, a: Answer): { code: string; field?: string } {
   assert.ok(
     a.status >= 400 && a.status < 500,
     `${what}: status ${String(a.status)}: ${a.text.slice(0, 300)}`,
   );
-  assert.match(String(a.headers["content-type"]), /^application\/json/, `${what}: content-type`);
+  assert.match(String(a.headers["content-type"]), /^application\/problem\+json/, `${what}: content-type`);
   const body = JSON.parse(a.text) as Record<string, unknown>;
   assert.equal(typeof body.code, "string", `${what}: ${a.text}`);
-  assert.match(body.code as string, /^TDS_ERR_[A-Z_]+$/, `${what}: ${a.text}`);
-  assert.equal(typeof body.message, "string", `${what}: ${a.text}`);
+  assert.match(body.code as string, /^TDS_ERR_[A-Z0-9_]+$/, `${what}: ${a.text}`);
+  const slug = (body.code as string)
+    .replace(/^TDS_ERR_/, "")
+    .toLowerCase()
+    .replaceAll("_", "-");
+  assert.equal(body.type, `https://tds.dev/problems/${slug}`, `${what}: ${a.text}`);
+  assert.equal(typeof body.title, "string", `${what}: ${a.text}`);
+  assert.equal(body.status, a.status, `${what}: ${a.text}`);
+  assert.equal(typeof body.detail, "string", `${what}: ${a.text}`);
   assert.equal(typeof body.requestId, "string", `${what}: ${a.text}`);
+  // Node's parser answers before there is a request to name (clientErrorHandler): no instance.
+  const parser = a.status === 431 || /^Malformed HTTP request/.test(String(body.detail));
+  if (!parser) assert.equal(typeof body.instance, "string", `${what}: ${a.text}`);
   for (const k of Object.keys(body))
-    assert.ok(["code", "message", "field", "requestId"].includes(k), `${what}: extra ${k} in ${a.text}`);
+    assert.ok(
+      ["type", "title", "status", "detail", "instance", "code", "field", "requestId"].includes(k),
+      `${what}: extra ${k} in ${a.text}`,
+    );
+  if (a.status === 401)
+    assert.match(String(a.headers["www-authenticate"]), /^Bearer realm="[^"]+"/, `${what}: WWW-Authenticate`);
   return body as { code: string; field?: string };
 }
 
@@ -97,9 +112,9 @@ before(async () => {
   operations = [];
   methodsOf = new Map();
   for (const [template, ops] of Object.entries(doc.paths)) {
-    // Sample values: a wildcard gets a nested key, a period a valid month.
+    // Sample values: an object key holds a slash (%2F), a period is a valid month.
     const path = template
-      .replace("{*}", "a/b.csv")
+      .replace("{key}", "a%2Fb.csv")
       .replace("{period}", "2025-03")
       .replace(/\{[^}]+\}/g, "x1");
     methodsOf.set(
@@ -143,9 +158,13 @@ test("an undeclared method on any documented path is a 405 with Allow, with or w
       }
     }
   }
-  // An unknown path stays a 404 (after authentication), not a 405.
-  assertErrorShape("GET /v1/nowhere", await send("GET", "/v1/nowhere", auth));
-  assertErrorShape("QUERY /v1/nowhere", await send("QUERY", "/v1/nowhere", auth));
+  // An unknown path stays a 404, not a 405, with or without a token (a QUERY without a body type is a 400).
+  for (const headers of [{}, auth]) {
+    const a = await send("GET", "/v1/nowhere", headers);
+    assert.equal(a.status, 404, `GET /v1/nowhere: ${a.text}`);
+    assertErrorShape("GET /v1/nowhere", a);
+    assertErrorShape("QUERY /v1/nowhere", await send("QUERY", "/v1/nowhere", headers));
+  }
 });
 
 test("every operation without a body, or with a bad content type, answers 4xx in the error shape", async () => {
@@ -181,8 +200,8 @@ test("a NUL in any parameter, query value or JSON string is a 400 naming the fie
     const names = [...op.template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] ?? "");
     for (const name of names) {
       const path = op.template
-        .replace(`{${name}}`, name === "*" ? "a/%00b" : "x%00")
-        .replace("{*}", "a/b.csv")
+        .replace(`{${name}}`, name === "key" ? "a%2F%00b" : "x%00")
+        .replace("{key}", "a%2Fb.csv")
         .replace("{period}", "2025-03")
         .replace(/\{[^}]+\}/g, "x1");
       const a = await send(
@@ -227,8 +246,8 @@ test("bad percent-encoding, an over-long URL and over-large headers get the erro
     const names = [...op.template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] ?? "");
     for (const name of names) {
       const path = op.template
-        .replace(`{${name}}`, name === "*" ? "a/%E0%A4%A" : "%zz")
-        .replace("{*}", "a/b.csv")
+        .replace(`{${name}}`, name === "key" ? "a%2F%E0%A4%A" : "%zz")
+        .replace("{key}", "a%2Fb.csv")
         .replace("{period}", "2025-03")
         .replace(/\{[^}]+\}/g, "x1");
       const a = await send(op.method, path, auth);
@@ -236,7 +255,7 @@ test("bad percent-encoding, an over-long URL and over-large headers get the erro
       assertErrorShape(`${what} with bad encoding in ${name}`, a);
     }
     // Over every documented maxLength and fastify's parameter limit, under Node's header limit.
-    const long = op.template.replace("{*}", "k".repeat(3000)).replace(/\{[^}]+\}/g, "p".repeat(3000));
+    const long = op.template.replace("{key}", "k".repeat(3000)).replace(/\{[^}]+\}/g, "p".repeat(3000));
     if (long !== op.template)
       assertAnswered(`${what} with 3000-character parameters`, await send(op.method, long, auth));
     const huge = await send(op.method, `${op.path}?q=${"u".repeat(20_000)}`, auth);

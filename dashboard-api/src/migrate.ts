@@ -1,7 +1,11 @@
 // Applies dashboard-api/migrations/*.sql in file-name order with node-pg-migrate.
 // Forward only: every file is written to be idempotent (IF NOT EXISTS, OR REPLACE).
+// Files are named <sequence>_<what>.sql with the sequence zero-padded to 13
+// digits: node-pg-migrate reads the prefix as its millisecond timestamp and logs
+// an error for any prefix that is not 13 or 17 digits.
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
+import pg from "pg";
 
 export const migrationsDir = fileURLToPath(new URL("../migrations", import.meta.url));
 
@@ -13,8 +17,30 @@ export interface MigrationLogger {
 
 const quiet: MigrationLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
+/**
+ * Databases migrated when the files had 4-digit prefixes (0002_evidence)
+ * recorded those names: give them the 13-digit ones, so the same migrations
+ * are not applied twice. Idempotent, and harmless when several processes start at once.
+ */
+async function renameRecordedMigrations(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(
+      `update tds_migrations set name = lpad(split_part(name, '_', 1), 13, '0') || substr(name, strpos(name, '_'))
+        where name ~ '^[0-9]{1,12}_'`,
+    );
+  } catch (err) {
+    // A new database has no tds_migrations table yet: nothing was recorded.
+    if ((err as { code?: string }).code !== "42P01") throw err;
+  } finally {
+    await client.end();
+  }
+}
+
 /** Runs pending migrations; retries while another process holds the migration lock. */
 export async function migrate(databaseUrl: string, logger: MigrationLogger = quiet): Promise<string[]> {
+  await renameRecordedMigrations(databaseUrl);
   for (let attempt = 0; ; attempt++) {
     try {
       const done = await runner({

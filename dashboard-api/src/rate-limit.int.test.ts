@@ -63,7 +63,9 @@ test("one participant using up its quota leaves its space's other tenants served
   assert.equal(refused.statusCode, 429, refused.body);
   const body = refused.json<Record<string, unknown>>();
   assert.equal(body.code, "TDS_ERR_RATE_LIMITED");
-  assert.equal(typeof body.message, "string");
+  assert.equal(typeof body.detail, "string");
+  assert.equal(body.type, "https://tds.dev/problems/rate-limited");
+  assert.equal(refused.headers["content-type"], "application/problem+json; charset=utf-8");
   assert.equal(typeof body.requestId, "string");
   assert.ok(refused.headers["retry-after"], "429 says when to retry");
 

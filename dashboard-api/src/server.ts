@@ -20,6 +20,7 @@ import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
 import { createTokenVerifier, defaultAudience } from "./auth/tokens.ts";
 import { loadConfig } from "./config.ts";
 import { migrate } from "./migrate.ts";
+import { metricsApp } from "./plugins/telemetry.ts";
 import { dspFromEnv } from "./dsp/index.ts";
 
 async function main(): Promise<void> {
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
     // The background loops use the pool, which app.close() ends: stop them first.
     // close() stops accepting connections and resolves once in-flight requests finish.
     Promise.all([checkpointer?.stop(), priceSync?.stop()])
-      .then(() => app.close())
+      .then(() => Promise.all([app.close(), metrics.close()]))
       .then(
         () => {
           process.exitCode = 0;
@@ -152,8 +153,11 @@ async function main(): Promise<void> {
         },
       );
   };
+  // Prometheus scrapes /metrics on a port of its own, not the public one (plugins/telemetry.ts).
+  const metrics = metricsApp(app.metrics.registry);
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+  await metrics.listen({ port: config.metricsPort, host: config.host });
   await app.listen({ port: config.port, host: config.host });
 }
 

@@ -66,6 +66,8 @@ export async function freePort(): Promise<number> {
 
 export interface ServerProcess {
   readonly url: string;
+  /** Prometheus /metrics, on the metrics port (TDS_METRICS_PORT). */
+  readonly metricsUrl: string;
   readonly child: ChildProcess;
   readonly output: () => string;
 }
@@ -74,8 +76,16 @@ const serverEntry = fileURLToPath(new URL("./server.ts", import.meta.url));
 
 export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const child = spawn(process.execPath, ["--import", "tsx", serverEntry], {
-    env: { ...process.env, ...env, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn" },
+    env: {
+      ...process.env,
+      ...env,
+      PORT: String(port),
+      TDS_METRICS_PORT: String(metricsPort),
+      HOST: "127.0.0.1",
+      LOG_LEVEL: env.LOG_LEVEL ?? "warn",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -93,7 +103,7 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
     if (Date.now() > deadline) throw new Error(`server not ready: ${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, child, output: () => out };
+  return { url, metricsUrl: `http://127.0.0.1:${String(metricsPort)}/metrics`, child, output: () => out };
 }
 
 export async function stopServer(s: ServerProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {

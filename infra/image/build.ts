@@ -38,6 +38,7 @@ export const repoRoot = resolve(import.meta.dirname, "../..");
 export const entryPoints = {
   operator: { source: "operator/src/main.ts", bundle: "/app/operator/dist/main.mjs" },
   "dashboard-api": { source: "dashboard-api/src/server.ts", bundle: "/app/dashboard-api/dist/server.mjs" },
+  gateway: { source: "dashboard-api/src/gateway/main.ts", bundle: "/app/dashboard-api/dist/gateway.mjs" },
 } as const;
 
 export const IMAGE_USER = 65532;
@@ -139,10 +140,14 @@ async function bundle(app: string): Promise<void> {
   });
 }
 
-function writeRootfs(rootfs: string, node: string): void {
+/**
+ * A root filesystem with Node alone: the binary at NODE_PATH, the shared
+ * libraries it links, /etc/passwd and /etc/group with the numeric non-root
+ * user, and /tmp. The TDS image adds /app; any Node program's image (the
+ * demo's sample analysis) can be this plus a layer of its own.
+ */
+export function writeNodeRuntime(rootfs: string, node: string): void {
   rmSync(rootfs, { recursive: true, force: true });
-  const app = join(rootfs, "app");
-  mkdirSync(app, { recursive: true });
   mkdirSync(join(rootfs, "usr/local/bin"), { recursive: true });
   cpSync(node, join(rootfs, NODE_PATH));
   chmodSync(join(rootfs, NODE_PATH), 0o755);
@@ -155,6 +160,12 @@ function writeRootfs(rootfs: string, node: string): void {
   writeFileSync(join(rootfs, "etc/group"), `root:x:0:\ntds:x:${IMAGE_USER}:\n`);
   mkdirSync(join(rootfs, "tmp"));
   chmodSync(join(rootfs, "tmp"), 0o1777);
+}
+
+function writeRootfs(rootfs: string, node: string): void {
+  writeNodeRuntime(rootfs, node);
+  const app = join(rootfs, "app");
+  mkdirSync(app, { recursive: true });
   cpSync(join(repoRoot, "dashboard-api/migrations"), join(app, "dashboard-api/migrations"), {
     recursive: true,
   });
@@ -196,7 +207,8 @@ export async function buildImage(opts: {
       cmd: [entryPoints["dashboard-api"].bundle],
       env: ["PATH=/usr/local/bin:/usr/bin:/bin", "NODE_ENV=production", "HOME=/tmp", "TMPDIR=/tmp"],
       workingDir: "/app",
-      exposedPorts: ["8080/tcp"],
+      // The API (and the operator's probes and metrics) on 8080, the API's metrics on 9464 (TDS_METRICS_PORT).
+      exposedPorts: ["8080/tcp", "9464/tcp"],
       labels: {
         "org.opencontainers.image.title": "tds",
         "org.opencontainers.image.version": version,

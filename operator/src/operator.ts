@@ -15,6 +15,12 @@ import { SandboxJobReconciler } from "./controllers/sandboxjob/sandboxjob.contro
 import { HttpDashboard, dashboardFromEnv, type DashboardOptions } from "./dashboard/dashboard.ts";
 import { defaultSettings, type Cache, type Settings } from "./controllers/deps.ts";
 import type { ObjectStore } from "./storage/objectstore.ts";
+import {
+  gatewaySelectorFromEnv,
+  sandboxPlacementFromEnv,
+  type GatewaySelector,
+  type SandboxPlacement,
+} from "./controllers/placement.ts";
 
 export interface OperatorOptions {
   readonly kubeConfig: KubeConfig;
@@ -41,6 +47,10 @@ export interface OperatorOptions {
   readonly gatewayUrl?: string;
   /** The dashboard API's ServiceAccount, `namespace:name`; undefined reads TDS_DASHBOARD_API_SERVICEACCOUNT. */
   readonly dashboardApiServiceAccount?: string;
+  /** The gateway's pods; undefined reads TDS_GATEWAY_NAMESPACE and TDS_GATEWAY_POD_LABELS. */
+  readonly gateway?: GatewaySelector;
+  /** Sandbox pod placement; undefined reads TDS_SANDBOX_NODE_SELECTOR, _TOLERATIONS and _GATEWAY_URL. */
+  readonly sandbox?: SandboxPlacement;
 }
 
 /** Kinds the operator creates and watches (all carry the managed-by label). */
@@ -100,6 +110,8 @@ export function createOperator(opts: OperatorOptions): Manager {
     settings: { ...defaultSettings, ...opts.settings },
     spaceSelector: opts.spaceSelector,
     ...dashboardDeps(opts),
+    gateway: opts.gateway ?? gatewaySelectorFromEnv(process.env),
+    sandbox: opts.sandbox ?? sandboxPlacementFromEnv(process.env),
   };
 
   const participantsOf = (space: string) =>

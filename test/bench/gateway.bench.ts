@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     w.offer("bench", { prefix: "bench/" });
     const { agreementId, token } = w.contract("bench", "bench", { state: "Active" });
     const port = await freePort();
+    const metricsPort = await freePort();
     const logFile = join(process.env.TDS_STATE_DIR ?? ".tds", "bench-gateway.log");
     server = startProcess({
       name: "gateway",
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
         ...process.env,
         DATABASE_URL: w.db.url,
         PORT: String(port),
+        TDS_METRICS_PORT: String(metricsPort),
         HOST: "127.0.0.1",
         TDS_RATE_LIMIT_PER_MINUTE: "10000000",
         // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway process alone.
@@ -68,12 +70,13 @@ async function main(): Promise<void> {
       },
     });
     const gatewayUrl = `http://127.0.0.1:${port}`;
+    const metricsUrl = `http://127.0.0.1:${String(metricsPort)}/metrics`;
     await waitUntil(
       "the gateway serves the bench contract from its cache",
       server,
       async () => {
         try {
-          const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
+          const metrics = await (await fetch(metricsUrl)).text();
           return /gateway grant cache synced/.test(await readFile(logFile, "utf8")) && metrics.length > 0;
         } catch {
           return false;
@@ -186,7 +189,7 @@ async function main(): Promise<void> {
         `(bare proxy p50 ${round(pct(lat.proxy, 50) - pct(lat.direct, 50))} ms)`,
     );
 
-    const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
+    const metrics = await (await fetch(metricsUrl)).text();
     const grantLookups: Record<string, number> = {};
     for (const m of metrics.matchAll(/^tds_gateway_grant_lookups_total\{answer="(\w+)"\} (\d+)$/gm)) {
       grantLookups[m[1] ?? ""] = Number(m[2]);

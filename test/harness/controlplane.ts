@@ -109,6 +109,12 @@ export interface ControlPlaneOptions {
   /** Folder for certificates, data and logs; created if missing. */
   readonly dir: string;
   readonly binDir?: string;
+  /**
+   * The address pods reach the API server at (the real node's bridge address,
+   * forwarded to loopback by the harness, forward.ts): advertised as the
+   * `kubernetes` Service's endpoint and in the serving certificate.
+   */
+  readonly podAddress?: string;
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
@@ -124,7 +130,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     subject: "CN=kube-apiserver",
     usage: "server",
     dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
-    ipAddresses: ["127.0.0.1", "10.0.0.1"],
+    ipAddresses: ["127.0.0.1", "10.0.0.1", ...(opts.podAddress ? [opts.podAddress] : [])],
     validForDays: 30,
   });
   const admin = await issueCertificate(ca, {
@@ -194,7 +200,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       args: [
         `--etcd-servers=${etcdEndpoint}`,
         "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        `--advertise-address=${opts.podAddress ?? "127.0.0.1"}`,
         `--secure-port=${apiPort}`,
         `--tls-cert-file=${files.servingCert}`,
         `--tls-private-key-file=${files.servingKey}`,

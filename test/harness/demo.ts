@@ -1,7 +1,10 @@
 // `make demo`: the product on the embedded default. Starts the local control
 // plane, PostgreSQL and S3, installs the CRDs, starts the operator and the
 // dashboard API, applies crds/samples/, prints one ready line, and stops
-// everything on SIGINT or SIGTERM.
+// everything on SIGINT or SIGTERM. With the real node (root on Linux), the
+// chart's gateway runs as a pod there, and the sample analysis runs as a
+// SandboxJob in gVisor: its outputs wait for review, and the demo prints the
+// release and download commands.
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +14,8 @@ import { repoRoot, startEnvironment, type Environment } from "./environment.ts";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
 import { seedOfferAssets } from "./demo-data.ts";
 import { chartDir, templateChart } from "./chart.ts";
+import { installGatewayPod, loadImages, onRealNode, type GatewayPod } from "./gateway-pod.ts";
+import { ANALYSIS_PROGRAM } from "./analysis/image.ts";
 
 /** The sample space and consumer (crds/samples). */
 const DEMO_SPACE = "yangtze-industrial";
@@ -39,9 +44,9 @@ async function dspCatalogCommand(dashboardUrl: string, childEnv: NodeJS.ProcessE
  */
 async function downloadCommand(
   env: Environment,
-  dashboardUrl: string | undefined,
+  gatewayUrl: string | undefined,
 ): Promise<string | undefined> {
-  if (!dashboardUrl) return undefined;
+  if (!gatewayUrl) return undefined;
   const ns = `${DEMO_SPACE}--${DEMO_CONSUMER}`;
   const contract = "wuhan-telemetry";
   const get = (path: string) => {
@@ -63,7 +68,76 @@ async function downloadCommand(
   const secretName = get("{.status.credentialsSecret}");
   const kc = `KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")}`;
   const token = `$(${kc} get secret ${secretName} -n ${ns} -o jsonpath='{.data.token}' | base64 -d)`;
-  return `curl -fsS -H "Authorization: Bearer ${token}" -o readings.parquet ${dashboardUrl}/v1/data/${agreement}/telemetry/2025/month=01/readings.parquet`;
+  return `curl -fsS -H "Authorization: Bearer ${token}" -o readings.parquet ${gatewayUrl}/v1/data/${agreement}/telemetry/2025/month=01/readings.parquet`;
+}
+
+const SAMPLE_JOB = "failure-rates";
+
+/**
+ * Runs the sample analysis (test/harness/analysis) as a SandboxJob under the
+ * sample compute-only contract, waits until it has finished and its outputs
+ * are held for review, and returns the commands that release and download them.
+ */
+async function sampleAnalysis(env: Environment, image: string, gatewayUrl: string): Promise<string[]> {
+  const ns = `${DEMO_SPACE}--${DEMO_CONSUMER}`;
+  const kc = `KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")}`;
+  execFileSync(join(env.info.TDS_BIN_DIR, "kubectl"), ["apply", "-f", "-"], {
+    input: JSON.stringify({
+      apiVersion: "tds.dev/v1alpha1",
+      kind: "SandboxJob",
+      metadata: { name: SAMPLE_JOB, namespace: ns },
+      spec: {
+        contractRef: { name: "wuhan-maintenance-model" },
+        image,
+        command: ["/usr/local/bin/node", ANALYSIS_PROGRAM],
+        env: [{ name: "INPUT_KEY", value: "maintenance/work-orders-2015-2025.csv" }],
+        resources: { cpu: "1", memory: "512Mi" },
+        maxDurationSeconds: 600,
+        outputs: [
+          { name: "failure-rates", path: "/outputs/failure-rates.json", maxSize: "1Mi" },
+          { name: "summary", path: "/outputs/summary.csv", maxSize: "1Mi" },
+        ],
+      },
+    }),
+    env: { ...process.env, KUBECONFIG: env.info.KUBECONFIG },
+    stdio: ["pipe", "ignore", "inherit"],
+  });
+  const get = (path: string) => {
+    try {
+      return kubectl(env, ["get", "sandboxjob", SAMPLE_JOB, "-n", ns, "-o", `jsonpath=${path}`]).trim();
+    } catch {
+      return "";
+    }
+  };
+  const deadline = Date.now() + 300_000;
+  while (!["PendingReview", "Withheld"].includes(get("{.status.review.state}"))) {
+    const phase = get("{.status.phase}");
+    if (["Failed", "Rejected", "DeadlineExceeded"].includes(phase) || Date.now() > deadline) {
+      console.warn(`the sample analysis did not finish: ${get("{.status}")}`);
+      return [];
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  const uid = get("{.metadata.uid}");
+  const usage = get("{.status.usage}");
+  const contractSecret = kubectl(env, [
+    "get",
+    "datacontract",
+    "wuhan-maintenance-model",
+    "-n",
+    ns,
+    "-o",
+    "jsonpath={.status.credentialsSecret}",
+  ]).trim();
+  const token = `$(${kc} get secret ${contractSecret} -n ${ns} -o jsonpath='{.data.token}' | base64 -d)`;
+  return [
+    `the sample analysis ran in gVisor on the real node; its outputs wait for review (usage ${usage}):`,
+    `  ${kc} get sandboxjob ${SAMPLE_JOB} -n ${ns} -o jsonpath='{.status.outputs}'`,
+    `release them as the provider:`,
+    `  ${kc} annotate sandboxjob ${SAMPLE_JOB} -n ${ns} tds.dev/review=release tds.dev/reviewed-by=shanghai-turbines`,
+    `then download them as the consumer, through the gateway pod:`,
+    `  curl -fsS -H "Authorization: Bearer ${token}" ${gatewayUrl}/v1/sandbox/${uid}/outputs/failure-rates`,
+  ];
 }
 
 function kubectl(env: Environment, args: readonly string[]): string {
@@ -127,6 +201,7 @@ async function main(): Promise<void> {
     const tsx = ["--import", "tsx"];
     if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
       const port = await freePort();
+      const metricsPort = await freePort();
       const api = startProcess({
         name: "dashboard-api",
         command: process.execPath,
@@ -134,6 +209,7 @@ async function main(): Promise<void> {
         env: {
           ...childEnv,
           PORT: String(port),
+          TDS_METRICS_PORT: String(metricsPort),
           HOST: "127.0.0.1",
           // The demo space speaks DSP; its participants call it with their own API tokens (docs/dsp.md).
           TDS_DSP_SPACES: JSON.stringify({
@@ -160,6 +236,37 @@ async function main(): Promise<void> {
       });
       dashboardUrl = url;
       lines.push(`API docs ${url}/docs`);
+      lines.push(`API metrics http://127.0.0.1:${String(metricsPort)}/metrics`);
+    }
+    // With the real node: the chart's gateway as a pod there, which the sandboxes reach.
+    let gatewayPod: GatewayPod | undefined;
+    let analysisImage: string | undefined;
+    if (env.info.TDS_REAL_NODE && dashboardUrl) {
+      const images = await loadImages(join(env.info.KUBECONFIG, "..", "images"));
+      analysisImage = images.analysis;
+      gatewayPod = installGatewayPod({
+        info: env.info,
+        kubectl: (args, input) =>
+          execFileSync(join(env.info.TDS_BIN_DIR, "kubectl"), args, {
+            encoding: "utf8",
+            input,
+            env: { ...process.env, KUBECONFIG: env.info.KUBECONFIG },
+          }),
+        namespace: "tds-system",
+        release: "tds",
+        image: images.tds,
+        databaseUrl: env.info.DATABASE_URL,
+      });
+      childEnv.TDS_GATEWAY_NAMESPACE = "tds-system";
+      childEnv.TDS_GATEWAY_POD_LABELS = Object.entries(gatewayPod.podLabels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",");
+      childEnv.TDS_SANDBOX_GATEWAY_URL = gatewayPod.url;
+      childEnv.TDS_SANDBOX_NODE_SELECTOR = JSON.stringify(onRealNode.nodeSelector);
+      childEnv.TDS_SANDBOX_TOLERATIONS = JSON.stringify(onRealNode.tolerations);
+      lines.push(`gateway pod ${gatewayPod.url}`);
+    } else if (!env.info.TDS_REAL_NODE) {
+      lines.push(`no real node (${env.info.TDS_NODE_ABSENT}): sandboxes run on KWOK's fake node`);
     }
     if (existsSync(join(repoRoot, "operator/src/main.ts"))) {
       const port = await freePort();
@@ -197,7 +304,9 @@ async function main(): Promise<void> {
         console.warn("some of crds/samples/after-onboarding did not apply (see above)");
       }
     }
-    const download = await downloadCommand(env, dashboardUrl);
+    const download = await downloadCommand(env, gatewayPod?.url ?? dashboardUrl);
+    const analysis =
+      gatewayPod && analysisImage ? await sampleAnalysis(env, analysisImage, gatewayPod.url) : [];
     if (download) lines.push("download through the gateway: see below");
     if (dashboardUrl) {
       const space = kubectl(env, ["get", "dataspaces", "-o", "jsonpath={.items[0].metadata.name}"]).trim();
@@ -221,6 +330,7 @@ async function main(): Promise<void> {
     console.log(`try: KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")} get tds`);
     if (download)
       console.log(`download a sample object as the consumer, through the metered gateway:\n  ${download}`);
+    if (analysis.length > 0) console.log(analysis.join("\n"));
     if (dashboardUrl) {
       console.log(`DSP: ${dashboardUrl}/dsp/${DEMO_SPACE}`);
       console.log(

@@ -9,6 +9,7 @@ import { startPostgres } from "./postgres.ts";
 import { startObjectStore } from "./objectstore.ts";
 import { stopPid } from "./processes.ts";
 import { cleanNode, ensureNodeBinaries, nodeNames, realNodeUnavailable, startRealNode } from "./node.ts";
+import { forwardTcp, portOf, withHost } from "./forward.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
 /** Where the environment keeps its state; TDS_STATE_DIR lets several environments run side by side. */
@@ -32,6 +33,14 @@ export interface EnvironmentInfo {
   readonly TDS_CONTAINERD_ADDRESS: string;
   readonly TDS_BUSYBOX_IMAGE: string;
   readonly TDS_NODE_BIN_DIR: string;
+  /**
+   * Where pods reach the machine's services (the node's bridge address, forwarded
+   * to loopback; forward.ts), or "" without a node: the API server (also as the
+   * `kubernetes` Service), PostgreSQL and S3 at the same ports as on loopback.
+   */
+  readonly TDS_POD_HOST: string;
+  readonly TDS_POD_DATABASE_URL: string;
+  readonly TDS_POD_S3_ENDPOINT: string;
 }
 
 export interface Environment {
@@ -83,6 +92,7 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
   try {
     let kubeconfig: string;
     let etcd = "";
+    let apiServer = "";
     let node: Pick<
       EnvironmentInfo,
       | "TDS_REAL_NODE"
@@ -100,13 +110,18 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
     if (process.env.TDS_CLUSTER === "external") {
       kubeconfig = process.env.KUBECONFIG ?? join(process.env.HOME ?? "", ".kube/config");
     } else {
-      const cp = await startControlPlane({ dir: join(dir, "cluster"), binDir });
+      const absent = realNodeUnavailable(dir);
+      const cp = await startControlPlane({
+        dir: join(dir, "cluster"),
+        binDir,
+        ...(absent ? {} : { podAddress: nodeNames(dir).gateway }),
+      });
       stops.push(cp.stop);
       pids.push(...cp.processes.map((p) => p.pid));
       kubeconfig = join(dir, "kubeconfig");
       writeFileSync(kubeconfig, readFileSync(cp.kubeconfigPath), { mode: 0o600 });
       etcd = cp.etcdEndpoint;
-      const absent = realNodeUnavailable(dir);
+      apiServer = cp.server;
       if (absent) {
         node = { ...node, TDS_NODE_ABSENT: absent };
       } else {
@@ -172,7 +187,27 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
       };
     }
 
+    // Pods reach the API server, PostgreSQL and S3 at the node's bridge address.
+    let pods = { TDS_POD_HOST: "", TDS_POD_DATABASE_URL: "", TDS_POD_S3_ENDPOINT: "" };
+    if (node.TDS_REAL_NODE) {
+      const host = nodeNames(dir).gateway;
+      // Services on loopback are forwarded; an external one is reached where it is.
+      const podUrl = async (url: string): Promise<string> => {
+        if (!url || !["127.0.0.1", "localhost"].includes(new URL(url).hostname)) return url;
+        const f = await forwardTcp(host, portOf(url));
+        stops.push(f.stop);
+        return withHost(url, host);
+      };
+      await podUrl(apiServer);
+      pods = {
+        TDS_POD_HOST: host,
+        TDS_POD_DATABASE_URL: await podUrl(databaseUrl),
+        TDS_POD_S3_ENDPOINT: await podUrl(s3.TDS_S3_ENDPOINT),
+      };
+    }
+
     const info: EnvironmentInfo = {
+      ...pods,
       KUBECONFIG: kubeconfig,
       DATABASE_URL: databaseUrl,
       ...s3,

@@ -178,6 +178,24 @@ test("the optional ServiceMonitors and PrometheusRule render when enabled; the p
     },
   });
   assert.equal(objs.filter((o) => o.kind === "ServiceMonitor").length, 2);
+  // The API's metrics are on a port of their own, behind a Service of their own: never on the public one.
+  const apiMonitor = find(objs, "ServiceMonitor", "tds-dashboard-api");
+  assert.deepEqual(
+    (apiMonitor.spec as { endpoints: { port: string }[] }).endpoints.map((e) => e.port),
+    ["metrics"],
+  );
+  const ports = (name: string) =>
+    (find(objs, "Service", name).spec as { ports: { name: string; port: number }[] }).ports;
+  assert.deepEqual(
+    ports("tds-dashboard-api-metrics").map((p) => [p.name, p.port]),
+    [["metrics", 9464]],
+  );
+  assert.deepEqual(
+    ports("tds-dashboard-api").map((p) => p.name),
+    ["http"],
+  );
+  const api = podSpec(find(objs, "Deployment", "tds-dashboard-api")).spec.containers[0];
+  assert.equal(api?.env.find((e) => e.name === "TDS_METRICS_PORT")?.value, "9464");
   const rule = find(objs, "PrometheusRule", "tds-operator");
   assert.ok(JSON.stringify(rule).includes('tds_leader{job=\\"tds-operator-metrics\\"'));
   assert.ok(!objs.some((o) => o.kind.startsWith("ValidatingAdmissionPolicy")));

@@ -102,7 +102,7 @@ test("the OCI layout is consistent: index, manifest, config and layer digests ma
     "usr/local/bin/node",
     entryPoints.operator.bundle.slice(1),
     entryPoints["dashboard-api"].bundle.slice(1),
-    "app/dashboard-api/migrations/0001_metering.sql",
+    "app/dashboard-api/migrations/0000000000001_metering.sql",
     "app/node_modules/@fastify/swagger-ui/package.json",
     "etc/passwd",
     "lib64/ld-linux-x86-64.so.2",
@@ -251,14 +251,16 @@ const s3Env = () => ({
   TDS_S3_SECRET_ACCESS_KEY: env("TDS_S3_SECRET_ACCESS_KEY"),
 });
 
-test("the dashboard API's entry point starts from the image: migrates, answers /healthz, /readyz and /docs", async () => {
+test("the dashboard API's entry point starts from the image: migrates, answers /healthz, /readyz, /docs and /metrics on its own port", async () => {
   const port = await freePort();
+  const metricsPort = await freePort();
   const c = runc(
     "api",
     [NODE_PATH, entryPoints["dashboard-api"].bundle],
     {
       HOST: "127.0.0.1",
       PORT: String(port),
+      TDS_METRICS_PORT: String(metricsPort),
       DATABASE_URL: db.url,
       KUBECONFIG: "/etc/tds/kube/config",
       TDS_AUTH_DEV_KEY_FILE: "/tmp/dev-key.json",
@@ -277,6 +279,8 @@ test("the dashboard API's entry point starts from the image: migrates, answers /
     const docs = await fetch(`${base}/docs/`);
     assert.equal(docs.status, 200, "swagger-ui's static files are in the image");
     assert.match(await docs.text(), /swagger/i);
+    assert.equal((await fetch(`${base}/metrics`)).status, 404, "no metrics on the public port");
+    assert.match(await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text(), /^# HELP /m);
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     try {

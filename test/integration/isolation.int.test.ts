@@ -187,13 +187,19 @@ test("egress from a running sandbox: nothing is reached but the space's gateway"
   const forbidden = [
     { what: "another participant's pod (same space)", host: await ip(targets[0].ns, "p1"), port: 80 },
     { what: "another space's pod", host: await ip(targets[2].ns, "q"), port: 80 },
-    // The API server through the kubernetes Service (kube-proxy's rules lead to the machine's loopback).
+    // The API server through the kubernetes Service: its endpoint is the node's
+    // address, forwarded to the API server (test/harness/forward.ts), so only the
+    // policy stands between a sandbox and it.
     { what: "the API server (kubernetes Service)", host: "10.0.0.1", port: 443 },
-    // S3 and PostgreSQL listen on the machine's loopback only, which no pod can address:
-    // the nearest a pod gets is the node's address on their ports, where nothing listens.
-    // So "not reached" here holds by construction, and also under the policy.
-    { what: "the S3 port on the node's address", host: nodeIp, port: s3Port },
-    { what: "the PostgreSQL port on the node's address", host: nodeIp, port: pgPort },
+    {
+      what: "the API server at its endpoint",
+      host: env("TDS_POD_HOST"),
+      port: Number(new URL(kubeConfig().getCurrentCluster()?.server ?? "").port),
+    },
+    // S3 and PostgreSQL are forwarded to the node's address too (the chart's gateway pod
+    // reaches them there): denied to sandboxes by the policy alone.
+    { what: "S3 at the node's address", host: env("TDS_POD_HOST"), port: s3Port },
+    { what: "PostgreSQL at the node's address", host: env("TDS_POD_HOST"), port: pgPort },
     {
       what: "the kubelet on the node's address",
       host: nodeIp,
@@ -209,8 +215,7 @@ test("egress from a running sandbox: nothing is reached but the space's gateway"
     },
   ];
   // The one allowed peer: pods labelled as the gateway in the space's control namespace
-  // (here the probe pod "gateway"). The product's gateway today runs inside the dashboard
-  // API process on the machine (issue 14), which sandboxes cannot reach.
+  // (here the probe pod "gateway"; sandbox-node.int.test.ts runs the chart's gateway pod).
   const gateway = { what: "the space gateway pod", host: await ip(targets[4].ns, "gateway"), port: 80 };
   await waitForPodIp(sandboxNs, "sandbox");
   const reached = await eventually(

@@ -24,6 +24,10 @@
 {{- printf "%s-dashboard-api" (include "tds.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- define "tds.gateway.fullname" -}}
+{{- printf "%s-gateway" (include "tds.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{/* The standard labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/). */}}
 {{- define "tds.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}

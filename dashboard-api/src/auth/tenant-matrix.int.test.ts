@@ -74,7 +74,7 @@ function bodyFor(method: string, path: string, space: string): unknown {
         },
       ],
     };
-  if (path.endsWith("/contracts/")) return {};
+  if (path.endsWith("/contracts")) return {};
   if (method === "put" || method === "post") return {};
   return undefined;
 }

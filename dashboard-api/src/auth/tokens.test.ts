@@ -12,13 +12,19 @@ const other = await generateDevKey();
 const app = await buildApp({ pool: null, verifyToken: createTokenVerifier({ jwks: jwksOf(key) }) });
 const url = "/v1/spaces/s1/usage?from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z";
 
-async function status(token: string | undefined): Promise<{ status: number; code: unknown }> {
+async function status(
+  token: string | undefined,
+): Promise<{ status: number; code: unknown; challenge: unknown }> {
   const res = await app.inject({
     method: "GET",
     url,
     headers: token ? { authorization: `Bearer ${token}` } : {},
   });
-  return { status: res.statusCode, code: res.json<{ code?: unknown }>().code };
+  return {
+    status: res.statusCode,
+    code: res.json<{ code?: unknown }>().code,
+    challenge: res.headers["www-authenticate"],
+  };
 }
 
 test("a valid token passes authentication (then fails on the missing database, 503)", async () => {
@@ -96,19 +102,34 @@ test("bad tokens are 401 TDS_ERR_UNAUTHENTICATED", async (t) => {
   ];
   for (const [name, make] of cases) {
     await t.test(name, async () => {
-      const r = await status(await make());
+      const token = await make();
+      const r = await status(token);
       assert.equal(r.status, 401, name);
       assert.equal(r.code, "TDS_ERR_UNAUTHENTICATED");
+      // RFC 6750 section 3.1: no error code when the request had no credentials.
+      assert.equal(
+        r.challenge,
+        token === undefined
+          ? 'Bearer realm="tds-dashboard-api"'
+          : 'Bearer realm="tds-dashboard-api", error="invalid_token"',
+      );
     });
   }
 });
 
-test("public endpoints need no token; unknown routes still do", async () => {
-  for (const path of ["/healthz", "/openapi.json", "/docs/", "/dashboard", "/metrics"]) {
+test("public endpoints need no token; an unknown route is a 404 without one too", async () => {
+  for (const path of ["/healthz", "/openapi.json", "/docs/", "/dashboard"]) {
     const res = await app.inject({ method: "GET", url: path });
     assert.equal(res.statusCode, 200, path);
   }
-  assert.equal((await app.inject({ method: "GET", url: "/v1/nope" })).statusCode, 401);
+  for (const headers of [{}, { authorization: "Bearer not-a-token" }]) {
+    const res = await app.inject({ method: "GET", url: "/v1/nope", headers });
+    assert.equal(res.statusCode, 404);
+    assert.equal(res.headers["content-type"], "application/problem+json; charset=utf-8");
+    assert.equal(res.json<{ code: string }>().code, "TDS_ERR_NOT_FOUND");
+  }
+  // Prometheus scrapes the metrics port (server.ts), not the public one.
+  assert.equal((await app.inject({ method: "GET", url: "/metrics" })).statusCode, 404);
 });
 
 test("validation errors are 400 and name the field", async () => {

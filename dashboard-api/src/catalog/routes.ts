@@ -8,7 +8,7 @@ import { registerSpace } from "../spaces.ts";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import { dcatCatalog } from "./dcat.ts";
 import { CatalogStore, decodeCursor, type CatalogEntryInput, type SearchFilters } from "./store.ts";
 
@@ -146,6 +146,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/",
     {
       schema: {
+        operationId: "searchCatalog",
         tags: ["catalogue"],
         summary:
           "Search the space's catalogue: full text over title, description and keywords (Chinese and English), facets, keyset pagination",
@@ -186,7 +187,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
               },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
         },
       },
     },
@@ -208,6 +209,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/dcat",
     {
       schema: {
+        operationId: "getDcatCatalog",
         tags: ["catalogue"],
         summary: "The catalogue as a DCAT 3 dcat:Catalog in JSON-LD (application/ld+json)",
         params: spaceParams,
@@ -233,10 +235,11 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/offers/:namespace/:name",
     {
       schema: {
+        operationId: "getCatalogEntry",
         tags: ["catalogue"],
         summary: "One catalogue entry",
         params: offerParams,
-        response: { 200: offerSchema, "4xx": { $ref: "ErrorResponse#" } },
+        response: { 200: offerSchema, "4xx": problemResponse },
       },
     },
     async (request) => {
@@ -252,11 +255,12 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/offers/:namespace/:name",
     {
       schema: {
+        operationId: "putCatalogEntry",
         tags: ["catalogue"],
         summary: "Internal (the operator): publish or update a Ready offer. Idempotent",
         params: offerParams,
         body: entrySchema,
-        response: { 204: { type: "null" }, "4xx": { $ref: "ErrorResponse#" } },
+        response: { 204: { type: "null" }, "4xx": problemResponse },
       },
     },
     async (request, reply) => {
@@ -281,10 +285,11 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     "/offers/:namespace/:name",
     {
       schema: {
+        operationId: "deleteCatalogEntry",
         tags: ["catalogue"],
         summary: "Internal (the operator): withdraw an offer. Idempotent: a missing entry is not an error",
         params: offerParams,
-        response: { 204: { type: "null" }, "4xx": { $ref: "ErrorResponse#" } },
+        response: { 204: { type: "null" }, "4xx": problemResponse },
       },
     },
     async (request, reply) => {

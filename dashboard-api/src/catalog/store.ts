@@ -1,4 +1,4 @@
-// The catalogue in PostgreSQL (migrations/0003_catalog.sql): upsert and
+// The catalogue in PostgreSQL (migrations/0000000000003_catalog.sql): upsert and
 // delete by the operator, and search with filters, facets and keyset
 // pagination. The order is total (ties broken by the offer's namespace/name),
 // so a cursor names an exact position and pages never repeat or skip a row

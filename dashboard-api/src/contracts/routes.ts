@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace, type Principal } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import type { ContractsKube } from "./kube.ts";
 
 const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
@@ -74,6 +74,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
     "/",
     {
       schema: {
+        operationId: "requestContract",
         tags: ["contracts"],
         summary:
           "Request a contract: creates a DataContract in the consumer's namespace; the operator decides it (see status.state)",
@@ -110,8 +111,8 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
         },
         response: {
           201: contractResponse,
-          "4xx": { $ref: "ErrorResponse#" },
-          "5xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
+          "5xx": problemResponse,
         },
       },
     },
@@ -177,13 +178,14 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
       `/:namespace/:name/${verdict}`,
       {
         schema: {
+          operationId: `${verdict}Contract`,
           tags: ["contracts"],
           summary: `${verdict === "approve" ? "Approve" : "Reject"} a Requested contract: the provider decides the contract (tds.dev/decision), a space admin the cross-border export (tds.dev/export-decision)`,
           params: contractParams,
           response: {
             200: contractResponse,
-            "4xx": { $ref: "ErrorResponse#" },
-            "5xx": { $ref: "ErrorResponse#" },
+            "4xx": problemResponse,
+            "5xx": problemResponse,
           },
         },
       },
@@ -200,6 +202,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
     "/:namespace/:name/revoke",
     {
       schema: {
+        operationId: "revokeContract",
         tags: ["contracts"],
         summary:
           "Revoke a contract (the offer's provider or a space admin); access stops within one monitor interval",
@@ -212,8 +215,8 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
         },
         response: {
           200: contractResponse,
-          "4xx": { $ref: "ErrorResponse#" },
-          "5xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
+          "5xx": problemResponse,
         },
       },
     },

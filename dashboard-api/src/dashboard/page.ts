@@ -47,7 +47,7 @@ function range() {
 }
 async function api(path) {
   const res = await fetch(path, { headers: { authorization: "Bearer " + state.token } });
-  if (!res.ok) { const b = await res.json().catch(() => ({})); throw new Error((b.code || res.status) + ": " + (b.message || "")); }
+  if (!res.ok) { const b = await res.json().catch(() => ({})); throw new Error((b.code || res.status) + ": " + (b.detail || "")); }
   return res.json();
 }
 function el(tag, attrs, text) {

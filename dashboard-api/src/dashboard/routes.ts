@@ -8,6 +8,7 @@ export const dashboardRoutes: FastifyPluginCallback = (app, _opts, done) => {
     {
       config: { public: true },
       schema: {
+        operationId: "getFinancePage",
         tags: ["dashboard"],
         summary: "The finance page (the shell is public; its data calls need a token)",
         security: [],

@@ -9,7 +9,7 @@ import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastif
 import type { TokenVerifier } from "../auth/tokens.ts";
 import { CatalogStore } from "../catalog/store.ts";
 import { principalOf } from "../plugins/auth.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, sendProblem, TdsError } from "../errors.ts";
 import { DspEngine, DspRefusal, type DspBehaviour } from "./engine.ts";
 import { DspAuthError, identify, type Caller, type DspConfig } from "./identity.ts";
 import {
@@ -407,7 +407,23 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
   for (const kind of ["negotiation", "transfer"] as const) {
     app.post(
       `/v1/spaces/:space/dsp/${kind}s`,
-      { schema: { tags: ["dsp"], summary: `Start a DSP ${kind} as consumer`, response: dspErrors } },
+      {
+        schema: {
+          operationId: kind === "negotiation" ? "startDspNegotiation" : "startDspTransfer",
+          tags: ["dsp"],
+          summary: `Start a DSP ${kind} as consumer`,
+          // An API route (not the protocol's): its errors are the API's problem documents.
+          response: {
+            201: {
+              description: `The ${kind} started`,
+              type: "object",
+              properties: { consumerPid: { type: "string" }, state: { type: "string" } },
+            },
+            "4xx": problemResponse,
+            "5xx": problemResponse,
+          },
+        },
+      },
       async (request, reply) => {
         const { space } = request.params as { space: string };
         const p = principalOf(request);
@@ -420,7 +436,11 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
           const r = await initiate[kind](space, (request.body ?? {}) as Json);
           return await reply.status(r.status).send(r.body);
         } catch (err) {
-          return fail(request, reply, err);
+          if (err instanceof DspFieldError)
+            return sendProblem(reply, request, 400, "TDS_ERR_VALIDATION", err.message, err.field);
+          if (err instanceof DspRefusal)
+            return sendProblem(reply, request, err.statusCode, err.code, err.message);
+          throw err;
         }
       },
     );

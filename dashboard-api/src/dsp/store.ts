@@ -1,4 +1,4 @@
-// Negotiation and transfer process state in PostgreSQL (migrations/0010_dsp.sql),
+// Negotiation and transfer process state in PostgreSQL (migrations/0000000000010_dsp.sql),
 // so a restart of the API loses no process. A state change is a compare-and-set
 // on the state it was decided from: two messages racing for one process cannot
 // both move it.
@@ -241,6 +241,12 @@ export class DspStore {
   /** Stores the digest of a transfer's gateway token (the token itself is handed out once). */
   async setTransferToken(pid: string, digest: string): Promise<void> {
     await this.pool.query("update dsp_transfers set token_sha256 = $2 where pid = $1", [pid, digest]);
+  }
+
+  /** A transfer by its process id alone (the gateway's view: tds_dsp_transfer notifications carry the pid). */
+  async transferByPid(pid: string): Promise<Transfer | undefined> {
+    const r = await this.pool.query<TransferRow>("select * from dsp_transfers where pid = $1", [pid]);
+    return r.rows[0] ? transfer(r.rows[0]) : undefined;
   }
 
   /** The transfer a gateway token was issued for, with its agreement and state. */

@@ -4,9 +4,12 @@
 // the transfer is STARTED, in place of the contract's own token. When the
 // transfer is suspended, completed or terminated, this process cuts the
 // streams opened with it at once (as revocation cuts a contract's streams),
-// and every later request with it is refused. The gateway sees only the
-// TransferTokenGate interface (gateway/grants.ts).
+// and every later request with it is refused. A gateway in another process
+// learns the change from PostgreSQL (channel tds_dsp_transfer, migration 0000000000015;
+// listen()). The gateway sees only the TransferTokenGate interface
+// (gateway/grants.ts).
 import { createHash, randomBytes } from "node:crypto";
+import type { Pool, PoolClient } from "pg";
 import type { Refusal, TransferTokenGate } from "../gateway/grants.ts";
 import type { DspStore, Transfer } from "./store.ts";
 
@@ -46,6 +49,33 @@ export class TransferTokens implements TransferTokenGate {
       const s = this.open.get(pid);
       s?.delete(cut);
       if (s?.size === 0) this.open.delete(pid);
+    };
+  }
+
+  /**
+   * Follows transfer state changes made by other processes (the DSP endpoints
+   * of the API) on a connection of its own; returns the function that stops.
+   * A change while the connection was down is caught by the next request,
+   * which authorizes against the stored state.
+   */
+  async listen(pool: Pool, onError: (err: unknown) => void): Promise<() => Promise<void>> {
+    const client: PoolClient = await pool.connect();
+    const onNotify = (msg: { channel: string; payload?: string }) => {
+      if (msg.channel !== "tds_dsp_transfer" || !msg.payload || !this.open.has(msg.payload)) return;
+      this.store.transferByPid(msg.payload).then((t) => {
+        if (t) this.changed(t);
+      }, onError);
+    };
+    client.on("notification", onNotify);
+    client.on("error", onError);
+    await client.query("listen tds_dsp_transfer");
+    return async () => {
+      client.off("notification", onNotify);
+      try {
+        await client.query("unlisten tds_dsp_transfer");
+      } finally {
+        client.release();
+      }
     };
   }
 

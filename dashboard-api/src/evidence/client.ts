@@ -82,13 +82,13 @@ export class EvidenceClient {
         const body = (await res.json().catch(() => ({}))) as {
           results?: ClientAppendResult[];
           code?: string;
-          message?: string;
+          detail?: string;
           field?: string;
           recorded?: ClientRecordedEntry;
         };
         if (res.ok && body.results) return body.results;
         const err = new EvidenceClientError(
-          `cannot append evidence to space ${space}: HTTP ${res.status} ${body.code ?? ""} ${body.message ?? ""}`.trim(),
+          `cannot append evidence to space ${space}: HTTP ${res.status} ${body.code ?? ""} ${body.detail ?? ""}`.trim(),
           res.status,
           body.code,
           body.field,

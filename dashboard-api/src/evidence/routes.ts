@@ -3,10 +3,10 @@
 // entries about their own objects; the operator appends through the internal
 // POST /entries. Authentication happens before (the app's auth plugin); this
 // plugin asks the `authorize` callbacks what the caller may do.
-import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyError, FastifyPluginCallback, FastifyRequest } from "fastify";
 import { type CheckpointExporter, checkpointNow, type SignerFor } from "./checkpointer.ts";
 import { CheckpointError, type CheckpointSigner, type SignedCheckpoint } from "./checkpoint.ts";
-import { errorReply } from "../errors.ts";
+import { errorAnswer, problem, PROBLEM_MEDIA_TYPE, problemSchema, sendProblem } from "../errors.ts";
 import { entrySchema, type EvidenceEntry } from "./entry.ts";
 import { exportStream } from "./export.ts";
 import { type EntryFilter, EvidenceConflictError, EvidenceError, type EvidenceStore } from "./store.ts";
@@ -55,19 +55,21 @@ const storedEntry = {
     entry: { type: "object", additionalProperties: true },
   },
 } as const;
-const errorBody = {
+/** The API's problem document (errors.ts), with the conflicting entry for TDS_ERR_EVIDENCE_EVENT_CONFLICT. */
+const evidenceProblemSchema = {
   type: "object",
-  required: ["code", "message"],
+  required: problemSchema.required,
   properties: {
-    code: { type: "string" },
-    message: { type: "string" },
-    field: { type: "string" },
-    requestId: { type: "string" },
+    ...problemSchema.properties,
     recorded: {
       ...storedEntry,
       description: "TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId",
     },
   },
+} as const;
+const errorBody = {
+  description: "An RFC 9457 problem document",
+  content: { [PROBLEM_MEDIA_TYPE]: { schema: evidenceProblemSchema } },
 } as const;
 
 /**
@@ -107,31 +109,27 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
   const { store } = opts;
 
   app.setErrorHandler((error: Error, request, reply) => {
-    const send = (status: number, code: string, message: string, field?: string): FastifyReply =>
-      reply
-        .status(status)
-        .send({ code, message, requestId: request.id, ...(field === undefined ? {} : { field }) });
     if (error instanceof EvidenceConflictError) {
       // The conflicting event's position and content, so a retry after a crash can pick them up.
       const { leafIndex, leafHash, entry } = error.recorded;
-      return reply.status(409).send({
-        code: error.code,
-        message: error.message,
-        requestId: request.id,
-        field: error.field,
-        recorded: {
-          leafIndex,
-          leafHash: b64(leafHash),
-          entry: JSON.parse(entry.toString("utf8")) as unknown,
-        },
-      });
+      return reply
+        .status(409)
+        .type(PROBLEM_MEDIA_TYPE)
+        .send({
+          ...problem(409, error.code, error.message, request, error.field),
+          recorded: {
+            leafIndex,
+            leafHash: b64(leafHash),
+            entry: JSON.parse(entry.toString("utf8")) as unknown,
+          },
+        });
     }
     if (error instanceof EvidenceError)
-      return send(STATUS[error.code] ?? 400, error.code, error.message, error.field);
+      return sendProblem(reply, request, STATUS[error.code] ?? 400, error.code, error.message, error.field);
     // Everything else in the API's one shape (errors.ts).
-    const { status, body } = errorReply(error as FastifyError, request.id);
-    if (status >= 500) request.log.error({ err: error }, "evidence route failed");
-    return reply.status(status).send(body);
+    const a = errorAnswer(error as FastifyError);
+    if (a.status >= 500) request.log.error({ err: error }, "evidence route failed");
+    return sendProblem(reply, request, a.status, a.code, a.detail, a.field);
   });
 
   const access = async (request: FastifyRequest, space: string): Promise<EntryFilter | undefined> => {
@@ -155,6 +153,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/entries",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "listEvidenceEntries",
         summary: "Entries by leaf range [start, end); participants get only entries about their own objects",
         params: spaceParams,
         querystring: { type: "object", required: ["start"], properties: { start: index, end: index } },
@@ -204,6 +204,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/entries",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "appendEvidenceEntries",
         summary: "Append entries (internal: the operator). Idempotent per eventId; answered after commit",
         params: spaceParams,
         body: {
@@ -248,6 +250,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/checkpoint",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "getEvidenceCheckpoint",
         summary: "The latest signed checkpoint",
         params: spaceParams,
         response: { 200: checkpointBody, "4xx": errorBody },
@@ -267,6 +271,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/checkpoint",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "signEvidenceCheckpoint",
         summary: "Sign a checkpoint now (internal) and export it",
         params: spaceParams,
         response: { 200: checkpointBody, "4xx": errorBody, "5xx": errorBody },
@@ -298,6 +304,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/proofs/inclusion",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "getEvidenceInclusionProof",
         summary: "RFC 9162 inclusion proof of a leaf in a tree size",
         params: spaceParams,
         querystring: {
@@ -333,6 +341,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/proofs/consistency",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "getEvidenceConsistencyProof",
         summary: "RFC 9162 consistency proof between two tree sizes",
         params: spaceParams,
         querystring: {
@@ -362,6 +372,8 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     "/export",
     {
       schema: {
+        tags: ["evidence"],
+        operationId: "exportEvidence",
         summary:
           "Every leaf hash, the entries the caller may see, and every checkpoint: input for `tds evidence verify`",
         params: spaceParams,

@@ -1,5 +1,5 @@
 // The evidence log over PostgreSQL: appends, reads, proofs and checkpoints
-// for one log per DataSpace. Tables are in migrations/0002_evidence.sql.
+// for one log per DataSpace. Tables are in migrations/0000000000002_evidence.sql.
 //
 // Appends lock the space's head row (SELECT ... FOR UPDATE), so concurrent
 // appenders queue up and the log stays one linear sequence; the head row also

@@ -21,7 +21,7 @@ export function requireEnv(name: string): string {
   return v;
 }
 
-export const MIGRATION = new URL("../../migrations/0002_evidence.sql", import.meta.url);
+export const MIGRATION = new URL("../../migrations/0000000000002_evidence.sql", import.meta.url);
 
 /** The Up part of the evidence migration. */
 export async function evidenceMigrationSql(): Promise<string> {

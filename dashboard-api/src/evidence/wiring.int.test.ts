@@ -55,7 +55,7 @@ before(async () => {
   db = await createTestDatabase("tds_evidence_wiring");
   const applied = await migrate(db.url);
   assert.ok(
-    applied.some((m) => m.startsWith("0002_evidence")),
+    applied.some((m) => m.startsWith("0000000000002_evidence")),
     `0002 applied: ${applied.join(", ")}`,
   );
   pool = new pg.Pool({ connectionString: db.url, max: 5 });

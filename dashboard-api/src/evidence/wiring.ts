@@ -6,7 +6,7 @@ import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { authorize, canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import {
   type CheckpointSigner,
   CheckpointError,
@@ -106,6 +106,7 @@ export const evidencePublicKeyRoute: FastifyPluginCallback<PublicKeyRouteOptions
     "/public-key",
     {
       schema: {
+        operationId: "getEvidencePublicKey",
         tags: ["evidence"],
         summary: "The space's Ed25519 checkpoint key (SPKI PEM) and its signed-note verifier key",
         params: {
@@ -125,8 +126,8 @@ export const evidencePublicKeyRoute: FastifyPluginCallback<PublicKeyRouteOptions
               verifierKey: { type: "string" },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
-          "5xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
+          "5xx": problemResponse,
         },
       },
     },

@@ -5,6 +5,7 @@
 // admins read it to answer "how much of this agreement is used". Served
 // whether or not this process runs the gateway: the ledger is in the database.
 import type { FastifyPluginAsync } from "fastify";
+import { problemResponse } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { requireSpace } from "../spaces.ts";
 import { AGREEMENT_ID } from "./grants.ts";
@@ -14,6 +15,7 @@ export const agreementRoutes: FastifyPluginAsync = (app) => {
     "/v1/spaces/:space/agreements/:agreementId",
     {
       schema: {
+        operationId: "getAgreement",
         tags: ["gateway"],
         summary: "An agreement's use so far: accesses, transfers and bytes delivered through the gateway",
         description:
@@ -39,7 +41,7 @@ export const agreementRoutes: FastifyPluginAsync = (app) => {
               bytes: { type: "integer", description: "Distinct bytes delivered, summed over transfers" },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
         },
       },
     },

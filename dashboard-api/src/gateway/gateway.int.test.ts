@@ -83,8 +83,13 @@ test("a download is allowed and streamed with ETag, Content-Length and Range; it
   assert.equal(Number(evidence.rows[0]?.n), 3);
 
   // Wrong token, no token, unknown agreement: one answer, 401.
-  assert.equal((await get(agreementId, "nope", "data/small.csv")).status, 401);
-  assert.equal((await get(agreementId, undefined, "data/small.csv")).status, 401);
+  const wrong = await get(agreementId, "nope", "data/small.csv");
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.headers.get("www-authenticate"), 'Bearer realm="tds-gateway", error="invalid_token"');
+  assert.equal(wrong.headers.get("content-type"), "application/problem+json; charset=utf-8");
+  const none = await get(agreementId, undefined, "data/small.csv");
+  assert.equal(none.status, 401);
+  assert.equal(none.headers.get("www-authenticate"), 'Bearer realm="tds-gateway"');
   assert.equal((await get(`agr-${w.run}-unknown`, token, "data/small.csv")).status, 401);
   // Outside the asset; a key offer serves only its key.
   const outside = await get(agreementId, token, "private/other.csv");

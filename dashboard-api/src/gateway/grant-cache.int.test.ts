@@ -31,7 +31,7 @@ const get = (agreementId: string, token: string, key = "data/blob.bin") =>
   fetch(`${w.url}/v1/data/${agreementId}/${key}`, { headers: { authorization: `Bearer ${token}` } });
 
 async function lookups(): Promise<{ cache: number; live: number }> {
-  const text = (await w.app.inject({ method: "GET", url: "/metrics" })).body;
+  const text = await w.app.metrics.registry.metrics();
   const count = (answer: string) =>
     Number(
       new RegExp(`^tds_gateway_grant_lookups_total\\{answer="${answer}"\\} (\\d+)$`, "m").exec(text)?.[1] ??

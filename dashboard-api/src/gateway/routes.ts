@@ -23,6 +23,7 @@ import {
   type Refusal,
   type TransferTokenGate,
 } from "./grants.ts";
+import { bearerChallenge, sendProblem } from "../errors.ts";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
 import { Ledger, LedgerRefusal, type ClaimedTransfer } from "./ledger.ts";
@@ -56,12 +57,13 @@ export interface GatewayOptions {
 }
 
 function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
-  return reply.status(r.status).type("application/json").send({
-    code: r.code,
-    message: r.message,
-    requestId: request.id,
-  });
+  if (r.status === 401 && !reply.hasHeader("www-authenticate"))
+    void reply.header("www-authenticate", bearerChallenge(request.headers.authorization, GATEWAY_REALM));
+  return sendProblem(reply, request, r.status, r.code, r.message);
 }
+
+/** The realm of the gateway's Bearer challenges: contract tokens, not API tokens. */
+const GATEWAY_REALM = "tds-gateway";
 
 const header = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
@@ -155,6 +157,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       config: { public: true },
       exposeHeadRoute: false,
       schema: {
+        operationId: "getDataObject",
         tags: ["gateway"],
         summary: "Download an object of a contract's offer through the metered gateway",
         description:
@@ -188,10 +191,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       };
       if (!AGREEMENT_ID.test(agreementId)) return refuse(reply, request, denied);
       const token = bearer(request.headers.authorization);
-      if (!token) {
-        void reply.header("www-authenticate", 'Bearer realm="tds-gateway"');
-        return refuse(reply, request, denied);
-      }
+      if (!token) return refuse(reply, request, denied);
       const grant = await source.resolve(agreementId);
       // Unknown agreement and wrong token answer alike, so ids cannot be probed.
       if (!grant) return refuse(reply, request, denied);

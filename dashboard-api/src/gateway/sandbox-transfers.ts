@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { sendProblem } from "../errors.ts";
 import { IDEMPOTENCY_KEY, rangeStart, transferId, type ContractGrant, type Refusal } from "./grants.ts";
 import { LedgerRefusal, type ClaimedTransfer, type Ledger, type TransferKind } from "./ledger.ts";
 import type { StreamMonitor } from "./monitor.ts";
@@ -36,10 +37,7 @@ export const sandboxTransferKind = (direction: Direction, job: SandboxJobRef): T
 });
 
 export function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
-  return reply
-    .status(r.status)
-    .type("application/json")
-    .send({ code: r.code, message: r.message, requestId: request.id });
+  return sendProblem(reply, request, r.status, r.code, r.message);
 }
 
 const s3Status = (err: unknown): number | undefined =>

@@ -152,6 +152,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
       config: { public: true },
       exposeHeadRoute: false,
       schema: {
+        operationId: "getSandboxInput",
         tags: ["gateway"],
         summary: "A running SandboxJob reads an object of its offer",
         description:
@@ -189,6 +190,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
       config: { public: true },
       bodyLimit: Number.MAX_SAFE_INTEGER,
       schema: {
+        operationId: "putSandboxOutput",
         tags: ["gateway"],
         summary: "A running SandboxJob writes a declared output to its outbox",
         description:
@@ -324,6 +326,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
       config: { public: true },
       exposeHeadRoute: false,
       schema: {
+        operationId: "getSandboxOutput",
         tags: ["gateway"],
         summary: "The consumer reads a released output of its SandboxJob",
         description:

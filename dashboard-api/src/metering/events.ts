@@ -26,7 +26,20 @@ export const usageEventSchema = {
       type: "object",
       additionalProperties: false,
       required: ["space", "participant", "meter", "quantity"],
-      dependencies: { offer: ["provider"], contract: ["offer"] },
+      // An offer names its provider, a contract its offer. Written as if/then (valid in JSON Schema
+      // draft-07, which the validator speaks, and in 2020-12, which OpenAPI 3.1 speaks) rather than
+      // draft-07's `dependencies`, which 2020-12 removed. `properties: { x: true }` only says, for
+      // linters that read each subschema alone, that x is the property declared below.
+      allOf: [
+        {
+          if: { properties: { offer: true }, required: ["offer"] },
+          then: { properties: { provider: true }, required: ["provider"] },
+        },
+        {
+          if: { properties: { contract: true }, required: ["contract"] },
+          then: { properties: { offer: true }, required: ["offer"] },
+        },
+      ],
       properties: {
         space: { type: "string", pattern: namePattern },
         participant: { type: "string", pattern: namePattern, description: "Who used (and pays)" },

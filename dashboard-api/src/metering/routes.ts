@@ -1,5 +1,6 @@
 // POST /v1/usage (CloudEvents batch) and the conflicts a space's admins review.
 import type { FastifyPluginCallback } from "fastify";
+import { problemResponse } from "../errors.ts";
 import { authorize, clusterWideRoles } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { traced } from "../plugins/telemetry.ts";
@@ -34,6 +35,7 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
     "/v1/usage",
     {
       schema: {
+        operationId: "ingestUsageEvents",
         tags: ["metering"],
         summary: "Ingest a batch of usage CloudEvents",
         description:
@@ -55,7 +57,7 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
               results: { type: "array", items: resultSchema },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
         },
       },
     },
@@ -90,6 +92,7 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
     "/v1/spaces/:space/usage/conflicts",
     {
       schema: {
+        operationId: "listUsageConflicts",
         tags: ["metering"],
         summary: "Events rejected because their id was reused with a different payload",
         params: { type: "object", required: ["space"], properties: { space: { type: "string" } } },
@@ -116,7 +119,7 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
               },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
         },
       },
     },

@@ -30,7 +30,8 @@ export const authPlugin = fp<AuthPluginOptions>(
     app.decorateRequest("principal", null);
     app.addHook("onRequest", async (request) => {
       if (request.routeOptions.config.public === true) return;
-      // Unknown routes still require a token, so 404s do not reveal the route table to strangers.
+      // An unknown route is a 404 with or without a token: the route table is public in /openapi.json.
+      if (request.is404) return;
       request.principal = await opts.verify(bearerToken(request.headers.authorization));
     });
     done();

@@ -1,6 +1,8 @@
-// Telemetry: Prometheus metrics at /metrics (a registry per app), OpenTelemetry spans
+// Telemetry: Prometheus metrics (a registry per app, served at /metrics by
+// metricsApp on a port of its own, never the public one), OpenTelemetry spans
 // around each request (exported when server.ts installs an SDK), and pino JSON logs.
 import { context, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
+import Fastify, { type FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
@@ -67,30 +69,23 @@ export const telemetryPlugin = fp<TelemetryOptions>(
       next();
     });
 
-    app.get(
-      "/metrics",
-      {
-        config: { public: true },
-        schema: {
-          tags: ["operations"],
-          summary: "Prometheus metrics",
-          security: [],
-          response: {
-            200: {
-              description: "The Prometheus text exposition format",
-              content: { "text/plain": { schema: { type: "string" } } },
-            },
-          },
-        },
-      },
-      async (_request, reply) => {
-        return reply.type(registry.contentType).send(await registry.metrics());
-      },
-    );
     done();
   },
   { name: "tds-telemetry" },
 );
+
+/**
+ * The metrics endpoint as an app of its own (GET /metrics), for server.ts to
+ * listen on TDS_METRICS_PORT: Prometheus scrapes it there, and it is not part
+ * of the public API or its document.
+ */
+export function metricsApp(registry: Registry): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.get("/metrics", async (_request, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
+  return app;
+}
 
 /** Runs `fn` inside a child span of the request's span. */
 export async function traced<T>(parent: Span | null, name: string, fn: () => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 // GET /v1/spaces/:space/usage: JSON or CSV (Accept: text/csv) with stable columns.
 import type { FastifyPluginCallback } from "fastify";
 import { participantScope } from "../auth/principal.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { traced } from "../plugins/telemetry.ts";
 import { requireSpace } from "../spaces.ts";
@@ -35,6 +35,7 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
     "/v1/spaces/:space/usage",
     {
       schema: {
+        operationId: "getUsageReport",
         tags: ["reports"],
         summary: "Usage over time from the rollups",
         description:
@@ -66,7 +67,7 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
               rows: { type: "array", items: rowSchema },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
         },
       },
     },

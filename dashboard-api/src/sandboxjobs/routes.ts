@@ -7,7 +7,7 @@
 import type { FastifyPluginCallback } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import type { SandboxJobsKube } from "./kube.ts";
 
 const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
@@ -33,6 +33,7 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
     "/:namespace/:name/review",
     {
       schema: {
+        operationId: "reviewSandboxJob",
         tags: ["sandboxjobs"],
         summary:
           "Release or withhold the outputs of a SandboxJob awaiting review (the provider of its offer)",
@@ -65,8 +66,8 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
               annotations: { type: "object", additionalProperties: { type: "string" } },
             },
           },
-          "4xx": { $ref: "ErrorResponse#" },
-          "5xx": { $ref: "ErrorResponse#" },
+          "4xx": problemResponse,
+          "5xx": problemResponse,
         },
       },
     },

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { EvidenceStore } from "../evidence/store.ts";
 import type { FastifyPluginCallback } from "fastify";
 import { authorize, type Principal } from "../auth/principal.ts";
-import { TdsError } from "../errors.ts";
+import { problemResponse, TdsError } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { accountsStart, isParticipantOf, mayRegisterSpaces, registerSpace, requireSpace } from "../spaces.ts";
 import { isCurrency, moneyNumberRefusal, parseDecimal } from "./money.ts";
@@ -34,7 +34,7 @@ const periodParams = {
 } as const;
 /** How far ahead a price sheet may be declared. */
 const maxSheetLeadMs = 366 * 86_400_000;
-const err4xx = { "4xx": { $ref: "ErrorResponse#" } } as const;
+const err4xx = { "4xx": problemResponse } as const;
 const lineSchema = {
   type: "object",
   properties: {
@@ -120,6 +120,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     "/v1/spaces/:space/price-sheets",
     {
       schema: {
+        operationId: "putPriceSheet",
         tags: ["prices"],
         summary: "Create or replace the price sheet taking effect at effectiveFrom",
         params: spaceParams,
@@ -196,6 +197,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     "/v1/spaces/:space/price-sheets",
     {
       schema: {
+        operationId: "listPriceSheets",
         tags: ["prices"],
         summary: "Price sheets of a space, newest first",
         params: spaceParams,
@@ -269,6 +271,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     "/v1/spaces/:space/statements",
     {
       schema: {
+        operationId: "listStatements",
         tags: ["statements"],
         summary: "Closed statements and the open periods' drafts, newest first",
         params: spaceParams,
@@ -341,6 +344,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     "/v1/spaces/:space/statements/:period",
     {
       schema: {
+        operationId: "getStatement",
         tags: ["statements"],
         summary: "A statement: lines, totals, platform fee and revenue share",
         params: periodParams,
@@ -388,6 +392,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     "/v1/spaces/:space/statements/:period/close",
     {
       schema: {
+        operationId: "closeStatement",
         tags: ["statements"],
         summary: "Close a period: its statement becomes immutable; later usage becomes adjustment lines",
         params: periodParams,
@@ -431,6 +436,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     "/v1/spaces/:space/statements/:period/adjustments",
     {
       schema: {
+        operationId: "addStatementAdjustment",
         tags: ["statements"],
         summary: "Add a correction line to an open period (closed statements never change)",
         params: periodParams,

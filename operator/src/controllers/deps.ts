@@ -4,6 +4,7 @@ import type { KubeObject, ResourceType } from "@tds/crds/kube";
 import type { ObjectStore } from "../storage/objectstore.ts";
 import type { Dashboard } from "../dashboard/dashboard.ts";
 import { managedSelector } from "../kinds.ts";
+import type { GatewaySelector, SandboxPlacement } from "./placement.ts";
 
 export interface Cache {
   get(resource: ResourceType, name: string, namespace?: string): KubeObject | undefined;
@@ -45,6 +46,10 @@ export interface Deps {
   readonly dashboard?: Dashboard;
   /** Written into each contract's credentials Secret (TDS_GATEWAY_URL); may be empty. */
   readonly gatewayUrl?: string;
+  /** The gateway's pods, as every tenant namespace's NetworkPolicies admit them (placement.ts). */
+  readonly gateway?: GatewaySelector;
+  /** Where sandbox pods run and the gateway URL they get (placement.ts). */
+  readonly sandbox?: SandboxPlacement;
   /**
    * The dashboard API's ServiceAccount (`namespace:name`, TDS_DASHBOARD_API_SERVICEACCOUNT): each
    * space grants it `get` on its evidence signing key alone, so the API needs no cluster-wide Secret access.

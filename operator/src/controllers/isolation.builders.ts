@@ -4,8 +4,9 @@
 import type { DataSpace } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/crds/kube";
 import { labels, MANAGER } from "../kinds.ts";
+import { defaultGatewaySelector, type GatewaySelector } from "./placement.ts";
 
-export const GATEWAY_COMPONENT = "gateway";
+export { GATEWAY_COMPONENT } from "./placement.ts";
 
 export function spaceControlNamespace(space: string): string {
   return `tds-${space}`;
@@ -63,11 +64,16 @@ export function networkPolicy(
 }
 const netpol = networkPolicy;
 
-/** Pods labelled as the gateway in the space's control namespace. */
-export function gatewayPeer(space: string) {
+/**
+ * The gateway's pods: in `gateway.namespace` (the chart's release namespace)
+ * or, by default, in the space's control namespace.
+ */
+export function gatewayPeer(space: string, gateway: GatewaySelector = defaultGatewaySelector) {
   return {
-    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": spaceControlNamespace(space) } },
-    podSelector: { matchLabels: { [labels.component]: GATEWAY_COMPONENT } },
+    namespaceSelector: {
+      matchLabels: { "kubernetes.io/metadata.name": gateway.namespace ?? spaceControlNamespace(space) },
+    },
+    podSelector: { matchLabels: { ...gateway.podLabels } },
   };
 }
 
@@ -91,8 +97,9 @@ export function isolationNetworkPolicies(
   namespace: string,
   space: string,
   objectLabels: Record<string, string>,
+  gatewaySelector?: GatewaySelector,
 ): KubeObject[] {
-  const gateway = gatewayPeer(space);
+  const gateway = gatewayPeer(space, gatewaySelector);
   return [
     ...denyAllButDns(namespace, objectLabels),
     netpol(namespace, "allow-space-gateway", objectLabels, {

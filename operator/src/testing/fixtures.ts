@@ -2,6 +2,12 @@
 // labels its spaces with a unique selector and runs its own operator limited to
 // them, so test files sharing one cluster never touch each other's spaces.
 import { randomBytes } from "node:crypto";
+import {
+  defaultGatewaySelector,
+  defaultSandboxPlacement,
+  type GatewaySelector,
+  type SandboxPlacement,
+} from "../controllers/placement.ts";
 import { createOperator } from "../operator.ts";
 import { createLogger } from "../runtime/log.ts";
 import { VersityGatewayStore } from "../storage/objectstore.ts";
@@ -79,6 +85,9 @@ export async function startOperator(
     dashboard?: DashboardOptions | null;
     /** `namespace:name` of the dashboard API's ServiceAccount (per-space signing-key Role). */
     dashboardApiServiceAccount?: string;
+    /** The gateway's pods and the sandbox placement (placement.ts); defaults as in production. */
+    gateway?: GatewaySelector;
+    sandbox?: SandboxPlacement;
   } = {},
 ): Promise<TestOperator> {
   const log = createLogger(
@@ -101,6 +110,8 @@ export async function startOperator(
     ...(opts.dashboardApiServiceAccount
       ? { dashboardApiServiceAccount: opts.dashboardApiServiceAccount }
       : {}),
+    gateway: opts.gateway ?? defaultGatewaySelector,
+    sandbox: opts.sandbox ?? defaultSandboxPlacement,
   });
   const done = manager.start();
   await eventually("the operator to become leader and sync", () => manager.ready, 30_000);

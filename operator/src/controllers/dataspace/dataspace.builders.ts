@@ -2,7 +2,6 @@
 import type { DataSpace } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/crds/kube";
 import {
-  GATEWAY_COMPONENT,
   isolationNetworkPolicies,
   containerLimits,
   limitRange,
@@ -13,6 +12,7 @@ import {
 } from "../isolation.builders.ts";
 import { labels } from "../../kinds.ts";
 import { EVIDENCE_KEY_SECRET } from "./dataspace.evidence.ts";
+import { defaultGatewaySelector, type GatewaySelector } from "../placement.ts";
 
 /** The group whose members administer a space (mapped by the cluster's authenticator). */
 export const spaceAdminGroup = (space: string): string => `tds:space:${space}:admins`;
@@ -49,6 +49,7 @@ export const controlQuota: Record<string, string> = {
 export function buildDataSpaceChildren(
   space: DataSpace,
   apiServiceAccount?: string,
+  gateway: GatewaySelector = defaultGatewaySelector,
 ): {
   namespace: KubeObject;
   namespaced: KubeObject[];
@@ -65,18 +66,23 @@ export function buildDataSpaceChildren(
     namespaced: [
       resourceQuota(ns, l, controlQuota),
       limitRange(ns, l, defaults, max),
-      ...isolationNetworkPolicies(ns, name, l),
-      {
-        // The gateway serves every participant namespace of the space.
-        apiVersion: "networking.k8s.io/v1",
-        kind: "NetworkPolicy",
-        metadata: { name: "allow-participants-to-gateway", namespace: ns, labels: l },
-        spec: {
-          podSelector: { matchLabels: { [labels.component]: GATEWAY_COMPONENT } },
-          policyTypes: ["Ingress"],
-          ingress: [{ from: [{ namespaceSelector: { matchLabels: { [labels.space]: name } } }] }],
-        },
-      },
+      ...isolationNetworkPolicies(ns, name, l, gateway),
+      // A gateway in this namespace serves every participant namespace of the space
+      // (a gateway elsewhere, the chart's, is admitted by its own namespace's policies).
+      ...(gateway.namespace === undefined
+        ? [
+            {
+              apiVersion: "networking.k8s.io/v1",
+              kind: "NetworkPolicy",
+              metadata: { name: "allow-participants-to-gateway", namespace: ns, labels: l },
+              spec: {
+                podSelector: { matchLabels: { ...gateway.podLabels } },
+                policyTypes: ["Ingress"],
+                ingress: [{ from: [{ namespaceSelector: { matchLabels: { [labels.space]: name } } }] }],
+              },
+            },
+          ]
+        : []),
       {
         apiVersion: "rbac.authorization.k8s.io/v1",
         kind: "Role",

@@ -53,7 +53,7 @@ export class DataSpaceReconciler implements Reconciler {
 
     const name = req.name;
     const ns = spaceControlNamespace(name);
-    const desired = buildDataSpaceChildren(space, this.deps.dashboardApiServiceAccount);
+    const desired = buildDataSpaceChildren(space, this.deps.dashboardApiServiceAccount, this.deps.gateway);
     const { cache } = this.deps;
     let changed = false;
     const nsLive = cache.get(kinds.namespace, ns);

@@ -13,6 +13,7 @@ import {
   resourceQuota,
   restrictedNamespace,
 } from "../isolation.builders.ts";
+import type { GatewaySelector } from "../placement.ts";
 
 export const ADMIN_ROLE = "tds-participant-admin";
 
@@ -53,6 +54,7 @@ export function participantQuota(space: DataSpace, p: Participant): Record<strin
 export function buildParticipantChildren(
   space: DataSpace,
   p: Participant,
+  gateway?: GatewaySelector,
 ): { namespace: KubeObject; namespaced: KubeObject[] } {
   const ns = participantNamespace(p.spec.dataSpace, p.metadata.name ?? "");
   const l = participantLabels(p);
@@ -60,7 +62,7 @@ export function buildParticipantChildren(
   const namespaced: KubeObject[] = [
     resourceQuota(ns, l, participantQuota(space, p)),
     limitRange(ns, l, defaults, max),
-    ...isolationNetworkPolicies(ns, p.spec.dataSpace, l),
+    ...isolationNetworkPolicies(ns, p.spec.dataSpace, l, gateway),
     {
       apiVersion: "v1",
       kind: "ServiceAccount",

@@ -115,7 +115,7 @@ export class ParticipantReconciler implements Reconciler {
     const ns = participantNamespace(p.spec.dataSpace, name);
     const { cache, store, settings } = this.deps;
     const l = participantLabels(p);
-    const desired = buildParticipantChildren(space, p);
+    const desired = buildParticipantChildren(space, p, this.deps.gateway);
     const nsLive = cache.get(kinds.namespace, ns);
     if (nsLive?.metadata.deletionTimestamp) {
       return this.status(

@@ -6,9 +6,18 @@ import {
   milli,
   sandboxLimits,
   sandboxNamespace,
-  sandboxUsage,
+  reservedUsage,
+  addSample,
+  finalUsage,
+  podSample,
   type SandboxInputs,
 } from "./sandboxjob.builders.ts";
+import {
+  parseLabelMap,
+  parseTolerations,
+  sandboxPlacementFromEnv,
+  gatewaySelectorFromEnv,
+} from "../placement.ts";
 
 const space = (sandbox: Record<string, unknown> = {}): DataSpace => ({
   apiVersion: "tds.dev/v1alpha1",
@@ -130,7 +139,7 @@ test("network policies: deny all ingress, egress only to DNS and the space gatew
 });
 
 test("metering: requests x run time", () => {
-  const u = sandboxUsage(
+  const u = reservedUsage(
     { cpuMillis: 250n, memoryBytes: 256n * 1024n * 1024n },
     "2026-01-01T00:00:00Z",
     "2026-01-01T00:01:30Z",
@@ -138,4 +147,118 @@ test("metering: requests x run time", () => {
   assert.equal(u.runMs, 90_000n);
   assert.equal(u.cpuMilliseconds, 22_500n);
   assert.equal(u.memoryByteSeconds, 256n * 1024n * 1024n * 90n);
+});
+
+const summary = (uid: string, cpuNs: number, ws: number, time: string) => ({
+  node: { nodeName: "n" },
+  pods: [
+    { podRef: { name: "other", namespace: "x", uid: "other" }, cpu: { time, usageCoreNanoSeconds: 9e12 } },
+    {
+      podRef: { name: "sandbox-abc", namespace: "tds-sbx-1", uid },
+      cpu: { time, usageCoreNanoSeconds: cpuNs },
+      memory: { time, workingSetBytes: ws },
+      containers: [{ cpu: { time, usageCoreNanoSeconds: cpuNs - 1000 }, memory: { workingSetBytes: ws } }],
+    },
+  ],
+});
+
+test("measured usage: the pod's cumulative CPU, working set integrated between samples", () => {
+  const start = "2026-01-01T00:00:00Z";
+  assert.equal(podSample(summary("u1", 5, 5, start), "nope"), undefined);
+  const s1 = podSample(summary("u1", 1_500_000_000, 10_000_000, "2026-01-01T00:00:02Z"), "u1");
+  assert.ok(s1);
+  let u = addSample(undefined, s1, start);
+  assert.equal(u.basis, "Measured");
+  assert.equal(u.cpuMilliseconds, 1500);
+  assert.equal(u.memoryByteSeconds, 20_000_000); // 10 MB over the first 2 s
+  // The same sample again (a cached summary) counts nothing twice.
+  assert.deepEqual(addSample(u, s1, start), u);
+  const s2 = podSample(summary("u1", 2_250_000_000, 30_000_000, "2026-01-01T00:00:03Z"), "u1");
+  assert.ok(s2);
+  u = addSample(u, s2, start);
+  assert.equal(u.cpuMilliseconds, 2250);
+  assert.equal(u.memoryByteSeconds, 50_000_000);
+  assert.equal(u.memoryPeakBytes, 30_000_000);
+  assert.equal(u.samples, 2);
+  // A lower counter (a restarted reading) never lowers the CPU.
+  const s3 = podSample(summary("u1", 1_000, 0, "2026-01-01T00:00:04Z"), "u1");
+  assert.ok(s3);
+  assert.equal(addSample(u, s3, start).cpuMilliseconds, 2250);
+  const f = finalUsage(u, { cpuMillis: 500n, memoryBytes: 100_000_000n }, start, "2026-01-01T00:00:04Z");
+  assert.equal(f.basis, "Measured");
+  assert.equal(f.cpuMilliseconds, 2250);
+  assert.equal(f.reservedCpuMilliseconds, 2000);
+  assert.equal(f.reservedMemoryByteSeconds, 400_000_000);
+});
+
+test("reserved usage when the node measured nothing, named as such", () => {
+  const f = finalUsage(
+    undefined,
+    { cpuMillis: 500n, memoryBytes: 1000n },
+    "2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:10Z",
+  );
+  assert.deepEqual(f, {
+    basis: "Reserved",
+    cpuMilliseconds: 5000,
+    memoryByteSeconds: 10_000,
+    reservedCpuMilliseconds: 5000,
+    reservedMemoryByteSeconds: 10_000,
+  });
+});
+
+test("the sandbox namespace gets a quota and limits of exactly the job's pod, and the pod its placement", () => {
+  const children = buildSandbox({
+    ...inputs(),
+    placement: {
+      nodeSelector: { "tds.dev/node": "real" },
+      tolerations: [{ key: "tds.dev/node", operator: "Equal", value: "real", effect: "NoSchedule" }],
+    },
+    gateway: {
+      namespace: "tds-system",
+      podLabels: { "app.kubernetes.io/component": "gateway", "app.kubernetes.io/instance": "r1" },
+    },
+  });
+  const quota = children.quota as unknown as { spec: { hard: Record<string, string> } };
+  assert.equal(quota.spec.hard.pods, "1");
+  assert.equal(quota.spec.hard["limits.cpu"], "250m");
+  assert.equal(quota.spec.hard["requests.memory"], "256Mi");
+  const lr = children.limitRange as unknown as { spec: { limits: { max: Record<string, string> }[] } };
+  assert.deepEqual(lr.spec.limits[0]?.max, { cpu: "250m", memory: "256Mi" });
+  const pod = (children.job as unknown as { spec: { template: { spec: Record<string, unknown> } } }).spec
+    .template.spec;
+  assert.deepEqual(pod.nodeSelector, { "tds.dev/node": "real" });
+  assert.deepEqual(pod.tolerations, [
+    { key: "tds.dev/node", operator: "Equal", value: "real", effect: "NoSchedule" },
+  ]);
+  const egress = children.networkPolicies.find(
+    (n) => n.metadata.name === "allow-gateway-egress",
+  ) as unknown as {
+    spec: { egress: { to: unknown[] }[] };
+  };
+  assert.deepEqual(egress.spec.egress[0]?.to, [
+    {
+      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "tds-system" } },
+      podSelector: {
+        matchLabels: { "app.kubernetes.io/component": "gateway", "app.kubernetes.io/instance": "r1" },
+      },
+    },
+  ]);
+});
+
+test("placement settings: parsed from the environment, errors name the variable", () => {
+  assert.deepEqual(parseLabelMap("V", "a=b, tds.dev/node=real"), { a: "b", "tds.dev/node": "real" });
+  assert.deepEqual(parseLabelMap("V", '{"a":"b"}'), { a: "b" });
+  assert.throws(() => parseLabelMap("V", "a"), /^Error: V: "a" is not key=value/);
+  assert.throws(() => parseLabelMap("V", '{"a":1}'), /^Error: V\.a: 1 is not a label value/);
+  assert.throws(() => parseTolerations("T", "{}"), /^Error: T: must be a JSON array/);
+  assert.throws(() => parseTolerations("T", '[{"effect":"Never"}]'), /^Error: T\[0\]\.effect/);
+  assert.throws(() => parseTolerations("T", '[{"operator":"Exists","value":"x"}]'), /^Error: T\[0\]\.value/);
+  assert.throws(
+    () => sandboxPlacementFromEnv({ TDS_SANDBOX_GATEWAY_URL: "ftp://x" }),
+    /TDS_SANDBOX_GATEWAY_URL/,
+  );
+  assert.throws(() => gatewaySelectorFromEnv({ TDS_GATEWAY_NAMESPACE: "Bad_NS" }), /TDS_GATEWAY_NAMESPACE/);
+  assert.throws(() => gatewaySelectorFromEnv({ TDS_GATEWAY_POD_LABELS: " " }), /TDS_GATEWAY_POD_LABELS/);
+  assert.deepEqual(sandboxPlacementFromEnv({}), { nodeSelector: {}, tolerations: [] });
 });

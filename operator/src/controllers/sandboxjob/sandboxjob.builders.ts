@@ -1,8 +1,10 @@
 // Desired state of a SandboxJob's sandbox, as pure functions: the fresh
-// namespace (Pod Security restricted, enforced), NetworkPolicies that deny all
-// ingress and all egress but DNS and the space gateway, the job-scoped grant
-// Secret, and the Job with a restricted pod. Also the limits (resources,
-// deadline) checked against the space, and the metering of a finished run.
+// namespace (Pod Security restricted, enforced), a ResourceQuota and a
+// LimitRange that admit exactly the job's pod, NetworkPolicies that deny all
+// ingress and all egress but DNS and the gateway, the job-scoped grant
+// Secret, and the Job with a restricted pod placed where the provider runs
+// sandboxes. Also the limits (resources, deadline) checked against the space,
+// and the usage of a run: measured from the kubelet's summary, or reserved.
 import { createHash } from "node:crypto";
 import { sandboxGrantId, type DataSpace, type SandboxJob, type SandboxJobStatus } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/crds/kube";
@@ -11,10 +13,13 @@ import { parseQuantity } from "../../quantity.ts";
 import {
   denyAllButDns,
   gatewayPeer,
+  limitRange,
   managedLabels,
   networkPolicy,
+  resourceQuota,
   restrictedNamespace,
 } from "../isolation.builders.ts";
+import { defaultSandboxPlacement, type GatewaySelector, type SandboxPlacement } from "../placement.ts";
 
 export const SANDBOX_JOB_LABEL = "tds.dev/sandbox-job";
 export const SANDBOX_GRANT_LABEL = "tds.dev/sandbox-grant";
@@ -118,6 +123,10 @@ export interface SandboxInputs {
   readonly outbox: { readonly bucket: string; readonly prefix: string };
   /** The DataSpace, which owns the cluster-scoped namespace (cleanup with the space). */
   readonly owner: OwnerReference;
+  /** Where the pod runs (node selector, tolerations); default anywhere. */
+  readonly placement?: SandboxPlacement;
+  /** The gateway's pods, the one egress destination. */
+  readonly gateway?: GatewaySelector;
 }
 
 export function sandboxLabels(job: SandboxJob, space: string): Record<string, string> {
@@ -132,15 +141,32 @@ export function sandboxNetworkPolicies(
   namespace: string,
   space: string,
   objectLabels: Record<string, string>,
+  gateway?: GatewaySelector,
 ): KubeObject[] {
   return [
     ...denyAllButDns(namespace, objectLabels),
     networkPolicy(namespace, "allow-gateway-egress", objectLabels, {
       podSelector: {},
       policyTypes: ["Egress"],
-      egress: [{ to: [gatewayPeer(space)] }],
+      egress: [{ to: [gatewayPeer(space, gateway)] }],
     }),
   ];
+}
+
+/** The quota of a sandbox namespace: one pod of one Job, with the job's resources and nothing else. */
+export function sandboxQuota(limits: Pick<SandboxLimits, "cpu" | "memory">): Record<string, string> {
+  return {
+    pods: "1",
+    "count/jobs.batch": "1",
+    "requests.cpu": limits.cpu,
+    "limits.cpu": limits.cpu,
+    "requests.memory": limits.memory,
+    "limits.memory": limits.memory,
+    persistentvolumeclaims: "0",
+    services: "0",
+    "services.loadbalancers": "0",
+    "services.nodeports": "0",
+  };
 }
 
 /** The restricted pod the job runs; exported so tests can submit it (and variants) to admission. */
@@ -158,8 +184,11 @@ export function sandboxPodSpec(inp: SandboxInputs): Record<string, unknown> {
     },
   ];
   const resources = { cpu: limits.cpu, memory: limits.memory };
+  const placement = inp.placement ?? defaultSandboxPlacement;
   return {
     runtimeClassName: limits.runtimeClassName,
+    ...(Object.keys(placement.nodeSelector).length ? { nodeSelector: { ...placement.nodeSelector } } : {}),
+    ...(placement.tolerations.length ? { tolerations: placement.tolerations.map((t) => ({ ...t })) } : {}),
     restartPolicy: "Never",
     automountServiceAccountToken: false,
     enableServiceLinks: false,
@@ -201,6 +230,9 @@ export function sandboxPodSpec(inp: SandboxInputs): Record<string, unknown> {
 
 export interface SandboxChildren {
   readonly namespace: KubeObject;
+  /** The ResourceQuota and LimitRange, in force before the Job is created. */
+  readonly quota: KubeObject;
+  readonly limitRange: KubeObject;
   readonly networkPolicies: KubeObject[];
   readonly grantSecret: KubeObject;
   /** The grant as status.grant shows it to the gateway: the token's digest, never the token. */
@@ -220,7 +252,14 @@ export function buildSandbox(inp: SandboxInputs): SandboxChildren {
   }));
   return {
     namespace: restrictedNamespace(ns, l, inp.owner),
-    networkPolicies: sandboxNetworkPolicies(ns, spaceName, l),
+    quota: resourceQuota(ns, l, sandboxQuota(inp.limits)),
+    limitRange: limitRange(
+      ns,
+      l,
+      { cpu: inp.limits.cpu, memory: inp.limits.memory },
+      { cpu: inp.limits.cpu, memory: inp.limits.memory },
+    ),
+    networkPolicies: sandboxNetworkPolicies(ns, spaceName, l, inp.gateway),
     grantSecret: {
       apiVersion: "v1",
       kind: "Secret",
@@ -261,11 +300,8 @@ export function buildSandbox(inp: SandboxInputs): SandboxChildren {
   };
 }
 
-/**
- * Metering of a run: CPU-milliseconds and memory byte-seconds from the
- * requests (equal to the limits) multiplied by the run time in milliseconds.
- */
-export function sandboxUsage(
+/** The requests (equal to the limits) multiplied by the run time: what the run reserved. */
+export function reservedUsage(
   limits: Pick<SandboxLimits, "cpuMillis" | "memoryBytes">,
   startTime: string,
   endTime: string,
@@ -276,5 +312,104 @@ export function sandboxUsage(
     // cores x ms = (millicores / 1000) x ms
     cpuMilliseconds: (limits.cpuMillis * runMs) / 1000n,
     memoryByteSeconds: (limits.memoryBytes * runMs) / 1000n,
+  };
+}
+
+/** One reading of a pod in the kubelet's summary API (GET /api/v1/nodes/{node}/proxy/stats/summary). */
+export interface PodSample {
+  /** Cumulative CPU of the pod's cgroup, core-nanoseconds. */
+  readonly cpuCoreNanoSeconds: bigint;
+  readonly workingSetBytes: bigint;
+  /** When the kubelet read the cgroup. */
+  readonly time: string;
+}
+
+interface SummaryPod {
+  podRef?: { name?: string; namespace?: string; uid?: string };
+  cpu?: { time?: string; usageCoreNanoSeconds?: number };
+  memory?: { time?: string; workingSetBytes?: number };
+  containers?: {
+    cpu?: { time?: string; usageCoreNanoSeconds?: number };
+    memory?: { workingSetBytes?: number };
+  }[];
+}
+
+/** The pod's reading in a summary, or undefined when the kubelet reports none for it. */
+export function podSample(summary: unknown, podUid: string): PodSample | undefined {
+  const list = (summary as { pods?: SummaryPod[] } | undefined)?.pods ?? [];
+  const pod = list.find((p) => p.podRef?.uid === podUid);
+  if (!pod) return undefined;
+  // The pod cgroup's counter keeps what exited containers used; the containers' sum is the fallback.
+  const containerCpu = (pod.containers ?? []).reduce((n, c) => n + (c.cpu?.usageCoreNanoSeconds ?? 0), 0);
+  const cpu = pod.cpu?.usageCoreNanoSeconds ?? (pod.containers?.length ? containerCpu : undefined);
+  const time = pod.cpu?.time ?? pod.containers?.[0]?.cpu?.time;
+  if (cpu === undefined || time === undefined) return undefined;
+  const ws =
+    pod.memory?.workingSetBytes ??
+    (pod.containers ?? []).reduce((n, c) => n + (c.memory?.workingSetBytes ?? 0), 0);
+  return {
+    cpuCoreNanoSeconds: BigInt(Math.max(cpu, containerCpu)),
+    workingSetBytes: BigInt(ws),
+    time,
+  };
+}
+
+export type SandboxUsage = NonNullable<SandboxJobStatus["usage"]>;
+
+/**
+ * Adds a sample to the measured usage: CPU is the largest cumulative counter
+ * seen (it only grows), memory the working set times the time since the
+ * previous sample (the first sample counts from the start). Samples not newer
+ * than the last are ignored, so re-reading a cached summary counts nothing twice.
+ */
+export function addSample(
+  usage: SandboxUsage | undefined,
+  sample: PodSample,
+  startTime: string,
+): SandboxUsage {
+  const last = usage?.sampledAt ?? startTime;
+  const dtMs = BigInt(Math.max(0, Date.parse(sample.time) - Date.parse(last)));
+  if (usage?.basis === "Measured" && dtMs === 0n) return usage;
+  const prev = usage?.basis === "Measured" ? usage : undefined;
+  const cpu = sample.cpuCoreNanoSeconds / 1_000_000n;
+  return {
+    basis: "Measured",
+    cpuMilliseconds: Number(
+      cpu > BigInt(prev?.cpuMilliseconds ?? 0) ? cpu : BigInt(prev?.cpuMilliseconds ?? 0),
+    ),
+    memoryByteSeconds: Number(BigInt(prev?.memoryByteSeconds ?? 0) + (sample.workingSetBytes * dtMs) / 1000n),
+    memoryPeakBytes: Number(
+      sample.workingSetBytes > BigInt(prev?.memoryPeakBytes ?? 0)
+        ? sample.workingSetBytes
+        : BigInt(prev?.memoryPeakBytes ?? 0),
+    ),
+    samples: (prev?.samples ?? 0) + 1,
+    sampledAt: sample.time,
+    reservedCpuMilliseconds: usage?.reservedCpuMilliseconds ?? 0,
+    reservedMemoryByteSeconds: usage?.reservedMemoryByteSeconds ?? 0,
+  };
+}
+
+/**
+ * The usage of a finished run: the measurement when there is one, else the
+ * reservation (basis Reserved); the reservation is recorded beside it either way.
+ */
+export function finalUsage(
+  measured: SandboxUsage | undefined,
+  limits: Pick<SandboxLimits, "cpuMillis" | "memoryBytes">,
+  startTime: string,
+  endTime: string,
+): SandboxUsage {
+  const reserved = reservedUsage(limits, startTime, endTime);
+  const base = {
+    reservedCpuMilliseconds: Number(reserved.cpuMilliseconds),
+    reservedMemoryByteSeconds: Number(reserved.memoryByteSeconds),
+  };
+  if (measured?.basis === "Measured") return { ...measured, ...base };
+  return {
+    basis: "Reserved",
+    cpuMilliseconds: base.reservedCpuMilliseconds,
+    memoryByteSeconds: base.reservedMemoryByteSeconds,
+    ...base,
   };
 }

@@ -1,10 +1,13 @@
 // SandboxJob reconciler: for a job whose contract is Active and whose offer is
-// computeOnly, creates the sandbox (namespace, NetworkPolicies, grant Secret,
-// Job; sandboxjob.builders.ts), follows the Job through Pending, Running and
-// Succeeded/Failed, meters the run (requests x run time), collects the outputs
-// the gateway wrote to the outbox and holds them for the provider's review,
-// then removes the sandbox namespace. A revoked or expired contract stops the
-// job by removing its namespace. One evidence entry per phase and review.
+// computeOnly, creates the sandbox (namespace, quota and limits, NetworkPolicies,
+// grant Secret, then the Job once the quota is in force; sandboxjob.builders.ts),
+// follows the Job through Pending, Running and Succeeded/Failed, meters the run
+// (the pod's usage from the kubelet's summary API, sampled while it runs; the
+// reservation where the node reports none), collects the outputs the gateway
+// wrote to the outbox and holds them for the provider's review, then removes
+// the sandbox namespace. An image the node cannot get fails the job
+// (ImageUnavailable) and meters nothing. A revoked or expired contract stops
+// the job by removing its namespace. One evidence entry per phase and review.
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type {
@@ -36,12 +39,18 @@ import {
   GRANT_SECRET,
   JOB_NAME,
   buildSandbox,
+  addSample,
+  finalUsage,
   grantId,
+  podSample,
+  reservedUsage,
   sandboxLimits,
   sandboxNamespace,
-  sandboxUsage,
+  sandboxQuota,
   type SandboxLimits,
+  type SandboxUsage,
 } from "./sandboxjob.builders.ts";
+import { quotaEnforced } from "../isolation.builders.ts";
 import {
   OUTPUT_MANIFEST_DIR,
   REVIEW_ANNOTATION,
@@ -76,6 +85,8 @@ const runtimeClasses: ResourceType = {
 const TERMINAL: readonly Phase[] = ["Succeeded", "Failed", "DeadlineExceeded", "Rejected"];
 /** How often a started job's Kubernetes Job is looked at (Jobs are not watched). */
 const POLL_MS = 1_000;
+/** How long a node whose kubelet gave no summary is left alone. */
+const NO_SUMMARY_RETRY_MS = 60_000;
 
 const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -87,7 +98,34 @@ interface K8sJob extends KubeObject {
   };
 }
 interface K8sPod extends KubeObject {
-  status?: { phase?: string; startTime?: string };
+  spec?: { nodeName?: string };
+  status?: {
+    phase?: string;
+    startTime?: string;
+    containerStatuses?: {
+      name: string;
+      image?: string;
+      state?: { waiting?: { reason?: string; message?: string } };
+    }[];
+  };
+}
+
+/** Waiting reasons that mean the node cannot get the image (the kubelet gives up or backs off). */
+const IMAGE_UNAVAILABLE = new Set([
+  "ErrImageNeverPull",
+  "ImagePullBackOff",
+  "InvalidImageName",
+  "ImageInspectError",
+]);
+
+/** The pod's image problem, if its container waits for an image it cannot get. */
+export function imageUnavailable(pod: K8sPod | undefined): string | undefined {
+  for (const c of pod?.status?.containerStatuses ?? []) {
+    const w = c.state?.waiting;
+    if (w?.reason && IMAGE_UNAVAILABLE.has(w.reason))
+      return `${w.reason}: ${c.image ?? "the image"}${w.message ? ` (${w.message})` : ""}`;
+  }
+  return undefined;
 }
 
 export class SandboxJobReconciler implements Reconciler {
@@ -95,6 +133,8 @@ export class SandboxJobReconciler implements Reconciler {
   readonly resource = kinds.sandboxJob;
   /** Evidence ids this process has recorded (the log keeps the first of each id, so a restart resends safely). */
   private readonly recorded = new Set<string>();
+  /** Nodes whose kubelet gave no summary, until when they are not asked again (KWOK's has no kubelet). */
+  private readonly noSummaryUntil = new Map<string, number>();
 
   constructor(
     private readonly deps: Deps,
@@ -208,7 +248,7 @@ export class SandboxJobReconciler implements Reconciler {
           10_000,
         );
     }
-    const current = await this.ensureSandbox(
+    const { job: current, quotaPending } = await this.ensureSandbox(
       ctx,
       job,
       space,
@@ -216,6 +256,15 @@ export class SandboxJobReconciler implements Reconciler {
       limits.limits,
       bucket,
     );
+    if (quotaPending)
+      return this.waiting(
+        ctx,
+        current,
+        where.space,
+        "QuotaPending",
+        `The sandbox namespace's ResourceQuota is not in force yet (status.hard); the Job is created once it is`,
+        500,
+      );
     return this.follow(ctx, current, where.space, limits.limits);
   }
 
@@ -226,7 +275,7 @@ export class SandboxJobReconciler implements Reconciler {
     agreementId: string,
     limits: SandboxLimits,
     bucket: string,
-  ): Promise<JobObject> {
+  ): Promise<{ job: JobObject; quotaPending: boolean }> {
     const ns = sandboxNamespace(job);
     // The token is issued once: an existing grant Secret keeps it (and status.grant its digest).
     const existing = await ctx.client.find(kinds.secret, GRANT_SECRET, ns);
@@ -235,7 +284,9 @@ export class SandboxJobReconciler implements Reconciler {
       space,
       job,
       limits,
-      gatewayUrl: this.deps.gatewayUrl ?? "",
+      gatewayUrl: this.deps.sandbox?.gatewayUrl ?? this.deps.gatewayUrl ?? "",
+      ...(this.deps.sandbox ? { placement: this.deps.sandbox } : {}),
+      ...(this.deps.gateway ? { gateway: this.deps.gateway } : {}),
       agreementId,
       token: issued || randomBytes(32).toString("base64url"),
       outbox: { bucket, prefix: outboxPrefix(job) },
@@ -254,13 +305,12 @@ export class SandboxJobReconciler implements Reconciler {
       children.namespace,
       await ctx.client.find(kinds.namespace, ns),
     );
-    for (const np of children.networkPolicies)
-      await applyIfChanged(
-        ctx,
-        kinds.networkPolicy,
-        np,
-        await ctx.client.find(kinds.networkPolicy, np.metadata.name ?? "", ns),
-      );
+    for (const [r, obj] of [
+      [kinds.resourceQuota, children.quota],
+      [kinds.limitRange, children.limitRange],
+      ...children.networkPolicies.map((np) => [kinds.networkPolicy, np] as const),
+    ] as const)
+      await applyIfChanged(ctx, r, obj, await ctx.client.find(r, obj.metadata.name ?? "", ns));
     if (!existing) await this.createOnce(ctx, kinds.secret, children.grantSecret, GRANT_SECRET, ns);
     // The gateway learns the grant from status, so it is there before the job can call.
     let current = job;
@@ -274,9 +324,12 @@ export class SandboxJobReconciler implements Reconciler {
         );
       }
     }
-    // The Job is created, never patched.
+    // The Job is created, never patched, and only once the quota is in force: until
+    // kube-controller-manager fills status.hard, the quota admits no pod.
+    const quota = await ctx.client.find(kinds.resourceQuota, children.quota.metadata.name ?? "", ns);
+    if (!quotaEnforced(quota, sandboxQuota(limits))) return { job: current, quotaPending: true };
     await this.createOnce(ctx, batchJob, children.job, JOB_NAME, ns);
-    return current;
+    return { job: current, quotaPending: false };
   }
 
   private async createOnce(
@@ -296,7 +349,11 @@ export class SandboxJobReconciler implements Reconciler {
     }
   }
 
-  /** Reads the Job and its pod: Pending until the pod runs, then Running, then the Job's outcome. */
+  /**
+   * Reads the Job and its pod: Pending until the pod runs, then Running, then
+   * the Job's outcome. While the pod has a node, its usage is sampled from the
+   * kubelet's summary on every look.
+   */
   private async follow(
     ctx: Context,
     job: JobObject,
@@ -317,6 +374,9 @@ export class SandboxJobReconciler implements Reconciler {
     const base = { sandboxNamespace: ns, jobName: JOB_NAME, ...(startTime ? { startTime } : {}) };
     const complete = cond("Complete");
     const failed = cond("Failed");
+    const measured =
+      running && startTime ? await this.sample(ctx, running, job.status?.usage, startTime) : undefined;
+    const usage = measured ?? job.status?.usage;
     if (complete || failed) {
       const completionTime =
         k8sJob?.status?.completionTime ?? failed?.lastTransitionTime ?? rfc3339(this.now());
@@ -326,13 +386,14 @@ export class SandboxJobReconciler implements Reconciler {
         : failed?.reason === "DeadlineExceeded"
           ? "DeadlineExceeded"
           : "Failed";
-      const usage = sandboxUsage(limits, begun, completionTime);
+      const final = finalUsage(usage, limits, begun, completionTime);
       const status: SandboxJobStatus = {
         ...(job.status ?? {}),
         ...base,
         startTime: begun,
         completionTime,
-        cpuSeconds: Number(usage.cpuMilliseconds / 1000n),
+        usage: final,
+        cpuSeconds: Math.floor(final.cpuMilliseconds / 1000),
       };
       await this.write(
         ctx,
@@ -347,12 +408,25 @@ export class SandboxJobReconciler implements Reconciler {
       );
       return { requeueAfterMs: 100 };
     }
+    const noImage = imageUnavailable(podList.items[0]);
+    if (noImage && !running) {
+      // Nothing ran: no usage is metered (the job has no startTime), and the phase is evidenced.
+      await this.removeSandbox(ctx, job);
+      return this.finish(
+        ctx,
+        job,
+        space,
+        "Failed",
+        "ImageUnavailable",
+        `spec.image: the node cannot get the image (${noImage}); load it on the sandbox nodes or name one that exists`,
+      );
+    }
     const phase: Phase = running ? "Running" : "Pending";
     await this.write(
       ctx,
       job,
       space,
-      { ...(job.status ?? {}), ...base },
+      { ...(job.status ?? {}), ...base, ...(usage ? { usage } : {}) },
       phase,
       phase === "Running" ? "Running" : "Starting",
       phase === "Running"
@@ -360,6 +434,38 @@ export class SandboxJobReconciler implements Reconciler {
         : "The sandbox is created; waiting for the pod to run",
     );
     return { requeueAfterMs: POLL_MS };
+  }
+
+  /**
+   * One reading of the pod from its node's kubelet summary (through the API
+   * server's node proxy), added to the usage so far; undefined when the node
+   * reports nothing for the pod (KWOK's node has no kubelet).
+   */
+  private async sample(
+    ctx: Context,
+    pod: K8sPod,
+    usage: SandboxUsage | undefined,
+    startTime: string,
+  ): Promise<SandboxUsage | undefined> {
+    const node = pod.spec?.nodeName;
+    if (!node || !pod.metadata.uid) return undefined;
+    if ((this.noSummaryUntil.get(node) ?? 0) > this.now().getTime()) return undefined;
+    let summary: unknown;
+    try {
+      summary = await ctx.client.request(
+        "GET",
+        `/api/v1/nodes/${encodeURIComponent(node)}/proxy/stats/summary`,
+        {
+          query: { only_cpu_and_memory: "true" },
+        },
+      );
+    } catch (err) {
+      ctx.log.debug("no usage summary from the node", { node, err: errorText(err) });
+      this.noSummaryUntil.set(node, this.now().getTime() + NO_SUMMARY_RETRY_MS);
+      return undefined;
+    }
+    const s = podSample(summary, pod.metadata.uid);
+    return s ? addSample(usage, s, startTime) : undefined;
   }
 
   /** A finished job: outputs collected and reviewed, then the sandbox namespace removed. */
@@ -484,7 +590,7 @@ export class SandboxJobReconciler implements Reconciler {
       offer: contract?.spec.offerRef.name ?? "",
       contract: job.spec.contractRef.name,
       time: status.completionTime,
-      usage: sandboxUsage(limits.limits, status.startTime, status.completionTime),
+      usage: meteredUsage(status.usage, limits.limits, status.startTime, status.completionTime),
     });
     let condition;
     try {
@@ -654,6 +760,21 @@ export class SandboxJobReconciler implements Reconciler {
       }),
     });
   }
+}
+
+/** What a finished run is metered at: its recorded usage, or (a job finished before usage was recorded) the reservation. */
+function meteredUsage(
+  usage: SandboxUsage | undefined,
+  limits: SandboxLimits,
+  startTime: string,
+  completionTime: string,
+): { cpuMilliseconds: bigint; memoryByteSeconds: bigint } {
+  if (usage)
+    return {
+      cpuMilliseconds: BigInt(usage.cpuMilliseconds),
+      memoryByteSeconds: BigInt(usage.memoryByteSeconds),
+    };
+  return reservedUsage(limits, startTime, completionTime);
 }
 
 /** A SandboxJob's sandbox namespace id, for tests and the gateway. */

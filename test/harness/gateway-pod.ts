@@ -1,0 +1,125 @@
+// The chart's gateway (charts/tds/templates/gateway.yaml, rendered by helm) as
+// a pod on the real node, for the demo and the tests: the TDS image and the
+// sample analysis image are built with the project's OCI writer and loaded
+// into the node's containerd; the gateway reaches PostgreSQL, S3 and the API
+// server at the node's bridge address (TDS_POD_*, forward.ts). Sandboxes reach
+// it at its Service's ClusterIP (the local cluster DNS runs on the machine,
+// outside the pod network, so the sandboxes' DNS policy admits no resolver).
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { buildImage, pinnedNode } from "../../infra/image/build.ts";
+import { ANALYSIS_REPOSITORY, buildAnalysisImage } from "./analysis/image.ts";
+import { templateChart } from "./chart.ts";
+import type { EnvironmentInfo } from "./environment.ts";
+import { withHost } from "./forward.ts";
+import { importLayout } from "./images.ts";
+import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./node.ts";
+
+/** Node selector and toleration of the real node, as the operator's sandbox placement and the chart take them. */
+export const onRealNode = {
+  nodeSelector: { [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value },
+  tolerations: [
+    {
+      key: REAL_NODE_TAINT.key,
+      operator: "Equal" as const,
+      value: REAL_NODE_TAINT.value,
+      effect: "NoSchedule" as const,
+    },
+  ],
+};
+
+/** Builds both images into `dir` and loads them into the node; returns their digest references. */
+export async function loadImages(dir: string): Promise<{ tds: string; analysis: string }> {
+  mkdirSync(dir, { recursive: true });
+  const tds = await buildImage({ out: join(dir, "tds-image"), node: pinnedNode() });
+  return {
+    tds: importLayout(tds.layout, "tds.local/tds"),
+    analysis: importLayout(buildAnalysisImage(join(dir, "analysis-image")).layout, ANALYSIS_REPOSITORY),
+  };
+}
+
+export interface GatewayPod {
+  /** http://<ClusterIP>:80, reachable from pods and from this machine (kube-proxy). */
+  readonly url: string;
+  readonly deployment: string;
+  /** The pods' labels, as the operator's TDS_GATEWAY_POD_LABELS selects them. */
+  readonly podLabels: Record<string, string>;
+}
+
+/**
+ * Installs the chart's gateway objects for `release` in `namespace` (created
+ * here) with the Secrets they read, and waits for the rollout.
+ */
+export function installGatewayPod(opts: {
+  readonly info: EnvironmentInfo;
+  readonly kubectl: (args: readonly string[], input?: string) => string;
+  readonly namespace: string;
+  readonly release: string;
+  readonly image: string;
+  /** The gateway's database, as this machine reaches it (rewritten to the node's address). */
+  readonly databaseUrl: string;
+  readonly monitorIntervalMs?: number;
+}): GatewayPod {
+  const { info, kubectl } = opts;
+  kubectl(
+    ["apply", "--server-side", "--field-manager=tds-harness", "-f", "-"],
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "List",
+      items: [
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: opts.namespace } },
+        {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "tds-database", namespace: opts.namespace },
+          stringData: { url: withHost(opts.databaseUrl, info.TDS_POD_HOST) },
+        },
+        {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "tds-object-store", namespace: opts.namespace },
+          stringData: {
+            accessKeyId: info.TDS_S3_ACCESS_KEY_ID,
+            secretAccessKey: info.TDS_S3_SECRET_ACCESS_KEY,
+          },
+        },
+      ],
+    }),
+  );
+  const [repository, digest] = opts.image.split("@");
+  kubectl(
+    ["apply", "--server-side", "--force-conflicts", "--field-manager=tds-harness", "-f", "-"],
+    templateChart({
+      release: opts.release,
+      namespace: opts.namespace,
+      showOnly: ["templates/gateway.yaml"],
+      values: {
+        image: { repository, digest, pullPolicy: "Never" },
+        objectStore: { endpoint: info.TDS_POD_S3_ENDPOINT, region: info.TDS_S3_REGION },
+        gateway: {
+          replicas: 1,
+          monitorIntervalMs: opts.monitorIntervalMs ?? 2000,
+          resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: "1", memory: "512Mi" } },
+          ...onRealNode,
+        },
+      },
+    }),
+  );
+  // The chart's fullname: the release, or release-tds when the release name does not contain the chart's.
+  const deployment = `${opts.release.includes("tds") ? opts.release : `${opts.release}-tds`}-gateway`;
+  kubectl(["rollout", "status", "-n", opts.namespace, `deployment/${deployment}`, "--timeout=180s"]);
+  const ip = kubectl([
+    "get",
+    "service",
+    "-n",
+    opts.namespace,
+    deployment,
+    "-o",
+    "jsonpath={.spec.clusterIP}",
+  ]).trim();
+  return {
+    url: `http://${ip}:80`,
+    deployment,
+    podLabels: { "app.kubernetes.io/instance": opts.release, "app.kubernetes.io/component": "gateway" },
+  };
+}
