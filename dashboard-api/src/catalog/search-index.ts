@@ -8,7 +8,7 @@
 // over every hit, and one keyset page in the same total order.
 //
 // Fresh across replicas: every write of catalog_offers takes the next version
-// of its space (migrations/0020_catalog_versions.sql), and every search reads
+// of its space (migrations/0000000000020_catalog_versions.sql), and every search reads
 // the space's version in the same round trip as its page. When the version is
 // not the one the index holds, the index reads what changed since (offers
 // with a later version, withdrawals with a later version) in one snapshot and
