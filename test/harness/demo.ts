@@ -242,7 +242,7 @@ async function main(): Promise<void> {
     let gatewayPod: GatewayPod | undefined;
     let analysisImage: string | undefined;
     if (env.info.TDS_REAL_NODE && dashboardUrl) {
-      const images = await loadImages(join(env.info.KUBECONFIG, "..", "images"));
+      const images = await loadImages(join(env.info.KUBECONFIG, "..", "images"), env.info);
       analysisImage = images.analysis;
       gatewayPod = installGatewayPod({
         info: env.info,

@@ -9,7 +9,7 @@ import { startPostgres } from "./postgres.ts";
 import { startObjectStore } from "./objectstore.ts";
 import { stopPid } from "./processes.ts";
 import { cleanNode, ensureNodeBinaries, nodeNames, realNodeUnavailable, startRealNode } from "./node.ts";
-import { forwardTcp, portOf, withHost } from "./forward.ts";
+import { portOf, startForwarders, withHost } from "./forward.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
 /** Where the environment keeps its state; TDS_STATE_DIR lets several environments run side by side. */
@@ -192,17 +192,16 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
     if (node.TDS_REAL_NODE) {
       const host = nodeNames(dir).gateway;
       // Services on loopback are forwarded; an external one is reached where it is.
-      const podUrl = async (url: string): Promise<string> => {
-        if (!url || !["127.0.0.1", "localhost"].includes(new URL(url).hostname)) return url;
-        const f = await forwardTcp(host, portOf(url));
-        stops.push(f.stop);
-        return withHost(url, host);
-      };
-      await podUrl(apiServer);
+      const local = (url: string) => !!url && ["127.0.0.1", "localhost"].includes(new URL(url).hostname);
+      const forwarded = [apiServer, databaseUrl, s3.TDS_S3_ENDPOINT].filter(local);
+      const fw = await startForwarders(host, forwarded.map(portOf), join(dir, "logs"));
+      stops.push(() => fw.stop());
+      pids.push(fw.pid);
+      const podUrl = (url: string) => (local(url) ? withHost(url, host) : url);
       pods = {
         TDS_POD_HOST: host,
-        TDS_POD_DATABASE_URL: await podUrl(databaseUrl),
-        TDS_POD_S3_ENDPOINT: await podUrl(s3.TDS_S3_ENDPOINT),
+        TDS_POD_DATABASE_URL: podUrl(databaseUrl),
+        TDS_POD_S3_ENDPOINT: podUrl(s3.TDS_S3_ENDPOINT),
       };
     }
 

@@ -12,7 +12,7 @@ import { ANALYSIS_REPOSITORY, buildAnalysisImage } from "./analysis/image.ts";
 import { templateChart } from "./chart.ts";
 import type { EnvironmentInfo } from "./environment.ts";
 import { withHost } from "./forward.ts";
-import { importLayout } from "./images.ts";
+import { importLayout, type NodeRuntime } from "./images.ts";
 import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./node.ts";
 
 /** Node selector and toleration of the real node, as the operator's sandbox placement and the chart take them. */
@@ -29,12 +29,15 @@ export const onRealNode = {
 };
 
 /** Builds both images into `dir` and loads them into the node; returns their digest references. */
-export async function loadImages(dir: string): Promise<{ tds: string; analysis: string }> {
+export async function loadImages(
+  dir: string,
+  node?: NodeRuntime,
+): Promise<{ tds: string; analysis: string }> {
   mkdirSync(dir, { recursive: true });
   const tds = await buildImage({ out: join(dir, "tds-image"), node: pinnedNode() });
   return {
-    tds: importLayout(tds.layout, "tds.local/tds"),
-    analysis: importLayout(buildAnalysisImage(join(dir, "analysis-image")).layout, ANALYSIS_REPOSITORY),
+    tds: importLayout(tds.layout, "tds.local/tds", node),
+    analysis: importLayout(buildAnalysisImage(join(dir, "analysis-image")).layout, ANALYSIS_REPOSITORY, node),
   };
 }
 

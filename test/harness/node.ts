@@ -12,6 +12,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
+  chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -19,12 +21,14 @@ import {
   rmSync,
   rmdirSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { issueCertificate, type KeyedCertificate } from "@tds/operator/pki";
-import { buildOciImage, hostFile, type LayerEntry } from "../localcluster/oci-image.ts";
+import { writeOciLayout } from "../../infra/image/oci-layout.ts";
+import { layoutTar, type LayoutTar } from "./images.ts";
 import { LOCAL_RUNTIME_CLASS, SERVICE_CIDR } from "./controlplane.ts";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
 
@@ -942,19 +946,21 @@ function clusterObjects(names: NodeNames): unknown[] {
   ];
 }
 
-/** The pause image (pause/pause.c) and a busybox probe image, written as OCI layouts. */
+/**
+ * The pause image (pause/pause.c) and a busybox probe image, written as OCI
+ * layouts by the project's one writer (infra/image/oci-layout.ts) from root
+ * folders, and tarred for `ctr images import` under their digest names.
+ */
 function buildNodeImages(
   nodeBinDir: string,
   dir: string,
 ): { pause: string; busybox: string; tars: string[] } {
   const out = join(dir, "images");
-  mkdirSync(out, { recursive: true });
-  const pause = buildOciImage({
-    name: "tds.local/pause",
-    entries: [hostFile("pause", join(nodeBinDir, "bin/pause"))],
-    entrypoint: ["/pause"],
-  });
-  const busyboxPath = "/bin/busybox";
+  rmSync(out, { recursive: true, force: true });
+  const pauseRoot = join(out, "pause-root");
+  mkdirSync(pauseRoot, { recursive: true });
+  copyFileSync(join(nodeBinDir, "bin/pause"), join(pauseRoot, "pause"));
+  chmodSync(join(pauseRoot, "pause"), 0o755);
   const applets = [
     "sh",
     "nc",
@@ -973,25 +979,26 @@ function buildNodeImages(
     "ip",
     "true",
   ];
-  const busyboxEntries: LayerEntry[] = [
-    { path: "bin", type: "dir" },
-    hostFile("bin/busybox", busyboxPath),
-    ...applets.map((a): LayerEntry => ({ path: `bin/${a}`, type: "symlink", target: "busybox" })),
-    { path: "tmp", type: "dir", mode: 0o1777 },
-  ];
-  const busybox = buildOciImage({
-    name: "tds.local/busybox",
-    entries: busyboxEntries,
-    entrypoint: ["/bin/sh"],
+  const busyboxRoot = join(out, "busybox-root");
+  mkdirSync(join(busyboxRoot, "bin"), { recursive: true });
+  copyFileSync("/bin/busybox", join(busyboxRoot, "bin/busybox"));
+  chmodSync(join(busyboxRoot, "bin/busybox"), 0o755);
+  for (const a of applets) symlinkSync("busybox", join(busyboxRoot, "bin", a));
+  mkdirSync(join(busyboxRoot, "tmp"));
+  chmodSync(join(busyboxRoot, "tmp"), 0o1777);
+  const images = [
+    { name: "pause", repository: "tds.local/pause", root: pauseRoot, entrypoint: ["/pause"] },
+    { name: "busybox", repository: "tds.local/busybox", root: busyboxRoot, entrypoint: ["/bin/sh"] },
+  ].map((i) => {
+    const layout = join(out, i.name);
+    writeOciLayout({
+      dir: layout,
+      layers: [i.root],
+      refName: `${i.name}:local`,
+      config: { user: "0:0", entrypoint: i.entrypoint },
+    });
+    return layoutTar(layout, i.repository);
   });
-  const tars: string[] = [];
-  for (const [n, img] of [
-    ["pause", pause],
-    ["busybox", busybox],
-  ] as const) {
-    const f = join(out, `${n}.tar`);
-    writeFileSync(f, img.layoutTar);
-    tars.push(f);
-  }
-  return { pause: pause.reference, busybox: busybox.reference, tars };
+  const [pause, busybox] = images as [LayoutTar, LayoutTar];
+  return { pause: pause.reference, busybox: busybox.reference, tars: [pause.tar, busybox.tar] };
 }
