@@ -181,8 +181,9 @@ cluster-down: deps ## Stop the detached local environment
 	$(HARNESS) down
 
 .PHONY: bench
-bench: deps binaries ## Benchmarks under test/bench (JSON in test/bench/results)
+bench: deps binaries ## Benchmarks under test/bench (JSON in test/bench/results, every ratio in summary.json)
 	$(HARNESS) run -- bash -c 'for f in test/bench/*.bench.ts; do node --import tsx "$$f"; done'
+	$(TSX) test/bench/summary.ts
 
 .PHONY: clean
 clean: ## Remove local state (keeps the binary cache)
