@@ -162,7 +162,7 @@ test-unit: deps ## Unit tests only (no I/O)
 	node --import tsx --test $(UNIT_TESTS)
 
 .PHONY: demo
-demo: deps binaries ## Run the product on the embedded default; Ctrl-C stops it
+demo: deps binaries $(NODE_BIN) ## Run the product on the embedded default; Ctrl-C stops it
 	$(TSX) test/harness/demo.ts
 
 .PHONY: cluster-up
