@@ -2,13 +2,21 @@
 // started together for `make demo`, `make cluster-up` and the test suite.
 // Each part can be replaced by a real one through the environment:
 //   TDS_CLUSTER=external (use $KUBECONFIG), DATABASE_URL, TDS_S3_ENDPOINT (+ keys).
+import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureBinaries, kubeconfig as kubeconfigFor, startControlPlane } from "./controlplane.ts";
 import { startPostgres } from "./postgres.ts";
 import { startObjectStore } from "./objectstore.ts";
 import { stopPid } from "./processes.ts";
-import { cleanNode, ensureNodeBinaries, nodeNames, realNodeUnavailable, startRealNode } from "./node.ts";
+import {
+  cleanNode,
+  clusterDnsObjects,
+  ensureNodeBinaries,
+  nodeNames,
+  realNodeUnavailable,
+  startRealNode,
+} from "./node.ts";
 import { portOf, startForwarders, withHost } from "./forward.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
@@ -94,6 +102,7 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
     let kubeconfig: string;
     let etcd = "";
     let apiServer = "";
+    let corednsImage = "";
     let node: Pick<
       EnvironmentInfo,
       | "TDS_REAL_NODE"
@@ -140,6 +149,7 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
         );
         // stopped before the control plane (stops run in reverse)
         stops.push(real.stop);
+        corednsImage = real.corednsImage;
         pids.push(...real.processes.map((p) => p.pid));
         node = {
           TDS_REAL_NODE: real.names.nodeName,
@@ -204,6 +214,25 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
       stops.push(() => fw.stop());
       pids.push(fw.pid);
       const podUrl = (url: string) => (local(url) ? withHost(url, host) : url);
+      // The cluster DNS as a pod, now that pods reach the API server (clusterDnsObjects).
+      const kubectlBin = join(binDir, "kubectl");
+      execFileSync(kubectlBin, [`--kubeconfig=${kubeconfig}`, "apply", "-f", "-"], {
+        input: JSON.stringify({ apiVersion: "v1", kind: "List", items: clusterDnsObjects(corednsImage) }),
+        stdio: ["pipe", "ignore", "pipe"],
+      });
+      execFileSync(
+        kubectlBin,
+        [
+          `--kubeconfig=${kubeconfig}`,
+          "rollout",
+          "status",
+          "-n",
+          "kube-system",
+          "deployment/coredns",
+          "--timeout=120s",
+        ],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
       pods = {
         TDS_POD_HOST: host,
         TDS_POD_DATABASE_URL: podUrl(databaseUrl),

@@ -37,7 +37,7 @@ const provider = `${space}-prov`;
 const consumer = `${space}-cons`;
 const provNs = `${space}--${provider}`;
 const consNs = `${space}--${consumer}`;
-/** A fixed ClusterIP in the Service range's static band, so the sandboxes' gateway URL is known before the install. */
+/** A fixed ClusterIP in the Service range's static band: this machine, outside the cluster DNS, downloads there. */
 const GATEWAY_IP = "10.0.0.12";
 const gatewayUrl = `http://${GATEWAY_IP}:80`;
 const client = new KubeClient(kubeConfig());
@@ -77,7 +77,8 @@ function values(image: string): Record<string, unknown> {
       monitorIntervalMs: 500,
       service: { type: "ClusterIP", port: 80, clusterIP: GATEWAY_IP },
     },
-    sandbox: { ...onRealNode, gatewayUrl },
+    // Sandboxes reach the gateway by the chart's default, its Service's DNS name.
+    sandbox: onRealNode,
     objectStore: {
       endpoint: env("TDS_POD_S3_ENDPOINT"),
       adminEndpoint: env("TDS_POD_S3_ADMIN_ENDPOINT"),
