@@ -163,7 +163,7 @@ test-unit: deps ## Unit tests only (no I/O)
 	node --import tsx --test $(UNIT_TESTS)
 
 .PHONY: demo
-demo: deps binaries ## Run the product on the embedded default; Ctrl-C stops it
+demo: deps binaries $(NODE_BIN) ## Run the product on the embedded default; Ctrl-C stops it
 	$(TSX) test/harness/demo.ts
 
 .PHONY: cluster-up
@@ -182,8 +182,9 @@ cluster-down: deps ## Stop the detached local environment
 	$(HARNESS) down
 
 .PHONY: bench
-bench: deps binaries ## Benchmarks under test/bench (JSON in test/bench/results)
+bench: deps binaries ## Benchmarks under test/bench (JSON in test/bench/results, every ratio in summary.json)
 	$(HARNESS) run -- bash -c 'for f in test/bench/*.bench.ts; do node --import tsx "$$f"; done'
+	$(TSX) test/bench/summary.ts
 
 .PHONY: clean
 clean: ## Remove local state (keeps the binary cache)

@@ -81,7 +81,7 @@ export interface paths {
     };
     /**
      * Usage over time from the rollups
-     * @description JSON by default; CSV (columns: bucket_start,space,participant,provider,offer,meter,unit,quantity,events) with Accept: text/csv or format=csv. from/to are UTC instants on the step's boundaries; to is exclusive.
+     * @description JSON by default; CSV (columns: bucket_start,space,participant,provider,offer,meter,unit,quantity,events,platform_amount,offer_amount,amount,currency) with Accept: text/csv or format=csv. from/to are UTC instants on the step's boundaries; to is exclusive.
      */
     get: operations["getUsageReport"];
     put?: never;
@@ -134,7 +134,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** A statement: lines, totals, platform fee and revenue share */
+    /**
+     * A statement: lines, totals, platform fee and revenue share
+     * @description JSON by default; CSV with Accept: text/csv or format=csv, one row per line (columns: space,period,status,line_no,kind,participant,provider,offer,contract,meter,quantity,unit,priced_quantity,price_unit,unit_price,price_source,amount,amount_minor,currency,platform_fee,provider_share,sheet_id,description).
+     */
     get: operations["getStatement"];
     put?: never;
     post?: never;
@@ -888,7 +891,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description The usage report */
       200: {
         headers: {
           [name: string]: unknown;
@@ -911,8 +914,17 @@ export interface operations {
               /** @description Exact integer in the meter's base unit */
               quantity?: string;
               events?: string;
+              /** @description The platform price sheet's charge, exact (6 places) */
+              platformAmount?: string;
+              /** @description The offers' own prices' charge, exact (6 places) */
+              offerAmount?: string;
+              /** @description platformAmount + offerAmount */
+              amount?: string;
+              /** @description The space's currency; empty when no price was in force */
+              currency?: string;
             }[];
           };
+          "text/csv": string;
         };
       };
       /** @description An RFC 9457 problem document */
@@ -1092,7 +1104,9 @@ export interface operations {
   };
   getStatement: {
     parameters: {
-      query?: never;
+      query?: {
+        format?: "json" | "csv";
+      };
       header?: never;
       path: {
         space: string;
@@ -1102,7 +1116,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description The statement */
       200: {
         headers: {
           [name: string]: unknown;
@@ -1131,6 +1145,27 @@ export interface operations {
               currency?: string;
               amount?: string;
             }[];
+            /** @description Per currency, in its minor units. Rounding: half-even to the currency's minor unit, once per consumer charge and once per provider payout; subtotal = sum of the rounded charges; platform fee = subtotal - rounded payouts (the platform takes the remainder) */
+            settlement?: {
+              currency?: string;
+              minorDigits?: number;
+              subtotal?: string;
+              platformFee?: string;
+              providerShare?: string;
+              charges?: {
+                participant?: string;
+                amount?: string;
+              }[];
+              revenueShare?: {
+                provider?: string;
+                /** @description What consumers paid at the provider's offer prices */
+                basis?: string;
+                /** @description The platform's fee on the basis */
+                platformFee?: string;
+                /** @description The provider's payout */
+                amount?: string;
+              }[];
+            }[];
             lines?: {
               lineNo?: number;
               /** @enum {string} */
@@ -1142,7 +1177,10 @@ export interface operations {
               contract?: string;
               meter?: string;
               unit?: string;
+              /** @description Exact integer in the meter's base unit (unit) */
               quantity?: string;
+              /** @description The quantity in priceUnit, half-even to 6 places (display; amount uses quantity) */
+              pricedQuantity?: string | null;
               unitPrice?: string | null;
               priceUnit?: string | null;
               /**
@@ -1150,7 +1188,10 @@ export interface operations {
                * @enum {string|null}
                */
               priceSource?: "platform" | "offer" | null;
+              /** @description Exact, in micro-units of the currency (6 places) */
               amount?: string;
+              /** @description The amount half-even to the currency's minor unit, for reading (invoices round their sum) */
+              amountMinor?: string | null;
               currency?: string | null;
               /** @description What the platform receives of the amount */
               platformFee?: string;
@@ -1165,6 +1206,7 @@ export interface operations {
               at?: string;
             }[];
           };
+          "text/csv": string;
         };
       };
       /** @description An RFC 9457 problem document */

@@ -41,7 +41,10 @@ export function mayRegisterSpaces(principal: Principal): boolean {
  */
 export async function accountsStart(client: PoolClient, space: string, now: Date): Promise<Date> {
   const { rows } = await client.query<{ first: Date | null }>(
-    "select min(event_time) as first from usage_events where space = $1",
+    // The first hour from the rollups (every stored event is in usage_hourly), then that hour's events.
+    `select min(e.event_time) as first from usage_events e,
+       (select min(hour) as hour from usage_hourly where space = $1) h
+     where e.space = $1 and e.event_time >= h.hour and e.event_time < h.hour + interval '1 hour'`,
     [space],
   );
   const window = new Date(now.getTime() - defaultTimeWindow.maxAgeMs);

@@ -2,19 +2,31 @@
 // English titles, descriptions and keywords, spread over categories,
 // classifications, regions, providers and prices) into a fresh database, then
 // times CatalogStore.search (the route's query: filter, rank, keyset page of
-// 20, facets) for English words, Chinese words, facets, text plus facets and
-// the second page. Bounded by TDS_BENCH_CATALOG_OFFERS and
-// TDS_BENCH_CATALOG_QUERIES; writes test/bench/results/catalog.json.
+// 20, facets, answered from the in-memory index) for English words, Chinese
+// words, facets, text plus facets and the second page, against the same
+// searches as a scan of catalog_offers (CatalogStore.scanSearch, the search
+// before the index) in the same run. The first TDS_BENCH_CATALOG_CHECKED
+// queries of each kind are answered both ways and must be equal. Bounded by
+// TDS_BENCH_CATALOG_OFFERS, TDS_BENCH_CATALOG_QUERIES and
+// TDS_BENCH_CATALOG_SCAN_QUERIES; writes test/bench/results/catalog.json.
+import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { CatalogStore, decodeCursor, type SearchFilters } from "../../dashboard-api/src/catalog/store.ts";
+import {
+  CatalogStore,
+  decodeCursor,
+  type SearchFilters,
+  type SearchPage,
+} from "../../dashboard-api/src/catalog/store.ts";
 import { documentTokens } from "../../dashboard-api/src/catalog/tokens.ts";
 
 const OFFERS = Number(process.env.TDS_BENCH_CATALOG_OFFERS ?? 100_000);
 const QUERIES = Number(process.env.TDS_BENCH_CATALOG_QUERIES ?? 300);
+const SCAN_QUERIES = Number(process.env.TDS_BENCH_CATALOG_SCAN_QUERIES ?? 50);
+const CHECKED = Number(process.env.TDS_BENCH_CATALOG_CHECKED ?? 20);
 const SPACE = "bench";
 const BATCH = 2000;
 
@@ -172,35 +184,67 @@ async function main(): Promise<void> {
       chineseSecondPage: () => ({ f: { q: pick(ZH) }, page2: true }),
       browseSecondPage: () => ({ f: {}, page2: true }),
     };
-    const results: Record<string, { p50Ms: number; p99Ms: number; maxMs: number; meanHits: number }> = {};
+    type Stats = { p50Ms: number; p99Ms: number; maxMs: number; meanHits: number };
+    const results: Record<string, { index: Stats; scan: Stats; p99Ratio: number }> = {};
     const all: number[] = [];
-    for (const [kind, gen] of Object.entries(kinds)) {
-      for (let i = 0; i < 5; i++) await store.search(SPACE, gen().f, 20); // warm up
+    const allScan: number[] = [];
+    let checked = 0;
+    const heapBefore = process.memoryUsage().heapUsed;
+    const t0 = performance.now();
+    await store.search(SPACE, {}, 20); // loads the index
+    const indexLoadSeconds = (performance.now() - t0) / 1000;
+    // What the index holds on the heap (garbage of the load included: an upper bound).
+    const indexHeapMB = (process.memoryUsage().heapUsed - heapBefore) / 1e6;
+    const time = async (
+      gen: () => { f: SearchFilters; page2?: boolean },
+      n: number,
+      search: (...args: Parameters<CatalogStore["search"]>) => Promise<SearchPage>,
+      sink: number[],
+    ): Promise<Stats> => {
       const times: number[] = [];
       let hits = 0;
-      for (let i = 0; i < QUERIES; i++) {
+      for (let i = 0; i < n; i++) {
         const { f, page2 } = gen();
         let cursor;
         if (page2) {
-          const first = await store.search(SPACE, f, 20);
+          const first = await search(SPACE, f, 20);
           cursor = first.next === undefined ? undefined : decodeCursor(first.next);
         }
         const t = performance.now();
-        const page = await store.search(SPACE, f, 20, cursor);
+        const page = await search(SPACE, f, 20, cursor);
         const ms = performance.now() - t;
         times.push(ms);
-        all.push(ms);
+        sink.push(ms);
         hits += page.total;
       }
       times.sort((a, b) => a - b);
-      results[kind] = {
+      return {
         p50Ms: round(percentile(times, 50)),
         p99Ms: round(percentile(times, 99)),
         maxMs: round(times.at(-1) ?? Number.NaN),
-        meanHits: Math.round(hits / QUERIES),
+        meanHits: Math.round(hits / n),
       };
+    };
+    for (const [kind, gen] of Object.entries(kinds)) {
+      // The checked sample: both ways, the first page and the next.
+      for (let i = 0; i < CHECKED; i++) {
+        const { f } = gen();
+        const a = await store.search(SPACE, f, 20);
+        const b = await store.scanSearch(SPACE, f, 20);
+        assert.deepEqual(a, b, `${kind}: ${JSON.stringify(f)}`);
+        if (a.next !== undefined) {
+          const c = decodeCursor(a.next);
+          assert.deepEqual(await store.search(SPACE, f, 20, c), await store.scanSearch(SPACE, f, 20, c));
+        }
+        checked++;
+      }
+      for (let i = 0; i < 5; i++) await store.search(SPACE, gen().f, 20); // warm up
+      const index = await time(gen, QUERIES, (...args) => store.search(...args), all);
+      const scan = await time(gen, SCAN_QUERIES, (...args) => store.scanSearch(...args), allScan);
+      results[kind] = { index, scan, p99Ratio: round(scan.p99Ms / index.p99Ms, 1) };
       console.log(kind, results[kind]);
     }
+    allScan.sort((a, b) => a - b);
     all.sort((a, b) => a - b);
     const out = {
       benchmark: "catalog",
@@ -208,9 +252,14 @@ async function main(): Promise<void> {
       node: process.version,
       offers: OFFERS,
       queriesPerKind: QUERIES,
+      scanQueriesPerKind: SCAN_QUERIES,
+      checkedQueries: checked,
+      indexLoadSeconds: round(indexLoadSeconds, 2),
+      indexHeapMB: round(indexHeapMB, 0),
       pageSize: 20,
       loadSeconds: round(loadSeconds, 1),
       overall: { p50Ms: round(percentile(all, 50)), p99Ms: round(percentile(all, 99)) },
+      overallScan: { p50Ms: round(percentile(allScan, 50)), p99Ms: round(percentile(allScan, 99)) },
       byKind: results,
     };
     await mkdir(new URL("./results/", import.meta.url), { recursive: true });

@@ -242,7 +242,7 @@ async function main(): Promise<void> {
     let gatewayPod: GatewayPod | undefined;
     let analysisImage: string | undefined;
     if (env.info.TDS_REAL_NODE && dashboardUrl) {
-      const images = await loadImages(join(env.info.KUBECONFIG, "..", "images"));
+      const images = await loadImages(join(env.info.KUBECONFIG, "..", "images"), env.info);
       analysisImage = images.analysis;
       gatewayPod = installGatewayPod({
         info: env.info,
@@ -261,7 +261,7 @@ async function main(): Promise<void> {
       childEnv.TDS_GATEWAY_POD_LABELS = Object.entries(gatewayPod.podLabels)
         .map(([k, v]) => `${k}=${v}`)
         .join(",");
-      childEnv.TDS_SANDBOX_GATEWAY_URL = gatewayPod.url;
+      childEnv.TDS_SANDBOX_GATEWAY_URL = gatewayPod.podUrl;
       childEnv.TDS_SANDBOX_NODE_SELECTOR = JSON.stringify(onRealNode.nodeSelector);
       childEnv.TDS_SANDBOX_TOLERATIONS = JSON.stringify(onRealNode.tolerations);
       lines.push(`gateway pod ${gatewayPod.url}`);

@@ -2,14 +2,22 @@
 // started together for `make demo`, `make cluster-up` and the test suite.
 // Each part can be replaced by a real one through the environment:
 //   TDS_CLUSTER=external (use $KUBECONFIG), DATABASE_URL, TDS_S3_ENDPOINT (+ keys).
+import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureBinaries, kubeconfig as kubeconfigFor, startControlPlane } from "./controlplane.ts";
 import { startPostgres } from "./postgres.ts";
 import { startObjectStore } from "./objectstore.ts";
 import { stopPid } from "./processes.ts";
-import { cleanNode, ensureNodeBinaries, nodeNames, realNodeUnavailable, startRealNode } from "./node.ts";
-import { forwardTcp, portOf, withHost } from "./forward.ts";
+import {
+  cleanNode,
+  clusterDnsObjects,
+  ensureNodeBinaries,
+  nodeNames,
+  realNodeUnavailable,
+  startRealNode,
+} from "./node.ts";
+import { portOf, startForwarders, withHost } from "./forward.ts";
 
 export const repoRoot = resolve(import.meta.dirname, "../..");
 /** Where the environment keeps its state; TDS_STATE_DIR lets several environments run side by side. */
@@ -36,11 +44,12 @@ export interface EnvironmentInfo {
   /**
    * Where pods reach the machine's services (the node's bridge address, forwarded
    * to loopback; forward.ts), or "" without a node: the API server (also as the
-   * `kubernetes` Service), PostgreSQL and S3 at the same ports as on loopback.
+   * `kubernetes` Service), PostgreSQL, S3 and its admin API at the same ports as on loopback.
    */
   readonly TDS_POD_HOST: string;
   readonly TDS_POD_DATABASE_URL: string;
   readonly TDS_POD_S3_ENDPOINT: string;
+  readonly TDS_POD_S3_ADMIN_ENDPOINT: string;
 }
 
 export interface Environment {
@@ -93,6 +102,7 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
     let kubeconfig: string;
     let etcd = "";
     let apiServer = "";
+    let corednsImage = "";
     let node: Pick<
       EnvironmentInfo,
       | "TDS_REAL_NODE"
@@ -139,6 +149,7 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
         );
         // stopped before the control plane (stops run in reverse)
         stops.push(real.stop);
+        corednsImage = real.corednsImage;
         pids.push(...real.processes.map((p) => p.pid));
         node = {
           TDS_REAL_NODE: real.names.nodeName,
@@ -188,21 +199,45 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
     }
 
     // Pods reach the API server, PostgreSQL and S3 at the node's bridge address.
-    let pods = { TDS_POD_HOST: "", TDS_POD_DATABASE_URL: "", TDS_POD_S3_ENDPOINT: "" };
+    let pods = {
+      TDS_POD_HOST: "",
+      TDS_POD_DATABASE_URL: "",
+      TDS_POD_S3_ENDPOINT: "",
+      TDS_POD_S3_ADMIN_ENDPOINT: "",
+    };
     if (node.TDS_REAL_NODE) {
       const host = nodeNames(dir).gateway;
       // Services on loopback are forwarded; an external one is reached where it is.
-      const podUrl = async (url: string): Promise<string> => {
-        if (!url || !["127.0.0.1", "localhost"].includes(new URL(url).hostname)) return url;
-        const f = await forwardTcp(host, portOf(url));
-        stops.push(f.stop);
-        return withHost(url, host);
-      };
-      await podUrl(apiServer);
+      const local = (url: string) => !!url && ["127.0.0.1", "localhost"].includes(new URL(url).hostname);
+      const forwarded = [apiServer, databaseUrl, s3.TDS_S3_ENDPOINT, s3.TDS_S3_ADMIN_ENDPOINT].filter(local);
+      const fw = await startForwarders(host, forwarded.map(portOf), join(dir, "logs"));
+      stops.push(() => fw.stop());
+      pids.push(fw.pid);
+      const podUrl = (url: string) => (local(url) ? withHost(url, host) : url);
+      // The cluster DNS as a pod, now that pods reach the API server (clusterDnsObjects).
+      const kubectlBin = join(binDir, "kubectl");
+      execFileSync(kubectlBin, [`--kubeconfig=${kubeconfig}`, "apply", "-f", "-"], {
+        input: JSON.stringify({ apiVersion: "v1", kind: "List", items: clusterDnsObjects(corednsImage) }),
+        stdio: ["pipe", "ignore", "pipe"],
+      });
+      execFileSync(
+        kubectlBin,
+        [
+          `--kubeconfig=${kubeconfig}`,
+          "rollout",
+          "status",
+          "-n",
+          "kube-system",
+          "deployment/coredns",
+          "--timeout=120s",
+        ],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
       pods = {
         TDS_POD_HOST: host,
-        TDS_POD_DATABASE_URL: await podUrl(databaseUrl),
-        TDS_POD_S3_ENDPOINT: await podUrl(s3.TDS_S3_ENDPOINT),
+        TDS_POD_DATABASE_URL: podUrl(databaseUrl),
+        TDS_POD_S3_ENDPOINT: podUrl(s3.TDS_S3_ENDPOINT),
+        TDS_POD_S3_ADMIN_ENDPOINT: podUrl(s3.TDS_S3_ADMIN_ENDPOINT),
       };
     }
 

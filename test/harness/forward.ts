@@ -4,8 +4,13 @@
 // loopback. Each listens on the bridge address with the same port as the
 // service it forwards to. What a pod may reach is then up to the
 // NetworkPolicies (the sandbox egress probes check that none of these is
-// reachable from a sandbox).
-import { createConnection, createServer, type Server, type Socket } from "node:net";
+// reachable from a sandbox). The environment runs them as a process of their
+// own (startForwarders), so that a synchronous call in the harness's process
+// (a `kubectl wait`, say) never stalls a pod's connection:
+//   node --import tsx test/harness/forward.ts LISTEN_HOST PORT...
+import { connect, createConnection, createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import { startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
 
 export interface Forwarder {
   readonly address: string;
@@ -72,4 +77,50 @@ export function withHost(url: string, host: string): string {
   const u = new URL(url);
   u.hostname = host;
   return u.toString().replace(/\/$/, url.endsWith("/") ? "/" : "");
+}
+
+/** Starts the forwarders for `ports` on `host` in a process of their own, and waits until each accepts. */
+export async function startForwarders(
+  host: string,
+  ports: readonly number[],
+  logDir: string,
+): Promise<ManagedProcess> {
+  const proc = startProcess({
+    name: "forwarder",
+    command: process.execPath,
+    args: ["--import", "tsx", import.meta.filename, host, ...ports.map(String)],
+    logFile: join(logDir, "forwarder.log"),
+  });
+  for (const port of ports)
+    await waitUntil(
+      `forwarder ${host}:${String(port)}`,
+      proc,
+      () =>
+        new Promise<boolean>((resolve) => {
+          const s = connect({ host, port }, () => {
+            s.destroy();
+            resolve(true);
+          });
+          s.on("error", () => {
+            resolve(false);
+          });
+        }),
+      30_000,
+    );
+  return proc;
+}
+
+if (import.meta.main) {
+  const [host, ...ports] = process.argv.slice(2);
+  if (!host || ports.length === 0) {
+    console.error("usage: forward.ts LISTEN_HOST PORT...");
+    process.exit(2);
+  }
+  const forwarders = await Promise.all(ports.map((p) => forwardTcp(host, Number(p))));
+  console.log(`forwarding ${host}:{${ports.join(",")}} to 127.0.0.1`);
+  const stop = () => {
+    void Promise.all(forwarders.map((f) => f.stop())).then(() => process.exit(0));
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
 }

@@ -2,9 +2,10 @@
 // a pod on the real node, for the demo and the tests: the TDS image and the
 // sample analysis image are built with the project's OCI writer and loaded
 // into the node's containerd; the gateway reaches PostgreSQL, S3 and the API
-// server at the node's bridge address (TDS_POD_*, forward.ts). Sandboxes reach
-// it at its Service's ClusterIP (the local cluster DNS runs on the machine,
-// outside the pod network, so the sandboxes' DNS policy admits no resolver).
+// server at the node's bridge address (TDS_POD_*, forward.ts). Pods reach it
+// by its Service's DNS name (the cluster DNS is a pod, node.ts
+// clusterDnsObjects); this machine, which does not use the cluster DNS, at its
+// ClusterIP.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { buildImage, pinnedNode } from "../../infra/image/build.ts";
@@ -12,7 +13,7 @@ import { ANALYSIS_REPOSITORY, buildAnalysisImage } from "./analysis/image.ts";
 import { templateChart } from "./chart.ts";
 import type { EnvironmentInfo } from "./environment.ts";
 import { withHost } from "./forward.ts";
-import { importLayout } from "./images.ts";
+import { importLayout, type NodeRuntime } from "./images.ts";
 import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./node.ts";
 
 /** Node selector and toleration of the real node, as the operator's sandbox placement and the chart take them. */
@@ -29,18 +30,23 @@ export const onRealNode = {
 };
 
 /** Builds both images into `dir` and loads them into the node; returns their digest references. */
-export async function loadImages(dir: string): Promise<{ tds: string; analysis: string }> {
+export async function loadImages(
+  dir: string,
+  node?: NodeRuntime,
+): Promise<{ tds: string; analysis: string }> {
   mkdirSync(dir, { recursive: true });
   const tds = await buildImage({ out: join(dir, "tds-image"), node: pinnedNode() });
   return {
-    tds: importLayout(tds.layout, "tds.local/tds"),
-    analysis: importLayout(buildAnalysisImage(join(dir, "analysis-image")).layout, ANALYSIS_REPOSITORY),
+    tds: importLayout(tds.layout, "tds.local/tds", node),
+    analysis: importLayout(buildAnalysisImage(join(dir, "analysis-image")).layout, ANALYSIS_REPOSITORY, node),
   };
 }
 
 export interface GatewayPod {
   /** http://<ClusterIP>:80, reachable from pods and from this machine (kube-proxy). */
   readonly url: string;
+  /** http://<service>.<namespace>.svc:80, as pods (sandboxes) reach it through the cluster DNS. */
+  readonly podUrl: string;
   readonly deployment: string;
   /** The pods' labels, as the operator's TDS_GATEWAY_POD_LABELS selects them. */
   readonly podLabels: Record<string, string>;
@@ -119,6 +125,7 @@ export function installGatewayPod(opts: {
   ]).trim();
   return {
     url: `http://${ip}:80`,
+    podUrl: `http://${deployment}.${opts.namespace}.svc:80`,
     deployment,
     podLabels: { "app.kubernetes.io/instance": opts.release, "app.kubernetes.io/component": "gateway" },
   };

@@ -5,14 +5,19 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { env } from "./testkit.ts";
 
 interface Index {
   manifests: { digest: string; annotations?: Record<string, string> }[];
 }
 
-/** Imports the layout's one image as `repository@digest` and returns that reference. */
-export function importLayout(layoutDir: string, repository: string): string {
+export interface LayoutTar {
+  /** `repository@sha256:<manifest digest>`, the name pods use. */
+  readonly reference: string;
+  readonly tar: string;
+}
+
+/** Names the layout's one image `repository@digest` (index annotation) and tars the layout beside it. */
+export function layoutTar(layoutDir: string, repository: string): LayoutTar {
   const indexFile = join(layoutDir, "index.json");
   const index = JSON.parse(readFileSync(indexFile, "utf8")) as Index;
   const manifest = index.manifests[0];
@@ -22,28 +27,37 @@ export function importLayout(layoutDir: string, repository: string): string {
   writeFileSync(indexFile, JSON.stringify(index));
   const tar = `${layoutDir}.tar`;
   execFileSync("tar", ["-C", layoutDir, "-cf", tar, "."]);
-  execFileSync(
-    join(env("TDS_NODE_BIN_DIR"), "bin/ctr"),
-    [`--address=${env("TDS_CONTAINERD_ADDRESS")}`, "-n", "k8s.io", "images", "import", tar],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+  return { reference, tar };
+}
+
+/** Where the real node's containerd is (EnvironmentInfo's TDS_NODE_BIN_DIR and TDS_CONTAINERD_ADDRESS). */
+export interface NodeRuntime {
+  readonly TDS_NODE_BIN_DIR: string;
+  readonly TDS_CONTAINERD_ADDRESS: string;
+}
+
+/** ctr of the real node: `node`, or the variables a test runs with. */
+function ctr(args: readonly string[], node?: NodeRuntime): string {
+  const bin = node?.TDS_NODE_BIN_DIR ?? process.env.TDS_NODE_BIN_DIR;
+  const address = node?.TDS_CONTAINERD_ADDRESS ?? process.env.TDS_CONTAINERD_ADDRESS;
+  if (!bin || !address)
+    throw new Error("no real node in this environment (TDS_NODE_BIN_DIR, TDS_CONTAINERD_ADDRESS)");
+  return execFileSync(join(bin, "bin/ctr"), [`--address=${address}`, "-n", "k8s.io", ...args], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** Imports the layout's one image as `repository@digest` and returns that reference. */
+export function importLayout(layoutDir: string, repository: string, node?: NodeRuntime): string {
+  const { reference, tar } = layoutTar(layoutDir, repository);
+  ctr(["images", "import", tar], node);
   return reference;
 }
 
 /** The containers containerd runs for pods of a namespace (by the CRI's pod namespace label). */
 export function containersOfNamespace(namespace: string): string[] {
-  const out = execFileSync(
-    join(env("TDS_NODE_BIN_DIR"), "bin/ctr"),
-    [
-      `--address=${env("TDS_CONTAINERD_ADDRESS")}`,
-      "-n",
-      "k8s.io",
-      "containers",
-      "ls",
-      "-q",
-      `labels."io.kubernetes.pod.namespace"==${namespace}`,
-    ],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
-  );
-  return out.split("\n").filter(Boolean);
+  return ctr(["containers", "ls", "-q", `labels."io.kubernetes.pod.namespace"==${namespace}`])
+    .split("\n")
+    .filter(Boolean);
 }

@@ -12,6 +12,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
+  chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -19,12 +21,14 @@ import {
   rmSync,
   rmdirSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { issueCertificate, type KeyedCertificate } from "@tds/operator/pki";
-import { buildOciImage, hostFile, type LayerEntry } from "../localcluster/oci-image.ts";
+import { writeOciLayout } from "../../infra/image/oci-layout.ts";
+import { layoutTar, type LayoutTar } from "./images.ts";
 import { LOCAL_RUNTIME_CLASS, SERVICE_CIDR } from "./controlplane.ts";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
 
@@ -54,6 +58,8 @@ export interface RealNode {
   readonly pauseImage: string;
   /** A busybox image (Debian's busybox-static) for probe pods. */
   readonly busyboxImage: string;
+  /** CoreDNS (the node's build) as an image: the cluster DNS runs as a pod (deployClusterDns). */
+  readonly corednsImage: string;
   readonly processes: readonly ManagedProcess[];
   readonly stop: () => Promise<void>;
 }
@@ -449,7 +455,9 @@ export async function startRealNode(o: NodeOptions, stateDir: string): Promise<R
       JSON.stringify({ apiVersion: "v1", kind: "List", items }),
     );
   const stop = async () => {
-    // Pods first while kubelet runs, so CNI DEL removes their network namespaces.
+    // No new pods (a Deployment's replacements), then the pods while kubelet runs,
+    // so CNI DEL removes their network namespaces.
+    tryRun(join(o.binDir, "kubectl"), [`--kubeconfig=${o.adminKubeconfig}`, "cordon", names.nodeName]);
     tryRun(join(o.binDir, "kubectl"), [
       `--kubeconfig=${o.adminKubeconfig}`,
       "delete",
@@ -613,13 +621,6 @@ export async function startRealNode(o: NodeOptions, stateDir: string): Promise<R
     });
     const proxyKubeconfig = join(pki, "kube-proxy.kubeconfig");
     writeFileSync(proxyKubeconfig, o.kubeconfigFor(proxyCert, "system:kube-proxy"), { mode: 0o600 });
-    const dnsCert = await issueCertificate(o.ca, {
-      subject: "CN=tds:coredns",
-      usage: "client",
-      validForDays: 30,
-    });
-    const dnsKubeconfig = join(pki, "coredns.kubeconfig");
-    writeFileSync(dnsKubeconfig, o.kubeconfigFor(dnsCert, "tds:coredns"), { mode: 0o600 });
     const routerCert = await issueCertificate(o.ca, {
       subject: "CN=tds:kube-router",
       usage: "client",
@@ -753,37 +754,6 @@ export async function startRealNode(o: NodeOptions, stateDir: string): Promise<R
     });
     processes.push(proxy);
 
-    const corefile = join(names.dir, "Corefile");
-    const dnsHealth = await freePort();
-    const dnsReady = await freePort();
-    writeFileSync(
-      corefile,
-      [
-        `.:53 {`,
-        `  bind ${names.gateway}`,
-        "  errors",
-        `  health 127.0.0.1:${String(dnsHealth)}`,
-        `  ready 127.0.0.1:${String(dnsReady)}`,
-        `  kubernetes cluster.local in-addr.arpa ip6.arpa {`,
-        `    kubeconfig ${dnsKubeconfig} tds-local`,
-        "    pods insecure",
-        "    fallthrough in-addr.arpa ip6.arpa",
-        "  }",
-        "  cache 30",
-        "  loadbalance",
-        "}",
-        "",
-      ].join("\n"),
-    );
-    const coredns = startProcess({
-      name: "coredns",
-      command: join(bin, "coredns"),
-      args: ["-conf", corefile],
-      logFile: join(logs, "coredns.log"),
-      env,
-    });
-    processes.push(coredns);
-
     // kube-router v2.1.0: its NetworkPolicy firewall only (see docs/local-environment.md).
     const routerHealth = await freePort();
     const router = startProcess({
@@ -831,16 +801,6 @@ export async function startRealNode(o: NodeOptions, stateDir: string): Promise<R
       "node.kubernetes.io/not-ready:NoSchedule-",
     ]);
     await waitUntil(
-      "CoreDNS ready",
-      coredns,
-      () =>
-        fetch(`http://127.0.0.1:${String(dnsReady)}/ready`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      60_000,
-    );
-    await waitUntil(
       "kube-proxy healthy",
       proxy,
       () =>
@@ -866,6 +826,7 @@ export async function startRealNode(o: NodeOptions, stateDir: string): Promise<R
       containerdAddress: address,
       pauseImage: images.pause,
       busyboxImage: images.busybox,
+      corednsImage: images.coredns,
       processes,
       stop,
     };
@@ -875,7 +836,7 @@ export async function startRealNode(o: NodeOptions, stateDir: string): Promise<R
   }
 }
 
-/** RBAC for the node's parts and the cluster DNS Service (selectorless, served by CoreDNS on the node). */
+/** RBAC for the node's parts (the cluster DNS is a pod: clusterDnsObjects). */
 function clusterObjects(names: NodeNames): unknown[] {
   const binding = (name: string, role: string, user: string) => ({
     apiVersion: "rbac.authorization.k8s.io/v1",
@@ -893,11 +854,6 @@ function clusterObjects(names: NodeNames): unknown[] {
   return [
     // No Node authorizer is configured: the kubelet gets the system:node role by binding.
     binding("tds:node", "system:node", `system:node:${names.nodeName}`),
-    role("tds:coredns", [
-      { apiGroups: [""], resources: ["services", "pods", "namespaces"], verbs: ["list", "watch"] },
-      { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
-    ]),
-    binding("tds:coredns", "tds:coredns", "tds:coredns"),
     role("tds:kube-router", [
       {
         apiGroups: [""],
@@ -909,52 +865,126 @@ function clusterObjects(names: NodeNames): unknown[] {
       { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
     ]),
     binding("tds:kube-router", "tds:kube-router", "tds:kube-router"),
+  ];
+}
+
+const DNS_LABELS = { "k8s-app": "kube-dns" } as const;
+
+/**
+ * The cluster DNS as any cluster runs it: CoreDNS (the node's build, as an
+ * image) in a Deployment of `kube-system` labelled `k8s-app=kube-dns`, behind
+ * the Service `kube-dns` at CLUSTER_DNS_IP, reading the API server in-cluster
+ * (the `kubernetes` Service, forwarded to loopback by the harness). Tenant
+ * namespaces' NetworkPolicies admit exactly these pods for DNS.
+ */
+export function clusterDnsObjects(image: string): unknown[] {
+  const ns = "kube-system";
+  const meta = (name: string) => ({ name, namespace: ns, labels: { ...DNS_LABELS } });
+  const corefile = [
+    ".:53 {",
+    "  errors",
+    "  health :8080",
+    "  ready :8181",
+    "  kubernetes cluster.local in-addr.arpa ip6.arpa {",
+    "    pods insecure",
+    "    fallthrough in-addr.arpa ip6.arpa",
+    "  }",
+    "  cache 30",
+    "  loadbalance",
+    "}",
+    "",
+  ].join("\n");
+  return [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta("coredns") },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: "tds:coredns" },
+      rules: [
+        { apiGroups: [""], resources: ["services", "pods", "namespaces"], verbs: ["list", "watch"] },
+        { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
+      ],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: "tds:coredns" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "tds:coredns" },
+      subjects: [{ kind: "ServiceAccount", name: "coredns", namespace: ns }],
+    },
+    { apiVersion: "v1", kind: "ConfigMap", metadata: meta("coredns"), data: { Corefile: corefile } },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: meta("coredns"),
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { ...DNS_LABELS } },
+        template: {
+          metadata: { labels: { ...DNS_LABELS } },
+          spec: {
+            serviceAccountName: "coredns",
+            nodeSelector: { [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value },
+            tolerations: [{ ...REAL_NODE_TAINT, operator: "Equal" }],
+            dnsPolicy: "Default",
+            terminationGracePeriodSeconds: 1,
+            containers: [
+              {
+                name: "coredns",
+                image,
+                imagePullPolicy: "Never",
+                args: ["-conf", "/etc/coredns/Corefile"],
+                ports: [
+                  { name: "dns", containerPort: 53, protocol: "UDP" },
+                  { name: "dns-tcp", containerPort: 53, protocol: "TCP" },
+                ],
+                readinessProbe: { httpGet: { path: "/ready", port: 8181 } },
+                livenessProbe: { httpGet: { path: "/health", port: 8080 } },
+                resources: { requests: { cpu: "20m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
+                },
+                volumeMounts: [{ name: "config", mountPath: "/etc/coredns", readOnly: true }],
+              },
+            ],
+            volumes: [{ name: "config", configMap: { name: "coredns" } }],
+          },
+        },
+      },
+    },
     {
       apiVersion: "v1",
       kind: "Service",
-      metadata: { name: "kube-dns", namespace: "kube-system", labels: { "k8s-app": "kube-dns" } },
+      metadata: meta("kube-dns"),
       spec: {
         clusterIP: CLUSTER_DNS_IP,
+        selector: { ...DNS_LABELS },
         ports: [
           { name: "dns", port: 53, protocol: "UDP", targetPort: 53 },
           { name: "dns-tcp", port: 53, protocol: "TCP", targetPort: 53 },
         ],
       },
     },
-    {
-      apiVersion: "discovery.k8s.io/v1",
-      kind: "EndpointSlice",
-      metadata: {
-        name: "kube-dns-node",
-        namespace: "kube-system",
-        labels: {
-          "kubernetes.io/service-name": "kube-dns",
-          "endpointslice.kubernetes.io/managed-by": "tds-harness",
-        },
-      },
-      addressType: "IPv4",
-      endpoints: [{ addresses: [names.gateway], conditions: { ready: true } }],
-      ports: [
-        { name: "dns", port: 53, protocol: "UDP" },
-        { name: "dns-tcp", port: 53, protocol: "TCP" },
-      ],
-    },
   ];
 }
 
-/** The pause image (pause/pause.c) and a busybox probe image, written as OCI layouts. */
+/**
+ * The pause image (pause/pause.c) and a busybox probe image, written as OCI
+ * layouts by the project's one writer (infra/image/oci-layout.ts) from root
+ * folders, and tarred for `ctr images import` under their digest names.
+ */
 function buildNodeImages(
   nodeBinDir: string,
   dir: string,
-): { pause: string; busybox: string; tars: string[] } {
+): { pause: string; busybox: string; coredns: string; tars: string[] } {
   const out = join(dir, "images");
-  mkdirSync(out, { recursive: true });
-  const pause = buildOciImage({
-    name: "tds.local/pause",
-    entries: [hostFile("pause", join(nodeBinDir, "bin/pause"))],
-    entrypoint: ["/pause"],
-  });
-  const busyboxPath = "/bin/busybox";
+  rmSync(out, { recursive: true, force: true });
+  const pauseRoot = join(out, "pause-root");
+  mkdirSync(pauseRoot, { recursive: true });
+  copyFileSync(join(nodeBinDir, "bin/pause"), join(pauseRoot, "pause"));
+  chmodSync(join(pauseRoot, "pause"), 0o755);
   const applets = [
     "sh",
     "nc",
@@ -973,25 +1003,36 @@ function buildNodeImages(
     "ip",
     "true",
   ];
-  const busyboxEntries: LayerEntry[] = [
-    { path: "bin", type: "dir" },
-    hostFile("bin/busybox", busyboxPath),
-    ...applets.map((a): LayerEntry => ({ path: `bin/${a}`, type: "symlink", target: "busybox" })),
-    { path: "tmp", type: "dir", mode: 0o1777 },
-  ];
-  const busybox = buildOciImage({
-    name: "tds.local/busybox",
-    entries: busyboxEntries,
-    entrypoint: ["/bin/sh"],
+  const busyboxRoot = join(out, "busybox-root");
+  mkdirSync(join(busyboxRoot, "bin"), { recursive: true });
+  copyFileSync("/bin/busybox", join(busyboxRoot, "bin/busybox"));
+  chmodSync(join(busyboxRoot, "bin/busybox"), 0o755);
+  for (const a of applets) symlinkSync("busybox", join(busyboxRoot, "bin", a));
+  mkdirSync(join(busyboxRoot, "tmp"));
+  chmodSync(join(busyboxRoot, "tmp"), 0o1777);
+  const corednsRoot = join(out, "coredns-root");
+  mkdirSync(corednsRoot, { recursive: true });
+  copyFileSync(join(nodeBinDir, "bin/coredns"), join(corednsRoot, "coredns"));
+  chmodSync(join(corednsRoot, "coredns"), 0o755);
+  const images = [
+    { name: "pause", repository: "tds.local/pause", root: pauseRoot, entrypoint: ["/pause"] },
+    { name: "busybox", repository: "tds.local/busybox", root: busyboxRoot, entrypoint: ["/bin/sh"] },
+    { name: "coredns", repository: "tds.local/coredns", root: corednsRoot, entrypoint: ["/coredns"] },
+  ].map((i) => {
+    const layout = join(out, i.name);
+    writeOciLayout({
+      dir: layout,
+      layers: [i.root],
+      refName: `${i.name}:local`,
+      config: { user: "0:0", entrypoint: i.entrypoint },
+    });
+    return layoutTar(layout, i.repository);
   });
-  const tars: string[] = [];
-  for (const [n, img] of [
-    ["pause", pause],
-    ["busybox", busybox],
-  ] as const) {
-    const f = join(out, `${n}.tar`);
-    writeFileSync(f, img.layoutTar);
-    tars.push(f);
-  }
-  return { pause: pause.reference, busybox: busybox.reference, tars };
+  const [pause, busybox, coredns] = images as [LayoutTar, LayoutTar, LayoutTar];
+  return {
+    pause: pause.reference,
+    busybox: busybox.reference,
+    coredns: coredns.reference,
+    tars: [pause.tar, busybox.tar, coredns.tar],
+  };
 }

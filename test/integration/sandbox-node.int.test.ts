@@ -123,7 +123,8 @@ before(async () => {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
     dashboard: { url: apiUrl, token: () => Promise.resolve(operatorToken) },
     gateway: { namespace: gwNs, podLabels: gateway.podLabels },
-    sandbox: { ...onRealNode, gatewayUrl },
+    // Sandboxes reach the gateway by its DNS name, through the DNS policy to the cluster DNS pod.
+    sandbox: { ...onRealNode, gatewayUrl: gateway.podUrl },
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
   const d = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));

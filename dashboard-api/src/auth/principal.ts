@@ -56,6 +56,11 @@ const grants: Record<Role, readonly Capability[]> = {
   operator: ["usage:write", "prices:read", "prices:write", "evidence:append", "agreements:read"],
 };
 
+/** The roles granted a capability (the finance page shows its close action to these). */
+export function rolesGranted(capability: Capability): Role[] {
+  return roles.filter((r) => grants[r].includes(capability));
+}
+
 /** Roles bound to no single space: they see every space. */
 export const clusterWideRoles: readonly Role[] = ["platform-admin", "operator"];
 

@@ -5,6 +5,9 @@
 // while the catalogue is unchanged.
 import type { Pool } from "pg";
 import { documentTokens, searchQuery } from "./tokens.ts";
+import { catalogIndex, emptyFacets, type Cursor, type SearchFilters } from "./search-index.ts";
+
+export type { SearchFilters } from "./search-index.ts";
 
 export interface CatalogEntryInput {
   space: string;
@@ -37,18 +40,6 @@ export interface CatalogOffer extends CatalogEntryInput {
   listPrice: string;
 }
 
-export interface SearchFilters {
-  q?: string;
-  category?: string[];
-  classification?: string[];
-  region?: string[];
-  provider?: string[];
-  accessMode?: string[];
-  /** Inclusive bounds on the list price (the per-contract amount), exact decimals. */
-  priceMin?: string;
-  priceMax?: string;
-}
-
 export interface SearchPage {
   items: CatalogOffer[];
   total: number;
@@ -64,11 +55,6 @@ export const PRICE_BANDS = [
   { value: "1000+", min: "1000.0001", max: undefined },
 ] as const;
 
-interface Cursor {
-  /** The sort key of the last row: its rank (text of a real) or its publication time. */
-  k: string;
-  id: string;
-}
 const encodeCursor = (c: Cursor): string => Buffer.from(JSON.stringify(c)).toString("base64url");
 export function decodeCursor(s: string): Cursor | undefined {
   try {
@@ -234,7 +220,51 @@ export class CatalogStore {
     return r.rows.map(toOffer);
   }
 
+  /**
+   * One page of a search, from the process's index of the space
+   * (search-index.ts); the page's offers are read from catalog_offers, in
+   * the statement that checks the index is current. Falls back to the scan
+   * when the catalogue keeps changing under the search.
+   */
   async search(space: string, f: SearchFilters, limit: number, cursor?: Cursor): Promise<SearchPage> {
+    const found = await catalogIndex(this.pool).search(space, f, limit, cursor, async (ids) => {
+      const keys = ids.map((id) => id.split("/"));
+      // The version row comes with no offer when the page is empty.
+      const r = await this.pool.query<(Row | { [K in keyof Row]: null }) & { version: string }>({
+        name: "catalog-page",
+        text: `select v.version::text as version, o.*
+         from (select coalesce((select version from catalog_versions where space = $1), 0) as version) v
+         left join lateral (select ${COLUMNS} from catalog_offers
+           where space = $1 and (namespace, name) in (select * from unnest($2::text[], $3::text[]))) o on true`,
+        values: [space, keys.map((k) => k[0] ?? ""), keys.map((k) => k[1] ?? "")],
+      });
+      return {
+        version: r.rows[0]?.version ?? "0",
+        rows: r.rows.flatMap((row) => (row.id === null ? [] : [row])),
+      };
+    });
+    if (!found) return this.scanSearch(space, f, limit, cursor);
+    const byId = new Map(found.rows.map((row) => [row.id, row]));
+    const items = found.page.ids.flatMap((i) => {
+      const row = byId.get(i.id);
+      return row ? [toOffer(row)] : [];
+    });
+    const last = found.page.ids.at(-1);
+    return {
+      items,
+      total: found.page.total,
+      facets: found.page.facets,
+      ...(found.page.more && last ? { next: encodeCursor({ k: last.sortKey, id: last.id }) } : {}),
+    };
+  }
+
+  /**
+   * The same search as a scan of catalog_offers: filter, rank every hit,
+   * count the facets over every hit. The fallback of search, and the oracle
+   * its tests compare it with. Ids are ordered bytewise (collate "C"), as the
+   * index orders them, whatever the database's collation.
+   */
+  async scanSearch(space: string, f: SearchFilters, limit: number, cursor?: Cursor): Promise<SearchPage> {
     const params: unknown[] = [space];
     const p = (v: unknown): string => {
       params.push(v);
@@ -268,11 +298,11 @@ export class CatalogStore {
     let page = filtered;
     if (cursor) {
       const k = q ? `${p(cursor.k)}::real` : `${p(cursor.k)}::timestamptz`;
-      page += ` and (${sortKey} < ${k} or (${sortKey} = ${k} and id > ${p(cursor.id)}))`;
+      page += ` and (${sortKey} < ${k} or (${sortKey} = ${k} and id collate "C" > ${p(cursor.id)}))`;
     }
     const rows = await this.pool.query<Row>(
       `select ${COLUMNS}, ${sortText} as sort_key from catalog_offers where ${page}
-       order by ${sortKey} desc, id asc limit ${p(limit + 1)}`,
+       order by ${sortKey} desc, id collate "C" asc limit ${p(limit + 1)}`,
       params,
     );
     const items = rows.rows.slice(0, limit);
@@ -292,14 +322,7 @@ export class CatalogStore {
        union all select 'total', '', count(*)::text from f`,
       filterParams,
     );
-    const facets: SearchPage["facets"] = {
-      category: [],
-      classification: [],
-      region: [],
-      provider: [],
-      accessMode: [],
-      price: [],
-    };
+    const facets: SearchPage["facets"] = emptyFacets();
     let total = 0;
     for (const r of facetRows.rows) {
       if (r.facet === "total") total = Number(r.count);

@@ -27,24 +27,40 @@ export function documentTokens(...texts: readonly string[]): string[] {
   return [...out].sort();
 }
 
+/** One term of a query: an exact lexeme, or (the last word) a prefix of lexemes. */
+export interface SearchTerm {
+  lexeme: string;
+  prefix: boolean;
+}
+
 /**
- * A tsquery for a user's search text: every word must match (the last one as
- * a prefix, for search-as-you-type), a CJK run matches through its bigrams
- * (or its single character). Undefined when the text has no searchable token.
+ * The terms of a user's search text, all of which must match: every word
+ * (the last one as a prefix, for search-as-you-type), a CJK run through its
+ * bigrams (or its single character). Deduplicated, in order. Undefined when
+ * the text has no searchable token.
  */
-export function searchQuery(text: string): string | undefined {
-  const terms: string[] = [];
+export function searchTerms(text: string): SearchTerm[] | undefined {
+  const terms = new Map<string, SearchTerm>();
+  const add = (lexeme: string, prefix: boolean) =>
+    terms.set(`${prefix ? "*" : "="}${lexeme}`, { lexeme, prefix });
   const runs = text.normalize("NFKC").toLowerCase().match(RUN) ?? [];
   runs.forEach((run, i) => {
     if (CJK.test(run)) {
       const chars = Array.from(run); // code points; a CJK run holds no emoji
-      if (chars.length === 1) terms.push(quote(run));
-      for (let j = 0; j + 1 < chars.length; j++) terms.push(quote((chars[j] ?? "") + (chars[j + 1] ?? "")));
+      if (chars.length === 1) add(run, false);
+      for (let j = 0; j + 1 < chars.length; j++) add((chars[j] ?? "") + (chars[j + 1] ?? ""), false);
     } else {
-      terms.push(quote(run.slice(0, MAX_TOKEN)) + (i === runs.length - 1 ? ":*" : ""));
+      add(run.slice(0, MAX_TOKEN), i === runs.length - 1);
     }
   });
-  return terms.length > 0 ? [...new Set(terms)].join(" & ") : undefined;
+  return terms.size > 0 ? [...terms.values()] : undefined;
+}
+
+/** The tsquery of searchTerms: the terms ANDed, the prefix one with `:*`. */
+export function searchQuery(text: string): string | undefined {
+  return searchTerms(text)
+    ?.map((t) => quote(t.lexeme) + (t.prefix ? ":*" : ""))
+    .join(" & ");
 }
 
 const quote = (lexeme: string): string => `'${lexeme.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;

@@ -5,6 +5,13 @@
 // appenders queue up and the log stays one linear sequence; the head row also
 // holds the frontier, so an append reads nothing else. A result is returned
 // only after COMMIT. Proofs read O(log n) stored subtree hashes.
+//
+// An append to a space whose head this store wrote last takes one round trip:
+// one autocommitted statement that moves the head only if it is still the
+// one written (size, root and frontier compared), and writes the leaves and
+// subtrees only if the head moved and none of the eventIds is in the log.
+// When anything else wrote the head (another replica, another appender), the
+// statement writes nothing and the append takes the locked transaction.
 import type pg from "pg";
 import { entryBytes, type EvidenceEntry } from "./entry.ts";
 import {
@@ -97,6 +104,56 @@ interface HeadRow {
 
 const toHash = (b: Buffer): Hash => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
+/** A log's head as this store last wrote it. */
+interface KnownHead {
+  size: number;
+  root: Hash;
+  frontier: Hash[];
+}
+
+interface Prepared {
+  e: EvidenceEntry;
+  bytes: Buffer;
+  hash: Hash;
+}
+
+/** The leaves appended after a head, the subtrees they complete and the new head. */
+function extend(head: KnownHead, fresh: readonly Prepared[]) {
+  let size = head.size;
+  let frontier = head.frontier;
+  const leaves: { index: number; p: Prepared }[] = [];
+  const nodes: { level: number; index: number; hash: Hash }[] = [];
+  for (const p of fresh) {
+    const next = appendToFrontier(frontier, size, p.hash);
+    for (const c of next.completed) nodes.push({ ...c.id, hash: c.hash });
+    frontier = next.frontier;
+    leaves.push({ index: size, p });
+    size++;
+  }
+  return { leaves, nodes, head: { size, root: rootFromFrontier(frontier), frontier } };
+}
+
+/** The parameters $2..$12 of the statement that writes leaves and subtrees, and $13..$15 of the new head. */
+function writeParams(x: ReturnType<typeof extend>): unknown[] {
+  const { leaves, nodes, head } = x;
+  return [
+    leaves.map((l) => l.index),
+    leaves.map((l) => l.p.e.eventId),
+    leaves.map((l) => Buffer.from(l.p.hash)),
+    leaves.map((l) => l.p.bytes),
+    leaves.map((l) => l.p.e.object.kind),
+    leaves.map((l) => l.p.e.object.namespace ?? null),
+    leaves.map((l) => l.p.e.object.name),
+    leaves.map((l) => l.p.e.object.uid),
+    nodes.map((n) => n.level),
+    nodes.map((n) => n.index),
+    nodes.map((n) => Buffer.from(n.hash)),
+    head.size,
+    Buffer.from(head.root),
+    head.frontier.map((h) => Buffer.from(h)),
+  ];
+}
+
 /** The SQL condition under which a reader sees an entry; appends its parameters after $3. */
 function visibleWhen(filter: EntryFilter | undefined, params: unknown[]): string {
   if (!filter) return "true";
@@ -112,6 +169,9 @@ function visibleWhen(filter: EntryFilter | undefined, params: unknown[]): string
 }
 
 export class EvidenceStore {
+  /** Heads this store wrote, by space: the expected state of a one-round-trip append. */
+  private readonly written = new Map<string, KnownHead>();
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly options: { originPrefix?: string } = {},
@@ -139,10 +199,12 @@ export class EvidenceStore {
       }
     }
     if (entries.length === 0) return [];
-    const prepared = entries.map((e) => {
+    const prepared: Prepared[] = entries.map((e) => {
       const bytes = entryBytes(e);
       return { e, bytes, hash: leafHash(bytes) };
     });
+    const fast = await this.appendAfterWritten(space, prepared);
+    if (fast) return fast;
     const client = await this.pool.connect();
     try {
       await client.query("begin");
@@ -162,8 +224,11 @@ export class EvidenceStore {
       }
       const row = head.rows[0];
       if (!row) throw new Error(`the head row of space ${space} vanished`);
-      let size = Number(row.tree_size);
-      let frontier: Hash[] = row.frontier.map(toHash);
+      const before: KnownHead = {
+        size: Number(row.tree_size),
+        root: toHash(row.root_hash),
+        frontier: row.frontier.map(toHash),
+      };
 
       const known = await client.query<{ event_id: string; leaf_index: string; leaf_hash: Buffer }>(
         "select event_id, leaf_index, leaf_hash from evidence_entries where space = $1 and event_id = any($2)",
@@ -177,8 +242,8 @@ export class EvidenceStore {
       );
 
       const results: AppendResult[] = [];
-      const leaves: { index: number; p: (typeof prepared)[number] }[] = [];
-      const nodes: { level: number; index: number; hash: Hash }[] = [];
+      const fresh: Prepared[] = [];
+      let size = before.size;
       for (const [i, p] of prepared.entries()) {
         const prior = seen.get(p.e.eventId);
         if (prior) {
@@ -196,16 +261,14 @@ export class EvidenceStore {
           results.push({ eventId: p.e.eventId, ...prior, duplicate: true });
           continue;
         }
-        const next = appendToFrontier(frontier, size, p.hash);
-        for (const c of next.completed) nodes.push({ ...c.id, hash: c.hash });
-        frontier = next.frontier;
-        leaves.push({ index: size, p });
+        fresh.push(p);
         seen.set(p.e.eventId, { leafIndex: size, leafHash: p.hash });
         results.push({ eventId: p.e.eventId, leafIndex: size, leafHash: p.hash, duplicate: false });
         size++;
       }
 
-      if (leaves.length > 0) {
+      const after = extend(before, fresh);
+      if (fresh.length > 0) {
         // One statement, one round trip: the leaves, the subtrees they completed and the new head.
         await client.query(
           `with leaves as (
@@ -219,26 +282,11 @@ export class EvidenceStore {
            )
            update evidence_logs set tree_size = $13, root_hash = $14, frontier = $15, updated_at = now()
             where space = $1`,
-          [
-            space,
-            leaves.map((l) => l.index),
-            leaves.map((l) => l.p.e.eventId),
-            leaves.map((l) => Buffer.from(l.p.hash)),
-            leaves.map((l) => l.p.bytes),
-            leaves.map((l) => l.p.e.object.kind),
-            leaves.map((l) => l.p.e.object.namespace ?? null),
-            leaves.map((l) => l.p.e.object.name),
-            leaves.map((l) => l.p.e.object.uid),
-            nodes.map((n) => n.level),
-            nodes.map((n) => n.index),
-            nodes.map((n) => Buffer.from(n.hash)),
-            size,
-            Buffer.from(rootFromFrontier(frontier)),
-            frontier.map((h) => Buffer.from(h)),
-          ],
+          [space, ...writeParams(after)],
         );
       }
       await client.query("commit");
+      this.written.set(space, after.head);
       return results;
     } catch (err) {
       await client.query("rollback").catch(() => undefined);
@@ -247,6 +295,63 @@ export class EvidenceStore {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * The append in one autocommitted statement, when the space's head is
+   * still the one this store wrote and no eventId is in the log (or twice in
+   * the batch). Undefined when it wrote nothing: the caller takes the locked
+   * transaction, which also reports duplicates and conflicts.
+   */
+  private async appendAfterWritten(
+    space: string,
+    prepared: readonly Prepared[],
+  ): Promise<AppendResult[] | undefined> {
+    const head = this.written.get(space);
+    if (!head || new Set(prepared.map((p) => p.e.eventId)).size !== prepared.length) return undefined;
+    this.written.delete(space); // until this append is known to have moved it
+    const after = extend(head, prepared);
+    try {
+      // Named: prepared once per connection, so it is not planned again for every append.
+      const r = await this.pool.query<{ moved: number }>({
+        name: "evidence-append-after-written",
+        text: `with head as (
+           update evidence_logs set tree_size = $13, root_hash = $14, frontier = $15, updated_at = now()
+            where space = $1 and tree_size = $16 and root_hash = $17 and frontier = $18::bytea[]
+              and not exists (select 1 from evidence_entries where space = $1 and event_id = any($3::text[]))
+           returning 1
+         ), leaves as (
+           insert into evidence_entries
+             (space, leaf_index, event_id, leaf_hash, entry, object_kind, object_namespace, object_name, object_uid)
+           select $1, * from unnest($2::bigint[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
+                                    $8::text[], $9::text[])
+            where exists (select 1 from head)
+         ), nodes as (
+           insert into evidence_nodes (space, level, idx, hash)
+           select $1, * from unnest($10::smallint[], $11::bigint[], $12::bytea[])
+            where exists (select 1 from head)
+         )
+         select count(*)::int as moved from head`,
+        values: [
+          space,
+          ...writeParams(after),
+          head.size,
+          Buffer.from(head.root),
+          head.frontier.map((h) => Buffer.from(h)),
+        ],
+      });
+      if (r.rows[0]?.moved !== 1) return undefined;
+    } catch {
+      return undefined; // for example a unique violation: nothing was written
+    }
+    const current = this.written.get(space);
+    if (!current || current.size < after.head.size) this.written.set(space, after.head);
+    return after.leaves.map((l) => ({
+      eventId: l.p.e.eventId,
+      leafIndex: l.index,
+      leafHash: l.p.hash,
+      duplicate: false,
+    }));
   }
 
   async head(space: string): Promise<LogHead> {

@@ -125,7 +125,7 @@ test("migration 0007 stores the events the global key had turned into conflicts,
   try {
     // The schema as it was before 0007, with the data the old key produced.
     for (const f of readdirSync(migrationsDir)
-      .filter((n) => n.endsWith(".sql") && n < "0007")
+      .filter((n) => n.endsWith(".sql") && Number(n.split("_")[0]) < 7)
       .sort()) {
       const sql = readFileSync(join(migrationsDir, f), "utf8").split("-- Down Migration")[0] ?? "";
       await client.query(sql);

@@ -39,10 +39,17 @@ with input as (
                        $8::numeric[], $9::timestamptz[], $10::bytea[], $11::text[])
     as t(source, id, space, participant, provider, offer, meter, quantity, event_time, payload_sha256, contract)
 ),
+-- The batch's spaces, locked for share in order: a concurrent close waits for us, and we see its new
+-- watermark if it committed first, so no event slips between the two. Nothing is written unless every
+-- space of the batch is known ($13 is how many there are).
+known as (
+  select space, closed_through from spaces where space = any($13::text[]) order by space for share
+),
 marked as (
   select i.*, case when s.closed_through is not null and i.event_time < s.closed_through
                    then (s.closed_through at time zone 'UTC')::date end as settle_period
-  from input i join spaces s on s.space = i.space
+  from input i join known s on s.space = i.space
+  where (select count(*) from known) = cardinality($13::text[])
 ),
 ins as (
   insert into usage_events (source, id, space, participant, provider, offer, contract, meter, quantity, event_time,
@@ -83,7 +90,14 @@ late as (
   do update set quantity = u.quantity + excluded.quantity, events = u.events + excluded.events
   returning 1
 )
-select space, source, id, received_at, settle_period::text as settle_period from ins`;
+-- Every inserted row only when some event was not inserted (a replay or conflict), else the late ones and a
+-- summary row (space null): how many were inserted and when (received_at is the transaction's now()).
+select space, source, id, received_at, settle_period::text as settle_period, null::int as inserted
+from ins where settle_period is not null or (select count(*) from ins) < $12::int
+union all
+select null, null, null, (select min(received_at) from ins), null, (select count(*)::int from ins)
+union all
+select space, null, null, null, null, null from known`;
 
 interface StoredRow {
   space: string;
@@ -120,27 +134,15 @@ export async function ingestEvents(
   for (const e of events) if (!unique.has(key(e))) unique.set(key(e), e);
   const batch = [...unique.values()];
 
-  // Lock the spaces' close watermark for share: a concurrent close waits for us, and
-  // we see its new watermark if it committed first, so no event slips between the two.
   const spaces = [...new Set(batch.map((e) => e.space))].sort();
   if (opts.registerSpaces === true)
     await client.query("insert into spaces (space) select unnest($1::text[]) on conflict do nothing", [
       spaces,
     ]);
-  const known = await client.query<{ space: string }>(
-    "select space from spaces where space = any($1::text[]) order by space for share",
-    [spaces],
-  );
-  const found = new Set(known.rows.map((r) => r.space));
-  const unknown = events.findIndex((e) => !found.has(e.space));
-  if (unknown >= 0) {
-    const field = `body/${String(unknown)}/data/space`;
-    throw new TdsError("spaceNotFound", `${field}: space ${events[unknown]?.space ?? ""} not found`, {
-      field,
-    });
-  }
 
-  const inserted = await client.query<StoredRow>(insertSql, [
+  const inserted = await client.query<
+    StoredRow | { space: null; received_at: Date | null; inserted: number } | { space: string; source: null }
+  >(insertSql, [
     batch.map((e) => e.source),
     batch.map((e) => e.id),
     batch.map((e) => e.space),
@@ -152,9 +154,36 @@ export async function ingestEvents(
     batch.map((e) => e.time.toISOString()),
     batch.map((e) => e.sha256),
     batch.map((e) => e.contract),
+    batch.length,
+    spaces,
   ]);
   const stored = new Map<string, { row: StoredRow; replay: boolean }>();
-  for (const row of inserted.rows) stored.set(key(row), { row, replay: false });
+  const found = new Set<string>();
+  let summary: { count: number; receivedAt: Date | null } = { count: 0, receivedAt: null };
+  for (const row of inserted.rows) {
+    if (row.space === null) summary = { count: row.inserted, receivedAt: row.received_at };
+    else if (row.source === null) found.add(row.space);
+    else stored.set(key(row), { row, replay: false });
+  }
+  const unknown = events.findIndex((e) => !found.has(e.space));
+  if (unknown >= 0) {
+    // Nothing was written.
+    const field = `body/${String(unknown)}/data/space`;
+    throw new TdsError("spaceNotFound", `${field}: space ${events[unknown]?.space ?? ""} not found`, {
+      field,
+    });
+  }
+  const receivedAt = summary.receivedAt;
+  if (summary.count === batch.length && receivedAt) {
+    // All inserted: the rows not returned are the ones on time.
+    for (const e of batch) {
+      if (!stored.has(key(e)))
+        stored.set(key(e), {
+          row: { space: e.space, source: e.source, id: e.id, received_at: receivedAt, settle_period: null },
+          replay: false,
+        });
+    }
+  }
 
   const missing = batch.filter((e) => !stored.has(key(e)));
   if (missing.length > 0) {

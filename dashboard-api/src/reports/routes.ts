@@ -1,11 +1,23 @@
 // GET /v1/spaces/:space/usage: JSON or CSV (Accept: text/csv) with stable columns.
 import type { FastifyPluginCallback } from "fastify";
 import { participantScope } from "../auth/principal.ts";
-import { problemResponse, TdsError } from "../errors.ts";
+import { wantsCsv } from "../csv.ts";
+import { problemResponse } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { traced } from "../plugins/telemetry.ts";
 import { requireSpace } from "../spaces.ts";
-import { toUsageRow, usageCsv, usageSql, validateRange, type GroupBy, type Step } from "./usage.ts";
+import type { PricedGroup } from "../statements/statement.ts";
+import { amountsByRow, rowKey, usageAmountsSql } from "./amounts.ts";
+import {
+  csvColumns,
+  noAmounts,
+  toUsageRow,
+  usageCsv,
+  usageSql,
+  validateRange,
+  type GroupBy,
+  type Step,
+} from "./usage.ts";
 
 interface Query {
   from: string;
@@ -27,6 +39,10 @@ const rowSchema = {
     unit: { type: "string" },
     quantity: { type: "string", description: "Exact integer in the meter's base unit" },
     events: { type: "string" },
+    platformAmount: { type: "string", description: "The platform price sheet's charge, exact (6 places)" },
+    offerAmount: { type: "string", description: "The offers' own prices' charge, exact (6 places)" },
+    amount: { type: "string", description: "platformAmount + offerAmount" },
+    currency: { type: "string", description: "The space's currency; empty when no price was in force" },
   },
 } as const;
 
@@ -39,7 +55,7 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
         tags: ["reports"],
         summary: "Usage over time from the rollups",
         description:
-          "JSON by default; CSV (columns: bucket_start,space,participant,provider,offer,meter,unit,quantity,events) " +
+          `JSON by default; CSV (columns: ${csvColumns.join(",")}) ` +
           "with Accept: text/csv or format=csv. from/to are UTC instants on the step's boundaries; to is exclusive.",
         params: { type: "object", required: ["space"], properties: { space: { type: "string" } } },
         querystring: {
@@ -57,14 +73,22 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
         },
         response: {
           200: {
-            type: "object",
-            properties: {
-              space: { type: "string" },
-              from: { type: "string" },
-              to: { type: "string" },
-              step: { type: "string" },
-              groupBy: { type: "string" },
-              rows: { type: "array", items: rowSchema },
+            description: "The usage report",
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  properties: {
+                    space: { type: "string" },
+                    from: { type: "string" },
+                    to: { type: "string" },
+                    step: { type: "string" },
+                    groupBy: { type: "string" },
+                    rows: { type: "array", items: rowSchema },
+                  },
+                },
+              },
+              "text/csv": { schema: { type: "string" } },
             },
           },
           "4xx": problemResponse,
@@ -80,16 +104,8 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
       const from = new Date(q.from);
       const to = new Date(q.to);
       validateRange(from, to, q.step);
-      const accept = request.headers.accept ?? "";
-      const csv = q.format === "csv" || (q.format === undefined && /\btext\/csv\b/.test(accept));
-      if (
-        !csv &&
-        q.format === undefined &&
-        accept &&
-        !/application\/json|\*\/\*|application\/\*/.test(accept)
-      )
-        throw new TdsError("notAcceptable", "Supported media types: application/json, text/csv");
-      const sql = usageSql({
+      const csv = wantsCsv(request.headers.accept, q.format);
+      const uq = {
         space,
         from,
         to,
@@ -97,9 +113,15 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
         step: q.step,
         ...(participant !== undefined ? { participant } : {}),
         asParticipant: principal.role === "participant",
+      };
+      const [{ rows }, priced] = await traced(request.span, "usage.report", () =>
+        Promise.all([app.pool().query(usageSql(uq)), app.pool().query<PricedGroup>(usageAmountsSql(uq))]),
+      );
+      const amounts = amountsByRow(q.groupBy, priced.rows);
+      const usage = rows.map((r) => {
+        const row = toUsageRow(r as Record<string, unknown>);
+        return { ...row, ...(amounts.get(rowKey(q.groupBy, row)) ?? noAmounts) };
       });
-      const { rows } = await traced(request.span, "usage.report", () => app.pool().query(sql));
-      const usage = rows.map((r) => toUsageRow(r as Record<string, unknown>));
       if (csv) {
         return reply
           .type("text/csv; charset=utf-8")

@@ -1,5 +1,6 @@
 // Usage reports from the rollups: buckets of an hour, a day or a month, grouped by
 // participant, meter or offer, always per meter (quantities of different meters never add).
+import { csvDocument } from "../csv.ts";
 import { TdsError } from "../errors.ts";
 import { meters, isMeterName } from "../metering/meters.ts";
 
@@ -28,6 +29,25 @@ export interface UsageRow {
   events: string;
 }
 
+export interface RowAmounts {
+  /** What the platform's price sheet charges for the row's usage. */
+  platformAmount: string;
+  /** What the offers' own prices charge for it (the providers' revenue, before the platform's fee). */
+  offerAmount: string;
+  /** platformAmount + offerAmount: what the row's consumers are charged. */
+  amount: string;
+  /** The space's currency; "" when no price was in force. */
+  currency: string;
+}
+
+/** No price in force for a row's usage. */
+export const noAmounts: RowAmounts = {
+  platformAmount: "0.000000",
+  offerAmount: "0.000000",
+  amount: "0.000000",
+  currency: "",
+};
+
 export const csvColumns = [
   "bucket_start",
   "space",
@@ -38,6 +58,10 @@ export const csvColumns = [
   "unit",
   "quantity",
   "events",
+  "platform_amount",
+  "offer_amount",
+  "amount",
+  "currency",
 ] as const;
 
 const maxBuckets = 10_000;
@@ -111,20 +135,23 @@ export function toUsageRow(r: Record<string, unknown>): UsageRow {
   };
 }
 
-function csvField(v: string): string {
-  // Quote when needed, and defuse spreadsheet formulas.
-  const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
-  return /[",\n\r]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
-}
-
-export function usageCsv(space: string, rows: readonly UsageRow[]): string {
-  const lines = [csvColumns.join(",")];
-  for (const r of rows) {
-    lines.push(
-      [r.bucketStart, space, r.participant, r.provider, r.offer, r.meter, r.unit, r.quantity, r.events]
-        .map(csvField)
-        .join(","),
-    );
-  }
-  return lines.join("\r\n") + "\r\n";
+export function usageCsv(space: string, rows: readonly (UsageRow & RowAmounts)[]): string {
+  return csvDocument(
+    csvColumns,
+    rows.map((r) => [
+      r.bucketStart,
+      space,
+      r.participant,
+      r.provider,
+      r.offer,
+      r.meter,
+      r.unit,
+      r.quantity,
+      r.events,
+      r.platformAmount,
+      r.offerAmount,
+      r.amount,
+      r.currency,
+    ]),
+  );
 }

@@ -122,7 +122,7 @@ test("a late event leaves the closed statement alone and becomes a late line in 
     april.map((l) => [l.kind, l.quantity, l.amount, l.platformFee, l.providerShare, l.description]),
     [
       // 8 accesses x 0.25, priced with the sheet in force at the event's own hour.
-      ["late_usage", "8", "2.000000", "2.000000", "0.000000", "Late usage from a closed period"],
+      ["late_usage", "8", "2.000000", "2.000000", "0.000000", "Late usage of closed period 2025-03"],
       // A correction is the platform's: its side is the whole amount.
       ["adjustment", "1", "-1.50", "-1.50", "0.00", "Goodwill credit"],
     ],

@@ -35,7 +35,7 @@ export function mul(a: Decimal, b: Decimal): Decimal {
   return { units: a.units * b.units, scale: a.scale + b.scale };
 }
 
-/** a / divisor rounded half-even to `scale` decimal places. */
+/** a / divisor rounded half-even to `scale` decimal places (fewer or more than a's own). */
 export function divRound(a: Decimal, divisor: bigint, scale: number): Decimal {
   if (divisor <= 0n) throw new Error("divisor must be positive");
   // a.units / 10^a.scale / divisor * 10^scale = a.units * 10^scale / (10^a.scale * divisor)
@@ -112,4 +112,16 @@ export function moneyNumberRefusal(body: unknown, paths: readonly string[]): Tds
       );
   }
   return undefined;
+}
+
+/** The currency's minor-unit digits from ISO 4217 (via ICU): 2 for EUR and CNY, 0 for JPY. */
+export function minorDigits(currency: string): number {
+  return (
+    new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 2
+  );
+}
+
+/** An amount rounded half-even to the currency's minor unit. */
+export function toMinor(amount: Decimal, currency: string): Decimal {
+  return divRound(amount, 1n, minorDigits(currency));
 }

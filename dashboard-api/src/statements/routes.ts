@@ -3,10 +3,13 @@ import { createHash } from "node:crypto";
 import { EvidenceStore } from "../evidence/store.ts";
 import type { FastifyPluginCallback } from "fastify";
 import { authorize, type Principal } from "../auth/principal.ts";
+import { wantsCsv } from "../csv.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { accountsStart, isParticipantOf, mayRegisterSpaces, registerSpace, requireSpace } from "../spaces.ts";
 import { isCurrency, moneyNumberRefusal, parseDecimal } from "./money.ts";
+import { statementCsv, statementCsvColumns } from "./csv.ts";
+import { lineAmountMinor, roundingRule, settle } from "./settlement.ts";
 import { currencyOf, priceSheetSchema, upsertPriceSheet, type PriceSheetInput } from "./prices.ts";
 import {
   closedLines,
@@ -46,7 +49,12 @@ const lineSchema = {
     contract: { type: "string", description: "The DataContract the use was made under; empty when none" },
     meter: { type: "string" },
     unit: { type: "string" },
-    quantity: { type: "string" },
+    quantity: { type: "string", description: "Exact integer in the meter's base unit (unit)" },
+    pricedQuantity: {
+      type: "string",
+      nullable: true,
+      description: "The quantity in priceUnit, half-even to 6 places (display; amount uses quantity)",
+    },
     unitPrice: { type: "string", nullable: true },
     priceUnit: { type: "string", nullable: true },
     priceSource: {
@@ -55,7 +63,13 @@ const lineSchema = {
       enum: ["platform", "offer", null],
       description: "platform: the space's price sheet (the platform's charge); offer: the offer's own price",
     },
-    amount: { type: "string" },
+    amount: { type: "string", description: "Exact, in micro-units of the currency (6 places)" },
+    amountMinor: {
+      type: "string",
+      nullable: true,
+      description:
+        "The amount half-even to the currency's minor unit, for reading (invoices round their sum)",
+    },
     currency: { type: "string", nullable: true },
     platformFee: { type: "string", description: "What the platform receives of the amount" },
     providerShare: {
@@ -96,6 +110,39 @@ const statementSchema = {
     },
     charges: moneyRows("participant"),
     revenueShare: moneyRows("provider"),
+    settlement: {
+      type: "array",
+      description: `Per currency, in its minor units. Rounding: ${roundingRule}`,
+      items: {
+        type: "object",
+        properties: {
+          currency: { type: "string" },
+          minorDigits: { type: "integer" },
+          subtotal: { type: "string" },
+          platformFee: { type: "string" },
+          providerShare: { type: "string" },
+          charges: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: { participant: { type: "string" }, amount: { type: "string" } },
+            },
+          },
+          revenueShare: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                provider: { type: "string" },
+                basis: { type: "string", description: "What consumers paid at the provider's offer prices" },
+                platformFee: { type: "string", description: "The platform's fee on the basis" },
+                amount: { type: "string", description: "The provider's payout" },
+              },
+            },
+          },
+        },
+      },
+    },
     lines: { type: "array", items: lineSchema },
     audit: {
       type: "array",
@@ -340,22 +387,40 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     },
   );
 
-  app.get<{ Params: { space: string; period: string } }>(
+  app.get<{ Params: { space: string; period: string }; Querystring: { format?: "json" | "csv" } }>(
     "/v1/spaces/:space/statements/:period",
     {
       schema: {
         operationId: "getStatement",
         tags: ["statements"],
         summary: "A statement: lines, totals, platform fee and revenue share",
+        description:
+          "JSON by default; CSV with Accept: text/csv or format=csv, one row per line " +
+          `(columns: ${statementCsvColumns.join(",")}).`,
         params: periodParams,
-        response: { 200: statementSchema, ...err4xx },
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: { format: { type: "string", enum: ["json", "csv"] } },
+        },
+        response: {
+          200: {
+            description: "The statement",
+            content: {
+              "application/json": { schema: statementSchema },
+              "text/csv": { schema: { type: "string" } },
+            },
+          },
+          ...err4xx,
+        },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const principal = principalOf(request);
       const { space } = request.params;
       await requireSpace(app, principal, space, "statements:read");
       const period = parsePeriod(request.params.period);
+      const csv = wantsCsv(request.headers.accept, request.query.format);
       const client = await app.pool().connect();
       try {
         const st = await client.query<{ closed_at: Date; closed_by: string }>(
@@ -367,6 +432,12 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
           principal,
           closed ? await closedLines(client, space, period) : await draftLines(client, space, period),
         );
+        const status = closed ? "closed" : "open";
+        if (csv)
+          return await reply
+            .type("text/csv; charset=utf-8")
+            .header("content-disposition", `attachment; filename="statement-${space}-${period.id}.csv"`)
+            .send(statementCsv(space, period.id, status, lines));
         const audit = await client.query<{ action: string; actor: string; at: Date }>(
           "select action, actor, at from statement_audit where space = $1 and period = $2 order by audit_id",
           [space, period.date],
@@ -374,11 +445,12 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
         return {
           space,
           period: period.id,
-          status: closed ? "closed" : "open",
+          status,
           closedAt: closed ? closed.closed_at.toISOString() : null,
           closedBy: closed ? closed.closed_by : null,
           ...summarize(lines),
-          lines,
+          settlement: settle(lines),
+          lines: lines.map((l) => ({ ...l, amountMinor: lineAmountMinor(l) })),
           audit:
             principal.role === "participant" ? [] : audit.rows.map((a) => ({ ...a, at: a.at.toISOString() })),
         };

@@ -6,6 +6,7 @@ import { isMeterName, meters } from "../metering/meters.ts";
 import {
   add,
   basisPoints,
+  divRound,
   formatDecimal,
   lineAmount,
   parseDecimal,
@@ -26,6 +27,8 @@ export interface StatementLine {
   meter: string;
   unit: string;
   quantity: string;
+  /** The quantity in priceUnit (the meter's billing unit), half-even to 6 places; null for adjustments. */
+  pricedQuantity: string | null;
   unitPrice: string | null;
   priceUnit: string | null;
   /** Whose price the line applies: the platform's price sheet, or the offer's own price. */
@@ -61,7 +64,9 @@ export function periodOf(d: Date): Period {
   return parsePeriod(d.toISOString().slice(0, 7));
 }
 
-interface PricedGroup {
+export interface PricedGroup {
+  /** The report bucket (see pricedUsageSql); null in a statement. */
+  bucket: Date | null;
   kind: "usage" | "late_usage";
   price_source: PriceSource;
   participant: string;
@@ -75,6 +80,16 @@ interface PricedGroup {
   unit_price: string | null;
   base_units_per_unit: string | null;
   quantity: string;
+  /** The first and last hour of the group's usage: for a late line, the closed periods it comes from. */
+  first_hour: Date;
+  last_hour: Date;
+}
+
+/** "2026-05", or "2026-04 to 2026-05": the periods a late line's usage belongs to. */
+function usagePeriods(g: Pick<PricedGroup, "first_hour" | "last_hour">): string {
+  const first = periodOf(g.first_hour).id;
+  const last = periodOf(g.last_hour).id;
+  return first === last ? first : `${first} to ${last}`;
 }
 
 /**
@@ -99,20 +114,17 @@ const offerUnitsCase = `case u.meter ${Object.keys(offerPriceMeters)
 // Each hour's usage is priced twice over: by the platform's price sheet in force at the
 // hour's start, and, for use of an offer, by the offer's price version in force then
 // (a zero offer price makes no line). The platform's fee on offer revenue is the fee
-// basis points of the sheet in force at that hour.
-const draftSql = `
-with u as (
-  select 'usage' as kind, participant, provider, offer, contract, meter, hour, quantity
-  from usage_hourly where space = $1 and hour >= $2 and hour < $3
-  union all
-  select 'late_usage', participant, provider, offer, contract, meter, hour, quantity
-  from usage_late_hourly where space = $1 and settle_period = $4::date
-),
+// basis points of the sheet in force at that hour. `usage` is the hours to price, with
+// columns kind, participant, provider, offer, contract, meter, hour, quantity and bucket
+// (what a report groups by besides the line's own columns; null for a statement); it may
+// use $1 (the space) and parameters of its own, never a fifth.
+export const pricedUsageSql = (usage: string): string => `
+with u as (${usage}),
 platform as (
   select u.kind, 'platform' as price_source, u.participant, u.provider, u.offer, u.contract, u.meter,
          s.sheet_id::text as sheet_id, s.currency::text as currency, s.platform_fee_bps,
          p.unit_price::text as unit_price, p.base_units_per_unit::text as base_units_per_unit,
-         sum(u.quantity)::text as quantity
+         u.bucket, sum(u.quantity)::text as quantity, min(u.hour) as first_hour, max(u.hour) as last_hour
   from u
   left join lateral (
     select ps.sheet_id, ps.currency, ps.platform_fee_bps from price_sheets ps
@@ -121,13 +133,13 @@ platform as (
   left join price_sheet_prices p on p.sheet_id = s.sheet_id and p.meter = u.meter
   -- Agreements are the offers' to price; the platform's line appears only if its sheet prices them.
   where u.meter <> 'offer.contracts' or p.unit_price is not null
-  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
 ),
 offered as (
   select u.kind, 'offer' as price_source, u.participant, u.provider, u.offer, u.contract, u.meter,
          o.offer_price_id::text as sheet_id, o.currency::text as currency, coalesce(s.platform_fee_bps, 0) as platform_fee_bps,
          (${offerPriceCase})::text as unit_price, (${offerUnitsCase})::text as base_units_per_unit,
-         sum(u.quantity)::text as quantity
+         u.bucket, sum(u.quantity)::text as quantity, min(u.hour) as first_hour, max(u.hour) as last_hour
   from u
   join lateral (
     select op.* from offer_prices op
@@ -139,10 +151,17 @@ offered as (
     where ps.space = $1 and ps.effective_from <= u.hour order by ps.effective_from desc limit 1
   ) s on true
   where u.offer <> '' and (${offerPriceCase}) > 0
-  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+  group by 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
 )
 select * from platform union all select * from offered
 order by 1 desc, 3, 4, 5, 6, 7, 2 desc, 8`;
+
+const draftSql = pricedUsageSql(`
+  select 'usage' as kind, participant, provider, offer, contract, meter, hour, quantity, null::timestamptz as bucket
+  from usage_hourly where space = $1 and hour >= $2 and hour < $3
+  union all
+  select 'late_usage', participant, provider, offer, contract, meter, hour, quantity, null
+  from usage_late_hourly where space = $1 and settle_period = $4::date`);
 
 /**
  * The split of one line: the platform's fee, rounded half-even to micro-units, and
@@ -158,6 +177,17 @@ export function splitAmount(
   if (source !== "offer") return { fee: amount, share: sub(amount, amount) };
   const fee = basisPoints(amount, feeBps);
   return { fee, share: sub(amount, fee) };
+}
+
+/** Decimal places of a line's quantity in its billing unit (display only: amounts use the raw quantity). */
+export const PRICED_QUANTITY_SCALE = 6;
+
+/** A base-unit quantity in the meter's billing unit (e.g. byte-seconds in GB-months), half-even. */
+export function pricedQuantity(meter: string, quantity: string): string | null {
+  if (!isMeterName(meter)) return null;
+  return formatDecimal(
+    divRound(parseDecimal(quantity), meters[meter].baseUnitsPerBillingUnit, PRICED_QUANTITY_SCALE),
+  );
 }
 
 /** Prices the period's usage with the prices in force for each hour; pure over the rows. */
@@ -178,6 +208,7 @@ export function priceGroups(groups: readonly PricedGroup[]): Omit<StatementLine,
       meter: g.meter,
       unit: meter?.baseUnit ?? "",
       quantity: g.quantity,
+      pricedQuantity: pricedQuantity(g.meter, g.quantity),
       unitPrice: priced ? g.unit_price : null,
       priceUnit: priced ? (meter?.billingUnit ?? null) : null,
       priceSource: g.price_source,
@@ -190,10 +221,10 @@ export function priceGroups(groups: readonly PricedGroup[]): Omit<StatementLine,
         ? "No price in force for this meter"
         : g.price_source === "offer"
           ? g.kind === "late_usage"
-            ? "Offer price, late usage from a closed period"
+            ? `Offer price, late usage of closed period ${usagePeriods(g)}`
             : "Offer price"
           : g.kind === "late_usage"
-            ? "Late usage from a closed period"
+            ? `Late usage of closed period ${usagePeriods(g)}`
             : "",
     };
   });
@@ -229,6 +260,7 @@ export async function draftLines(
       meter: "",
       unit: "",
       quantity: "1",
+      pricedQuantity: null,
       unitPrice: a.amount,
       priceUnit: null,
       priceSource: null,
@@ -267,6 +299,7 @@ export async function closedLines(
       meter,
       unit: String(r.unit),
       quantity: String(r.quantity),
+      pricedQuantity: r.kind === "adjustment" ? null : pricedQuantity(meter, String(r.quantity)),
       unitPrice: r.unit_price === null ? null : String(r.unit_price),
       priceUnit:
         r.kind !== "adjustment" && r.unit_price !== null && isMeterName(meter)

@@ -102,6 +102,7 @@ interface K8sPod extends KubeObject {
   status?: {
     phase?: string;
     startTime?: string;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
     containerStatuses?: {
       name: string;
       image?: string;
@@ -422,16 +423,24 @@ export class SandboxJobReconciler implements Reconciler {
       );
     }
     const phase: Phase = running ? "Running" : "Pending";
+    // A pod no node can take waits (nodes may be added), with the scheduler's reason.
+    const unschedulable = running
+      ? undefined
+      : podList.items[0]?.status?.conditions?.find(
+          (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
+        );
     await this.write(
       ctx,
       job,
       space,
       { ...(job.status ?? {}), ...base, ...(usage ? { usage } : {}) },
       phase,
-      phase === "Running" ? "Running" : "Starting",
+      phase === "Running" ? "Running" : unschedulable ? "Unschedulable" : "Starting",
       phase === "Running"
         ? "The job is running in its sandbox"
-        : "The sandbox is created; waiting for the pod to run",
+        : unschedulable
+          ? `No sandbox node can run the pod yet: ${unschedulable.message ?? "unschedulable"}`
+          : "The sandbox is created; waiting for the pod to run",
     );
     return { requeueAfterMs: POLL_MS };
   }
