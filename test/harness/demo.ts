@@ -197,7 +197,12 @@ async function main(): Promise<void> {
       }),
     );
     kubectl(env, ["apply", "--server-side", "--force-conflicts", "--field-manager=tds-demo", "-f", policies]);
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env.info };
+    // Traces go nowhere unless the user points OTEL_EXPORTER_OTLP_ENDPOINT at a collector (docs/operations.md).
+    const childEnv: NodeJS.ProcessEnv = {
+      OTEL_TRACES_EXPORTER: process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? "otlp" : "none",
+      ...process.env,
+      ...env.info,
+    };
     const tsx = ["--import", "tsx"];
     if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
       const port = await freePort();
@@ -208,6 +213,7 @@ async function main(): Promise<void> {
         args: [...tsx, join(repoRoot, "dashboard-api/src/server.ts")],
         env: {
           ...childEnv,
+          OTEL_SERVICE_NAME: "tds-dashboard-api",
           PORT: String(port),
           TDS_METRICS_PORT: String(metricsPort),
           HOST: "127.0.0.1",
@@ -274,7 +280,7 @@ async function main(): Promise<void> {
         name: "operator",
         command: process.execPath,
         args: [...tsx, join(repoRoot, "operator/src/main.ts")],
-        env: { ...childEnv, TDS_OPERATOR_PORT: String(port) },
+        env: { ...childEnv, OTEL_SERVICE_NAME: "tds-operator", TDS_OPERATOR_PORT: String(port) },
         logFile: join(logs, "operator.log"),
       });
       children.push(operator);
