@@ -127,8 +127,9 @@ test("TdsPlatform installs the chart: every object helm renders, the four admiss
   assert.equal(count("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"), 5);
   assert.equal(count("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"), 2);
   assert.equal(count("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"), 2);
-  assert.equal(count("kubernetes:apps/v1:Deployment"), 2);
-  assert.equal(count("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"), 2);
+  // The operator, the dashboard API and the gateway, each with its own ClusterRole.
+  assert.equal(count("kubernetes:apps/v1:Deployment"), 3);
+  assert.equal(count("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"), 3);
   // The component's own objects: the namespace and what the chart expects to exist.
   assert.equal(urns.length, expected.length + 4);
 

@@ -1,7 +1,7 @@
 // TdsPlatform: a Pulumi component that installs TDS on a Kubernetes cluster
 // with the project's own Helm chart (charts/tds), so that a Pulumi install and
 // a `helm install` are the same objects: the CRDs, the least-privilege RBAC,
-// both Deployments, Services, PodDisruptionBudgets and the four admission
+// the three Deployments (operator, dashboard API, gateway), Services, PodDisruptionBudgets and the four admission
 // policy objects. The component adds what the chart expects a provider to
 // create first: the namespace, the Secrets with the PostgreSQL URL and the
 // object store's admin account, and the ConfigMap with the JWKS.

@@ -29,7 +29,11 @@ export const onRealNode = {
   ],
 };
 
-/** Builds both images into `dir` and loads them into the node; returns their digest references. */
+/**
+ * Builds both images into `dir` and loads them into the node; returns their
+ * digest references. `dir` is the caller's own: two callers at once (tests run
+ * two files at a time) must not write the same layouts.
+ */
 export async function loadImages(
   dir: string,
   node?: NodeRuntime,

@@ -58,6 +58,7 @@ let db: TestDatabase | undefined;
 let pool: pg.Pool | undefined;
 let valuesDir: string;
 let installed = false;
+let analysisImage = "";
 
 function values(image: string): Record<string, unknown> {
   const [repository, digest] = image.split("@");
@@ -94,7 +95,8 @@ function helmRun(args: readonly string[]): string {
 
 before(async () => {
   installCrds();
-  const images = await loadImages(join(dirname(env("KUBECONFIG")), "images"));
+  const images = await loadImages(join(dirname(env("KUBECONFIG")), "images", "chart-install"));
+  analysisImage = images.analysis;
   db = await createTestDatabase("tds_e2e");
   await migrate(db.url);
   pool = new pg.Pool({ connectionString: db.url });
@@ -273,7 +275,7 @@ test("the gateway's pod serves a metered download, and a sandbox reaches it thro
     metadata: { name: "analysis", namespace: consNs },
     spec: {
       contractRef: { name: "compute" },
-      image: (await loadImages(join(dirname(env("KUBECONFIG")), "images"))).analysis,
+      image: analysisImage,
       env: [
         { name: "INPUT_KEY", value: "logs.csv" },
         { name: "BOOTSTRAP_RESAMPLES", value: "2000" },

@@ -94,11 +94,12 @@ let app: FastifyInstance | undefined;
 let operator: TestOperator | undefined;
 let analysisImage: string;
 let gatewayUrl: string;
+let gatewayDeployment = "";
 let contractToken: string;
 
 before(async () => {
   installCrds();
-  const images = await loadImages(join(dirname(env("KUBECONFIG")), "images"));
+  const images = await loadImages(join(dirname(env("KUBECONFIG")), "images", "sandbox-node"));
   analysisImage = images.analysis;
   db = await createTestDatabase("tds_sbn");
   await migrate(db.url);
@@ -118,6 +119,7 @@ before(async () => {
     monitorIntervalMs: 500,
   });
   gatewayUrl = gateway.url;
+  gatewayDeployment = gateway.deployment;
 
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
@@ -251,8 +253,14 @@ test("the sample analysis runs in gVisor on the real node, reads through the gat
     "the analysis Succeeded, metered and collected",
     async () => {
       const j = await getJob("analysis");
-      if (j.status?.phase === "Failed")
-        throw new Error(`the job failed: ${JSON.stringify(j.status.conditions)}`);
+      if (j.status?.phase === "Failed") {
+        // The job's own logs stay in its sandbox (a consumer must not read around the review);
+        // the gateway's log says what the job asked for.
+        const gatewayLog = kubectl(["logs", "-n", gwNs, `deployment/${gatewayDeployment}`, "--tail=40"]);
+        throw new Error(
+          `the job failed: ${JSON.stringify(j.status.conditions)}\ngateway log:\n${gatewayLog}`,
+        );
+      }
       return j.status?.phase === "Succeeded" && cond(j, "Metered")?.status === "True" && j.status.review
         ? j
         : undefined;

@@ -23,7 +23,26 @@ const token = env("TDS_GATEWAY_TOKEN");
 const key = env("INPUT_KEY");
 const resamples = Number(process.env.BOOTSTRAP_RESAMPLES ?? 20000);
 
-const res = await fetch(env("TDS_INPUT_URL") + key, { headers: { authorization: `Bearer ${token}` } });
+/**
+ * fetch, retried as a careful client does: a network error (a name not resolved
+ * yet, a reset connection), 429 or a 5xx is tried again, up to 6 times in
+ * about 30 s. Uploads carry an Idempotency-Key, so a retry is the same transfer.
+ */
+async function fetchRetried(url: string, init: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await fetch(url, init);
+      if ((r.status < 500 && r.status !== 429) || attempt === 6) return r;
+      console.error(`${init.method ?? "GET"} ${url}: ${String(r.status)}, retrying`);
+    } catch (err) {
+      if (attempt === 6) throw err;
+      console.error(`${init.method ?? "GET"} ${url}: ${String(err)}, retrying`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+  }
+}
+
+const res = await fetchRetried(env("TDS_INPUT_URL") + key, { headers: { authorization: `Bearer ${token}` } });
 if (!res.ok) throw new Error(`GET input ${key}: ${res.status} ${await res.text()}`);
 const text = await res.text();
 const [header, ...lines] = text.trimEnd().split("\n");
@@ -113,7 +132,7 @@ const outputs: Record<string, [string, string]> = {
 mkdirSync("/outputs", { recursive: true });
 for (const [name, [path, body]] of Object.entries(outputs)) {
   writeFileSync(path, body);
-  const put = await fetch(env("TDS_OUTPUT_URL") + name, {
+  const put = await fetchRetried(env("TDS_OUTPUT_URL") + name, {
     method: "PUT",
     headers: {
       authorization: `Bearer ${token}`,
