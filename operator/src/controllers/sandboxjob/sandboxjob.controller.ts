@@ -85,8 +85,9 @@ const runtimeClasses: ResourceType = {
 const TERMINAL: readonly Phase[] = ["Succeeded", "Failed", "DeadlineExceeded", "Rejected"];
 /** How often a started job's Kubernetes Job is looked at (Jobs are not watched). */
 const POLL_MS = 1_000;
-/** How long a node whose kubelet gave no summary is left alone. */
-const NO_SUMMARY_RETRY_MS = 60_000;
+/** How long a node whose kubelet gave no summary is left alone: from the first wait, doubling to the most. */
+const NO_SUMMARY_FIRST_WAIT_MS = 2_000;
+const NO_SUMMARY_MAX_WAIT_MS = 60_000;
 
 const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -134,8 +135,12 @@ export class SandboxJobReconciler implements Reconciler {
   readonly resource = kinds.sandboxJob;
   /** Evidence ids this process has recorded (the log keeps the first of each id, so a restart resends safely). */
   private readonly recorded = new Set<string>();
-  /** Nodes whose kubelet gave no summary, until when they are not asked again (KWOK's has no kubelet). */
-  private readonly noSummaryUntil = new Map<string, number>();
+  /**
+   * Nodes whose kubelet gave no summary: until when they are not asked again, and the
+   * next wait. The wait doubles from 2 s to a minute (KWOK's node has no kubelet), and
+   * an answer resets it, so one slow answer from a real node costs a few samples at most.
+   */
+  private readonly noSummary = new Map<string, { until: number; waitMs: number }>();
 
   constructor(
     private readonly deps: Deps,
@@ -458,7 +463,8 @@ export class SandboxJobReconciler implements Reconciler {
   ): Promise<SandboxUsage | undefined> {
     const node = pod.spec?.nodeName;
     if (!node || !pod.metadata.uid) return undefined;
-    if ((this.noSummaryUntil.get(node) ?? 0) > this.now().getTime()) return undefined;
+    const backoff = this.noSummary.get(node);
+    if (backoff && backoff.until > this.now().getTime()) return undefined;
     let summary: unknown;
     try {
       summary = await ctx.client.request(
@@ -470,9 +476,11 @@ export class SandboxJobReconciler implements Reconciler {
       );
     } catch (err) {
       ctx.log.debug("no usage summary from the node", { node, err: errorText(err) });
-      this.noSummaryUntil.set(node, this.now().getTime() + NO_SUMMARY_RETRY_MS);
+      const waitMs = Math.min(NO_SUMMARY_MAX_WAIT_MS, (backoff?.waitMs ?? NO_SUMMARY_FIRST_WAIT_MS / 2) * 2);
+      this.noSummary.set(node, { until: this.now().getTime() + waitMs, waitMs });
       return undefined;
     }
+    this.noSummary.delete(node);
     const s = podSample(summary, pod.metadata.uid);
     return s ? addSample(usage, s, startTime) : undefined;
   }
