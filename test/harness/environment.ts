@@ -95,8 +95,10 @@ export async function startEnvironment(dirIn: string = defaultStateDir): Promise
     // Every part is stopped even when one fails (the node reports what it left behind).
     const failures: unknown[] = [];
     for (const s of stops.reverse()) await s().catch((err: unknown) => failures.push(err));
-    rmSync(stateFile(dir), { force: true });
+    // A part that failed to stop may have left processes, mounts or links: the state file
+    // stays, so that `make cluster-down` or the next start finds them and cleans up.
     if (failures.length) throw failures[0];
+    rmSync(stateFile(dir), { force: true });
   };
   try {
     let kubeconfig: string;
