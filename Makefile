@@ -163,9 +163,9 @@ test: deps lint typecheck check-generated binaries $(NODE_BIN) dsp-tck-deps ## T
 	  $(UNIT_TESTS) $(INT_TESTS) || status=$$?; \
 	$(HARNESS) run -- node --import tsx --test --test-concurrency=1 --test-timeout=900000 --test-force-exit \
 	  --test-reporter=spec --test-reporter-destination=stdout \
-	  --test-reporter=tap --test-reporter-destination=$(STATE)/node-workload-results.tap \
+	  --test-reporter=tap --test-reporter-destination=$(STATE)/workload-results.tap \
 	  $(NODE_WORKLOAD_TESTS) || status=$$?; \
-	$(TSX) test/harness/summary.ts $(STATE)/harness-results.tap $(STATE)/test-results.tap $(STATE)/node-workload-results.tap; exit $${status:-0}
+	$(TSX) test/harness/summary.ts $(STATE)/harness-results.tap $(STATE)/test-results.tap $(STATE)/workload-results.tap; exit $${status:-0}
 
 .PHONY: test-unit
 test-unit: deps ## Unit tests only (no I/O)

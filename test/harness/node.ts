@@ -290,8 +290,11 @@ function ourProcesses(names: NodeNames): { pid: number; cmd: string }[] {
     const pid = Number(pidDir);
     if (pid === process.pid) continue;
     try {
-      const cmd = readFileSync(`/proc/${pidDir}/cmdline`, "utf8").replaceAll("\0", " ").trim();
-      if (cmd.includes(names.dir)) {
+      const argv = readFileSync(`/proc/${pidDir}/cmdline`, "utf8").split("\0");
+      const cmd = argv.join(" ").trim();
+      // A path under the node's folder, not a longer name that starts with it: the recipe
+      // of `make test` names `.tds/node-workload-results.tap`, and was once killed for it.
+      if (argv.some((a) => a === names.dir || a.includes(`${names.dir}/`))) {
         out.push({ pid, cmd: cmd.slice(0, 120) });
         seen.add(pid);
       }
