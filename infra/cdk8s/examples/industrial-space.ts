@@ -188,7 +188,7 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
       policy: {
         purposes: ["predictive-maintenance", "research"],
         allowedRegions: ["CN"],
-        validity: { notBefore: "2026-01-01T00:00:00Z", notAfter: "2027-01-01T00:00:00Z" },
+        validity: { notBefore: "2026-01-01T00:00:00Z", notAfter: "2031-01-01T00:00:00Z" },
         maxAccesses: 1000,
         accessMode: "download",
       },
@@ -243,7 +243,6 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
     spec: {
       offerRef: { namespace: "yangtze-industrial--shanghai-turbines", name: "turbine-maintenance-logs" },
       purpose: "predictive-maintenance",
-      requestedValidity: { notBefore: "2026-01-01T00:00:00Z", notAfter: "2026-12-31T23:59:59Z" },
       requestedAccesses: 20,
       justification: "Train a failure prediction model for the turbines we monitor.",
     },
@@ -253,7 +252,6 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
     spec: {
       offerRef: { namespace: "yangtze-industrial--shanghai-turbines", name: "turbine-telemetry" },
       purpose: "predictive-maintenance",
-      requestedValidity: { notBefore: "2026-11-01T00:00:00Z", notAfter: "2026-12-31T23:59:59Z" },
       requestedAccesses: 100,
     },
   });
