@@ -23,6 +23,7 @@ import { KubeClient, type KubeObject, type ResourceType } from "@tds/crds/kube";
 import { installCrds, kubeConfig } from "@tds/test/testkit";
 import { kinds, managedSelector } from "../../operator/src/kinds.ts";
 import { ownedKinds } from "../../operator/src/operator.ts";
+import { VersityGatewayStore, type ObjectStore } from "../../operator/src/storage/objectstore.ts";
 import {
   participantManifest,
   runId,
@@ -78,6 +79,31 @@ function applyable(o: KubeObject, rename: (s: string) => string): KubeObject {
 
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
 
+/** The object store with the time spent in each method, summed (where a reconcile waits on S3). */
+function timedStore(store: ObjectStore): {
+  store: ObjectStore;
+  spent: Record<string, { calls: number; ms: number }>;
+} {
+  const spent: Record<string, { calls: number; ms: number }> = {};
+  const timed = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== "function") return v;
+      return async (...args: unknown[]) => {
+        const t = performance.now();
+        try {
+          return await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } finally {
+          const s = (spent[String(prop)] ??= { calls: 0, ms: 0 });
+          s.calls++;
+          s.ms = round(s.ms + performance.now() - t, 1);
+        }
+      };
+    },
+  });
+  return { store: timed, spent };
+}
+
 async function main(): Promise<void> {
   installCrds();
   const run = runId();
@@ -99,7 +125,9 @@ async function main(): Promise<void> {
   const heapBefore = heapUsed();
   const expected = SPACES * (1 + PARTICIPANTS);
   t = performance.now();
+  const s3 = timedStore(VersityGatewayStore.fromEnv());
   const operator = await startOperator(run, {
+    store: s3.store,
     resyncMs: RESYNC_MS,
     settings: { storageSampleMs: 10 * 60_000 },
   });
@@ -127,6 +155,26 @@ async function main(): Promise<void> {
   }
   const convergeMs = performance.now() - t;
   const convergeWrites = writes;
+  // Where the time went: reconcile time and count per controller and result, and retries.
+  const reconciles: Record<string, { count: number; seconds: number }> = {};
+  for (const m of await operator.manager.metrics.registry.getMetricsAsJSON()) {
+    if (m.name === "tds_reconcile_duration_seconds") {
+      for (const v of m.values as {
+        metricName?: string;
+        labels: Record<string, string | number>;
+        value: number;
+      }[]) {
+        const key = `${String(v.labels.controller)}/${String(v.labels.result)}`;
+        const r = (reconciles[key] ??= { count: 0, seconds: 0 });
+        if (v.metricName?.endsWith("_count")) r.count = v.value;
+        if (v.metricName?.endsWith("_sum")) r.seconds = round(v.value);
+      }
+    }
+    if (m.name === "tds_workqueue_retries_total") {
+      for (const v of m.values)
+        reconciles[`${String(v.labels.controller)}/retries`] = { count: v.value, seconds: 0 };
+    }
+  }
 
   // 3. Two resync periods with nothing changed.
   await sleep(1000); // the last status writes of the convergence land
@@ -183,6 +231,8 @@ async function main(): Promise<void> {
       baselineMs: Math.round(baselineMs),
       baselineWorkers: WORKERS,
       ratio: round(convergeMs / baselineMs),
+      reconciles,
+      objectStore: s3.spent,
     },
     writesDuringTwoResyncs: restWrites,
     leaseWritesDuringRun: leaseWrites.length,
