@@ -13,7 +13,7 @@
 //    before the operator started, per 1,000 cached objects, against the JSON
 //    size of those objects.
 // TDS_BENCH_OPERATOR_SPACES (default 200), TDS_BENCH_OPERATOR_PARTICIPANTS
-// (default 5), TDS_BENCH_OPERATOR_RESYNC_MS (default 20000) and
+// (default 5), TDS_BENCH_OPERATOR_RESYNC_MS (default 60000) and
 // TDS_BENCH_OPERATOR_TIMEOUT_MS (default 900000) bound it. Writes
 // test/bench/results/operator.json. Run with --expose-gc.
 import { mkdir, writeFile } from "node:fs/promises";
@@ -33,7 +33,7 @@ import {
 
 const SPACES = Number(process.env.TDS_BENCH_OPERATOR_SPACES ?? 200);
 const PARTICIPANTS = Number(process.env.TDS_BENCH_OPERATOR_PARTICIPANTS ?? 5);
-const RESYNC_MS = Number(process.env.TDS_BENCH_OPERATOR_RESYNC_MS ?? 20_000);
+const RESYNC_MS = Number(process.env.TDS_BENCH_OPERATOR_RESYNC_MS ?? 60_000);
 const TIMEOUT_MS = Number(process.env.TDS_BENCH_OPERATOR_TIMEOUT_MS ?? 900_000);
 // The operator's concurrency while converging: two workers each for spaces and participants.
 const WORKERS = 4;
