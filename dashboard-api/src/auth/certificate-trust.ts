@@ -15,7 +15,11 @@
 // after a restart is recorded once.
 import { createHash, X509Certificate } from "node:crypto";
 import type { DataSpace, Participant } from "@tds/crds";
-import { dataOf, Informer, tdsKinds, type KubeClient, type KubeObject, type Logger } from "@tds/crds/kube";
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { dataOf, Informer, KubeClient, tdsKinds, type KubeObject, type Logger } from "@tds/crds/kube";
+import { defaultKubeConfig } from "../kube/kube.ts";
 import type { EvidenceEntry } from "../evidence/entry.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import {
@@ -37,6 +41,25 @@ export const TRUST_BUNDLE_CONFIGMAP = "trust-bundle";
 export const CRL_CONFIGMAP = "space-crl";
 export const controlNamespace = (space: string): string => `tds-${space}`;
 export const CERTIFICATE_ACTOR_PREFIX = "certificate:";
+
+/** A door's verifier from the environment: the kubeconfig the standard way, the space logs through `evidence`. */
+export function certificateVerifierFromEnv(
+  env: NodeJS.ProcessEnv,
+  evidence: EvidenceAppender | undefined,
+): CertificateVerifier {
+  if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST && !existsSync(join(homedir(), ".kube", "config")))
+    throw new Error(
+      "TDS_TLS_CERT_FILE is set, but there is no kubeconfig (KUBECONFIG or in-cluster) to read the trust bundles from",
+    );
+  const line = (level: number) => (msg: string, fields?: Record<string, unknown>) => {
+    console.log(JSON.stringify({ level, time: Date.now(), component: "certificate-trust", msg, ...fields }));
+  };
+  return new CertificateVerifier({
+    client: new KubeClient(defaultKubeConfig(), "tds-dashboard-api"),
+    log: { debug: () => undefined, info: line(30), warn: line(40), error: line(50) },
+    ...(evidence ? { evidence } : {}),
+  });
+}
 
 const configMaps = { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true };
 const OPERATOR_CONFIGMAPS = "app.kubernetes.io/managed-by=tds-operator,tds.dev/space";

@@ -266,7 +266,8 @@ export function verifyCertificateChain(
       return refuse("notYetValid", `${what} is not valid before ${iso(c.validFromDate)}`, by);
     }
   }
-  const usages = leaf.keyUsage;
+  // Undefined when the certificate has no extendedKeyUsage extension (any use).
+  const usages = leaf.keyUsage as readonly string[] | undefined;
   if (usages !== undefined && !usages.includes(CLIENT_AUTH)) {
     return refuse("notForClientAuth", "the certificate's extended key usage does not include clientAuth", by);
   }

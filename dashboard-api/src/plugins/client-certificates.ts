@@ -39,6 +39,9 @@ declare module "fastify" {
 
 export interface CertificateChecker {
   verify(chain: readonly Buffer[], door: string | undefined): Promise<CertificateVerdict>;
+  /** Started when the app is built (not awaited: the first verification waits), stopped with it. */
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
 }
 
 export interface ClientCertificateOptions {
@@ -108,13 +111,14 @@ function tlsChain(request: FastifyRequest): Buffer[] | undefined {
   const known = chains.get(socket);
   if (known) return known.length > 0 ? known : undefined;
   const chain: Buffer[] = [];
-  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  // An empty object when the client sent none.
+  let cert: Partial<DetailedPeerCertificate> = socket.getPeerCertificate(true);
   // Bounded: one more than accepted, so an over-long chain is refused as such.
-  while (cert?.raw && chain.length <= MAX_CHAIN_CERTIFICATES) {
+  while (cert.raw && chain.length <= MAX_CHAIN_CERTIFICATES) {
     const raw = cert.raw;
     if (chain.some((c) => c.equals(raw))) break; // a self-signed root points at itself
     chain.push(raw);
-    cert = cert.issuerCertificate as DetailedPeerCertificate | undefined;
+    cert = cert.issuerCertificate ?? {};
   }
   chains.set(socket, chain);
   return chain.length > 0 ? chain : undefined;
@@ -161,6 +165,12 @@ export function refusalError(v: Exclude<CertificateVerdict, Acceptance>): TdsErr
 export const clientCertificatesPlugin = fp<ClientCertificateOptions>(
   (app, opts, done) => {
     app.decorateRequest("certificate", null);
+    opts.verifier.start?.().catch((err: unknown) => {
+      app.log.error({ err }, "the client-certificate trust view failed to start");
+    });
+    app.addHook("onClose", async () => {
+      await opts.verifier.stop?.();
+    });
     app.addHook("onRequest", async (request) => {
       const chain =
         tlsChain(request) ??
