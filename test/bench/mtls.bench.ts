@@ -21,7 +21,7 @@ import Fastify from "fastify";
 import { KubeClient } from "@tds/crds/kube";
 import { CertificateVerifier } from "../../dashboard-api/src/auth/certificate-trust.ts";
 import { clientCertificatesPlugin } from "../../dashboard-api/src/plugins/client-certificates.ts";
-import { registerErrorHandling } from "../../dashboard-api/src/errors.ts";
+import { problemSchema, registerErrorHandling } from "../../dashboard-api/src/errors.ts";
 import {
   createCertificateAuthority,
   createRevocationList,
@@ -90,6 +90,7 @@ async function main(): Promise<void> {
   const app = Fastify({
     https: { cert: server.certPem, key: server.keyPem, requestCert: true, rejectUnauthorized: false },
   });
+  app.addSchema(problemSchema);
   registerErrorHandling(app);
   await app.register(clientCertificatesPlugin, { verifier });
   app.get("/healthz", () => Promise.resolve({ status: "ok" }));
@@ -138,11 +139,24 @@ async function main(): Promise<void> {
     const connections = { plain: [] as number[], certificate: [] as number[] };
     const certs = await Promise.all(Array.from({ length: REQUESTS }, fresh));
     for (let i = 0; i < REQUESTS; i++) {
-      keepAlive.plain.push(await get(plainAgent));
-      keepAlive.certificate.push(await get(certAgent, participantCert));
-      connections.plain.push(await get(false));
+      // Each pair in both orders, so neither side always follows a closing connection.
       const cert = certs[i];
-      if (cert) connections.certificate.push(await get(false, cert));
+      const pair: (() => Promise<void>)[] = [
+        async () => {
+          keepAlive.plain.push(await get(plainAgent));
+        },
+        async () => {
+          keepAlive.certificate.push(await get(certAgent, participantCert));
+        },
+        async () => {
+          connections.plain.push(await get(false));
+        },
+        async () => {
+          if (cert) connections.certificate.push(await get(false, cert));
+        },
+      ];
+      const order = i % 2 === 0 ? [0, 1, 2, 3] : [3, 2, 1, 0];
+      for (const k of order) await pair[k]?.();
     }
     plainAgent.destroy();
     certAgent.destroy();
