@@ -257,3 +257,23 @@ test("serials compare without case or leading zeros", () => {
 test("subjects compare as @peculiar/x509 renders them", () => {
   assert.equal(canonicalName("CN=alpha,O=alpha Ltd,C=CN"), canonicalName("CN=alpha, O=alpha Ltd, C=CN"));
 });
+
+test("a subject with an escaped comma, quotes or a multi-valued RDN maps to its participant", async () => {
+  for (const dn of [
+    "CN=shanghai-turbines,O=Shanghai Turbine Works Co.\\, Ltd.,C=CN",
+    'CN="q, r",C=CN',
+    "CN=a+OU=b,O=c",
+    "CN=上海涡轮,C=CN",
+  ]) {
+    const cert = await issueCertificate(caA, { subject: dn, usage: "client", validForDays: 1, now });
+    const p: CertificateParticipant = {
+      space: "a",
+      name: "dn",
+      uid: "u",
+      subject: canonicalName(dn) ?? "",
+      suspended: false,
+    };
+    const verdict = verifyCertificateChain([der(cert)], "a", { ...v, participants: () => [p] }, now);
+    assert.ok(verdict.accepted, verdict.accepted ? "" : `${dn}: ${verdict.message}`);
+  }
+});
