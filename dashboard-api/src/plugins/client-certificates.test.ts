@@ -1,15 +1,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { forwardedHeaderFromEnv, tlsFromEnv } from "./client-certificates.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "tds-tls-"));
-const cert = join(dir, "tls.crt");
-const key = join(dir, "tls.key");
-writeFileSync(cert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
-writeFileSync(key, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+const cert = "/etc/tds/tls/tls.crt";
+const key = "/etc/tds/tls/tls.key";
+const files: Record<string, string> = {
+  [cert]: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+  [key]: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+};
+const readFile = (file: string): string => {
+  const text = files[file];
+  if (text === undefined) throw new Error(`ENOENT: ${file}`);
+  return text;
+};
 
 const cases: [string, NodeJS.ProcessEnv, RegExp | "off" | "on"][] = [
   ["neither file: plain HTTP", {}, "off"],
@@ -18,7 +21,7 @@ const cases: [string, NodeJS.ProcessEnv, RegExp | "off" | "on"][] = [
   ["a certificate without a key", { TDS_TLS_CERT_FILE: cert }, /^Error: TDS_TLS_KEY_FILE must be set/],
   [
     "an unreadable certificate",
-    { TDS_TLS_CERT_FILE: join(dir, "missing"), TDS_TLS_KEY_FILE: key },
+    { TDS_TLS_CERT_FILE: "/etc/tds/tls/missing", TDS_TLS_KEY_FILE: key },
     /^Error: TDS_TLS_CERT_FILE: cannot read/,
   ],
   [
@@ -36,10 +39,10 @@ const cases: [string, NodeJS.ProcessEnv, RegExp | "off" | "on"][] = [
 for (const [name, env, expect] of cases) {
   test(`TLS from the environment: ${name}`, () => {
     if (expect instanceof RegExp) {
-      assert.throws(() => tlsFromEnv(env), expect);
+      assert.throws(() => tlsFromEnv(env, readFile), expect);
       return;
     }
-    const tls = tlsFromEnv(env);
+    const tls = tlsFromEnv(env, readFile);
     if (expect === "off") assert.equal(tls, undefined);
     else assert.deepEqual([tls?.requestCert, tls?.rejectUnauthorized], [true, false]);
   });

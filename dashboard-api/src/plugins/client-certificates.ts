@@ -59,7 +59,10 @@ export interface DoorTls {
 }
 
 /** TLS for a door from the environment, or undefined when neither file is set. Errors name the variable. */
-export function tlsFromEnv(env: NodeJS.ProcessEnv): DoorTls | undefined {
+export function tlsFromEnv(
+  env: NodeJS.ProcessEnv,
+  readFile: (file: string) => string = (file) => readFileSync(file, "utf8"),
+): DoorTls | undefined {
   const certFile = env.TDS_TLS_CERT_FILE;
   const keyFile = env.TDS_TLS_KEY_FILE;
   if (!certFile && !keyFile) return undefined;
@@ -68,7 +71,7 @@ export function tlsFromEnv(env: NodeJS.ProcessEnv): DoorTls | undefined {
   const read = (name: string, file: string, marker: RegExp): string => {
     let text: string;
     try {
-      text = readFileSync(file, "utf8");
+      text = readFile(file);
     } catch (err) {
       throw new Error(`${name}: cannot read ${file}`, { cause: err });
     }
