@@ -58,6 +58,7 @@ let gateway: FastifyInstance;
 let api: FastifyInstance;
 let token: string;
 const verifiers: CertificateVerifier[] = [];
+let apiDoor: CertificateVerifier;
 
 interface Answer {
   readonly status: number;
@@ -138,8 +139,14 @@ function refusedWith(answer: Answer, status: number, reason: string): void {
   assert.match(String(answer.body.detail), new RegExp(`^Client certificate refused \\(${reason}\\)`));
 }
 
-function door(): CertificateVerifier {
-  const v = new CertificateVerifier({ client, log, evidence: new EvidenceStore(pool), watchdogMs: 30_000 });
+function door(refusalsEvidencedPerMinute?: number): CertificateVerifier {
+  const v = new CertificateVerifier({
+    client,
+    log,
+    evidence: new EvidenceStore(pool),
+    watchdogMs: 30_000,
+    ...(refusalsEvidencedPerMinute === undefined ? {} : { refusalsEvidencedPerMinute }),
+  });
   verifiers.push(v);
   return v;
 }
@@ -212,7 +219,7 @@ before(async () => {
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     https,
-    certificates: { verifier: door() },
+    certificates: { verifier: (apiDoor = door(2)) },
   });
   await api.listen({ host: "127.0.0.1", port: 0 });
 });
@@ -383,4 +390,19 @@ test("bad input: an oversized or malformed certificate is a 400 naming it, and t
   const fwd = await call(gateway, identity(a), undefined, { [FORWARDED]: encodeURIComponent(alpha.certPem) });
   assert.equal(fwd.body.participant, `${a}-alpha`);
   assert.equal((await call(gateway, "/healthz")).status, 200);
+});
+
+test("a flood of refused certificates is evidenced up to the door's budget, and still refused", async () => {
+  const before = (await evidence(a)).length;
+  for (let i = 0; i < 4; i++) {
+    const ca = await createCertificateAuthority(`Flood CA ${String(i)}`, 1);
+    const cert = await issueCertificate(ca, {
+      subject: `CN=flood-${String(i)}`,
+      usage: "client",
+      validForDays: 1,
+    });
+    refusedWith(await call(api, identity(a), cert), 401, "unknownCA");
+  }
+  assert.equal((await evidence(a)).length - before, 2, "the API door's budget is 2 a minute");
+  assert.equal(apiDoor.stats.refusalsNotEvidenced, 2);
 });

@@ -76,6 +76,11 @@ export interface CertificateVerifierOptions {
   readonly watchdogMs?: number;
   /** How long a verification waits for the first lists (default 10 s) before answering 503. */
   readonly startTimeoutMs?: number;
+  /**
+   * At most this many refusals evidenced per door space and minute (default 600): a
+   * flood of self-made certificates cannot flood a space's log. The rest are counted in the log.
+   */
+  readonly refusalsEvidencedPerMinute?: number;
 }
 
 type Space = DataSpace & KubeObject;
@@ -112,7 +117,9 @@ export class CertificateVerifier {
   /** CRL text and CA fingerprints → revoked serials or the reason they cannot be used. */
   private readonly crls = new Map<string, Set<string> | Error>();
   /** How verdicts were answered (for tests and the benchmark). */
-  readonly stats = { verified: 0, cached: 0, rebuilt: 0 };
+  readonly stats = { verified: 0, cached: 0, rebuilt: 0, refusalsNotEvidenced: 0 };
+  /** door → when its refusal window opened, and the refusals in it. */
+  private readonly refusalBudget = new Map<string, { since: number; count: number }>();
 
   constructor(private readonly opts: CertificateVerifierOptions) {
     this.now = opts.now ?? (() => new Date());
@@ -309,6 +316,23 @@ export class CertificateVerifier {
     const evidence = this.opts.evidence;
     const uid = view.uids.get(verdict.door);
     if (!evidence || !uid) return;
+    if (!verdict.accepted) {
+      // A window opens at a door's first refusal and lasts a minute.
+      const limit = this.opts.refusalsEvidencedPerMinute ?? 600;
+      const t = now.getTime();
+      const open = this.refusalBudget.get(verdict.door);
+      const budget = open && t - open.since < 60_000 ? open : { since: t, count: 0 };
+      budget.count++;
+      this.refusalBudget.set(verdict.door, budget);
+      if (budget.count > limit) {
+        this.stats.refusalsNotEvidenced++;
+        if (budget.count === limit + 1)
+          this.opts.log.warn("too many certificate refusals this minute: the rest are not evidenced", {
+            space: verdict.door,
+          });
+        return;
+      }
+    }
     const digest = chainDigest(chain).slice(0, 32);
     const record = verdict.accepted
       ? {
