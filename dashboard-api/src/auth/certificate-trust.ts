@@ -6,7 +6,9 @@
 // order) and revocation list (tds-<space>/space-crl: ca.crl). Nothing is
 // read from the CA's Secret: a door never holds a CA key.
 //
-// Any watch event marks the view stale; the next verification rebuilds it
+// A watch event that changes what a verdict reads (a participant's subject,
+// issuer, suspension or phase; a trust bundle or CRL; a space coming or going)
+// marks the view stale; the next verification rebuilds it
 // (CRL signatures are checked then, once per CRL), so a revocation or a
 // suspension is applied within the watch's latency. Verdicts are cached by
 // chain digest and door until the view changes, for at most `cacheTtlMs`.
@@ -18,7 +20,15 @@ import type { DataSpace, Participant } from "@tds/crds";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { dataOf, Informer, KubeClient, tdsKinds, type KubeObject, type Logger } from "@tds/crds/kube";
+import {
+  dataOf,
+  Informer,
+  KubeClient,
+  objectKey,
+  tdsKinds,
+  type KubeObject,
+  type Logger,
+} from "@tds/crds/kube";
 import { defaultKubeConfig } from "../kube/kube.ts";
 import type { EvidenceEntry } from "../evidence/entry.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
@@ -114,6 +124,8 @@ export class CertificateVerifier {
   private building: Promise<View> | undefined;
   private started: Promise<void> | undefined;
   private readonly verdicts = new Map<string, Cached>();
+  /** kind/key → what of the object a verdict reads, to tell a relevant change from another. */
+  private readonly facts = new Map<string, string>();
   /** CRL text and CA fingerprints → revoked serials or the reason they cannot be used. */
   private readonly crls = new Map<string, Set<string> | Error>();
   /** How verdicts were answered (for tests and the benchmark). */
@@ -123,22 +135,46 @@ export class CertificateVerifier {
 
   constructor(private readonly opts: CertificateVerifierOptions) {
     this.now = opts.now ?? (() => new Date());
-    const common = {
-      log: opts.log,
-      watchdogMs: opts.watchdogMs ?? 120_000,
-      onEvent: () => {
+    // Only what a verdict reads marks the view stale: a participant's status.bytesStored
+    // sampling, say, does not (it would drop every cached verdict).
+    const onEvent =
+      (kind: string, facts: (o: never) => string) =>
+      (type: string, o: KubeObject): void => {
+        if (type === "resync") return;
+        const key = `${kind}/${objectKey(o)}`;
+        const now = type === "delete" ? undefined : facts(o as never);
+        if (this.facts.get(key) === now) return;
+        if (now === undefined) this.facts.delete(key);
+        else this.facts.set(key, now);
         this.stale = true;
-      },
-    };
-    this.spaces = new Informer<Space>(opts.client, { ...common, resource: tdsKinds.dataSpace });
+      };
+    const common = { log: opts.log, watchdogMs: opts.watchdogMs ?? 120_000 };
+    this.spaces = new Informer<Space>(opts.client, {
+      ...common,
+      resource: tdsKinds.dataSpace,
+      onEvent: onEvent("DataSpace", (d: Space) => d.metadata.uid ?? ""),
+    });
     this.participants = new Informer<ParticipantObj>(opts.client, {
       ...common,
       resource: tdsKinds.participant,
+      onEvent: onEvent("Participant", (p: ParticipantObj) =>
+        JSON.stringify([
+          p.metadata.uid,
+          p.spec.dataSpace,
+          p.spec.identity.certificate,
+          p.spec.suspended,
+          p.status?.phase,
+        ]),
+      ),
     });
     this.configMaps = new Informer<KubeObject>(opts.client, {
       ...common,
       resource: configMaps,
       labelSelector: OPERATOR_CONFIGMAPS,
+      onEvent: onEvent("ConfigMap", (c: KubeObject) => {
+        const name = c.metadata.name ?? "";
+        return name === TRUST_BUNDLE_CONFIGMAP || name === CRL_CONFIGMAP ? JSON.stringify(dataOf(c)) : "";
+      }),
     });
   }
 
