@@ -222,6 +222,18 @@ before(async () => {
     certificates: { verifier: (apiDoor = door(2)) },
   });
   await api.listen({ host: "127.0.0.1", port: 0 });
+  // A price sheet makes space a known to the API's database, so its routes answer for it.
+  const sheet = await api.inject({
+    method: "PUT",
+    url: `/v1/spaces/${a}/price-sheets`,
+    headers: { authorization: `Bearer ${await mintToken(key, { role: "platform-admin", subject: "root" })}` },
+    payload: {
+      effectiveFrom: "2026-01-01T00:00:00Z",
+      currency: "CNY",
+      prices: [{ meter: "storage.byte_seconds", unitPrice: "0.02" }],
+    },
+  });
+  assert.equal(sheet.statusCode, 200, sheet.body);
 });
 
 after(async () => {
@@ -249,6 +261,11 @@ test("a participant's operator-issued certificate is its identity at the gateway
   const atApi = await call(api, identity(a), alpha);
   assert.equal(atApi.status, 200, JSON.stringify(atApi.body));
   assert.equal(atApi.body.participant, `${a}-alpha`);
+  // The certificate's principal is authorised as its participant: its own space's statements.
+  const own = await call(api, `/v1/spaces/${a}/statements`, alpha);
+  assert.equal(own.status, 200, JSON.stringify(own.body));
+  // At space b's door (which does not trust a) a's certificate is refused before any route runs.
+  refusedWith(await call(api, `/v1/spaces/${b}/statements`, alpha), 403, "untrustedSpace");
   // The API's bearer token path over the same TLS, with and without a certificate.
   const byToken = await call(api, identity(a), undefined, { authorization: `Bearer ${token}` });
   assert.deepEqual([byToken.status, byToken.body.role, byToken.body.method], [200, "space-admin", "token"]);
