@@ -22,6 +22,8 @@ import { loadConfig } from "./config.ts";
 import { migrate } from "./migrate.ts";
 import { loggerOptions, metricsApp } from "./plugins/telemetry.ts";
 import { dspFromEnv } from "./dsp/index.ts";
+import { certificateVerifierFromEnv } from "./auth/certificate-trust.ts";
+import { forwardedHeaderFromEnv, tlsFromEnv } from "./plugins/client-certificates.ts";
 
 export async function run(telemetry: Telemetry): Promise<void> {
   const config = loadConfig(process.env);
@@ -79,7 +81,19 @@ export async function run(telemetry: Telemetry): Promise<void> {
   const contractsKube = kube ? kubeContracts() : undefined;
   const dsp = dspFromEnv(process.env, config.port, pool, contractsKube);
   const gateway = gatewayFromEnv(process.env, pool);
+  // HTTPS with client certificates when TDS_TLS_CERT_FILE/TDS_TLS_KEY_FILE are set (plugins/client-certificates.ts).
+  const https = tlsFromEnv(process.env);
+  const forwardedHeader = forwardedHeaderFromEnv(process.env);
+  const certificates =
+    https || forwardedHeader
+      ? {
+          verifier: certificateVerifierFromEnv(process.env, new EvidenceStore(pool)),
+          ...(forwardedHeader ? { forwardedHeader } : {}),
+        }
+      : undefined;
   const app = await buildApp({
+    ...(https ? { https } : {}),
+    ...(certificates ? { certificates } : {}),
     pool,
     closePool: true,
     verifyToken: verifier,
