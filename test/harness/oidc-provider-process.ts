@@ -36,7 +36,7 @@ const provider = new Provider(config.issuer, {
     redirect_uris: [],
     scope: "api short",
   })),
-  jwks: { keys: config.jwks.keys.map((k) => ({ ...k })) } as never,
+  jwks: { keys: config.jwks.keys.map((k) => ({ ...k })) },
   scopes: ["api", "short"],
   cookies: { keys: ["tds-test-oidc-provider"] },
   features: {
@@ -48,7 +48,8 @@ const provider = new Provider(config.issuer, {
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, resourceIndicator) => {
         if (!config.resources.includes(resourceIndicator)) throw new errors.InvalidTarget();
-        const scope = String((ctx.oidc.params as { scope?: unknown } | undefined)?.scope ?? "");
+        const requested = (ctx.oidc.params as { scope?: unknown } | undefined)?.scope;
+        const scope = typeof requested === "string" ? requested : "";
         return {
           scope: "api short",
           audience: resourceIndicator,
@@ -61,7 +62,10 @@ const provider = new Provider(config.issuer, {
   },
 });
 
-const server = createServer({ key: config.tls.keyPem, cert: config.tls.certPem }, provider.callback());
+const handle = provider.callback();
+const server = createServer({ key: config.tls.keyPem, cert: config.tls.certPem }, (req, res) => {
+  void handle(req, res);
+});
 server.listen(config.port, "127.0.0.1", () => {
   console.log(`oidc-provider ${config.issuer} listening on https://127.0.0.1:${String(config.port)}`);
 });

@@ -131,9 +131,15 @@ export async function startOidcProvider(opts: {
         },
         body,
       });
-      const json = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
+      const json = (await res.json()) as {
+        access_token?: string;
+        error?: string;
+        error_description?: string;
+      };
       if (!res.ok || !json.access_token)
-        throw new Error(`token request failed: ${String(res.status)} ${json.error ?? ""} ${json.error_description ?? ""}`);
+        throw new Error(
+          `token request failed: ${String(res.status)} ${json.error ?? ""} ${json.error_description ?? ""}`,
+        );
       return json.access_token;
     },
     rotate: async ({ keepOld = false } = {}) => {
