@@ -49,6 +49,8 @@ export interface OidcProvider {
   readonly token: (clientId: string, req?: TokenRequest) => Promise<string>;
   /** Restarts the provider with a new signing key; the old ones are kept only with `keepOld`. */
   readonly rotate: (opts?: { keepOld?: boolean }) => Promise<void>;
+  /** Starts a stopped provider again, on the same port with the same keys. */
+  readonly start: () => Promise<void>;
   readonly stop: () => Promise<void>;
 }
 
@@ -147,6 +149,7 @@ export async function startOidcProvider(opts: {
       keys = [await signingKey(), ...(keepOld ? keys : [])];
       await start();
     },
+    start,
     stop: async () => {
       await proc?.stop();
     },
