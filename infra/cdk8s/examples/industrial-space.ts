@@ -161,7 +161,11 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
         registrationId: "91420100MA4KXYZ12Q",
         region: "CN-HB",
       },
-      identity: { did: "did:web:wuhan-analytics.example" },
+      // A DID is resolved and its key's control proved before onboarding (docs/identity.md): this
+      // sample's did:web host does not exist, so it uses a certificate from the space CA.
+      identity: {
+        certificate: { subject: "CN=wuhan-analytics,O=Wuhan Predictive Analytics Co.\\, Ltd.,C=CN" },
+      },
       roles: ["consumer"],
       admins: [
         { kind: "User", name: "li.wei@wuhan-analytics.example" },
