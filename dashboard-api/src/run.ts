@@ -18,6 +18,7 @@ import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
 import { createTokenVerifier, defaultAudience } from "./auth/tokens.ts";
+import { createOidcVerifier, oidcParticipantsFromKube, withOidc } from "./auth/oidc.ts";
 import { loadConfig } from "./config.ts";
 import { migrate } from "./migrate.ts";
 import { loggerOptions, metricsApp } from "./plugins/telemetry.ts";
@@ -67,7 +68,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
     ...(config.issuer ? { issuer: config.issuer } : {}),
   });
   // Kubernetes ServiceAccount and user tokens too, when there is a cluster (auth/kubernetes.ts).
-  const verifier =
+  const bearer =
     kube && process.env.TDS_AUTH_KUBERNETES !== "off"
       ? anyVerifier(
           jwt,
@@ -78,6 +79,14 @@ export async function run(telemetry: Telemetry): Promise<void> {
           }),
         )
       : jwt;
+  // Participants' own OIDC tokens, checked against their declared issuers (auth/oidc.ts).
+  const oidc =
+    kube && process.env.TDS_AUTH_OIDC !== "off"
+      ? createOidcVerifier({
+          participants: oidcParticipantsFromKube(new KubeClient(defaultKubeConfig(), "tds-dashboard-api")),
+        })
+      : undefined;
+  const verifier = oidc ? withOidc(oidc, bearer) : bearer;
   const contractsKube = kube ? kubeContracts() : undefined;
   const dsp = dspFromEnv(process.env, config.port, pool, contractsKube);
   const gateway = gatewayFromEnv(process.env, pool);
@@ -100,7 +109,15 @@ export async function run(telemetry: Telemetry): Promise<void> {
     logger: loggerOptions(config.logLevel),
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,
-    ...(gateway ? { gateway: { ...gateway, ...(dsp ? { transferTokens: dsp.transferTokens } : {}) } } : {}),
+    ...(gateway
+      ? {
+          gateway: {
+            ...gateway,
+            ...(dsp ? { transferTokens: dsp.transferTokens } : {}),
+            ...(oidc ? { participantTokens: oidc } : {}),
+          },
+        }
+      : {}),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
     ...(kube && contractsKube ? { contractsKube, sandboxJobsKube: kubeSandboxJobs() } : {}),
     ...(dsp ? { dsp } : {}),

@@ -143,7 +143,9 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
         region: "DE-BY",
         contactEmail: "dataspace@bavaria-sensors.example",
       },
-      identity: { oidc: { issuer: "https://login.bavaria-sensors.example", subject: "tds-provider" } },
+      // An OIDC identity is verified against its issuer before onboarding (docs/identity.md): no
+      // issuer of this sample exists, so it uses a certificate from the space CA.
+      identity: { certificate: { subject: "CN=bavaria-sensors,O=Bavaria Sensorik GmbH,C=DE" } },
       roles: ["provider"],
       admins: [{ kind: "User", name: "anna.huber@bavaria-sensors.example" }],
       approved: true,
@@ -159,7 +161,11 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
         registrationId: "91420100MA4KXYZ12Q",
         region: "CN-HB",
       },
-      identity: { did: "did:web:wuhan-analytics.example" },
+      // A DID is resolved and its key's control proved before onboarding (docs/identity.md): this
+      // sample's did:web host does not exist, so it uses a certificate from the space CA.
+      identity: {
+        certificate: { subject: "CN=wuhan-analytics,O=Wuhan Predictive Analytics Co.\\, Ltd.,C=CN" },
+      },
       roles: ["consumer"],
       admins: [
         { kind: "User", name: "li.wei@wuhan-analytics.example" },
