@@ -32,6 +32,8 @@ export interface OperatorOptions {
   readonly port?: number;
   readonly host?: string;
   readonly resyncMs?: number;
+  /** Concurrent reconciles per controller (default 2); reconciles wait on the API server and S3, not the CPU. */
+  readonly workers?: number;
   readonly watchdogMs?: number;
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
@@ -86,6 +88,7 @@ export function createOperator(opts: OperatorOptions): Manager {
     port: opts.port,
     host: opts.host,
     resyncMs: opts.resyncMs,
+    workers: opts.workers,
     watchdogMs: opts.watchdogMs,
     beforeWrite: opts.beforeWrite,
     requestTimeoutMs: opts.requestTimeoutMs,
