@@ -191,6 +191,8 @@ function dspEnv(publicUrl: string): { name: string; value: string }[] {
 }
 
 interface Running {
+  /** How TDS runs: pods of a helm release, or host processes. */
+  readonly mode: string;
   readonly dashboardUrl?: string;
   /** The gateway that serves downloads: its pod's Service, or the host API's built-in one. */
   readonly gatewayUrl?: string;
@@ -249,18 +251,31 @@ async function installRelease(env: Environment, childEnv: NodeJS.ProcessEnv): Pr
   });
   const t2 = Date.now();
   const fullname = chartFullname(RELEASE);
-  const clusterIp = (service: string) =>
-    kubectl(env, ["get", "service", "-n", RELEASE_NS, service, "-o", "jsonpath={.spec.clusterIP}"]).trim();
-  const ready = await fetch(`${dashboardUrl}/readyz`).catch((err: unknown) => err);
-  if (!(ready instanceof Response) || !ready.ok)
-    throw new Error(`the dashboard API's Service ${dashboardUrl}/readyz does not answer: ${String(ready)}`);
-  lines.unshift(
-    `TDS runs as pods: helm release ${RELEASE} of charts/tds in namespace ${RELEASE_NS} on the real node ${env.info.TDS_REAL_NODE}`,
-  );
+  const serviceUrl = (service: string) =>
+    kubectl(env, [
+      "get",
+      "service",
+      "-n",
+      RELEASE_NS,
+      service,
+      "-o",
+      "jsonpath=http://{.spec.clusterIP}:{.spec.ports[0].port}",
+    ]).trim();
+  // The pods are Ready (helm --wait); the service proxy's rules for their endpoints follow within seconds.
+  let answer = "";
+  for (let i = 0; i < 30 && answer !== "200"; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 1_000));
+    answer = await fetch(`${dashboardUrl}/readyz`).then(
+      (r) => String(r.status),
+      (err: unknown) => String(err),
+    );
+  }
+  if (answer !== "200")
+    throw new Error(`the dashboard API's Service does not answer at ${dashboardUrl}/readyz: ${answer}`);
   lines.push(`API docs ${dashboardUrl}/docs`);
-  lines.push(`API metrics http://${clusterIp(`${fullname}-dashboard-api-metrics`)}:9464/metrics`);
+  lines.push(`API metrics ${serviceUrl(`${fullname}-dashboard-api-metrics`)}/metrics`);
   lines.push(`gateway pod ${gatewayUrl}`);
-  lines.push(`operator metrics http://${clusterIp(`${fullname}-operator-metrics`)}:8080/metrics`);
+  lines.push(`operator metrics ${serviceUrl(`${fullname}-operator-metrics`)}/metrics`);
   const helmBin = join(releaseToolsDir(), "helm");
   details.push(
     `TDS's pods (kubectl get pods -n ${RELEASE_NS}), installed by helm install ${RELEASE} charts/tds -n ${RELEASE_NS}:`,
@@ -271,7 +286,14 @@ async function installRelease(env: Environment, childEnv: NodeJS.ProcessEnv): Pr
     `  images built and loaded in ${seconds(t1 - t0)}, helm install --wait took ${seconds(t2 - t1)}`,
     `the release: ${helmBin} status ${RELEASE} -n ${RELEASE_NS} --kubeconfig ${env.info.KUBECONFIG}`,
   );
-  return { dashboardUrl, gatewayUrl, analysisImage: images.analysis, lines, details };
+  return {
+    mode: `TDS runs as pods: helm release ${RELEASE} of charts/tds in namespace ${RELEASE_NS} on the real node ${env.info.TDS_REAL_NODE}`,
+    dashboardUrl,
+    gatewayUrl,
+    analysisImage: images.analysis,
+    lines,
+    details,
+  };
 }
 
 /**
@@ -286,10 +308,10 @@ async function startHostProcesses(
   children: ManagedProcess[],
   logs: string,
 ): Promise<Running> {
-  const lines: string[] = [
+  const mode =
     `host-process mode, no real node (${env.info.TDS_NODE_ABSENT}): the operator and the dashboard API ` +
-      `(serving the gateway's routes) run as processes on this machine, not pods; sandboxes run on KWOK's fake node`,
-  ];
+    `(serving the gateway's routes) run as processes on this machine, not pods; sandboxes run on KWOK's fake node`;
+  const lines: string[] = [];
   const crds = yamlFiles(join(repoRoot, "crds/generated"));
   if (crds.length > 0) {
     kubectl(env, ["apply", "--server-side", "--field-manager=tds-demo", ...crds.flatMap((f) => ["-f", f])]);
@@ -365,7 +387,7 @@ async function startHostProcesses(
     await waitUntil("operator /healthz", operator, () => fetch(`${url}/healthz`).then((r) => r.ok), 60_000);
     lines.push(`operator metrics ${url}/metrics`);
   }
-  return { ...(dashboardUrl ? { dashboardUrl, gatewayUrl: dashboardUrl } : {}), lines, details: [] };
+  return { mode, ...(dashboardUrl ? { dashboardUrl, gatewayUrl: dashboardUrl } : {}), lines, details: [] };
 }
 
 async function main(): Promise<void> {
@@ -384,7 +406,7 @@ async function main(): Promise<void> {
       ...process.env,
       ...env.info,
     };
-    const { dashboardUrl, gatewayUrl, analysisImage, lines, details } = env.info.TDS_REAL_NODE
+    const { mode, dashboardUrl, gatewayUrl, analysisImage, lines, details } = env.info.TDS_REAL_NODE
       ? await installRelease(env, childEnv)
       : await startHostProcesses(env, childEnv, children, logs);
     const samples = yamlFiles(join(repoRoot, "crds/samples"));
@@ -428,7 +450,7 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      [`TDS demo ready: KUBECONFIG=${env.info.KUBECONFIG}`, ...lines, `logs ${logs}`].join(" | ") +
+      [`TDS demo ready: KUBECONFIG=${env.info.KUBECONFIG}`, mode, ...lines, `logs ${logs}`].join(" | ") +
         " (Ctrl-C stops everything)",
     );
     if (details.length > 0) console.log(details.join("\n"));
