@@ -192,7 +192,7 @@ cluster-down: deps ## Stop the detached local environment
 
 .PHONY: bench
 bench: deps binaries ## Benchmarks under test/bench (JSON in test/bench/results, every ratio in summary.json)
-	$(HARNESS) run -- bash -c 'for f in test/bench/*.bench.ts; do node --import tsx "$$f"; done'
+	$(HARNESS) run -- bash -c 'for f in test/bench/*.bench.ts; do node --expose-gc --import tsx "$$f"; done'
 	$(TSX) test/bench/summary.ts
 
 .PHONY: clean

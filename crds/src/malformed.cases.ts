@@ -481,14 +481,21 @@ export const MALFORMED_CASES: readonly MalformedCase[] = [
   one(C, "spec.offerRef.name", "Turbine Logs", "spec.offerRef.name", "DNS-1123"),
   one(C, "spec.purpose", DELETE, "spec.purpose", "Required value"),
   one(C, "spec.purpose", "Train Models", "spec.purpose"),
+  // The sample contract names no dates; these give the whole window.
   one(
     C,
-    "spec.requestedValidity.notAfter",
-    "2025-12-31T00:00:00Z",
+    "spec.requestedValidity",
+    { notBefore: "2026-01-01T00:00:00Z", notAfter: "2025-12-31T00:00:00Z" },
     "spec.requestedValidity.notAfter",
     "later than notBefore",
   ),
-  one(C, "spec.requestedValidity.notAfter", DELETE, "spec.requestedValidity.notAfter", "Required value"),
+  one(
+    C,
+    "spec.requestedValidity",
+    { notBefore: "2026-01-01T00:00:00Z" },
+    "spec.requestedValidity.notAfter",
+    "Required value",
+  ),
   one(C, "spec.requestedAccesses", 0, "spec.requestedAccesses"),
   one(C, "spec.justification", long(4097), "spec.justification", "Too long"),
 

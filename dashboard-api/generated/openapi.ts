@@ -277,7 +277,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Approve a Requested contract: the provider decides the contract (tds.dev/decision), a space admin the cross-border export (tds.dev/export-decision) */
+    /** Approve a Requested contract: the provider decides the contract (tds.dev/decision), a space admin or compliance reviewer the cross-border export (tds.dev/export-decision) */
     post: operations["approveContract"];
     delete?: never;
     options?: never;
@@ -294,7 +294,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Reject a Requested contract: the provider decides the contract (tds.dev/decision), a space admin the cross-border export (tds.dev/export-decision) */
+    /** Reject a Requested contract: the provider decides the contract (tds.dev/decision), a space admin or compliance reviewer the cross-border export (tds.dev/export-decision) */
     post: operations["rejectContract"];
     delete?: never;
     options?: never;

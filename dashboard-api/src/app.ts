@@ -25,6 +25,12 @@ import { EvidenceStore } from "./evidence/store.ts";
 import { evidenceAccess, evidenceAppend, evidencePublicKeyRoute } from "./evidence/wiring.ts";
 import { meteringRoutes } from "./metering/routes.ts";
 import { authPlugin } from "./plugins/auth.ts";
+import {
+  clientCertificatesPlugin,
+  identityRoute,
+  type ClientCertificateOptions,
+  type DoorTls,
+} from "./plugins/client-certificates.ts";
 import { dbPlugin } from "./plugins/db.ts";
 import { inputPlugin } from "./plugins/input.ts";
 import { openapiOptions } from "./openapi.ts";
@@ -60,6 +66,10 @@ export interface BuildAppOptions {
   readonly sandboxJobsKube?: SandboxJobsKube;
   /** The Dataspace Protocol endpoints (/dsp/<space>/...); off when unset. See dsp/routes.ts. */
   readonly dsp?: Omit<DspRoutesOptions, "verifyToken">;
+  /** Serve HTTPS, asking for client certificates (plugins/client-certificates.ts). */
+  readonly https?: DoorTls;
+  /** Verify client certificates: a verified one is a participant principal; adds GET /v1/spaces/:space/identity. */
+  readonly certificates?: ClientCertificateOptions;
 }
 
 /** The rate limiter's bucket for a caller: its participant, or its role and subject in its space. */
@@ -71,6 +81,7 @@ export function rateLimitKey(p: Principal | null, ip: string): string {
 
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     logger: opts.logger ?? false,
     bodyLimit: 16 * 1024 * 1024,
     // A parameter's limit is its documented maxLength (a 400 naming it), not the router's: Node's 16 KiB
@@ -108,6 +119,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   await app.register(telemetryPlugin, { defaultMetrics: opts.defaultMetrics ?? false });
   await app.register(dbPlugin, { pool: opts.pool, closePool: opts.closePool ?? false });
+  if (opts.certificates) await app.register(clientCertificatesPlugin, opts.certificates);
   await app.register(authPlugin, { verify: opts.verifyToken });
   await app.register(rateLimit, {
     global: true,
@@ -176,6 +188,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(catalogRoutes, { prefix: "/v1/spaces/:space/catalog" });
   await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts", kube: opts.contractsKube });
   await app.register(agreementRoutes);
+  if (opts.certificates) identityRoute(app, { public: false });
   await app.register(sandboxJobRoutes, {
     prefix: "/v1/spaces/:space/sandboxjobs",
     kube: opts.sandboxJobsKube,

@@ -18,10 +18,13 @@ import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
 import { createTokenVerifier, defaultAudience } from "./auth/tokens.ts";
+import { createOidcVerifier, oidcParticipantsFromKube, withOidc } from "./auth/oidc.ts";
 import { loadConfig } from "./config.ts";
 import { migrate } from "./migrate.ts";
 import { loggerOptions, metricsApp } from "./plugins/telemetry.ts";
 import { dspFromEnv } from "./dsp/index.ts";
+import { certificateVerifierFromEnv } from "./auth/certificate-trust.ts";
+import { forwardedHeaderFromEnv, tlsFromEnv } from "./plugins/client-certificates.ts";
 
 export async function run(telemetry: Telemetry): Promise<void> {
   const config = loadConfig(process.env);
@@ -65,7 +68,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
     ...(config.issuer ? { issuer: config.issuer } : {}),
   });
   // Kubernetes ServiceAccount and user tokens too, when there is a cluster (auth/kubernetes.ts).
-  const verifier =
+  const bearer =
     kube && process.env.TDS_AUTH_KUBERNETES !== "off"
       ? anyVerifier(
           jwt,
@@ -76,17 +79,45 @@ export async function run(telemetry: Telemetry): Promise<void> {
           }),
         )
       : jwt;
+  // Participants' own OIDC tokens, checked against their declared issuers (auth/oidc.ts).
+  const oidc =
+    kube && process.env.TDS_AUTH_OIDC !== "off"
+      ? createOidcVerifier({
+          participants: oidcParticipantsFromKube(new KubeClient(defaultKubeConfig(), "tds-dashboard-api")),
+        })
+      : undefined;
+  const verifier = oidc ? withOidc(oidc, bearer) : bearer;
   const contractsKube = kube ? kubeContracts() : undefined;
   const dsp = dspFromEnv(process.env, config.port, pool, contractsKube);
   const gateway = gatewayFromEnv(process.env, pool);
+  // HTTPS with client certificates when TDS_TLS_CERT_FILE/TDS_TLS_KEY_FILE are set (plugins/client-certificates.ts).
+  const https = tlsFromEnv(process.env);
+  const forwardedHeader = forwardedHeaderFromEnv(process.env);
+  const certificates =
+    https || forwardedHeader
+      ? {
+          verifier: certificateVerifierFromEnv(process.env, new EvidenceStore(pool)),
+          ...(forwardedHeader ? { forwardedHeader } : {}),
+        }
+      : undefined;
   const app = await buildApp({
+    ...(https ? { https } : {}),
+    ...(certificates ? { certificates } : {}),
     pool,
     closePool: true,
     verifyToken: verifier,
     logger: loggerOptions(config.logLevel),
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,
-    ...(gateway ? { gateway: { ...gateway, ...(dsp ? { transferTokens: dsp.transferTokens } : {}) } } : {}),
+    ...(gateway
+      ? {
+          gateway: {
+            ...gateway,
+            ...(dsp ? { transferTokens: dsp.transferTokens } : {}),
+            ...(oidc ? { participantTokens: oidc } : {}),
+          },
+        }
+      : {}),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
     ...(kube && contractsKube ? { contractsKube, sandboxJobsKube: kubeSandboxJobs() } : {}),
     ...(dsp ? { dsp } : {}),

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { DataSpace, Participant } from "@tds/crds";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
+import { startOidcProvider, type OidcProvider } from "@tds/test/oidc-provider";
 import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "./kinds.ts";
 import { createCertificateAuthority, verifyIssuedBy } from "./identity/pki.ts";
@@ -39,13 +40,18 @@ function s3As(secret: KubeObject): S3Client {
   });
 }
 
+// Participant b's OIDC issuer, verified before onboarding: a real OpenID provider.
+let issuer: OidcProvider;
+
 before(async () => {
   installCrds();
+  issuer = await startOidcProvider({ clients: ["beta"], resources: [`urn:tds:space:${space}`] });
   operator = await startOperator(run);
 });
 
 after(async () => {
   await operator.stop();
+  await issuer.stop();
 });
 
 test("a space and its participants become Ready, isolated, with storage and identity, and deleting the space removes everything", async () => {
@@ -54,7 +60,7 @@ test("a space and its participants become Ready, isolated, with storage and iden
   await client.create(
     kinds.participant,
     participantManifest(`${space}-b`, space, {
-      identity: { oidc: { issuer: "https://id.example.cn", subject: "beta" } },
+      identity: { oidc: { issuer: issuer.issuer, subject: "beta" } },
     }) as KubeObject,
   );
 
@@ -116,6 +122,7 @@ test("a space and its participants become Ready, isolated, with storage and iden
   // Participant b uses OIDC: no certificate is issued for it.
   const b = await client.get<Participant & KubeObject>(kinds.participant, `${space}-b`);
   assert.equal(b.status?.certificate, undefined);
+  assert.equal(b.status?.conditions?.find((c) => c.type === "IdentityVerified")?.status, "True");
 
   // Bytes stored are sampled into status.
   await eventually("bytesStored to be sampled", async () => {

@@ -205,6 +205,40 @@ test("the optional ServiceMonitors and PrometheusRule render when enabled; the p
   assert.ok(!objs.some((o) => o.kind.startsWith("ValidatingAdmissionPolicy")));
 });
 
+test("TLS with client certificates renders the Secret's mount, HTTPS probes and the trust-bundle watch, only when enabled", () => {
+  const tls = { enabled: true, secretName: "door-tls" };
+  const objs = renderChart({ namespace: "tds-system", values: { gateway: { tls }, dashboardApi: { tls } } });
+  for (const name of ["tds-gateway", "tds-dashboard-api"]) {
+    const pod = podSpec(find(objs, "Deployment", name)).spec as unknown as {
+      containers: {
+        env: { name: string; value?: string }[];
+        volumeMounts: { name: string; mountPath: string }[];
+        readinessProbe: { httpGet: { scheme?: string } };
+      }[];
+      volumes: { name: string; secret?: { secretName: string } }[];
+    };
+    const c = pod.containers[0];
+    assert.ok(c);
+    assert.equal(c.env.find((e) => e.name === "TDS_TLS_CERT_FILE")?.value, "/etc/tds/tls/tls.crt");
+    assert.equal(c.env.find((e) => e.name === "TDS_TLS_KEY_FILE")?.value, "/etc/tds/tls/tls.key");
+    assert.ok(c.volumeMounts.some((m) => m.name === "tls" && m.mountPath === "/etc/tds/tls"));
+    assert.equal(pod.volumes.find((v) => v.name === "tls")?.secret?.secretName, "door-tls");
+    assert.equal(c.readinessProbe.httpGet.scheme, "HTTPS");
+    const rules = (
+      find(objs, "ClusterRole", name) as unknown as { rules: { resources: string[]; verbs: string[] }[] }
+    ).rules;
+    assert.deepEqual(rules.find((r) => r.resources.includes("configmaps"))?.verbs, ["get", "list", "watch"]);
+  }
+  // Default: plain HTTP, and no watch of ConfigMaps.
+  const plain = renderChart({ namespace: "tds-system" });
+  const gw = podSpec(find(plain, "Deployment", "tds-gateway")).spec.containers[0]?.env ?? [];
+  assert.ok(!gw.some((e) => e.name.startsWith("TDS_TLS_")));
+  const gwRules = (
+    find(plain, "ClusterRole", "tds-gateway") as unknown as { rules: { resources: string[] }[] }
+  ).rules;
+  assert.ok(!gwRules.some((r) => r.resources.includes("configmaps")));
+});
+
 test("each process gets the standard OTEL_* variables, and the Grafana dashboard ConfigMap renders when enabled", () => {
   const envOf = (objs: ChartObject[], name: string) => {
     const env = podSpec(find(objs, "Deployment", name)).spec.containers[0]?.env ?? [];
@@ -287,6 +321,11 @@ test("values.schema.json refuses bad values and names the field", () => {
     [{ telemetry: { otlpEndpoint: "otel:4318" } }, "/telemetry/otlpEndpoint"],
     [{ telemetry: { otlpProtocol: "thrift" } }, "/telemetry/otlpProtocol"],
     [{ telemetry: { samplerArg: "1.5" } }, "/telemetry/samplerArg"],
+    [{ gateway: { tls: { enabled: true } } }, "/gateway/tls"],
+    [
+      { dashboardApi: { tls: { enabled: false, clientCertificateHeader: "ssl client cert" } } },
+      "/dashboardApi/tls/clientCertificateHeader",
+    ],
   ];
   for (const [values, field] of cases) {
     assert.throws(

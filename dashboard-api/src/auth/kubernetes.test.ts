@@ -42,6 +42,16 @@ test("groups map to platform-admin, space-admin and finance-viewer of one space"
     () => as(["tds:space:a:admins", "tds:space:b:admins"]),
     (e: TdsError) => e.code === "TDS_ERR_FORBIDDEN" && /several spaces \(a, b\)/.test(e.message),
   );
+  assert.deepEqual(as(["tds:space:industrial:auditors"]), {
+    subject: "alice",
+    role: "auditor",
+    space: "industrial",
+  });
+  assert.deepEqual(as(["tds:space:industrial:compliance", "tds:space:industrial:auditors"]), {
+    subject: "alice",
+    role: "compliance-reviewer",
+    space: "industrial",
+  });
   assert.throws(() => as(["tds:space:Bad_Name:admins"]), /has no TDS role/);
   assert.throws(() => as(["tds:reviewers"]), /has no TDS role/);
 });

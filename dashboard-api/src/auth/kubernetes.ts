@@ -7,6 +7,8 @@
 //   group tds:platform-admins                  → platform-admin
 //   group tds:space:<space>:admins             → space-admin of <space>
 //   group tds:space:<space>:finance            → finance-viewer of <space>
+//   group tds:space:<space>:auditors           → auditor of <space>
+//   group tds:space:<space>:compliance         → compliance-reviewer of <space>
 //   a user or group in one Participant's spec.admins → participant (that
 //                                                 participant, in its space)
 //
@@ -55,7 +57,14 @@ interface TokenReviewResponse {
   };
 }
 
-const SPACE_GROUP = /^tds:space:([a-z0-9]([-a-z0-9]*[a-z0-9])?):(admins|finance)$/;
+const SPACE_GROUP = /^tds:space:([a-z0-9]([-a-z0-9]*[a-z0-9])?):(admins|finance|auditors|compliance)$/;
+/** A space group's role; the first kind a user is in wins, in this order. */
+const SPACE_GROUP_ROLES = [
+  ["admins", "space-admin"],
+  ["compliance", "compliance-reviewer"],
+  ["auditors", "auditor"],
+  ["finance", "finance-viewer"],
+] as const;
 
 /** The role a reviewed Kubernetes user has in the API, or a 403 saying why it has none. */
 export function principalOfUser(
@@ -69,9 +78,8 @@ export function principalOfUser(
     .map((g) => SPACE_GROUP.exec(g))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ space: m[1] ?? "", kind: m[3] }));
-  const admin = spaces.filter((s) => s.kind === "admins");
-  const finance = spaces.filter((s) => s.kind === "finance");
-  const pick = admin.length > 0 ? admin : finance;
+  const [kind, role] = SPACE_GROUP_ROLES.find(([k]) => spaces.some((s) => s.kind === k)) ?? ["", undefined];
+  const pick = spaces.filter((s) => s.kind === kind);
   if (pick.length > 1) {
     throw new TdsError(
       "forbidden",
@@ -80,7 +88,7 @@ export function principalOfUser(
     );
   }
   const one = pick[0];
-  if (!one) {
+  if (!one || !role) {
     if (administers.length > 1) {
       throw new TdsError(
         "forbidden",
@@ -99,13 +107,13 @@ export function principalOfUser(
     }
     throw new TdsError(
       "forbidden",
-      `Kubernetes user ${user.username} has no TDS role: it is not the operator, in no tds:platform-admins, ` +
-        "tds:space:<space>:admins or tds:space:<space>:finance group, and in no Participant's spec.admins",
+      `Kubernetes user ${user.username} has no TDS role: it is not the operator, in no tds:platform-admins ` +
+        "or tds:space:<space>:{admins,compliance,auditors,finance} group, and in no Participant's spec.admins",
     );
   }
   return {
     subject: user.username,
-    role: one.kind === "admins" ? "space-admin" : "finance-viewer",
+    role,
     space: one.space,
   };
 }

@@ -2,7 +2,15 @@
 // of the API live here and are unit-tested as a table.
 import { TdsError } from "../errors.ts";
 
-export const roles = ["platform-admin", "space-admin", "participant", "finance-viewer", "operator"] as const;
+export const roles = [
+  "platform-admin",
+  "space-admin",
+  "participant",
+  "finance-viewer",
+  "auditor",
+  "compliance-reviewer",
+  "operator",
+] as const;
 export type Role = (typeof roles)[number];
 
 export interface Principal {
@@ -24,7 +32,9 @@ export type Capability =
   | "prices:write"
   | "conflicts:read"
   | "evidence:append" // append to a space's evidence log and force a checkpoint
-  | "agreements:read"; // read an agreement's use from the gateway's ledger
+  | "agreements:read" // read an agreement's use from the gateway's ledger
+  | "evidence:read" // read every entry of a space's evidence log (participants: entries about themselves)
+  | "exports:decide"; // approve or reject a contract's cross-border export (tds.dev/export-decision)
 
 const grants: Record<Role, readonly Capability[]> = {
   "platform-admin": [
@@ -37,6 +47,8 @@ const grants: Record<Role, readonly Capability[]> = {
     "conflicts:read",
     "evidence:append",
     "agreements:read",
+    "evidence:read",
+    "exports:decide",
   ],
   "space-admin": [
     "usage:write",
@@ -48,13 +60,39 @@ const grants: Record<Role, readonly Capability[]> = {
     "conflicts:read",
     "evidence:append",
     "agreements:read",
+    "evidence:read",
+    "exports:decide",
   ],
-  "finance-viewer": ["usage:read", "statements:read", "prices:read"],
-  participant: ["usage:read", "statements:read"],
+  "finance-viewer": ["usage:read", "statements:read", "prices:read", "evidence:read"],
+  // Read-only over what the space can be held to: its evidence, statements, usage and
+  // prices, and the gateway's record of each agreement's use. It changes nothing.
+  auditor: [
+    "usage:read",
+    "statements:read",
+    "prices:read",
+    "conflicts:read",
+    "agreements:read",
+    "evidence:read",
+  ],
+  // Decides cross-border exports, and nothing else (it reads the contracts it decides).
+  "compliance-reviewer": ["exports:decide"],
+  participant: ["usage:read", "statements:read", "evidence:read"],
   // The operator's service identity: posts storage samples and price sheets, appends evidence,
   // reads agreements' accesses (DataContract status.accesses). It reads no reports or statements.
-  operator: ["usage:write", "prices:read", "prices:write", "evidence:append", "agreements:read"],
+  operator: [
+    "usage:write",
+    "prices:read",
+    "prices:write",
+    "evidence:append",
+    "agreements:read",
+    "evidence:read",
+  ],
 };
+
+/** Whether a role holds a capability (in a space it can see). */
+export function hasCapability(role: Role, capability: Capability): boolean {
+  return grants[role].includes(capability);
+}
 
 /** The roles granted a capability (the finance page shows its close action to these). */
 export function rolesGranted(capability: Capability): Role[] {

@@ -50,6 +50,8 @@ const roles: { role: Role; participant?: string }[] = [
   { role: "space-admin" },
   { role: "participant", participant: "alpha" },
   { role: "finance-viewer" },
+  { role: "auditor" },
+  { role: "compliance-reviewer" },
 ];
 
 function bodyFor(method: string, path: string, space: string): unknown {
@@ -234,4 +236,49 @@ test("bad tokens over HTTP: alg=none, wrong key, expired, wrong audience are 401
   }
   const missing = await fetch(`${baseUrl}/v1/spaces/${OWN}/statements`);
   assert.equal(missing.status, 401);
+});
+
+test("an auditor reads evidence, statements and usage and changes nothing; a compliance reviewer does none of it", async () => {
+  const auditor = await mintToken(key, { role: "auditor", subject: "aud", space: OWN });
+  const reviewer = await mintToken(key, { role: "compliance-reviewer", subject: "rev", space: OWN });
+  const call = (token: string, method: "GET" | "POST" | "PUT", url: string, payload?: unknown) =>
+    app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+    });
+  const reads = [
+    `/v1/spaces/${OWN}/statements`,
+    `/v1/spaces/${OWN}/usage?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z`,
+    `/v1/spaces/${OWN}/evidence/entries?start=0`,
+    `/v1/spaces/${OWN}/price-sheets`,
+  ];
+  for (const url of reads) {
+    const a = await call(auditor, "GET", url);
+    assert.ok(a.statusCode === 200 || a.statusCode === 503, `auditor GET ${url}: ${a.statusCode} ${a.body}`);
+    const r = await call(reviewer, "GET", url);
+    assert.equal(r.statusCode, 403, `compliance reviewer GET ${url}: ${r.body}`);
+  }
+  const writes: [string, unknown][] = [
+    [`/v1/spaces/${OWN}/statements/2025-02/close`, {}],
+    [`/v1/spaces/${OWN}/statements/2025-02/adjustments`, bodyFor("post", "/adjustments", OWN)],
+    [`/v1/spaces/${OWN}/evidence/entries`, bodyFor("post", "/evidence/entries", OWN)],
+  ];
+  for (const [url, body] of writes) {
+    for (const [who, token] of [
+      ["auditor", auditor],
+      ["compliance reviewer", reviewer],
+    ] as const) {
+      const res = await call(token, "POST", url, body);
+      assert.ok(res.statusCode === 403 || res.statusCode === 404, `${who} POST ${url}: ${res.statusCode}`);
+    }
+  }
+  const price = await call(
+    auditor,
+    "PUT",
+    `/v1/spaces/${OWN}/price-sheets`,
+    bodyFor("put", "/price-sheets", OWN),
+  );
+  assert.equal(price.statusCode, 403);
 });

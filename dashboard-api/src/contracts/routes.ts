@@ -3,11 +3,11 @@
 // policy engine decides) and records provider and space-operator decisions as
 // the annotations the operator reads (docs/contracts.md):
 //   tds.dev/decision         approve | reject   the offer's provider (or an admin acting for it)
-//   tds.dev/export-decision  approve | reject   the space operator, for cross-border transfers
+//   tds.dev/export-decision  approve | reject   a space admin or compliance reviewer, for cross-border transfers
 //   tds.dev/revoke           <reason>           provider or admin; tds.dev/revoked-by names who
 import { randomBytes } from "node:crypto";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
-import { canSeeSpace, type Principal } from "../auth/principal.ts";
+import { canSeeSpace, hasCapability, type Principal } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import type { ContractsKube } from "./kube.ts";
@@ -155,8 +155,12 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
   );
 
   type ContractP = { Params: { space: string; namespace: string; name: string } };
-  /** Who may decide: the provider of the contract's offer, or an admin of the space. */
-  const decider = async (request: FastifyRequest<ContractP>) => {
+  /**
+   * Who may decide: the provider of the contract's offer, or an admin of the space;
+   * for a verdict (not a revocation) also a compliance reviewer, whose verdict is
+   * always the cross-border export decision.
+   */
+  const decider = async (request: FastifyRequest<ContractP>, action: "verdict" | "revoke") => {
     const { space, namespace, name } = request.params;
     const p = member(request, space);
     if (spaceOf(namespace)?.space !== space)
@@ -165,10 +169,13 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
     if (!contract) throw new TdsError("notFound", `Contract ${namespace}/${name} not found`);
     const provider = spaceOf(contract.offerNamespace)?.participant;
     const isProvider = p.role === "participant" && p.participant === provider;
-    if (!isProvider && !ADMINS.has(p.role))
+    const reviewsExports = action === "verdict" && hasCapability(p.role, "exports:decide");
+    if (!isProvider && !ADMINS.has(p.role) && !reviewsExports)
       throw new TdsError(
         "forbidden",
-        `Only the offer's provider or a space admin may decide contract ${name}`,
+        action === "revoke"
+          ? `Only the offer's provider or a space admin may revoke contract ${name}`
+          : `Only the offer's provider, a space admin or a compliance reviewer may decide contract ${name}`,
       );
     return { p, isProvider, contract };
   };
@@ -180,7 +187,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
         schema: {
           operationId: `${verdict}Contract`,
           tags: ["contracts"],
-          summary: `${verdict === "approve" ? "Approve" : "Reject"} a Requested contract: the provider decides the contract (tds.dev/decision), a space admin the cross-border export (tds.dev/export-decision)`,
+          summary: `${verdict === "approve" ? "Approve" : "Reject"} a Requested contract: the provider decides the contract (tds.dev/decision), a space admin or compliance reviewer the cross-border export (tds.dev/export-decision)`,
           params: contractParams,
           response: {
             200: contractResponse,
@@ -191,7 +198,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
       },
       async (request) => {
         const { namespace, name } = request.params;
-        const { isProvider } = await decider(request);
+        const { isProvider } = await decider(request, "verdict");
         const key = isProvider ? "tds.dev/decision" : "tds.dev/export-decision";
         return kube().annotate(namespace, name, { [key]: verdict });
       },
@@ -222,7 +229,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
     },
     async (request) => {
       const { namespace, name } = request.params;
-      const { p } = await decider(request);
+      const { p } = await decider(request, "revoke");
       return kube().annotate(namespace, name, {
         "tds.dev/revoke": request.body.reason,
         "tds.dev/revoked-by": `${p.role}:${p.participant ?? p.subject}`,

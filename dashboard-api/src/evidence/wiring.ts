@@ -4,7 +4,7 @@
 // exported to, and the public-key route members verify checkpoints with.
 import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
-import { authorize, canSeeSpace } from "../auth/principal.ts";
+import { authorize, canSeeSpace, hasCapability } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import {
@@ -20,10 +20,12 @@ import type { EvidenceAccess } from "./routes.ts";
 export const SIGNING_KEY_SECRET = "evidence-signing-key";
 export const SIGNING_KEY_FIELD = "ed25519.pem";
 
-/** Members read; participants only entries about their namespace and their Participant. */
+/** Members with evidence:read read; participants only entries about their namespace and their Participant. */
 export function evidenceAccess(request: FastifyRequest, space: string): Promise<EvidenceAccess> {
   const p = principalOf(request);
   if (!canSeeSpace(p, space)) return Promise.resolve(null);
+  if (!hasCapability(p.role, "evidence:read"))
+    throw new TdsError("forbidden", `Role ${p.role} may not evidence:read in space ${space}`);
   if (p.role === "participant") {
     const name = p.participant ?? "";
     return Promise.resolve({

@@ -1,7 +1,9 @@
 // buildGatewayApp(): the metered data gateway as its own fastify instance,
 // for its own process (gateway/main.ts): GET /v1/data, the /v1/sandbox
 // endpoints, /healthz and /readyz, with the API's error shape
-// (application/problem+json, errors.ts) and input rules. Its metrics are
+// (application/problem+json, errors.ts) and input rules. With TLS and a
+// certificate verifier, every client certificate presented is verified
+// (plugins/client-certificates.ts) before any route runs. Its metrics are
 // served on a port of their own by main.ts (metricsApp). No JWT layer: each
 // route authenticates the contract, transfer or job token it is given
 // (routes.ts, sandbox.ts).
@@ -15,6 +17,12 @@ import {
   sendProblem,
 } from "../errors.ts";
 import { inputPlugin } from "../plugins/input.ts";
+import {
+  clientCertificatesPlugin,
+  identityRoute,
+  type ClientCertificateOptions,
+  type DoorTls,
+} from "../plugins/client-certificates.ts";
 import { telemetryPlugin } from "../plugins/telemetry.ts";
 import { gatewayRoutes, type GatewayOptions } from "./routes.ts";
 
@@ -24,10 +32,15 @@ export interface GatewayAppOptions {
   readonly pool: Pool;
   readonly logger?: FastifyServerOptions["logger"];
   readonly defaultMetrics?: boolean;
+  /** Serve HTTPS, asking for client certificates (plugins/client-certificates.ts). */
+  readonly https?: DoorTls;
+  /** Verify the client certificates presented; adds GET /v1/spaces/:space/identity. */
+  readonly certificates?: ClientCertificateOptions;
 }
 
 export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     logger: opts.logger ?? false,
     requestIdHeader: "x-request-id",
     routerOptions: { maxParamLength: 16 * 1024 },
@@ -38,6 +51,10 @@ export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyI
   registerErrorHandling(app);
   await app.register(inputPlugin);
   await app.register(telemetryPlugin, { defaultMetrics: opts.defaultMetrics ?? false });
+  if (opts.certificates) {
+    await app.register(clientCertificatesPlugin, opts.certificates);
+    identityRoute(app, { public: true });
+  }
   app.get("/healthz", () => Promise.resolve({ status: "ok" }));
   app.get("/readyz", async (request, reply) => {
     try {

@@ -24,6 +24,7 @@ import {
   type TransferTokenGate,
 } from "./grants.ts";
 import { bearerChallenge, sendProblem } from "../errors.ts";
+import { consumerTokenRefusal, type OidcVerifier } from "../auth/oidc.ts";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
 import { Ledger, LedgerRefusal, type ClaimedTransfer } from "./ledger.ts";
@@ -54,6 +55,8 @@ export interface GatewayOptions {
   readonly sandbox?: SandboxSource;
   /** Tokens of single transfers (DSP PULL), accepted beside contract tokens. */
   readonly transferTokens?: TransferTokenGate;
+  /** The consumer participant's own OIDC access token, accepted beside its contract token (auth/oidc.ts). */
+  readonly participantTokens?: OidcVerifier;
 }
 
 function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
@@ -198,9 +201,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       let dspTransfer: string | undefined;
       if (!tokenMatches(token, grant.tokenDigest)) {
         const scoped = await opts.transferTokens?.authorize(agreementId, token);
-        if (!scoped) return refuse(reply, request, denied);
-        if (!("pid" in scoped)) return refuse(reply, request, scoped);
-        dspTransfer = scoped.pid;
+        if (scoped) {
+          if (!("pid" in scoped)) return refuse(reply, request, scoped);
+          dspTransfer = scoped.pid;
+        } else {
+          const refused = await consumerTokenRefusal(opts.participantTokens, token, grant);
+          if (refused) return refuse(reply, request, refused === "notOidc" ? denied : refused);
+        }
       }
       const refused = downloadRefusal(grant, key, now());
       if (refused) return refuse(reply, request, refused);

@@ -7,6 +7,8 @@
 //   DATABASE_URL         the ledger, evidence and DSP transfer tables (required)
 //   TDS_S3_ENDPOINT, TDS_S3_REGION, TDS_S3_ACCESS_KEY_ID, TDS_S3_SECRET_ACCESS_KEY (required)
 //   KUBECONFIG or the in-cluster ServiceAccount: grants from the API server's watch (required)
+//   TDS_TLS_CERT_FILE, TDS_TLS_KEY_FILE, TDS_TLS_CLIENT_CERT_HEADER: HTTPS and client
+//   certificates (plugins/client-certificates.ts); plain HTTP when unset
 //   PORT (8080), HOST (0.0.0.0), TDS_METRICS_PORT (9464: /metrics, never on the
 //   public port), LOG_LEVEL (info), TDS_GATEWAY_MONITOR_MS (2000), TDS_SHUTDOWN_GRACE_MS (10000)
 import pg from "pg";
@@ -18,6 +20,10 @@ import { TransferTokens } from "../dsp/transfer-tokens.ts";
 import { buildGatewayApp } from "./app.ts";
 import { gatewayFromEnv } from "./index.ts";
 import { loggerOptions, metricsApp } from "../plugins/telemetry.ts";
+import { certificateVerifierFromEnv } from "../auth/certificate-trust.ts";
+import { forwardedHeaderFromEnv, tlsFromEnv } from "../plugins/client-certificates.ts";
+import { GroupedAppender } from "../evidence/grouped.ts";
+import { EvidenceStore } from "../evidence/store.ts";
 
 export async function run(telemetry: Telemetry): Promise<void> {
   const config = loadConfig(process.env);
@@ -42,7 +48,19 @@ export async function run(telemetry: Telemetry): Promise<void> {
     throw new Error(
       "the gateway needs TDS_S3_ENDPOINT, TDS_S3_ACCESS_KEY_ID and TDS_S3_SECRET_ACCESS_KEY, and a kubeconfig (KUBECONFIG or in-cluster)",
     );
+  // HTTPS with client certificates when TDS_TLS_CERT_FILE/TDS_TLS_KEY_FILE are set (plugins/client-certificates.ts).
+  const https = tlsFromEnv(process.env);
+  const forwardedHeader = forwardedHeaderFromEnv(process.env);
   const app = await buildGatewayApp({
+    ...(https ? { https } : {}),
+    ...(https || forwardedHeader
+      ? {
+          certificates: {
+            verifier: certificateVerifierFromEnv(process.env, new GroupedAppender(new EvidenceStore(pool))),
+            ...(forwardedHeader ? { forwardedHeader } : {}),
+          },
+        }
+      : {}),
     gateway: { ...gateway, transferTokens },
     pool,
     logger: loggerOptions(config.logLevel),

@@ -1,10 +1,11 @@
 // Authentication for every /v1 request: a bearer token verified by the configured
-// verifier becomes `request.principal`. Routes opt out only with config.public.
+// verifier, or else a verified client certificate, becomes `request.principal`. Routes opt out only with config.public.
 import fp from "fastify-plugin";
 import type { FastifyRequest } from "fastify";
 import type { Principal } from "../auth/principal.ts";
 import { bearerToken, type TokenVerifier } from "../auth/tokens.ts";
 import { TdsError } from "../errors.ts";
+import { certificatePrincipal } from "./client-certificates.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -32,6 +33,11 @@ export const authPlugin = fp<AuthPluginOptions>(
       if (request.routeOptions.config.public === true) return;
       // An unknown route is a 404 with or without a token: the route table is public in /openapi.json.
       if (request.is404) return;
+      // A client certificate verified by plugins/client-certificates.ts, when no bearer token is given.
+      if (request.certificate && request.headers.authorization === undefined) {
+        request.principal = certificatePrincipal(request.certificate);
+        return;
+      }
       request.principal = await opts.verify(bearerToken(request.headers.authorization));
     });
     done();

@@ -143,7 +143,9 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
         region: "DE-BY",
         contactEmail: "dataspace@bavaria-sensors.example",
       },
-      identity: { oidc: { issuer: "https://login.bavaria-sensors.example", subject: "tds-provider" } },
+      // An OIDC identity is verified against its issuer before onboarding (docs/identity.md): no
+      // issuer of this sample exists, so it uses a certificate from the space CA.
+      identity: { certificate: { subject: "CN=bavaria-sensors,O=Bavaria Sensorik GmbH,C=DE" } },
       roles: ["provider"],
       admins: [{ kind: "User", name: "anna.huber@bavaria-sensors.example" }],
       approved: true,
@@ -159,7 +161,11 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
         registrationId: "91420100MA4KXYZ12Q",
         region: "CN-HB",
       },
-      identity: { did: "did:web:wuhan-analytics.example" },
+      // A DID is resolved and its key's control proved before onboarding (docs/identity.md): this
+      // sample's did:web host does not exist, so it uses a certificate from the space CA.
+      identity: {
+        certificate: { subject: "CN=wuhan-analytics,O=Wuhan Predictive Analytics Co.\\, Ltd.,C=CN" },
+      },
       roles: ["consumer"],
       admins: [
         { kind: "User", name: "li.wei@wuhan-analytics.example" },
@@ -188,7 +194,7 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
       policy: {
         purposes: ["predictive-maintenance", "research"],
         allowedRegions: ["CN"],
-        validity: { notBefore: "2026-01-01T00:00:00Z", notAfter: "2027-01-01T00:00:00Z" },
+        validity: { notBefore: "2026-01-01T00:00:00Z", notAfter: "2031-01-01T00:00:00Z" },
         maxAccesses: 1000,
         accessMode: "download",
       },
@@ -243,7 +249,6 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
     spec: {
       offerRef: { namespace: "yangtze-industrial--shanghai-turbines", name: "turbine-maintenance-logs" },
       purpose: "predictive-maintenance",
-      requestedValidity: { notBefore: "2026-01-01T00:00:00Z", notAfter: "2026-12-31T23:59:59Z" },
       requestedAccesses: 20,
       justification: "Train a failure prediction model for the turbines we monitor.",
     },
@@ -253,7 +258,6 @@ export function industrialSpace(app: App): { space: Chart; usage: Chart } {
     spec: {
       offerRef: { namespace: "yangtze-industrial--shanghai-turbines", name: "turbine-telemetry" },
       purpose: "predictive-maintenance",
-      requestedValidity: { notBefore: "2026-11-01T00:00:00Z", notAfter: "2026-12-31T23:59:59Z" },
       requestedAccesses: 100,
     },
   });

@@ -22,6 +22,8 @@ export interface Settings {
   readonly assetRescanMs: number;
   /** Longest wait before an agreed contract is looked at again (expiry, revocation, exhausted accesses). */
   readonly contractMonitorMs: number;
+  /** How often a participant's declared OIDC issuer is verified again (discovery and JWKS), and a failed one retried. */
+  readonly identityRecheckMs: number;
 }
 
 export const defaultSettings: Settings = {
@@ -30,6 +32,7 @@ export const defaultSettings: Settings = {
   notReadyRequeueMs: 2_000,
   assetRescanMs: 60_000,
   contractMonitorMs: 30_000,
+  identityRecheckMs: 300_000,
 };
 
 export interface Deps {

@@ -8,6 +8,7 @@ import { Informer, type InformerEventType } from "@tds/crds/kube";
 import { Controller, type Watch } from "./controller.ts";
 import { EventRecorder } from "./events.ts";
 import { LeaderElector, type LeaderElectionOptions } from "./leader.ts";
+import { Gauge } from "prom-client";
 import { RuntimeMetrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";
 import type { Reconciler } from "./reconcile.ts";
@@ -53,6 +54,17 @@ export class Manager {
     this.client.observe((method) => {
       if (writeVerbs.has(method)) this.metrics.writes.inc({ verb: method });
     });
+    const cachedObjects = () => this.cachedObjects();
+    new Gauge({
+      name: "tds_informer_cached_objects",
+      help: "Objects held in the informers' caches, by resource (group/plural)",
+      labelNames: ["resource"] as const,
+      registers: [this.metrics.registry],
+      collect() {
+        this.reset();
+        for (const c of cachedObjects()) this.inc({ resource: c.resource }, c.objects.length);
+      },
+    });
     this.events = new EventRecorder(this.client, "tds-operator", opts.log);
     this.elector = new LeaderElector(this.client, opts.leaderElection, opts.log);
   }
@@ -80,6 +92,14 @@ export class Manager {
       this.informers.set(key, inf);
     }
     return inf;
+  }
+
+  /** What each informer holds, by resource and label selector (the cache gauge and the memory benchmark). */
+  cachedObjects(): { resource: string; labelSelector: string; objects: KubeObject[] }[] {
+    return [...this.informers.entries()].map(([key, inf]) => {
+      const [resource = "", labelSelector = ""] = key.split("?");
+      return { resource, labelSelector, objects: inf.list() };
+    });
   }
 
   private listen(

@@ -10,7 +10,7 @@ import {
 } from "../controllers/placement.ts";
 import { createOperator } from "../operator.ts";
 import { createLogger } from "../runtime/log.ts";
-import { VersityGatewayStore } from "../storage/objectstore.ts";
+import { VersityGatewayStore, type ObjectStore } from "../storage/objectstore.ts";
 import type { Manager } from "../runtime/manager.ts";
 import type { Settings } from "../controllers/deps.ts";
 import { kubeConfig, eventually } from "@tds/test/testkit";
@@ -88,6 +88,8 @@ export async function startOperator(
     /** The gateway's pods and the sandbox placement (placement.ts); defaults as in production. */
     gateway?: GatewaySelector;
     sandbox?: SandboxPlacement;
+    /** The object store; the S3 server of the environment by default. */
+    store?: ObjectStore;
   } = {},
 ): Promise<TestOperator> {
   const log = createLogger(
@@ -97,7 +99,7 @@ export async function startOperator(
   const manager = createOperator({
     kubeConfig: opts.kc ?? kubeConfig(),
     log,
-    store: VersityGatewayStore.fromEnv(),
+    store: opts.store ?? VersityGatewayStore.fromEnv(),
     leaseNamespace: opts.leaseNamespace ?? "default",
     leaseName: `tds-operator-${run}`,
     spaceSelector: `tds.dev/test-run=${run}`,

@@ -571,6 +571,24 @@ test("the agreed window: requested, else the offer's, capped by the level's maxi
   assert.equal(d.validity.notAfter, "2027-05-01T00:00:00Z");
   const open = decide(input({}));
   assert.ok(open.kind === "agree" && open.validity.notAfter === undefined);
+  // No requested end and an offer that runs longer than the level allows: the level's maximum,
+  // not a rejection (the samples ask for no dates, so they stay valid whatever the day).
+  const longOffer = decide(
+    input({
+      offer: { classification: "important" },
+      policy: { validity: { notBefore: "2026-01-01T00:00:00Z", notAfter: "2031-01-01T00:00:00Z" } },
+    }),
+  );
+  assert.ok(longOffer.kind === "agree", longOffer.message);
+  assert.equal(longOffer.validity.notAfter, "2027-05-01T00:00:00Z");
+  // The offer's end, when it comes first.
+  const shortOffer = decide(
+    input({
+      offer: { classification: "important" },
+      policy: { validity: { notAfter: "2026-09-01T00:00:00Z" } },
+    }),
+  );
+  assert.ok(shortOffer.kind === "agree" && shortOffer.validity.notAfter === "2026-09-01T00:00:00Z");
 });
 
 test("unknown terms are listed by path", () => {

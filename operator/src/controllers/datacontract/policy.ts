@@ -316,13 +316,15 @@ export function decide(input: PolicyInput): Decision {
   let na = rNa ?? oNa;
   const max = level.defaultPolicy.maxContractDurationSeconds;
   if (max !== undefined) {
-    if (na !== undefined && na - nb > max * 1000)
+    // An end the consumer asked for must fit the level's maximum; without one, the
+    // contract runs to the offer's end or for the maximum, whichever comes first.
+    if (rNa !== undefined && rNa - nb > max * 1000)
       return fail(
         "reject",
         "ValidityExceedsClassMaximum",
-        `Level ${level.name} allows contracts of at most ${max} seconds, ${Math.ceil((na - nb) / 1000)} were requested`,
+        `Level ${level.name} allows contracts of at most ${max} seconds, ${Math.ceil((rNa - nb) / 1000)} were requested`,
       );
-    na ??= nb + max * 1000;
+    na = Math.min(na ?? Infinity, nb + max * 1000);
   }
   if (na !== undefined && na <= now.getTime())
     return fail("reject", "ValidityEnded", `The validity ended at ${rfc3339(na)}`);

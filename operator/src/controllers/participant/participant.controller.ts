@@ -35,6 +35,7 @@ import { ensureStorage, removeStorage, STORAGE_SECRET } from "./participant.stor
 import { ensureIdentity, IDENTITY_SECRET, revokeIdentity } from "./participant.identity.ts";
 import { reportStorageSample } from "../../metering/usage.ts";
 import { trustAnchorNames } from "../../identity/trust-bundle.ts";
+import { identityCondition, IdentityVerifier } from "../../identity/oidc.ts";
 
 export const PARTICIPANT_FINALIZER = "tds.dev/participant-cleanup";
 
@@ -54,7 +55,12 @@ export class ParticipantReconciler implements Reconciler {
   /** Whether writes to each participant's bucket were last set refused (by uid), so unchanged states make no call. */
   private readonly writesRefused = new Map<string, boolean>();
 
-  constructor(private readonly deps: Deps) {}
+  /** Verifies declared OIDC issuers and DIDs (identity/oidc.ts, identity/did.ts). */
+  private readonly identities: IdentityVerifier;
+
+  constructor(private readonly deps: Deps) {
+    this.identities = new IdentityVerifier(deps.settings.identityRecheckMs);
+  }
 
   private spaceCA(space: string): SpaceCA | undefined {
     const data = dataOf(this.deps.cache.get(kinds.secret, CA_SECRET, spaceControlNamespace(space)));
@@ -114,6 +120,19 @@ export class ParticipantReconciler implements Reconciler {
     const name = p.metadata.name ?? "";
     const ns = participantNamespace(p.spec.dataSpace, name);
     const { cache, store, settings } = this.deps;
+    // A declared OIDC issuer or DID is verified before onboarding, and again on resync.
+    const issuer = await this.identities.verify(p.metadata.uid ?? name, p);
+    const conditions = issuer
+      ? setCondition(p.status?.conditions, identityCondition(issuer, p.metadata.generation ?? 0))
+      : p.status?.conditions;
+    if (issuer && !issuer.ok) {
+      const phase = issuer.pending ? "Pending" : "Failed";
+      return this.status(p, ctx, phase, false, issuer.reason, issuer.message, settings.identityRecheckMs, {
+        ...(p.status ?? {}),
+        conditions,
+      });
+    }
+    if (issuer?.changed) await ctx.events.emit(p, "Normal", issuer.reason, issuer.message);
     const l = participantLabels(p);
     const desired = buildParticipantChildren(space, p, this.deps.gateway);
     const nsLive = cache.get(kinds.namespace, ns);
@@ -209,7 +228,7 @@ export class ParticipantReconciler implements Reconciler {
       storageCredentialsSecret: storage.secretName,
       bytesStored,
       storageQuotaBytes: Number(quotaBytes),
-      conditions: setCondition(p.status?.conditions, {
+      conditions: setCondition(conditions, {
         type: "StorageWritable",
         status: overQuota ? "False" : "True",
         reason: overQuota ? "QuotaExceeded" : "WithinQuota",
@@ -379,6 +398,7 @@ export class ParticipantReconciler implements Reconciler {
     });
     await removeFinalizer(ctx, kinds.participant, p, PARTICIPANT_FINALIZER);
     this.sampledAt.delete(p.metadata.uid ?? "");
+    this.identities.forget(p.metadata.uid ?? "");
     this.writesRefused.delete(p.metadata.uid ?? "");
     ctx.log.info("participant removed", { participant: p.metadata.name, bucketRetained: retain });
     return undefined;
