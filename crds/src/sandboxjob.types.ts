@@ -325,3 +325,18 @@ export const sandboxJobResource = {
     AGE_COLUMN,
   ],
 } as const satisfies ResourceInfo<"SandboxJob">;
+
+/** The name of spec.contractRef's input. */
+export const MAIN_INPUT = "main";
+
+/** A job's inputs: spec.contractRef as main, then spec.inputs, each with the spec field that names it. */
+export function jobInputs(spec: SandboxJobSpec): { name: string; contract: string; field: string }[] {
+  return [
+    { name: MAIN_INPUT, contract: spec.contractRef.name, field: "spec.contractRef" },
+    ...(spec.inputs ?? []).map((i, n) => ({
+      name: i.name,
+      contract: i.contractRef.name,
+      field: `spec.inputs[${String(n)}].contractRef`,
+    })),
+  ];
+}

@@ -30,7 +30,7 @@ import {
 import type { GrantSource } from "./kube.ts";
 import type { Ledger } from "./ledger.ts";
 import type { StreamMonitor } from "./monitor.ts";
-import { sandboxGrantId, type OutputManifest } from "@tds/crds";
+import { MAIN_INPUT, sandboxGrantId, type OutputManifest } from "@tds/crds";
 import { OutputScanner } from "./sandbox-scan.ts";
 import { InputFingerprints } from "./sandbox-inputs.ts";
 import { refuse, SandboxTransfers } from "./sandbox-transfers.ts";
@@ -80,8 +80,6 @@ export interface SandboxRoutesOptions {
 }
 
 export const OUTBOX_MANIFEST_DIR = ".manifest/";
-/** The name of spec.contractRef's input. */
-export const MAIN_INPUT = "main";
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const GRANT = /^[0-9a-f]{32}$/;
 const OUTPUT_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$/;
