@@ -269,7 +269,7 @@ test("a job reads two providers' inputs, each under its own grant, and its usage
   ]);
   // Both grants were used: the gateway metered each provider's bytes under its own agreement.
   const reads = await pool.query<{ agreement_id: string; bytes: string }>(
-    "select agreement_id, sum(bytes)::text as bytes from gateway_transfers where sandbox_job = $1 group by 1 order by 2 desc",
+    "select agreement_id, sum(bytes)::text as bytes from gateway_transfers where sandbox_job = $1 group by 1 order by sum(bytes) desc",
     [uid],
   );
   assert.deepEqual(reads.rows, [
