@@ -64,7 +64,11 @@ export const sandboxReadRoutes: FastifyPluginAsync = (app) => {
       return {
         space,
         job: uid,
-        inputs: rows.map((r) => ({ agreementId: r.agreement_id, reads: Number(r.reads), bytes: Number(r.bytes) })),
+        inputs: rows.map((r) => ({
+          agreementId: r.agreement_id,
+          reads: Number(r.reads),
+          bytes: Number(r.bytes),
+        })),
       };
     },
   );
