@@ -502,6 +502,24 @@ export const MALFORMED_CASES: readonly MalformedCase[] = [
   // SandboxJob
   one(J, "spec.contractRef", DELETE, "spec.contractRef", "Required value"),
   one(J, "spec.contractRef.name", "Bad Name", "spec.contractRef.name", "DNS-1123"),
+  one(
+    J,
+    "spec.inputs",
+    [{ name: "main", contractRef: { name: "other" } }],
+    "spec.inputs[0].name",
+    "main is the name",
+  ),
+  one(J, "spec.inputs", [{ name: "Bad", contractRef: { name: "other" } }], "spec.inputs[0].name", "DNS-1123"),
+  one(
+    J,
+    "spec.inputs",
+    [
+      { name: "x", contractRef: { name: "other" } },
+      { name: "y", contractRef: { name: "other" } },
+    ],
+    "spec.inputs",
+    "different DataContract",
+  ),
   one(J, "spec.image", DELETE, "spec.image", "Required value"),
   one(J, "spec.image", "python 3.12", "spec.image", "no spaces"),
   one(
