@@ -8,6 +8,7 @@
 // release and download commands. Without it (TDS_NODE=none), the operator and
 // the API run as processes on this machine, and it says so.
 import { execFileSync } from "node:child_process";
+import { get as httpsGet } from "node:https";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { jwksOf, loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
@@ -19,6 +20,7 @@ import { chartDir, releaseToolsDir, templateChart } from "./chart.ts";
 import { chartFullname, helmInstall, prerequisiteObjects, realNodeValues } from "./chart-release.ts";
 import { loadImages } from "./gateway-pod.ts";
 import { ANALYSIS_PROGRAM } from "./analysis/image.ts";
+import { createCertificateAuthority, issueCertificate } from "../../operator/src/identity/pki.ts";
 
 /** The sample space and consumer (crds/samples). */
 const DEMO_SPACE = "yangtze-industrial";
@@ -390,6 +392,75 @@ async function startHostProcesses(
   return { mode, ...(dashboardUrl ? { dashboardUrl, gatewayUrl: dashboardUrl } : {}), lines, details: [] };
 }
 
+/**
+ * One more gateway replica on this machine, serving HTTPS and asking for client
+ * certificates (docs/identity.md), and the commands a participant runs to call it
+ * with the certificate its space's CA issued. Its server certificate comes from a
+ * CA made for the demo, written next to the logs.
+ */
+async function tlsGateway(
+  env: Environment,
+  childEnv: NodeJS.ProcessEnv,
+  children: ManagedProcess[],
+  logs: string,
+): Promise<string[]> {
+  const ca = await createCertificateAuthority("TDS demo gateway CA", 30);
+  const server = await issueCertificate(ca, {
+    subject: "CN=localhost",
+    usage: "server",
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1"],
+    validForDays: 30,
+  });
+  const file = (name: string, pem: string) => {
+    writeFileSync(join(logs, name), pem, { mode: 0o600 });
+    return join(logs, name);
+  };
+  const caFile = file("gateway-ca.crt", ca.certPem);
+  const port = await freePort();
+  const gateway = startProcess({
+    name: "gateway-tls",
+    command: process.execPath,
+    args: ["--import", "tsx", join(repoRoot, "dashboard-api/src/gateway/main.ts")],
+    env: {
+      ...childEnv,
+      OTEL_SERVICE_NAME: "tds-gateway-tls",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      TDS_METRICS_PORT: String(await freePort()),
+      TDS_TLS_CERT_FILE: file("gateway-tls.crt", server.certPem),
+      TDS_TLS_KEY_FILE: file("gateway-tls.key", server.keyPem),
+    },
+    logFile: join(logs, "gateway-tls.log"),
+  });
+  children.push(gateway);
+  await waitUntil(
+    "the TLS gateway /healthz",
+    gateway,
+    () =>
+      new Promise<boolean>((resolve) => {
+        const req = httpsGet(`https://127.0.0.1:${String(port)}/healthz`, { ca: ca.certPem }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        });
+        req.on("error", () => {
+          resolve(false);
+        });
+      }),
+    60_000,
+  );
+  const ns = `${DEMO_SPACE}--shanghai-turbines`;
+  const kc = `KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")}`;
+  const secret = (key: string, out: string) =>
+    `${kc} -n ${ns} get secret participant-identity -o jsonpath='{.data.tls\\.${key}}' | base64 -d > ${out}`;
+  return [
+    "call the gateway with the participant's certificate, issued by the space CA (mTLS, docs/identity.md):",
+    `  ${secret("crt", "shanghai-turbines.crt")}`,
+    `  ${secret("key", "shanghai-turbines.key")}`,
+    `  curl --cert shanghai-turbines.crt --key shanghai-turbines.key --cacert ${caFile} https://127.0.0.1:${String(port)}/v1/spaces/${DEMO_SPACE}/identity`,
+  ];
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
@@ -461,6 +532,11 @@ async function main(): Promise<void> {
     if (download)
       console.log(`download a sample object as the consumer, through the metered gateway:\n  ${download}`);
     if (analysis.length > 0) console.log(analysis.join("\n"));
+    try {
+      console.log((await tlsGateway(env, childEnv, children, logs)).join("\n"));
+    } catch (err) {
+      console.warn(`the TLS gateway did not start: ${String(err)}`);
+    }
     if (dashboardUrl) {
       console.log(`DSP: ${dashboardUrl}/dsp/${DEMO_SPACE}`);
       console.log(
