@@ -164,6 +164,25 @@ export const MALFORMED_CASES: readonly MalformedCase[] = [
     "spec.trustAnchors.trustedSpaces[0].name",
     "DNS-1123",
   ),
+  one(
+    DS,
+    "spec.dsp.counterparties",
+    [
+      {
+        id: "urn:tds:other",
+        authorizationSecretRef: { name: "dsp", key: "in" },
+        certificate: { space: "other" },
+      },
+    ],
+    "spec.dsp.counterparties[0]",
+    "exactly one of authorizationSecretRef and certificate",
+  ),
+  one(
+    DS,
+    "spec.dsp.counterparties",
+    [{ id: "urn:tds:other", authorizationSecretRef: { name: "dsp", key: "a key" } }],
+    "spec.dsp.counterparties[0].authorizationSecretRef.key",
+  ),
   one(DS, "spec.certificateAuthority.keyAlgorithm", "RSA1024", "spec.certificateAuthority.keyAlgorithm"),
   one(DS, "spec.certificateAuthority.validityDays", 10, "spec.certificateAuthority.validityDays"),
   one(
