@@ -1,8 +1,8 @@
 // The DSP endpoints' configuration (run.ts): with Kubernetes access, every
 // DataSpace's spec.dsp (cluster.ts), live; TDS_DSP_SPACES or
 // TDS_DSP_SPACES_FILE (identity.ts) for spaces that have no DataSpace (the TCK
-// target). TDS_PUBLIC_URL is the origin counterparties reach this API (and its
-// gateway) at. With Kubernetes access, negotiations are decided as
+// target). TDS_PUBLIC_URL is the origin counterparties reach this API at, and
+// TDS_DSP_GATEWAY_URL the gateway's that data addresses name (default: the same). With Kubernetes access, negotiations are decided as
 // DataContracts (contracts.ts); without it, every request is refused.
 import type { Pool } from "pg";
 import type { ContractsKube } from "../contracts/kube.ts";
@@ -28,6 +28,8 @@ export function dspOptions(opts: {
   config: DspConfigSource;
   pool: Pool;
   publicUrl: string;
+  /** Origin of the gateway that data addresses name; the public URL when it serves /v1/data itself. */
+  gatewayUrl?: string;
   kube?: ContractsKube | undefined;
 }): DspOptions & { transferTokens: TransferTokens } {
   const store = new DspStore(opts.pool);
@@ -37,7 +39,7 @@ export function dspOptions(opts: {
         kube: opts.kube,
         store,
         participantOf: participantOf(opts.config),
-        gatewayUrl: opts.publicUrl,
+        gatewayUrl: opts.gatewayUrl ?? opts.publicUrl,
         tokens: transferTokens,
       })
     : noDecider;
@@ -65,5 +67,7 @@ export function dspFromEnv(
   if (Object.keys(fixed).length === 0 && !cluster) return undefined;
   const config: DspConfigSource = cluster ? () => ({ ...cluster.current(), ...fixed }) : fixed;
   const publicUrl = (env.TDS_PUBLIC_URL ?? `http://localhost:${port.toString()}`).replace(/\/+$/, "");
-  return dspOptions({ config, pool, publicUrl, kube });
+  // With the gateway in its own Deployment (TDS_GATEWAY=off), data addresses name its origin.
+  const gatewayUrl = env.TDS_DSP_GATEWAY_URL?.replace(/\/+$/, "");
+  return dspOptions({ config, pool, publicUrl, ...(gatewayUrl ? { gatewayUrl } : {}), kube });
 }
