@@ -97,7 +97,33 @@ if (gateway) {
     });
 } else missing.push("gateway");
 
-for (const name of ["convergence", "operator-memory"]) if (!(await load(name))) missing.push(name);
+const operator = await load("operator");
+if (operator) {
+  const n = `${String(at(operator, "spaces"))} spaces x ${String(at(operator, "participantsPerSpace"))} participants`;
+  const ratio = num(at(operator, "convergence", "ratio"));
+  rows.push({
+    measure: `time until ${n} are Ready (x baseline)`,
+    result: ratio,
+    baseline: `server-side apply of the same ${String(at(operator, "convergence", "childObjects"))} child objects, ${String(at(operator, "convergence", "baselineMs"))} ms, ${String(at(operator, "convergence", "baselineWorkers"))} workers`,
+    goal: "<= 1.3",
+    met: ratio <= 1.3,
+  });
+  const writes = num(at(operator, "writesDuringTwoResyncs"));
+  rows.push({
+    measure: `writes during two resync periods of ${n}, unchanged`,
+    result: writes,
+    goal: "0",
+    met: writes === 0,
+  });
+  const heap = num(at(operator, "memory", "ratio"));
+  rows.push({
+    measure: "operator heap per cached object (x its JSON size)",
+    result: heap,
+    baseline: `${String(at(operator, "memory", "jsonPer1000ObjectsBytes"))} bytes of JSON per 1000 objects`,
+    goal: "<= 3",
+    met: heap <= 3,
+  });
+} else missing.push("operator");
 
 const summary = { benchmark: "summary", date: new Date().toISOString(), rows, missing };
 await writeFile(new URL("summary.json", dir), `${JSON.stringify(summary, null, 2)}\n`);
