@@ -29,7 +29,15 @@ import {
   type ResourceInfo,
 } from "./common.types.ts";
 
-export const CONTRACT_STATES = ["Requested", "Agreed", "Rejected", "Active", "Expired", "Revoked"] as const;
+export const CONTRACT_STATES = [
+  "Requested",
+  "Agreed",
+  "Rejected",
+  "Active",
+  "Suspended",
+  "Expired",
+  "Revoked",
+] as const;
 export type ContractState = (typeof CONTRACT_STATES)[number];
 
 export const DataContractSpecSchema = Obj("What the consumer asks for.", {
@@ -58,7 +66,7 @@ export const DataContractStatusSchema = Obj("The decision and the state of the a
   conditions: Conditions(),
   state: Type.Optional(
     StringEnum(
-      "Requested: awaiting a decision. Agreed: accepted, not yet valid. Rejected: see rejection. Active: access is granted. Expired: the validity window ended or the accesses ran out. Revoked: the provider or the space operator withdrew it.",
+      "Requested: awaiting a decision. Agreed: accepted, not yet valid. Rejected: see rejection. Active: access is granted. Suspended: a change of the space's rules (or the offer's policy) no longer allows it; access stops until the provider reinstates it. Expired: the validity window ended or the accesses ran out. Revoked: the provider or the space operator withdrew it.",
       CONTRACT_STATES,
     ),
   ),

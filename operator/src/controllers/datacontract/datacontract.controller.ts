@@ -25,7 +25,7 @@ import {
 } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import type { Deps } from "../deps.ts";
-import { agreementIdOf, evaluateContract, type Outcome } from "./policy.ts";
+import { agreementIdOf, evaluateContract, participantFacts, spaceRules, type Outcome } from "@tds/crds/policy";
 import {
   AGREEMENT_LABEL,
   DECISION_ANNOTATION,
@@ -37,8 +37,6 @@ import {
   contractEvidence,
   credentialsSecretName,
   historyEntry,
-  participantFacts,
-  spaceRules,
   splitParticipantNamespace,
   withEntry,
   type History,

@@ -7,7 +7,7 @@
 // facts always give the same answer and the same reason. Policy terms the
 // engine does not know fail closed (UnknownPolicyTerm): a term nobody
 // enforces must never be silently accepted.
-import type { ContractState } from "@tds/crds";
+import type { ContractState } from "../datacontract.types.ts";
 
 /** The offer policy terms (and their nested terms) this engine enforces. Anything else is denied. */
 export const KNOWN_POLICY_TERMS: Readonly<Record<string, readonly string[] | null>> = {
@@ -496,4 +496,86 @@ export function agreementIdOf(contractUid: string): string {
     .toLowerCase()
     .replace(/[^0-9a-z]/g, "")
     .slice(0, 32)}`;
+}
+
+/** Whether an agreed contract is still lawful under the rules as they are now. */
+export type Verdict =
+  | { readonly lawful: true; readonly checks: readonly Check[] }
+  | { readonly lawful: false; readonly rule: string; readonly message: string; readonly checks: readonly Check[] };
+
+/**
+ * Re-decides an agreed contract against the current facts: the parts of the
+ * policy that can change after agreement (the consumer's standing, purpose,
+ * allowed consumers and regions, access mode against the classification, the
+ * negative list and cross-border rule, the agreed window and the access
+ * count; a window that has not begun is the gateway's and the lifecycle's
+ * business, not a rule's). It is `decide` itself, with the provider's approval taken as given
+ * (it was given at agreement) and the agreed window as the requested one, so
+ * the check at every access and the contract decision cannot drift apart.
+ */
+export function reassess(input: LifecycleInput): Verdict {
+  const { now, agreed } = input;
+  const na = time(agreed?.notAfter);
+  const unlawful = (rule: string, message: string, checks: readonly Check[] = []): Verdict => ({
+    lawful: false,
+    rule,
+    message,
+    checks: [...checks, { rule, passed: false, detail: message }],
+  });
+  if (na !== undefined && now.getTime() >= na)
+    return unlawful("ValidityEnded", `The validity ended at ${rfc3339(na)}`);
+  if (input.accessLimit !== undefined && (input.accesses ?? 0) >= input.accessLimit)
+    return unlawful("AccessesExhausted", `All ${input.accessLimit} accesses were used`);
+  const { requestedValidity: _requested, ...request } = input.contract;
+  const d = decide({
+    ...input,
+    contract: {
+      ...request,
+      providerDecision: "approve",
+      ...(agreed?.notAfter === undefined
+        ? {}
+        : {
+            requestedValidity: {
+              ...(agreed.notBefore === undefined ? {} : { notBefore: agreed.notBefore }),
+              notAfter: agreed.notAfter,
+            },
+          }),
+    },
+  });
+  if (d.kind === "agree") return { lawful: true, checks: d.checks };
+  return { lawful: false, rule: d.reason, message: d.message, checks: d.checks };
+}
+
+export interface SupervisedInput extends LifecycleInput {
+  /** Annotation tds.dev/reinstate on a Suspended contract: the provider asks for it back. */
+  readonly reinstate?: string;
+}
+
+/**
+ * The lifecycle under rules that change: `evaluateContract`, then, for an
+ * agreed contract, `reassess` against the current rules. An agreed contract
+ * the rules no longer allow is Suspended, with the rule that failed as its
+ * reason. A Suspended contract can still be revoked or expire; it returns to
+ * Agreed/Active only when the rules allow it again and its provider asks
+ * (annotation tds.dev/reinstate): a rule that flips back does not silently
+ * reopen access the provider may no longer want to give.
+ */
+export function superviseContract(input: SupervisedInput): Outcome {
+  const suspended = input.current === "Suspended";
+  const out = evaluateContract(suspended ? { ...input, current: "Active" } : input);
+  const granting = input.current === "Agreed" || input.current === "Active" || suspended;
+  if (!granting || (out.state !== "Agreed" && out.state !== "Active")) return out;
+  const v = reassess(input);
+  if (!v.lawful) {
+    return { state: "Suspended", reason: v.rule, message: `Suspended: ${v.message}` };
+  }
+  if (!suspended) return out;
+  if (input.reinstate === undefined)
+    return {
+      state: "Suspended",
+      reason: "AwaitingReinstatement",
+      message:
+        "The space's rules allow this contract again; its provider reinstates it with annotation tds.dev/reinstate",
+    };
+  return { ...out, reason: "Reinstated", message: `Reinstated by the provider. ${out.message}` };
 }
