@@ -501,7 +501,12 @@ export function agreementIdOf(contractUid: string): string {
 /** Whether an agreed contract is still lawful under the rules as they are now. */
 export type Verdict =
   | { readonly lawful: true; readonly checks: readonly Check[] }
-  | { readonly lawful: false; readonly rule: string; readonly message: string; readonly checks: readonly Check[] };
+  | {
+      readonly lawful: false;
+      readonly rule: string;
+      readonly message: string;
+      readonly checks: readonly Check[];
+    };
 
 /**
  * Re-decides an agreed contract against the current facts: the parts of the

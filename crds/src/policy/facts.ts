@@ -57,4 +57,3 @@ export function participantFacts(
     region: p.spec.organization.region,
   };
 }
-

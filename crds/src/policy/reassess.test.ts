@@ -25,6 +25,18 @@ const space: SpaceRules = {
   ],
   negativeList: [],
 };
+const internal = {
+  name: "internal",
+  defaultPolicy: { allowedAccessModes: ["download", "computeOnly"], crossBorderTransfer: "RequiresApproval" },
+};
+const consumer = {
+  admitted: true,
+  suspended: false,
+  labels: {},
+  region: "DE",
+  name: "c",
+  roles: ["consumer"],
+};
 const participant = {
   admitted: true,
   suspended: false,
@@ -41,13 +53,15 @@ const base: SupervisedInput = {
     policy: { purposes: ["research"], accessMode: "download", contractApproval: "Manual" },
   },
   provider: { ...participant, name: "p", roles: ["provider"], region: "CN-SH" },
-  consumer: { ...participant, name: "c", roles: ["consumer"] },
+  consumer,
   contract: { purpose: "research", createdAt: "2026-05-01T00:00:00Z" },
   current: "Active",
   agreed: { notBefore: "2026-05-01T00:00:00Z", notAfter: "2026-12-01T00:00:00Z" },
 };
 const negativeListed: Partial<SpaceRules> = {
-  negativeList: [{ dataCategory: "industrial.telemetry", destinationRegions: ["DE"], reason: "export control" }],
+  negativeList: [
+    { dataCategory: "industrial.telemetry", destinationRegions: ["DE"], reason: "export control" },
+  ],
 };
 const with_ = (space2: Partial<SpaceRules>, more: Partial<SupervisedInput> = {}): SupervisedInput => ({
   ...base,
@@ -62,29 +76,43 @@ test("reassess: an agreed contract under unchanged rules is lawful, the provider
 });
 
 const cases: { name: string; input: SupervisedInput; rule: string }[] = [
-  { name: "a negative-list entry added for the destination", input: with_(negativeListed), rule: "ExportNegativeListed" },
+  {
+    name: "a negative-list entry added for the destination",
+    input: with_(negativeListed),
+    rule: "ExportNegativeListed",
+  },
   {
     name: "the level tightened to Forbidden",
     input: with_({
-      levels: [{ name: "public", defaultPolicy: { allowedAccessModes: ["download"], crossBorderTransfer: "Forbidden" } }],
+      levels: [
+        {
+          name: "public",
+          defaultPolicy: { allowedAccessModes: ["download"], crossBorderTransfer: "Forbidden" },
+        },
+      ],
     }),
     rule: "CrossBorderForbidden",
   },
   {
     name: "the level no longer allows downloads",
     input: with_({
-      levels: [{ name: "public", defaultPolicy: { allowedAccessModes: ["computeOnly"], crossBorderTransfer: "Allowed" } }],
+      levels: [
+        {
+          name: "public",
+          defaultPolicy: { allowedAccessModes: ["computeOnly"], crossBorderTransfer: "Allowed" },
+        },
+      ],
     }),
     rule: "AccessModeNotAllowed",
   },
   {
     name: "the offer's level removed from the space",
-    input: with_({ levels: [space.levels[1]!] }),
+    input: with_({ levels: [internal] }),
     rule: "UnknownClassification",
   },
   {
     name: "the consumer suspended",
-    input: { ...base, consumer: { ...base.consumer!, suspended: true } },
+    input: { ...base, consumer: { ...consumer, suspended: true } },
     rule: "ConsumerSuspended",
   },
   {
@@ -107,19 +135,23 @@ const cases: { name: string; input: SupervisedInput; rule: string }[] = [
     input: { ...base, now: new Date("2026-12-01T00:00:00Z") },
     rule: "ValidityEnded",
   },
-  { name: "the accesses used up", input: { ...base, accesses: 3, accessLimit: 3 }, rule: "AccessesExhausted" },
+  {
+    name: "the accesses used up",
+    input: { ...base, accesses: 3, accessLimit: 3 },
+    rule: "AccessesExhausted",
+  },
 ];
 for (const c of cases) {
   test(`reassess: ${c.name} → ${c.rule}`, () => {
     const v = reassess(c.input);
-    assert.equal(v.lawful, false);
-    assert.equal(v.lawful ? "" : v.rule, c.rule);
-    assert.ok(!v.lawful && v.message.length > 0);
+    assert.ok(!v.lawful, "lawful");
+    assert.equal(v.rule, c.rule);
+    assert.ok(v.message.length > 0);
   });
 }
 
 test("reassess: a level that now needs export approval holds a contract without one, not one with it", () => {
-  const level = { levels: [{ ...space.levels[1]!, name: "public" }] };
+  const level = { levels: [{ ...internal, name: "public" }] };
   const v = reassess(with_(level));
   assert.ok(!v.lawful && v.rule === "AwaitingExportApproval");
   const approved = reassess(with_(level, { contract: { ...base.contract, exportDecision: "approve" } }));
@@ -137,7 +169,11 @@ test("supervise: expiry and revocation still win over a suspension", () => {
   assert.equal(superviseContract(with_(negativeListed, { revoke: "gone" })).state, "Revoked");
   const late = superviseContract(with_(negativeListed, { now: new Date("2027-01-01T00:00:00Z") }));
   assert.equal(late.state, "Expired");
-  const suspendedLate = superviseContract({ ...base, current: "Suspended", now: new Date("2027-01-01T00:00:00Z") });
+  const suspendedLate = superviseContract({
+    ...base,
+    current: "Suspended",
+    now: new Date("2027-01-01T00:00:00Z"),
+  });
   assert.equal(suspendedLate.state, "Expired");
   assert.equal(superviseContract({ ...base, current: "Suspended", revoke: "no" }).state, "Revoked");
 });

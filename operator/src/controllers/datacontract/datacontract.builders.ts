@@ -16,6 +16,8 @@ export const DECISION_ANNOTATION = "tds.dev/decision";
 export const EXPORT_DECISION_ANNOTATION = "tds.dev/export-decision";
 export const REVOKE_ANNOTATION = "tds.dev/revoke";
 export const REVOKED_BY_ANNOTATION = "tds.dev/revoked-by";
+/** On a Suspended contract: its provider asks for it back (honoured once the rules allow it, then removed). */
+export const REINSTATE_ANNOTATION = "tds.dev/reinstate";
 
 export type History = NonNullable<DataContractStatus["history"]>;
 export type HistoryEntry = History[number];
@@ -75,8 +77,26 @@ export function historyEntry(
   reason: string,
   time: string,
   state?: HistoryEntry["state"],
+  message?: string,
 ): HistoryEntry {
-  return { action, reason, time, eventId: `${uid}-${action}`, ...(state ? { state } : {}) };
+  return {
+    action,
+    reason,
+    time,
+    eventId: `${uid}-${action}`,
+    ...(state ? { state } : {}),
+    ...(message === undefined ? {} : { message: message.slice(0, 1024) }),
+  };
+}
+
+/**
+ * The action of a transition that can happen more than once (a suspension, a
+ * reinstatement): `base` the first time, then `base.2`, `base.3`, … so each
+ * occurrence is its own history and evidence entry.
+ */
+export function repeatedAction(history: History, base: string): string {
+  const n = history.filter((h) => h.action === base || h.action.startsWith(`${base}.`)).length;
+  return n === 0 ? base : `${base}.${n + 1}`;
 }
 
 /** Appends an entry unless one with its action exists (a transition happens once). */
@@ -95,6 +115,7 @@ export function contractEvidence(
     action: entry.action,
     state: entry.state ?? null,
     reason: entry.reason,
+    ...(entry.message === undefined ? {} : { message: entry.message }),
     agreementId: status.agreementId ?? null,
     offer: `${contract.spec.offerRef.namespace}/${contract.spec.offerRef.name}`,
     purpose: contract.spec.purpose,
