@@ -59,7 +59,10 @@ export interface ParticipantFacts {
   readonly suspended: boolean;
   readonly roles: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
+  /** The declared region, organization.region. */
   readonly region: string;
+  /** The country the participant's certificate issuer vouches for (subject C=), when known. */
+  readonly verifiedRegion?: string;
 }
 
 /** The offer as the engine sees it: the policy is untyped on purpose, so unknown terms are visible. */
@@ -144,6 +147,78 @@ export function negativeListHit(
       e.dataCategory === category &&
       (!e.destinationRegions?.length || e.destinationRegions.some((d) => regionWithin(region, d))),
   );
+}
+
+/**
+ * The regions a transfer to this participant goes to: its verified region
+ * (the country its certificate's issuer vouches for) and its declared
+ * `organization.region`, when the declaration names another place. A
+ * transfer must be lawful to each, so neither a declaration nor a
+ * certificate alone can take data where the rules forbid it.
+ */
+export function destinationsOf(p: ParticipantFacts): string[] {
+  const verified = p.verifiedRegion;
+  if (verified === undefined || regionWithin(p.region, verified)) return [p.region];
+  return [verified, p.region];
+}
+
+/** The cross-border rule for sending a category of a level to one destination outside the home region. */
+export interface ExportRule {
+  readonly kind: "allowed" | "reject" | "pending";
+  /** The rule that allowed or refused it, as the evidence and the export report name it. */
+  readonly rule: string;
+  readonly message: string;
+}
+
+/** The negative list first, then the classification's crossBorderTransfer and the operator's export decision. */
+export function exportRule(
+  space: SpaceRules,
+  level: ClassificationLevel,
+  category: string,
+  destination: string,
+  exportDecision: string | undefined,
+): ExportRule {
+  const hit = negativeListHit(space, category, destination);
+  if (hit)
+    return {
+      kind: "reject",
+      rule: "ExportNegativeListed",
+      message: `Category ${category} is on the export negative list for ${destination}${hit.reason ? `: ${hit.reason}` : ""}`,
+    };
+  const transfer = level.defaultPolicy.crossBorderTransfer ?? "Forbidden";
+  if (transfer === "Forbidden")
+    return {
+      kind: "reject",
+      rule: "CrossBorderForbidden",
+      message: `Level ${level.name} data must stay in ${space.homeRegion}; the consumer is in ${destination}`,
+    };
+  if (transfer === "RequiresApproval") {
+    if (exportDecision === "reject")
+      return {
+        kind: "reject",
+        rule: "ExportApprovalRejected",
+        message: "The space operator rejected the cross-border transfer",
+      };
+    if (exportDecision !== "approve")
+      return {
+        kind: "pending",
+        rule: exportDecision === undefined ? "AwaitingExportApproval" : "UnrecognisedExportDecision",
+        message:
+          exportDecision === undefined
+            ? `A transfer of level ${level.name} data to ${destination} needs the space operator's approval`
+            : `Annotation tds.dev/export-decision is "${exportDecision}"; only approve or reject are understood`,
+      };
+    return {
+      kind: "allowed",
+      rule: "ExportApproved",
+      message: `Transfer of ${category} to ${destination} was approved by the space operator (level ${level.name})`,
+    };
+  }
+  return {
+    kind: "allowed",
+    rule: "CrossBorderAllowed",
+    message: `Transfer of ${category} to ${destination} is allowed`,
+  };
 }
 
 /** Every policy term (as a dotted path) or term value the engine does not understand. */
@@ -345,42 +420,14 @@ export function decide(input: PolicyInput): Decision {
 
   // Cross-border: the negative list first, then the classification's rule.
   let crossBorderExport = false;
-  if (!regionWithin(consumer.region, space.homeRegion)) {
-    const hit = negativeListHit(space, offer.dataCategory, consumer.region);
-    if (hit)
-      return fail(
-        "reject",
-        "ExportNegativeListed",
-        `Category ${offer.dataCategory} is on the export negative list for ${consumer.region}${hit.reason ? `: ${hit.reason}` : ""}`,
-      );
-    if (transfer === "Forbidden")
-      return fail(
-        "reject",
-        "CrossBorderForbidden",
-        `Level ${level.name} data must stay in ${space.homeRegion}; the consumer is in ${consumer.region}`,
-      );
-    if (transfer === "RequiresApproval") {
-      const d = contract.exportDecision;
-      if (d === "reject")
-        return fail(
-          "reject",
-          "ExportApprovalRejected",
-          "The space operator rejected the cross-border transfer",
-        );
-      if (d !== "approve")
-        return fail(
-          "pending",
-          d === undefined ? "AwaitingExportApproval" : "UnrecognisedExportDecision",
-          d === undefined
-            ? `A transfer of level ${level.name} data to ${consumer.region} needs the space operator's approval`
-            : `Annotation tds.dev/export-decision is "${d}"; only approve or reject are understood`,
-        );
-    }
+  const abroad = destinationsOf(consumer).filter((r) => !regionWithin(r, space.homeRegion));
+  for (const destination of abroad) {
+    const e = exportRule(space, level, offer.dataCategory, destination, contract.exportDecision);
+    if (e.kind !== "allowed") return fail(e.kind, e.rule, e.message);
     crossBorderExport = true;
-    pass("CrossBorderAllowed", `Transfer of ${offer.dataCategory} to ${consumer.region} is allowed`);
-  } else {
-    pass("WithinHomeRegion", `${consumer.region} is within ${space.homeRegion}`);
+    pass(e.rule, e.message);
   }
+  if (abroad.length === 0) pass("WithinHomeRegion", `${consumer.region} is within ${space.homeRegion}`);
 
   // Approval last: only a request the rules allow reaches the provider.
   const manual = policy.contractApproval === "Manual" || level.defaultPolicy.requireProviderApproval === true;

@@ -55,5 +55,27 @@ export function participantFacts(
     roles: [...p.spec.roles],
     labels: { ...(p.metadata.labels ?? {}) },
     region: p.spec.organization.region,
+    ...verified(p),
   };
+}
+
+/** The country (C=) of a distinguished name such as CN=acme,O=Acme Ltd,C=DE, upper-cased. */
+export function subjectCountry(subject: string): string | undefined {
+  const m = /(?:^|[,/+]\s*)C\s*=\s*([A-Za-z]{2})\s*(?:[,/+]|$)/.exec(subject);
+  return m?.[1]?.toUpperCase();
+}
+
+/**
+ * The verified region: the country of the participant's certificate subject,
+ * when a certificate with that subject is vouched for, by the space CA (the
+ * operator issued it: status.certificate) or by a named trust anchor
+ * (issuedBy; the gateway's door accepts only that anchor's certificates with
+ * exactly that subject). OIDC and DID identities carry no region: declared only.
+ */
+function verified(p: Participant): { verifiedRegion?: string } {
+  const cert = p.spec.identity.certificate;
+  if (!cert) return {};
+  const vouched = cert.issuedBy !== undefined || p.status?.certificate?.serial !== undefined;
+  const country = vouched ? subjectCountry(cert.subject) : undefined;
+  return country === undefined ? {} : { verifiedRegion: country };
 }

@@ -4,7 +4,16 @@
 // only when the rules allow it and the provider asks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { reassess, superviseContract, type SupervisedInput, type SpaceRules } from "./engine.ts";
+import {
+  decide,
+  destinationsOf,
+  exportRule,
+  reassess,
+  superviseContract,
+  type SupervisedInput,
+  type SpaceRules,
+} from "./engine.ts";
+import { subjectCountry } from "./facts.ts";
 
 const NOW = new Date("2026-06-01T00:00:00Z");
 const space: SpaceRules = {
@@ -195,4 +204,38 @@ test("supervise: requested and terminal contracts are the lifecycle's alone", ()
   const fresh = superviseContract({ ...with_(negativeListed), current: undefined });
   assert.equal(fresh.state, "Rejected");
   assert.equal(fresh.reason, "ExportNegativeListed");
+});
+
+test("destinations: the verified region, and the declared one when it names another place", () => {
+  assert.deepEqual(destinationsOf({ ...consumer, region: "DE-BY", verifiedRegion: "DE" }), ["DE-BY"]);
+  assert.deepEqual(destinationsOf({ ...consumer, region: "CN-SH", verifiedRegion: "DE" }), ["DE", "CN-SH"]);
+  assert.deepEqual(destinationsOf({ ...consumer, region: "CN-SH" }), ["CN-SH"]);
+  // A consumer declaring a home region but certified abroad is judged abroad.
+  const d = decide({
+    ...base,
+    consumer: { ...consumer, region: "CN-SH", verifiedRegion: "DE" },
+    space: { ...space, ...negativeListed },
+  });
+  assert.equal(d.kind, "reject");
+  assert.equal(d.reason, "ExportNegativeListed");
+});
+
+test("the country of a certificate subject", () => {
+  assert.equal(subjectCountry("CN=acme,O=Acme Ltd,C=de"), "DE");
+  assert.equal(subjectCountry("C=CN, O=x, CN=y"), "CN");
+  assert.equal(subjectCountry("CN=C=DE trick,O=x"), undefined);
+  assert.equal(subjectCountry("CN=acme"), undefined);
+});
+
+test("export rules name the rule that allowed or refused", () => {
+  const level = {
+    name: "internal",
+    defaultPolicy: { allowedAccessModes: ["download"], crossBorderTransfer: "RequiresApproval" },
+  };
+  assert.equal(exportRule(space, level, "x", "DE", "approve").rule, "ExportApproved");
+  assert.equal(exportRule(space, level, "x", "DE", undefined).kind, "pending");
+  assert.equal(
+    exportRule({ ...space, ...negativeListed }, level, "industrial.telemetry", "DE-BY", "approve").rule,
+    "ExportNegativeListed",
+  );
 });
