@@ -4,7 +4,7 @@
 // deterministic transfer id, and the constant-time token comparison. The
 // grant itself comes from Kubernetes (kube.ts); nothing here does I/O.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { reassess, type LifecycleInput } from "@tds/crds/policy";
+import { destinationsOf, exportRule, reassess, regionWithin, type LifecycleInput } from "@tds/crds/policy";
 
 export type AccessMode = "download" | "computeOnly";
 
@@ -205,4 +205,29 @@ export interface TransferTokenGate {
   /** The transfer a token was issued for, a refusal, or undefined when the token is not one of these. */
   authorize(agreementId: string, token: string): Promise<{ pid: string } | Refusal | undefined>;
   watch(pid: string, cut: (why: Refusal) => void): () => void;
+}
+
+/**
+ * A released sandbox output leaves the space as the consumer's download: it
+ * is checked against the negative list and the level's export rule for each
+ * of the consumer's destinations (verified and declared), as they are now,
+ * even after the contract ended.
+ */
+export function outputExportRefusal(grant: ContractGrant): Refusal | undefined {
+  const p = grant.policy;
+  if (!p?.consumer) return undefined;
+  const level = p.space.levels.find((l) => l.name === p.offer.classification);
+  for (const destination of destinationsOf(p.consumer)) {
+    if (regionWithin(destination, p.space.homeRegion)) continue;
+    if (!level)
+      return {
+        status: 403,
+        code: "TDS_ERR_EXPORT_REFUSED",
+        message: `Level ${p.offer.classification} is no longer a level of the space; nothing of it is exported`,
+      };
+    const e = exportRule(p.space, level, p.offer.dataCategory, destination, p.contract.exportDecision);
+    if (e.kind !== "allowed")
+      return { status: 403, code: "TDS_ERR_EXPORT_REFUSED", message: `Rule ${e.rule}: ${e.message}` };
+  }
+  return undefined;
 }
