@@ -1,5 +1,5 @@
 // DataContract reconciler: gathers the facts (space rules, offer, provider,
-// consumer, annotations), asks the pure policy engine (policy.ts), and acts on
+// consumer, annotations), asks the pure policy engine (@tds/crds/policy: superviseContract), and acts on
 // the outcome: the agreement label and credentials Secret for the gateway, the
 // status with its history, and one evidence entry per transition.
 //
