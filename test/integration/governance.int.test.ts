@@ -225,6 +225,10 @@ async function cutShort(reader: ReadableStreamDefaultReader<Uint8Array>): Promis
 test("a negative-list edit suspends an Active cross-border contract, refuses it and cuts its open stream; restoring it lets the provider reinstate it", async () => {
   const { uid, agreementId, token } = await activeContract("abroad");
   const reader = await openStream(agreementId, token);
+  // A cross-border transfer (to DE-BY, within the certificate's C=DE) is evidenced with the rule that allowed it.
+  await until("the allowed export's evidence", async () =>
+    (await evidenceActions(uid)).includes("data.export-allowed") ? true : undefined,
+  );
 
   await setRules(
     rules([
@@ -245,6 +249,9 @@ test("a negative-list edit suspends an Active cross-border contract, refuses it 
   assert.match(
     ((await refused.json()) as { code: string }).code,
     /^TDS_ERR_(POLICY_REFUSED|CONTRACT_SUSPENDED)$/,
+  );
+  await until("the refused export's evidence", async () =>
+    (await evidenceActions(uid)).includes("data.export-refused") ? true : undefined,
   );
 
   const suspended = await until("the contract suspended", async () => {

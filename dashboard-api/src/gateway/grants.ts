@@ -207,6 +207,47 @@ export interface TransferTokenGate {
   watch(pid: string, cut: (why: Refusal) => void): () => void;
 }
 
+/** One destination of a transfer outside the home region, and the rule that allows or refuses it. */
+export interface ExportCheck {
+  readonly destination: string;
+  /** certificate: the country the consumer's certificate issuer vouches for; declared: organization.region. */
+  readonly regionSource: "certificate" | "declared";
+  readonly allowed: boolean;
+  readonly rule: string;
+  readonly message: string;
+}
+
+/**
+ * The cross-border exports a transfer to the grant's consumer would be: one
+ * per destination outside the home region (verified and declared), each with
+ * the negative list's and the level's verdict as they are now. Empty for a
+ * domestic consumer or a grant without policy facts.
+ */
+export function exportsOf(grant: ContractGrant): ExportCheck[] {
+  const p = grant.policy;
+  if (!p?.consumer) return [];
+  const consumer = p.consumer;
+  const level = p.space.levels.find((l) => l.name === p.offer.classification);
+  return destinationsOf(consumer)
+    .filter((d) => !regionWithin(d, p.space.homeRegion))
+    .map((destination) => {
+      const regionSource =
+        consumer.verifiedRegion !== undefined && regionWithin(destination, consumer.verifiedRegion)
+          ? "certificate"
+          : "declared";
+      if (!level)
+        return {
+          destination,
+          regionSource,
+          allowed: false,
+          rule: "UnknownClassification",
+          message: `Level ${p.offer.classification} is no longer a level of the space; nothing of it is exported`,
+        };
+      const e = exportRule(p.space, level, p.offer.dataCategory, destination, p.contract.exportDecision);
+      return { destination, regionSource, allowed: e.kind === "allowed", rule: e.rule, message: e.message };
+    });
+}
+
 /**
  * A released sandbox output leaves the space as the consumer's download: it
  * is checked against the negative list and the level's export rule for each
@@ -214,20 +255,8 @@ export interface TransferTokenGate {
  * even after the contract ended.
  */
 export function outputExportRefusal(grant: ContractGrant): Refusal | undefined {
-  const p = grant.policy;
-  if (!p?.consumer) return undefined;
-  const level = p.space.levels.find((l) => l.name === p.offer.classification);
-  for (const destination of destinationsOf(p.consumer)) {
-    if (regionWithin(destination, p.space.homeRegion)) continue;
-    if (!level)
-      return {
-        status: 403,
-        code: "TDS_ERR_EXPORT_REFUSED",
-        message: `Level ${p.offer.classification} is no longer a level of the space; nothing of it is exported`,
-      };
-    const e = exportRule(p.space, level, p.offer.dataCategory, destination, p.contract.exportDecision);
-    if (e.kind !== "allowed")
-      return { status: 403, code: "TDS_ERR_EXPORT_REFUSED", message: `Rule ${e.rule}: ${e.message}` };
-  }
-  return undefined;
+  const refused = exportsOf(grant).find((e) => !e.allowed);
+  return refused
+    ? { status: 403, code: "TDS_ERR_EXPORT_REFUSED", message: `Rule ${refused.rule}: ${refused.message}` }
+    : undefined;
 }
