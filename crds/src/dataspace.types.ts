@@ -140,6 +140,14 @@ const NegativeListEntry = Obj(
 
 const ResourceLimits = ResourceAmounts("CPU and memory.");
 
+/** A key of a Secret in the space's control namespace tds-<space>. */
+function DspSecretRef(description: string) {
+  return Obj(description, {
+    name: DnsSubdomain("Name of the Secret in tds-<space>."),
+    key: Str("Key in the Secret's data.", 253, { minLength: 1, pattern: "^[-._a-zA-Z0-9]+$" }),
+  });
+}
+
 export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
   displayName: Str("Human-readable name of the space, shown in the catalogue and statements.", 128),
   description: Type.Optional(Str("What the space is for and who takes part.", 4096)),
@@ -210,6 +218,90 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
         ),
       ),
     }),
+  ),
+  dsp: Type.Optional(
+    Obj(
+      "The space's Dataspace Protocol (DSP 2025-1) endpoint and who may call it besides its own participants (docs/dsp.md). Credentials are Secret references in the control namespace tds-<space>, never literals.",
+      {
+        participantId: Type.Optional(
+          Str("This space's DSP participant id (assigner of its agreements). Default urn:tds:<space>.", 512, {
+            minLength: 1,
+          }),
+        ),
+        consumer: Type.Optional(
+          DnsLabel("The Participant this space's connector acts for when it is the consumer."),
+        ),
+        counterparties: Type.Optional(
+          MapList(
+            "Declared external counterparties: each caller is recognised by exactly one credential and maps to this counterparty alone.",
+            Obj(
+              "A declared external counterparty.",
+              {
+                id: Str("The counterparty's DSP participant id, unique within the space.", 512, {
+                  minLength: 1,
+                }),
+                participant: Type.Optional(
+                  DnsLabel(
+                    "The Participant of this space that stands for the counterparty: its DataContracts are made in that participant's namespace. Without one it can browse the catalogue but not negotiate.",
+                  ),
+                ),
+                authorizationSecretRef: Type.Optional(
+                  DspSecretRef(
+                    "A key of a Secret in tds-<space> holding the exact Authorization header value the counterparty sends.",
+                  ),
+                ),
+                certificate: Type.Optional(
+                  Obj(
+                    "The counterparty is a participant of another data space, recognised by its client certificate: that space must be in trustAnchors.trustedSpaces, else the certificate is refused (untrustedSpace).",
+                    {
+                      space: DnsLabel("The other DataSpace, whose CA issued the certificate."),
+                      participant: Type.Optional(
+                        DnsLabel("Only this participant of that space; unset means any of its participants."),
+                      ),
+                    },
+                  ),
+                ),
+                outgoingAuthorizationSecretRef: Type.Optional(
+                  DspSecretRef(
+                    "A key of a Secret in tds-<space> holding the Authorization value this connector sends to the counterparty.",
+                  ),
+                ),
+                presentCertificate: Type.Optional(
+                  Bool(
+                    "When calling the counterparty, present the client certificate the operator issued to this space's consumer participant (mTLS).",
+                    { default: false },
+                  ),
+                ),
+                serverCaBundle: Type.Optional(
+                  Str(
+                    "PEM CA bundle the counterparty's HTTPS server certificate is verified against, besides the system's.",
+                    65536,
+                    {
+                      "x-kubernetes-validations": [
+                        {
+                          rule: "self.contains('-----BEGIN CERTIFICATE-----')",
+                          message: "must contain at least one PEM certificate",
+                        },
+                      ],
+                    },
+                  ),
+                ),
+              },
+              {
+                "x-kubernetes-validations": [
+                  {
+                    rule: "has(self.authorizationSecretRef) != has(self.certificate)",
+                    message: "set exactly one of authorizationSecretRef and certificate",
+                  },
+                ],
+              },
+            ),
+            ["id"],
+            64,
+          ),
+        ),
+      },
+    ),
   ),
   certificateAuthority: Type.Optional(
     Obj(

@@ -9,3 +9,4 @@ export * from "./datacontract.types.ts";
 export * from "./sandboxjob.types.ts";
 export * from "./kinds.ts";
 export * from "./sandbox-manifest.ts";
+export * from "./revenue.ts";

@@ -164,6 +164,25 @@ export const MALFORMED_CASES: readonly MalformedCase[] = [
     "spec.trustAnchors.trustedSpaces[0].name",
     "DNS-1123",
   ),
+  one(
+    DS,
+    "spec.dsp.counterparties",
+    [
+      {
+        id: "urn:tds:other",
+        authorizationSecretRef: { name: "dsp", key: "in" },
+        certificate: { space: "other" },
+      },
+    ],
+    "spec.dsp.counterparties[0]",
+    "exactly one of authorizationSecretRef and certificate",
+  ),
+  one(
+    DS,
+    "spec.dsp.counterparties",
+    [{ id: "urn:tds:other", authorizationSecretRef: { name: "dsp", key: "a key" } }],
+    "spec.dsp.counterparties[0].authorizationSecretRef.key",
+  ),
   one(DS, "spec.certificateAuthority.keyAlgorithm", "RSA1024", "spec.certificateAuthority.keyAlgorithm"),
   one(DS, "spec.certificateAuthority.validityDays", 10, "spec.certificateAuthority.validityDays"),
   one(
@@ -502,6 +521,24 @@ export const MALFORMED_CASES: readonly MalformedCase[] = [
   // SandboxJob
   one(J, "spec.contractRef", DELETE, "spec.contractRef", "Required value"),
   one(J, "spec.contractRef.name", "Bad Name", "spec.contractRef.name", "DNS-1123"),
+  one(
+    J,
+    "spec.inputs",
+    [{ name: "main", contractRef: { name: "other" } }],
+    "spec.inputs[0].name",
+    "main is the name",
+  ),
+  one(J, "spec.inputs", [{ name: "Bad", contractRef: { name: "other" } }], "spec.inputs[0].name", "DNS-1123"),
+  one(
+    J,
+    "spec.inputs",
+    [
+      { name: "x", contractRef: { name: "other" } },
+      { name: "y", contractRef: { name: "other" } },
+    ],
+    "spec.inputs",
+    "different DataContract",
+  ),
   one(J, "spec.image", DELETE, "spec.image", "Required value"),
   one(J, "spec.image", "python 3.12", "spec.image", "no spaces"),
   one(

@@ -29,6 +29,7 @@ import {
   type Resource,
   type ResourceInfo,
 } from "./common.types.ts";
+import { REVENUE_SHARING_RULES } from "./dataspace.types.ts";
 
 export const SANDBOX_PHASES = [
   "Pending",
@@ -54,6 +55,29 @@ export const SandboxJobSpecSchema = Obj(
       "The Active DataContract, in the same namespace, whose offer the job reads. Immutable.",
       { name: DnsSubdomain("Name of the DataContract.") },
       { "x-kubernetes-validations": [Immutable("contractRef")] },
+    ),
+    inputs: Type.Optional(
+      MapList(
+        "Further inputs, each under its own Active computeOnly DataContract in this namespace, usually of other providers. spec.contractRef is always the first input, named main; it holds the outbox and its provider reviews the outputs. The job reads each input through its own contract's grant (GET /v1/sandbox/{job}/inputs/{key}?input=<name>), and its metered usage is split among the inputs' providers by the space's spec.metering.revenueSharing. Immutable.",
+        Obj("An input under a further contract.", {
+          name: Pattern(
+            "Name of the input: in the job's TDS_INPUTS environment variable and the gateway's ?input= parameter.",
+            "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            63,
+            "a DNS-1123 label (lowercase letters, digits and '-')",
+            {
+              "x-kubernetes-validations": [
+                { rule: "self != 'main'", message: "main is the name of spec.contractRef's input" },
+              ],
+            },
+          ),
+          contractRef: Obj("The DataContract of this input, in the same namespace.", {
+            name: DnsSubdomain("Name of the DataContract."),
+          }),
+        }),
+        ["name"],
+        15,
+      ),
     ),
     image: Str("Container image, preferably pinned by digest (image@sha256:...).", 512, {
       minLength: 1,
@@ -119,6 +143,11 @@ export const SandboxJobSpecSchema = Obj(
   {
     "x-kubernetes-validations": [
       { rule: "self == oldSelf", message: "spec is immutable; create a new SandboxJob" },
+      {
+        rule: "!has(self.inputs) || self.inputs.all(i, i.contractRef.name != self.contractRef.name && self.inputs.exists_one(j, j.contractRef.name == i.contractRef.name))",
+        message: "each input names a different DataContract, and none is spec.contractRef's",
+        fieldPath: ".inputs",
+      },
     ],
   },
 );
@@ -144,6 +173,17 @@ export const SandboxJobStatusSchema = Obj("Progress of the job and the review of
           pattern: "^sha256:[0-9a-f]{64}$",
         }),
         agreementId: Str("The agreement of the job's contract.", 63),
+        inputs: Type.Optional(
+          MapList(
+            "The agreements of spec.inputs, by input name: the gateway checks each read against its own.",
+            Obj("A further input's agreement.", {
+              name: Str("Name of the input, as in spec.inputs.", 63),
+              agreementId: Str("The agreement of the input's contract.", 63),
+            }),
+            ["name"],
+            15,
+          ),
+        ),
         outbox: Obj("Where the job's outputs are written, held for review.", {
           bucket: Str("Bucket of the outbox (the provider's).", 63),
           prefix: Str("Key prefix of this job's outputs.", 1024),
@@ -194,6 +234,26 @@ export const SandboxJobStatusSchema = Obj("Progress of the job and the review of
           },
         ),
       },
+    ),
+  ),
+  revenueShares: Type.Optional(
+    MapList(
+      "How the run's metered usage was split among its inputs' providers (crds/src/revenue.ts): by the space's spec.metering.revenueSharing, weighed by what the job read of each input through the gateway. Set once, when the usage is posted.",
+      Obj("One input's share of the run's usage.", {
+        input: Str("Name of the input (main for spec.contractRef).", 63),
+        provider: Str("The provider of the input's offer.", 63),
+        contract: Str("The input's DataContract.", 253),
+        basis: StringEnum(
+          "What the share was weighed by: the space's mode, or Equal when the job read nothing.",
+          REVENUE_SHARING_RULES,
+        ),
+        bytes: Int("Bytes of the input the job read.", { minimum: 0 }),
+        reads: Int("Reads of the input (gateway transfers).", { minimum: 0 }),
+        cpuMilliseconds: Int("The input's part of usage.cpuMilliseconds.", { minimum: 0 }),
+        memoryByteSeconds: Int("The input's part of usage.memoryByteSeconds.", { minimum: 0 }),
+      }),
+      ["input"],
+      16,
     ),
   ),
   review: Type.Optional(
@@ -265,3 +325,18 @@ export const sandboxJobResource = {
     AGE_COLUMN,
   ],
 } as const satisfies ResourceInfo<"SandboxJob">;
+
+/** The name of spec.contractRef's input. */
+export const MAIN_INPUT = "main";
+
+/** A job's inputs: spec.contractRef as main, then spec.inputs, each with the spec field that names it. */
+export function jobInputs(spec: SandboxJobSpec): { name: string; contract: string; field: string }[] {
+  return [
+    { name: MAIN_INPUT, contract: spec.contractRef.name, field: "spec.contractRef" },
+    ...(spec.inputs ?? []).map((i, n) => ({
+      name: i.name,
+      contract: i.contractRef.name,
+      field: `spec.inputs[${String(n)}].contractRef`,
+    })),
+  ];
+}

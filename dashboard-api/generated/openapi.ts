@@ -339,6 +339,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/spaces/{space}/sandboxjobs/{uid}/reads": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What a SandboxJob read of each input: reads and bytes per agreement
+     * @description One entry per agreement the job read under; an agreement it never read is absent. Roles: platform-admin, space-admin, operator.
+     */
+    get: operations["getSandboxJobReads"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/spaces/{space}/sandboxjobs/{namespace}/{name}/review": {
     parameters: {
       query?: never;
@@ -365,7 +385,7 @@ export interface paths {
     };
     /**
      * A running SandboxJob reads an object of its offer
-     * @description Authorization: Bearer <token from the job's grant Secret>. Range is passed to the store. Idempotency-Key makes retries one transfer, metered once per byte (sandbox.input_bytes); the answer carries TDS-Transfer-Id.
+     * @description Authorization: Bearer <token from the job's grant Secret>. Range is passed to the store. Idempotency-Key makes retries one transfer, metered once per byte (sandbox.input_bytes); the answer carries TDS-Transfer-Id. ?input=<name> reads a further input of the job (spec.inputs), checked against its own contract; without it, the input of spec.contractRef (main).
      */
     get: operations["getSandboxInput"];
     put?: never;
@@ -1984,6 +2004,57 @@ export interface operations {
       };
     };
   };
+  getSandboxJobReads: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        space: string;
+        uid: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            space: string;
+            job: string;
+            inputs: {
+              agreementId: string;
+              /** @description Input reads (a read's retries are one) */
+              reads: number;
+              /** @description Distinct bytes delivered, summed over reads */
+              bytes: number;
+            }[];
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   reviewSandboxJob: {
     parameters: {
       query?: never;
@@ -2044,7 +2115,10 @@ export interface operations {
   };
   getSandboxInput: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description Name of the input; main by default */
+        input?: string;
+      };
       header?: {
         "idempotency-key"?: string;
         range?: string;

@@ -41,6 +41,7 @@ import { statementRoutes } from "./statements/routes.ts";
 import { catalogRoutes } from "./catalog/routes.ts";
 import { contractRoutes } from "./contracts/routes.ts";
 import { agreementRoutes } from "./gateway/agreements.ts";
+import { sandboxReadRoutes } from "./gateway/sandbox-reads.ts";
 import type { ContractsKube } from "./contracts/kube.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
@@ -188,6 +189,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(catalogRoutes, { prefix: "/v1/spaces/:space/catalog" });
   await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts", kube: opts.contractsKube });
   await app.register(agreementRoutes);
+  await app.register(sandboxReadRoutes);
   if (opts.certificates) identityRoute(app, { public: false });
   await app.register(sandboxJobRoutes, {
     prefix: "/v1/spaces/:space/sandboxjobs",

@@ -23,6 +23,7 @@ import { loadConfig } from "./config.ts";
 import { migrate } from "./migrate.ts";
 import { loggerOptions, metricsApp } from "./plugins/telemetry.ts";
 import { dspFromEnv } from "./dsp/index.ts";
+import { DspSpacesFromCluster } from "./dsp/cluster.ts";
 import { certificateVerifierFromEnv } from "./auth/certificate-trust.ts";
 import { forwardedHeaderFromEnv, tlsFromEnv } from "./plugins/client-certificates.ts";
 
@@ -88,7 +89,19 @@ export async function run(telemetry: Telemetry): Promise<void> {
       : undefined;
   const verifier = oidc ? withOidc(oidc, bearer) : bearer;
   const contractsKube = kube ? kubeContracts() : undefined;
-  const dsp = dspFromEnv(process.env, config.port, pool, contractsKube);
+  // Every DataSpace's spec.dsp, live (dsp/cluster.ts); logs through the app's logger once it exists.
+  const dspLog =
+    (level: "debug" | "info" | "warn" | "error") => (msg: string, fields?: Record<string, unknown>) => {
+      app.log[level](fields ?? {}, msg);
+    };
+  const dspSpaces =
+    kube && process.env.TDS_DSP !== "off"
+      ? new DspSpacesFromCluster({
+          client: new KubeClient(defaultKubeConfig(), "tds-dashboard-api"),
+          log: { debug: dspLog("debug"), info: dspLog("info"), warn: dspLog("warn"), error: dspLog("error") },
+        })
+      : undefined;
+  const dsp = dspFromEnv(process.env, config.port, pool, contractsKube, dspSpaces);
   const gateway = gatewayFromEnv(process.env, pool);
   // HTTPS with client certificates when TDS_TLS_CERT_FILE/TDS_TLS_KEY_FILE are set (plugins/client-certificates.ts).
   const https = tlsFromEnv(process.env);
@@ -147,6 +160,9 @@ export async function run(telemetry: Telemetry): Promise<void> {
         },
       })
     : undefined;
+  dspSpaces?.start().catch((err: unknown) => {
+    app.log.error({ err }, "dsp: cannot watch the DataSpaces; no space's spec.dsp is served");
+  });
   if (!kube)
     app.log.warn(
       "no kubeconfig: evidence checkpoints are not signed and price sheets come only from the API",
@@ -169,7 +185,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
     force.unref();
     // The background loops use the pool, which app.close() ends: stop them first.
     // close() stops accepting connections and resolves once in-flight requests finish.
-    Promise.all([checkpointer?.stop(), priceSync?.stop()])
+    Promise.all([checkpointer?.stop(), priceSync?.stop(), dspSpaces?.stop()])
       .then(() => Promise.all([app.close(), metrics.close()]))
       .then(() => telemetry.shutdown())
       .then(

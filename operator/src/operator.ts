@@ -1,7 +1,7 @@
 // Assembles the operator: the manager, the reconcilers and the watches that
 // map changes of owned objects back to their DataSpace or Participant.
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { Participant } from "@tds/crds";
+import { jobInputs, type Participant, type SandboxJob } from "@tds/crds";
 import { Manager } from "./runtime/manager.ts";
 import type { KubeObject, ResourceType } from "@tds/crds/kube";
 import type { Logger } from "./runtime/log.ts";
@@ -32,6 +32,8 @@ export interface OperatorOptions {
   readonly port?: number;
   readonly host?: string;
   readonly resyncMs?: number;
+  /** Concurrent reconciles per controller (default 2); reconciles wait on the API server and S3, not the CPU. */
+  readonly workers?: number;
   readonly watchdogMs?: number;
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
@@ -86,6 +88,7 @@ export function createOperator(opts: OperatorOptions): Manager {
     port: opts.port,
     host: opts.host,
     resyncMs: opts.resyncMs,
+    workers: opts.workers,
     watchdogMs: opts.watchdogMs,
     beforeWrite: opts.beforeWrite,
     requestTimeoutMs: opts.requestTimeoutMs,
@@ -161,8 +164,7 @@ export function createOperator(opts: OperatorOptions): Manager {
       .filter(
         (j) =>
           j.metadata.namespace === c.metadata.namespace &&
-          (j as unknown as { spec?: { contractRef?: { name?: string } } }).spec?.contractRef?.name ===
-            c.metadata.name,
+          jobInputs((j as unknown as SandboxJob).spec).some((i) => i.contract === c.metadata.name),
       )
       .map((j) => `${j.metadata.namespace ?? ""}/${j.metadata.name ?? ""}`);
   manager.add(new SandboxJobReconciler(deps), [{ resource: kinds.dataContract, map: jobsOfContract }]);

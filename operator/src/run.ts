@@ -41,8 +41,15 @@ export async function run(telemetry: Telemetry): Promise<void> {
     if (!isConflict(err))
       log.warn("cannot create the operator namespace", { namespace: leaseNamespace, err: errorText(err) });
   }
+  const workers = process.env.TDS_OPERATOR_WORKERS ? Number(process.env.TDS_OPERATOR_WORKERS) : undefined;
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) {
+    throw new Error(
+      `TDS_OPERATOR_WORKERS must be an integer from 1 to 64, not ${process.env.TDS_OPERATOR_WORKERS ?? ""}`,
+    );
+  }
   const manager = createOperator({
     kubeConfig: kc,
+    workers,
     log,
     store: VersityGatewayStore.fromEnv(),
     leaseNamespace,

@@ -35,8 +35,9 @@ const SPACES = Number(process.env.TDS_BENCH_OPERATOR_SPACES ?? 200);
 const PARTICIPANTS = Number(process.env.TDS_BENCH_OPERATOR_PARTICIPANTS ?? 5);
 const RESYNC_MS = Number(process.env.TDS_BENCH_OPERATOR_RESYNC_MS ?? 60_000);
 const TIMEOUT_MS = Number(process.env.TDS_BENCH_OPERATOR_TIMEOUT_MS ?? 900_000);
-// The operator's concurrency while converging: two workers each for spaces and participants.
-const WORKERS = 4;
+// The same concurrency on both sides: the operator's workers per controller (most of the
+// work is the participants'), and the plain client's workers.
+const WORKERS = Number(process.env.TDS_BENCH_OPERATOR_WORKERS ?? 4);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const heapUsed = (): number => {
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
   const s3 = timedStore(VersityGatewayStore.fromEnv());
   const operator = await startOperator(run, {
     store: s3.store,
+    workers: WORKERS,
     resyncMs: RESYNC_MS,
     settings: { storageSampleMs: 10 * 60_000 },
   });

@@ -1,21 +1,26 @@
 // `make demo`: the product on the embedded default. Starts the local control
-// plane, PostgreSQL and S3, installs the CRDs, starts the operator and the
-// dashboard API, applies crds/samples/, prints one ready line, and stops
-// everything on SIGINT or SIGTERM. With the real node (root on Linux), the
-// chart's gateway runs as a pod there, and the sample analysis runs as a
-// SandboxJob in gVisor: its outputs wait for review, and the demo prints the
-// release and download commands.
+// plane, PostgreSQL and S3, installs TDS, applies crds/samples/, prints one
+// ready line, and stops everything on SIGINT or SIGTERM. With the real node
+// (root on Linux), TDS is installed as a provider would: the chart (charts/tds)
+// with helm, the operator, the dashboard API and the gateway as pods from the
+// project's image on the real node; the sample analysis runs there as a
+// SandboxJob in gVisor, its outputs wait for review, and the demo prints the
+// release and download commands. Without it (TDS_NODE=none), the operator and
+// the API run as processes on this machine, and it says so.
 import { execFileSync } from "node:child_process";
+import { get as httpsGet } from "node:https";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { jwksOf, loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { devKeyFile } from "../../dashboard-api/src/config.ts";
 import { repoRoot, startEnvironment, type Environment } from "./environment.ts";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "./processes.ts";
 import { seedOfferAssets } from "./demo-data.ts";
-import { chartDir, templateChart } from "./chart.ts";
-import { installGatewayPod, loadImages, onRealNode, type GatewayPod } from "./gateway-pod.ts";
+import { chartDir, releaseToolsDir, templateChart } from "./chart.ts";
+import { chartFullname, helmInstall, prerequisiteObjects, realNodeValues } from "./chart-release.ts";
+import { loadImages } from "./gateway-pod.ts";
 import { ANALYSIS_PROGRAM } from "./analysis/image.ts";
+import { createCertificateAuthority, issueCertificate } from "../../operator/src/identity/pki.ts";
 
 /** The sample space and consumer (crds/samples). */
 const DEMO_SPACE = "yangtze-industrial";
@@ -140,11 +145,12 @@ async function sampleAnalysis(env: Environment, image: string, gatewayUrl: strin
   ];
 }
 
-function kubectl(env: Environment, args: readonly string[]): string {
+function kubectl(env: Environment, args: readonly string[], input?: string): string {
   return execFileSync(join(env.info.TDS_BIN_DIR, "kubectl"), args, {
     encoding: "utf8",
     env: { ...process.env, KUBECONFIG: env.info.KUBECONFIG },
-    stdio: ["ignore", "pipe", "inherit"],
+    input,
+    stdio: [input === undefined ? "ignore" : "pipe", "pipe", "inherit"],
   });
 }
 
@@ -160,134 +166,320 @@ function yamlFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
+/** The release the demo installs with helm, as a provider would (docs/install.md). */
+const RELEASE = "tds";
+const RELEASE_NS = "tds-system";
+/** Fixed ClusterIPs in the Service range's static band (10.0.0.0/24): the API's URL goes into its DSP config, the gateway's into each contract's Secret. */
+const API_IP = "10.0.0.13";
+const GATEWAY_IP = "10.0.0.14";
+
+const podColumns =
+  "custom-columns=NAME:.metadata.name,COMPONENT:.metadata.labels.app\\.kubernetes\\.io/component," +
+  "STATUS:.status.phase,NODE:.spec.nodeName,IMAGE:.spec.containers[0].image";
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(0)} s`;
+
+/** The API's DSP settings: the demo space speaks DSP; its participants call it with their own API tokens (docs/dsp.md). */
+function dspEnv(publicUrl: string): { name: string; value: string }[] {
+  return [
+    {
+      name: "TDS_DSP_SPACES",
+      value: JSON.stringify({
+        [DEMO_SPACE]: { participantId: `urn:tds:${DEMO_SPACE}`, consumer: DEMO_CONSUMER, counterparties: [] },
+      }),
+    },
+    { name: "TDS_PUBLIC_URL", value: publicUrl },
+  ];
+}
+
+interface Running {
+  /** How TDS runs: pods of a helm release, or host processes. */
+  readonly mode: string;
+  readonly dashboardUrl?: string;
+  /** The gateway that serves downloads: its pod's Service, or the host API's built-in one. */
+  readonly gatewayUrl?: string;
+  /** The sample analysis image, loaded into the real node. */
+  readonly analysisImage?: string;
+  readonly lines: string[];
+  /** Printed after the ready line. */
+  readonly details: string[];
+}
+
+/**
+ * With the real node: TDS as a provider installs it. The TDS image and the
+ * sample analysis image are built and loaded into the node's containerd, the
+ * provider's prerequisites created (the database and object-store Secrets, the
+ * JWKS of the demo's signing key), and the chart installed with helm: the
+ * operator, the dashboard API and the gateway run as pods on the real node,
+ * reaching PostgreSQL, S3 and the API server at the node's address. This
+ * machine is the node, so its service proxy routes the Services' ClusterIPs.
+ */
+async function installRelease(env: Environment, childEnv: NodeJS.ProcessEnv): Promise<Running> {
+  const lines: string[] = [];
+  const details: string[] = [];
+  const t0 = Date.now();
+  const images = await loadImages(join(env.info.KUBECONFIG, "..", "images"), env.info);
+  const t1 = Date.now();
+  const key = await loadOrCreateDevKey(devKeyFile(childEnv));
+  kubectl(
+    env,
+    ["apply", "-f", "-"],
+    JSON.stringify(
+      prerequisiteObjects({
+        info: env.info,
+        namespace: RELEASE_NS,
+        databaseUrl: env.info.DATABASE_URL,
+        jwks: jwksOf(key),
+      }),
+    ),
+  );
+  const dashboardUrl = `http://${API_IP}:80`;
+  const gatewayUrl = `http://${GATEWAY_IP}:80`;
+  helmInstall({
+    release: RELEASE,
+    namespace: RELEASE_NS,
+    kubeconfig: env.info.KUBECONFIG,
+    values: [
+      realNodeValues(images.tds, env.info),
+      {
+        dashboardApi: {
+          publicUrl: gatewayUrl,
+          service: { type: "ClusterIP", port: 80, clusterIP: API_IP },
+          extraEnv: dspEnv(dashboardUrl),
+        },
+        gateway: { service: { type: "ClusterIP", port: 80, clusterIP: GATEWAY_IP } },
+      },
+    ],
+  });
+  const t2 = Date.now();
+  const fullname = chartFullname(RELEASE);
+  const serviceUrl = (service: string) =>
+    kubectl(env, [
+      "get",
+      "service",
+      "-n",
+      RELEASE_NS,
+      service,
+      "-o",
+      "jsonpath=http://{.spec.clusterIP}:{.spec.ports[0].port}",
+    ]).trim();
+  // The pods are Ready (helm --wait); the service proxy's rules for their endpoints follow within seconds.
+  let answer = "";
+  for (let i = 0; i < 30 && answer !== "200"; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 1_000));
+    answer = await fetch(`${dashboardUrl}/readyz`).then(
+      (r) => String(r.status),
+      (err: unknown) => String(err),
+    );
+  }
+  if (answer !== "200")
+    throw new Error(`the dashboard API's Service does not answer at ${dashboardUrl}/readyz: ${answer}`);
+  lines.push(`API docs ${dashboardUrl}/docs`);
+  lines.push(`API metrics ${serviceUrl(`${fullname}-dashboard-api-metrics`)}/metrics`);
+  lines.push(`gateway pod ${gatewayUrl}`);
+  lines.push(`operator metrics ${serviceUrl(`${fullname}-operator-metrics`)}/metrics`);
+  const helmBin = join(releaseToolsDir(), "helm");
+  details.push(
+    `TDS's pods (kubectl get pods -n ${RELEASE_NS}), installed by helm install ${RELEASE} charts/tds -n ${RELEASE_NS}:`,
+    ...kubectl(env, ["get", "pods", "-n", RELEASE_NS, "-o", podColumns])
+      .trimEnd()
+      .split("\n")
+      .map((l) => `  ${l}`),
+    `  images built and loaded in ${seconds(t1 - t0)}, helm install --wait took ${seconds(t2 - t1)}`,
+    `the release: ${helmBin} status ${RELEASE} -n ${RELEASE_NS} --kubeconfig ${env.info.KUBECONFIG}`,
+  );
+  return {
+    mode: `TDS runs as pods: helm release ${RELEASE} of charts/tds in namespace ${RELEASE_NS} on the real node ${env.info.TDS_REAL_NODE}`,
+    dashboardUrl,
+    gatewayUrl,
+    analysisImage: images.analysis,
+    lines,
+    details,
+  };
+}
+
+/**
+ * Without the real node (TDS_NODE=none, not root, not Linux, or an external
+ * cluster): the operator and the dashboard API run as processes on this
+ * machine, with the CRDs and the chart's admission policies applied here, and
+ * the API serves the gateway's routes itself.
+ */
+async function startHostProcesses(
+  env: Environment,
+  childEnv: NodeJS.ProcessEnv,
+  children: ManagedProcess[],
+  logs: string,
+): Promise<Running> {
+  const mode =
+    `host-process mode, no real node (${env.info.TDS_NODE_ABSENT}): the operator and the dashboard API ` +
+    `(serving the gateway's routes) run as processes on this machine, not pods; sandboxes run on KWOK's fake node`;
+  const lines: string[] = [];
+  const crds = yamlFiles(join(repoRoot, "crds/generated"));
+  if (crds.length > 0) {
+    kubectl(env, ["apply", "--server-side", "--field-manager=tds-demo", ...crds.flatMap((f) => ["-f", f])]);
+    kubectl(env, [
+      "wait",
+      "--for=condition=Established",
+      "--timeout=60s",
+      "crd",
+      "-l",
+      "app.kubernetes.io/part-of=tds",
+    ]);
+  }
+  // Decisions only through the dashboard API: the chart's admission policies (SandboxJob review,
+  // DataContract decisions), rendered for release namespace tds-system. The demo's API runs as the
+  // harness admin, whose certificate puts it in the group tds:reviewers that the policies allow.
+  const policies = join(env.info.KUBECONFIG, "..", "admission-policies.yaml");
+  writeFileSync(
+    policies,
+    templateChart({
+      namespace: RELEASE_NS,
+      showOnly: readdirSync(join(chartDir, "templates"))
+        .filter((f) => f.endsWith("-policy.yaml") || f.endsWith("-binding.yaml"))
+        .sort()
+        .map((f) => `templates/${f}`),
+    }),
+  );
+  kubectl(env, ["apply", "--server-side", "--force-conflicts", "--field-manager=tds-demo", "-f", policies]);
+  const tsx = ["--import", "tsx"];
+  let dashboardUrl: string | undefined;
+  if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const url = `http://127.0.0.1:${String(port)}`;
+    const api = startProcess({
+      name: "dashboard-api",
+      command: process.execPath,
+      args: [...tsx, join(repoRoot, "dashboard-api/src/server.ts")],
+      env: {
+        ...childEnv,
+        OTEL_SERVICE_NAME: "tds-dashboard-api",
+        PORT: String(port),
+        TDS_METRICS_PORT: String(metricsPort),
+        HOST: "127.0.0.1",
+        ...Object.fromEntries(dspEnv(url).map((e) => [e.name, e.value])),
+      },
+      logFile: join(logs, "dashboard-api.log"),
+    });
+    children.push(api);
+    await waitUntil("dashboard API /readyz", api, () => fetch(`${url}/readyz`).then((r) => r.ok), 60_000);
+    childEnv.TDS_DASHBOARD_URL = url;
+    // The operator posts storage usage with a token of its own role, signed by the API's dev key.
+    const key = await loadOrCreateDevKey(devKeyFile(childEnv));
+    childEnv.TDS_DASHBOARD_TOKEN = await mintToken(key, {
+      role: "operator",
+      subject: `system:serviceaccount:${RELEASE_NS}:tds-operator`,
+      expiresIn: "30d",
+    });
+    dashboardUrl = url;
+    lines.push(`API docs ${url}/docs`);
+    lines.push(`API metrics http://127.0.0.1:${String(metricsPort)}/metrics`);
+  }
+  if (existsSync(join(repoRoot, "operator/src/main.ts"))) {
+    const port = await freePort();
+    const operator = startProcess({
+      name: "operator",
+      command: process.execPath,
+      args: [...tsx, join(repoRoot, "operator/src/main.ts")],
+      env: { ...childEnv, OTEL_SERVICE_NAME: "tds-operator", TDS_OPERATOR_PORT: String(port) },
+      logFile: join(logs, "operator.log"),
+    });
+    children.push(operator);
+    const url = `http://127.0.0.1:${String(port)}`;
+    await waitUntil("operator /healthz", operator, () => fetch(`${url}/healthz`).then((r) => r.ok), 60_000);
+    lines.push(`operator metrics ${url}/metrics`);
+  }
+  return { mode, ...(dashboardUrl ? { dashboardUrl, gatewayUrl: dashboardUrl } : {}), lines, details: [] };
+}
+
+/**
+ * One more gateway replica on this machine, serving HTTPS and asking for client
+ * certificates (docs/identity.md), and the commands a participant runs to call it
+ * with the certificate its space's CA issued. Its server certificate comes from a
+ * CA made for the demo, written next to the logs.
+ */
+async function tlsGateway(
+  env: Environment,
+  childEnv: NodeJS.ProcessEnv,
+  children: ManagedProcess[],
+  logs: string,
+): Promise<string[]> {
+  const ca = await createCertificateAuthority("TDS demo gateway CA", 30);
+  const server = await issueCertificate(ca, {
+    subject: "CN=localhost",
+    usage: "server",
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1"],
+    validForDays: 30,
+  });
+  const file = (name: string, pem: string) => {
+    writeFileSync(join(logs, name), pem, { mode: 0o600 });
+    return join(logs, name);
+  };
+  const caFile = file("gateway-ca.crt", ca.certPem);
+  const port = await freePort();
+  const gateway = startProcess({
+    name: "gateway-tls",
+    command: process.execPath,
+    args: ["--import", "tsx", join(repoRoot, "dashboard-api/src/gateway/main.ts")],
+    env: {
+      ...childEnv,
+      OTEL_SERVICE_NAME: "tds-gateway-tls",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      TDS_METRICS_PORT: String(await freePort()),
+      TDS_TLS_CERT_FILE: file("gateway-tls.crt", server.certPem),
+      TDS_TLS_KEY_FILE: file("gateway-tls.key", server.keyPem),
+    },
+    logFile: join(logs, "gateway-tls.log"),
+  });
+  children.push(gateway);
+  await waitUntil(
+    "the TLS gateway /healthz",
+    gateway,
+    () =>
+      new Promise<boolean>((resolve) => {
+        const req = httpsGet(`https://127.0.0.1:${String(port)}/healthz`, { ca: ca.certPem }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        });
+        req.on("error", () => {
+          resolve(false);
+        });
+      }),
+    60_000,
+  );
+  const ns = `${DEMO_SPACE}--shanghai-turbines`;
+  const kc = `KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")}`;
+  const secret = (key: string, out: string) =>
+    `${kc} -n ${ns} get secret participant-identity -o jsonpath='{.data.tls\\.${key}}' | base64 -d > ${out}`;
+  return [
+    "call the gateway with the participant's certificate, issued by the space CA (mTLS, docs/identity.md):",
+    `  ${secret("crt", "shanghai-turbines.crt")}`,
+    `  ${secret("key", "shanghai-turbines.key")}`,
+    `  curl --cert shanghai-turbines.crt --key shanghai-turbines.key --cacert ${caFile} https://127.0.0.1:${String(port)}/v1/spaces/${DEMO_SPACE}/identity`,
+  ];
+}
+
 async function main(): Promise<void> {
+  const started = Date.now();
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
     for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, resolve);
   });
   const env = await startEnvironment();
+  const environmentUp = Date.now();
   const children: ManagedProcess[] = [];
   const logs = join(env.info.KUBECONFIG, "..", "logs");
-  const lines: string[] = [];
-  let dashboardUrl: string | undefined;
   try {
-    const crds = yamlFiles(join(repoRoot, "crds/generated"));
-    if (crds.length > 0) {
-      kubectl(env, ["apply", "--server-side", "--field-manager=tds-demo", ...crds.flatMap((f) => ["-f", f])]);
-      kubectl(env, [
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd",
-        "-l",
-        "app.kubernetes.io/part-of=tds",
-      ]);
-    }
-    // Decisions only through the dashboard API: the chart's admission policies (SandboxJob review,
-    // DataContract decisions), rendered for release namespace tds-system. The demo's API runs as the
-    // harness admin, whose certificate puts it in the group tds:reviewers that the policies allow.
-    const policies = join(env.info.KUBECONFIG, "..", "admission-policies.yaml");
-    writeFileSync(
-      policies,
-      templateChart({
-        namespace: "tds-system",
-        showOnly: readdirSync(join(chartDir, "templates"))
-          .filter((f) => f.endsWith("-policy.yaml") || f.endsWith("-binding.yaml"))
-          .sort()
-          .map((f) => `templates/${f}`),
-      }),
-    );
-    kubectl(env, ["apply", "--server-side", "--force-conflicts", "--field-manager=tds-demo", "-f", policies]);
     // Traces go nowhere unless the user points OTEL_EXPORTER_OTLP_ENDPOINT at a collector (docs/operations.md).
     const childEnv: NodeJS.ProcessEnv = {
       OTEL_TRACES_EXPORTER: process.env.OTEL_EXPORTER_OTLP_ENDPOINT ? "otlp" : "none",
       ...process.env,
       ...env.info,
     };
-    const tsx = ["--import", "tsx"];
-    if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
-      const port = await freePort();
-      const metricsPort = await freePort();
-      const api = startProcess({
-        name: "dashboard-api",
-        command: process.execPath,
-        args: [...tsx, join(repoRoot, "dashboard-api/src/server.ts")],
-        env: {
-          ...childEnv,
-          OTEL_SERVICE_NAME: "tds-dashboard-api",
-          PORT: String(port),
-          TDS_METRICS_PORT: String(metricsPort),
-          HOST: "127.0.0.1",
-          // The demo space speaks DSP; its participants call it with their own API tokens (docs/dsp.md).
-          TDS_DSP_SPACES: JSON.stringify({
-            [DEMO_SPACE]: {
-              participantId: `urn:tds:${DEMO_SPACE}`,
-              consumer: DEMO_CONSUMER,
-              counterparties: [],
-            },
-          }),
-          TDS_PUBLIC_URL: `http://127.0.0.1:${String(port)}`,
-        },
-        logFile: join(logs, "dashboard-api.log"),
-      });
-      children.push(api);
-      const url = `http://127.0.0.1:${port}`;
-      await waitUntil("dashboard API /readyz", api, () => fetch(`${url}/readyz`).then((r) => r.ok), 60_000);
-      childEnv.TDS_DASHBOARD_URL = url;
-      // The operator posts storage usage with a token of its own role, signed by the API's dev key.
-      const key = await loadOrCreateDevKey(devKeyFile(childEnv));
-      childEnv.TDS_DASHBOARD_TOKEN = await mintToken(key, {
-        role: "operator",
-        subject: "system:serviceaccount:tds-system:tds-operator",
-        expiresIn: "30d",
-      });
-      dashboardUrl = url;
-      lines.push(`API docs ${url}/docs`);
-      lines.push(`API metrics http://127.0.0.1:${String(metricsPort)}/metrics`);
-    }
-    // With the real node: the chart's gateway as a pod there, which the sandboxes reach.
-    let gatewayPod: GatewayPod | undefined;
-    let analysisImage: string | undefined;
-    if (env.info.TDS_REAL_NODE && dashboardUrl) {
-      const images = await loadImages(join(env.info.KUBECONFIG, "..", "images"), env.info);
-      analysisImage = images.analysis;
-      gatewayPod = installGatewayPod({
-        info: env.info,
-        kubectl: (args, input) =>
-          execFileSync(join(env.info.TDS_BIN_DIR, "kubectl"), args, {
-            encoding: "utf8",
-            input,
-            env: { ...process.env, KUBECONFIG: env.info.KUBECONFIG },
-          }),
-        namespace: "tds-system",
-        release: "tds",
-        image: images.tds,
-        databaseUrl: env.info.DATABASE_URL,
-      });
-      childEnv.TDS_GATEWAY_NAMESPACE = "tds-system";
-      childEnv.TDS_GATEWAY_POD_LABELS = Object.entries(gatewayPod.podLabels)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(",");
-      childEnv.TDS_SANDBOX_GATEWAY_URL = gatewayPod.podUrl;
-      childEnv.TDS_SANDBOX_NODE_SELECTOR = JSON.stringify(onRealNode.nodeSelector);
-      childEnv.TDS_SANDBOX_TOLERATIONS = JSON.stringify(onRealNode.tolerations);
-      lines.push(`gateway pod ${gatewayPod.url}`);
-    } else if (!env.info.TDS_REAL_NODE) {
-      lines.push(`no real node (${env.info.TDS_NODE_ABSENT}): sandboxes run on KWOK's fake node`);
-    }
-    if (existsSync(join(repoRoot, "operator/src/main.ts"))) {
-      const port = await freePort();
-      const operator = startProcess({
-        name: "operator",
-        command: process.execPath,
-        args: [...tsx, join(repoRoot, "operator/src/main.ts")],
-        env: { ...childEnv, OTEL_SERVICE_NAME: "tds-operator", TDS_OPERATOR_PORT: String(port) },
-        logFile: join(logs, "operator.log"),
-      });
-      children.push(operator);
-      const url = `http://127.0.0.1:${port}`;
-      await waitUntil("operator /healthz", operator, () => fetch(`${url}/healthz`).then((r) => r.ok), 60_000);
-      lines.push(`operator metrics ${url}/metrics`);
-    }
+    const { mode, dashboardUrl, gatewayUrl, analysisImage, lines, details } = env.info.TDS_REAL_NODE
+      ? await installRelease(env, childEnv)
+      : await startHostProcesses(env, childEnv, children, logs);
     const samples = yamlFiles(join(repoRoot, "crds/samples"));
     if (samples.length > 0) kubectl(env, ["apply", ...samples.flatMap((f) => ["-f", f])]);
     const later = yamlFiles(join(repoRoot, "crds/samples/after-onboarding"));
@@ -310,9 +502,8 @@ async function main(): Promise<void> {
         console.warn("some of crds/samples/after-onboarding did not apply (see above)");
       }
     }
-    const download = await downloadCommand(env, gatewayPod?.url ?? dashboardUrl);
-    const analysis =
-      gatewayPod && analysisImage ? await sampleAnalysis(env, analysisImage, gatewayPod.url) : [];
+    const download = await downloadCommand(env, gatewayUrl);
+    const analysis = gatewayUrl && analysisImage ? await sampleAnalysis(env, analysisImage, gatewayUrl) : [];
     if (download) lines.push("download through the gateway: see below");
     if (dashboardUrl) {
       const space = kubectl(env, ["get", "dataspaces", "-o", "jsonpath={.items[0].metadata.name}"]).trim();
@@ -330,13 +521,22 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      [`TDS demo ready: KUBECONFIG=${env.info.KUBECONFIG}`, ...lines, `logs ${logs}`].join(" | ") +
+      [`TDS demo ready: KUBECONFIG=${env.info.KUBECONFIG}`, mode, ...lines, `logs ${logs}`].join(" | ") +
         " (Ctrl-C stops everything)",
+    );
+    if (details.length > 0) console.log(details.join("\n"));
+    console.log(
+      `ready after ${seconds(Date.now() - started)} (the environment took ${seconds(environmentUp - started)})`,
     );
     console.log(`try: KUBECONFIG=${env.info.KUBECONFIG} ${join(env.info.TDS_BIN_DIR, "kubectl")} get tds`);
     if (download)
       console.log(`download a sample object as the consumer, through the metered gateway:\n  ${download}`);
     if (analysis.length > 0) console.log(analysis.join("\n"));
+    try {
+      console.log((await tlsGateway(env, childEnv, children, logs)).join("\n"));
+    } catch (err) {
+      console.warn(`the TLS gateway did not start: ${String(err)}`);
+    }
     if (dashboardUrl) {
       console.log(`DSP: ${dashboardUrl}/dsp/${DEMO_SPACE}`);
       console.log(

@@ -11,23 +11,14 @@ import { join } from "node:path";
 import { buildImage, pinnedNode } from "../../infra/image/build.ts";
 import { ANALYSIS_REPOSITORY, buildAnalysisImage } from "./analysis/image.ts";
 import { templateChart } from "./chart.ts";
-import type { EnvironmentInfo } from "./environment.ts";
-import { withHost } from "./forward.ts";
+import {
+  chartFullname,
+  onRealNode,
+  prerequisiteObjects,
+  smallResources,
+  type PodEnvironment,
+} from "./chart-release.ts";
 import { importLayout, type NodeRuntime } from "./images.ts";
-import { REAL_NODE_LABEL, REAL_NODE_TAINT } from "./node.ts";
-
-/** Node selector and toleration of the real node, as the operator's sandbox placement and the chart take them. */
-export const onRealNode = {
-  nodeSelector: { [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value },
-  tolerations: [
-    {
-      key: REAL_NODE_TAINT.key,
-      operator: "Equal" as const,
-      value: REAL_NODE_TAINT.value,
-      effect: "NoSchedule" as const,
-    },
-  ],
-};
 
 /**
  * Builds both images into `dir` and loads them into the node; returns their
@@ -61,7 +52,7 @@ export interface GatewayPod {
  * here) with the Secrets they read, and waits for the rollout.
  */
 export function installGatewayPod(opts: {
-  readonly info: EnvironmentInfo;
+  readonly info: PodEnvironment;
   readonly kubectl: (args: readonly string[], input?: string) => string;
   readonly namespace: string;
   readonly release: string;
@@ -73,28 +64,7 @@ export function installGatewayPod(opts: {
   const { info, kubectl } = opts;
   kubectl(
     ["apply", "--server-side", "--field-manager=tds-harness", "-f", "-"],
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "List",
-      items: [
-        { apiVersion: "v1", kind: "Namespace", metadata: { name: opts.namespace } },
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: "tds-database", namespace: opts.namespace },
-          stringData: { url: withHost(opts.databaseUrl, info.TDS_POD_HOST) },
-        },
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: "tds-object-store", namespace: opts.namespace },
-          stringData: {
-            accessKeyId: info.TDS_S3_ACCESS_KEY_ID,
-            secretAccessKey: info.TDS_S3_SECRET_ACCESS_KEY,
-          },
-        },
-      ],
-    }),
+    JSON.stringify(prerequisiteObjects({ info, namespace: opts.namespace, databaseUrl: opts.databaseUrl })),
   );
   const [repository, digest] = opts.image.split("@");
   kubectl(
@@ -109,14 +79,13 @@ export function installGatewayPod(opts: {
         gateway: {
           replicas: 1,
           monitorIntervalMs: opts.monitorIntervalMs ?? 2000,
-          resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: "1", memory: "512Mi" } },
+          resources: smallResources,
           ...onRealNode,
         },
       },
     }),
   );
-  // The chart's fullname: the release, or release-tds when the release name does not contain the chart's.
-  const deployment = `${opts.release.includes("tds") ? opts.release : `${opts.release}-tds`}-gateway`;
+  const deployment = `${chartFullname(opts.release)}-gateway`;
   kubectl(["rollout", "status", "-n", opts.namespace, `deployment/${deployment}`, "--timeout=180s"]);
   const ip = kubectl([
     "get",

@@ -12,8 +12,6 @@
 // and its admission policies are off: the suite's other tests share the cluster.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import pg from "pg";
@@ -24,8 +22,13 @@ import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/t
 import { kinds } from "../../operator/src/kinds.ts";
 import { provisionProviderAndConsumer, runId } from "../../operator/src/testing/fixtures.ts";
 import { chartDir, helm } from "../harness/chart.ts";
-import { withHost } from "../harness/forward.ts";
-import { loadImages, onRealNode } from "../harness/gateway-pod.ts";
+import {
+  helmInstall,
+  prerequisiteObjects,
+  realNodeValues,
+  type PodEnvironment,
+} from "../harness/chart-release.ts";
+import { loadImages } from "../harness/gateway-pod.ts";
 import { env, eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 
 const run = runId();
@@ -56,38 +59,33 @@ type Obj = KubeObject & {
 
 let db: TestDatabase | undefined;
 let pool: pg.Pool | undefined;
-let valuesDir: string;
 let installed = false;
 let analysisImage = "";
 
-function values(image: string): Record<string, unknown> {
-  const [repository, digest] = image.split("@");
-  const small = { requests: { cpu: "50m", memory: "128Mi" }, limits: { cpu: "1", memory: "512Mi" } };
-  const component = { replicas: 1, resources: small, ...onRealNode };
+/** Where the pods reach the node's services, and the S3 admin keys (the environment's variables). */
+function podEnvironment(): PodEnvironment {
   return {
-    image: { repository, digest, pullPolicy: "Never" },
-    operator: {
-      ...component,
-      spaceSelector: `tds.dev/test-run=${run}`,
-      resyncSeconds: 30,
-      extraEnv: [{ name: "TDS_STORAGE_SAMPLE_MS", value: "2000" }],
-    },
-    dashboardApi: { ...component, publicUrl: gatewayUrl },
-    gateway: {
-      ...component,
-      monitorIntervalMs: 500,
-      service: { type: "ClusterIP", port: 80, clusterIP: GATEWAY_IP },
-    },
-    // Sandboxes reach the gateway by the chart's default, its Service's DNS name.
-    sandbox: onRealNode,
-    objectStore: {
-      endpoint: env("TDS_POD_S3_ENDPOINT"),
-      adminEndpoint: env("TDS_POD_S3_ADMIN_ENDPOINT"),
-      region: env("TDS_S3_REGION"),
-    },
-    admissionPolicies: { enabled: false },
+    TDS_POD_HOST: env("TDS_POD_HOST"),
+    TDS_POD_S3_ENDPOINT: env("TDS_POD_S3_ENDPOINT"),
+    TDS_POD_S3_ADMIN_ENDPOINT: env("TDS_POD_S3_ADMIN_ENDPOINT"),
+    TDS_S3_REGION: env("TDS_S3_REGION"),
+    TDS_S3_ACCESS_KEY_ID: env("TDS_S3_ACCESS_KEY_ID"),
+    TDS_S3_SECRET_ACCESS_KEY: env("TDS_S3_SECRET_ACCESS_KEY"),
   };
 }
+
+/** This run's values, over realNodeValues. */
+const values = {
+  operator: {
+    spaceSelector: `tds.dev/test-run=${run}`,
+    resyncSeconds: 30,
+    extraEnv: [{ name: "TDS_STORAGE_SAMPLE_MS", value: "2000" }],
+  },
+  dashboardApi: { publicUrl: gatewayUrl },
+  gateway: { monitorIntervalMs: 500, service: { type: "ClusterIP", port: 80, clusterIP: GATEWAY_IP } },
+  // Sandboxes reach the gateway by the chart's default, its Service's DNS name.
+  admissionPolicies: { enabled: false },
+};
 
 function helmRun(args: readonly string[]): string {
   return helm([...args, "--kubeconfig", env("KUBECONFIG")]);
@@ -101,52 +99,20 @@ before(async () => {
   await migrate(db.url);
   pool = new pg.Pool({ connectionString: db.url });
   const key = await generateDevKey();
+  const pods = podEnvironment();
   // What the provider creates first (charts/tds/README.md): the namespace, the two Secrets and the JWKS.
-  kubectl(["create", "namespace", ns]);
   kubectl(
-    ["apply", "-n", ns, "-f", "-"],
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "List",
-      items: [
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: "tds-database" },
-          stringData: { url: withHost(db.url, env("TDS_POD_HOST")) },
-        },
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: "tds-object-store" },
-          stringData: {
-            accessKeyId: env("TDS_S3_ACCESS_KEY_ID"),
-            secretAccessKey: env("TDS_S3_SECRET_ACCESS_KEY"),
-          },
-        },
-        {
-          apiVersion: "v1",
-          kind: "ConfigMap",
-          metadata: { name: "tds-auth-jwks" },
-          data: { "jwks.json": JSON.stringify(jwksOf(key)) },
-        },
-      ],
-    }),
+    ["apply", "-f", "-"],
+    JSON.stringify(
+      prerequisiteObjects({ info: pods, namespace: ns, databaseUrl: db.url, jwks: jwksOf(key) }),
+    ),
   );
-  valuesDir = mkdtempSync(join(tmpdir(), "tds-e2e-values-"));
-  writeFileSync(join(valuesDir, "values.json"), JSON.stringify(values(images.tds)));
-  helmRun([
-    "install",
+  helmInstall({
     release,
-    chartDir,
-    "-n",
-    ns,
-    "-f",
-    join(valuesDir, "values.json"),
-    "--wait",
-    "--timeout",
-    "5m",
-  ]);
+    namespace: ns,
+    kubeconfig: env("KUBECONFIG"),
+    values: [realNodeValues(images.tds, pods), values],
+  });
   installed = true;
 });
 
@@ -160,7 +126,6 @@ after(async () => {
     }
   }
   kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]);
-  rmSync(valuesDir, { recursive: true, force: true });
   await pool?.end();
   await db?.drop();
 });

@@ -8,7 +8,6 @@
 // beside it, revoked, expired, foreign CA, suspended participant, a trusted
 // space's participant (accepted as its own space's, then refused once its
 // space revokes it or the door's space stops trusting it), and bad input.
-import { request } from "node:https";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
@@ -39,6 +38,7 @@ import {
   startOperator,
   type TestOperator,
 } from "../../operator/src/testing/fixtures.ts";
+import { httpsCall, loopbackDoorTls, participantCertificate, type Answer } from "../harness/mtls.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 
 const run = runId();
@@ -60,11 +60,6 @@ let token: string;
 const verifiers: CertificateVerifier[] = [];
 let apiDoor: CertificateVerifier;
 
-interface Answer {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
-}
-
 /** One request on a fresh TLS connection (no session reuse between identities). */
 function call(
   app: FastifyInstance,
@@ -73,43 +68,13 @@ function call(
   headers: Record<string, string> = {},
 ): Promise<Answer> {
   const { port } = app.server.address() as AddressInfo;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        ca: serverCa.certPem,
-        agent: false,
-        headers,
-        ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({
-            status: res.statusCode ?? 0,
-            body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-          });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
+  return httpsCall(port, path, { ca: serverCa.certPem, cert, headers });
 }
 
 const identity = (space: string) => `/v1/spaces/${space}/identity`;
 
-async function participantCert(name: string): Promise<KeyedCertificate> {
-  const ns = `${name.startsWith(a) ? a : b}--${name}`;
-  const secret = await eventually(`the certificate of ${name}`, () =>
-    client.find(kinds.secret, "participant-identity", ns),
-  );
-  return { certPem: unb64(dataOf(secret)["tls.crt"]), keyPem: unb64(dataOf(secret)["tls.key"]) };
-}
+const participantCert = (name: string): Promise<KeyedCertificate> =>
+  participantCertificate(client, name.startsWith(a) ? a : b, name);
 
 async function spaceCa(space: string): Promise<KeyedCertificate> {
   const secret = await client.get(kinds.secret, "space-ca", `tds-${space}`);
@@ -191,19 +156,9 @@ before(async () => {
   );
 
   // The doors' own server certificate, for 127.0.0.1.
-  serverCa = await createCertificateAuthority(`Door CA ${run}`, 2);
-  const server = await issueCertificate(serverCa, {
-    subject: "CN=door",
-    usage: "server",
-    ipAddresses: ["127.0.0.1"],
-    validForDays: 1,
-  });
-  const https = {
-    cert: server.certPem,
-    key: server.keyPem,
-    requestCert: true,
-    rejectUnauthorized: false,
-  } as const;
+  const doorTls = await loopbackDoorTls(run);
+  serverCa = doorTls.ca;
+  const https = doorTls.https;
   const gw = gatewayFromEnv({ ...process.env, TDS_GATEWAY: "on" }, pool);
   assert.ok(gw, "the harness provides TDS_S3_* and KUBECONFIG");
   gateway = await buildGatewayApp({

@@ -38,7 +38,8 @@ import {
 } from "../../operator/src/testing/fixtures.ts";
 import { containersOfNamespace } from "../harness/images.ts";
 import type { EnvironmentInfo } from "../harness/environment.ts";
-import { installGatewayPod, loadImages, onRealNode } from "../harness/gateway-pod.ts";
+import { onRealNode } from "../harness/chart-release.ts";
+import { installGatewayPod, loadImages } from "../harness/gateway-pod.ts";
 import { env, eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 
 const run = runId();

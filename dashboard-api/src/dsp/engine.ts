@@ -19,6 +19,7 @@ import {
 } from "./machine.ts";
 import { message, type Json } from "./messages.ts";
 import type { DspStore, Negotiation, NegotiationPatch, Transfer, TransferPatch } from "./store.ts";
+import { postTls, type PostTls } from "./transport.ts";
 
 /** What the connector does next on its own, one step after another. */
 export type NegotiationAction =
@@ -69,6 +70,8 @@ export interface EngineOptions {
   readonly self: (space: string) => { participantId: string; base: string };
   /** The Authorization value for a counterparty, when it asks for one. */
   readonly authorizationFor: (space: string, counterparty: string) => string | undefined;
+  /** The client certificate to present to a counterparty and the CAs of its server, when it asks for them. */
+  readonly tlsFor?: (space: string, counterparty: string) => PostTls | undefined;
   /** Told of every transfer state change (the gateway's transfer tokens cut streams on it). */
   readonly onTransfer?: (t: Transfer) => void;
   /** Delay before each step the connector takes on its own; the TCK registers its handlers after our answer. */
@@ -134,16 +137,20 @@ export class DspEngine {
   /** POSTs a DSP message to a counterparty, retrying a refused connection, a 404 or a 5xx with backoff. */
   async post(space: string, counterparty: string, url: string, body: Json): Promise<Json | undefined> {
     const auth = this.o.authorizationFor(space, counterparty);
+    const tls = url.startsWith("https:") ? this.o.tlsFor?.(space, counterparty) : undefined;
+    const headers = { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) };
     let last = "";
     for (let attempt = 0; attempt < 6 && !(attempt > 0 && this.closed); attempt++) {
       if (attempt > 0) await sleep(150 * 2 ** attempt);
       try {
-        const res = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(10_000),
-        });
+        const res = tls
+          ? await postTls(url, headers, JSON.stringify(body), tls)
+          : await fetch(url, {
+              method: "POST",
+              headers,
+              body: JSON.stringify(body),
+              signal: AbortSignal.timeout(10_000),
+            });
         const text = await res.text();
         if (res.ok) return text ? (JSON.parse(text) as Json) : undefined;
         last = `${res.status.toString()} ${text.slice(0, 200)}`;

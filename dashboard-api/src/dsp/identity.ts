@@ -1,22 +1,34 @@
-// Who is calling a space's DSP endpoint. Every request carries
-// `Authorization`; it maps to exactly one counterparty:
-//   - a declared external counterparty of the space (configuration below:
-//     its DSP participant id and the SHA-256 of the bearer value it sends), or
+// Who is calling a space's DSP endpoint. Every request carries a credential
+// that maps to exactly one counterparty:
+//   - a declared external counterparty of the space, by the SHA-256 of the
+//     exact Authorization value it sends, or by a client certificate of a
+//     participant of another space that this space trusts (trustedSpaces; the
+//     door verified it, plugins/client-certificates.ts), or
 //   - a participant of the space, by a token the dashboard API already
-//     accepts for it (a TDS JWT or a Kubernetes identity of role participant).
+//     accepts for it (a TDS JWT, a Kubernetes identity or its OIDC token of
+//     role participant), or by its own client certificate.
+// The configuration is the DataSpace's spec.dsp (cluster.ts) or, for a space
+// without a DataSpace (the TCK target), TDS_DSP_SPACES (below).
 // Anything else is 401; a TDS identity of another space is 404 (the space does
 // not exist for it); one of this space that is not a participant is 403.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
+import type { Acceptance } from "../auth/certificates.ts";
 import type { TokenVerifier } from "../auth/tokens.ts";
 
 export interface DspCounterparty {
   /** The counterparty's DSP participant id (assigner/assignee in its agreements). */
   readonly id: string;
   /** Lowercase hex SHA-256 of the exact Authorization header value it sends. */
-  readonly authorizationSha256: string;
+  readonly authorizationSha256?: string;
+  /** Or: it is a participant of another space (of that one participant, when set), by its client certificate. */
+  readonly certificate?: { readonly space: string; readonly participant?: string };
   /** The Authorization value this connector sends to it, if it asks for one. */
   readonly outgoingAuthorization?: string;
+  /** The client certificate and key this connector presents when calling it (mTLS). */
+  readonly clientCertificate?: { readonly certPem: string; readonly keyPem: string };
+  /** PEM CAs its HTTPS server certificate is verified against, besides the system's. */
+  readonly serverCa?: string;
   /** The Participant of this space that stands for it: its contracts are made in that participant's namespace. */
   readonly participant?: string;
 }
@@ -30,6 +42,12 @@ export interface DspSpaceConfig {
 }
 
 export type DspConfig = Readonly<Record<string, DspSpaceConfig>>;
+
+/** The configuration as it is now: fixed, or a live view (the cluster's DataSpaces, cluster.ts). */
+export type DspConfigSource = DspConfig | (() => DspConfig);
+
+export const currentDspConfig = (source: DspConfigSource): DspConfig =>
+  typeof source === "function" ? source() : source;
 
 export type Caller =
   | { readonly kind: "external"; readonly id: string }
@@ -109,19 +127,41 @@ export class DspAuthError extends Error {
   }
 }
 
-/** The one counterparty an Authorization value names in this space, or a DspAuthError. */
+/** The counterparty a client certificate (accepted at this space's door) is, or a DspAuthError. */
+function certificateCaller(config: DspSpaceConfig, space: string, certificate: Acceptance): Caller {
+  const { space: from, name } = certificate.participant;
+  if (from === space) return { kind: "participant", id: name, participant: name };
+  const c = config.counterparties.find(
+    (x) => x.certificate?.space === from && (x.certificate.participant ?? name) === name,
+  );
+  if (!c)
+    throw new DspAuthError(
+      403,
+      `Participant ${name} of space ${from} (anchor ${certificate.anchor.kind}/${certificate.anchor.name}) is not a declared DSP counterparty of space ${space}`,
+    );
+  return { kind: "external", id: c.id };
+}
+
+/**
+ * The one counterparty a request's credential names in this space, or a
+ * DspAuthError: its Authorization value when it sends one, else the client
+ * certificate the door accepted.
+ */
 export async function identify(
   config: DspSpaceConfig | undefined,
   space: string,
   authorization: string | undefined,
   verify: TokenVerifier,
+  certificate: Acceptance | null = null,
 ): Promise<Caller> {
   if (!config) throw new DspAuthError(404, `Space ${space} has no DSP endpoint`);
+  if ((authorization === undefined || authorization === "") && certificate)
+    return certificateCaller(config, space, certificate);
   if (authorization === undefined || authorization === "")
-    throw new DspAuthError(401, "Authorization is required");
+    throw new DspAuthError(401, "Authorization or a client certificate is required");
   const digest = Buffer.from(sha256Hex(authorization), "hex");
   for (const c of config.counterparties) {
-    if (timingSafeEqual(digest, Buffer.from(c.authorizationSha256, "hex")))
+    if (c.authorizationSha256 && timingSafeEqual(digest, Buffer.from(c.authorizationSha256, "hex")))
       return { kind: "external", id: c.id };
   }
   const m = /^Bearer\s+(\S+)$/i.exec(authorization);

@@ -1,13 +1,15 @@
-// The DSP endpoints' configuration from the environment (server.ts):
-// TDS_DSP_SPACES or TDS_DSP_SPACES_FILE (identity.ts) switches them on for the
-// spaces it names; TDS_PUBLIC_URL is the origin counterparties reach this API
-// (and its gateway) at. With Kubernetes access, negotiations are decided as
+// The DSP endpoints' configuration (run.ts): with Kubernetes access, every
+// DataSpace's spec.dsp (cluster.ts), live; TDS_DSP_SPACES or
+// TDS_DSP_SPACES_FILE (identity.ts) for spaces that have no DataSpace (the TCK
+// target). TDS_PUBLIC_URL is the origin counterparties reach this API at, and
+// TDS_DSP_GATEWAY_URL the gateway's that data addresses name (default: the same). With Kubernetes access, negotiations are decided as
 // DataContracts (contracts.ts); without it, every request is refused.
 import type { Pool } from "pg";
 import type { ContractsKube } from "../contracts/kube.ts";
 import { defaultBehaviour, noDecider } from "./behaviour.ts";
 import { contractDecider } from "./contracts.ts";
-import { dspConfigFromEnv, type DspConfig } from "./identity.ts";
+import type { DspSpacesFromCluster } from "./cluster.ts";
+import { currentDspConfig, dspConfigFromEnv, type DspConfigSource } from "./identity.ts";
 import type { DspRoutesOptions } from "./routes.ts";
 import { DspStore } from "./store.ts";
 import { TransferTokens } from "./transfer-tokens.ts";
@@ -15,17 +17,19 @@ import { TransferTokens } from "./transfer-tokens.ts";
 export type DspOptions = Omit<DspRoutesOptions, "verifyToken">;
 
 /** The participant of a space that stands for a counterparty: a participant caller is itself. */
-export function participantOf(config: DspConfig) {
+export function participantOf(config: DspConfigSource) {
   return (space: string, counterparty: string): string | undefined => {
-    const declared = config[space]?.counterparties.find((c) => c.id === counterparty);
+    const declared = currentDspConfig(config)[space]?.counterparties.find((c) => c.id === counterparty);
     return declared ? declared.participant : counterparty;
   };
 }
 
 export function dspOptions(opts: {
-  config: DspConfig;
+  config: DspConfigSource;
   pool: Pool;
   publicUrl: string;
+  /** Origin of the gateway that data addresses name; the public URL when it serves /v1/data itself. */
+  gatewayUrl?: string;
   kube?: ContractsKube | undefined;
 }): DspOptions & { transferTokens: TransferTokens } {
   const store = new DspStore(opts.pool);
@@ -35,7 +39,7 @@ export function dspOptions(opts: {
         kube: opts.kube,
         store,
         participantOf: participantOf(opts.config),
-        gatewayUrl: opts.publicUrl,
+        gatewayUrl: opts.gatewayUrl ?? opts.publicUrl,
         tokens: transferTokens,
       })
     : noDecider;
@@ -47,14 +51,23 @@ export function dspOptions(opts: {
   };
 }
 
+/**
+ * The DSP options from the environment and, with Kubernetes access, the
+ * cluster's DataSpaces (`cluster`, started by the caller); a space named in
+ * TDS_DSP_SPACES is configured by it alone. Undefined when neither names a space.
+ */
 export function dspFromEnv(
   env: NodeJS.ProcessEnv,
   port: number,
   pool: Pool,
   kube: ContractsKube | undefined,
+  cluster?: DspSpacesFromCluster,
 ): (DspOptions & { transferTokens: TransferTokens }) | undefined {
-  const config = dspConfigFromEnv(env);
-  if (Object.keys(config).length === 0) return undefined;
+  const fixed = dspConfigFromEnv(env);
+  if (Object.keys(fixed).length === 0 && !cluster) return undefined;
+  const config: DspConfigSource = cluster ? () => ({ ...cluster.current(), ...fixed }) : fixed;
   const publicUrl = (env.TDS_PUBLIC_URL ?? `http://localhost:${port.toString()}`).replace(/\/+$/, "");
-  return dspOptions({ config, pool, publicUrl, kube });
+  // With the gateway in its own Deployment (TDS_GATEWAY=off), data addresses name its origin.
+  const gatewayUrl = env.TDS_DSP_GATEWAY_URL?.replace(/\/+$/, "");
+  return dspOptions({ config, pool, publicUrl, ...(gatewayUrl ? { gatewayUrl } : {}), kube });
 }

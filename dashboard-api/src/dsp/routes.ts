@@ -11,7 +11,7 @@ import { CatalogStore } from "../catalog/store.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, sendProblem, TdsError } from "../errors.ts";
 import { DspEngine, DspRefusal, type DspBehaviour } from "./engine.ts";
-import { DspAuthError, identify, type Caller, type DspConfig } from "./identity.ts";
+import { currentDspConfig, DspAuthError, identify, type Caller, type DspConfigSource } from "./identity.ts";
 import {
   DSP_CONTEXT,
   DSP_VERSION,
@@ -48,7 +48,8 @@ function withPurpose(offer: Json, purpose: string | undefined): Json {
 }
 
 export interface DspRoutesOptions {
-  readonly config: DspConfig;
+  /** The spaces' DSP configuration, fixed or live (the DataSpaces' spec.dsp, cluster.ts). */
+  readonly config: DspConfigSource;
   readonly verifyToken: TokenVerifier;
   readonly behaviour: DspBehaviour;
   /** The public origin of this API (scheme://host:port), used in callback addresses and catalogues. */
@@ -85,9 +86,12 @@ function areaOf(url: string): ErrorType {
 export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, done) => {
   const store = new DspStore(app.pool());
   const catalogue = new CatalogStore(app.pool());
+  const configOf = (space: string) => currentDspConfig(opts.config)[space];
+  const counterpartyOf = (space: string, id: string) =>
+    configOf(space)?.counterparties.find((c) => c.id === id);
   const base = (space: string) => `${opts.publicUrl}/dsp/${space}/2025-1`;
   const self = (space: string) => ({
-    participantId: opts.config[space]?.participantId ?? `urn:tds:${space}`,
+    participantId: configOf(space)?.participantId ?? `urn:tds:${space}`,
     base: base(space),
   });
   const engine = new DspEngine({
@@ -96,8 +100,18 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
     evidence: new EvidenceStore(app.pool()),
     log: app.log,
     self,
-    authorizationFor: (space, id) =>
-      opts.config[space]?.counterparties.find((c) => c.id === id)?.outgoingAuthorization,
+    authorizationFor: (space, id) => counterpartyOf(space, id)?.outgoingAuthorization,
+    tlsFor: (space, id) => {
+      const c = counterpartyOf(space, id);
+      return c?.clientCertificate || c?.serverCa
+        ? {
+            ...(c.clientCertificate
+              ? { cert: c.clientCertificate.certPem, key: c.clientCertificate.keyPem }
+              : {}),
+            ...(c.serverCa ? { ca: c.serverCa } : {}),
+          }
+        : undefined;
+    },
     ...(opts.stepDelayMs === undefined ? {} : { stepDelayMs: opts.stepDelayMs }),
     ...(opts.transferTokens ? { onTransfer: (t: Transfer) => opts.transferTokens?.changed(t) } : {}),
   });
@@ -138,10 +152,11 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
         try {
           const { space } = request.params as { space: string };
           const caller = await identify(
-            opts.config[space],
+            configOf(space),
             space,
             request.headers.authorization,
             opts.verifyToken,
+            request.certificate ?? null,
           );
           const body = request.body;
           if (method === "POST" && (typeof body !== "object" || body === null || Array.isArray(body)))
@@ -368,7 +383,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
   const initiate = {
     negotiation: async (space: string, body: Json) => {
       const providerId = str(body, "providerId");
-      if (!opts.config[space]?.counterparties.some((c) => c.id === providerId))
+      if (!counterpartyOf(space, providerId))
         throw new DspRefusal(
           400,
           "TDS_ERR_DSP_UNKNOWN_COUNTERPARTY",
@@ -427,10 +442,11 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
       async (request, reply) => {
         const { space } = request.params as { space: string };
         const p = principalOf(request);
-        if (p.role !== "participant" || p.space !== space || p.participant !== opts.config[space]?.consumer)
+        const consumer = configOf(space)?.consumer;
+        if (p.role !== "participant" || p.space !== space || p.participant !== consumer)
           throw new TdsError(
             "forbidden",
-            `Only participant ${opts.config[space]?.consumer ?? "(none configured)"} of ${space} starts DSP processes`,
+            `Only participant ${consumer ?? "(none configured)"} of ${space} starts DSP processes`,
           );
         try {
           const r = await initiate[kind](space, (request.body ?? {}) as Json);
@@ -451,7 +467,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
         { config: { public: true }, schema: { hide: true, response: dspErrors } },
         async (request, reply) => {
           try {
-            await identify(opts.config[space], space, request.headers.authorization, opts.verifyToken);
+            await identify(configOf(space), space, request.headers.authorization, opts.verifyToken);
             const r = await initiate[kind](space, (request.body ?? {}) as Json);
             return await reply.status(r.status).send(r.body);
           } catch (err) {

@@ -53,6 +53,8 @@ export interface TransferStart {
   readonly objectKey: string;
   readonly etag: string | undefined;
   readonly idempotencyKey: string | undefined;
+  /** The uid of the SandboxJob whose input read this is (open() only): its reads are tallied per job. */
+  readonly sandboxJob?: string;
 }
 
 const rfc3339 = (d: Date): string => d.toISOString();
@@ -224,14 +226,14 @@ export class Ledger {
         `with inserted as (
            insert into gateway_transfers
              (transfer_id, agreement_id, space, consumer, provider, offer, contract, contract_uid, object_key, etag,
-              idempotency_key, access_metered)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true)
+              idempotency_key, access_metered, sandbox_job)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12)
            on conflict (transfer_id) do nothing
            returning agreement_id, object_key, etag, created_at)
          select true as inserted, * from inserted
          union all
          select false, agreement_id, object_key, etag, created_at from gateway_transfers where transfer_id = $1`,
-        transferRow(grant, t),
+        [...transferRow(grant, t), t.sandboxJob ?? null],
       );
       const row = rows[0];
       if (!row) continue;

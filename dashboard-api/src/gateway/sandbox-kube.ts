@@ -25,6 +25,7 @@ export function grantOf(j: JobObj, grantId: string): SandboxGrant | undefined {
   return {
     grantId,
     agreementId: g.agreementId,
+    inputs: (g.inputs ?? []).map((i) => ({ name: i.name, agreementId: i.agreementId })),
     job: { namespace: j.metadata.namespace ?? "", name: j.metadata.name ?? "", uid: j.metadata.uid ?? "" },
     outbox: { bucket: g.outbox.bucket, prefix: g.outbox.prefix },
     outputs: g.outputs.map((o) => ({ name: o.name, maxBytes: o.maxBytes })),

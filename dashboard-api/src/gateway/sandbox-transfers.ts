@@ -87,6 +87,8 @@ export class SandboxTransfers {
     t: SandboxTransfer,
     key: string,
     etag: string | undefined,
+    /** For an input read: the job's uid, so its reads are tallied per job (sandbox-reads.ts). */
+    inputOf?: string,
   ): Promise<ClaimedTransfer | Refusal> {
     try {
       return await this.ledger.open(grant, {
@@ -94,6 +96,7 @@ export class SandboxTransfers {
         objectKey: key,
         etag,
         idempotencyKey: t.idem,
+        ...(inputOf ? { sandboxJob: inputOf } : {}),
       });
     } catch (err) {
       if (err instanceof LedgerRefusal) return err;
@@ -158,7 +161,13 @@ export class SandboxTransfers {
     if (!body) throw new Error(`the store returned no body for ${at.key}`);
     let transfer;
     try {
-      transfer = await this.open(at.grant, t, at.key, object.ETag);
+      transfer = await this.open(
+        at.grant,
+        t,
+        at.key,
+        object.ETag,
+        at.direction === "inputs" ? at.job.uid : undefined,
+      );
     } catch (err) {
       body.destroy();
       throw err;

@@ -2,7 +2,8 @@
 // and writes its outputs with the job-scoped token of its grant Secret (the
 // operator creates it in the sandbox namespace); the consumer reads released
 // outputs with its contract token.
-//   GET /v1/sandbox/{job}/inputs/{key}    job token; job Pending or Running, contract Active, key in the offer's asset
+//   GET /v1/sandbox/{job}/inputs/{key}    job token; job Pending or Running, contract Active, key in the offer's asset;
+//                                         ?input=<name> reads a further input (spec.inputs), each under its own contract
 //   PUT /v1/sandbox/{job}/outputs/{name}  job token; streams into tds-outbox/<uid>/<name> in the
 //                                         provider's bucket and writes the manifest the operator reads
 //   GET /v1/sandbox/{uid}/outputs/{name}  contract token; only when the job's review is Released
@@ -22,6 +23,7 @@ import {
   contractRefusal,
   outputExportRefusal,
   objectResponses,
+  type ContractGrant,
   tokenMatches,
   withinAsset,
   type Refusal,
@@ -29,7 +31,7 @@ import {
 import type { GrantSource } from "./kube.ts";
 import type { Ledger } from "./ledger.ts";
 import type { StreamMonitor } from "./monitor.ts";
-import { sandboxGrantId, type OutputManifest } from "@tds/crds";
+import { MAIN_INPUT, sandboxGrantId, type OutputManifest } from "@tds/crds";
 import { OutputScanner } from "./sandbox-scan.ts";
 import { InputFingerprints } from "./sandbox-inputs.ts";
 import { refuse, SandboxTransfers } from "./sandbox-transfers.ts";
@@ -37,7 +39,10 @@ import { refuse, SandboxTransfers } from "./sandbox-transfers.ts";
 /** A job's grant, from its grant Secret and the SandboxJob. */
 export interface SandboxGrant {
   readonly grantId: string;
+  /** The agreement of spec.contractRef: the input named main, and the outputs' contract. */
   readonly agreementId: string;
+  /** The agreements of the further inputs (spec.inputs), by name. */
+  readonly inputs: readonly { readonly name: string; readonly agreementId: string }[];
   readonly job: { readonly namespace: string; readonly name: string; readonly uid: string };
   readonly outbox: { readonly bucket: string; readonly prefix: string };
   /** Declared outputs and their size limits in bytes. */
@@ -101,13 +106,30 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
   const fingerprints = new InputFingerprints(opts.s3);
   const transfers = new SandboxTransfers(opts.s3, opts.ledger, opts.monitor);
 
-  /** The job's grant for a job token, checked: job not finished, contract Active and computeOnly. */
+  /** A contract of the job, checked: Active, in its validity, and computeOnly. */
+  const usable = async (agreementId: string): Promise<ContractGrant | Refusal> => {
+    const contract = await opts.source.resolve(agreementId);
+    if (!contract) return denied;
+    const refused = contractRefusal(contract, opts.now());
+    if (refused) return refused;
+    if (contract.offer.accessMode !== "computeOnly")
+      return {
+        status: 403,
+        code: "TDS_ERR_ACCESS_MODE",
+        message: `Offer ${contract.offer.name} is not computeOnly`,
+      };
+    return contract;
+  };
+
+  /**
+   * The job's grant for a job token, checked: job not finished, and the contract of
+   * `input` (main: spec.contractRef; otherwise one of spec.inputs) Active and computeOnly.
+   */
   const running = async (
     request: FastifyRequest,
     id: string,
-  ): Promise<
-    { grant: SandboxGrant; contract: NonNullable<Awaited<ReturnType<GrantSource["resolve"]>>> } | Refusal
-  > => {
+    input = MAIN_INPUT,
+  ): Promise<{ grant: SandboxGrant; contract: ContractGrant } | Refusal> => {
     const gid = UID.test(id) ? sandboxGrantId(id) : GRANT.test(id) ? id : undefined;
     const token = bearer(request.headers.authorization);
     if (!gid || !token) return denied;
@@ -121,17 +143,16 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         code: "TDS_ERR_JOB_NOT_RUNNING",
         message: `SandboxJob ${grant.job.name} is ${job?.phase ?? "gone"}; its token works only while it runs`,
       };
-    const contract = await opts.source.resolve(grant.agreementId);
-    if (!contract) return denied;
-    const refused = contractRefusal(contract, opts.now());
-    if (refused) return refused;
-    if (contract.offer.accessMode !== "computeOnly")
+    const agreementId =
+      input === MAIN_INPUT ? grant.agreementId : grant.inputs.find((i) => i.name === input)?.agreementId;
+    if (agreementId === undefined)
       return {
-        status: 403,
-        code: "TDS_ERR_ACCESS_MODE",
-        message: `Offer ${contract.offer.name} is not computeOnly`,
+        status: 404,
+        code: "TDS_ERR_INPUT_NOT_DECLARED",
+        message: `querystring/input: SandboxJob ${grant.job.name} declares no input ${input}`,
       };
-    return { grant, contract };
+    const contract = await usable(agreementId);
+    return "status" in contract ? contract : { grant, contract };
   };
 
   const params = (name: string) => ({
@@ -147,7 +168,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
     },
   };
 
-  app.get<{ Params: { job: string; "*": string } }>(
+  app.get<{ Params: { job: string; "*": string }; Querystring: { input?: string } }>(
     "/v1/sandbox/:job/inputs/*",
     {
       config: { public: true },
@@ -159,16 +180,23 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         description:
           "Authorization: Bearer <token from the job's grant Secret>. Range is passed to the store. " +
           "Idempotency-Key makes retries one transfer, metered once per byte (sandbox.input_bytes); the " +
-          "answer carries TDS-Transfer-Id.",
+          "answer carries TDS-Transfer-Id. ?input=<name> reads a further input of the job (spec.inputs), " +
+          "checked against its own contract; without it, the input of spec.contractRef (main).",
         security: [],
         params: params("*"),
+        querystring: {
+          type: "object",
+          properties: {
+            input: { type: "string", maxLength: 63, description: "Name of the input; main by default" },
+          },
+        },
         headers,
         response: objectResponses,
       },
     },
     async (request, reply) => {
       const key = request.params["*"];
-      const r = await running(request, request.params.job);
+      const r = await running(request, request.params.job, request.query.input);
       if ("status" in r) return refuse(reply, request, r);
       if (!withinAsset(key, r.contract.offer))
         return refuse(reply, request, {
@@ -265,8 +293,19 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
           message: `Output ${name} is ${String(length)} bytes, over its limit of ${String(declared.maxBytes)} bytes`,
         });
       }
-      // The inputs' fingerprints first (read once per object version), so the output is scanned as it streams.
-      const scanner = new OutputScanner(await fingerprints.of(r.contract.bucket, r.contract.offer));
+      // Every input's fingerprints first (read once per object version), so the output is scanned as it streams.
+      const inputs = [r.contract];
+      for (const i of r.grant.inputs) {
+        const c = await usable(i.agreementId);
+        if ("status" in c) {
+          request.body.resume();
+          return refuse(reply, request, c);
+        }
+        inputs.push(c);
+      }
+      const scans = [];
+      for (const c of inputs) scans.push(...(await fingerprints.of(c.bucket, c.offer)));
+      const scanner = new OutputScanner(scans);
       const transfer = await transfers.open(r.contract, t, key, undefined);
       if ("status" in transfer) {
         request.body.resume();

@@ -66,7 +66,12 @@ export interface Dashboard {
   postUsage?(events: readonly unknown[]): Promise<void>;
   /** Accesses the gateway counted for an agreement (GET /v1/spaces/{space}/agreements/{id}). */
   agreementAccesses?(space: string, agreementId: string): Promise<number>;
+  /** What a SandboxJob read, per agreement (GET /v1/spaces/{space}/sandboxjobs/{uid}/reads). */
+  sandboxReads?(space: string, uid: string): Promise<SandboxReads>;
 }
+
+/** A SandboxJob's input reads through the gateway, per agreement. */
+export type SandboxReads = ReadonlyMap<string, { readonly reads: bigint; readonly bytes: bigint }>;
 
 /** The operator's identity in evidence entries. */
 export const OPERATOR_ACTOR = "system:tds-operator";
@@ -137,17 +142,38 @@ export class HttpDashboard implements Dashboard {
     }
   }
 
-  async agreementAccesses(space: string, agreementId: string): Promise<number> {
+  private async getJson(path: string): Promise<unknown> {
     const headers: Record<string, string> = { accept: "application/json" };
     const token = await this.opts.token?.();
     if (token) headers.authorization = `Bearer ${token}`;
-    const path = `/v1/spaces/${encodeURIComponent(space)}/agreements/${encodeURIComponent(agreementId)}`;
     const res = await this.fetch(`${this.base}${path}`, { headers, signal: AbortSignal.timeout(10_000) });
     if (!res.ok) {
       const text = await res.text().catch(() => "");
       throw new Error(`GET ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
     }
-    const body = (await res.json()) as { accesses?: unknown };
+    return res.json();
+  }
+
+  async sandboxReads(space: string, uid: string): Promise<SandboxReads> {
+    const path = `/v1/spaces/${encodeURIComponent(space)}/sandboxjobs/${encodeURIComponent(uid)}/reads`;
+    const body = (await this.getJson(path)) as { inputs?: unknown };
+    if (!Array.isArray(body.inputs)) throw new Error(`GET ${path}: no inputs in the answer`);
+    const out = new Map<string, { reads: bigint; bytes: bigint }>();
+    for (const i of body.inputs as { agreementId?: unknown; reads?: unknown; bytes?: unknown }[]) {
+      if (
+        typeof i.agreementId !== "string" ||
+        !Number.isSafeInteger(i.reads) ||
+        !Number.isSafeInteger(i.bytes)
+      )
+        throw new Error(`GET ${path}: a malformed input in the answer`);
+      out.set(i.agreementId, { reads: BigInt(i.reads as number), bytes: BigInt(i.bytes as number) });
+    }
+    return out;
+  }
+
+  async agreementAccesses(space: string, agreementId: string): Promise<number> {
+    const path = `/v1/spaces/${encodeURIComponent(space)}/agreements/${encodeURIComponent(agreementId)}`;
+    const body = (await this.getJson(path)) as { accesses?: unknown };
     if (typeof body.accesses !== "number" || !Number.isSafeInteger(body.accesses) || body.accesses < 0)
       throw new Error(`GET ${path}: no accesses count in the answer`);
     return body.accesses;

@@ -142,7 +142,7 @@ export async function writeStatus<S>(
   return true;
 }
 
-/** Adds a finalizer with a JSON merge patch conditioned on the resourceVersion. */
+/** Adds a finalizer with a JSON merge patch conditioned on the resourceVersion; `obj` takes the new version. */
 export async function addFinalizer(
   ctx: Context,
   resource: ResourceType,
@@ -152,9 +152,18 @@ export async function addFinalizer(
   const finalizers = obj.metadata.finalizers ?? [];
   if (finalizers.includes(finalizer)) return;
   ctx.beforeWrite(`add finalizer ${resource.kind} ${obj.metadata.name ?? ""}`);
-  await ctx.client.mergePatch(resource, obj.metadata.name ?? "", obj.metadata.namespace, {
-    metadata: { resourceVersion: obj.metadata.resourceVersion, finalizers: [...finalizers, finalizer] },
-  });
+  const patched = await ctx.client.mergePatch<KubeObject>(
+    resource,
+    obj.metadata.name ?? "",
+    obj.metadata.namespace,
+    {
+      metadata: { resourceVersion: obj.metadata.resourceVersion, finalizers: [...finalizers, finalizer] },
+    },
+  );
+  // The caller goes on with this object: its later writes carry the version the patch made,
+  // not the one it read (which would be a 409 on every new object's first status write).
+  obj.metadata.resourceVersion = patched.metadata.resourceVersion;
+  obj.metadata.finalizers = patched.metadata.finalizers;
 }
 
 /** Removes a finalizer with a JSON merge patch conditioned on the resourceVersion. */

@@ -76,6 +76,7 @@ export async function startOperator(
   run: string,
   opts: {
     resyncMs?: number;
+    workers?: number;
     watchdogMs?: number;
     requestTimeoutMs?: number;
     settings?: Partial<Settings>;
@@ -104,6 +105,7 @@ export async function startOperator(
     leaseName: `tds-operator-${run}`,
     spaceSelector: `tds.dev/test-run=${run}`,
     resyncMs: opts.resyncMs ?? 5_000,
+    workers: opts.workers,
     watchdogMs: opts.watchdogMs,
     requestTimeoutMs: opts.requestTimeoutMs,
     retryPeriodMs: 500,

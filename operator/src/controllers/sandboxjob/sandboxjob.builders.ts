@@ -6,7 +6,13 @@
 // sandboxes. Also the limits (resources, deadline) checked against the space,
 // and the usage of a run: measured from the kubelet's summary, or reserved.
 import { createHash } from "node:crypto";
-import { sandboxGrantId, type DataSpace, type SandboxJob, type SandboxJobStatus } from "@tds/crds";
+import {
+  MAIN_INPUT,
+  sandboxGrantId,
+  type DataSpace,
+  type SandboxJob,
+  type SandboxJobStatus,
+} from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/crds/kube";
 import { labels } from "../../kinds.ts";
 import { parseQuantity } from "../../quantity.ts";
@@ -118,6 +124,8 @@ export interface SandboxInputs {
   /** The gateway's base URL as the sandbox reaches it. */
   readonly gatewayUrl: string;
   readonly agreementId: string;
+  /** The agreements of spec.inputs, by input name, in spec order. */
+  readonly inputs?: readonly { readonly name: string; readonly agreementId: string }[];
   /** The job-scoped token (random, kept in the grant Secret). */
   readonly token: string;
   readonly outbox: { readonly bucket: string; readonly prefix: string };
@@ -178,6 +186,10 @@ export function sandboxPodSpec(inp: SandboxInputs): Record<string, unknown> {
     ...(job.spec.env ?? []),
     { name: "TDS_INPUT_URL", value: `${base}/v1/sandbox/${grant}/inputs/` },
     { name: "TDS_OUTPUT_URL", value: `${base}/v1/sandbox/${grant}/outputs/` },
+    // The inputs' names: main (spec.contractRef), then spec.inputs, read with ?input=<name>.
+    ...(job.spec.inputs?.length
+      ? [{ name: "TDS_INPUTS", value: [MAIN_INPUT, ...job.spec.inputs.map((i) => i.name)].join(",") }]
+      : []),
     {
       name: "TDS_GATEWAY_TOKEN",
       valueFrom: { secretKeyRef: { name: GRANT_SECRET, key: "token" } },
@@ -284,6 +296,9 @@ export function buildSandbox(inp: SandboxInputs): SandboxChildren {
       id: grantId(inp.job),
       tokenDigest: `sha256:${createHash("sha256").update(inp.token, "utf8").digest("hex")}`,
       agreementId: inp.agreementId,
+      ...(inp.inputs?.length
+        ? { inputs: inp.inputs.map((i) => ({ name: i.name, agreementId: i.agreementId })) }
+        : {}),
       outbox: { bucket: inp.outbox.bucket, prefix: inp.outbox.prefix },
       outputs: outputs.map((o) => ({ name: o.name, maxBytes: Number(o.maxBytes) })),
     },

@@ -10,14 +10,19 @@
 // the job by removing its namespace. One evidence entry per phase and review.
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type {
-  DataContract,
-  DataOffer,
-  DataSpace,
-  Participant,
-  SandboxJob,
-  SandboxJobStatus,
+import {
+  MAIN_INPUT,
+  jobInputs,
+  splitByContribution,
+  type DataContract,
+  type DataOffer,
+  type DataSpace,
+  type Participant,
+  type SandboxJob,
+  type SandboxJobStatus,
 } from "@tds/crds";
+import type { UsageCloudEvent } from "../../metering/usage.ts";
+import type { SandboxReads } from "../../dashboard/dashboard.ts";
 import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/crds/kube";
 import { kinds } from "../../kinds.ts";
 import {
@@ -65,6 +70,8 @@ import {
 
 type JobObject = SandboxJob & KubeObject;
 type Phase = NonNullable<SandboxJobStatus["phase"]>;
+type UsageCloudEventList = UsageCloudEvent[];
+type RevenueShareStatus = NonNullable<SandboxJobStatus["revenueShares"]>[number];
 
 export const SANDBOX_FINALIZER = "tds.dev/sandbox-cleanup";
 const batchJob: ResourceType = {
@@ -174,13 +181,12 @@ export class SandboxJobReconciler implements Reconciler {
     const phase = job.status?.phase;
     if (phase && TERMINAL.includes(phase)) return this.afterRun(ctx, job, space);
 
-    const contract = await ctx.client.find<DataContract & KubeObject>(
-      kinds.dataContract,
-      job.spec.contractRef.name,
-      job.metadata.namespace,
-    );
-    const state = contract?.status?.state;
-    if (!contract || state !== "Active") {
+    // Every input's contract must be Active and its offer computeOnly; any one revoked or
+    // expired stops the job. The contracts live in the job's namespace: one consumer.
+    const inputs = await this.inputsOf(ctx, job);
+    for (const { input, contract } of inputs) {
+      const state = contract?.status?.state;
+      if (contract && state === "Active") continue;
       const started =
         phase === "Running" || (phase === "Pending" && job.status?.sandboxNamespace !== undefined);
       const reason =
@@ -189,7 +195,7 @@ export class SandboxJobReconciler implements Reconciler {
           : state === "Expired"
             ? "ContractExpired"
             : "ContractNotActive";
-      const message = `spec.contractRef: DataContract ${job.spec.contractRef.name} is ${state ?? "missing"}, and a SandboxJob runs only under an Active contract`;
+      const message = `${input.field}: DataContract ${input.contract} is ${state ?? "missing"}, and a SandboxJob runs only under Active contracts`;
       if (started) {
         await this.removeSandbox(ctx, job);
         return this.finish(ctx, job, where.space, "Failed", reason, `Stopped: ${message}`);
@@ -198,22 +204,24 @@ export class SandboxJobReconciler implements Reconciler {
         return this.waiting(ctx, job, where.space, reason, message);
       return this.finish(ctx, job, where.space, "Rejected", reason, message);
     }
+    const contract = inputs[0]?.contract;
+    if (!contract) return undefined;
+    for (const { input, contract: c } of inputs) {
+      const ref = c?.spec.offerRef;
+      const offer =
+        ref && (await ctx.client.find<DataOffer & KubeObject>(kinds.dataOffer, ref.name, ref.namespace));
+      const mode = offer?.status?.effectivePolicy?.accessMode ?? offer?.spec.policy.accessMode ?? "download";
+      if (!offer || mode !== "computeOnly")
+        return this.finish(
+          ctx,
+          job,
+          where.space,
+          "Rejected",
+          "OfferNotComputeOnly",
+          `${input.field}: offer ${ref?.namespace ?? ""}/${ref?.name ?? ""} has access mode ${mode}; a SandboxJob needs computeOnly offers`,
+        );
+    }
     const offerRef = contract.spec.offerRef;
-    const offer = await ctx.client.find<DataOffer & KubeObject>(
-      kinds.dataOffer,
-      offerRef.name,
-      offerRef.namespace,
-    );
-    const mode = offer?.status?.effectivePolicy?.accessMode ?? offer?.spec.policy.accessMode ?? "download";
-    if (!offer || mode !== "computeOnly")
-      return this.finish(
-        ctx,
-        job,
-        where.space,
-        "Rejected",
-        "OfferNotComputeOnly",
-        `Offer ${offerRef.namespace}/${offerRef.name} has access mode ${mode}; a SandboxJob needs a computeOnly offer`,
-      );
     const consumer = this.deps.cache.get(kinds.participant, where.participant) as
       (Participant & KubeObject) | undefined;
     if (consumer?.spec.suspended) {
@@ -259,6 +267,9 @@ export class SandboxJobReconciler implements Reconciler {
       job,
       space,
       contract.status?.agreementId ?? "",
+      inputs
+        .slice(1)
+        .map((i) => ({ name: i.input.name, agreementId: i.contract?.status?.agreementId ?? "" })),
       limits.limits,
       bucket,
     );
@@ -279,6 +290,7 @@ export class SandboxJobReconciler implements Reconciler {
     job: JobObject,
     space: DataSpace & KubeObject,
     agreementId: string,
+    further: readonly { name: string; agreementId: string }[],
     limits: SandboxLimits,
     bucket: string,
   ): Promise<{ job: JobObject; quotaPending: boolean }> {
@@ -294,6 +306,7 @@ export class SandboxJobReconciler implements Reconciler {
       ...(this.deps.sandbox ? { placement: this.deps.sandbox } : {}),
       ...(this.deps.gateway ? { gateway: this.deps.gateway } : {}),
       agreementId,
+      inputs: further,
       token: issued || randomBytes(32).toString("base64url"),
       outbox: { bucket, prefix: outboxPrefix(job) },
       owner: {
@@ -587,31 +600,100 @@ export class SandboxJobReconciler implements Reconciler {
     return false;
   }
 
-  /** Usage for a finished run, once: the ids are deterministic, and the Metered condition records success. */
+  /** Each input of the job (spec.contractRef as main, then spec.inputs) with its contract, if found. */
+  private async inputsOf(
+    ctx: Context,
+    job: JobObject,
+  ): Promise<
+    { input: ReturnType<typeof jobInputs>[number]; contract: (DataContract & KubeObject) | undefined }[]
+  > {
+    const out = [];
+    for (const input of jobInputs(job.spec))
+      out.push({
+        input,
+        contract: await ctx.client.find<DataContract & KubeObject>(
+          kinds.dataContract,
+          input.contract,
+          job.metadata.namespace,
+        ),
+      });
+    return out;
+  }
+
+  /**
+   * Usage for a finished run, once: the ids are deterministic, and the Metered condition
+   * records success. With several inputs, the run's usage is split among their providers by
+   * the space's revenueSharing, weighed by what the gateway tallied of the job's reads
+   * (crds/src/revenue.ts), and the split is kept in status.revenueShares.
+   */
   private async meter(ctx: Context, job: JobObject, space: DataSpace & KubeObject): Promise<JobObject> {
     const status = job.status ?? {};
     if (findCondition(status.conditions, "Metered")?.status === "True") return job;
     const post = this.deps.dashboard?.postUsage?.bind(this.deps.dashboard);
     const limits = sandboxLimits(space, job);
     if (!post || !limits.ok || !status.startTime || !status.completionTime) return job;
-    const contract = await ctx.client.find<DataContract & KubeObject>(
-      kinds.dataContract,
-      job.spec.contractRef.name,
-      job.metadata.namespace,
-    );
-    const events = sandboxUsageEvents({
-      uid: job.metadata.uid ?? "",
-      space: space.metadata.name ?? "",
-      consumer: splitParticipantNamespace(job.metadata.namespace)?.participant ?? "",
-      provider: splitParticipantNamespace(contract?.spec.offerRef.namespace)?.participant ?? "",
-      offer: contract?.spec.offerRef.name ?? "",
-      contract: job.spec.contractRef.name,
-      time: status.completionTime,
-      usage: meteredUsage(status.usage, limits.limits, status.startTime, status.completionTime),
-    });
+    const spaceName = space.metadata.name ?? "";
+    const uid = job.metadata.uid ?? "";
+    const usage = meteredUsage(status.usage, limits.limits, status.startTime, status.completionTime);
+    const completionTime = status.completionTime;
+    const revenue = async (): Promise<{ events: UsageCloudEventList; shares?: RevenueShareStatus[] }> => {
+      const inputs = await this.inputsOf(ctx, job);
+      const single = inputs.length === 1;
+      // One input takes everything: no read tally is needed (and none is asked for).
+      const dashboard = this.deps.dashboard;
+      const reads: SandboxReads | undefined = single
+        ? new Map()
+        : await dashboard?.sandboxReads?.(spaceName, uid);
+      if (!reads) throw new Error("the dashboard API cannot tell the job's reads");
+      const shares = splitByContribution(
+        space.spec.metering.revenueSharing ?? "ProportionalToUsage",
+        inputs.map(({ input, contract }) => {
+          const r = reads.get(contract?.status?.agreementId ?? "");
+          return {
+            input: input.name,
+            provider: splitParticipantNamespace(contract?.spec.offerRef.namespace)?.participant ?? "",
+            offer: contract?.spec.offerRef.name ?? "",
+            contract: input.contract,
+            bytes: r?.bytes ?? 0n,
+            reads: r?.reads ?? 0n,
+          };
+        }),
+        [usage.cpuMilliseconds, usage.memoryByteSeconds],
+      );
+      const events = shares.flatMap((s) =>
+        sandboxUsageEvents({
+          uid,
+          ...(s.input === MAIN_INPUT ? {} : { input: s.input }),
+          space: spaceName,
+          consumer: splitParticipantNamespace(job.metadata.namespace)?.participant ?? "",
+          provider: s.provider,
+          offer: s.offer,
+          contract: s.contract,
+          time: completionTime,
+          usage: { cpuMilliseconds: s.parts[0] ?? 0n, memoryByteSeconds: s.parts[1] ?? 0n },
+        }),
+      );
+      if (single) return { events };
+      return {
+        events,
+        shares: shares.map((s) => ({
+          input: s.input,
+          provider: s.provider,
+          contract: s.contract,
+          basis: s.basis,
+          bytes: Number(s.bytes),
+          reads: Number(s.reads),
+          cpuMilliseconds: Number(s.parts[0] ?? 0n),
+          memoryByteSeconds: Number(s.parts[1] ?? 0n),
+        })),
+      };
+    };
+    let shares: RevenueShareStatus[] | undefined;
     let condition;
     try {
-      await post(events);
+      const split = await revenue();
+      shares = split.shares;
+      await post(split.events);
       condition = {
         type: "Metered",
         status: "True",
@@ -629,6 +711,7 @@ export class SandboxJobReconciler implements Reconciler {
     }
     const next = {
       ...status,
+      ...(shares && condition.status === "True" ? { revenueShares: shares } : {}),
       conditions: setCondition(status.conditions, {
         ...condition,
         observedGeneration: job.metadata.generation ?? 0,

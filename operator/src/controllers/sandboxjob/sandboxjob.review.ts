@@ -78,7 +78,16 @@ export function sandboxEvidence(
       uid,
     },
     payloadHash: createHash("sha256")
-      .update(JSON.stringify({ contract: job.spec.contractRef.name, image: job.spec.image, ...facts }))
+      .update(
+        JSON.stringify({
+          contract: job.spec.contractRef.name,
+          ...(job.spec.inputs?.length
+            ? { inputs: job.spec.inputs.map((i) => ({ name: i.name, contract: i.contractRef.name })) }
+            : {}),
+          image: job.spec.image,
+          ...facts,
+        }),
+      )
       .digest("hex"),
   });
   const out: EvidenceEntry[] = [];
@@ -105,9 +114,14 @@ export function sandboxEvidence(
   return out;
 }
 
-/** Usage of a finished run, billed to the consumer; `sandbox/<uid>/cpu` and `sandbox/<uid>/memory`. */
+/**
+ * Usage of a finished run (or of one input's part of it, crds/src/revenue.ts), billed to the
+ * consumer; `sandbox/<uid>/cpu` and `sandbox/<uid>/memory`, suffixed `/<input>` for a further input.
+ */
 export function sandboxUsageEvents(r: {
   uid: string;
+  /** A further input (spec.inputs): its part of the run, `sandbox/<uid>/cpu/<input>`; unset for main. */
+  input?: string;
   space: string;
   consumer: string;
   provider: string;
@@ -119,7 +133,7 @@ export function sandboxUsageEvents(r: {
 }): UsageCloudEvent[] {
   const event = (suffix: string, meter: string, quantity: bigint): UsageCloudEvent => ({
     specversion: "1.0",
-    id: `sandbox/${r.uid}/${suffix}`,
+    id: `sandbox/${r.uid}/${suffix}${r.input === undefined ? "" : `/${r.input}`}`,
     source: SANDBOX_USAGE_SOURCE,
     type: "dev.tds.usage.v1",
     time: r.time,
