@@ -29,7 +29,15 @@ import {
   type ResourceInfo,
 } from "./common.types.ts";
 
-export const CONTRACT_STATES = ["Requested", "Agreed", "Rejected", "Active", "Expired", "Revoked"] as const;
+export const CONTRACT_STATES = [
+  "Requested",
+  "Agreed",
+  "Rejected",
+  "Active",
+  "Suspended",
+  "Expired",
+  "Revoked",
+] as const;
 export type ContractState = (typeof CONTRACT_STATES)[number];
 
 export const DataContractSpecSchema = Obj("What the consumer asks for.", {
@@ -58,7 +66,7 @@ export const DataContractStatusSchema = Obj("The decision and the state of the a
   conditions: Conditions(),
   state: Type.Optional(
     StringEnum(
-      "Requested: awaiting a decision. Agreed: accepted, not yet valid. Rejected: see rejection. Active: access is granted. Expired: the validity window ended or the accesses ran out. Revoked: the provider or the space operator withdrew it.",
+      "Requested: awaiting a decision. Agreed: accepted, not yet valid. Rejected: see rejection. Active: access is granted. Suspended: a change of the space's rules (or the offer's policy) no longer allows it; access stops until the provider reinstates it. Expired: the validity window ended or the accesses ran out. Revoked: the provider or the space operator withdrew it.",
       CONTRACT_STATES,
     ),
   ),
@@ -109,6 +117,16 @@ export const DataContractStatusSchema = Obj("The decision and the state of the a
       { pattern: "^sha256:[0-9a-f]{64}$" },
     ),
   ),
+  suspension: Type.Optional(
+    Obj(
+      "Why the contract is Suspended: the rule of the space (or of the offer's policy) that no longer allows it.",
+      {
+        rule: Str("The CamelCase rule that failed, as the policy engine names it.", 128),
+        message: Str("What the rule found.", 1024),
+        suspendedAt: DateTime("When the contract was suspended."),
+      },
+    ),
+  ),
   crossBorderExport: Type.Optional(
     Bool(
       "The consumer is outside the space's home region and the transfer is allowed: the agreement is recorded as a cross-border export.",
@@ -125,7 +143,11 @@ export const DataContractStatusSchema = Obj("The decision and the state of the a
       Obj("One transition.", {
         action: Str("What happened, for example contract.agreed or contract.cross-border-export.", 64),
         state: Type.Optional(StringEnum("The state entered.", CONTRACT_STATES)),
-        reason: Str("The CamelCase reason of the transition.", 128),
+        reason: Str(
+          "The CamelCase reason of the transition; for a suspension, the rule of the space that no longer allows the contract.",
+          128,
+        ),
+        message: Type.Optional(Str("What the rule found, for a suspension or a reinstatement.", 1024)),
         time: DateTime("When the transition happened."),
         eventId: Str("Idempotency key of the evidence-log entry, derived from the contract uid.", 200),
         logIndex: Type.Optional(

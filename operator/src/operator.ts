@@ -220,6 +220,12 @@ function addOfferAndContractReconcilers(
       })
       .map((c) => `${c.metadata.namespace ?? ""}/${c.metadata.name ?? ""}`);
   manager.add(new DataContractReconciler(deps), [
+    // A change of the space's rules re-decides its agreed contracts (suspension, reinstatement).
+    {
+      resource: kinds.dataSpace,
+      labelSelector: deps.spaceSelector,
+      map: (s) => inNamespaces(kinds.dataContract, ofSpace(s)),
+    },
     { resource: kinds.dataOffer, map: contractsOfOffer },
     { resource: kinds.participant, map: (p) => inNamespaces(kinds.dataContract, ofParticipant(p)) },
     {

@@ -9,7 +9,11 @@
 // harness's API server and S3 server. A second baseline, a bare proxy
 // (s3-proxy.ts: the same SDK GET piped through node:http, nothing else),
 // separates the cost of any extra hop from the gateway's own.
-// Writes test/bench/results/gateway.json.
+// The bench's space, with its rules and the consumer Participant, is in the
+// cluster, so every gateway GET is also re-decided by the policy engine
+// (grants.ts, policyRefusal); TDS_BENCH_GATEWAY_RULES=0 leaves them out, to
+// measure the gateway without that check on the same machine.
+// Writes test/bench/results/gateway.json (gateway-norules.json without the rules).
 // Run under the harness (make bench).
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
@@ -30,6 +34,7 @@ const sizes: [string, number, number][] = [
     : []),
 ];
 const SMALL_RUNS = Number(process.env.TDS_BENCH_GATEWAY_SMALL ?? 300);
+const RULES = process.env.TDS_BENCH_GATEWAY_RULES !== "0";
 
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
 const pct = (xs: number[], p: number): number => {
@@ -44,7 +49,7 @@ async function drain(body: Readable): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const w = await gatewayWorld({ monitorIntervalMs: 2000 });
+  const w = await gatewayWorld({ monitorIntervalMs: 2000, rules: RULES });
   let server: ManagedProcess | undefined;
   let proxy: ManagedProcess | undefined;
   try {
@@ -198,6 +203,7 @@ async function main(): Promise<void> {
       benchmark: "gateway",
       when: new Date().toISOString(),
       node: process.version,
+      policyAtEveryAccess: RULES,
       note: "Gateway (the dashboard API server in its own process) and S3 on loopback in one environment; direct = signed S3 GET with the AWS SDK; gateway and bare proxy (s3-proxy.ts, own process) = node:http GET with keep-alive. Each gateway GET includes the token check, the grant from the watch cache, the PostgreSQL access claim and, after the stream, the metering transaction and evidence append.",
       grantLookups,
       oneGigabyte:
@@ -209,7 +215,10 @@ async function main(): Promise<void> {
     };
     const dir = new URL("./results/", import.meta.url);
     await mkdir(dir, { recursive: true });
-    await writeFile(new URL("gateway.json", dir), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFile(
+      new URL(RULES ? "gateway.json" : "gateway-norules.json", dir),
+      `${JSON.stringify(result, null, 2)}\n`,
+    );
   } finally {
     await server?.stop();
     await proxy?.stop();

@@ -21,6 +21,7 @@ import {
   sandboxGrantId,
   type DataContract,
   type DataOffer,
+  type DataSpace,
   type Participant,
   type SandboxJob,
 } from "@tds/crds";
@@ -34,12 +35,14 @@ const resources = {
   contracts: tdsKinds.dataContract,
   offers: tdsKinds.dataOffer,
   participants: tdsKinds.participant,
+  spaces: tdsKinds.dataSpace,
   sandboxJobs: tdsKinds.sandboxJob,
 };
 
 type Contract = DataContract & KubeObject;
 type Offer = DataOffer & KubeObject;
 type ParticipantObj = Participant & KubeObject;
+type Space = DataSpace & KubeObject;
 type Job = SandboxJob & KubeObject;
 
 export interface GrantCacheOptions {
@@ -59,6 +62,8 @@ export class GrantCache implements GrantSource, SandboxSource {
   private readonly contracts: Informer<Contract>;
   private readonly offers: Informer<Offer>;
   private readonly participants: Informer<ParticipantObj>;
+  /** The spaces' rules, so every access is re-decided against them without a round trip. */
+  private readonly spaces: Informer<Space>;
   private readonly sandboxJobs: Informer<Job> | undefined;
   /** grant id → job key, and job uid → job key. */
   private readonly jobByGrant = new Map<string, string>();
@@ -95,6 +100,14 @@ export class GrantCache implements GrantSource, SandboxSource {
       resource: resources.participants,
       onEvent: () => undefined,
     });
+    this.spaces = new Informer<Space>(opts.client, {
+      ...common,
+      resource: resources.spaces,
+      onEvent: (type) => {
+        // A rule change may make open streams unlawful: the monitor re-checks them now.
+        if (type !== "resync") for (const c of this.contracts.list()) this.notify(c);
+      },
+    });
     this.sandboxJobs = opts.liveSandbox
       ? new Informer<Job>(opts.client, {
           ...common,
@@ -108,6 +121,7 @@ export class GrantCache implements GrantSource, SandboxSource {
       this.contracts,
       this.offers,
       this.participants,
+      this.spaces,
       ...(this.sandboxJobs ? [this.sandboxJobs] : []),
     ];
   }
@@ -139,7 +153,10 @@ export class GrantCache implements GrantSource, SandboxSource {
   contractState(namespace: string, name: string): Promise<ContractState | undefined> {
     if (!this.synced) return this.opts.live.contractState(namespace, name);
     const c = this.contracts.get(`${namespace}/${name}`);
-    return Promise.resolve(c ? contractStateOf(c) : undefined);
+    if (!c) return Promise.resolve(undefined);
+    const agreementId = c.status?.agreementId;
+    const policy = agreementId === undefined ? undefined : this.fromCache(agreementId)?.policy;
+    return Promise.resolve({ ...contractStateOf(c), ...(policy ? { policy } : {}) });
   }
 
   subscribe(listener: (namespace: string, name: string) => void): () => void {
@@ -205,11 +222,16 @@ export class GrantCache implements GrantSource, SandboxSource {
     if (!c) return undefined;
     const offerRef = c.spec.offerRef;
     const provider = splitNamespace(offerRef.namespace)?.participant;
+    const where = splitNamespace(c.metadata.namespace ?? "");
     return grantFrom(
       agreementId,
       c,
       this.offers.get(`${offerRef.namespace}/${offerRef.name}`),
       provider === undefined ? undefined : this.participants.get(provider),
+      {
+        space: where ? this.spaces.get(where.space) : undefined,
+        consumer: where ? this.participants.get(where.participant) : undefined,
+      },
     );
   }
 

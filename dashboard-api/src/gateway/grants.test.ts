@@ -5,6 +5,7 @@ import {
   contractRefusal,
   digestToken,
   downloadRefusal,
+  outputExportRefusal,
   rangeStart,
   splitNamespace,
   tokenMatches,
@@ -88,4 +89,49 @@ test("tokens, bearer headers, transfer ids, ranges and namespaces", () => {
   assert.equal(rangeStart("bytes 5-9/*"), 5);
   assert.deepEqual(splitNamespace("s--p--q"), { space: "s", participant: "p--q" });
   assert.equal(splitNamespace("tds-s"), undefined);
+});
+
+test("policy at every access: a grant the space's current rules no longer allow is refused, with the rule", () => {
+  const policy = {
+    space: {
+      homeRegion: "CN",
+      recordExports: true,
+      levels: [
+        {
+          name: "public",
+          defaultPolicy: { allowedAccessModes: ["download"], crossBorderTransfer: "Allowed" },
+        },
+      ],
+      negativeList: [],
+    },
+    offer: {
+      name: "o",
+      classification: "public",
+      dataCategory: "industrial.telemetry",
+      policy: { purposes: ["research"] },
+    },
+    provider: { name: "p", admitted: true, suspended: false, roles: ["provider"], labels: {}, region: "CN" },
+    consumer: { name: "c", admitted: true, suspended: false, roles: ["consumer"], labels: {}, region: "DE" },
+    contract: { purpose: "research", createdAt: "2026-01-01T00:00:00Z" },
+    current: "Active" as const,
+  };
+  const lawful: ContractGrant = { ...grant(), policy };
+  assert.equal(downloadRefusal(lawful, "data/a.csv", now), undefined);
+  assert.equal(outputExportRefusal(lawful), undefined);
+  const listed: ContractGrant = {
+    ...lawful,
+    policy: {
+      ...policy,
+      space: { ...policy.space, negativeList: [{ dataCategory: "industrial.telemetry" }] },
+    },
+  };
+  const r = downloadRefusal(listed, "data/a.csv", now);
+  assert.equal(r?.code, "TDS_ERR_POLICY_REFUSED");
+  assert.ok(r);
+  assert.match(r.message, /ExportNegativeListed/);
+  assert.equal(outputExportRefusal(listed)?.code, "TDS_ERR_EXPORT_REFUSED");
+  assert.equal(
+    contractRefusal({ ...lawful, contract: { ...lawful.contract, state: "Suspended" } }, now)?.code,
+    "TDS_ERR_CONTRACT_SUSPENDED",
+  );
 });

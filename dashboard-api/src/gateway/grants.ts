@@ -1,8 +1,10 @@
 // The gateway's rules, as pure functions: what a contract grant is, whether a
-// request may proceed (state, validity, access mode, asset path), the
+// request may proceed (state, validity, the space's current rules through the
+// policy engine the operator decides contracts with, access mode, asset path), the
 // deterministic transfer id, and the constant-time token comparison. The
 // grant itself comes from Kubernetes (kube.ts); nothing here does I/O.
 import { createHash, timingSafeEqual } from "node:crypto";
+import { destinationsOf, exportRule, reassess, regionWithin, type LifecycleInput } from "@tds/crds/policy";
 
 export type AccessMode = "download" | "computeOnly";
 
@@ -34,6 +36,13 @@ export interface ContractGrant {
   readonly bucket: string;
   /** SHA-256 of the contract token, so the token itself is not kept around. */
   readonly tokenDigest: Buffer;
+  /**
+   * The facts the policy engine re-decides the contract on at every access:
+   * the space's rules, the offer, both participants and the request, as the
+   * watch cache holds them now. Undefined when the space is unknown (then only
+   * the contract's state and window apply, and the operator's decision stands).
+   */
+  readonly policy?: Omit<LifecycleInput, "now">;
 }
 
 export interface Refusal {
@@ -73,6 +82,13 @@ export function contractRefusal(grant: ContractGrant, now: Date): Refusal | unde
   if (c.state === "Expired") {
     return { status: 403, code: "TDS_ERR_CONTRACT_EXPIRED", message: `Contract ${c.name} has expired` };
   }
+  if (c.state === "Suspended") {
+    return {
+      status: 403,
+      code: "TDS_ERR_CONTRACT_SUSPENDED",
+      message: `Contract ${c.name} is suspended: the space's rules no longer allow it`,
+    };
+  }
   if (c.state !== "Active") {
     return {
       status: 403,
@@ -94,7 +110,25 @@ export function contractRefusal(grant: ContractGrant, now: Date): Refusal | unde
       message: `Contract ${c.name} is valid from ${c.notBefore}`,
     };
   }
-  return undefined;
+  return policyRefusal(grant, now);
+}
+
+/**
+ * The space's rules as they are now, re-decided by the same engine that
+ * agreed the contract: a negative-list entry, a classification level, the
+ * consumer's standing or the offer's policy changed since agreement refuses
+ * at once, before the operator has suspended the contract. The access count
+ * is the ledger's (it claims each access atomically), so it is not re-checked here.
+ */
+export function policyRefusal(grant: ContractGrant, now: Date): Refusal | undefined {
+  if (!grant.policy) return undefined;
+  const v = reassess({ ...grant.policy, now });
+  if (v.lawful) return undefined;
+  return {
+    status: 403,
+    code: "TDS_ERR_POLICY_REFUSED",
+    message: `Contract ${grant.contract.name} is no longer allowed by rule ${v.rule}: ${v.message}`,
+  };
 }
 
 /** True when the key names the offer's object, or an object under the offer's prefix. */
@@ -171,4 +205,58 @@ export interface TransferTokenGate {
   /** The transfer a token was issued for, a refusal, or undefined when the token is not one of these. */
   authorize(agreementId: string, token: string): Promise<{ pid: string } | Refusal | undefined>;
   watch(pid: string, cut: (why: Refusal) => void): () => void;
+}
+
+/** One destination of a transfer outside the home region, and the rule that allows or refuses it. */
+export interface ExportCheck {
+  readonly destination: string;
+  /** certificate: the country the consumer's certificate issuer vouches for; declared: organization.region. */
+  readonly regionSource: "certificate" | "declared";
+  readonly allowed: boolean;
+  readonly rule: string;
+  readonly message: string;
+}
+
+/**
+ * The cross-border exports a transfer to the grant's consumer would be: one
+ * per destination outside the home region (verified and declared), each with
+ * the negative list's and the level's verdict as they are now. Empty for a
+ * domestic consumer or a grant without policy facts.
+ */
+export function exportsOf(grant: ContractGrant): ExportCheck[] {
+  const p = grant.policy;
+  if (!p?.consumer) return [];
+  const consumer = p.consumer;
+  const level = p.space.levels.find((l) => l.name === p.offer.classification);
+  return destinationsOf(consumer)
+    .filter((d) => !regionWithin(d, p.space.homeRegion))
+    .map((destination) => {
+      const regionSource =
+        consumer.verifiedRegion !== undefined && regionWithin(destination, consumer.verifiedRegion)
+          ? "certificate"
+          : "declared";
+      if (!level)
+        return {
+          destination,
+          regionSource,
+          allowed: false,
+          rule: "UnknownClassification",
+          message: `Level ${p.offer.classification} is no longer a level of the space; nothing of it is exported`,
+        };
+      const e = exportRule(p.space, level, p.offer.dataCategory, destination, p.contract.exportDecision);
+      return { destination, regionSource, allowed: e.kind === "allowed", rule: e.rule, message: e.message };
+    });
+}
+
+/**
+ * A released sandbox output leaves the space as the consumer's download: it
+ * is checked against the negative list and the level's export rule for each
+ * of the consumer's destinations (verified and declared), as they are now,
+ * even after the contract ended.
+ */
+export function outputExportRefusal(grant: ContractGrant): Refusal | undefined {
+  const refused = exportsOf(grant).find((e) => !e.allowed);
+  return refused
+    ? { status: 403, code: "TDS_ERR_EXPORT_REFUSED", message: `Rule ${refused.rule}: ${refused.message}` }
+    : undefined;
 }

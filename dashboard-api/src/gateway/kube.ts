@@ -7,7 +7,8 @@
 // watch-backed GrantCache (grant-cache.ts) and uses this live read only where
 // the cache may lag a write it has not seen yet. Read-only; the operator owns
 // writes.
-import type { DataContract, DataOffer, Participant } from "@tds/crds";
+import type { DataContract, DataOffer, DataSpace, Participant } from "@tds/crds";
+import { participantFacts, spaceRules, type LifecycleInput } from "@tds/crds/policy";
 import { tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
 import { splitNamespace, type AccessMode, type ContractGrant } from "./grants.ts";
 
@@ -44,6 +45,7 @@ export function grantFrom(
   c: ContractObj,
   offer: OfferObj | undefined,
   participant: (Participant & Obj) | undefined,
+  rules?: { readonly space: DataSpace | undefined; readonly consumer: (Participant & Obj) | undefined },
 ): ContractGrant | undefined {
   const ns = c.metadata.namespace ?? "";
   const consumer = splitNamespace(ns);
@@ -92,6 +94,41 @@ export function grantFrom(
     ...(terms.maxAccesses === undefined ? {} : { maxAccesses: terms.maxAccesses }),
     bucket,
     tokenDigest: Buffer.from(digest, "hex"),
+    ...(rules?.space ? { policy: policyFacts(c, offer, rules.space, participant, rules.consumer) } : {}),
+  };
+}
+
+/** The facts the policy engine re-decides an agreed contract on (grants.ts, policyRefusal). */
+function policyFacts(
+  c: ContractObj,
+  offer: OfferObj,
+  space: DataSpace,
+  provider: (Participant & Obj) | undefined,
+  consumer: (Participant & Obj) | undefined,
+): Omit<LifecycleInput, "now"> {
+  const consumerName = splitNamespace(c.metadata.namespace ?? "")?.participant ?? "";
+  const providerName = splitNamespace(c.spec.offerRef.namespace)?.participant ?? "";
+  const a = (c.metadata as { annotations?: Record<string, string> }).annotations ?? {};
+  const exportDecision = a["tds.dev/export-decision"];
+  const validity = c.status?.validity;
+  return {
+    space: spaceRules(space),
+    offer: {
+      name: offer.metadata.name ?? "",
+      classification: offer.spec.classification,
+      dataCategory: offer.spec.dataCategory,
+      policy: offer.spec.policy,
+    },
+    provider: participantFacts(provider, providerName),
+    consumer: participantFacts(consumer, consumerName),
+    contract: {
+      purpose: c.spec.purpose,
+      ...(c.spec.requestedAccesses === undefined ? {} : { requestedAccesses: c.spec.requestedAccesses }),
+      createdAt: (c.metadata as { creationTimestamp?: string }).creationTimestamp ?? "",
+      ...(exportDecision === undefined ? {} : { exportDecision }),
+    },
+    current: c.status?.state,
+    ...(validity ? { agreed: validity } : {}),
   };
 }
 
@@ -100,6 +137,8 @@ export interface ContractState {
   readonly state: string;
   readonly uid: string;
   readonly notAfter?: string;
+  /** The policy facts as they are now (the watch cache gives them), so the monitor re-decides on current rules. */
+  readonly policy?: ContractGrant["policy"];
 }
 
 export function contractStateOf(c: ContractObj): ContractState {
@@ -121,11 +160,16 @@ export class KubeGrantSource implements GrantSource {
     const offerRef = c?.spec.offerRef;
     const provider = offerRef && splitNamespace(offerRef.namespace);
     if (!c || !offerRef || !provider) return undefined;
-    const [offer, participant] = await Promise.all([
+    const consumer = splitNamespace(c.metadata.namespace ?? "");
+    const [offer, participant, space, consumerObj] = await Promise.all([
       this.kube.find<OfferObj & KubeObject>(tdsKinds.dataOffer, offerRef.name, offerRef.namespace),
       this.kube.find<Participant & KubeObject>(tdsKinds.participant, provider.participant),
+      this.kube.find<DataSpace & KubeObject>(tdsKinds.dataSpace, provider.space),
+      consumer
+        ? this.kube.find<Participant & KubeObject>(tdsKinds.participant, consumer.participant)
+        : undefined,
     ]);
-    return grantFrom(agreementId, c, offer, participant);
+    return grantFrom(agreementId, c, offer, participant, { space, consumer: consumerObj });
   }
 
   async contractState(namespace: string, name: string): Promise<ContractState | undefined> {

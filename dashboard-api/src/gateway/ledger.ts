@@ -32,7 +32,7 @@ import { ingestEvents } from "../metering/ingest.ts";
 import type { MeterName } from "../metering/meters.ts";
 import type { EvidenceEntry } from "../evidence/entry.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
-import type { ContractGrant } from "./grants.ts";
+import type { ContractGrant, ExportCheck } from "./grants.ts";
 
 export const USAGE_SOURCE = "tds-gateway";
 export const GATEWAY_ACTOR = "system:tds-gateway";
@@ -242,6 +242,47 @@ export class Ledger {
       return { ...t, first: false, accesses: 0, createdAt: row.created_at };
     }
     throw new Error(`cannot open transfer ${t.transferId} in the ledger`);
+  }
+
+  /**
+   * The evidence of a cross-border export: `data.export-allowed` with the rule
+   * that allowed it, or `data.export-refused` with the rule that refused it,
+   * and the destination with its source (certificate or declared). `eventId`
+   * makes a retry of the same transfer one entry.
+   */
+  async recordExport(
+    grant: ContractGrant,
+    eventId: string,
+    e: ExportCheck,
+    objectKey: string,
+  ): Promise<void> {
+    if (!this.evidence) return;
+    const record = {
+      agreementId: grant.agreementId,
+      offer: `${grant.offer.namespace}/${grant.offer.name}`,
+      consumer: grant.consumer,
+      objectKey,
+      destination: e.destination,
+      regionSource: e.regionSource,
+      rule: e.rule,
+      message: e.message,
+    };
+    await this.evidence.append(grant.space, [
+      {
+        space: grant.space,
+        eventId,
+        actor: GATEWAY_ACTOR,
+        action: e.allowed ? "data.export-allowed" : "data.export-refused",
+        time: rfc3339(this.now()),
+        object: {
+          kind: "DataContract",
+          namespace: grant.contract.namespace,
+          name: grant.contract.name,
+          uid: grant.contract.uid,
+        },
+        payloadHash: createHash("sha256").update(JSON.stringify(record)).digest("hex"),
+      },
+    ]);
   }
 
   /**

@@ -1,10 +1,11 @@
 // Cuts open streams whose contract stops allowing access. Every interval it
 // re-reads the state of each contract with an open stream (once per contract,
-// not per stream) and checks validity windows against the clock; a stream
-// whose contract was revoked, expired or deleted is destroyed, so no stream
+// not per stream) and checks validity windows and the space's current rules
+// (grants.ts, policyRefusal) against the clock; a stream whose contract was
+// revoked, suspended, expired or deleted, or that the rules no longer allow, is destroyed, so no stream
 // outlives its contract by more than one interval. When the grant source
 // pushes contract changes (the watch-backed cache does), the affected
-// contract is checked at once.
+// contract is checked at once, and so is every contract when a space's rules change.
 import type { ContractGrant, Refusal } from "./grants.ts";
 import { contractRefusal } from "./grants.ts";
 import type { GrantSource } from "./kube.ts";
@@ -95,9 +96,13 @@ export class StreamMonitor {
       if (!live || live.uid !== c.uid) {
         why = { status: 403, code: "TDS_ERR_CONTRACT_GONE", message: `Contract ${c.name} was deleted` };
       } else {
-        const { notAfter, state } = live;
+        const { notAfter, state, policy } = live;
         why = contractRefusal(
-          { ...first.grant, contract: { ...c, state, ...(notAfter ? { notAfter } : {}) } },
+          {
+            ...first.grant,
+            ...(policy ? { policy } : {}),
+            contract: { ...c, state, ...(notAfter ? { notAfter } : {}) },
+          },
           this.now(),
         );
       }

@@ -15,6 +15,7 @@ import {
   AGREEMENT_ID,
   bearer,
   downloadRefusal,
+  exportsOf,
   IDEMPOTENCY_KEY,
   objectResponses,
   rangeStart,
@@ -210,7 +211,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
         }
       }
       const refused = downloadRefusal(grant, key, now());
-      if (refused) return refuse(reply, request, refused);
+      // A cross-border transfer is evidenced with the rule that allowed or refused it.
+      const exports = exportsOf(grant);
+      if (refused) {
+        const blocked = exports.find((e) => !e.allowed);
+        if (blocked)
+          await opts.ledger.recordExport(grant, `gateway/export-refused/${randomUUID()}`, blocked, key);
+        return refuse(reply, request, refused);
+      }
 
       const idem = header(request.headers["idempotency-key"]);
       if (idem !== undefined && !IDEMPOTENCY_KEY.test(idem)) {
@@ -221,6 +229,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
         });
       }
       const tid = transferId(agreementId, idem ?? randomUUID());
+      for (const e of exports)
+        await opts.ledger.recordExport(grant, `gateway/${tid}/export/${e.destination}`, e, key);
 
       let object;
       try {

@@ -21,6 +21,7 @@ import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import {
   bearer,
   contractRefusal,
+  outputExportRefusal,
   objectResponses,
   type ContractGrant,
   tokenMatches,
@@ -393,6 +394,8 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
           code: "TDS_ERR_CONTRACT_REVOKED",
           message: `Contract ${contract.contract.name} was revoked`,
         });
+      const exportRefused = outputExportRefusal(contract);
+      if (exportRefused) return refuse(reply, request, exportRefused);
       const output = job.outputs.find((o) => o.name === name);
       const prefix = `tds-outbox/${uid}/`;
       if (job.reviewState !== "Released" || !output?.objectKey?.startsWith(prefix))

@@ -53,7 +53,17 @@ const apply = (obj: unknown): void => {
   kubectl(["apply", "--server-side", "--field-manager=tds-tests", "-f", "-"], JSON.stringify(obj));
 };
 
-export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): Promise<GatewayWorld> {
+export async function gatewayWorld(
+  opts: {
+    monitorIntervalMs?: number;
+    /**
+     * Also create the DataSpace and the consumer Participant (Active), so the
+     * gateway re-decides every access against the space's rules (grants.ts,
+     * policyRefusal); without them only the contract's state and window apply.
+     */
+    rules?: boolean;
+  } = {},
+): Promise<GatewayWorld> {
   installCrds();
   const run = randomBytes(3).toString("hex");
   const space = `gw-${run}`;
@@ -92,6 +102,44 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
     "-p",
     JSON.stringify({ status: { phase: "Active", namespace: providerNs, bucket } }),
   ]);
+  if (opts.rules) {
+    apply({
+      apiVersion: "tds.dev/v1alpha1",
+      kind: "DataSpace",
+      metadata: { name: space, labels: { "tds.dev/test-run": run } },
+      spec: {
+        displayName: `Gateway test space ${space}`,
+        admission: { mode: "Automatic" },
+        crossBorder: { homeRegion: "CN" },
+        storage: { participantQuota: { default: "10Gi", maximum: "1Ti" } },
+        sandbox: {
+          defaultResources: { cpu: "250m", memory: "256Mi" },
+          maxResources: { cpu: "2", memory: "4Gi" },
+        },
+        metering: { currency: "CNY", priceSheet: { storagePerGBMonth: "0.12", transferPerGB: "0.5" } },
+      },
+    });
+    apply({
+      apiVersion: "tds.dev/v1alpha1",
+      kind: "Participant",
+      metadata: { name: consumer, labels: { "tds.dev/test-run": run } },
+      spec: {
+        dataSpace: space,
+        organization: { legalName: `${consumer} Ltd`, registrationId: `REG-${consumer}`, region: "CN-HB" },
+        identity: { certificate: { subject: `CN=${consumer},O=${consumer} Ltd,C=CN` } },
+        roles: ["consumer"],
+      },
+    });
+    kubectl([
+      "patch",
+      "participant",
+      consumer,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { phase: "Active", namespace: consumerNs } }),
+    ]);
+  }
   try {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   } catch (err) {
@@ -183,7 +231,8 @@ export async function gatewayWorld(opts: { monitorIntervalMs?: number } = {}): P
       await world.app.close();
       await pool.end();
       await db.drop();
-      kubectl(["delete", "participant", provider, "--ignore-not-found", "--wait=false"]);
+      kubectl(["delete", "participant", provider, consumer, "--ignore-not-found", "--wait=false"]);
+      if (opts.rules) kubectl(["delete", "dataspace", space, "--ignore-not-found", "--wait=false"]);
       kubectl(["delete", "namespace", providerNs, consumerNs, "--ignore-not-found", "--wait=false"]);
     },
   };

@@ -2,13 +2,11 @@
 // reads (from DataSpace and Participant objects), the credentials Secret the
 // gateway checks tokens against, history entries and their evidence entries.
 import { createHash } from "node:crypto";
-import type { DataContract, DataContractStatus, DataSpace, Participant } from "@tds/crds";
-import { DEFAULT_CLASSIFICATION_LEVELS } from "@tds/crds";
+import type { DataContract, DataContractStatus } from "@tds/crds";
 import type { KubeObject } from "@tds/crds/kube";
 import { managedLabels } from "../isolation.builders.ts";
 import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
 import type { UsageCloudEvent } from "../../metering/usage.ts";
-import type { ParticipantFacts, SpaceRules } from "./policy.ts";
 
 /** The label the gateway finds a contract by. */
 export const AGREEMENT_LABEL = "tds.dev/agreement-id";
@@ -18,59 +16,13 @@ export const DECISION_ANNOTATION = "tds.dev/decision";
 export const EXPORT_DECISION_ANNOTATION = "tds.dev/export-decision";
 export const REVOKE_ANNOTATION = "tds.dev/revoke";
 export const REVOKED_BY_ANNOTATION = "tds.dev/revoked-by";
+/** On a Suspended contract: its provider asks for it back (honoured once the rules allow it, then removed). */
+export const REINSTATE_ANNOTATION = "tds.dev/reinstate";
 
 export type History = NonNullable<DataContractStatus["history"]>;
 export type HistoryEntry = History[number];
 
 export const credentialsSecretName = (contract: string): string => `contract-${contract}`;
-
-export function spaceRules(space: DataSpace): SpaceRules {
-  const levels = space.spec.classification?.levels ?? DEFAULT_CLASSIFICATION_LEVELS;
-  return {
-    homeRegion: space.spec.crossBorder.homeRegion,
-    levels: levels.map((l) => ({
-      name: l.name,
-      rank: l.rank,
-      defaultPolicy: {
-        allowedAccessModes: [...l.defaultPolicy.allowedAccessModes],
-        ...(l.defaultPolicy.crossBorderTransfer
-          ? { crossBorderTransfer: l.defaultPolicy.crossBorderTransfer }
-          : {}),
-        ...("maxContractDurationSeconds" in l.defaultPolicy &&
-        l.defaultPolicy.maxContractDurationSeconds !== undefined
-          ? { maxContractDurationSeconds: l.defaultPolicy.maxContractDurationSeconds }
-          : {}),
-        ...("requireProviderApproval" in l.defaultPolicy &&
-        l.defaultPolicy.requireProviderApproval !== undefined
-          ? { requireProviderApproval: l.defaultPolicy.requireProviderApproval }
-          : {}),
-      },
-    })),
-    negativeList: (space.spec.crossBorder.negativeList ?? []).map((e) => ({
-      dataCategory: e.dataCategory,
-      ...(e.destinationRegions ? { destinationRegions: [...e.destinationRegions] } : {}),
-      ...(e.reason ? { reason: e.reason } : {}),
-    })),
-    recordExports: space.spec.crossBorder.recordExports ?? true,
-    currency: space.spec.metering.currency,
-  };
-}
-
-export function participantFacts(
-  p: (Participant & KubeObject) | undefined,
-  name: string,
-): ParticipantFacts | undefined {
-  if (!p) return undefined;
-  const phase = p.status?.phase;
-  return {
-    name,
-    admitted: phase === "Active" || phase === "Suspended",
-    suspended: p.spec.suspended === true || phase === "Suspended",
-    roles: [...p.spec.roles],
-    labels: { ...(p.metadata.labels ?? {}) },
-    region: p.spec.organization.region,
-  };
-}
 
 /** `<space>--<participant>` split, or undefined for a namespace that is not a participant's. */
 export function splitParticipantNamespace(
@@ -125,8 +77,26 @@ export function historyEntry(
   reason: string,
   time: string,
   state?: HistoryEntry["state"],
+  message?: string,
 ): HistoryEntry {
-  return { action, reason, time, eventId: `${uid}-${action}`, ...(state ? { state } : {}) };
+  return {
+    action,
+    reason,
+    time,
+    eventId: `${uid}-${action}`,
+    ...(state ? { state } : {}),
+    ...(message === undefined ? {} : { message: message.slice(0, 1024) }),
+  };
+}
+
+/**
+ * The action of a transition that can happen more than once (a suspension, a
+ * reinstatement): `base` the first time, then `base.2`, `base.3`, … so each
+ * occurrence is its own history and evidence entry.
+ */
+export function repeatedAction(history: History, base: string): string {
+  const n = history.filter((h) => h.action === base || h.action.startsWith(`${base}.`)).length;
+  return n === 0 ? base : `${base}.${n + 1}`;
 }
 
 /** Appends an entry unless one with its action exists (a transition happens once). */
@@ -145,6 +115,7 @@ export function contractEvidence(
     action: entry.action,
     state: entry.state ?? null,
     reason: entry.reason,
+    ...(entry.message === undefined ? {} : { message: entry.message }),
     agreementId: status.agreementId ?? null,
     offer: `${contract.spec.offerRef.namespace}/${contract.spec.offerRef.name}`,
     purpose: contract.spec.purpose,

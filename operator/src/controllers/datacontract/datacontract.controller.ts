@@ -1,5 +1,5 @@
 // DataContract reconciler: gathers the facts (space rules, offer, provider,
-// consumer, annotations), asks the pure policy engine (policy.ts), and acts on
+// consumer, annotations), asks the pure policy engine (@tds/crds/policy: superviseContract), and acts on
 // the outcome: the agreement label and credentials Secret for the gateway, the
 // status with its history, and one evidence entry per transition.
 //
@@ -25,11 +25,19 @@ import {
 } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import type { Deps } from "../deps.ts";
-import { agreementIdOf, evaluateContract, type Outcome } from "./policy.ts";
+import {
+  agreementIdOf,
+  evaluateContract,
+  participantFacts,
+  spaceRules,
+  superviseContract,
+  type Outcome,
+} from "@tds/crds/policy";
 import {
   AGREEMENT_LABEL,
   DECISION_ANNOTATION,
   EXPORT_DECISION_ANNOTATION,
+  REINSTATE_ANNOTATION,
   REVOKE_ANNOTATION,
   REVOKED_BY_ANNOTATION,
   agreementUsageEvent,
@@ -37,8 +45,7 @@ import {
   contractEvidence,
   credentialsSecretName,
   historyEntry,
-  participantFacts,
-  spaceRules,
+  repeatedAction,
   splitParticipantNamespace,
   withEntry,
   type History,
@@ -52,6 +59,8 @@ const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 const isReady = (o: { status?: { conditions?: readonly { type: string; status: string }[] } } | undefined) =>
   (o?.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 const GRANTING: readonly State[] = ["Agreed", "Active"];
+/** States that hold an agreement (and its credentials): granting, or suspended by a rule change. */
+const HOLDING: readonly State[] = [...GRANTING, "Suspended"];
 
 export class DataContractReconciler implements Reconciler {
   readonly name = "datacontract";
@@ -85,7 +94,7 @@ export class DataContractReconciler implements Reconciler {
     const ref = c.spec.offerRef;
     const offerSpace = splitParticipantNamespace(ref.namespace);
     let offer = this.deps.cache.get(kinds.dataOffer, ref.name, ref.namespace) as OfferObject | undefined;
-    if (!offer && current && GRANTING.includes(current)) {
+    if (!offer && current && HOLDING.includes(current)) {
       // Never act destructively on a cache miss: confirm with the API server.
       offer = await ctx.client.find<OfferObject>(kinds.dataOffer, ref.name, ref.namespace);
     }
@@ -123,11 +132,11 @@ export class DataContractReconciler implements Reconciler {
         outcome = this.evaluate(c, space, offer, where.participant, offerSpace.participant, now, revoke);
       }
     } else {
-      if (GRANTING.includes(current) && !offer && revoke === undefined) {
+      if (HOLDING.includes(current) && !offer && revoke === undefined) {
         revoke = `Offer ${ref.namespace}/${ref.name} was withdrawn`;
         revokedBy = "system:tds-operator";
       }
-      if (GRANTING.includes(current) && revoke === undefined) {
+      if (HOLDING.includes(current) && revoke === undefined) {
         // A suspended consumer or provider loses access: its granting contracts are revoked.
         const suspended = await this.suspendedParty(ctx, [where.participant, offerSpace?.participant]);
         if (suspended) {
@@ -136,6 +145,9 @@ export class DataContractReconciler implements Reconciler {
         }
       }
       accesses = offer ? await this.accessesOf(c, ctx, where.space, offer) : undefined;
+      // An agreed contract is re-decided against the current rules; a participant missing from
+      // the cache is confirmed with the API server first (never suspend on a stale cache).
+      await this.confirmParticipants(ctx, [where.participant, offerSpace?.participant]);
       outcome =
         offer && offerSpace
           ? this.evaluate(c, space, offer, where.participant, offerSpace.participant, now, revoke, accesses)
@@ -177,6 +189,28 @@ export class DataContractReconciler implements Reconciler {
     }
   }
 
+  /** Live Participants for names the cache does not hold, so the engine judges by what exists. */
+  private readonly confirmed = new Map<string, Participant & KubeObject>();
+  private async confirmParticipants(ctx: Context, names: readonly (string | undefined)[]): Promise<void> {
+    for (const name of names) {
+      if (!name) continue;
+      if (this.deps.cache.get(kinds.participant, name)) {
+        this.confirmed.delete(name);
+        continue;
+      }
+      const live = await ctx.client.find<Participant & KubeObject>(kinds.participant, name);
+      if (live) this.confirmed.set(name, live);
+      else this.confirmed.delete(name);
+    }
+  }
+
+  private participant(name: string): (Participant & KubeObject) | undefined {
+    return (
+      (this.deps.cache.get(kinds.participant, name) as (Participant & KubeObject) | undefined) ??
+      this.confirmed.get(name)
+    );
+  }
+
   /** The first of the participants that is suspended, confirmed with a live read (never on a stale cache). */
   private async suspendedParty(
     ctx: Context,
@@ -204,7 +238,7 @@ export class DataContractReconciler implements Reconciler {
   ): Outcome {
     const a = c.metadata.annotations ?? {};
     const limit = accessLimit(c, offer);
-    return evaluateContract({
+    return superviseContract({
       now,
       space: spaceRules(space),
       offer: {
@@ -213,14 +247,8 @@ export class DataContractReconciler implements Reconciler {
         dataCategory: offer.spec.dataCategory,
         policy: offer.spec.policy,
       },
-      provider: participantFacts(
-        this.deps.cache.get(kinds.participant, provider) as (Participant & KubeObject) | undefined,
-        provider,
-      ),
-      consumer: participantFacts(
-        this.deps.cache.get(kinds.participant, consumer) as (Participant & KubeObject) | undefined,
-        consumer,
-      ),
+      provider: participantFacts(this.participant(provider), provider),
+      consumer: participantFacts(this.participant(consumer), consumer),
       contract: {
         purpose: c.spec.purpose,
         ...(c.spec.requestedValidity ? { requestedValidity: c.spec.requestedValidity } : {}),
@@ -234,6 +262,7 @@ export class DataContractReconciler implements Reconciler {
       current: c.status?.state,
       ...(c.status?.validity ? { agreed: c.status.validity } : {}),
       ...(revoke === undefined ? {} : { revoke }),
+      ...(a[REINSTATE_ANNOTATION] === undefined ? {} : { reinstate: a[REINSTATE_ANNOTATION] }),
       ...(accesses === undefined ? {} : { accesses }),
       ...(limit === undefined ? {} : { accessLimit: limit }),
     });
@@ -337,7 +366,35 @@ export class DataContractReconciler implements Reconciler {
       status.rejection = { reason: outcome.reason, message: outcome.message };
     if (state === "Revoked" && !prev.revocation)
       status.revocation = { revokedBy, reason: outcome.message.replace(/^Revoked: /, ""), revokedAt: at };
-    if (state !== "Requested" && state !== "Agreed")
+    const reinstated = prev.state === "Suspended" && GRANTING.includes(state);
+    if (state === "Suspended" && changed) {
+      // A suspension can happen more than once: each is its own entry, with the rule that failed.
+      history = withEntry(
+        history,
+        historyEntry(
+          uid,
+          repeatedAction(history, "contract.suspended"),
+          outcome.reason,
+          at,
+          state,
+          outcome.message,
+        ),
+      );
+      status.suspension = { rule: outcome.reason, message: outcome.message, suspendedAt: at };
+    } else if (reinstated) {
+      history = withEntry(
+        history,
+        historyEntry(
+          uid,
+          repeatedAction(history, "contract.reinstated"),
+          outcome.reason,
+          at,
+          state,
+          outcome.message,
+        ),
+      );
+      delete status.suspension;
+    } else if (state !== "Requested" && state !== "Agreed" && state !== "Suspended")
       history = withEntry(
         history,
         historyEntry(uid, `contract.${state.toLowerCase()}`, outcome.reason, at, state),
@@ -373,18 +430,24 @@ export class DataContractReconciler implements Reconciler {
     if (written && changed)
       await ctx.events.emit(
         c,
-        state === "Rejected" || state === "Revoked" ? "Warning" : "Normal",
+        state === "Rejected" || state === "Revoked" || state === "Suspended" ? "Warning" : "Normal",
         reason,
         message,
       );
+    if (reinstated && c.metadata.annotations?.[REINSTATE_ANNOTATION] !== undefined) {
+      // Honoured once: a later suspension needs a new request from the provider.
+      ctx.beforeWrite(`clear the reinstate annotation of DataContract ${c.metadata.namespace ?? ""}/${name}`);
+      await ctx.client.mergePatch(kinds.dataContract, name, c.metadata.namespace, {
+        metadata: { annotations: { [REINSTATE_ANNOTATION]: null } },
+      });
+    }
 
     const evidenceRetry = await this.recordEvidence(ctx, c, spaceName, status, written);
     const next =
       outcome.nextChangeAt === undefined
         ? undefined
         : Math.max(250, outcome.nextChangeAt - now.getTime() + 250);
-    const monitor =
-      state === "Active" || state === "Agreed" ? this.deps.settings.contractMonitorMs : undefined;
+    const monitor = HOLDING.includes(state) ? this.deps.settings.contractMonitorMs : undefined;
     const waits = [next, monitor, evidenceRetry].filter((x): x is number => x !== undefined);
     return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : undefined;
   }

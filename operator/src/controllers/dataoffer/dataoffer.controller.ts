@@ -27,11 +27,8 @@ import { bucketName } from "../../storage/objectstore.ts";
 import type { CatalogEntry } from "../../dashboard/dashboard.ts";
 import type { Deps } from "../deps.ts";
 import { recordLifecycle } from "../lifecycle.evidence.ts";
-import {
-  participantFacts,
-  spaceRules,
-  splitParticipantNamespace,
-} from "../datacontract/datacontract.builders.ts";
+import { participantFacts, spaceRules } from "@tds/crds/policy";
+import { splitParticipantNamespace } from "../datacontract/datacontract.builders.ts";
 import { assetManifest, assetObjects, validateOffer } from "./dataoffer.rules.ts";
 
 export const OFFER_FINALIZER = "tds.dev/offer-catalogue";

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { DataOfferSpec } from "@tds/crds";
 import { assetManifest, assetObjects, validateOffer } from "./dataoffer.rules.ts";
-import type { ParticipantFacts, SpaceRules } from "../datacontract/policy.ts";
+import type { ParticipantFacts, SpaceRules } from "@tds/crds/policy";
 
 const rules: SpaceRules = {
   homeRegion: "CN",

@@ -19,7 +19,7 @@ import {
   unknownPolicyTerms,
   type ParticipantFacts,
   type SpaceRules,
-} from "../datacontract/policy.ts";
+} from "@tds/crds/policy";
 
 export const MANIFEST_HEADER = "tds.dev/asset-manifest/v1";
 

@@ -7,7 +7,7 @@
 // facts always give the same answer and the same reason. Policy terms the
 // engine does not know fail closed (UnknownPolicyTerm): a term nobody
 // enforces must never be silently accepted.
-import type { ContractState } from "@tds/crds";
+import type { ContractState } from "../datacontract.types.ts";
 
 /** The offer policy terms (and their nested terms) this engine enforces. Anything else is denied. */
 export const KNOWN_POLICY_TERMS: Readonly<Record<string, readonly string[] | null>> = {
@@ -59,7 +59,10 @@ export interface ParticipantFacts {
   readonly suspended: boolean;
   readonly roles: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
+  /** The declared region, organization.region. */
   readonly region: string;
+  /** The country the participant's certificate issuer vouches for (subject C=), when known. */
+  readonly verifiedRegion?: string;
 }
 
 /** The offer as the engine sees it: the policy is untyped on purpose, so unknown terms are visible. */
@@ -144,6 +147,78 @@ export function negativeListHit(
       e.dataCategory === category &&
       (!e.destinationRegions?.length || e.destinationRegions.some((d) => regionWithin(region, d))),
   );
+}
+
+/**
+ * The regions a transfer to this participant goes to: its verified region
+ * (the country its certificate's issuer vouches for) and its declared
+ * `organization.region`, when the declaration names another place. A
+ * transfer must be lawful to each, so neither a declaration nor a
+ * certificate alone can take data where the rules forbid it.
+ */
+export function destinationsOf(p: ParticipantFacts): string[] {
+  const verified = p.verifiedRegion;
+  if (verified === undefined || regionWithin(p.region, verified)) return [p.region];
+  return [verified, p.region];
+}
+
+/** The cross-border rule for sending a category of a level to one destination outside the home region. */
+export interface ExportRule {
+  readonly kind: "allowed" | "reject" | "pending";
+  /** The rule that allowed or refused it, as the evidence and the export report name it. */
+  readonly rule: string;
+  readonly message: string;
+}
+
+/** The negative list first, then the classification's crossBorderTransfer and the operator's export decision. */
+export function exportRule(
+  space: SpaceRules,
+  level: ClassificationLevel,
+  category: string,
+  destination: string,
+  exportDecision: string | undefined,
+): ExportRule {
+  const hit = negativeListHit(space, category, destination);
+  if (hit)
+    return {
+      kind: "reject",
+      rule: "ExportNegativeListed",
+      message: `Category ${category} is on the export negative list for ${destination}${hit.reason ? `: ${hit.reason}` : ""}`,
+    };
+  const transfer = level.defaultPolicy.crossBorderTransfer ?? "Forbidden";
+  if (transfer === "Forbidden")
+    return {
+      kind: "reject",
+      rule: "CrossBorderForbidden",
+      message: `Level ${level.name} data must stay in ${space.homeRegion}; the consumer is in ${destination}`,
+    };
+  if (transfer === "RequiresApproval") {
+    if (exportDecision === "reject")
+      return {
+        kind: "reject",
+        rule: "ExportApprovalRejected",
+        message: "The space operator rejected the cross-border transfer",
+      };
+    if (exportDecision !== "approve")
+      return {
+        kind: "pending",
+        rule: exportDecision === undefined ? "AwaitingExportApproval" : "UnrecognisedExportDecision",
+        message:
+          exportDecision === undefined
+            ? `A transfer of level ${level.name} data to ${destination} needs the space operator's approval`
+            : `Annotation tds.dev/export-decision is "${exportDecision}"; only approve or reject are understood`,
+      };
+    return {
+      kind: "allowed",
+      rule: "ExportApproved",
+      message: `Transfer of ${category} to ${destination} was approved by the space operator (level ${level.name})`,
+    };
+  }
+  return {
+    kind: "allowed",
+    rule: "CrossBorderAllowed",
+    message: `Transfer of ${category} to ${destination} is allowed`,
+  };
 }
 
 /** Every policy term (as a dotted path) or term value the engine does not understand. */
@@ -345,42 +420,14 @@ export function decide(input: PolicyInput): Decision {
 
   // Cross-border: the negative list first, then the classification's rule.
   let crossBorderExport = false;
-  if (!regionWithin(consumer.region, space.homeRegion)) {
-    const hit = negativeListHit(space, offer.dataCategory, consumer.region);
-    if (hit)
-      return fail(
-        "reject",
-        "ExportNegativeListed",
-        `Category ${offer.dataCategory} is on the export negative list for ${consumer.region}${hit.reason ? `: ${hit.reason}` : ""}`,
-      );
-    if (transfer === "Forbidden")
-      return fail(
-        "reject",
-        "CrossBorderForbidden",
-        `Level ${level.name} data must stay in ${space.homeRegion}; the consumer is in ${consumer.region}`,
-      );
-    if (transfer === "RequiresApproval") {
-      const d = contract.exportDecision;
-      if (d === "reject")
-        return fail(
-          "reject",
-          "ExportApprovalRejected",
-          "The space operator rejected the cross-border transfer",
-        );
-      if (d !== "approve")
-        return fail(
-          "pending",
-          d === undefined ? "AwaitingExportApproval" : "UnrecognisedExportDecision",
-          d === undefined
-            ? `A transfer of level ${level.name} data to ${consumer.region} needs the space operator's approval`
-            : `Annotation tds.dev/export-decision is "${d}"; only approve or reject are understood`,
-        );
-    }
+  const abroad = destinationsOf(consumer).filter((r) => !regionWithin(r, space.homeRegion));
+  for (const destination of abroad) {
+    const e = exportRule(space, level, offer.dataCategory, destination, contract.exportDecision);
+    if (e.kind !== "allowed") return fail(e.kind, e.rule, e.message);
     crossBorderExport = true;
-    pass("CrossBorderAllowed", `Transfer of ${offer.dataCategory} to ${consumer.region} is allowed`);
-  } else {
-    pass("WithinHomeRegion", `${consumer.region} is within ${space.homeRegion}`);
+    pass(e.rule, e.message);
   }
+  if (abroad.length === 0) pass("WithinHomeRegion", `${consumer.region} is within ${space.homeRegion}`);
 
   // Approval last: only a request the rules allow reaches the provider.
   const manual = policy.contractApproval === "Manual" || level.defaultPolicy.requireProviderApproval === true;
@@ -496,4 +543,91 @@ export function agreementIdOf(contractUid: string): string {
     .toLowerCase()
     .replace(/[^0-9a-z]/g, "")
     .slice(0, 32)}`;
+}
+
+/** Whether an agreed contract is still lawful under the rules as they are now. */
+export type Verdict =
+  | { readonly lawful: true; readonly checks: readonly Check[] }
+  | {
+      readonly lawful: false;
+      readonly rule: string;
+      readonly message: string;
+      readonly checks: readonly Check[];
+    };
+
+/**
+ * Re-decides an agreed contract against the current facts: the parts of the
+ * policy that can change after agreement (the consumer's standing, purpose,
+ * allowed consumers and regions, access mode against the classification, the
+ * negative list and cross-border rule, the agreed window and the access
+ * count; a window that has not begun is the gateway's and the lifecycle's
+ * business, not a rule's). It is `decide` itself, with the provider's approval taken as given
+ * (it was given at agreement) and the agreed window as the requested one, so
+ * the check at every access and the contract decision cannot drift apart.
+ */
+export function reassess(input: LifecycleInput): Verdict {
+  const { now, agreed } = input;
+  const na = time(agreed?.notAfter);
+  const unlawful = (rule: string, message: string, checks: readonly Check[] = []): Verdict => ({
+    lawful: false,
+    rule,
+    message,
+    checks: [...checks, { rule, passed: false, detail: message }],
+  });
+  if (na !== undefined && now.getTime() >= na)
+    return unlawful("ValidityEnded", `The validity ended at ${rfc3339(na)}`);
+  if (input.accessLimit !== undefined && (input.accesses ?? 0) >= input.accessLimit)
+    return unlawful("AccessesExhausted", `All ${input.accessLimit} accesses were used`);
+  const { requestedValidity: _requested, ...request } = input.contract;
+  const d = decide({
+    ...input,
+    contract: {
+      ...request,
+      providerDecision: "approve",
+      ...(agreed?.notAfter === undefined
+        ? {}
+        : {
+            requestedValidity: {
+              ...(agreed.notBefore === undefined ? {} : { notBefore: agreed.notBefore }),
+              notAfter: agreed.notAfter,
+            },
+          }),
+    },
+  });
+  if (d.kind === "agree") return { lawful: true, checks: d.checks };
+  return { lawful: false, rule: d.reason, message: d.message, checks: d.checks };
+}
+
+export interface SupervisedInput extends LifecycleInput {
+  /** Annotation tds.dev/reinstate on a Suspended contract: the provider asks for it back. */
+  readonly reinstate?: string;
+}
+
+/**
+ * The lifecycle under rules that change: `evaluateContract`, then, for an
+ * agreed contract, `reassess` against the current rules. An agreed contract
+ * the rules no longer allow is Suspended, with the rule that failed as its
+ * reason. A Suspended contract can still be revoked or expire; it returns to
+ * Agreed/Active only when the rules allow it again and its provider asks
+ * (annotation tds.dev/reinstate): a rule that flips back does not silently
+ * reopen access the provider may no longer want to give.
+ */
+export function superviseContract(input: SupervisedInput): Outcome {
+  const suspended = input.current === "Suspended";
+  const out = evaluateContract(suspended ? { ...input, current: "Active" } : input);
+  const granting = input.current === "Agreed" || input.current === "Active" || suspended;
+  if (!granting || (out.state !== "Agreed" && out.state !== "Active")) return out;
+  const v = reassess(input);
+  if (!v.lawful) {
+    return { state: "Suspended", reason: v.rule, message: `Suspended: ${v.message}` };
+  }
+  if (!suspended) return out;
+  if (input.reinstate === undefined)
+    return {
+      state: "Suspended",
+      reason: "AwaitingReinstatement",
+      message:
+        "The space's rules allow this contract again; its provider reinstates it with annotation tds.dev/reinstate",
+    };
+  return { ...out, reason: "Reinstated", message: `Reinstated by the provider. ${out.message}` };
 }

@@ -12,7 +12,7 @@ import {
   type ParticipantFacts,
   type PolicyInput,
   type SpaceRules,
-} from "./policy.ts";
+} from "./engine.ts";
 
 const NOW = new Date("2026-06-01T00:00:00Z");
 

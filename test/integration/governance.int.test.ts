@@ -1,0 +1,322 @@
+// The space's rules at every access, on the real control plane, S3 store and
+// PostgreSQL: an in-process operator (limited to this run's space) and the
+// real dashboard API with its gateway. Editing the negative list or a
+// classification level suspends an Active contract that the new rules no
+// longer allow, with the rule in its status and the evidence log, refuses its
+// next request and cuts its open stream; restoring the rule lets the provider
+// reinstate it.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
+import pg from "pg";
+import type { FastifyInstance } from "fastify";
+import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
+import { buildApp } from "../../dashboard-api/src/app.ts";
+import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
+import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
+import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
+import { kinds } from "../../operator/src/kinds.ts";
+import {
+  participantManifest,
+  runId,
+  spaceManifest,
+  startOperator,
+  type TestOperator,
+} from "../../operator/src/testing/fixtures.ts";
+
+const run = runId();
+const space = `gv-${run}`;
+const provider = `${space}-prov`;
+const consumer = `${space}-abroad`;
+const provNs = `${space}--${provider}`;
+const consNs = `${space}--${consumer}`;
+const client = new KubeClient(kubeConfig());
+const big = randomBytes(32 * 1024 * 1024);
+
+let db: TestDatabase;
+let pool: pg.Pool;
+let app: FastifyInstance;
+let baseUrl: string;
+let operator: TestOperator;
+let s3: S3Client;
+const tokens: Record<string, string> = {};
+
+interface Status {
+  state?: string;
+  agreementId?: string;
+  suspension?: { rule: string; message: string };
+  history?: { action: string; reason: string; message?: string; logIndex?: number }[];
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+}
+type Obj = KubeObject & { status?: Status };
+const suspensionOf = (o: Obj): Status["suspension"] => o.status?.suspension;
+const historyOf = (o: Obj): NonNullable<Status["history"]> => o.status?.history ?? [];
+const ready = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === "Ready");
+const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
+const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
+const getContract = (name: string) => client.get<Obj>(kinds.dataContract, name, consNs);
+
+const levels = (publicModes: string[]) => [
+  {
+    name: "public",
+    rank: 0,
+    defaultPolicy: { allowedAccessModes: publicModes, crossBorderTransfer: "Allowed" },
+  },
+  {
+    name: "internal",
+    rank: 1,
+    defaultPolicy: {
+      allowedAccessModes: ["download", "computeOnly"],
+      crossBorderTransfer: "RequiresApproval",
+    },
+  },
+];
+const rules = (negativeList: unknown[], publicModes = ["download", "computeOnly"]) => ({
+  classification: { levels: levels(publicModes), defaultLevel: "public" },
+  crossBorder: { homeRegion: "CN", negativeList },
+});
+const setRules = (r: ReturnType<typeof rules>) =>
+  client.mergePatch(kinds.dataSpace, space, undefined, { spec: r });
+
+async function evidenceActions(uid: string): Promise<string[]> {
+  const r = await pool.query<{ action: string }>(
+    "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
+    [space, uid],
+  );
+  return r.rows.map((x) => x.action);
+}
+
+before(async () => {
+  installCrds();
+  db = await createTestDatabase("tds_gv");
+  await migrate(db.url);
+  pool = new pg.Pool({ connectionString: db.url });
+  pool.on("error", () => undefined);
+  const key = await generateDevKey();
+  const gateway = gatewayFromEnv({ ...process.env, TDS_GATEWAY_MONITOR_MS: "500" }, pool);
+  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
+  app = await buildApp({
+    pool,
+    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
+    contractsKube: kubeContracts(kubeConfig()),
+    gateway,
+  });
+  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
+  tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
+  tokens.consumer = await mintToken(key, { role: "participant", subject: "c", space, participant: consumer });
+  operator = await startOperator(run, {
+    settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
+    dashboard: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
+  });
+  await client.create(kinds.dataSpace, spaceManifest(space, run, rules([])) as KubeObject);
+  await client.create(
+    kinds.participant,
+    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
+  );
+  await client.create(
+    kinds.participant,
+    participantManifest(consumer, space, {
+      roles: ["consumer"],
+      organization: { legalName: "Abroad GmbH", registrationId: "R-F", region: "DE-BY" },
+      identity: { certificate: { subject: `CN=${consumer},O=Abroad GmbH,C=DE` } },
+    }) as KubeObject,
+  );
+  await until("the participants to be Ready", async () => {
+    const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
+    return ps.every((p) => ready(p)?.status === "True") ? true : undefined;
+  });
+  const d = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));
+  s3 = new S3Client({
+    endpoint: unb64(d.S3_ENDPOINT),
+    region: unb64(d.AWS_REGION),
+    forcePathStyle: true,
+    credentials: { accessKeyId: unb64(d.AWS_ACCESS_KEY_ID), secretAccessKey: unb64(d.AWS_SECRET_ACCESS_KEY) },
+  });
+  await s3.send(
+    new PutObjectCommand({ Bucket: `tds--${space}--${provider}`, Key: "telemetry/big.bin", Body: big }),
+  );
+  await client.create(kinds.dataOffer, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataOffer",
+    metadata: { name: "telemetry", namespace: provNs },
+    spec: {
+      title: "Turbine telemetry",
+      classification: "public",
+      dataCategory: "industrial.telemetry",
+      regionOfOrigin: "CN-SH",
+      asset: { prefix: "telemetry/", format: "application/octet-stream" },
+      policy: { purposes: ["research"], accessMode: "download" },
+    },
+  });
+  await until("the offer to be published", async () => {
+    const o = await client.get<Obj>(kinds.dataOffer, "telemetry", provNs);
+    return ready(o)?.reason === "Published" ? true : undefined;
+  });
+});
+
+after(async () => {
+  await client.delete(kinds.dataSpace, space).catch(() => undefined);
+  await operator.stop();
+  await app.close();
+  await pool.end();
+  await db.drop();
+});
+
+/** A cross-border contract (the consumer is in DE-BY, the public level allows export), Active, with its token. */
+async function activeContract(name: string): Promise<{ uid: string; agreementId: string; token: string }> {
+  await client.create(kinds.dataContract, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataContract",
+    metadata: { name, namespace: consNs },
+    spec: { offerRef: { namespace: provNs, name: "telemetry" }, purpose: "research" },
+  });
+  const c = await until(`${name} active`, async () => {
+    const o = await getContract(name);
+    return o.status?.state === "Active" ? o : undefined;
+  });
+  const token = unb64(dataOf(await client.get(kinds.secret, `contract-${name}`, consNs)).token);
+  return { uid: c.metadata.uid ?? "", agreementId: c.status?.agreementId ?? "", token };
+}
+
+const download = (agreementId: string, token: string) =>
+  fetch(`${baseUrl}/v1/data/${agreementId}/telemetry/big.bin`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+
+/** Opens a download and reads its first chunk; the rest waits in backpressure. */
+async function openStream(agreementId: string, token: string) {
+  const res = await download(agreementId, token);
+  assert.equal(
+    res.status,
+    200,
+    await res
+      .clone()
+      .text()
+      .catch(() => ""),
+  );
+  const body = res.body as ReadableStream<Uint8Array> | null;
+  assert.ok(body);
+  const reader = body.getReader();
+  const first = await reader.read();
+  assert.equal(first.done, false);
+  return reader;
+}
+
+/** Reads until the stream ends or fails; true when it was cut before all bytes arrived. */
+async function cutShort(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<boolean> {
+  let n = 0;
+  try {
+    for (let i = 0; i < 100_000; i++) {
+      const r = await reader.read();
+      if (r.done) return n < big.length;
+      n += r.value.length;
+    }
+  } catch {
+    return true;
+  }
+  return false;
+}
+
+test("a negative-list edit suspends an Active cross-border contract, refuses it and cuts its open stream; restoring it lets the provider reinstate it", async () => {
+  const { uid, agreementId, token } = await activeContract("abroad");
+  const reader = await openStream(agreementId, token);
+  // A cross-border transfer (to DE-BY, within the certificate's C=DE) is evidenced with the rule that allowed it.
+  await until("the allowed export's evidence", async () =>
+    (await evidenceActions(uid)).includes("data.export-allowed") ? true : undefined,
+  );
+
+  await setRules(
+    rules([
+      {
+        dataCategory: "industrial.telemetry",
+        destinationRegions: ["DE"],
+        reason: "export control list 2026",
+      },
+    ]),
+  );
+  const t0 = Date.now();
+  assert.equal(await cutShort(reader), true, "the open stream is cut");
+  const cutMs = Date.now() - t0;
+  assert.ok(cutMs < 30_000, `cut after ${String(cutMs)} ms`);
+
+  const refused = await download(agreementId, token);
+  assert.equal(refused.status, 403);
+  assert.match(
+    ((await refused.json()) as { code: string }).code,
+    /^TDS_ERR_(POLICY_REFUSED|CONTRACT_SUSPENDED)$/,
+  );
+  await until("the refused export's evidence", async () =>
+    (await evidenceActions(uid)).includes("data.export-refused") ? true : undefined,
+  );
+
+  const suspended = await until("the contract suspended", async () => {
+    const o = await getContract("abroad");
+    return o.status?.state === "Suspended" ? o : undefined;
+  });
+  assert.equal(ready(suspended)?.reason, "ExportNegativeListed");
+  assert.equal(suspensionOf(suspended)?.rule, "ExportNegativeListed");
+  assert.match(suspensionOf(suspended)?.message ?? "", /export control list 2026/);
+  const entry = historyOf(suspended).find((h) => h.action === "contract.suspended");
+  assert.equal(entry?.reason, "ExportNegativeListed");
+  await until("the suspension's evidence", async () =>
+    (await evidenceActions(uid)).includes("contract.suspended") ? true : undefined,
+  );
+  // The credentials stay: a reinstated contract keeps its token.
+  assert.ok(await client.find(kinds.secret, "contract-abroad", consNs));
+
+  // Restoring the rule alone does not reopen access.
+  await setRules(rules([]));
+  const waiting = await until("awaiting reinstatement", async () => {
+    const o = await getContract("abroad");
+    return ready(o)?.reason === "AwaitingReinstatement" ? o : undefined;
+  });
+  assert.equal(waiting.status?.state, "Suspended");
+  assert.equal((await download(agreementId, token)).status, 403);
+
+  // The provider reinstates it.
+  await client.mergePatch(kinds.dataContract, "abroad", consNs, {
+    metadata: { annotations: { "tds.dev/reinstate": "export control list withdrawn" } },
+  });
+  const back = await until("the contract reinstated", async () => {
+    const o = await getContract("abroad");
+    return o.status?.state === "Active" ? o : undefined;
+  });
+  // The Ready condition says Reinstated until the next look, which makes it plain Active; the history keeps it.
+  assert.equal(historyOf(back).find((h) => h.action === "contract.reinstated")?.reason, "Reinstated");
+  assert.equal(suspensionOf(back), undefined);
+  await until("the reinstate request honoured once (annotation removed)", async () =>
+    (await getContract("abroad")).metadata.annotations?.["tds.dev/reinstate"] === undefined
+      ? true
+      : undefined,
+  );
+  await until("the reinstatement's evidence", async () =>
+    (await evidenceActions(uid)).includes("contract.reinstated") ? true : undefined,
+  );
+  const again = await until("a download after reinstatement", async () => {
+    const res = await download(agreementId, token);
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    return res;
+  });
+  await again.body?.cancel();
+});
+
+test("a classification edit (the level no longer allows downloads) suspends the contract with that rule", async () => {
+  const { agreementId, token } = await activeContract("modes");
+  const reader = await openStream(agreementId, token);
+  await setRules(rules([], ["computeOnly"]));
+  assert.equal(await cutShort(reader), true, "the open stream is cut");
+  const suspended = await until("the contract suspended", async () => {
+    const o = await getContract("modes");
+    return o.status?.state === "Suspended" ? o : undefined;
+  });
+  assert.equal(suspensionOf(suspended)?.rule, "AccessModeNotAllowed");
+  await setRules(rules([]));
+});
