@@ -83,7 +83,16 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
     });
     const space = `rb-${run}`;
     try {
-      await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
+      await client.create(
+        kinds.dataSpace,
+        spaceManifest(space, run, {
+          dsp: {
+            counterparties: [
+              { id: "urn:partner", authorizationSecretRef: { name: "dsp-partner", key: "authorization" } },
+            ],
+          },
+        }) as KubeObject,
+      );
       await client.create(kinds.participant, participantManifest(`${space}-p`, space) as KubeObject);
       const ready = (o: KubeObject | undefined) =>
         (
@@ -100,7 +109,7 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
         },
         60_000,
       );
-      // The space lets the dashboard API read its evidence signing key, and no other Secret
+      // The space lets the dashboard API read its evidence signing key
       // (the operator may grant it because it holds the permission itself).
       const api = `system:serviceaccount:${ns}:tds-dashboard-api`;
       const can = (what: string): string => {
@@ -113,6 +122,8 @@ test("what the operator's ServiceAccount can do matches the checked-in list, and
         }
       };
       assert.equal(can("secret/evidence-signing-key"), "yes");
+      // and the DSP credentials its spec.dsp names (docs/dsp.md), read by the API's DSP view.
+      assert.equal(can("secret/dsp-partner"), "yes");
       assert.equal(can("secret/space-ca"), "no");
       assert.equal(can("secrets"), "no");
       await client.delete(kinds.dataSpace, space);

@@ -44,7 +44,7 @@ export const controlQuota: Record<string, string> = {
 /**
  * The space's objects. `apiServiceAccount` (`namespace:name`) is the dashboard
  * API's identity: it gets a Role in the control namespace allowing `get` on
- * the evidence signing key Secret and nothing else.
+ * the evidence signing key Secret and the Secrets spec.dsp names, and nothing else.
  */
 export function buildDataSpaceChildren(
   space: DataSpace,
@@ -107,7 +107,7 @@ export function buildDataSpaceChildren(
         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "tds-space-admin" },
         subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: adminGroup }],
       },
-      ...evidenceSignerRbac(ns, l, apiServiceAccount),
+      ...evidenceSignerRbac(ns, l, apiServiceAccount, dspSecretNames(space)),
     ],
     cluster: [
       {
@@ -140,8 +140,25 @@ export function buildDataSpaceChildren(
   };
 }
 
-/** The dashboard API may read this space's evidence signing key (to sign checkpoints), and no other Secret. */
-function evidenceSignerRbac(ns: string, l: Record<string, string>, apiServiceAccount?: string): KubeObject[] {
+/** The Secrets of the control namespace that spec.dsp names (the counterparties' credentials). */
+function dspSecretNames(space: DataSpace): string[] {
+  const names = (space.spec.dsp?.counterparties ?? []).flatMap((c) => [
+    ...(c.authorizationSecretRef ? [c.authorizationSecretRef.name] : []),
+    ...(c.outgoingAuthorizationSecretRef ? [c.outgoingAuthorizationSecretRef.name] : []),
+  ]);
+  return [...new Set(names)].sort();
+}
+
+/**
+ * The dashboard API may read this space's evidence signing key (to sign checkpoints)
+ * and the DSP credentials spec.dsp names, and no other Secret.
+ */
+function evidenceSignerRbac(
+  ns: string,
+  l: Record<string, string>,
+  apiServiceAccount: string | undefined,
+  dspSecrets: readonly string[],
+): KubeObject[] {
   const [saNamespace, saName] = (apiServiceAccount ?? "").split(":");
   if (!saNamespace || !saName) return [];
   return [
@@ -150,7 +167,12 @@ function evidenceSignerRbac(ns: string, l: Record<string, string>, apiServiceAcc
       kind: "Role",
       metadata: { name: "tds-evidence-signer", namespace: ns, labels: l },
       rules: [
-        { apiGroups: [""], resources: ["secrets"], resourceNames: [EVIDENCE_KEY_SECRET], verbs: ["get"] },
+        {
+          apiGroups: [""],
+          resources: ["secrets"],
+          resourceNames: [EVIDENCE_KEY_SECRET, ...dspSecrets.filter((n) => n !== EVIDENCE_KEY_SECRET)],
+          verbs: ["get"],
+        },
       ],
     },
     {
