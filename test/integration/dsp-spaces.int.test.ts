@@ -13,8 +13,8 @@
 import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { KubeClient, type KubeObject } from "@tds/crds/kube";
 import type { DataSpace } from "@tds/crds";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
@@ -39,6 +39,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
+  participantStorage,
 } from "../../operator/src/testing/fixtures.ts";
 import { httpsCall, loopbackDoorTls, participantCertificate } from "../harness/mtls.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
@@ -53,7 +54,6 @@ const client = new KubeClient(kubeConfig());
 const A_TO_B = `Bearer a2b-${randomBytes(16).toString("hex")}`;
 const data = "ts,flow\n2026-01-01T00:00:00Z,3.25\n".repeat(300);
 const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 90_000);
 
 let db: TestDatabase;
@@ -209,20 +209,7 @@ before(async () => {
     Promise.resolve(viewB.current()[b]?.counterparties[0]?.clientCertificate ? true : undefined),
   );
 
-  const secret = dataOf(await client.get(kinds.secret, "storage-credentials", `${a}--${provider}`));
-  const bucket = (
-    await client.get<KubeObject & { status?: { bucket?: string } }>(kinds.participant, provider)
-  ).status?.bucket;
-  assert.ok(bucket, "the provider has a bucket");
-  const s3 = new S3Client({
-    endpoint: unb64(secret.S3_ENDPOINT),
-    region: unb64(secret.AWS_REGION),
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: unb64(secret.AWS_ACCESS_KEY_ID),
-      secretAccessKey: unb64(secret.AWS_SECRET_ACCESS_KEY),
-    },
-  });
+  const { s3, bucket } = await participantStorage(client, a, provider);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "flow/day1.csv", Body: data }));
   await client.create(kinds.dataOffer, {
     apiVersion: "tds.dev/v1alpha1",

@@ -7,8 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { KubeClient, type KubeObject } from "@tds/crds/kube";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -28,6 +28,7 @@ import {
   runId,
   startOperator,
   type TestOperator,
+  participantStorage,
 } from "../../operator/src/testing/fixtures.ts";
 import { eventually, installCrds, kubeConfig, readRest } from "../harness/testkit.ts";
 
@@ -49,7 +50,6 @@ let base: string;
 let operator: TestOperator;
 let consumerJwt: string;
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
-const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 
 before(async () => {
   installCrds();
@@ -104,20 +104,7 @@ before(async () => {
     dashboard: { url: base, token: () => Promise.resolve(operatorToken) },
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
-  const secret = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));
-  const bucket = (
-    await client.get<KubeObject & { status?: { bucket?: string } }>(kinds.participant, provider)
-  ).status?.bucket;
-  assert.ok(bucket, "the provider has a bucket");
-  const s3 = new S3Client({
-    endpoint: unb64(secret.S3_ENDPOINT),
-    region: unb64(secret.AWS_REGION),
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: unb64(secret.AWS_ACCESS_KEY_ID),
-      secretAccessKey: unb64(secret.AWS_SECRET_ACCESS_KEY),
-    },
-  });
+  const { s3, bucket } = await participantStorage(client, space, provider);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/day1.csv", Body: data }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/big.bin", Body: big }));
   await client.create(kinds.dataOffer, {

@@ -27,6 +27,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
+  participantStorage,
 } from "../../operator/src/testing/fixtures.ts";
 
 const run = runId();
@@ -130,16 +131,9 @@ before(async () => {
     const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
     return ps.every((p) => ready(p)?.status === "True") ? true : undefined;
   });
-  const d = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));
-  s3 = new S3Client({
-    endpoint: unb64(d.S3_ENDPOINT),
-    region: unb64(d.AWS_REGION),
-    forcePathStyle: true,
-    credentials: { accessKeyId: unb64(d.AWS_ACCESS_KEY_ID), secretAccessKey: unb64(d.AWS_SECRET_ACCESS_KEY) },
-  });
-  await s3.send(
-    new PutObjectCommand({ Bucket: `tds--${space}--${provider}`, Key: "telemetry/big.bin", Body: big }),
-  );
+  const storage = await participantStorage(client, space, provider);
+  s3 = storage.s3;
+  await s3.send(new PutObjectCommand({ Bucket: storage.bucket, Key: "telemetry/big.bin", Body: big }));
   await client.create(kinds.dataOffer, {
     apiVersion: "tds.dev/v1alpha1",
     kind: "DataOffer",

@@ -7,8 +7,8 @@
 // audience, expiry, key, algorithm or subject is wrong.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { KubeClient, dataOf, type KubeObject, type ResourceType } from "@tds/crds/kube";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { KubeClient, type KubeObject, type ResourceType } from "@tds/crds/kube";
 import { UnsecuredJWT } from "jose";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
@@ -34,6 +34,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
+  participantStorage,
 } from "../../operator/src/testing/fixtures.ts";
 import { startOidcProvider, type OidcProvider } from "../harness/oidc-provider.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
@@ -146,19 +147,7 @@ before(async () => {
     return ps.every((p) => p.status?.phase === "Active") ? true : undefined;
   });
 
-  const secret = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));
-  const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
-  const bucket = (await client.get<Obj>(kinds.participant, provider)).status?.bucket;
-  assert.ok(bucket, "the provider has a bucket");
-  const s3 = new S3Client({
-    endpoint: unb64(secret.S3_ENDPOINT),
-    region: unb64(secret.AWS_REGION),
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: unb64(secret.AWS_ACCESS_KEY_ID),
-      secretAccessKey: unb64(secret.AWS_SECRET_ACCESS_KEY),
-    },
-  });
+  const { s3, bucket } = await participantStorage(client, space, provider);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/day1.csv", Body: data }));
   await client.create(kinds.dataOffer, {
     apiVersion: "tds.dev/v1alpha1",

@@ -22,7 +22,7 @@ import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../operator/src/kinds.ts";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
-import { participantManifest } from "../../operator/src/testing/fixtures.ts";
+import { participantManifest, participantStorage } from "../../operator/src/testing/fixtures.ts";
 import {
   provisionProviderAndConsumer,
   runId,
@@ -102,13 +102,7 @@ async function activeContract(name: string, provider: string): Promise<Obj> {
 }
 
 async function providerS3(provider: string): Promise<S3Client> {
-  const d = dataOf(await client.get(kinds.secret, "storage-credentials", `${space}--${provider}`));
-  return new S3Client({
-    endpoint: unb64(d.S3_ENDPOINT),
-    region: unb64(d.AWS_REGION),
-    forcePathStyle: true,
-    credentials: { accessKeyId: unb64(d.AWS_ACCESS_KEY_ID), secretAccessKey: unb64(d.AWS_SECRET_ACCESS_KEY) },
-  });
+  return (await participantStorage(client, space, provider)).s3;
 }
 
 before(async () => {

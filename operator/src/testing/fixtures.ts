@@ -17,7 +17,8 @@ import { kubeConfig, eventually } from "@tds/test/testkit";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { DashboardOptions } from "../dashboard/dashboard.ts";
 import { kinds } from "../kinds.ts";
-import type { KubeClient, KubeObject } from "@tds/crds/kube";
+import { S3Client } from "@aws-sdk/client-s3";
+import { dataOf, type KubeClient, type KubeObject } from "@tds/crds/kube";
 
 export const runId = (): string => randomBytes(3).toString("hex");
 
@@ -161,4 +162,27 @@ export async function provisionProviderAndConsumer(
     },
     90_000,
   );
+}
+
+/**
+ * A participant's own S3 client, from the storage-credentials Secret the operator wrote
+ * in its namespace, and its bucket (status.bucket): what the participant itself would use.
+ */
+export async function participantStorage(
+  client: KubeClient,
+  space: string,
+  participant: string,
+): Promise<{ s3: S3Client; bucket: string }> {
+  const d = dataOf(await client.get(kinds.secret, "storage-credentials", `${space}--${participant}`));
+  const unb64 = (v: string | undefined) => Buffer.from(v ?? "", "base64").toString("utf8");
+  const p = await client.get<KubeObject & { status?: { bucket?: string } }>(kinds.participant, participant);
+  const bucket = p.status?.bucket;
+  if (!bucket) throw new Error(`participant ${participant} has no bucket yet`);
+  const s3 = new S3Client({
+    endpoint: unb64(d.S3_ENDPOINT),
+    region: unb64(d.AWS_REGION),
+    forcePathStyle: true,
+    credentials: { accessKeyId: unb64(d.AWS_ACCESS_KEY_ID), secretAccessKey: unb64(d.AWS_SECRET_ACCESS_KEY) },
+  });
+  return { s3, bucket };
 }
