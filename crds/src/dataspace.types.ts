@@ -410,6 +410,23 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
       ],
     },
   ),
+  freeze: Type.Optional(
+    Obj(
+      "An emergency freeze, set and lifted by the space's administrators. While it is set, every data access and every sandbox job of the frozen parties stops: their Active contracts are Suspended with rule SpaceFrozen or ParticipantFrozen, the gateway refuses their requests and cuts their open streams, and their running jobs are stopped. Removing it lifts the freeze, and the contracts it suspended are Active again. Setting and lifting it are evidence entries (space.frozen, space.unfrozen).",
+      {
+        reason: Str("Why, as the refusals and the evidence log show it.", 512, { minLength: 1 }),
+        incident: Type.Optional(Str("The incident or ticket this freeze answers, for the record.", 128)),
+        participants: Type.Optional(
+          SetOf(
+            "The participants frozen. Absent, the whole space is frozen.",
+            DnsLabel("A participant of the space.", { maxLength: 63 }),
+            256,
+            { minItems: 1 },
+          ),
+        ),
+      },
+    ),
+  ),
   storage: Type.Optional(
     Obj(
       "Object storage for participant buckets.",

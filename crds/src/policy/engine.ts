@@ -49,6 +49,36 @@ export interface SpaceRules {
   /** Record allowed cross-border contracts as exports in the evidence log. */
   readonly recordExports: boolean;
   readonly currency?: string;
+  /** An emergency freeze (spec.freeze): of the whole space, or of the participants named. */
+  readonly freeze?: Freeze;
+}
+
+export interface Freeze {
+  readonly reason: string;
+  readonly incident?: string;
+  /** The participants frozen; absent, the whole space. */
+  readonly participants?: readonly string[];
+}
+
+/** The rules a freeze suspends contracts by; lifting the freeze lifts those suspensions. */
+export const FREEZE_RULES: readonly string[] = ["SpaceFrozen", "ParticipantFrozen"];
+
+/**
+ * Whether a freeze stops the parties named: the whole space, or one of them.
+ * The first party frozen is the one named in the message.
+ */
+export function frozenBy(
+  space: SpaceRules,
+  parties: readonly (string | undefined)[],
+): { readonly rule: string; readonly message: string } | undefined {
+  const f = space.freeze;
+  if (!f) return undefined;
+  const why = `${f.reason}${f.incident ? ` (incident ${f.incident})` : ""}`;
+  if (!f.participants) return { rule: "SpaceFrozen", message: `The space is frozen: ${why}` };
+  const party = parties.find((p) => p !== undefined && f.participants?.includes(p));
+  return party === undefined
+    ? undefined
+    : { rule: "ParticipantFrozen", message: `Participant ${party} is frozen: ${why}` };
 }
 
 /** What the engine needs to know about a participant. */
@@ -285,6 +315,11 @@ export function decide(input: PolicyInput): Decision {
     return { kind, reason, message, checks };
   };
   const policy = offer.policy;
+
+  // An emergency freeze stops everything it covers; a request made during one waits for its lifting.
+  const frozen = frozenBy(space, [consumer?.name, provider?.name]);
+  if (frozen) return fail("pending", frozen.rule, frozen.message);
+  if (space.freeze) pass("NotFrozen", "Neither party is frozen");
 
   // Who is asking.
   if (!consumer?.admitted)
@@ -601,6 +636,8 @@ export function reassess(input: LifecycleInput): Verdict {
 export interface SupervisedInput extends LifecycleInput {
   /** Annotation tds.dev/reinstate on a Suspended contract: the provider asks for it back. */
   readonly reinstate?: string;
+  /** The rule a Suspended contract was suspended by (status.suspension.rule). */
+  readonly suspendedBy?: string;
 }
 
 /**
@@ -622,6 +659,9 @@ export function superviseContract(input: SupervisedInput): Outcome {
     return { state: "Suspended", reason: v.rule, message: `Suspended: ${v.message}` };
   }
   if (!suspended) return out;
+  // A freeze is lifted explicitly, by the space's administrators: that is the decision to reopen.
+  if (input.suspendedBy !== undefined && FREEZE_RULES.includes(input.suspendedBy))
+    return { ...out, reason: "FreezeLifted", message: `The freeze is lifted. ${out.message}` };
   if (input.reinstate === undefined)
     return {
       state: "Suspended",

@@ -4,7 +4,7 @@
 // every access), so both judge by the same facts.
 import { DEFAULT_CLASSIFICATION_LEVELS, type DataSpace } from "../dataspace.types.ts";
 import type { Participant } from "../participant.types.ts";
-import type { ParticipantFacts, SpaceRules } from "./engine.ts";
+import type { Freeze, ParticipantFacts, SpaceRules } from "./engine.ts";
 
 interface Meta {
   readonly metadata: { readonly labels?: Readonly<Record<string, string>> };
@@ -39,6 +39,15 @@ export function spaceRules(space: DataSpace): SpaceRules {
     })),
     recordExports: space.spec.crossBorder.recordExports ?? true,
     currency: space.spec.metering.currency,
+    ...(space.spec.freeze ? { freeze: freezeOf(space.spec.freeze) } : {}),
+  };
+}
+
+function freezeOf(f: NonNullable<DataSpace["spec"]["freeze"]>): Freeze {
+  return {
+    reason: f.reason,
+    ...(f.incident ? { incident: f.incident } : {}),
+    ...(f.participants ? { participants: [...f.participants] } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import {
   decide,
   destinationsOf,
   exportRule,
+  frozenBy,
   reassess,
   superviseContract,
   type SupervisedInput,
@@ -238,4 +239,58 @@ test("export rules name the rule that allowed or refused", () => {
     exportRule({ ...space, ...negativeListed }, level, "industrial.telemetry", "DE-BY", "approve").rule,
     "ExportNegativeListed",
   );
+});
+
+test("freeze: a space freeze suspends every agreed contract and holds new requests; a participant freeze only its parties'", () => {
+  const space_ = { freeze: { reason: "incident response", incident: "INC-7" } };
+  const out = superviseContract(with_(space_));
+  assert.equal(out.state, "Suspended");
+  assert.equal(out.reason, "SpaceFrozen");
+  assert.match(out.message, /incident response \(incident INC-7\)/);
+  const request = decide(with_(space_));
+  assert.equal(request.kind, "pending", "a request during a freeze waits; it is not rejected");
+  assert.equal(request.reason, "SpaceFrozen");
+
+  const consumerFrozen = reassess(with_({ freeze: { reason: "leak", participants: ["c"] } }));
+  assert.ok(!consumerFrozen.lawful && consumerFrozen.rule === "ParticipantFrozen");
+  assert.match(consumerFrozen.message, /Participant c is frozen: leak/);
+  const providerFrozen = reassess(with_({ freeze: { reason: "leak", participants: ["p"] } }));
+  assert.ok(!providerFrozen.lawful && providerFrozen.rule === "ParticipantFrozen");
+  const others = reassess(with_({ freeze: { reason: "leak", participants: ["someone-else"] } }));
+  assert.ok(others.lawful);
+  assert.ok(others.checks.some((c) => c.rule === "NotFrozen" && c.passed));
+  assert.equal(
+    frozenBy({ ...space, freeze: { reason: "x", participants: ["a", "b"] } }, ["b", "a"])?.message.startsWith(
+      "Participant b",
+    ),
+    true,
+  );
+});
+
+test("freeze: lifting it reopens the contracts it suspended, and only those", () => {
+  const lifted = superviseContract({ ...base, current: "Suspended", suspendedBy: "SpaceFrozen" });
+  assert.equal(lifted.state, "Active");
+  assert.equal(lifted.reason, "FreezeLifted");
+  assert.equal(
+    superviseContract({ ...base, current: "Suspended", suspendedBy: "ParticipantFrozen" }).state,
+    "Active",
+  );
+  // A contract a rule suspended still waits for its provider, freeze or not.
+  const rule = superviseContract({ ...base, current: "Suspended", suspendedBy: "ExportNegativeListed" });
+  assert.equal(rule.reason, "AwaitingReinstatement");
+  // Lifted while another rule now fails: still Suspended, by that rule.
+  const other = superviseContract({
+    ...with_(negativeListed),
+    current: "Suspended",
+    suspendedBy: "SpaceFrozen",
+  });
+  assert.equal(other.state, "Suspended");
+  assert.equal(other.reason, "ExportNegativeListed");
+  // Still frozen: still Suspended.
+  const still = superviseContract({
+    ...with_({ freeze: { reason: "x" } }),
+    current: "Suspended",
+    suspendedBy: "SpaceFrozen",
+  });
+  assert.equal(still.reason, "SpaceFrozen");
 });

@@ -263,6 +263,7 @@ export class DataContractReconciler implements Reconciler {
       ...(c.status?.validity ? { agreed: c.status.validity } : {}),
       ...(revoke === undefined ? {} : { revoke }),
       ...(a[REINSTATE_ANNOTATION] === undefined ? {} : { reinstate: a[REINSTATE_ANNOTATION] }),
+      ...(c.status?.suspension ? { suspendedBy: c.status.suspension.rule } : {}),
       ...(accesses === undefined ? {} : { accesses }),
       ...(limit === undefined ? {} : { accessLimit: limit }),
     });

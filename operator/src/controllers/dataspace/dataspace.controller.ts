@@ -27,6 +27,7 @@ import {
 } from "./dataspace.evidence.ts";
 import type { Deps } from "../deps.ts";
 import { recordLifecycle } from "../lifecycle.evidence.ts";
+import { applyFreeze } from "./dataspace.freeze.ts";
 import { claimNamespace, ownedBy } from "../namespace-claim.ts";
 
 export const DATASPACE_FINALIZER = "tds.dev/dataspace-cleanup";
@@ -217,13 +218,18 @@ export class DataSpaceReconciler implements Reconciler {
     requeueAfterMs?: number,
     base: DataSpaceStatus = space.status ?? {},
   ): Promise<Result | undefined> {
-    const conditions = setCondition(base.conditions, {
-      type: "Ready",
-      status: ready ? "True" : "False",
-      reason,
-      message,
-      observedGeneration: space.metadata.generation ?? 0,
-    });
+    const conditions = await applyFreeze(
+      ctx,
+      this.deps.dashboard,
+      space,
+      setCondition(base.conditions, {
+        type: "Ready",
+        status: ready ? "True" : "False",
+        reason,
+        message,
+        observedGeneration: space.metadata.generation ?? 0,
+      }),
+    );
     const generation = space.metadata.generation ?? 0;
     const next: DataSpaceStatus = { ...base, observedGeneration: generation, conditions };
     const before = (space.status?.conditions ?? []).find((c) => c.type === "Ready");
