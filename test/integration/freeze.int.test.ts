@@ -55,6 +55,7 @@ interface Status {
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
 type Obj = KubeObject & { status?: Status };
+const suspensionOf = (o: Obj): Status["suspension"] => o.status?.suspension;
 const cond = (o: Obj | undefined, type: string) => o?.status?.conditions?.find((c) => c.type === type);
 const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
@@ -230,9 +231,9 @@ test("a space freeze suspends every contract, cuts their streams, stops a runnin
     const o = await contractOf("dl");
     return o.status?.state === "Suspended" ? o : undefined;
   });
-  assert.equal(suspended.status?.suspension?.rule, "SpaceFrozen");
+  assert.equal(suspensionOf(suspended)?.rule, "SpaceFrozen");
   assert.match(
-    suspended.status?.suspension?.message ?? "",
+    suspensionOf(suspended)?.message ?? "",
     /suspected credential leak \(incident INC-2026-12-02\)/,
   );
   const job = await until("the job stopped", async () => {
@@ -290,7 +291,7 @@ test("a participant freeze stops that participant's contracts and no one else's"
     const o = await contractOf("mine");
     return o.status?.state === "Suspended" ? o : undefined;
   });
-  assert.equal(suspended.status?.suspension?.rule, "ParticipantFrozen");
+  assert.equal(suspensionOf(suspended)?.rule, "ParticipantFrozen");
   const refused = await download(mine.agreementId, mine.token);
   assert.equal(refused.status, 403);
   await refused.body?.cancel();
