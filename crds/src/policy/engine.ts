@@ -63,6 +63,11 @@ export interface Freeze {
 /** The rules a freeze suspends contracts by; lifting the freeze lifts those suspensions. */
 export const FREEZE_RULES: readonly string[] = ["SpaceFrozen", "ParticipantFrozen"];
 
+/** A freeze's reason as refusals and conditions show it, with its incident. */
+export function freezeReason(f: Freeze): string {
+  return `${f.reason}${f.incident ? ` (incident ${f.incident})` : ""}`;
+}
+
 /**
  * Whether a freeze stops the parties named: the whole space, or one of them.
  * The first party frozen is the one named in the message.
@@ -73,7 +78,7 @@ export function frozenBy(
 ): { readonly rule: string; readonly message: string } | undefined {
   const f = space.freeze;
   if (!f) return undefined;
-  const why = `${f.reason}${f.incident ? ` (incident ${f.incident})` : ""}`;
+  const why = freezeReason(f);
   if (!f.participants) return { rule: "SpaceFrozen", message: `The space is frozen: ${why}` };
   const party = parties.find((p) => p !== undefined && f.participants?.includes(p));
   return party === undefined

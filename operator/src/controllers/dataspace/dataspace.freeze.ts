@@ -6,6 +6,7 @@
 // rule SpaceFrozen or ParticipantFrozen, the gateway refuses and cuts their
 // streams, and their sandbox jobs stop because their contracts are not Active.
 import type { DataSpace } from "@tds/crds";
+import { freezeReason } from "@tds/crds/policy";
 import type { KubeObject } from "@tds/crds/kube";
 import { findCondition, setCondition, type Condition, type Context } from "../../runtime/reconcile.ts";
 import { recordLifecycle } from "../lifecycle.evidence.ts";
@@ -25,7 +26,7 @@ export function frozenCondition(
       type: FROZEN,
       status: "True",
       reason: f.participants ? "ParticipantsFrozen" : "SpaceFrozen",
-      message: `Frozen: ${who}. ${f.reason}${f.incident ? ` (incident ${f.incident})` : ""}`,
+      message: `Frozen: ${who}. ${freezeReason(f)}`,
       observedGeneration,
     };
   }
