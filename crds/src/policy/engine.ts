@@ -63,6 +63,16 @@ export interface Freeze {
 /** The rules a freeze suspends contracts by; lifting the freeze lifts those suspensions. */
 export const FREEZE_RULES: readonly string[] = ["SpaceFrozen", "ParticipantFrozen"];
 
+/**
+ * The rules a party's lapsed standing suspends contracts by: its identity no
+ * longer verified (its issuer unreachable, say) or the party gone from the
+ * space. They are not a change of the rules the provider agreed to, so the
+ * suspension lifts when the party's standing returns, with no reinstatement.
+ * A participant suspended by the space's administrators (ConsumerSuspended)
+ * is a judgement on it: its contracts wait for their providers.
+ */
+export const STANDING_RULES: readonly string[] = ["ConsumerNotAdmitted", "ProviderUnavailable"];
+
 /** A freeze's reason as refusals and conditions show it, with its incident. */
 export function freezeReason(f: Freeze): string {
   return `${f.reason}${f.incident ? ` (incident ${f.incident})` : ""}`;
@@ -667,6 +677,12 @@ export function superviseContract(input: SupervisedInput): Outcome {
   // A freeze is lifted explicitly, by the space's administrators: that is the decision to reopen.
   if (input.suspendedBy !== undefined && FREEZE_RULES.includes(input.suspendedBy))
     return { ...out, reason: "FreezeLifted", message: `The freeze is lifted. ${out.message}` };
+  if (input.suspendedBy !== undefined && STANDING_RULES.includes(input.suspendedBy))
+    return {
+      ...out,
+      reason: "StandingRestored",
+      message: `Both parties are admitted and active again. ${out.message}`,
+    };
   if (input.reinstate === undefined)
     return {
       state: "Suspended",

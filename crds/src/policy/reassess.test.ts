@@ -294,3 +294,22 @@ test("freeze: lifting it reopens the contracts it suspended, and only those", ()
   });
   assert.equal(still.reason, "SpaceFrozen");
 });
+
+test("standing: a suspension by a party's lapsed standing lifts when it returns; a suspended participant's waits for its provider", () => {
+  for (const rule of ["ConsumerNotAdmitted", "ProviderUnavailable"]) {
+    const back = superviseContract({ ...base, current: "Suspended", suspendedBy: rule });
+    assert.equal(back.state, "Active", rule);
+    assert.equal(back.reason, "StandingRestored", rule);
+  }
+  // Still unverified: still Suspended, by the same rule.
+  const still = superviseContract({
+    ...base,
+    consumer: undefined,
+    current: "Suspended",
+    suspendedBy: "ConsumerNotAdmitted",
+  });
+  assert.equal(still.state, "Suspended");
+  assert.equal(still.reason, "ConsumerNotAdmitted");
+  const judged = superviseContract({ ...base, current: "Suspended", suspendedBy: "ConsumerSuspended" });
+  assert.equal(judged.reason, "AwaitingReinstatement");
+});
