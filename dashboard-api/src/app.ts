@@ -18,8 +18,7 @@ import {
   sendProblem,
   TdsError,
 } from "./errors.ts";
-import { gatewayRoutes, type GatewayOptions } from "./gateway/index.ts";
-import type { CheckpointExporter, SignerFor } from "./evidence/checkpointer.ts";
+import type { SignerFor } from "./evidence/checkpointer.ts";
 import { evidenceRoutes } from "./evidence/routes.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { evidenceAccess, evidenceAppend, evidencePublicKeyRoute } from "./evidence/wiring.ts";
@@ -40,8 +39,8 @@ import { reportRoutes } from "./reports/routes.ts";
 import { statementRoutes } from "./statements/routes.ts";
 import { catalogRoutes } from "./catalog/routes.ts";
 import { contractRoutes } from "./contracts/routes.ts";
-import { agreementRoutes } from "./gateway/agreements.ts";
-import { sandboxReadRoutes } from "./gateway/sandbox-reads.ts";
+import { agreementRoutes } from "./ledger/agreements.ts";
+import { sandboxReadRoutes } from "./ledger/sandbox-reads.ts";
 import type { ContractsKube } from "./contracts/kube.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
@@ -57,10 +56,8 @@ export interface BuildAppOptions {
   readonly defaultMetrics?: boolean;
   /** Clock for timestamp validation and period checks; tests pin it. */
   readonly now?: () => Date;
-  /** The metered data gateway (GET /v1/data/...); off when unset. See gateway/index.ts. */
-  readonly gateway?: GatewayOptions;
-  /** The evidence log's signing keys and checkpoint export (server.ts: Kubernetes Secret and S3). */
-  readonly evidence?: { readonly signerFor?: SignerFor; readonly exporter?: CheckpointExporter };
+  /** The evidence log's signing keys (run.ts: the spaces' Kubernetes Secrets); the gateway exports the checkpoints. */
+  readonly evidence?: { readonly signerFor?: SignerFor };
   /** Kubernetes access for POST /v1/spaces/:space/contracts and decisions; those routes answer 503 without it. */
   readonly contractsKube?: ContractsKube;
   /** Kubernetes access for POST /v1/spaces/:space/sandboxjobs/.../review; 503 without it. */
@@ -195,7 +192,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     prefix: "/v1/spaces/:space/sandboxjobs",
     kube: opts.sandboxJobsKube,
   });
-  if (opts.gateway) await app.register(gatewayRoutes, opts.gateway);
   if (opts.dsp && opts.pool) await app.register(dspRoutes, { ...opts.dsp, verifyToken: opts.verifyToken });
   if (opts.pool) {
     const evidencePrefix = "/v1/spaces/:space/evidence";
@@ -205,7 +201,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       authorize: evidenceAccess,
       authorizeAppend: evidenceAppend,
       ...(opts.evidence?.signerFor ? { signerFor: opts.evidence.signerFor } : {}),
-      ...(opts.evidence?.exporter ? { exporter: opts.evidence.exporter } : {}),
     });
     await app.register(evidencePublicKeyRoute, {
       prefix: evidencePrefix,

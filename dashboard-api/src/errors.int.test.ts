@@ -13,13 +13,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { installCrds } from "@tds/test/testkit";
 import { loadOrCreateDevKey, mintToken } from "./auth/keys.ts";
-import {
-  createTestDatabase,
-  startServer,
-  stopServer,
-  type ServerProcess,
-  type TestDatabase,
-} from "./test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 
 interface Answer {
   readonly status: number;

@@ -20,13 +20,8 @@ import { format } from "prettier";
 import { installCrds } from "@tds/test/testkit";
 import type { paths } from "../generated/openapi.ts";
 import { loadOrCreateDevKey, mintToken } from "./auth/keys.ts";
-import {
-  createTestDatabase,
-  startServer,
-  stopServer,
-  type ServerProcess,
-  type TestDatabase,
-} from "./test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 
 const apiDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = join(apiDir, "..");

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import jsonld from "jsonld";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -16,7 +16,7 @@ import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
 import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../operator/src/kinds.ts";
 import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.rules.ts";
@@ -42,6 +42,7 @@ const foreignNs = `${space}--${foreign}`;
 const client = new KubeClient(kubeConfig());
 
 let db: TestDatabase;
+let gw: TestGateway;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let baseUrl: string;
@@ -185,13 +186,11 @@ before(async () => {
   pool = new pg.Pool({ connectionString: url.toString() });
   pool.on("error", () => undefined); // idle clients are cut when the database is dropped
   key = await generateDevKey();
-  const gateway = gatewayFromEnv(process.env, pool);
-  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
+  gw = await startGateway(pool);
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     contractsKube: kubeContracts(kubeConfig()),
-    gateway,
   });
   baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
@@ -259,6 +258,7 @@ after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
   await app.close();
+  await gw.close();
   await pool.end();
   await db.drop();
 });
@@ -748,7 +748,7 @@ test("a contract whose accesses ran out at the gateway is Expired, with status.a
   const agreementId = c.status?.agreementId ?? "";
   const token = unb64(dataOf(await client.get(kinds.secret, "contract-twice", consNs)).token);
   const download = () =>
-    fetch(`${baseUrl}/v1/data/${agreementId}/metered/a.csv`, {
+    fetch(`${gw.url}/v1/data/${agreementId}/metered/a.csv`, {
       headers: { authorization: `Bearer ${token}` },
     });
   for (let i = 0; i < 2; i++) {
@@ -802,7 +802,7 @@ test("an offer's own price is billed per contract: the agreement and a download 
     return o.status?.state === "Active" ? o : undefined;
   });
   const token = unb64(dataOf(await client.get(kinds.secret, "contract-buyer", consNs)).token);
-  const res = await fetch(`${baseUrl}/v1/data/${c.status?.agreementId ?? ""}/priced/a.csv`, {
+  const res = await fetch(`${gw.url}/v1/data/${c.status?.agreementId ?? ""}/priced/a.csv`, {
     headers: { authorization: `Bearer ${token}` },
   });
   assert.equal(res.status, 200);

@@ -24,9 +24,10 @@ import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTestDatabase, freePort, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { freePort } from "@tds/test/server";
 import { kinds } from "../../operator/src/kinds.ts";
 import {
   participantManifest,
@@ -50,6 +51,7 @@ const client = new KubeClient(kubeConfig());
 const data = "ts,temp\n2026-01-01T00:00:00Z,21.5\n".repeat(50);
 
 let db: TestDatabase;
+let gw: TestGateway;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let base: string;
@@ -119,13 +121,11 @@ before(async () => {
     kube,
     config: { [space]: { participantId: `urn:tds:${space}`, counterparties: [] } },
   });
-  const gateway = gatewayFromEnv(process.env, pool);
-  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
+  gw = await startGateway(pool, { gateway: { transferTokens: dsp.transferTokens, participantTokens: oidc } });
   app = await buildApp({
     pool,
     verifyToken: withOidc(oidc, createTokenVerifier({ jwks: jwksOf(key) })),
     contractsKube: kube,
-    gateway: { ...gateway, transferTokens: dsp.transferTokens, participantTokens: oidc },
     dsp: { ...dsp, stepDelayMs: 50 },
   });
   await app.listen({ host: "127.0.0.1", port });
@@ -183,6 +183,7 @@ after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
   await app.close();
+  await gw.close();
   await pool.end();
   await db.drop();
   await op.stop();
@@ -200,7 +201,7 @@ async function call(url: string, token: string, init: RequestInit = {}) {
   const text = await res.text();
   return { status: res.status, type: res.headers.get("content-type") ?? "", text };
 }
-const gatewayGet = (token: string) => call(`${base}/v1/data/${agreementId}/telemetry/day1.csv`, token);
+const gatewayGet = (token: string) => call(`${gw.url}/v1/data/${agreementId}/telemetry/day1.csv`, token);
 
 /** A refusal: a 4xx problem document whose detail names the reason. */
 function refused(r: { status: number; type: string; text: string }, status: number, reason: RegExp): void {

@@ -15,13 +15,8 @@ import { join } from "node:path";
 import { KubeClient, type KubeObject } from "@tds/crds/kube";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
 import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import {
-  createTestDatabase,
-  startServer,
-  stopServer,
-  type ServerProcess,
-  type TestDatabase,
-} from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 import { kinds } from "../../operator/src/kinds.ts";
 import { participantManifest, runId, spaceManifest } from "../../operator/src/testing/fixtures.ts";
 import { spawnOperator, type OperatorProcess } from "../../operator/src/testing/process.ts";

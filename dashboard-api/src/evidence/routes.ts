@@ -4,7 +4,7 @@
 // POST /entries. Authentication happens before (the app's auth plugin); this
 // plugin asks the `authorize` callbacks what the caller may do.
 import type { FastifyError, FastifyPluginCallback, FastifyRequest } from "fastify";
-import { type CheckpointExporter, checkpointNow, type SignerFor } from "./checkpointer.ts";
+import type { SignerFor } from "./checkpointer.ts";
 import { CheckpointError, type CheckpointSigner, type SignedCheckpoint } from "./checkpoint.ts";
 import { errorAnswer, problem, PROBLEM_MEDIA_TYPE, problemSchema, sendProblem } from "../errors.ts";
 import { entrySchema, type EvidenceEntry } from "./entry.ts";
@@ -22,7 +22,6 @@ export interface EvidenceRoutesOptions {
   authorizeAppend(request: FastifyRequest, space: string): Promise<boolean>;
   /** Needed for POST /checkpoint. */
   signerFor?: SignerFor;
-  exporter?: CheckpointExporter;
 }
 
 const MAX_PAGE = 1000;
@@ -273,7 +272,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
       schema: {
         tags: ["evidence"],
         operationId: "signEvidenceCheckpoint",
-        summary: "Sign a checkpoint now (internal) and export it",
+        summary: "Sign a checkpoint now (internal); the gateway exports it to S3 on its next pass",
         params: spaceParams,
         response: { 200: checkpointBody, "4xx": errorBody, "5xx": errorBody },
       },
@@ -296,7 +295,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
           );
         throw err;
       }
-      return checkpointJson(await checkpointNow(store, space, signer, opts.exporter));
+      return checkpointJson(await store.checkpoint(space, signer));
     },
   );
 

@@ -1,19 +1,32 @@
-// The metered data gateway, as a fastify plugin the dashboard API registers
-// when the gateway is configured (gatewayFromEnv). One process serves both;
-// the gateway's routes are public to the JWT layer and authenticate contract
-// tokens themselves.
+// Public surface of @tds/gateway, the metered data gateway: its app
+// (buildGatewayApp, for its own process, main.ts), its dependencies from the
+// environment (gatewayFromEnv), and the evidence checkpoints' export to S3.
+// The dashboard API does not import it: the two share the database and the
+// library of @tds/dashboard-api (the ledger, the evidence append path, usage
+// ingest), not code paths.
 import { S3Client } from "@aws-sdk/client-s3";
 import { KubeClient } from "@tds/crds/kube";
-import { defaultKubeConfig } from "../kube/kube.ts";
+import { defaultKubeConfig } from "@tds/dashboard-api/kube";
 import type { Pool } from "pg";
-import { GroupedAppender } from "../evidence/grouped.ts";
-import { EvidenceStore } from "../evidence/store.ts";
+import { GroupedAppender } from "@tds/dashboard-api/evidence-append";
+import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { KubeGrantSource } from "./kube.ts";
-import { Ledger } from "./ledger.ts";
+import { Ledger } from "@tds/dashboard-api/ledger";
 import { KubeSandboxSource } from "./sandbox-kube.ts";
 import type { GatewayOptions } from "./routes.ts";
 
+export { buildGatewayApp, type GatewayAppOptions } from "./app.ts";
 export { gatewayRoutes, type GatewayOptions } from "./routes.ts";
+export { KubeGrantSource } from "./kube.ts";
+export type { StreamMonitor } from "./monitor.ts";
+export {
+  bucketExporter,
+  checkpointKey,
+  exportCheckpoints,
+  s3CheckpointExporter,
+  startCheckpointExport,
+  type CheckpointExporter,
+} from "./evidence-export.ts";
 
 /** An S3 client for the store's admin account, tuned for streaming. */
 export function gatewayS3(env: NodeJS.ProcessEnv): S3Client | undefined {
@@ -33,20 +46,21 @@ export function gatewayS3(env: NodeJS.ProcessEnv): S3Client | undefined {
 }
 
 /**
- * The gateway's dependencies from the environment, or undefined when the
- * gateway is off: it needs TDS_S3_* and a kubeconfig (KUBECONFIG or in-cluster).
- * TDS_GATEWAY=off disables it; TDS_GATEWAY_MONITOR_MS sets the monitor interval.
+ * The gateway's dependencies from the environment: it needs TDS_S3_* and a
+ * kubeconfig (KUBECONFIG or in-cluster), and throws naming what is missing.
+ * TDS_GATEWAY_MONITOR_MS sets the monitor interval.
  */
-export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptions | undefined {
-  if (env.TDS_GATEWAY === "off") return undefined;
+export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptions {
   const s3 = gatewayS3(env);
-  if (!s3) return undefined;
-  if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST) return undefined;
+  if (!s3)
+    throw new Error("the gateway needs TDS_S3_ENDPOINT, TDS_S3_ACCESS_KEY_ID and TDS_S3_SECRET_ACCESS_KEY");
+  if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST)
+    throw new Error("the gateway needs a kubeconfig: KUBECONFIG, or the in-cluster ServiceAccount");
   const interval = Number(env.TDS_GATEWAY_MONITOR_MS ?? 2000);
   if (!Number.isSafeInteger(interval) || interval < 50) {
     throw new Error(`TDS_GATEWAY_MONITOR_MS must be an integer of at least 50, got ${String(interval)}`);
   }
-  const kube = new KubeClient(defaultKubeConfig(), "tds-dashboard-api");
+  const kube = new KubeClient(defaultKubeConfig(), "tds-gateway");
   return {
     source: new KubeGrantSource(kube),
     watch: kube,

@@ -32,7 +32,7 @@ import { ingestEvents } from "../metering/ingest.ts";
 import type { MeterName } from "../metering/meters.ts";
 import type { EvidenceEntry } from "../evidence/entry.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
-import type { ContractGrant, ExportCheck } from "./grants.ts";
+import type { ContractGrant, ExportCheck } from "./grant.ts";
 
 export const USAGE_SOURCE = "tds-gateway";
 export const GATEWAY_ACTOR = "system:tds-gateway";

@@ -24,11 +24,11 @@ import {
   type Refusal,
   type TransferTokenGate,
 } from "./grants.ts";
-import { bearerChallenge, sendProblem } from "../errors.ts";
-import { consumerTokenRefusal, type OidcVerifier } from "../auth/oidc.ts";
+import { bearerChallenge, sendProblem } from "@tds/dashboard-api/errors";
+import { consumerTokenRefusal, type OidcVerifier } from "@tds/dashboard-api/oidc";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
-import { Ledger, LedgerRefusal, type ClaimedTransfer } from "./ledger.ts";
+import { Ledger, LedgerRefusal, type ClaimedTransfer } from "@tds/dashboard-api/ledger";
 import { StreamMonitor } from "./monitor.ts";
 import { sandboxRoutes, type SandboxSource } from "./sandbox.ts";
 

@@ -8,9 +8,14 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { sendProblem } from "../errors.ts";
+import { sendProblem } from "@tds/dashboard-api/errors";
 import { IDEMPOTENCY_KEY, rangeStart, transferId, type ContractGrant, type Refusal } from "./grants.ts";
-import { LedgerRefusal, type ClaimedTransfer, type Ledger, type TransferKind } from "./ledger.ts";
+import {
+  LedgerRefusal,
+  type ClaimedTransfer,
+  type Ledger,
+  type TransferKind,
+} from "@tds/dashboard-api/ledger";
 import type { StreamMonitor } from "./monitor.ts";
 import type { SandboxGrant } from "./sandbox.ts";
 
