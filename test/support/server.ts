@@ -26,7 +26,8 @@ export interface ServerProcess {
   readonly output: () => string;
 }
 
-const serverEntry = fileURLToPath(import.meta.resolve("@tds/dashboard-api/server"));
+// The entry point as a file to run, not a module to import (importing it starts a server).
+const serverEntry = fileURLToPath(new URL("../../dashboard-api/src/server.ts", import.meta.url));
 
 export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
   const port = await freePort();
