@@ -5,7 +5,7 @@
 // library of @tds/dashboard-api (the ledger, the evidence append path, usage
 // ingest), not code paths.
 import { S3Client } from "@aws-sdk/client-s3";
-import { KubeClient } from "@tds/crds/kube";
+import { KubeClient } from "@tds/kube";
 import { defaultKubeConfig } from "@tds/dashboard-api/kube";
 import type { Pool } from "pg";
 import { GroupedAppender } from "@tds/dashboard-api/evidence-append";

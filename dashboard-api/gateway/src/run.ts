@@ -16,7 +16,7 @@
 //   PORT (8080), HOST (0.0.0.0), TDS_METRICS_PORT (9464: /metrics, never on the
 //   public port), LOG_LEVEL (info), TDS_GATEWAY_MONITOR_MS (2000), TDS_SHUTDOWN_GRACE_MS (10000)
 import pg from "pg";
-import { KubeClient } from "@tds/crds/kube";
+import { KubeClient } from "@tds/kube";
 import type { Telemetry } from "@tds/telemetry";
 import { certificateVerifierFromEnv } from "@tds/dashboard-api/certificate-trust";
 import { forwardedHeaderFromEnv, tlsFromEnv } from "@tds/dashboard-api/client-certificates";
