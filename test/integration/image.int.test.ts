@@ -264,8 +264,6 @@ test("the dashboard API's entry point starts from the image: migrates, answers /
       DATABASE_URL: db.url,
       KUBECONFIG: "/etc/tds/kube/config",
       TDS_AUTH_DEV_KEY_FILE: "/tmp/dev-key.json",
-      TDS_EVIDENCE_BUCKET: `tds-image-${run}`,
-      ...s3Env(),
     },
     [{ src: readableKubeconfig(), dst: "/etc/tds/kube" }],
   );
