@@ -81,7 +81,7 @@ test("the gateway exports the checkpoints the API signed, oldest first, and retr
   assert.equal(await read(checkpointKey(space, 3)), three.note);
   assert.equal(await read(`evidence/${space}/checkpoint`), three.note, "the latest is the last exported");
   const { rows } = await db.pool.query<{ tree_size: number; exported_key: string }>(
-    "select tree_size, exported_key from evidence_checkpoints where space = $1 order by tree_size",
+    "select tree_size::int, exported_key from evidence_checkpoints where space = $1 order by tree_size",
     [space],
   );
   assert.deepEqual(rows, [
