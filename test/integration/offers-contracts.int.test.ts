@@ -20,7 +20,8 @@ import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../operator/src/kinds.ts";
 import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.rules.ts";
-import { entryLeafHash, type EvidenceEntry } from "../../dashboard-api/src/evidence/entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
+import { entryLeafHash } from "../../dashboard-api/src/evidence/entry.ts";
 import { verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
 import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
 import {
@@ -206,7 +207,7 @@ before(async () => {
   });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? ""), fetch: observedFetch },
+    api: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? ""), fetch: observedFetch },
   });
   operator.manager.client.observe((method, path) => {
     if (method !== "GET" && path.includes("/dataoffers")) offerSends.push(`kube ${method} ${path}`);

@@ -30,7 +30,7 @@ import {
   type Logger,
 } from "@tds/crds/kube";
 import { defaultKubeConfig } from "../kube/kube.ts";
-import type { EvidenceEntry } from "../evidence/entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import {
   canonicalName,

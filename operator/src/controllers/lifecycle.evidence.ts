@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import type { EvidencePointer } from "@tds/crds";
 import type { KubeObject } from "@tds/crds/kube";
 import type { Context } from "../runtime/reconcile.ts";
-import { OPERATOR_ACTOR, type Dashboard } from "../dashboard/dashboard.ts";
+import type { ApiClient } from "@tds/wire";
+import { OPERATOR_ACTOR } from "../api-client/api-client.ts";
 
 export interface LifecycleEvent {
   readonly space: string;
@@ -42,14 +43,14 @@ export interface LifecycleRecord {
  */
 export async function recordLifecycle(
   ctx: Context,
-  dashboard: Dashboard | undefined,
+  api: ApiClient | undefined,
   ev: LifecycleEvent,
 ): Promise<LifecycleRecord | undefined> {
-  if (!dashboard) return undefined;
+  if (!api) return undefined;
   const m = ev.object.metadata;
   const generation = m.generation ?? 0;
   ctx.beforeWrite(`evidence ${ev.action} ${m.name ?? ""}`);
-  const [r] = await dashboard.recordEvidence(ev.space, [
+  const [r] = await api.recordEvidence(ev.space, [
     {
       space: ev.space,
       eventId: ev.eventId ?? `${m.uid ?? ""}/${ev.action}/${generation}`,

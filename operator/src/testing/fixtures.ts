@@ -15,7 +15,7 @@ import type { Manager } from "../runtime/manager.ts";
 import type { Settings } from "../controllers/deps.ts";
 import { kubeConfig, eventually } from "@tds/test/testkit";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { DashboardOptions } from "../dashboard/dashboard.ts";
+import type { ApiClientOptions } from "@tds/wire";
 import { kinds } from "../kinds.ts";
 import { S3Client } from "@aws-sdk/client-s3";
 import { dataOf, type KubeClient, type KubeObject } from "@tds/crds/kube";
@@ -83,8 +83,8 @@ export async function startOperator(
     settings?: Partial<Settings>;
     kc?: KubeConfig;
     leaseNamespace?: string;
-    /** The dashboard API for catalogue and evidence; null (the default here) runs without one. */
-    dashboard?: DashboardOptions | null;
+    /** The API client's options (catalogue, evidence, usage); null (the default here) runs without one. */
+    api?: ApiClientOptions | null;
     /** `namespace:name` of the dashboard API's ServiceAccount (per-space signing-key Role). */
     dashboardApiServiceAccount?: string;
     /** The gateway's pods and the sandbox placement (placement.ts); defaults as in production. */
@@ -111,7 +111,7 @@ export async function startOperator(
     requestTimeoutMs: opts.requestTimeoutMs,
     retryPeriodMs: 500,
     settings: { storageSampleMs: 1_000, notReadyRequeueMs: 500, ...opts.settings },
-    dashboard: opts.dashboard ?? null,
+    api: opts.api ?? null,
     ...(opts.dashboardApiServiceAccount
       ? { dashboardApiServiceAccount: opts.dashboardApiServiceAccount }
       : {}),

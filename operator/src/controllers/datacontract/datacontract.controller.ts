@@ -175,7 +175,7 @@ export class DataContractReconciler implements Reconciler {
   ): Promise<number | undefined> {
     const known = c.status?.accesses;
     const agreementId = c.status?.agreementId;
-    const read = this.deps.dashboard?.agreementAccesses?.bind(this.deps.dashboard);
+    const read = this.deps.api?.agreementAccesses.bind(this.deps.api);
     if (c.status?.state !== "Active" || !agreementId || !read || accessLimit(c, offer) === undefined)
       return known;
     try {
@@ -517,7 +517,7 @@ export class DataContractReconciler implements Reconciler {
     const pendingEntries = history.filter(
       (h) => h.logIndex === undefined && !this.alreadyLogged.has(h.eventId),
     );
-    const dashboard = this.deps.dashboard;
+    const api = this.deps.api;
     const recorded = {
       type: "EvidenceRecorded",
       status: "True",
@@ -527,22 +527,22 @@ export class DataContractReconciler implements Reconciler {
     let condition: Omit<Condition, "lastTransitionTime" | "observedGeneration"> = recorded;
     let retry: number | undefined;
     let latest = status.latestEvidence;
-    if (pendingEntries.length > 0 && !dashboard) {
+    if (pendingEntries.length > 0 && !api) {
       condition = {
         type: "EvidenceRecorded",
         status: "False",
         reason: "EvidencePending",
         message: `The dashboard API is not configured (TDS_DASHBOARD_URL): ${pendingEntries.length} transition(s) await the evidence log`,
       };
-    } else if (pendingEntries.length > 0 && dashboard) {
+    } else if (pendingEntries.length > 0 && api) {
       try {
         for (const h of pendingEntries) {
           // The agreement is billed (the offer's perContract) before its evidence is sent, so
           // an agreement on record is always on the statement; a retry sends the same event.
           const billed = h.action === "contract.agreed" && status.agreedAt !== undefined;
           const agreement = billed ? agreementUsageEvent(space, c, status.agreedAt ?? "") : undefined;
-          if (agreement && dashboard.postUsage) await dashboard.postUsage([agreement]);
-          const [r] = await dashboard.recordEvidence(space, [contractEvidence(space, c, h, status)]);
+          if (agreement) await api.postUsage([agreement]);
+          const [r] = await api.recordEvidence(space, [contractEvidence(space, c, h, status)]);
           if (r?.leafIndex === undefined || r.leafHash === undefined) {
             this.alreadyLogged.add(h.eventId);
             continue;

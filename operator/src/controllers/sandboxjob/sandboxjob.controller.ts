@@ -21,8 +21,7 @@ import {
   type SandboxJob,
   type SandboxJobStatus,
 } from "@tds/crds";
-import type { UsageCloudEvent } from "../../metering/usage.ts";
-import type { SandboxReads } from "../../dashboard/dashboard.ts";
+import type { SandboxReads, UsageEvent } from "@tds/wire";
 import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/crds/kube";
 import { kinds } from "../../kinds.ts";
 import {
@@ -70,7 +69,6 @@ import {
 
 type JobObject = SandboxJob & KubeObject;
 type Phase = NonNullable<SandboxJobStatus["phase"]>;
-type UsageCloudEventList = UsageCloudEvent[];
 type RevenueShareStatus = NonNullable<SandboxJobStatus["revenueShares"]>[number];
 
 export const SANDBOX_FINALIZER = "tds.dev/sandbox-cleanup";
@@ -629,21 +627,19 @@ export class SandboxJobReconciler implements Reconciler {
   private async meter(ctx: Context, job: JobObject, space: DataSpace & KubeObject): Promise<JobObject> {
     const status = job.status ?? {};
     if (findCondition(status.conditions, "Metered")?.status === "True") return job;
-    const post = this.deps.dashboard?.postUsage?.bind(this.deps.dashboard);
+    const post = this.deps.api?.postUsage.bind(this.deps.api);
     const limits = sandboxLimits(space, job);
     if (!post || !limits.ok || !status.startTime || !status.completionTime) return job;
     const spaceName = space.metadata.name ?? "";
     const uid = job.metadata.uid ?? "";
     const usage = meteredUsage(status.usage, limits.limits, status.startTime, status.completionTime);
     const completionTime = status.completionTime;
-    const revenue = async (): Promise<{ events: UsageCloudEventList; shares?: RevenueShareStatus[] }> => {
+    const revenue = async (): Promise<{ events: UsageEvent[]; shares?: RevenueShareStatus[] }> => {
       const inputs = await this.inputsOf(ctx, job);
       const single = inputs.length === 1;
       // One input takes everything: no read tally is needed (and none is asked for).
-      const dashboard = this.deps.dashboard;
-      const reads: SandboxReads | undefined = single
-        ? new Map()
-        : await dashboard?.sandboxReads?.(spaceName, uid);
+      const api = this.deps.api;
+      const reads: SandboxReads | undefined = single ? new Map() : await api?.sandboxReads(spaceName, uid);
       if (!reads) throw new Error("the dashboard API cannot tell the job's reads");
       const shares = splitByContribution(
         space.spec.metering.revenueSharing ?? "ProportionalToUsage",
@@ -810,11 +806,11 @@ export class SandboxJobReconciler implements Reconciler {
     space: string,
     status: SandboxJobStatus,
   ): Promise<void> {
-    const dashboard = this.deps.dashboard;
+    const api = this.deps.api;
     const entries = sandboxEvidence(space, job, status).filter((e) => !this.recorded.has(e.eventId));
     if (entries.length === 0) return;
     let condition;
-    if (!dashboard) {
+    if (!api) {
       condition = {
         type: "EvidenceRecorded",
         status: "False",
@@ -824,7 +820,7 @@ export class SandboxJobReconciler implements Reconciler {
     } else {
       try {
         for (const e of entries) {
-          const [r] = await dashboard.recordEvidence(space, [e]);
+          const [r] = await api.recordEvidence(space, [e]);
           this.recorded.add(e.eventId);
           if (r?.leafIndex !== undefined && r.leafHash !== undefined)
             status = { ...status, latestEvidence: { logIndex: r.leafIndex, leafHash: r.leafHash } };
