@@ -36,7 +36,7 @@ import {
   oidcAlgorithms,
   type FetchLimits,
 } from "@tds/oidc";
-import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
+import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
 import { TdsError } from "../errors.ts";
 import type { Principal } from "./principal.ts";
 import type { TokenVerifier } from "./tokens.ts";

@@ -22,7 +22,7 @@ import {
   type SandboxJobStatus,
 } from "@tds/crds";
 import type { SandboxReads, UsageEvent } from "@tds/wire";
-import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/crds/kube";
+import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   addFinalizer,

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import type { InputMatch, OutputManifest, SandboxJob, SandboxJobStatus } from "@tds/crds";
 
 export type { InputMatch, OutputManifest } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { usageEventType, type EvidenceEntry, type MeterName, type UsageEvent } from "@tds/wire";
 import { OPERATOR_ACTOR } from "../../api-client/api-client.ts";
 import { parseQuantity } from "../../quantity.ts";
