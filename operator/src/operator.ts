@@ -1,7 +1,13 @@
 // Assembles the operator: the manager, the reconcilers and the watches that
 // map changes of owned objects back to their DataSpace or Participant.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { jobInputs, type Participant, type SandboxJob } from "@tds/crds";
+import {
+  jobInputs,
+  type Participant,
+  type SandboxJob,
+  splitParticipantNamespace,
+  CONTRACT_LABEL,
+} from "@tds/crds";
 import { Manager } from "./runtime/manager.ts";
 import type { KubeObject, ResourceType } from "@tds/crds/kube";
 import type { Logger } from "./runtime/log.ts";
@@ -10,7 +16,6 @@ import { DataSpaceReconciler } from "./controllers/dataspace/dataspace.controlle
 import { ParticipantReconciler } from "./controllers/participant/participant.controller.ts";
 import { DataOfferReconciler } from "./controllers/dataoffer/dataoffer.controller.ts";
 import { DataContractReconciler } from "./controllers/datacontract/datacontract.controller.ts";
-import { CONTRACT_LABEL } from "./controllers/datacontract/datacontract.builders.ts";
 import { SandboxJobReconciler } from "./controllers/sandboxjob/sandboxjob.controller.ts";
 import { HttpDashboard, dashboardFromEnv, type DashboardOptions } from "./dashboard/dashboard.ts";
 import { defaultSettings, type Cache, type Settings } from "./controllers/deps.ts";
@@ -70,8 +75,7 @@ export const ownedKinds = [
   kinds.configMap,
 ] as const;
 
-const spaceOfNamespace = (ns: string | undefined): string | undefined =>
-  ns?.includes("--") ? ns.split("--")[0] : undefined;
+const spaceOfNamespace = (ns: string | undefined): string | undefined => splitParticipantNamespace(ns)?.space;
 
 export function createOperator(opts: OperatorOptions): Manager {
   const manager = new Manager({

@@ -30,6 +30,7 @@ import {
   startOperator,
   type TestOperator,
 } from "../../operator/src/testing/fixtures.ts";
+import { rfc3339 } from "@tds/crds";
 
 const run = runId();
 const space = `oc-${run}`;
@@ -865,7 +866,7 @@ test("manual approval keeps a contract Requested until the provider decides; exp
   });
   assert.equal(no.status?.rejection?.reason, "ProviderRejected");
 
-  const notAfter = new Date(Date.now() + 6_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const notAfter = rfc3339(Date.now() + 6_000);
   await client.create(
     kinds.dataContract,
     contract(consNs, "short", "telemetry", { requestedValidity: { notAfter } }),

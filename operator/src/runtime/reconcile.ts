@@ -6,6 +6,7 @@ import type { Span } from "@opentelemetry/api";
 import { KubeClient, type KubeObject, type ResourceType } from "@tds/crds/kube";
 import type { Logger } from "./log.ts";
 import type { EventRecorder } from "./events.ts";
+import { rfc3339, type Condition } from "@tds/crds";
 
 export interface Request {
   readonly namespace?: string;
@@ -39,15 +40,6 @@ export interface Reconciler {
   reconcile(req: Request, ctx: Context): Promise<Result | undefined>;
 }
 
-export interface Condition {
-  type: string;
-  status: "True" | "False" | "Unknown";
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
-
 /**
  * Returns the conditions with `next` set. lastTransitionTime changes only when
  * the status changes, so unchanged conditions produce identical status.
@@ -61,9 +53,7 @@ export function setCondition(
   const i = list.findIndex((c) => c.type === next.type);
   const prev = i >= 0 ? list[i] : undefined;
   const lastTransitionTime =
-    prev && prev.status === next.status && prev.lastTransitionTime
-      ? prev.lastTransitionTime
-      : now.toISOString().replace(/\.\d{3}Z$/, "Z");
+    prev && prev.status === next.status && prev.lastTransitionTime ? prev.lastTransitionTime : rfc3339(now);
   const merged: Condition = { ...next, lastTransitionTime };
   if (i >= 0) list[i] = merged;
   else list.push(merged);

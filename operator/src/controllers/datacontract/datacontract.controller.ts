@@ -10,14 +10,27 @@
 // so a restarted operator sends the same entry and the log records it once.
 import { createHash, randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type { DataContract, DataContractStatus, DataOffer, DataSpace, Participant } from "@tds/crds";
+import {
+  type DataContract,
+  type DataContractStatus,
+  type DataOffer,
+  type DataSpace,
+  type Participant,
+  rfc3339,
+  splitParticipantNamespace,
+  AGREEMENT_LABEL,
+  DECISION_ANNOTATION,
+  EXPORT_DECISION_ANNOTATION,
+  REINSTATE_ANNOTATION,
+  REVOKE_ANNOTATION,
+  REVOKED_BY_ANNOTATION,
+} from "@tds/crds";
 import { KubeApiError, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   findCondition,
   setCondition,
   writeStatus,
-  type Condition,
   type Context,
   type Reconciler,
   type Request,
@@ -34,28 +47,22 @@ import {
   type Outcome,
 } from "@tds/crds/policy";
 import {
-  AGREEMENT_LABEL,
-  DECISION_ANNOTATION,
-  EXPORT_DECISION_ANNOTATION,
-  REINSTATE_ANNOTATION,
-  REVOKE_ANNOTATION,
-  REVOKED_BY_ANNOTATION,
   agreementUsageEvent,
   buildCredentialsSecret,
   contractEvidence,
   credentialsSecretName,
   historyEntry,
   repeatedAction,
-  splitParticipantNamespace,
   withEntry,
   type History,
 } from "./datacontract.builders.ts";
+import { recordEvidence, latestEvidence, evidenceCondition } from "../evidence.ts";
 
 type ContractObject = DataContract & KubeObject;
 type OfferObject = DataOffer & KubeObject;
 type State = NonNullable<DataContractStatus["state"]>;
+const TRANSITIONS = { one: "transition", many: "transitions" } as const;
 
-const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 const isReady = (o: { status?: { conditions?: readonly { type: string; status: string }[] } } | undefined) =>
   (o?.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 const GRANTING: readonly State[] = ["Agreed", "Active"];
@@ -518,57 +525,42 @@ export class DataContractReconciler implements Reconciler {
       (h) => h.logIndex === undefined && !this.alreadyLogged.has(h.eventId),
     );
     const dashboard = this.deps.dashboard;
-    const recorded = {
-      type: "EvidenceRecorded",
-      status: "True",
-      reason: "Recorded",
-      message: "Every transition is in the evidence log",
-    } as const;
-    let condition: Omit<Condition, "lastTransitionTime" | "observedGeneration"> = recorded;
-    let retry: number | undefined;
-    let latest = status.latestEvidence;
-    if (pendingEntries.length > 0 && !dashboard) {
-      condition = {
-        type: "EvidenceRecorded",
-        status: "False",
-        reason: "EvidencePending",
-        message: `The dashboard API is not configured (TDS_DASHBOARD_URL): ${pendingEntries.length} transition(s) await the evidence log`,
-      };
-    } else if (pendingEntries.length > 0 && dashboard) {
-      try {
-        for (const h of pendingEntries) {
-          // The agreement is billed (the offer's perContract) before its evidence is sent, so
-          // an agreement on record is always on the statement; a retry sends the same event.
-          const billed = h.action === "contract.agreed" && status.agreedAt !== undefined;
-          const agreement = billed ? agreementUsageEvent(space, c, status.agreedAt ?? "") : undefined;
-          if (agreement && dashboard.postUsage) await dashboard.postUsage([agreement]);
-          const [r] = await dashboard.recordEvidence(space, [contractEvidence(space, c, h, status)]);
-          if (r?.leafIndex === undefined || r.leafHash === undefined) {
-            this.alreadyLogged.add(h.eventId);
-            continue;
-          }
-          history[history.findIndex((x) => x.action === h.action)] = { ...h, logIndex: r.leafIndex };
-          latest = { logIndex: r.leafIndex, leafHash: r.leafHash };
-        }
-      } catch (err) {
-        ctx.log.warn("cannot record contract evidence", { contract: c.metadata.name, err: errorText(err) });
-        condition = {
-          type: "EvidenceRecorded",
-          status: "False",
-          reason: "EvidencePending",
-          message: "The evidence log is unreachable; the transitions are recorded when it answers",
-        };
-        retry = 5_000;
+    const outcome = await recordEvidence(
+      ctx,
+      dashboard,
+      space,
+      pendingEntries.map((h) => contractEvidence(space, c, h, status)),
+      async (e) => {
+        // The agreement is billed (the offer's perContract) before its evidence is sent, so
+        // an agreement on record is always on the statement; a retry sends the same event.
+        const billed = e.action === "contract.agreed" && status.agreedAt !== undefined;
+        const agreement = billed ? agreementUsageEvent(space, c, status.agreedAt ?? "") : undefined;
+        if (agreement && dashboard?.postUsage) await dashboard.postUsage([agreement]);
+      },
+    );
+    for (const { entry, pointer } of outcome.appended) {
+      if (!pointer) {
+        this.alreadyLogged.add(entry.eventId);
+        continue;
       }
+      const i = history.findIndex((x) => x.action === entry.action);
+      const h = history[i];
+      if (h) history[i] = { ...h, logIndex: pointer.logIndex };
     }
+    if (outcome.state === "Unreachable")
+      ctx.log.warn("cannot record contract evidence", {
+        contract: c.metadata.name,
+        err: errorText(outcome.error),
+      });
+    const latest = latestEvidence(outcome, status.latestEvidence);
     const next: DataContractStatus = {
       ...status,
       history,
       ...(latest ? { latestEvidence: latest } : {}),
-      conditions: setCondition(status.conditions, {
-        ...condition,
-        observedGeneration: c.metadata.generation ?? 0,
-      }),
+      conditions: setCondition(
+        status.conditions,
+        evidenceCondition(outcome, pendingEntries.length, TRANSITIONS, c.metadata.generation ?? 0),
+      ),
     };
     if (!isDeepStrictEqual(next, status)) {
       const base = statusWritten
@@ -580,7 +572,7 @@ export class DataContractReconciler implements Reconciler {
         : c;
       await writeStatus(ctx, kinds.dataContract, base, next);
     }
-    return retry;
+    return outcome.state === "Unreachable" ? 5_000 : undefined;
   }
 }
 

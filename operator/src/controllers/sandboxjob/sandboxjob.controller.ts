@@ -20,6 +20,11 @@ import {
   type Participant,
   type SandboxJob,
   type SandboxJobStatus,
+  rfc3339,
+  splitParticipantNamespace,
+  REVIEW_ANNOTATION,
+  REVIEW_REASON_ANNOTATION,
+  REVIEWER_ANNOTATION,
 } from "@tds/crds";
 import type { UsageCloudEvent } from "../../metering/usage.ts";
 import type { SandboxReads } from "../../dashboard/dashboard.ts";
@@ -39,7 +44,6 @@ import {
 } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import type { Deps } from "../deps.ts";
-import { splitParticipantNamespace } from "../datacontract/datacontract.builders.ts";
 import {
   GRANT_SECRET,
   JOB_NAME,
@@ -58,17 +62,16 @@ import {
 import { quotaEnforced } from "../isolation.builders.ts";
 import {
   OUTPUT_MANIFEST_DIR,
-  REVIEW_ANNOTATION,
-  REVIEW_REASON_ANNOTATION,
-  REVIEWER_ANNOTATION,
   autoWithhold,
   outboxPrefix,
   sandboxEvidence,
   sandboxUsageEvents,
   type OutputManifest,
 } from "./sandboxjob.review.ts";
+import { recordEvidence, latestEvidence, evidenceCondition } from "../evidence.ts";
 
 type JobObject = SandboxJob & KubeObject;
+const PHASES = { one: "phase", many: "phases" } as const;
 type Phase = NonNullable<SandboxJobStatus["phase"]>;
 type UsageCloudEventList = UsageCloudEvent[];
 type RevenueShareStatus = NonNullable<SandboxJobStatus["revenueShares"]>[number];
@@ -95,8 +98,6 @@ const POLL_MS = 1_000;
 /** How long a node whose kubelet gave no summary is left alone: from the first wait, doubling to the most. */
 const NO_SUMMARY_FIRST_WAIT_MS = 2_000;
 const NO_SUMMARY_MAX_WAIT_MS = 60_000;
-
-const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
 interface K8sJob extends KubeObject {
   status?: {
@@ -810,41 +811,16 @@ export class SandboxJobReconciler implements Reconciler {
     space: string,
     status: SandboxJobStatus,
   ): Promise<void> {
-    const dashboard = this.deps.dashboard;
     const entries = sandboxEvidence(space, job, status).filter((e) => !this.recorded.has(e.eventId));
     if (entries.length === 0) return;
-    let condition;
-    if (!dashboard) {
-      condition = {
-        type: "EvidenceRecorded",
-        status: "False",
-        reason: "EvidencePending",
-        message: `The dashboard API is not configured (TDS_DASHBOARD_URL): ${entries.length} phase(s) await the evidence log`,
-      } as const;
-    } else {
-      try {
-        for (const e of entries) {
-          const [r] = await dashboard.recordEvidence(space, [e]);
-          this.recorded.add(e.eventId);
-          if (r?.leafIndex !== undefined && r.leafHash !== undefined)
-            status = { ...status, latestEvidence: { logIndex: r.leafIndex, leafHash: r.leafHash } };
-        }
-        condition = {
-          type: "EvidenceRecorded",
-          status: "True",
-          reason: "Recorded",
-          message: "Every phase is in the evidence log",
-        } as const;
-      } catch (err) {
-        ctx.log.warn("cannot record sandbox evidence", { job: job.metadata.name, err: errorText(err) });
-        condition = {
-          type: "EvidenceRecorded",
-          status: "False",
-          reason: "EvidencePending",
-          message: "The evidence log is unreachable; the phases are recorded when it answers",
-        } as const;
-      }
-    }
+    const outcome = await recordEvidence(ctx, this.deps.dashboard, space, entries);
+    for (const a of outcome.appended) this.recorded.add(a.entry.eventId);
+    if (outcome.state === "Unreachable")
+      ctx.log.warn("cannot record sandbox evidence", {
+        job: job.metadata.name,
+        err: errorText(outcome.error),
+      });
+    const latest = latestEvidence(outcome, status.latestEvidence);
     const fresh = await ctx.client.find<JobObject>(
       kinds.sandboxJob,
       job.metadata.name ?? "",
@@ -853,11 +829,11 @@ export class SandboxJobReconciler implements Reconciler {
     if (!fresh) return;
     await writeStatus(ctx, kinds.sandboxJob, fresh, {
       ...(fresh.status ?? {}),
-      ...(status.latestEvidence ? { latestEvidence: status.latestEvidence } : {}),
-      conditions: setCondition(fresh.status?.conditions, {
-        ...condition,
-        observedGeneration: job.metadata.generation ?? 0,
-      }),
+      ...(latest ? { latestEvidence: latest } : {}),
+      conditions: setCondition(
+        fresh.status?.conditions,
+        evidenceCondition(outcome, entries.length, PHASES, job.metadata.generation ?? 0),
+      ),
     });
   }
 }
