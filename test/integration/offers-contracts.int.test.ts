@@ -19,7 +19,7 @@ import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../operator/src/kinds.ts";
-import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.rules.ts";
+import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.asset.ts";
 import { entryLeafHash, type EvidenceEntry } from "../../dashboard-api/src/evidence/entry.ts";
 import { verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
 import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";

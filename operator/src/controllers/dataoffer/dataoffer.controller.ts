@@ -1,5 +1,5 @@
 // DataOffer reconciler: validates the offer against its provider and the
-// space's rules (dataoffer.rules.ts), checks the asset exists in the
+// space's rules (policy/offer-rules.ts), checks the asset exists in the
 // provider's own bucket and derives its content identifier, publishes a Ready
 // offer to the dashboard API's catalogue and withdraws it (finalizer) when it
 // stops being Ready or is deleted. Publication, rejection and withdrawal are
@@ -36,7 +36,8 @@ import type { CatalogEntry } from "../../dashboard/dashboard.ts";
 import type { Deps } from "../deps.ts";
 import { evidenceCondition, recordLifecycle } from "../evidence.ts";
 import { participantFacts, spaceRules } from "@tds/crds/policy";
-import { assetManifest, assetObjects, validateOffer } from "./dataoffer.rules.ts";
+import { validateOffer } from "../../policy/offer-rules.ts";
+import { assetManifest, assetObjects } from "./dataoffer.asset.ts";
 
 export const OFFER_FINALIZER = "tds.dev/offer-catalogue";
 
