@@ -9,8 +9,8 @@ import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
 import { KubeClient, type KubeObject } from "@tds/crds/kube";
 import { leaseResource } from "./runtime/leader.ts";
 import { kinds } from "./kinds.ts";
-import { participantManifest, runId, spaceManifest } from "./testing/fixtures.ts";
-import { spawnOperator, type OperatorProcess } from "./testing/process.ts";
+import { participantManifest, runId, spaceManifest } from "@tds/test/operator";
+import { spawnOperator, type OperatorProcess } from "@tds/test/operator-process";
 
 const run = runId();
 const client = new KubeClient(kubeConfig());

@@ -44,7 +44,6 @@ export interface OperatorOptions {
   readonly renewDeadlineMs?: number;
   readonly retryPeriodMs?: number;
   readonly settings?: Partial<Settings>;
-  readonly beforeWrite?: (what: string) => void;
   readonly requestTimeoutMs?: number;
   /** Manage only DataSpaces matching this label selector (see Deps.spaceSelector). */
   readonly spaceSelector?: string;
@@ -94,7 +93,6 @@ export function createOperator(opts: OperatorOptions): Manager {
     resyncMs: opts.resyncMs,
     workers: opts.workers,
     watchdogMs: opts.watchdogMs,
-    beforeWrite: opts.beforeWrite,
     requestTimeoutMs: opts.requestTimeoutMs,
   });
   // Owned kinds are cached only where the operator's label is; TDS kinds are cached whole.

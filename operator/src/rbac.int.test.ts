@@ -9,7 +9,7 @@ import { chartDir, renderChart } from "@tds/test/chart";
 import { eventually, installCrds, kubeConfig, kubeConfigWithToken, kubectl } from "@tds/test/testkit";
 import { KubeClient, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "./kinds.ts";
-import { participantManifest, runId, spaceManifest, startOperator } from "./testing/fixtures.ts";
+import { participantManifest, runId, spaceManifest, startOperator } from "@tds/test/operator";
 
 const run = runId();
 const ns = `rbac-${run}`;

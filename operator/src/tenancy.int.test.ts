@@ -14,7 +14,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "./testing/fixtures.ts";
+} from "@tds/test/operator";
 
 const run = runId();
 const client = new KubeClient(kubeConfig());

@@ -29,7 +29,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { rfc3339 } from "@tds/crds";
 
 const run = runId();

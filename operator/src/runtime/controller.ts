@@ -9,6 +9,7 @@ import type { Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import type { EventRecorder } from "./events.ts";
 import { TerminalError, type Reconciler, type Request } from "./reconcile.ts";
+import { announceWrite } from "./write-points.ts";
 
 export interface Watch {
   readonly informer: Informer<KubeObject>;
@@ -19,7 +20,6 @@ export interface Watch {
 export interface ControllerOptions {
   readonly workers?: number;
   readonly conflictDelayMs?: number;
-  readonly beforeWrite?: (what: string) => void;
 }
 
 const tracer = trace.getTracer("tds-operator");
@@ -94,7 +94,7 @@ export class Controller {
           log,
           events: this.events,
           span,
-          beforeWrite: this.opts.beforeWrite ?? (() => undefined),
+          beforeWrite: announceWrite,
         });
         this.queue.forget(key);
         if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);

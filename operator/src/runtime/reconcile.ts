@@ -28,7 +28,7 @@ export interface Context {
   readonly log: Logger;
   readonly events: EventRecorder;
   readonly span: Span;
-  /** Test hook: called before every write, so a test can crash the operator at each write point. */
+  /** Called just before every write; announces it on the diagnostics channel tds.operator.write (write-points.ts). */
   readonly beforeWrite: (what: string) => void;
 }
 

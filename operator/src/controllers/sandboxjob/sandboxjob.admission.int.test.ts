@@ -10,7 +10,7 @@ import type { DataSpace, SandboxJob } from "@tds/crds";
 import { eventually, kubeConfig } from "@tds/test/testkit";
 import { KubeApiError, KubeClient, type KubeObject } from "@tds/crds/kube";
 import { kinds } from "../../kinds.ts";
-import { runId } from "../../testing/fixtures.ts";
+import { runId } from "@tds/test/operator";
 import { buildSandbox, sandboxLimits, sandboxPodSpec, type SandboxInputs } from "./sandboxjob.builders.ts";
 
 const run = runId();
