@@ -11,7 +11,7 @@
 // retried and the status change waits for its evidence.
 import { createHash } from "node:crypto";
 import { rfc3339, type Condition, type EvidencePointer } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import type { Context } from "../runtime/reconcile.ts";
 import { OPERATOR_ACTOR, type Dashboard, type EvidenceEntry } from "../dashboard/dashboard.ts";
 

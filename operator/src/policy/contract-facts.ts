@@ -14,7 +14,7 @@ import {
   type DataSpace,
   type Participant,
 } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { participantFacts, spaceRules, type LifecycleInput, type SupervisedInput } from "@tds/crds/policy";
 
 type ContractObject = DataContract & KubeObject;

@@ -9,7 +9,7 @@ import {
   AGREEMENT_LABEL,
   CONTRACT_LABEL,
 } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { managedLabels } from "../isolation.builders.ts";
 import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
 import type { UsageCloudEvent } from "../../metering/usage.ts";

@@ -19,7 +19,7 @@ import {
   type DataOffer,
   type DataSpace,
 } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { evaluateContract, superviseContract, type Outcome } from "@tds/crds/policy";
 import { kinds } from "../../kinds.ts";
 import {

@@ -11,7 +11,7 @@ import {
   type DataContractStatus,
   type DataSpace,
 } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { agreementIdOf, spaceRules, type Outcome } from "@tds/crds/policy";
 import { kinds } from "../../kinds.ts";
 import {

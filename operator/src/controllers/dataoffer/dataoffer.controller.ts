@@ -17,7 +17,7 @@ import {
   rfc3339,
   splitParticipantNamespace,
 } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   addFinalizer,

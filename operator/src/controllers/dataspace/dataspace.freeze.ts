@@ -7,7 +7,7 @@
 // streams, and their sandbox jobs stop because their contracts are not Active.
 import type { Condition, DataSpace } from "@tds/crds";
 import { freezeReason } from "@tds/crds/policy";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { findCondition, setCondition, type Context } from "../../runtime/reconcile.ts";
 import { recordLifecycle } from "../evidence.ts";
 import type { Dashboard } from "../../dashboard/dashboard.ts";

@@ -14,7 +14,7 @@ import {
   type Participant,
   type SandboxJobStatus,
 } from "@tds/crds";
-import type { KubeObject, ResourceType } from "@tds/crds/kube";
+import type { KubeObject, ResourceType } from "@tds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   addFinalizer,

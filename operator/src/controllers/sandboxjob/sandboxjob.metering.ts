@@ -11,7 +11,7 @@ import {
   type DataSpace,
   type SandboxJobStatus,
 } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import type { UsageCloudEvent } from "../../metering/usage.ts";
 import type { SandboxReads } from "../../dashboard/dashboard.ts";
 import { kinds } from "../../kinds.ts";

@@ -13,7 +13,7 @@ import {
   type Participant,
   type SandboxJobStatus,
 } from "@tds/crds";
-import { dataOf, type KubeObject } from "@tds/crds/kube";
+import { dataOf, type KubeObject } from "@tds/kube";
 import { kinds } from "../../kinds.ts";
 import type { Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";

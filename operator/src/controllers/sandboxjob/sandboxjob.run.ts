@@ -5,7 +5,7 @@
 // asked again only after a wait that doubles to a minute. An image the node
 // cannot get fails the job before it runs (ImageUnavailable).
 import { rfc3339, type SandboxJobStatus } from "@tds/crds";
-import type { KubeObject, ResourceType } from "@tds/crds/kube";
+import type { KubeObject, ResourceType } from "@tds/kube";
 import type { Context, Result } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import {

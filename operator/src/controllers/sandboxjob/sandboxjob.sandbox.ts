@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { DataSpace, SandboxJobStatus } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/crds/kube";
+import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/kube";
 import { kinds } from "../../kinds.ts";
 import { applyIfChanged, writeStatus, type Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";
