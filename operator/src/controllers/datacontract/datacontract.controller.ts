@@ -90,6 +90,11 @@ export class DataContractReconciler implements Reconciler {
     let revoke = annotations[REVOKE_ANNOTATION];
     let revokedBy = annotations[REVOKED_BY_ANNOTATION] ?? "provider";
 
+    // The engine's verdict on the facts as they stand when it is asked (revoke may be set below).
+    const supervise = (o: OfferObject, provider: string, counted?: number): Outcome =>
+      superviseContract(
+        contractFacts(c, space, o, this.partiesOf(where.participant, provider), now, revoke, counted),
+      );
     let outcome: Outcome;
     let accesses: number | undefined;
     if (!current || current === "Requested") {
@@ -117,16 +122,7 @@ export class DataContractReconciler implements Reconciler {
           `DataOffer ${ref.namespace}/${ref.name} is not Ready${r ? ` (${r.reason})` : ""}`,
         );
       } else {
-        outcome = superviseContract(
-          contractFacts(
-            c,
-            space,
-            offer,
-            this.partiesOf(where.participant, offerSpace.participant),
-            now,
-            revoke,
-          ),
-        );
+        outcome = supervise(offer, offerSpace.participant);
       }
     } else {
       if (HOLDING.includes(current) && !offer && revoke === undefined) {
@@ -147,17 +143,7 @@ export class DataContractReconciler implements Reconciler {
       await this.parties.confirm(ctx, [where.participant, offerSpace?.participant]);
       outcome =
         offer && offerSpace
-          ? superviseContract(
-              contractFacts(
-                c,
-                space,
-                offer,
-                this.partiesOf(where.participant, offerSpace.participant),
-                now,
-                revoke,
-                accesses,
-              ),
-            )
+          ? supervise(offer, offerSpace.participant, accesses)
           : evaluateContract(orphanFacts(c, space, now, revoke));
     }
     return this.decisions.apply(
