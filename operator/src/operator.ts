@@ -1,6 +1,5 @@
 // Assembles the operator: the manager, the reconcilers and the watches that
 // map changes of owned objects back to their DataSpace or Participant.
-import type { KubeConfig } from "@kubernetes/client-node";
 import {
   jobInputs,
   type Participant,
@@ -9,9 +8,9 @@ import {
   CONTRACT_LABEL,
 } from "@tds/crds";
 import { Manager } from "./runtime/manager.ts";
-import type { KubeObject, ResourceType } from "@tds/kube";
+import { type KubeObject, type ResourceType, kinds, type KubeConfig } from "@tds/kube";
 import type { Logger } from "./runtime/log.ts";
-import { kinds, labels, managedSelector } from "./kinds.ts";
+import { labels, managedSelector } from "./labels.ts";
 import { DataSpaceReconciler } from "./controllers/dataspace/dataspace.controller.ts";
 import { ParticipantReconciler } from "./controllers/participant/participant.controller.ts";
 import { DataOfferReconciler } from "./controllers/dataoffer/dataoffer.controller.ts";

@@ -14,11 +14,9 @@ import { VersityGatewayStore, type ObjectStore } from "../../operator/src/storag
 import type { Manager } from "../../operator/src/runtime/manager.ts";
 import type { Settings } from "../../operator/src/controllers/deps.ts";
 import { kubeConfig, eventually } from "./testkit.ts";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { DashboardOptions } from "../../operator/src/dashboard/dashboard.ts";
-import { kinds } from "../../operator/src/kinds.ts";
 import { S3Client } from "@aws-sdk/client-s3";
-import { dataOf, type KubeClient, type KubeObject } from "@tds/kube";
+import { dataOf, type KubeClient, type KubeObject, kinds, type KubeConfig } from "@tds/kube";
 import { participantNamespace } from "@tds/crds";
 
 export const runId = (): string => randomBytes(3).toString("hex");

@@ -19,9 +19,8 @@ import {
   type DataOffer,
   type DataSpace,
 } from "@tds/crds";
-import type { KubeObject } from "@tds/kube";
+import { type KubeObject, kinds } from "@tds/kube";
 import { evaluateContract, superviseContract, type Outcome } from "@tds/crds/policy";
-import { kinds } from "../../kinds.ts";
 import {
   findCondition,
   type Context,

@@ -5,8 +5,7 @@
 // revoked, rejected) the Secret is deleted and the token stops working.
 import { createHash, randomBytes } from "node:crypto";
 import { AGREEMENT_LABEL, type DataContract } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { KubeApiError, dataOf, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";
 import { buildCredentialsSecret, credentialsSecretName } from "./datacontract.builders.ts";

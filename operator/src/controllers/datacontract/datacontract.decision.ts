@@ -11,9 +11,8 @@ import {
   type DataContractStatus,
   type DataSpace,
 } from "@tds/crds";
-import type { KubeObject } from "@tds/kube";
+import { type KubeObject, kinds } from "@tds/kube";
 import { agreementIdOf, spaceRules, type Outcome } from "@tds/crds/policy";
-import { kinds } from "../../kinds.ts";
 import {
   findCondition,
   setCondition,

@@ -5,8 +5,7 @@
 // pointer and the EvidenceRecorded condition then go into status.
 import { isDeepStrictEqual } from "node:util";
 import type { DataContract, DataContractStatus } from "@tds/crds";
-import type { KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { type KubeObject, kinds } from "@tds/kube";
 import { setCondition, writeStatus, type Context } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import type { Deps } from "../deps.ts";

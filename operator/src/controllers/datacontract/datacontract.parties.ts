@@ -3,8 +3,7 @@
 // server, and a suspension is acted on only once a live read confirms it, so
 // a stale cache never suspends or revokes a contract.
 import type { Participant } from "@tds/crds";
-import type { KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";
 

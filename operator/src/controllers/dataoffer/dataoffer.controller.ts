@@ -18,7 +18,7 @@ import {
   splitParticipantNamespace,
 } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { kinds } from "@tds/kube";
 import {
   addFinalizer,
   findCondition,

@@ -14,8 +14,7 @@ import {
   type Participant,
   type SandboxJobStatus,
 } from "@tds/crds";
-import type { KubeObject, ResourceType } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { type KubeObject, type ResourceType, kinds } from "@tds/kube";
 import {
   addFinalizer,
   removeFinalizer,
@@ -36,13 +35,6 @@ import { ensureSandbox, removeSandbox } from "./sandboxjob.sandbox.ts";
 import { JobStatusWriter, type JobObject, type Phase } from "./sandboxjob.status.ts";
 
 export const SANDBOX_FINALIZER = "tds.dev/sandbox-cleanup";
-const runtimeClasses: ResourceType = {
-  group: "node.k8s.io",
-  version: "v1",
-  plural: "runtimeclasses",
-  kind: "RuntimeClass",
-  namespaced: false,
-};
 const TERMINAL: readonly Phase[] = ["Succeeded", "Failed", "DeadlineExceeded", "Rejected"];
 
 export class SandboxJobReconciler implements Reconciler {
@@ -142,7 +134,7 @@ export class SandboxJobReconciler implements Reconciler {
       );
 
     if (!job.status?.sandboxNamespace) {
-      const rc = await ctx.client.find(runtimeClasses, limits.limits.runtimeClassName);
+      const rc = await ctx.client.find(kinds.runtimeClass, limits.limits.runtimeClassName);
       if (!rc)
         return this.status.waiting(
           ctx,

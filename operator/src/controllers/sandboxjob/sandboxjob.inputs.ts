@@ -3,8 +3,7 @@
 // one consumer). A job runs only while every contract is Active and every
 // offer is computeOnly; the first input that is not decides what happens.
 import { jobInputs, type DataContract, type DataOffer } from "@tds/crds";
-import type { KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
 import { offerAccessMode } from "../../policy/offer-rules.ts";
 import type { JobObject } from "./sandboxjob.status.ts";

@@ -11,10 +11,9 @@ import {
   type DataSpace,
   type SandboxJobStatus,
 } from "@tds/crds";
-import type { KubeObject } from "@tds/kube";
+import { type KubeObject, kinds } from "@tds/kube";
 import type { UsageCloudEvent } from "../../metering/usage.ts";
 import type { SandboxReads } from "../../dashboard/dashboard.ts";
-import { kinds } from "../../kinds.ts";
 import { findCondition, setCondition, writeStatus, type Context } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import type { Deps } from "../deps.ts";

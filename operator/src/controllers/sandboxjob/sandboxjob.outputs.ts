@@ -13,8 +13,7 @@ import {
   type Participant,
   type SandboxJobStatus,
 } from "@tds/crds";
-import { dataOf, type KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { dataOf, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";
 import { GRANT_SECRET, sandboxNamespace } from "./sandboxjob.builders.ts";

@@ -5,7 +5,7 @@
 // asked again only after a wait that doubles to a minute. An image the node
 // cannot get fails the job before it runs (ImageUnavailable).
 import { rfc3339, type SandboxJobStatus } from "@tds/crds";
-import type { KubeObject, ResourceType } from "@tds/kube";
+import { kinds, type KubeObject } from "@tds/kube";
 import type { Context, Result } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import {
@@ -17,10 +17,9 @@ import {
   type SandboxLimits,
   type SandboxUsage,
 } from "./sandboxjob.builders.ts";
-import { batchJob, removeSandbox } from "./sandboxjob.sandbox.ts";
+import { removeSandbox } from "./sandboxjob.sandbox.ts";
 import type { JobObject, JobStatusWriter, Phase } from "./sandboxjob.status.ts";
 
-const pods: ResourceType = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true };
 /** How often a started job's Kubernetes Job is looked at (Jobs are not watched). */
 const POLL_MS = 1_000;
 /** How long a node whose kubelet gave no summary is left alone: from the first wait, doubling to the most. */
@@ -91,8 +90,8 @@ export class RunFollower {
     limits: SandboxLimits,
   ): Promise<Result | undefined> {
     const ns = sandboxNamespace(job);
-    const k8sJob = await ctx.client.find<K8sJob>(batchJob, JOB_NAME, ns);
-    const podList = await ctx.client.list<K8sPod>(pods, ns);
+    const k8sJob = await ctx.client.find<K8sJob>(kinds.job, JOB_NAME, ns);
+    const podList = await ctx.client.list<K8sPod>(kinds.pod, ns);
     const running = podList.items.find(
       (p) => p.status?.phase === "Running" || p.status?.phase === "Succeeded" || p.status?.phase === "Failed",
     );

@@ -6,8 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { DataSpace, SandboxJobStatus } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { KubeApiError, dataOf, type KubeObject, type ResourceType, kinds } from "@tds/kube";
 import { applyIfChanged, writeStatus, type Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";
 import { quotaEnforced } from "../isolation.builders.ts";
@@ -21,14 +20,6 @@ import {
 } from "./sandboxjob.builders.ts";
 import { outboxPrefix } from "./sandboxjob.review.ts";
 import type { JobObject } from "./sandboxjob.status.ts";
-
-export const batchJob: ResourceType = {
-  group: "batch",
-  version: "v1",
-  plural: "jobs",
-  kind: "Job",
-  namespaced: true,
-};
 
 /**
  * Creates or updates the sandbox; `quotaPending` while the Job waits for the
@@ -92,7 +83,7 @@ export async function ensureSandbox(
   // kube-controller-manager fills status.hard, the quota admits no pod.
   const quota = await ctx.client.find(kinds.resourceQuota, children.quota.metadata.name ?? "", ns);
   if (!quotaEnforced(quota, sandboxQuota(limits))) return { job: current, quotaPending: true };
-  await createOnce(ctx, batchJob, children.job, JOB_NAME, ns);
+  await createOnce(ctx, kinds.job, children.job, JOB_NAME, ns);
   return { job: current, quotaPending: false };
 }
 

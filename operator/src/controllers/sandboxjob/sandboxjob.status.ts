@@ -3,8 +3,7 @@
 // and review (sandboxjob.review.ts: sandboxEvidence) appended after the status
 // that announces it, with the EvidenceRecorded condition when the log waits.
 import { rfc3339, type SandboxJob, type SandboxJobStatus } from "@tds/crds";
-import type { KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { type KubeObject, kinds } from "@tds/kube";
 import { setCondition, writeStatus, type Context, type Result } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import type { Deps } from "../deps.ts";
