@@ -14,7 +14,7 @@ import {
   type Participant,
   type SandboxJobStatus,
 } from "@tds/crds";
-import { type KubeObject, type ResourceType, kinds } from "@tds/kube";
+import { kinds, type KubeObject } from "@tds/kube";
 import {
   addFinalizer,
   removeFinalizer,
