@@ -36,7 +36,7 @@ import {
   oidcAlgorithms,
   type FetchLimits,
 } from "@tds/oidc";
-import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
+import { isNotFound, kinds, type KubeClient, type KubeObject } from "@tds/kube";
 import { TdsError } from "../errors.ts";
 import type { Principal } from "./principal.ts";
 import type { TokenVerifier } from "./tokens.ts";
@@ -65,7 +65,7 @@ export function oidcParticipantsFromKube(client: KubeClient): () => Promise<Oidc
   return async () => {
     let items: ParticipantObject[];
     try {
-      items = (await client.list<ParticipantObject>(tdsKinds.participant)).items;
+      items = (await client.list<ParticipantObject>(kinds.participant)).items;
     } catch (err) {
       if (isNotFound(err)) return [];
       throw err;

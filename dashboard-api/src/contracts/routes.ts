@@ -8,13 +8,23 @@
 import { randomBytes } from "node:crypto";
 import { Type, type Static } from "@sinclair/typebox";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { DataContractSpecSchema, DNS1123_LABEL, DNS1123_SUBDOMAIN, TOKEN } from "@tds/crds";
 import { RFC3339 } from "@tds/wire";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace, hasCapability, type Principal } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import type { ContractsKube } from "./kube.ts";
+import {
+  DataContractSpecSchema,
+  DECISION_ANNOTATION,
+  DNS1123_LABEL,
+  DNS1123_SUBDOMAIN,
+  EXPORT_DECISION_ANNOTATION,
+  REVOKE_ANNOTATION,
+  REVOKED_BY_ANNOTATION,
+  splitParticipantNamespace,
+  TOKEN,
+} from "@tds/crds";
 
 const ADMINS: ReadonlySet<string> = new Set(["platform-admin", "space-admin"]);
 
@@ -74,11 +84,6 @@ const contractResponse = Type.Object({
   ),
 });
 
-function spaceOf(ns: string): { space: string; participant: string } | undefined {
-  const i = ns.indexOf("--");
-  return i > 0 ? { space: ns.slice(0, i), participant: ns.slice(i + 2) } : undefined;
-}
-
 export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (plugin, opts, done) => {
   const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
   const kube = (): ContractsKube => {
@@ -125,7 +130,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (plu
       } else {
         throw new TdsError("forbidden", `Role ${p.role} may not request contracts`);
       }
-      if (spaceOf(b.offer.namespace)?.space !== space)
+      if (splitParticipantNamespace(b.offer.namespace)?.space !== space)
         throw new TdsError("validation", `Offer namespace ${b.offer.namespace} is not in space ${space}`, {
           field: "body/offer/namespace",
         });
@@ -158,11 +163,11 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (plu
     action: "verdict" | "revoke",
   ) => {
     const p = member(request, space);
-    if (spaceOf(namespace)?.space !== space)
+    if (splitParticipantNamespace(namespace)?.space !== space)
       throw new TdsError("notFound", `Contract ${namespace}/${name} not found`, { field: "namespace" });
     const contract = await kube().getContract(namespace, name);
     if (!contract) throw new TdsError("notFound", `Contract ${namespace}/${name} not found`);
-    const provider = spaceOf(contract.offerNamespace)?.participant;
+    const provider = splitParticipantNamespace(contract.offerNamespace)?.participant;
     const isProvider = p.role === "participant" && p.participant === provider;
     const reviewsExports = action === "verdict" && hasCapability(p.role, "exports:decide");
     if (!isProvider && !ADMINS.has(p.role) && !reviewsExports)
@@ -194,7 +199,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (plu
       async (request) => {
         const { namespace, name } = request.params;
         const { isProvider } = await decider(request, request.params, "verdict");
-        const key = isProvider ? "tds.dev/decision" : "tds.dev/export-decision";
+        const key = isProvider ? DECISION_ANNOTATION : EXPORT_DECISION_ANNOTATION;
         return kube().annotate(namespace, name, { [key]: verdict });
       },
     );
@@ -224,8 +229,8 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (plu
       const { namespace, name } = request.params;
       const { p } = await decider(request, request.params, "revoke");
       return kube().annotate(namespace, name, {
-        "tds.dev/revoke": request.body.reason,
-        "tds.dev/revoked-by": `${p.role}:${p.participant ?? p.subject}`,
+        [REVOKE_ANNOTATION]: request.body.reason,
+        [REVOKED_BY_ANNOTATION]: `${p.role}:${p.participant ?? p.subject}`,
       });
     },
   );
