@@ -54,9 +54,7 @@ export async function meter(
     const single = inputs.length === 1;
     // One input takes everything: no read tally is needed (and none is asked for).
     const api = deps.api;
-    const reads: SandboxReads | undefined = single
-      ? new Map()
-      : await api?.sandboxReads(spaceName, uid);
+    const reads: SandboxReads | undefined = single ? new Map() : await api?.sandboxReads(spaceName, uid);
     if (!reads) throw new Error("the dashboard API cannot tell the job's reads");
     const shares = splitByContribution(
       space.spec.metering.revenueSharing ?? "ProportionalToUsage",
