@@ -3,7 +3,6 @@
 import type { KubeObject, ResourceType } from "@tds/kube";
 import type { ObjectStore } from "../storage/objectstore.ts";
 import type { ApiClient } from "@tds/wire";
-import { managedSelector } from "../labels.ts";
 import type { GatewaySelector, SandboxPlacement } from "./placement.ts";
 
 export interface Cache {
@@ -59,6 +58,3 @@ export interface Deps {
    */
   readonly dashboardApiServiceAccount?: string;
 }
-
-/** Informers the controllers read children from: only objects the operator manages. */
-export const managedChildSelector = managedSelector;
