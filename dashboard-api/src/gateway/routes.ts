@@ -210,13 +210,18 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
           if (refused) return refuse(reply, request, refused === "notOidc" ? denied : refused);
         }
       }
-      const refused = downloadRefusal(grant, key, now());
-      // A cross-border transfer is evidenced with the rule that allowed or refused it.
+      const decidedAt = now();
+      const refused = downloadRefusal(grant, key, decidedAt);
+      // A cross-border transfer is recorded and evidenced with the rule that allowed or refused it.
       const exports = exportsOf(grant);
       if (refused) {
         const blocked = exports.find((e) => !e.allowed);
         if (blocked)
-          await opts.ledger.recordExport(grant, `gateway/export-refused/${randomUUID()}`, blocked, key);
+          await opts.ledger.recordRefusedExport(
+            grant,
+            { ...blocked, eventId: `gateway/export-refused/${randomUUID()}`, decidedAt },
+            key,
+          );
         return refuse(reply, request, refused);
       }
 
@@ -229,8 +234,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
         });
       }
       const tid = transferId(agreementId, idem ?? randomUUID());
-      for (const e of exports)
-        await opts.ledger.recordExport(grant, `gateway/${tid}/export/${e.destination}`, e, key);
+      const transferExports = exports.map((e) => ({
+        ...e,
+        eventId: `gateway/${tid}/export/${e.destination}`,
+        decidedAt,
+      }));
 
       let object;
       try {
@@ -276,12 +284,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
 
       let transfer: ClaimedTransfer;
       try {
-        transfer = await opts.ledger.claim(grant, {
-          transferId: tid,
-          objectKey: key,
-          etag: object.ETag,
-          idempotencyKey: idem,
-        });
+        transfer = await opts.ledger.claim(
+          grant,
+          { transferId: tid, objectKey: key, etag: object.ETag, idempotencyKey: idem },
+          transferExports,
+        );
+        // Evidenced before the first byte; a retry of the transfer appends the same entries once.
+        for (const e of transferExports) await opts.ledger.recordExport(grant, e, key);
       } catch (err) {
         body.destroy();
         if (err instanceof LedgerRefusal) return refuse(reply, request, err);
