@@ -214,12 +214,12 @@ export class Ledger {
     grant: ContractGrant,
     t: TransferStart,
     exports: readonly TransferExport[] = [],
-  ): Promise<ClaimedTransfer> {
-    let row: ClaimRow | undefined;
+  ): Promise<ClaimedTransfer & { readonly exports: readonly TransferExport[] }> {
+    let row: (ClaimRow & { recorded: { eventId: string; decidedAt: string }[] }) | undefined;
     try {
       // The exports are written by the statement that claims the access (the function raising
       // TDS01 writes neither), once per eventId: a retry of the transfer adds nothing.
-      const result = await this.pool.query<ClaimRow>(
+      const result = await this.pool.query<NonNullable<typeof row>>(
         `with c as materialized (
            select * from gateway_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)),
          x as (
@@ -232,7 +232,10 @@ export class Ledger {
              from c, unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
                   as e(event_id, destination, region_source, rule, message, decided_at)
            on conflict (event_id) do nothing)
-         select * from c`,
+         select c.*,
+                (select coalesce(json_agg(json_build_object('eventId', g.event_id, 'decidedAt', g.decided_at)), '[]')
+                   from gateway_exports g where g.transfer_id = $1) as recorded
+           from c`,
         [
           ...transferRow(grant, t),
           grant.maxAccesses ?? null,
@@ -255,7 +258,15 @@ export class Ledger {
     if (!row) throw new Error(`gateway_claim returned no row for transfer ${t.transferId}`);
     const refused = row.first ? undefined : retryRefusal(row, grant, t);
     if (refused) throw refused;
-    return { ...t, first: row.first, accesses: Number(row.accesses), createdAt: row.created_at };
+    // A retry's exports keep the time first recorded: their evidence entries are then the same entries.
+    const recorded = new Map(row.recorded.map((r) => [r.eventId, new Date(r.decidedAt)]));
+    return {
+      ...t,
+      first: row.first,
+      accesses: Number(row.accesses),
+      createdAt: row.created_at,
+      exports: exports.map((e) => ({ ...e, decidedAt: recorded.get(e.eventId) ?? e.decidedAt })),
+    };
   }
 
   /**

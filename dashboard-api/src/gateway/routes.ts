@@ -28,7 +28,7 @@ import { bearerChallenge, sendProblem } from "../errors.ts";
 import { consumerTokenRefusal, type OidcVerifier } from "../auth/oidc.ts";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
-import { Ledger, LedgerRefusal, type ClaimedTransfer } from "./ledger.ts";
+import { Ledger, LedgerRefusal } from "./ledger.ts";
 import { StreamMonitor } from "./monitor.ts";
 import { sandboxRoutes, type SandboxSource } from "./sandbox.ts";
 
@@ -282,7 +282,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       const body = object.Body as Readable | undefined;
       if (!body) throw new Error(`the store returned no body for ${key}`);
 
-      let transfer: ClaimedTransfer;
+      let transfer: Awaited<ReturnType<Ledger["claim"]>>;
       try {
         transfer = await opts.ledger.claim(
           grant,
@@ -290,7 +290,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
           transferExports,
         );
         // Evidenced before the first byte; a retry of the transfer appends the same entries once.
-        for (const e of transferExports) await opts.ledger.recordExport(grant, e, key);
+        for (const e of transfer.exports) await opts.ledger.recordExport(grant, e, key);
       } catch (err) {
         body.destroy();
         if (err instanceof LedgerRefusal) return refuse(reply, request, err);
