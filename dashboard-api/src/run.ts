@@ -11,7 +11,7 @@ import { startCheckpointer } from "./evidence/checkpointer.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { bucketExporter, secretSignerFor } from "./evidence/wiring.ts";
 import { defaultKubeConfig, kubeConfigured, loadKube } from "./kube/kube.ts";
-import { KubeClient } from "@tds/crds/kube";
+import { KubeClient } from "@tds/kube";
 import { kubeContracts } from "./contracts/kube.ts";
 import { kubeSandboxJobs } from "./sandboxjobs/kube.ts";
 import { kubeFiling } from "./filing/kube.ts";

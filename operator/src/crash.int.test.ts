@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { S3Client, ListBucketsCommand } from "@aws-sdk/client-s3";
 import { env, eventually, installCrds, kubeConfig } from "@tds/test/testkit";
-import { KubeClient, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, type KubeObject } from "@tds/kube";
 import { kinds } from "./kinds.ts";
 import { bucketName } from "./storage/objectstore.ts";
 import { participantManifest, runId, spaceManifest } from "./testing/fixtures.ts";

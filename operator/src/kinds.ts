@@ -1,5 +1,5 @@
 // Where each kind the operator reads or writes lives in the API.
-import { tdsKinds, type ResourceType } from "@tds/crds/kube";
+import { tdsKinds, type ResourceType } from "@tds/kube";
 
 const core = (plural: string, kind: string, namespaced = true): ResourceType => ({
   group: "",

@@ -6,7 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
-import { KubeClient, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, type KubeObject } from "@tds/kube";
 import { leaseResource } from "./runtime/leader.ts";
 import { kinds } from "./kinds.ts";
 import { participantManifest, runId, spaceManifest } from "./testing/fixtures.ts";

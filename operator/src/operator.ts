@@ -3,7 +3,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { jobInputs, type Participant, type SandboxJob } from "@tds/crds";
 import { Manager } from "./runtime/manager.ts";
-import type { KubeObject, ResourceType } from "@tds/crds/kube";
+import type { KubeObject, ResourceType } from "@tds/kube";
 import type { Logger } from "./runtime/log.ts";
 import { kinds, labels, managedSelector } from "./kinds.ts";
 import { DataSpaceReconciler } from "./controllers/dataspace/dataspace.controller.ts";

@@ -4,7 +4,7 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Telemetry } from "@tds/telemetry";
 import { createLogger } from "./runtime/log.ts";
-import { KubeClient, isConflict } from "@tds/crds/kube";
+import { KubeClient, isConflict } from "@tds/kube";
 import { kinds } from "./kinds.ts";
 import { createOperator } from "./operator.ts";
 import { VersityGatewayStore } from "./storage/objectstore.ts";

@@ -18,7 +18,7 @@ import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
-import { KubeClient } from "@tds/crds/kube";
+import { KubeClient } from "@tds/kube";
 import { CertificateVerifier } from "../../dashboard-api/src/auth/certificate-trust.ts";
 import { clientCertificatesPlugin } from "../../dashboard-api/src/plugins/client-certificates.ts";
 import { problemSchema, registerErrorHandling } from "../../dashboard-api/src/errors.ts";

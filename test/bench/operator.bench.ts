@@ -19,7 +19,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { KubeClient, type KubeObject, type ResourceType } from "@tds/crds/kube";
+import { KubeClient, type KubeObject, type ResourceType } from "@tds/kube";
 import { installCrds, kubeConfig } from "@tds/test/testkit";
 import { kinds, managedSelector } from "../../operator/src/kinds.ts";
 import { ownedKinds } from "../../operator/src/operator.ts";

@@ -4,8 +4,8 @@
 // fresh TLS connection with or without a client certificate, and a
 // participant's operator-issued certificate read from its Secret.
 import { request } from "node:https";
-import type { KubeClient } from "@tds/crds/kube";
-import { dataOf } from "@tds/crds/kube";
+import type { KubeClient } from "@tds/kube";
+import { dataOf } from "@tds/kube";
 import {
   createCertificateAuthority,
   issueCertificate,

@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import pg from "pg";
-import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
 import { generateDevKey, jwksOf } from "../../dashboard-api/src/auth/keys.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { KubeClient, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, type KubeObject } from "@tds/kube";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../dashboard-api/src/app.ts";

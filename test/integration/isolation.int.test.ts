@@ -8,7 +8,7 @@
 // All probe traffic goes to pod addresses in the harness's own pod CIDR.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { KubeClient, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, type KubeObject } from "@tds/kube";
 import { env, eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 import { connects, probeMany, realNodePod, waitForPodIp } from "../harness/probes.ts";
 import { allowed, type NetworkPolicy, type PodInfo } from "../harness/netpol.ts";

@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import type { DataSpace, Participant } from "@tds/crds";
-import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { buildApp } from "../../dashboard-api/src/app.ts";

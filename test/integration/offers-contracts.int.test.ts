@@ -17,7 +17,7 @@ import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
 import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
-import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
 import { kinds } from "../../operator/src/kinds.ts";
 import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.rules.ts";
 import { entryLeafHash, type EvidenceEntry } from "../../dashboard-api/src/evidence/entry.ts";

@@ -8,7 +8,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { KubeClient, type KubeObject, type ResourceType } from "@tds/crds/kube";
+import { KubeClient, type KubeObject, type ResourceType } from "@tds/kube";
 import { UnsecuredJWT } from "jose";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";

@@ -22,7 +22,7 @@ import { dirname, join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
-import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";

@@ -27,7 +27,7 @@ import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { kubeSandboxJobs } from "../../dashboard-api/src/sandboxjobs/kube.ts";
-import { KubeClient, dataOf, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
 import { kinds } from "../../operator/src/kinds.ts";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {

@@ -1,6 +1,6 @@
 // The client-certificate verifier of a door (the API, the gateway): the trust
 // view of certificates.ts fed from the cluster by supervised informers
-// (@tds/crds/kube, as the grant cache) over DataSpaces, Participants and the
+// (@tds/kube, as the grant cache) over DataSpaces, Participants and the
 // operator's ConfigMaps, where the operator publishes each space's trust
 // bundle (tds-<space>/trust-bundle: ca.crt and anchors.json, in the same
 // order) and revocation list (tds-<space>/space-crl: ca.crl). Nothing is
@@ -20,15 +20,7 @@ import type { DataSpace, Participant } from "@tds/crds";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import {
-  dataOf,
-  Informer,
-  KubeClient,
-  objectKey,
-  tdsKinds,
-  type KubeObject,
-  type Logger,
-} from "@tds/crds/kube";
+import { dataOf, Informer, KubeClient, objectKey, tdsKinds, type KubeObject, type Logger } from "@tds/kube";
 import { defaultKubeConfig } from "../kube/kube.ts";
 import type { EvidenceEntry } from "../evidence/entry.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
-import { KubeClient, tdsKinds } from "@tds/crds/kube";
+import { KubeClient, tdsKinds } from "@tds/kube";
 import { installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
 import { buildApp } from "../app.ts";
 import { migrate } from "../migrate.ts";

@@ -19,7 +19,7 @@
 // `negativeTtlMs`, so a flood of bad tokens is not a flood of TokenReviews.
 import { createHash } from "node:crypto";
 import type { Participant } from "@tds/crds";
-import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
+import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
 import { TdsError } from "../errors.ts";
 import type { Principal } from "./principal.ts";
 import type { TokenVerifier } from "./tokens.ts";

@@ -30,7 +30,7 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import type { Participant } from "@tds/crds";
-import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
+import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
 import { TdsError } from "../errors.ts";
 import type { Principal } from "./principal.ts";
 import type { TokenVerifier } from "./tokens.ts";

@@ -1,5 +1,5 @@
 // The DSP configuration of every DataSpace that has spec.dsp, read from the
-// cluster: an informer over DataSpaces (@tds/crds/kube, as the certificate
+// cluster: an informer over DataSpaces (@tds/kube, as the certificate
 // trust view) and, for each declared counterparty, the Secrets its
 // credentials are referenced in (in the space's control namespace tds-<space>;
 // never a literal in the spec) and the client certificate the operator issued
@@ -8,7 +8,7 @@
 // renewed certificate is picked up. A counterparty whose credential cannot be
 // read is left out (fails closed) and the reason, naming the field, is logged.
 import type { DataSpace, Participant } from "@tds/crds";
-import { dataOf, Informer, tdsKinds, type KubeClient, type KubeObject, type Logger } from "@tds/crds/kube";
+import { dataOf, Informer, tdsKinds, type KubeClient, type KubeObject, type Logger } from "@tds/kube";
 import { sha256Hex, type DspConfig, type DspCounterparty, type DspSpaceConfig } from "./identity.ts";
 
 type DspSpec = NonNullable<DataSpace["spec"]["dsp"]>;

@@ -3,13 +3,13 @@
 // the agreed terms and window), the DataOffer and the provider Participant's
 // bucket.
 // KubeGrantSource reads them from the Kubernetes API on each call (the shared
-// client, @tds/crds/kube); the gateway serves requests from the
+// client, @tds/kube); the gateway serves requests from the
 // watch-backed GrantCache (grant-cache.ts) and uses this live read only where
 // the cache may lag a write it has not seen yet. Read-only; the operator owns
 // writes.
 import type { DataContract, DataOffer, DataSpace, Participant } from "@tds/crds";
 import { participantFacts, spaceRules, type LifecycleInput } from "@tds/crds/policy";
-import { tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
+import { tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
 import { splitNamespace, type AccessMode, type ContractGrant } from "./grants.ts";
 
 export const AGREEMENT_LABEL = "tds.dev/agreement-id";

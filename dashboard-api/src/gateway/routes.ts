@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import type { KubeClient, Logger } from "@tds/crds/kube";
+import type { KubeClient, Logger } from "@tds/kube";
 import { Counter } from "prom-client";
 import {
   AGREEMENT_ID,

@@ -5,7 +5,7 @@
 // watch-backed cache (grant-cache.ts) and calls this only on a miss.
 // Read-only.
 import type { DataContract, SandboxJob } from "@tds/crds";
-import { tdsKinds, type KubeClient, type KubeObject } from "@tds/crds/kube";
+import { tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
 import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
 
 interface Meta {

@@ -1,6 +1,6 @@
 // What controllers are given: read access to the shared informer caches, the
 // object store, and settings. Controllers never construct clients themselves.
-import type { KubeObject, ResourceType } from "@tds/crds/kube";
+import type { KubeObject, ResourceType } from "@tds/kube";
 import type { ObjectStore } from "../storage/objectstore.ts";
 import type { Dashboard } from "../dashboard/dashboard.ts";
 import { managedSelector } from "../kinds.ts";

@@ -2,7 +2,7 @@
 // `restricted` namespace, default-deny NetworkPolicies with the DNS and gateway
 // allowances, quota and limit objects. Pure functions: they read nothing.
 import type { DataSpace } from "@tds/crds";
-import type { KubeObject, OwnerReference } from "@tds/crds/kube";
+import type { KubeObject, OwnerReference } from "@tds/kube";
 import { labels, MANAGER } from "../kinds.ts";
 import { defaultGatewaySelector, type GatewaySelector } from "./placement.ts";
 

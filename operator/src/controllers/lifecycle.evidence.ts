@@ -5,7 +5,7 @@
 // or crash-repeated append is recorded once, and the status points at it.
 import { createHash } from "node:crypto";
 import type { EvidencePointer } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import type { Context } from "../runtime/reconcile.ts";
 import { OPERATOR_ACTOR, type Dashboard } from "../dashboard/dashboard.ts";
 

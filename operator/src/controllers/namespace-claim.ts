@@ -4,7 +4,7 @@
 // reference (made by hand, by another tool, or for another object of the same
 // name) is refused, so no tenant's RoleBinding, Secrets or deletion ever reach
 // into a namespace that belongs to someone else.
-import { isConflict, type KubeObject } from "@tds/crds/kube";
+import { isConflict, type KubeObject } from "@tds/kube";
 import { kinds } from "../kinds.ts";
 import { applyIfChanged, type Context } from "../runtime/reconcile.ts";
 

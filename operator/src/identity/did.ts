@@ -8,7 +8,7 @@
 // the verification method's DID URL and whose payload is
 // {"challenge": "<challenge>"}, and sets it as annotation tds.dev/did-proof.
 import type { Participant } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { Resolver, type DIDDocument, type VerificationMethod } from "did-resolver";
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from "jose";
 import { getResolver as keyResolver } from "key-did-resolver";

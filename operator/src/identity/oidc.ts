@@ -7,7 +7,7 @@
 // IssuerMismatch, DiscoveryInvalid, JwksUnreachable, JwksInvalid, or a DID's
 // reason) and keeps the participant from becoming Active.
 import type { Participant } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { discoverIssuer, IDENTITY_VERIFIED, IssuerError } from "@tds/dashboard-api/oidc";
 import type { Condition } from "../runtime/reconcile.ts";
 import { DID_PROOF_ANNOTATION, verifyDid } from "./did.ts";

@@ -2,8 +2,8 @@
 // reconcile each key with a trace span and metrics, failures back off per key,
 // 409 conflicts requeue quietly and TerminalErrors are not retried.
 import { trace, SpanStatusCode } from "@opentelemetry/api";
-import { KubeClient, isConflict, type KubeObject } from "@tds/crds/kube";
-import { objectKey, type Informer } from "@tds/crds/kube";
+import { KubeClient, isConflict, type KubeObject } from "@tds/kube";
+import { objectKey, type Informer } from "@tds/kube";
 import { WorkQueue } from "./workqueue.ts";
 import type { Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";

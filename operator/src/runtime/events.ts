@@ -1,7 +1,7 @@
 // Kubernetes Events for users (`kubectl describe`), emitted only when something
 // changed: the same reason and message for the same object is sent once.
 import { randomBytes } from "node:crypto";
-import type { KubeClient, KubeObject, ResourceType } from "@tds/crds/kube";
+import type { KubeClient, KubeObject, ResourceType } from "@tds/kube";
 import type { Logger } from "./log.ts";
 
 const eventsResource: ResourceType = {

@@ -4,7 +4,7 @@
 // a leader that cannot renew within the renew deadline steps down.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { KubeClient, isConflict, isNotFound, type KubeObject, type ResourceType } from "@tds/crds/kube";
+import { KubeClient, isConflict, isNotFound, type KubeObject, type ResourceType } from "@tds/kube";
 import type { Logger } from "./log.ts";
 
 export const leaseResource: ResourceType = {

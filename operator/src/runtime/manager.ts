@@ -3,8 +3,8 @@
 // and controllers start only on the elected leader.
 import { createServer, type Server } from "node:http";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { KubeClient, type KubeObject, type ResourceType } from "@tds/crds/kube";
-import { Informer, type InformerEventType } from "@tds/crds/kube";
+import { KubeClient, type KubeObject, type ResourceType } from "@tds/kube";
+import { Informer, type InformerEventType } from "@tds/kube";
 import { Controller, type Watch } from "./controller.ts";
 import { EventRecorder } from "./events.ts";
 import { LeaderElector, type LeaderElectionOptions } from "./leader.ts";

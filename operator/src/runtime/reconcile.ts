@@ -3,7 +3,7 @@
 // "apply only when different" so a resync of unchanged objects writes nothing.
 import { isDeepStrictEqual } from "node:util";
 import type { Span } from "@opentelemetry/api";
-import { KubeClient, type KubeObject, type ResourceType } from "@tds/crds/kube";
+import { KubeClient, type KubeObject, type ResourceType } from "@tds/kube";
 import type { Logger } from "./log.ts";
 import type { EventRecorder } from "./events.ts";
 

@@ -18,7 +18,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { DashboardOptions } from "../dashboard/dashboard.ts";
 import { kinds } from "../kinds.ts";
 import { S3Client } from "@aws-sdk/client-s3";
-import { dataOf, type KubeClient, type KubeObject } from "@tds/crds/kube";
+import { dataOf, type KubeClient, type KubeObject } from "@tds/kube";
 
 export const runId = (): string => randomBytes(3).toString("hex");
 

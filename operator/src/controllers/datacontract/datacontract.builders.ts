@@ -3,7 +3,7 @@
 // gateway checks tokens against, history entries and their evidence entries.
 import { createHash } from "node:crypto";
 import type { DataContract, DataContractStatus } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { managedLabels } from "../isolation.builders.ts";
 import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
 import type { UsageCloudEvent } from "../../metering/usage.ts";

@@ -11,7 +11,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { DataContract, DataContractStatus, DataOffer, DataSpace, Participant } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject } from "@tds/crds/kube";
+import { KubeApiError, dataOf, type KubeObject } from "@tds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   findCondition,

@@ -9,7 +9,7 @@
 // at the entry. What the status already announces is not sent again, so a
 // resync of unchanged offers sends and writes nothing.
 import type { DataOffer, DataOfferStatus, DataSpace, EvidencePointer, Participant } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   addFinalizer,

@@ -1,6 +1,6 @@
 // Desired child objects of a DataSpace, built from its spec alone.
 import type { DataSpace } from "@tds/crds";
-import type { KubeObject, OwnerReference } from "@tds/crds/kube";
+import type { KubeObject, OwnerReference } from "@tds/kube";
 import {
   isolationNetworkPolicies,
   containerLimits,

@@ -3,7 +3,7 @@
 // the space admins, the space CA, and status counts. Ready only when every child
 // exists and the quota is enforced. Deletion removes the participants first.
 import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
-import { dataOf, type KubeObject } from "@tds/crds/kube";
+import { dataOf, type KubeObject } from "@tds/kube";
 import { kinds, labels, resourceOf } from "../../kinds.ts";
 import {
   addFinalizer,

@@ -7,7 +7,7 @@
 // streams, and their sandbox jobs stop because their contracts are not Active.
 import type { DataSpace } from "@tds/crds";
 import { freezeReason } from "@tds/crds/policy";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { findCondition, setCondition, type Condition, type Context } from "../../runtime/reconcile.ts";
 import { recordLifecycle } from "../lifecycle.evidence.ts";
 import type { Dashboard } from "../../dashboard/dashboard.ts";

@@ -3,7 +3,7 @@
 // lets its admins manage offers, contracts and jobs there and nothing else.
 import type { DataSpace, Participant } from "@tds/crds";
 import { participantNamespace } from "@tds/crds";
-import type { KubeObject, OwnerReference } from "@tds/crds/kube";
+import type { KubeObject, OwnerReference } from "@tds/kube";
 import { labels } from "../../kinds.ts";
 import {
   isolationNetworkPolicies,

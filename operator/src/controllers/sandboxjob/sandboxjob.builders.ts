@@ -13,7 +13,7 @@ import {
   type SandboxJob,
   type SandboxJobStatus,
 } from "@tds/crds";
-import type { KubeObject, OwnerReference } from "@tds/crds/kube";
+import type { KubeObject, OwnerReference } from "@tds/kube";
 import { labels } from "../../kinds.ts";
 import { parseQuantity } from "../../quantity.ts";
 import {

@@ -23,7 +23,7 @@ import {
 } from "@tds/crds";
 import type { UsageCloudEvent } from "../../metering/usage.ts";
 import type { SandboxReads } from "../../dashboard/dashboard.ts";
-import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/crds/kube";
+import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/kube";
 import { kinds } from "../../kinds.ts";
 import {
   addFinalizer,

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import type { InputMatch, OutputManifest, SandboxJob, SandboxJobStatus } from "@tds/crds";
 
 export type { InputMatch, OutputManifest } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
 import type { UsageCloudEvent } from "../../metering/usage.ts";
 import { parseQuantity } from "../../quantity.ts";

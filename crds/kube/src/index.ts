@@ -3,4 +3,4 @@
 // typed API errors for every TDS process that talks to the API server.
 export * from "./client.ts";
 export * from "./informer.ts";
-export * from "./kinds.ts";
+export * from "./resource-types.ts";
