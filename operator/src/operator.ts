@@ -1,11 +1,10 @@
 // Assembles the operator: the manager, the reconcilers and the watches that
 // map changes of owned objects back to their DataSpace or Participant.
-import type { KubeConfig } from "@kubernetes/client-node";
 import { jobInputs, type Participant, type SandboxJob } from "@tds/crds";
 import { Manager } from "./runtime/manager.ts";
-import type { KubeObject, ResourceType } from "@tds/kube";
 import type { Logger } from "./runtime/log.ts";
-import { kinds, labels, managedSelector } from "./kinds.ts";
+import { kinds, type KubeConfig, type KubeObject, type ResourceType } from "@tds/kube";
+import { labels, managedSelector } from "./labels.ts";
 import { DataSpaceReconciler } from "./controllers/dataspace/dataspace.controller.ts";
 import { ParticipantReconciler } from "./controllers/participant/participant.controller.ts";
 import { DataOfferReconciler } from "./controllers/dataoffer/dataoffer.controller.ts";

@@ -5,8 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Participant } from "@tds/crds";
 import { FaultProxy, eventually, installCrds, kubeConfig, kubeConfigVia, env } from "@tds/test/testkit";
-import { KubeClient, type KubeObject } from "@tds/kube";
-import { kinds } from "./kinds.ts";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
   runId,

@@ -1,11 +1,9 @@
 // The operator process (started by main.ts once telemetry is in place): reads
 // its configuration from the environment, runs the manager, and shuts down
 // cleanly on SIGTERM or SIGINT.
-import { KubeConfig } from "@kubernetes/client-node";
 import type { Telemetry } from "@tds/telemetry";
 import { createLogger } from "./runtime/log.ts";
-import { KubeClient, isConflict } from "@tds/kube";
-import { kinds } from "./kinds.ts";
+import { KubeClient, KubeConfig, isConflict, kinds } from "@tds/kube";
 import { createOperator } from "./operator.ts";
 import { VersityGatewayStore } from "./storage/objectstore.ts";
 import { errorText } from "./runtime/controller.ts";

@@ -19,9 +19,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { KubeClient, type KubeObject, type ResourceType } from "@tds/kube";
+import { KubeClient, type KubeObject, type ResourceType, kinds } from "@tds/kube";
 import { installCrds, kubeConfig } from "@tds/test/testkit";
-import { kinds, managedSelector } from "../../operator/src/kinds.ts";
+import { managedSelector } from "../../operator/src/labels.ts";
 import { ownedKinds } from "../../operator/src/operator.ts";
 import { VersityGatewayStore, type ObjectStore } from "../../operator/src/storage/objectstore.ts";
 import {

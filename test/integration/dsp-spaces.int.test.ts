@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { KubeClient, type KubeObject } from "@tds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import type { DataSpace } from "@tds/crds";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
@@ -32,7 +32,6 @@ import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTestDatabase, freePort, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
 import type { IssuedCertificate, KeyedCertificate } from "../../operator/src/identity/pki.ts";
-import { kinds } from "../../operator/src/kinds.ts";
 import {
   participantManifest,
   runId,

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { KubeClient, type KubeObject } from "@tds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -22,7 +22,6 @@ import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTestDatabase, freePort, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
-import { kinds } from "../../operator/src/kinds.ts";
 import {
   provisionProviderAndConsumer,
   runId,

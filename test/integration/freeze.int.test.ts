@@ -19,8 +19,7 @@ import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
-import { kinds } from "../../operator/src/kinds.ts";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
   participantStorage,

@@ -8,11 +8,11 @@
 // All probe traffic goes to pod addresses in the harness's own pod CIDR.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { KubeClient, type KubeObject } from "@tds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { env, eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 import { connects, probeMany, realNodePod, waitForPodIp } from "../harness/probes.ts";
 import { allowed, type NetworkPolicy, type PodInfo } from "../harness/netpol.ts";
-import { kinds, labels } from "../../operator/src/kinds.ts";
+import { labels } from "../../operator/src/labels.ts";
 import {
   participantManifest,
   provisionProviderAndConsumer,

@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import type { DataSpace, Participant } from "@tds/crds";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -30,7 +30,6 @@ import {
   type IssuedCertificate,
   type KeyedCertificate,
 } from "../../operator/src/identity/pki.ts";
-import { kinds } from "../../operator/src/kinds.ts";
 import {
   participantManifest,
   runId,

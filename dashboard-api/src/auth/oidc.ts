@@ -30,7 +30,7 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import type { Participant } from "@tds/crds";
-import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
+import { isNotFound, kinds, type KubeClient, type KubeObject } from "@tds/kube";
 import { TdsError } from "../errors.ts";
 import type { Principal } from "./principal.ts";
 import type { TokenVerifier } from "./tokens.ts";
@@ -230,7 +230,7 @@ export function oidcParticipantsFromKube(client: KubeClient): () => Promise<Oidc
   return async () => {
     let items: ParticipantObject[];
     try {
-      items = (await client.list<ParticipantObject>(tdsKinds.participant)).items;
+      items = (await client.list<ParticipantObject>(kinds.participant)).items;
     } catch (err) {
       if (isNotFound(err)) return [];
       throw err;

@@ -3,7 +3,7 @@
 import type { KubeObject, ResourceType } from "@tds/kube";
 import type { ObjectStore } from "../storage/objectstore.ts";
 import type { Dashboard } from "../dashboard/dashboard.ts";
-import { managedSelector } from "../kinds.ts";
+import { managedSelector } from "../labels.ts";
 import type { GatewaySelector, SandboxPlacement } from "./placement.ts";
 
 export interface Cache {

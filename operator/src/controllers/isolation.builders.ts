@@ -3,7 +3,7 @@
 // allowances, quota and limit objects. Pure functions: they read nothing.
 import type { DataSpace } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/kube";
-import { labels, MANAGER } from "../kinds.ts";
+import { labels, MANAGER } from "../labels.ts";
 import { defaultGatewaySelector, type GatewaySelector } from "./placement.ts";
 
 export { GATEWAY_COMPONENT } from "./placement.ts";

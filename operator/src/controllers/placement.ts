@@ -3,7 +3,7 @@
 // NetworkPolicies of every tenant namespace admit), and where sandbox pods run
 // and how they reach the gateway. Pure: parsing only, with errors that name
 // the variable.
-import { labels } from "../kinds.ts";
+import { labels } from "../labels.ts";
 
 export const GATEWAY_COMPONENT = "gateway";
 

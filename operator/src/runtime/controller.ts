@@ -2,9 +2,7 @@
 // reconcile each key with a trace span and metrics, failures back off per key,
 // 409 conflicts requeue quietly and TerminalErrors are not retried.
 import { trace, SpanStatusCode } from "@opentelemetry/api";
-import { KubeClient, isConflict, type KubeObject } from "@tds/kube";
-import { objectKey, type Informer } from "@tds/kube";
-import { WorkQueue } from "./workqueue.ts";
+import { KubeClient, WorkQueue, isConflict, objectKey, type Informer, type KubeObject } from "@tds/kube";
 import type { Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import type { EventRecorder } from "./events.ts";

@@ -2,12 +2,18 @@
 // leader election, the health/metrics server, and clean shutdown. Informers
 // and controllers start only on the elected leader.
 import { createServer, type Server } from "node:http";
-import type { KubeConfig } from "@kubernetes/client-node";
-import { KubeClient, type KubeObject, type ResourceType } from "@tds/kube";
-import { Informer, type InformerEventType } from "@tds/kube";
+import {
+  Informer,
+  KubeClient,
+  LeaderElector,
+  type InformerEventType,
+  type KubeConfig,
+  type KubeObject,
+  type LeaderElectionOptions,
+  type ResourceType,
+} from "@tds/kube";
 import { Controller, type Watch } from "./controller.ts";
 import { EventRecorder } from "./events.ts";
-import { LeaderElector, type LeaderElectionOptions } from "./leader.ts";
 import { Gauge } from "prom-client";
 import { RuntimeMetrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";

@@ -14,11 +14,9 @@ import { VersityGatewayStore, type ObjectStore } from "../storage/objectstore.ts
 import type { Manager } from "../runtime/manager.ts";
 import type { Settings } from "../controllers/deps.ts";
 import { kubeConfig, eventually } from "@tds/test/testkit";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { DashboardOptions } from "../dashboard/dashboard.ts";
-import { kinds } from "../kinds.ts";
 import { S3Client } from "@aws-sdk/client-s3";
-import { dataOf, type KubeClient, type KubeObject } from "@tds/kube";
+import { dataOf, kinds, type KubeClient, type KubeConfig, type KubeObject } from "@tds/kube";
 
 export const runId = (): string => randomBytes(3).toString("hex");
 

@@ -11,8 +11,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { DataContract, DataContractStatus, DataOffer, DataSpace, Participant } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { KubeApiError, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   findCondition,
   setCondition,

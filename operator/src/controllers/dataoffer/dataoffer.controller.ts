@@ -10,7 +10,7 @@
 // resync of unchanged offers sends and writes nothing.
 import type { DataOffer, DataOfferStatus, DataSpace, EvidencePointer, Participant } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { kinds } from "@tds/kube";
 import {
   addFinalizer,
   findCondition,

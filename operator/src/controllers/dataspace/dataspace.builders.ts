@@ -10,7 +10,7 @@ import {
   restrictedNamespace,
   spaceControlNamespace,
 } from "../isolation.builders.ts";
-import { labels } from "../../kinds.ts";
+import { labels } from "../../labels.ts";
 import { EVIDENCE_KEY_SECRET } from "./dataspace.evidence.ts";
 import { defaultGatewaySelector, type GatewaySelector } from "../placement.ts";
 

@@ -3,8 +3,8 @@
 // the space admins, the space CA, and status counts. Ready only when every child
 // exists and the quota is enforced. Deletion removes the participants first.
 import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
-import { dataOf, type KubeObject } from "@tds/kube";
-import { kinds, labels, resourceOf } from "../../kinds.ts";
+import { dataOf, type KubeObject, kinds, resourceOf } from "@tds/kube";
+import { labels } from "../../labels.ts";
 import {
   addFinalizer,
   applyIfChanged,

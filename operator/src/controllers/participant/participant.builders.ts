@@ -4,7 +4,7 @@
 import type { DataSpace, Participant } from "@tds/crds";
 import { participantNamespace } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/kube";
-import { labels } from "../../kinds.ts";
+import { labels } from "../../labels.ts";
 import {
   isolationNetworkPolicies,
   containerLimits,

@@ -4,8 +4,7 @@
 // deletion revokes the certificate and removes (or retains) the bucket.
 import type { DataSpace, Participant, ParticipantStatus } from "@tds/crds";
 import { participantNamespace } from "@tds/crds";
-import { dataOf, type KubeObject } from "@tds/kube";
-import { kinds, resourceOf } from "../../kinds.ts";
+import { dataOf, type KubeObject, kinds, resourceOf } from "@tds/kube";
 import {
   addFinalizer,
   applyIfChanged,

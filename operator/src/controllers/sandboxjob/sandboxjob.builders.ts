@@ -14,7 +14,7 @@ import {
   type SandboxJobStatus,
 } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/kube";
-import { labels } from "../../kinds.ts";
+import { labels } from "../../labels.ts";
 import { parseQuantity } from "../../quantity.ts";
 import {
   denyAllButDns,

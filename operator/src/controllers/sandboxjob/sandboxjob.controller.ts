@@ -23,8 +23,7 @@ import {
 } from "@tds/crds";
 import type { UsageCloudEvent } from "../../metering/usage.ts";
 import type { SandboxReads } from "../../dashboard/dashboard.ts";
-import { KubeApiError, dataOf, type KubeObject, type ResourceType } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
+import { KubeApiError, dataOf, type KubeObject, type ResourceType, kinds } from "@tds/kube";
 import {
   addFinalizer,
   applyIfChanged,
@@ -74,21 +73,6 @@ type UsageCloudEventList = UsageCloudEvent[];
 type RevenueShareStatus = NonNullable<SandboxJobStatus["revenueShares"]>[number];
 
 export const SANDBOX_FINALIZER = "tds.dev/sandbox-cleanup";
-const batchJob: ResourceType = {
-  group: "batch",
-  version: "v1",
-  plural: "jobs",
-  kind: "Job",
-  namespaced: true,
-};
-const pods: ResourceType = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true };
-const runtimeClasses: ResourceType = {
-  group: "node.k8s.io",
-  version: "v1",
-  plural: "runtimeclasses",
-  kind: "RuntimeClass",
-  namespaced: false,
-};
 const TERMINAL: readonly Phase[] = ["Succeeded", "Failed", "DeadlineExceeded", "Rejected"];
 /** How often a started job's Kubernetes Job is looked at (Jobs are not watched). */
 const POLL_MS = 1_000;
@@ -251,7 +235,7 @@ export class SandboxJobReconciler implements Reconciler {
       );
 
     if (!job.status?.sandboxNamespace) {
-      const rc = await ctx.client.find(runtimeClasses, limits.limits.runtimeClassName);
+      const rc = await ctx.client.find(kinds.runtimeClass, limits.limits.runtimeClassName);
       if (!rc)
         return this.waiting(
           ctx,
@@ -347,7 +331,7 @@ export class SandboxJobReconciler implements Reconciler {
     // kube-controller-manager fills status.hard, the quota admits no pod.
     const quota = await ctx.client.find(kinds.resourceQuota, children.quota.metadata.name ?? "", ns);
     if (!quotaEnforced(quota, sandboxQuota(limits))) return { job: current, quotaPending: true };
-    await this.createOnce(ctx, batchJob, children.job, JOB_NAME, ns);
+    await this.createOnce(ctx, kinds.job, children.job, JOB_NAME, ns);
     return { job: current, quotaPending: false };
   }
 
@@ -380,8 +364,8 @@ export class SandboxJobReconciler implements Reconciler {
     limits: SandboxLimits,
   ): Promise<Result | undefined> {
     const ns = sandboxNamespace(job);
-    const k8sJob = await ctx.client.find<K8sJob>(batchJob, JOB_NAME, ns);
-    const podList = await ctx.client.list<K8sPod>(pods, ns);
+    const k8sJob = await ctx.client.find<K8sJob>(kinds.job, JOB_NAME, ns);
+    const podList = await ctx.client.list<K8sPod>(kinds.pod, ns);
     const running = podList.items.find(
       (p) => p.status?.phase === "Running" || p.status?.phase === "Succeeded" || p.status?.phase === "Failed",
     );
