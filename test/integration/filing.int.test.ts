@@ -31,8 +31,7 @@ import type { ExportReport, ExportTransfer } from "../../dashboard-api/src/expor
 import type { FilingDocument } from "../../dashboard-api/src/filing/record.ts";
 import { kubeFiling } from "../../dashboard-api/src/filing/kube.ts";
 import { loadKube } from "../../dashboard-api/src/kube/kube.ts";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
-import { kinds } from "../../operator/src/kinds.ts";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
   participantStorage,
