@@ -1,15 +1,20 @@
 // Assembles the operator: the manager, the reconcilers and the watches that
 // map changes of owned objects back to their DataSpace or Participant.
-import { jobInputs, type Participant, type SandboxJob } from "@tds/crds";
+import {
+  jobInputs,
+  type Participant,
+  type SandboxJob,
+  splitParticipantNamespace,
+  CONTRACT_LABEL,
+} from "@tds/crds";
 import { Manager } from "./runtime/manager.ts";
+import { type KubeObject, type ResourceType, kinds, type KubeConfig } from "@tds/kube";
 import type { Logger } from "./runtime/log.ts";
-import { kinds, type KubeConfig, type KubeObject, type ResourceType } from "@tds/kube";
 import { labels, managedSelector } from "./labels.ts";
 import { DataSpaceReconciler } from "./controllers/dataspace/dataspace.controller.ts";
 import { ParticipantReconciler } from "./controllers/participant/participant.controller.ts";
 import { DataOfferReconciler } from "./controllers/dataoffer/dataoffer.controller.ts";
 import { DataContractReconciler } from "./controllers/datacontract/datacontract.controller.ts";
-import { CONTRACT_LABEL } from "./controllers/datacontract/datacontract.builders.ts";
 import { SandboxJobReconciler } from "./controllers/sandboxjob/sandboxjob.controller.ts";
 import { HttpDashboard, dashboardFromEnv, type DashboardOptions } from "./dashboard/dashboard.ts";
 import { defaultSettings, type Cache, type Settings } from "./controllers/deps.ts";
@@ -38,7 +43,6 @@ export interface OperatorOptions {
   readonly renewDeadlineMs?: number;
   readonly retryPeriodMs?: number;
   readonly settings?: Partial<Settings>;
-  readonly beforeWrite?: (what: string) => void;
   readonly requestTimeoutMs?: number;
   /** Manage only DataSpaces matching this label selector (see Deps.spaceSelector). */
   readonly spaceSelector?: string;
@@ -69,8 +73,7 @@ export const ownedKinds = [
   kinds.configMap,
 ] as const;
 
-const spaceOfNamespace = (ns: string | undefined): string | undefined =>
-  ns?.includes("--") ? ns.split("--")[0] : undefined;
+const spaceOfNamespace = (ns: string | undefined): string | undefined => splitParticipantNamespace(ns)?.space;
 
 export function createOperator(opts: OperatorOptions): Manager {
   const manager = new Manager({
@@ -89,7 +92,6 @@ export function createOperator(opts: OperatorOptions): Manager {
     resyncMs: opts.resyncMs,
     workers: opts.workers,
     watchdogMs: opts.watchdogMs,
-    beforeWrite: opts.beforeWrite,
     requestTimeoutMs: opts.requestTimeoutMs,
   });
   // Owned kinds are cached only where the operator's label is; TDS kinds are cached whole.

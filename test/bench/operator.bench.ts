@@ -24,12 +24,7 @@ import { installCrds, kubeConfig } from "@tds/test/testkit";
 import { managedSelector } from "../../operator/src/labels.ts";
 import { ownedKinds } from "../../operator/src/operator.ts";
 import { VersityGatewayStore, type ObjectStore } from "../../operator/src/storage/objectstore.ts";
-import {
-  participantManifest,
-  runId,
-  spaceManifest,
-  startOperator,
-} from "../../operator/src/testing/fixtures.ts";
+import { participantManifest, runId, spaceManifest, startOperator } from "../harness/operator-fixtures.ts";
 
 const SPACES = Number(process.env.TDS_BENCH_OPERATOR_SPACES ?? 200);
 const PARTICIPANTS = Number(process.env.TDS_BENCH_OPERATOR_PARTICIPANTS ?? 5);

@@ -39,7 +39,7 @@ import {
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { httpsCall, loopbackDoorTls, participantCertificate } from "../harness/mtls.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 

@@ -28,7 +28,7 @@ import {
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { eventually, installCrds, kubeConfig, readRest } from "../harness/testkit.ts";
 
 const run = runId();

@@ -27,7 +27,7 @@ import {
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 
 const run = runId();
 const space = `gv-${run}`;

@@ -20,7 +20,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import {
   GATEWAY_COMPONENT,
   managedLabels,

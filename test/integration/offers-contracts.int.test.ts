@@ -18,7 +18,7 @@ import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-
 import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
-import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.rules.ts";
+import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.asset.ts";
 import { entryLeafHash, type EvidenceEntry } from "../../dashboard-api/src/evidence/entry.ts";
 import { verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
 import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
@@ -28,7 +28,8 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
+import { rfc3339 } from "@tds/crds";
 
 const run = runId();
 const space = `oc-${run}`;
@@ -864,7 +865,7 @@ test("manual approval keeps a contract Requested until the provider decides; exp
   });
   assert.equal(no.status?.rejection?.reason, "ProviderRejected");
 
-  const notAfter = new Date(Date.now() + 6_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const notAfter = rfc3339(Date.now() + 6_000);
   await client.create(
     kinds.dataContract,
     contract(consNs, "short", "telemetry", { requestedValidity: { notAfter } }),

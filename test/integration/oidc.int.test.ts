@@ -34,7 +34,7 @@ import {
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { startOidcProvider, type OidcProvider } from "../harness/oidc-provider.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 

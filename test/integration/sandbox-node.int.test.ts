@@ -34,7 +34,7 @@ import {
   runId,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { containersOfNamespace } from "../harness/images.ts";
 import type { EnvironmentInfo } from "../harness/environment.ts";
 import { onRealNode } from "../harness/chart-release.ts";

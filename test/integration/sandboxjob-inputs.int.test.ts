@@ -21,13 +21,13 @@ import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
-import { participantManifest, participantStorage } from "../../operator/src/testing/fixtures.ts";
+import { participantManifest, participantStorage } from "../harness/operator-fixtures.ts";
 import {
   provisionProviderAndConsumer,
   runId,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 
 const run = runId();
 const space = `sbi-${run}`;

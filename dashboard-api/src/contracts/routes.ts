@@ -11,6 +11,13 @@ import { canSeeSpace, hasCapability, type Principal } from "../auth/principal.ts
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import type { ContractsKube } from "./kube.ts";
+import {
+  splitParticipantNamespace,
+  DECISION_ANNOTATION,
+  EXPORT_DECISION_ANNOTATION,
+  REVOKE_ANNOTATION,
+  REVOKED_BY_ANNOTATION,
+} from "@tds/crds";
 
 const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const OBJECT_NAME = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
@@ -52,11 +59,6 @@ const contractResponse = {
     annotations: { type: "object", additionalProperties: { type: "string" } },
   },
 } as const;
-
-function spaceOf(ns: string): { space: string; participant: string } | undefined {
-  const i = ns.indexOf("--");
-  return i > 0 ? { space: ns.slice(0, i), participant: ns.slice(i + 2) } : undefined;
-}
 
 export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app, opts, done) => {
   const kube = (): ContractsKube => {
@@ -132,7 +134,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
       } else {
         throw new TdsError("forbidden", `Role ${p.role} may not request contracts`);
       }
-      if (spaceOf(b.offer.namespace)?.space !== space)
+      if (splitParticipantNamespace(b.offer.namespace)?.space !== space)
         throw new TdsError("validation", `Offer namespace ${b.offer.namespace} is not in space ${space}`, {
           field: "body/offer/namespace",
         });
@@ -163,11 +165,11 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
   const decider = async (request: FastifyRequest<ContractP>, action: "verdict" | "revoke") => {
     const { space, namespace, name } = request.params;
     const p = member(request, space);
-    if (spaceOf(namespace)?.space !== space)
+    if (splitParticipantNamespace(namespace)?.space !== space)
       throw new TdsError("notFound", `Contract ${namespace}/${name} not found`, { field: "namespace" });
     const contract = await kube().getContract(namespace, name);
     if (!contract) throw new TdsError("notFound", `Contract ${namespace}/${name} not found`);
-    const provider = spaceOf(contract.offerNamespace)?.participant;
+    const provider = splitParticipantNamespace(contract.offerNamespace)?.participant;
     const isProvider = p.role === "participant" && p.participant === provider;
     const reviewsExports = action === "verdict" && hasCapability(p.role, "exports:decide");
     if (!isProvider && !ADMINS.has(p.role) && !reviewsExports)
@@ -199,7 +201,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
       async (request) => {
         const { namespace, name } = request.params;
         const { isProvider } = await decider(request, "verdict");
-        const key = isProvider ? "tds.dev/decision" : "tds.dev/export-decision";
+        const key = isProvider ? DECISION_ANNOTATION : EXPORT_DECISION_ANNOTATION;
         return kube().annotate(namespace, name, { [key]: verdict });
       },
     );
@@ -231,8 +233,8 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
       const { namespace, name } = request.params;
       const { p } = await decider(request, "revoke");
       return kube().annotate(namespace, name, {
-        "tds.dev/revoke": request.body.reason,
-        "tds.dev/revoked-by": `${p.role}:${p.participant ?? p.subject}`,
+        [REVOKE_ANNOTATION]: request.body.reason,
+        [REVOKED_BY_ANNOTATION]: `${p.role}:${p.participant ?? p.subject}`,
       });
     },
   );

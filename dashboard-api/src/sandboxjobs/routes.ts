@@ -9,6 +9,12 @@ import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import type { SandboxJobsKube } from "./kube.ts";
+import {
+  splitParticipantNamespace,
+  REVIEW_ANNOTATION,
+  REVIEWER_ANNOTATION,
+  REVIEW_REASON_ANNOTATION,
+} from "@tds/crds";
 
 const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const OBJECT_NAME = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
@@ -21,11 +27,6 @@ export interface SandboxJobRoutesOptions {
 interface ReviewBody {
   decision: "release" | "withhold";
   reason?: string;
-}
-
-function spaceOf(ns: string): { space: string; participant: string } | undefined {
-  const i = ns.indexOf("--");
-  return i > 0 ? { space: ns.slice(0, i), participant: ns.slice(i + 2) } : undefined;
 }
 
 export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = (app, opts, done) => {
@@ -76,12 +77,12 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
       const p = principalOf(request);
       const notFound = () => new TdsError("notFound", `SandboxJob ${namespace}/${name} not found`);
       if (!canSeeSpace(p, space)) throw new TdsError("spaceNotFound", `Space ${space} not found`);
-      if (spaceOf(namespace)?.space !== space) throw notFound();
+      if (splitParticipantNamespace(namespace)?.space !== space) throw notFound();
       if (!opts.kube) throw new TdsError("unavailable", "The API has no access to the Kubernetes API");
       const job = await opts.kube.getJob(namespace, name);
       if (!job) throw notFound();
       const offerNs = await opts.kube.offerNamespaceOf(namespace, job.contract);
-      const provider = offerNs === undefined ? undefined : spaceOf(offerNs)?.participant;
+      const provider = offerNs === undefined ? undefined : splitParticipantNamespace(offerNs)?.participant;
       if (p.role !== "participant" || provider === undefined || p.participant !== provider)
         throw new TdsError(
           "forbidden",
@@ -94,9 +95,9 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
         );
       const { decision, reason } = request.body;
       return opts.kube.annotate(namespace, name, {
-        "tds.dev/review": decision,
-        "tds.dev/reviewed-by": `participant:${provider}`,
-        ...(reason ? { "tds.dev/review-reason": reason } : {}),
+        [REVIEW_ANNOTATION]: decision,
+        [REVIEWER_ANNOTATION]: `participant:${provider}`,
+        ...(reason ? { [REVIEW_REASON_ANNOTATION]: reason } : {}),
       });
     },
   );

@@ -9,7 +9,7 @@
 import type { Participant } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
 import { discoverIssuer, IDENTITY_VERIFIED, IssuerError } from "@tds/dashboard-api/oidc";
-import type { Condition } from "../runtime/reconcile.ts";
+import type { Condition } from "@tds/crds";
 import { DID_PROOF_ANNOTATION, verifyDid } from "./did.ts";
 
 export { IDENTITY_VERIFIED };

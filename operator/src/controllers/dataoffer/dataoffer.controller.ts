@@ -1,5 +1,5 @@
 // DataOffer reconciler: validates the offer against its provider and the
-// space's rules (dataoffer.rules.ts), checks the asset exists in the
+// space's rules (policy/offer-rules.ts), checks the asset exists in the
 // provider's own bucket and derives its content identifier, publishes a Ready
 // offer to the dashboard API's catalogue and withdraws it (finalizer) when it
 // stops being Ready or is deleted. Publication, rejection and withdrawal are
@@ -8,7 +8,15 @@
 // retry or a restart records nothing twice, and status.latestEvidence points
 // at the entry. What the status already announces is not sent again, so a
 // resync of unchanged offers sends and writes nothing.
-import type { DataOffer, DataOfferStatus, DataSpace, EvidencePointer, Participant } from "@tds/crds";
+import {
+  type DataOffer,
+  type DataOfferStatus,
+  type DataSpace,
+  type EvidencePointer,
+  type Participant,
+  rfc3339,
+  splitParticipantNamespace,
+} from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
 import { kinds } from "@tds/kube";
 import {
@@ -26,15 +34,15 @@ import { errorText } from "../../runtime/controller.ts";
 import { bucketName } from "../../storage/objectstore.ts";
 import type { CatalogEntry } from "../../dashboard/dashboard.ts";
 import type { Deps } from "../deps.ts";
-import { recordLifecycle } from "../lifecycle.evidence.ts";
+import { evidenceCondition, recordLifecycle } from "../evidence.ts";
 import { participantFacts, spaceRules } from "@tds/crds/policy";
-import { splitParticipantNamespace } from "../datacontract/datacontract.builders.ts";
-import { assetManifest, assetObjects, validateOffer } from "./dataoffer.rules.ts";
+import { validateOffer } from "../../policy/offer-rules.ts";
+import { assetManifest, assetObjects } from "./dataoffer.asset.ts";
 
 export const OFFER_FINALIZER = "tds.dev/offer-catalogue";
 
 type OfferObject = DataOffer & KubeObject;
-const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+const DECISIONS = { one: "decision", many: "decisions" } as const;
 
 export class DataOfferReconciler implements Reconciler {
   readonly name = "dataoffer";
@@ -277,14 +285,10 @@ export class DataOfferReconciler implements Reconciler {
           if (recorded) latestEvidence = recorded.pointer;
           conditions = conditions.filter((c) => c.type !== "EvidenceRecorded");
         } else {
-          conditions = setCondition(conditions, {
-            type: "EvidenceRecorded",
-            status: "False",
-            reason: "EvidencePending",
-            message:
-              "The dashboard API is not configured (TDS_DASHBOARD_URL): this decision awaits the evidence log",
-            observedGeneration: generation,
-          });
+          conditions = setCondition(
+            conditions,
+            evidenceCondition({ state: "NotConfigured", appended: [] }, 1, DECISIONS, generation),
+          );
         }
       }
     } catch (err) {

@@ -2,7 +2,7 @@
 // limits, default-deny NetworkPolicies with DNS and gateway allowances, RBAC for
 // the space admins, the space CA, and status counts. Ready only when every child
 // exists and the quota is enforced. Deletion removes the participants first.
-import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
+import { type DataSpace, type DataSpaceStatus, type Participant, rfc3339 } from "@tds/crds";
 import { dataOf, type KubeObject, kinds, resourceOf } from "@tds/kube";
 import { labels } from "../../labels.ts";
 import {
@@ -26,7 +26,7 @@ import {
   EVIDENCE_PUBLIC_KEY_CONFIGMAP,
 } from "./dataspace.evidence.ts";
 import type { Deps } from "../deps.ts";
-import { recordLifecycle } from "../lifecycle.evidence.ts";
+import { recordLifecycle } from "../evidence.ts";
 import { applyFreeze } from "./dataspace.freeze.ts";
 import { claimNamespace, ownedBy } from "../namespace-claim.ts";
 
@@ -132,7 +132,7 @@ export class DataSpaceReconciler implements Reconciler {
       certificateAuthority: {
         secretName: CA_SECRET,
         serial: ca.serialNumber,
-        notAfter: ca.notAfter.toISOString().replace(/\.\d{3}Z$/, "Z"),
+        notAfter: rfc3339(ca.notAfter),
       },
       conditions: setCondition(space.status?.conditions, trust.condition),
     };

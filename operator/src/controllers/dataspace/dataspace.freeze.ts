@@ -5,11 +5,11 @@
 // every contract (@tds/crds/policy: frozenBy): contracts are Suspended with
 // rule SpaceFrozen or ParticipantFrozen, the gateway refuses and cuts their
 // streams, and their sandbox jobs stop because their contracts are not Active.
-import type { DataSpace } from "@tds/crds";
+import type { Condition, DataSpace } from "@tds/crds";
 import { freezeReason } from "@tds/crds/policy";
 import type { KubeObject } from "@tds/kube";
-import { findCondition, setCondition, type Condition, type Context } from "../../runtime/reconcile.ts";
-import { recordLifecycle } from "../lifecycle.evidence.ts";
+import { findCondition, setCondition, type Context } from "../../runtime/reconcile.ts";
+import { recordLifecycle } from "../evidence.ts";
 import type { Dashboard } from "../../dashboard/dashboard.ts";
 
 export const FROZEN = "Frozen";

@@ -12,10 +12,6 @@ import type { UsageCloudEvent } from "../../metering/usage.ts";
 import { parseQuantity } from "../../quantity.ts";
 import { DEFAULT_OUTPUT_MAX } from "./sandboxjob.builders.ts";
 
-/** `release` or `withhold`, set by the provider on a job whose outputs are PendingReview. */
-export const REVIEW_ANNOTATION = "tds.dev/review";
-export const REVIEW_REASON_ANNOTATION = "tds.dev/review-reason";
-export const REVIEWER_ANNOTATION = "tds.dev/reviewed-by";
 /** Under the outbox prefix: one JSON manifest per output, written by the gateway after the output. */
 export const OUTPUT_MANIFEST_DIR = ".manifest/";
 export const SANDBOX_USAGE_SOURCE = "/tds/operator/sandbox";

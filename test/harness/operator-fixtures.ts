@@ -7,16 +7,17 @@ import {
   defaultSandboxPlacement,
   type GatewaySelector,
   type SandboxPlacement,
-} from "../controllers/placement.ts";
-import { createOperator } from "../operator.ts";
-import { createLogger } from "../runtime/log.ts";
-import { VersityGatewayStore, type ObjectStore } from "../storage/objectstore.ts";
-import type { Manager } from "../runtime/manager.ts";
-import type { Settings } from "../controllers/deps.ts";
-import { kubeConfig, eventually } from "@tds/test/testkit";
-import type { DashboardOptions } from "../dashboard/dashboard.ts";
+} from "../../operator/src/controllers/placement.ts";
+import { createOperator } from "../../operator/src/operator.ts";
+import { createLogger } from "../../operator/src/runtime/log.ts";
+import { VersityGatewayStore, type ObjectStore } from "../../operator/src/storage/objectstore.ts";
+import type { Manager } from "../../operator/src/runtime/manager.ts";
+import type { Settings } from "../../operator/src/controllers/deps.ts";
+import { kubeConfig, eventually } from "./testkit.ts";
+import type { DashboardOptions } from "../../operator/src/dashboard/dashboard.ts";
 import { S3Client } from "@aws-sdk/client-s3";
-import { dataOf, kinds, type KubeClient, type KubeConfig, type KubeObject } from "@tds/kube";
+import { dataOf, type KubeClient, type KubeObject, kinds, type KubeConfig } from "@tds/kube";
+import { participantNamespace } from "@tds/crds";
 
 export const runId = (): string => randomBytes(3).toString("hex");
 
@@ -171,7 +172,9 @@ export async function participantStorage(
   space: string,
   participant: string,
 ): Promise<{ s3: S3Client; bucket: string }> {
-  const d = dataOf(await client.get(kinds.secret, "storage-credentials", `${space}--${participant}`));
+  const d = dataOf(
+    await client.get(kinds.secret, "storage-credentials", participantNamespace(space, participant)),
+  );
   const unb64 = (v: string | undefined) => Buffer.from(v ?? "", "base64").toString("utf8");
   const p = await client.get<KubeObject & { status?: { bucket?: string } }>(kinds.participant, participant);
   const bucket = p.status?.bucket;
