@@ -39,7 +39,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 
 const run = runId();
 const space = `fl-${run}`;
