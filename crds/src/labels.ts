@@ -1,5 +1,19 @@
-// Labels and annotations on tds.dev objects that more than one component reads
-// or writes: the operator sets them, the API and the gateway act on them.
+// Labels and annotations that more than one component reads or writes: the
+// operator sets them, the API and the gateway select and act on them.
+
+/** Labels on everything the operator creates. */
+export const labels = {
+  managedBy: "app.kubernetes.io/managed-by",
+  space: "tds.dev/space",
+  participant: "tds.dev/participant",
+  component: "app.kubernetes.io/component",
+} as const;
+
+/** The value of labels.managedBy on what the operator creates. */
+export const MANAGER = "tds-operator";
+
+/** Selects every object the operator manages. */
+export const managedSelector = `${labels.managedBy}=${MANAGER}`;
 
 /** On a DataContract and its credentials Secret: the agreement the gateway finds the contract by. */
 export const AGREEMENT_LABEL = "tds.dev/agreement-id";

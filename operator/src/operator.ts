@@ -6,11 +6,12 @@ import {
   type SandboxJob,
   splitParticipantNamespace,
   CONTRACT_LABEL,
+  labels,
+  managedSelector,
 } from "@tds/crds";
 import { Manager } from "./runtime/manager.ts";
 import { type KubeObject, type ResourceType, kinds, type KubeConfig } from "@tds/kube";
 import type { Logger } from "./runtime/log.ts";
-import { labels, managedSelector } from "./labels.ts";
 import { DataSpaceReconciler } from "./controllers/dataspace/dataspace.controller.ts";
 import { ParticipantReconciler } from "./controllers/participant/participant.controller.ts";
 import { DataOfferReconciler } from "./controllers/dataoffer/dataoffer.controller.ts";

@@ -16,7 +16,7 @@
 // log, with an eventId derived from the chain, so a certificate seen again
 // after a restart is recorded once.
 import { createHash, X509Certificate } from "node:crypto";
-import type { DataSpace, Participant } from "@tds/crds";
+import { type DataSpace, type Participant, labels, managedSelector } from "@tds/crds";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -63,7 +63,7 @@ export function certificateVerifierFromEnv(
   });
 }
 
-const OPERATOR_CONFIGMAPS = "app.kubernetes.io/managed-by=tds-operator,tds.dev/space";
+const OPERATOR_CONFIGMAPS = `${managedSelector},${labels.space}`;
 
 export interface CertificateVerifierOptions {
   readonly client: KubeClient;

@@ -3,8 +3,8 @@
 import type { KubeObject, ResourceType } from "@tds/kube";
 import type { ObjectStore } from "../storage/objectstore.ts";
 import type { Dashboard } from "../dashboard/dashboard.ts";
-import { managedSelector } from "../labels.ts";
 import type { GatewaySelector, SandboxPlacement } from "./placement.ts";
+import { managedSelector } from "@tds/crds";
 
 export interface Cache {
   get(resource: ResourceType, name: string, namespace?: string): KubeObject | undefined;

@@ -2,9 +2,8 @@
 // limits, default-deny NetworkPolicies with DNS and gateway allowances, RBAC for
 // the space admins, the space CA, and status counts. Ready only when every child
 // exists and the quota is enforced. Deletion removes the participants first.
-import { type DataSpace, type DataSpaceStatus, type Participant, rfc3339 } from "@tds/crds";
+import { type DataSpace, type DataSpaceStatus, type Participant, rfc3339, labels } from "@tds/crds";
 import { dataOf, type KubeObject, kinds, resourceOf } from "@tds/kube";
-import { labels } from "../../labels.ts";
 import {
   addFinalizer,
   applyIfChanged,
