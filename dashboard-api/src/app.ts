@@ -46,6 +46,9 @@ import { sandboxReadRoutes } from "./gateway/sandbox-reads.ts";
 import type { ContractsKube } from "./contracts/kube.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
+import { exportRoutes } from "./exports/routes.ts";
+import type { FilingKube } from "./filing/kube.ts";
+import { filingRoutes } from "./filing/routes.ts";
 import type { SandboxJobsKube } from "./sandboxjobs/kube.ts";
 
 export interface BuildAppOptions {
@@ -64,6 +67,8 @@ export interface BuildAppOptions {
   readonly evidence?: { readonly signerFor?: SignerFor; readonly exporter?: CheckpointExporter };
   /** Kubernetes access for POST /v1/spaces/:space/contracts and decisions; those routes answer 503 without it. */
   readonly contractsKube?: ContractsKube;
+  /** The cluster's view of a space for GET /v1/spaces/:space/filing/:period (filing/kube.ts); 503 without it. */
+  readonly filingKube?: FilingKube;
   /** Kubernetes access for POST /v1/spaces/:space/sandboxjobs/.../review; 503 without it. */
   readonly sandboxJobsKube?: SandboxJobsKube;
   /** The Dataspace Protocol endpoints (/dsp/<space>/...); off when unset. See dsp/routes.ts. */
@@ -198,6 +203,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(sandboxJobRoutes, {
     prefix: "/v1/spaces/:space/sandboxjobs",
     kube: opts.sandboxJobsKube,
+  });
+  await app.register(exportRoutes);
+  await app.register(filingRoutes, {
+    kube: opts.filingKube,
+    signerFor: opts.evidence?.signerFor,
+    ...(opts.evidence?.exporter ? { exporter: opts.evidence.exporter } : {}),
+    now,
   });
   if (opts.gateway) await app.register(gatewayRoutes, opts.gateway);
   if (opts.dsp && opts.pool) await app.register(dspRoutes, { ...opts.dsp, verifyToken: opts.verifyToken });
