@@ -123,7 +123,7 @@ deps: node_modules/.tds-stamp postgres-server chromium schemathesis node-tools #
 
 .PHONY: binaries
 binaries: ## Build or reuse the cached Kubernetes, etcd, S3, node, helm, crane and Jaeger binaries (~/.cache/tds)
-	test/localcluster/build.sh
+	mkdir -p $${TDS_CACHE_DIR:-$$HOME/.cache/tds} && flock $${TDS_CACHE_DIR:-$$HOME/.cache/tds}/build.lock test/localcluster/build.sh
 	test/localcluster/build-node.sh
 	test/localcluster/build-release-tools.sh
 	test/localcluster/build-jaeger.sh

@@ -11,9 +11,10 @@ import { startCheckpointer } from "./evidence/checkpointer.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { bucketExporter, secretSignerFor } from "./evidence/wiring.ts";
 import { defaultKubeConfig, kubeConfigured, loadKube } from "./kube/kube.ts";
-import { KubeClient } from "@tds/crds/kube";
+import { KubeClient } from "@tds/kube";
 import { kubeContracts } from "./contracts/kube.ts";
 import { kubeSandboxJobs } from "./sandboxjobs/kube.ts";
+import { kubeFiling } from "./filing/kube.ts";
 import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
@@ -132,7 +133,9 @@ export async function run(telemetry: Telemetry): Promise<void> {
         }
       : {}),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
-    ...(kube && contractsKube ? { contractsKube, sandboxJobsKube: kubeSandboxJobs() } : {}),
+    ...(kube && contractsKube
+      ? { contractsKube, sandboxJobsKube: kubeSandboxJobs(), filingKube: kubeFiling() }
+      : {}),
     ...(dsp ? { dsp } : {}),
   });
   const checkpointer = signerFor

@@ -18,7 +18,7 @@ import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
-import { KubeClient } from "@tds/crds/kube";
+import { KubeClient } from "@tds/kube";
 import { CertificateVerifier } from "../../dashboard-api/src/auth/certificate-trust.ts";
 import { clientCertificatesPlugin } from "../../dashboard-api/src/plugins/client-certificates.ts";
 import { problemSchema, registerErrorHandling } from "../../dashboard-api/src/errors.ts";
@@ -28,7 +28,7 @@ import {
   issueCertificate,
   type KeyedCertificate,
 } from "../../operator/src/identity/pki.ts";
-import { spaceManifest, participantManifest } from "../../operator/src/testing/fixtures.ts";
+import { spaceManifest, participantManifest } from "../harness/operator-fixtures.ts";
 import { installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 
 const REQUESTS = Number(process.env.TDS_BENCH_MTLS_REQUESTS ?? 200);

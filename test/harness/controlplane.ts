@@ -4,6 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import {
   createCertificateAuthority,
@@ -47,10 +48,19 @@ export interface ControlPlane {
 
 /** Builds (or reuses the cache of) the control plane binaries; returns their folder. */
 export function ensureBinaries(): string {
-  const out = execFileSync(join(repoRoot, "test/localcluster/build.sh"), {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  // One build at a time per machine (flock): concurrent suites wait for it instead of
+  // compiling the same binaries side by side. The lock is outside build.sh, whose own
+  // text is part of the cache folder's hash.
+  const cache = process.env.TDS_CACHE_DIR ?? join(homedir(), ".cache/tds");
+  mkdirSync(cache, { recursive: true });
+  const out = execFileSync(
+    "flock",
+    [join(cache, "build.lock"), join(repoRoot, "test/localcluster/build.sh")],
+    {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const dir = out.trim().split("\n").pop();
   if (!dir) throw new Error("test/localcluster/build.sh printed no binary folder");
   return dir;

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { KubeClient, type KubeObject } from "@tds/crds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -22,14 +22,13 @@ import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTestDatabase, freePort, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
-import { kinds } from "../../operator/src/kinds.ts";
 import {
   provisionProviderAndConsumer,
   runId,
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { eventually, installCrds, kubeConfig, readRest } from "../harness/testkit.ts";
 
 const run = runId();
@@ -101,7 +100,7 @@ before(async () => {
   const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: base, token: () => Promise.resolve(operatorToken) },
+    api: { url: base, token: () => Promise.resolve(operatorToken) },
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
   const { s3, bucket } = await participantStorage(client, space, provider);

@@ -9,6 +9,10 @@ jaeger_version="v1.76.0"
 cache_root="${TDS_CACHE_DIR:-$HOME/.cache/tds}"
 out="$cache_root/jaeger-$jaeger_version"
 mkdir -p "$out"
+# One build at a time per cache folder: concurrent suites on one machine wait for it
+# instead of compiling the same binaries side by side.
+exec 9>"$out.lock"
+flock 9
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 if [ ! -x "$out/jaeger" ]; then

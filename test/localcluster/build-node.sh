@@ -28,6 +28,10 @@ timed() { # label command...
 node_hash="$(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-10)"
 out="$cache_root/node-k8s-$k8s_version-$node_hash"
 mkdir -p "$out"
+# One build at a time per cache folder: concurrent suites on one machine wait for it
+# instead of compiling the same binaries side by side.
+exec 9>"$out.lock"
+flock 9
 minor="$(echo "$k8s_version" | cut -d. -f2)"
 version_ldflags=""
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do

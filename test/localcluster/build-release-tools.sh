@@ -10,6 +10,10 @@ crane_version="v0.22.1"
 cache_root="${TDS_CACHE_DIR:-$HOME/.cache/tds}"
 out="$cache_root/release-tools-helm-$helm_version-crane-$crane_version"
 mkdir -p "$out"
+# One build at a time per cache folder: concurrent suites on one machine wait for it
+# instead of compiling the same binaries side by side.
+exec 9>"$out.lock"
+flock 9
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 if [ ! -x "$out/helm" ]; then

@@ -6,7 +6,7 @@
 // lets it list and watch all of it.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { KubeClient } from "@tds/crds/kube";
+import { KubeClient } from "@tds/kube";
 import { templateChart } from "@tds/test/chart";
 import { eventually, kubeConfigWithToken, kubectl } from "@tds/test/testkit";
 import { GrantCache } from "./grant-cache.ts";

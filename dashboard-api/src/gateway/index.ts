@@ -3,7 +3,7 @@
 // the gateway's routes are public to the JWT layer and authenticate contract
 // tokens themselves.
 import { S3Client } from "@aws-sdk/client-s3";
-import { KubeClient } from "@tds/crds/kube";
+import { KubeClient } from "@tds/kube";
 import { defaultKubeConfig } from "../kube/kube.ts";
 import type { Pool } from "pg";
 import { GroupedAppender } from "../evidence/grouped.ts";

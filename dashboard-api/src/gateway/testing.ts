@@ -6,7 +6,7 @@
 // provider's bucket is real, on the harness's S3 server.
 import { createHash, randomBytes } from "node:crypto";
 import { CreateBucketCommand, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
-import { KubeClient } from "@tds/crds/kube";
+import { KubeClient } from "@tds/kube";
 import { installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
 import type pg from "pg";
 import { buildApp } from "../app.ts";

@@ -7,7 +7,7 @@ import { buildDataSpaceChildren } from "./dataspace/dataspace.builders.ts";
 import { buildParticipantChildren, participantQuota } from "./participant/participant.builders.ts";
 import { quotaEnforced } from "./isolation.builders.ts";
 import { renewalDue } from "./participant/participant.identity.ts";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 
 const space = {
   apiVersion: "tds.dev/v1alpha1",

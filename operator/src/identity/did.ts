@@ -8,13 +8,13 @@
 // the verification method's DID URL and whose payload is
 // {"challenge": "<challenge>"}, and sets it as annotation tds.dev/did-proof.
 import type { Participant } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { Resolver, type DIDDocument, type VerificationMethod } from "did-resolver";
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from "jose";
 import { getResolver as keyResolver } from "key-did-resolver";
 import { base58btc } from "multiformats/bases/base58";
 import { getResolver as webResolver } from "web-did-resolver";
-import { oidcAlgorithms } from "@tds/dashboard-api/oidc";
+import { oidcAlgorithms } from "@tds/oidc";
 import type { Verification } from "./oidc.ts";
 
 export const DID_PROOF_ANNOTATION = "tds.dev/did-proof";

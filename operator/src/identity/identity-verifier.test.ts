@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Participant } from "@tds/crds";
-import type { KubeObject } from "@tds/crds/kube";
+import type { KubeObject } from "@tds/kube";
 import { DID_PROOF_ANNOTATION, didChallenge } from "./did.ts";
 import { identityCondition, IdentityVerifier } from "./oidc.ts";
 

@@ -5,9 +5,9 @@
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { ObjectMeta } from "../common.types.ts";
+import type { ObjectMeta } from "@tds/crds";
 
-export type { ObjectMeta, OwnerReference } from "../common.types.ts";
+export type { ObjectMeta, OwnerReference } from "@tds/crds";
 
 export interface KubeObject {
   apiVersion?: string;
