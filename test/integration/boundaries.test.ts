@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, realpathSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, relative, resolve, sep } from "node:path";
 
-const root = resolve(import.meta.dirname, "..");
+const root = resolve(import.meta.dirname, "../..");
 
 /**
  * The direction of imports between TDS packages, for production code (files
@@ -20,10 +20,18 @@ const IMPORTS: Readonly<Record<string, readonly string[]>> = {
   "@tds/telemetry": [],
   "@tds/crds": [],
   "@tds/kube": ["@tds/crds"],
+  "@tds/oidc": [],
   "@tds/wire": ["@tds/crds"],
-  "@tds/operator": ["@tds/crds", "@tds/kube", "@tds/wire", "@tds/telemetry"],
-  "@tds/dashboard-api": ["@tds/crds", "@tds/kube", "@tds/wire", "@tds/telemetry"],
-  "@tds/gateway": ["@tds/crds", "@tds/kube", "@tds/wire", "@tds/telemetry", "@tds/dashboard-api"],
+  "@tds/operator": ["@tds/crds", "@tds/kube", "@tds/oidc", "@tds/wire", "@tds/telemetry"],
+  "@tds/dashboard-api": ["@tds/crds", "@tds/kube", "@tds/oidc", "@tds/wire", "@tds/telemetry"],
+  "@tds/gateway": [
+    "@tds/crds",
+    "@tds/kube",
+    "@tds/oidc",
+    "@tds/wire",
+    "@tds/telemetry",
+    "@tds/dashboard-api",
+  ],
   "@tds/cdk8s": ["@tds/crds"],
   "@tds/infra": ["@tds/crds"],
   // The harness and the cross-package tests use every package.
@@ -31,6 +39,7 @@ const IMPORTS: Readonly<Record<string, readonly string[]>> = {
     "@tds/telemetry",
     "@tds/crds",
     "@tds/kube",
+    "@tds/oidc",
     "@tds/wire",
     "@tds/operator",
     "@tds/dashboard-api",
@@ -96,6 +105,27 @@ const builtin = (spec: string): boolean =>
   spec.startsWith("node:") || builtinModules.includes(packageName(spec));
 
 const isTest = (file: string): boolean => /\.test\.ts$/.test(file) || file.includes(`${sep}test${sep}`);
+/** Build tools (generators, the image build) run from a checkout, with dev dependencies. */
+const isTool = (file: string): boolean =>
+  file.includes(`${sep}scripts${sep}`) || file.includes(`${sep}infra${sep}image${sep}`);
+
+/**
+ * What breaks the boundaries today, written down so that it can only shrink
+ * (issue 15): a check fails on anything not listed, and the last test fails on
+ * an entry that no longer occurs, so a fix removes its line.
+ */
+const KNOWN: ReadonlySet<string> = new Set<string>(
+  JSON.parse(readFileSync(join(import.meta.dirname, "boundaries.known.json"), "utf8")) as string[],
+);
+const seen = new Set<string>();
+function onlyKnown(found: readonly string[]): void {
+  for (const f of found) seen.add(f);
+  assert.deepEqual(
+    [...new Set(found)].filter((f) => !KNOWN.has(f)),
+    [],
+    "a new boundary break (fix it; do not add it to test/integration/boundaries.known.json)",
+  );
+}
 
 const files = packages.flatMap((p) =>
   sourceFiles(p.dir)
@@ -108,7 +138,7 @@ test("every workspace package is placed in the import direction table", () => {
   assert.deepEqual(
     unplaced,
     [],
-    "add the new package to IMPORTS in test/boundaries.test.ts and docs/architecture.md",
+    "add the new package to IMPORTS in test/integration/boundaries.test.ts and docs/architecture.md",
   );
 });
 
@@ -123,7 +153,7 @@ test("TDS packages import only in the direction of docs/architecture.md", () => 
         wrong.push(`${relative(root, file)} imports ${spec} (${pkg.name} may not import ${target})`);
     }
   }
-  assert.deepEqual(wrong, []);
+  onlyKnown(wrong);
 });
 
 test("no relative import leaves its package", () => {
@@ -137,7 +167,7 @@ test("no relative import leaves its package", () => {
           `${relative(root, file)} imports ${spec}: import the other package by name and a subpath export`,
         );
     }
-  assert.deepEqual(wrong, []);
+  onlyKnown(wrong);
 });
 
 test("every package imported is declared in the importing package's package.json", () => {
@@ -151,12 +181,12 @@ test("every package imported is declared in the importing package's package.json
       const prod = name in pkg.dependencies;
       // Tests may use dev dependencies, and the repository's own tools (tsx, esbuild, eslint) from the root.
       const dev = name in pkg.devDependencies || name in (rootPkg.devDependencies ?? {});
-      if (!(prod || (isTest(file) && dev) || (pkg.name === "@tds/test" && dev)))
+      if (!(prod || ((isTest(file) || isTool(file)) && dev) || (pkg.name === "@tds/test" && dev)))
         missing.push(
           `${relative(root, file)} imports ${name}, which ${relative(root, pkg.dir)}/package.json does not declare${dev ? " as a run-time dependency" : ""}`,
         );
     }
-  assert.deepEqual([...new Set(missing)], []);
+  onlyKnown(missing);
 });
 
 test("crds depends at run time on TypeBox alone", () => {
@@ -198,4 +228,11 @@ test("the operator's dependency tree holds no web server or database driver", ()
   const tree = runtimeTree(operator);
   const banned = ["fastify", "pg", "@tds/dashboard-api", "@tds/gateway"].filter((n) => tree.has(n));
   assert.deepEqual(banned, []);
+});
+
+test("every known boundary break still occurs (remove the fixed ones from test/integration/boundaries.known.json)", () => {
+  assert.deepEqual(
+    [...KNOWN].filter((k) => !seen.has(k)),
+    [],
+  );
 });
