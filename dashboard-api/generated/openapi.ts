@@ -376,6 +376,110 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/spaces/{space}/exports/{period}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The export report of a month: every cross-border transfer, allowed or refused
+     * @description Every transfer of the period to a destination outside the home region, allowed (with its delivered bytes) or refused, with the rule, the contract, the destination and whether the consumer's certificate verified it, and its evidence entry. JSON by default; CSV with Accept: text/csv or format=csv (columns: time,outcome,rule,message,agreement_id,contract_namespace,contract,contract_uid,offer_namespace,offer,consumer,provider,object_key,destination,region_source,bytes,transfer_id,evidence_event_id,evidence_leaf_index).
+     */
+    get: operations["getExportReport"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/spaces/{space}/filing/{period}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The space's filing record (备案) for a month, signed with its evidence key
+     * @description The operator, the participants and their verified identities, the offers by classification, the rules (classification levels, negative list), the latest signed checkpoint of the evidence log and the month's export report, with a C2SP signed note by the space's evidence key over the SHA-256 of the record's RFC 8785 form. Verify it offline with `tds evidence verify --filing FILE --public-key PEM`. 503 without the cluster or the signing key.
+     */
+    get: operations["getFilingRecord"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sandbox/{job}/inputs/{key}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A running SandboxJob reads an object of its offer
+     * @description Authorization: Bearer <token from the job's grant Secret>. Range is passed to the store. Idempotency-Key makes retries one transfer, metered once per byte (sandbox.input_bytes); the answer carries TDS-Transfer-Id. ?input=<name> reads a further input of the job (spec.inputs), checked against its own contract; without it, the input of spec.contractRef (main).
+     */
+    get: operations["getSandboxInput"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sandbox/{job}/outputs/{name}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The consumer reads a released output of its SandboxJob
+     * @description Authorization: Bearer <token from the consumer's contract credentials Secret>; {job} is the job's uid. Only when the job's review is Released. Range is passed to the store. Idempotency-Key makes retries one transfer, metered once per byte (transfer.bytes); the answer carries TDS-Transfer-Id.
+     */
+    get: operations["getSandboxOutput"];
+    /**
+     * A running SandboxJob writes a declared output to its outbox
+     * @description Authorization: Bearer <token from the job's grant Secret>; Content-Length is required. The output goes to the outbox in the provider's bucket, with a manifest (size, SHA-256, the inputs it copies, embeds or names by their SHA-256) that the operator's review reads. An output over its maxSize is not stored and is recorded as such, which withholds the job's outputs. Idempotency-Key makes retries one transfer, metered once per byte (sandbox.output_bytes); the answer carries TDS-Transfer-Id.
+     */
+    put: operations["putSandboxOutput"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/data/{agreementId}/{key}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Download an object of a contract's offer through the metered gateway
+     * @description Authorization: Bearer <token from the contract's credentials Secret>. The key must be the offer's object or under its prefix. Range, If-Range, If-Match and If-None-Match are passed to the store. Idempotency-Key makes retries one transfer: one access, and each byte metered once. The answer carries TDS-Transfer-Id.
+     */
+    get: operations["getDataObject"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/spaces/{space}/dsp/negotiations": {
     parameters: {
       query?: never;
@@ -438,7 +542,7 @@ export interface paths {
     /** The latest signed checkpoint */
     get: operations["getEvidenceCheckpoint"];
     put?: never;
-    /** Sign a checkpoint now (internal); the gateway exports it to S3 on its next pass */
+    /** Sign a checkpoint now (internal) and export it */
     post: operations["signEvidenceCheckpoint"];
     delete?: never;
     options?: never;
@@ -2028,6 +2132,524 @@ export interface operations {
             };
           };
         };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getExportReport: {
+    parameters: {
+      query?: {
+        format?: "json" | "csv";
+      };
+      header?: never;
+      path: {
+        space: string;
+        /** @description A UTC month, YYYY-MM */
+        period: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The export report */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @enum {string} */
+            format: "tds.dev/export-report/v1";
+            space: string;
+            period: string;
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            totals: {
+              allowed: number;
+              refused: number;
+              bytes: number;
+            };
+            transfers: {
+              /**
+               * Format: date-time
+               * @description When the gateway decided, before the first byte
+               */
+              time: string;
+              outcome: "allowed" | "refused";
+              /** @description The rule that allowed or refused it */
+              rule: string;
+              message: string;
+              agreementId: string;
+              contract: {
+                namespace: string;
+                name: string;
+                uid: string;
+              };
+              offer: {
+                namespace: string;
+                name: string;
+              };
+              consumer: string;
+              provider: string;
+              objectKey: string;
+              /** @description The destination region */
+              destination: string;
+              /** @description certificate: verified by the consumer's certificate; declared: organization.region */
+              regionSource: "certificate" | "declared";
+              /** @description Distinct bytes delivered (0 for a refusal) */
+              bytes: number;
+              /** @description Null for a refusal */
+              transferId: string | null;
+              evidence: {
+                eventId: string;
+                /** @description Its position in the space's evidence log; null until it is appended */
+                leafIndex: number | null;
+              };
+            }[];
+          };
+          "text/csv": string;
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getFilingRecord: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        space: string;
+        /** @description A UTC month, YYYY-MM */
+        period: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The signed filing record */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            record: {
+              /** @enum {string} */
+              format: "tds.dev/filing/v1";
+              space: string;
+              period: string;
+              /** Format: date-time */
+              issuedAt: string;
+              operator: {
+                displayName: string;
+                description: string | null;
+                /** @description The Kubernetes group of the space's administrators */
+                administrators: string;
+                controlNamespace: string;
+              };
+              rules: {
+                spaceType: string;
+                homeRegion: string;
+                admission: {
+                  mode: string;
+                  allowedIdentityMethods: string[];
+                };
+                classification: {
+                  defaultLevel: string;
+                  levels: {
+                    name: string;
+                    rank: number;
+                    allowedAccessModes: string[];
+                    crossBorderTransfer: string;
+                  }[];
+                };
+                negativeList: {
+                  dataCategory: string;
+                  /** @description Empty: every region abroad */
+                  destinationRegions: string[];
+                  reason: string | null;
+                }[];
+                recordExports: boolean;
+                frozen: boolean;
+              };
+              participants: {
+                name: string;
+                displayName: string | null;
+                organization: {
+                  legalName: string;
+                  registrationId: string;
+                  /** @description Declared: where the organisation is registered */
+                  region: string;
+                };
+                roles: string[];
+                phase: string | null;
+                suspended: boolean;
+                identity: {
+                  method: "Certificate" | "OIDC" | "DID";
+                  id: string;
+                  issuer: string | null;
+                  /** @description The operator's IdentityVerified condition is True */
+                  verified: boolean;
+                  /** @description The condition's reason */
+                  verification: string;
+                  verifiedRegion: string | null;
+                  certificateSerial: string | null;
+                };
+              }[];
+              /** @description By classification level, least sensitive first; offers naming no level of the space last */
+              offers: {
+                level: string;
+                rank: number | null;
+                offers: {
+                  namespace: string;
+                  name: string;
+                  provider: string;
+                  title: string;
+                  dataCategory: string;
+                  regionOfOrigin: string;
+                  accessMode: string | null;
+                  personalData: boolean;
+                  /** @description The offer is Ready (in the catalogue) */
+                  published: boolean;
+                  contentId: string | null;
+                }[];
+              }[];
+              evidence: {
+                origin: string;
+                /** @description The signed-note verifier key of the space's evidence key */
+                verifierKey: string;
+                treeSize: number;
+                /** @description base64 */
+                rootHash: string;
+                /** @description The latest signed checkpoint, verbatim */
+                checkpoint: string;
+              };
+              exports: {
+                /** @enum {string} */
+                format: "tds.dev/export-report/v1";
+                space: string;
+                period: string;
+                /** Format: date-time */
+                from: string;
+                /** Format: date-time */
+                to: string;
+                totals: {
+                  allowed: number;
+                  refused: number;
+                  bytes: number;
+                };
+                transfers: {
+                  /**
+                   * Format: date-time
+                   * @description When the gateway decided, before the first byte
+                   */
+                  time: string;
+                  outcome: "allowed" | "refused";
+                  /** @description The rule that allowed or refused it */
+                  rule: string;
+                  message: string;
+                  agreementId: string;
+                  contract: {
+                    namespace: string;
+                    name: string;
+                    uid: string;
+                  };
+                  offer: {
+                    namespace: string;
+                    name: string;
+                  };
+                  consumer: string;
+                  provider: string;
+                  objectKey: string;
+                  /** @description The destination region */
+                  destination: string;
+                  /** @description certificate: verified by the consumer's certificate; declared: organization.region */
+                  regionSource: "certificate" | "declared";
+                  /** @description Distinct bytes delivered (0 for a refusal) */
+                  bytes: number;
+                  /** @description Null for a refusal */
+                  transferId: string | null;
+                  evidence: {
+                    eventId: string;
+                    /** @description Its position in the space's evidence log; null until it is appended */
+                    leafIndex: number | null;
+                  };
+                }[];
+              };
+            };
+            /** @description C2SP signed note by the space's evidence key: tds.dev/filing/<space>, the period, the base64 SHA-256 of the record's RFC 8785 form, time <issuedAt> */
+            note: string;
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSandboxInput: {
+    parameters: {
+      query?: {
+        /** @description Name of the input; main by default */
+        input?: string;
+      };
+      header?: {
+        "idempotency-key"?: string;
+        range?: string;
+      };
+      path: {
+        job: string;
+        /** @description The object key; it may hold slashes, each sent percent-encoded as %2F (literal slashes are accepted too) */
+        key: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The object */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "*/*": string;
+        };
+      };
+      /** @description The requested range */
+      206: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "*/*": string;
+        };
+      };
+      /** @description Not modified (If-None-Match) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSandboxOutput: {
+    parameters: {
+      query?: never;
+      header?: {
+        "idempotency-key"?: string;
+        range?: string;
+      };
+      path: {
+        job: string;
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The object */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "*/*": string;
+        };
+      };
+      /** @description The requested range */
+      206: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "*/*": string;
+        };
+      };
+      /** @description Not modified (If-None-Match) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  putSandboxOutput: {
+    parameters: {
+      query?: never;
+      header?: {
+        "idempotency-key"?: string;
+        range?: string;
+      };
+      path: {
+        job: string;
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            name: string;
+            bytes: number;
+            sha256: string;
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getDataObject: {
+    parameters: {
+      query?: never;
+      header?: {
+        "idempotency-key"?: string;
+        range?: string;
+      };
+      path: {
+        agreementId: string;
+        /** @description The object key; it may hold slashes, each sent percent-encoded as %2F (literal slashes are accepted too) */
+        key: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The object */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "*/*": string;
+        };
+      };
+      /** @description The requested range */
+      206: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "*/*": string;
+        };
+      };
+      /** @description Not modified (If-None-Match) */
+      304: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       /** @description An RFC 9457 problem document */
       "4XX": {

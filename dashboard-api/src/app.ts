@@ -3,6 +3,7 @@
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
+import { Type } from "@sinclair/typebox";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Pool } from "pg";
 import type { Principal } from "./auth/principal.ts";
@@ -44,6 +45,9 @@ import { sandboxReadRoutes } from "./ledger/sandbox-reads.ts";
 import type { ContractsKube } from "./contracts/kube.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
+import { exportRoutes } from "./exports/routes.ts";
+import type { FilingKube } from "./filing/kube.ts";
+import { filingRoutes } from "./filing/routes.ts";
 import type { SandboxJobsKube } from "./sandboxjobs/kube.ts";
 
 export interface BuildAppOptions {
@@ -60,6 +64,8 @@ export interface BuildAppOptions {
   readonly evidence?: { readonly signerFor?: SignerFor };
   /** Kubernetes access for POST /v1/spaces/:space/contracts and decisions; those routes answer 503 without it. */
   readonly contractsKube?: ContractsKube;
+  /** The cluster's view of a space for GET /v1/spaces/:space/filing/:period (filing/kube.ts); 503 without it. */
+  readonly filingKube?: FilingKube;
   /** Kubernetes access for POST /v1/spaces/:space/sandboxjobs/.../review; 503 without it. */
   readonly sandboxJobsKube?: SandboxJobsKube;
   /** The Dataspace Protocol endpoints (/dsp/<space>/...); off when unset. See dsp/routes.ts. */
@@ -69,6 +75,9 @@ export interface BuildAppOptions {
   /** Verify client certificates: a verified one is a participant principal; adds GET /v1/spaces/:space/identity. */
   readonly certificates?: ClientCertificateOptions;
 }
+
+/** What /healthz and /readyz answer. */
+const probeAnswer = Type.Object({ status: Type.String() });
 
 /** The rate limiter's bucket for a caller: its participant, or its role and subject in its space. */
 export function rateLimitKey(p: Principal | null, ip: string): string {
@@ -147,7 +156,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         tags: ["operations"],
         summary: "Liveness",
         security: [],
-        response: { 200: { type: "object", properties: { status: { type: "string" } } } },
+        response: { 200: probeAnswer },
       },
     },
     () => Promise.resolve({ status: "ok" }),
@@ -162,7 +171,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         summary: "Readiness: the database answers",
         security: [],
         response: {
-          200: { type: "object", properties: { status: { type: "string" } } },
+          200: probeAnswer,
           503: problemResponse,
         },
       },
@@ -192,6 +201,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     prefix: "/v1/spaces/:space/sandboxjobs",
     kube: opts.sandboxJobsKube,
   });
+  await app.register(exportRoutes);
+  await app.register(filingRoutes, { kube: opts.filingKube, signerFor: opts.evidence?.signerFor, now });
   if (opts.dsp && opts.pool) await app.register(dspRoutes, { ...opts.dsp, verifyToken: opts.verifyToken });
   if (opts.pool) {
     const evidencePrefix = "/v1/spaces/:space/evidence";

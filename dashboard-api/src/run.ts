@@ -14,6 +14,7 @@ import { defaultKubeConfig, kubeConfigured, loadKube } from "./kube/kube.ts";
 import { KubeClient } from "@tds/kube";
 import { kubeContracts } from "./contracts/kube.ts";
 import { kubeSandboxJobs } from "./sandboxjobs/kube.ts";
+import { kubeFiling } from "./filing/kube.ts";
 import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
@@ -101,7 +102,9 @@ export async function run(telemetry: Telemetry): Promise<void> {
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,
     evidence: signerFor ? { signerFor } : {},
-    ...(kube && contractsKube ? { contractsKube, sandboxJobsKube: kubeSandboxJobs() } : {}),
+    ...(kube && contractsKube
+      ? { contractsKube, sandboxJobsKube: kubeSandboxJobs(), filingKube: kubeFiling() }
+      : {}),
     ...(dsp ? { dsp } : {}),
   });
   const checkpointer = signerFor

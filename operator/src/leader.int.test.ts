@@ -6,11 +6,9 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
-import { KubeClient, type KubeObject } from "@tds/kube";
-import { leaseResource } from "./runtime/leader.ts";
-import { kinds } from "./kinds.ts";
-import { participantManifest, runId, spaceManifest } from "./testing/fixtures.ts";
-import { spawnOperator, type OperatorProcess } from "./testing/process.ts";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
+import { participantManifest, runId, spaceManifest } from "@tds/test/operator";
+import { spawnOperator, type OperatorProcess } from "@tds/test/operator-process";
 
 const run = runId();
 const client = new KubeClient(kubeConfig());
@@ -27,7 +25,7 @@ const ready = (o: KubeObject | undefined) =>
 
 async function holder(): Promise<string | undefined> {
   const lease = await client.find<KubeObject & { spec?: { holderIdentity?: string } }>(
-    leaseResource,
+    kinds.lease,
     `tds-operator-${run}`,
     "default",
   );

@@ -8,8 +8,7 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import type { DataSpace, Participant } from "@tds/crds";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
 import { startOidcProvider, type OidcProvider } from "@tds/test/oidc-provider";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
-import { kinds } from "./kinds.ts";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { createCertificateAuthority, verifyIssuedBy } from "./identity/pki.ts";
 import { VersityGatewayStore, bucketName } from "./storage/objectstore.ts";
 import {
@@ -18,7 +17,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "./testing/fixtures.ts";
+} from "@tds/test/operator";
 
 const run = runId();
 const space = `op-${run}`;

@@ -5,15 +5,14 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { Participant } from "@tds/crds";
 import { FaultProxy, eventually, installCrds, kubeConfig, kubeConfigVia, env } from "@tds/test/testkit";
-import { KubeClient, type KubeObject } from "@tds/kube";
-import { kinds } from "./kinds.ts";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
   runId,
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "./testing/fixtures.ts";
+} from "@tds/test/operator";
 
 const run = runId();
 const space = `rs-${run}`;

@@ -1,35 +1,14 @@
 // The operator process (started by main.ts once telemetry is in place): reads
 // its configuration from the environment, runs the manager, and shuts down
 // cleanly on SIGTERM or SIGINT.
-import { KubeConfig } from "@kubernetes/client-node";
 import type { Telemetry } from "@tds/telemetry";
 import { createLogger } from "./runtime/log.ts";
-import { KubeClient, isConflict } from "@tds/kube";
-import { kinds } from "./kinds.ts";
+import { KubeClient, KubeConfig, isConflict, kinds } from "@tds/kube";
 import { createOperator } from "./operator.ts";
 import { VersityGatewayStore } from "./storage/objectstore.ts";
 import { errorText } from "./runtime/controller.ts";
 
 const log = createLogger({ component: "tds-operator" });
-
-/**
- * Test hook for crash-consistency tests. TDS_CRASH_BEFORE_WRITE=N SIGKILLs the
- * process just before its Nth write; TDS_LOG_WRITE_POINTS=1 logs every write point.
- */
-function crashHook(): ((what: string) => void) | undefined {
-  const n = Number(process.env.TDS_CRASH_BEFORE_WRITE ?? 0);
-  const logPoints = process.env.TDS_LOG_WRITE_POINTS === "1";
-  if (!n && !logPoints) return undefined;
-  let count = 0;
-  return (what) => {
-    count++;
-    if (logPoints) log.info("write point", { write: count, what });
-    if (count === n) {
-      log.warn("crash hook: killing the operator before a write", { write: count, what });
-      process.kill(process.pid, "SIGKILL");
-    }
-  };
-}
 
 export async function run(telemetry: Telemetry): Promise<void> {
   const kc = new KubeConfig();
@@ -68,7 +47,6 @@ export async function run(telemetry: Telemetry): Promise<void> {
     settings: process.env.TDS_STORAGE_SAMPLE_MS
       ? { storageSampleMs: Number(process.env.TDS_STORAGE_SAMPLE_MS) }
       : {},
-    beforeWrite: crashHook(),
     spaceSelector: process.env.TDS_SPACE_SELECTOR || undefined,
   });
   const state = { stopping: false };

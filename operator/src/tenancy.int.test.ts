@@ -6,15 +6,14 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { DataSpace, Participant } from "@tds/crds";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
-import { KubeApiError, KubeClient, type KubeObject } from "@tds/kube";
-import { kinds } from "./kinds.ts";
+import { KubeApiError, KubeClient, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
   runId,
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "./testing/fixtures.ts";
+} from "@tds/test/operator";
 
 const run = runId();
 const client = new KubeClient(kubeConfig());

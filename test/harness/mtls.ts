@@ -5,14 +5,13 @@
 // participant's operator-issued certificate read from its Secret.
 import { request } from "node:https";
 import type { KubeClient } from "@tds/kube";
-import { dataOf } from "@tds/kube";
+import { dataOf, kinds } from "@tds/kube";
 import {
   createCertificateAuthority,
   issueCertificate,
   type IssuedCertificate,
   type KeyedCertificate,
 } from "../../operator/src/identity/pki.ts";
-import { kinds } from "../../operator/src/kinds.ts";
 import { eventually } from "./testkit.ts";
 
 export interface Answer {

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@tds/kube";
 import { repoRoot } from "./environment.ts";
 
 export function env(name: string): string {

@@ -15,12 +15,11 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import pg from "pg";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { generateDevKey, jwksOf } from "../../dashboard-api/src/auth/keys.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
-import { kinds } from "../../operator/src/kinds.ts";
-import { provisionProviderAndConsumer, runId } from "../../operator/src/testing/fixtures.ts";
+import { provisionProviderAndConsumer, runId } from "../harness/operator-fixtures.ts";
 import { chartDir, helm } from "../harness/chart.ts";
 import {
   helmInstall,

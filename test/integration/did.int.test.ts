@@ -8,10 +8,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:https";
-import { KubeClient, type KubeObject } from "@tds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { CompactSign, exportJWK, generateKeyPair, type CryptoKey } from "jose";
 import { base58btc } from "multiformats/bases/base58";
-import { kinds } from "../../operator/src/kinds.ts";
 import { DID_PROOF_ANNOTATION, didChallenge } from "../../operator/src/identity/did.ts";
 import { issueCertificate } from "../../operator/src/identity/pki.ts";
 import {
@@ -20,7 +19,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import type { Participant } from "@tds/crds";
 import { loopbackCa } from "../harness/oidc-provider.ts";
 import { freePort } from "../harness/processes.ts";

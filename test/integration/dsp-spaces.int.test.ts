@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { KubeClient, type KubeObject } from "@tds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import type { DataSpace } from "@tds/crds";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
@@ -33,7 +33,6 @@ import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { freePort } from "@tds/test/server";
 import type { IssuedCertificate, KeyedCertificate } from "../../operator/src/identity/pki.ts";
-import { kinds } from "../../operator/src/kinds.ts";
 import {
   participantManifest,
   runId,
@@ -41,7 +40,7 @@ import {
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { httpsCall, loopbackDoorTls, participantCertificate } from "../harness/mtls.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 
@@ -123,7 +122,7 @@ before(async () => {
   const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseB, token: () => Promise.resolve(operatorToken) },
+    api: { url: baseB, token: () => Promise.resolve(operatorToken) },
   });
   // Each API process: its own view of the cluster's DataSpaces (spec.dsp) and its own DSP engine.
   const view = async () => {

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { KubeClient, type KubeObject } from "@tds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -23,14 +23,13 @@ import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { freePort } from "@tds/test/server";
-import { kinds } from "../../operator/src/kinds.ts";
 import {
   provisionProviderAndConsumer,
   runId,
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { eventually, installCrds, kubeConfig, readRest } from "../harness/testkit.ts";
 
 const run = runId();
@@ -106,7 +105,7 @@ before(async () => {
   const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: base, token: () => Promise.resolve(operatorToken) },
+    api: { url: base, token: () => Promise.resolve(operatorToken) },
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
   const { s3, bucket } = await participantStorage(client, space, provider);

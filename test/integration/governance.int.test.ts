@@ -19,8 +19,7 @@ import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
 import { startGateway, type TestGateway } from "@tds/test/gateway";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
-import { kinds } from "../../operator/src/kinds.ts";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
   runId,
@@ -28,7 +27,7 @@ import {
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 
 const run = runId();
 const space = `gv-${run}`;
@@ -111,7 +110,7 @@ before(async () => {
   tokens.consumer = await mintToken(key, { role: "participant", subject: "c", space, participant: consumer });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
+    api: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
   });
   await client.create(kinds.dataSpace, spaceManifest(space, run, rules([])) as KubeObject);
   await client.create(

@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import type { DataSpace, Participant } from "@tds/crds";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { buildApp } from "../../dashboard-api/src/app.ts";
@@ -29,14 +29,13 @@ import {
   type IssuedCertificate,
   type KeyedCertificate,
 } from "../../operator/src/identity/pki.ts";
-import { kinds } from "../../operator/src/kinds.ts";
 import {
   participantManifest,
   runId,
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { httpsCall, loopbackDoorTls, participantCertificate, type Answer } from "../harness/mtls.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 

@@ -8,7 +8,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { KubeClient, type KubeObject, type ResourceType } from "@tds/kube";
+import { KubeClient, kinds, type KubeObject } from "@tds/kube";
 import { UnsecuredJWT } from "jose";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
@@ -28,7 +28,6 @@ import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { freePort } from "@tds/test/server";
-import { kinds } from "../../operator/src/kinds.ts";
 import {
   participantManifest,
   runId,
@@ -36,7 +35,7 @@ import {
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { startOidcProvider, type OidcProvider } from "../harness/oidc-provider.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 
@@ -70,17 +69,10 @@ interface Obj extends KubeObject {
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
   };
 }
-const eventsResource: ResourceType = {
-  group: "",
-  version: "v1",
-  plural: "events",
-  kind: "Event",
-  namespaced: true,
-};
 /** The reasons of the Events about a (cluster-scoped) object. */
 const eventReasons = async (name: string) =>
   (
-    await client.list<KubeObject & { reason?: string }>(eventsResource, "default", {
+    await client.list<KubeObject & { reason?: string }>(kinds.event, "default", {
       fieldSelector: `involvedObject.name=${name}`,
     })
   ).items.map((e) => e.reason);
@@ -132,7 +124,7 @@ before(async () => {
   const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000, identityRecheckMs: 2_000 },
-    dashboard: { url: base, token: () => Promise.resolve(operatorToken) },
+    api: { url: base, token: () => Promise.resolve(operatorToken) },
   });
 
   await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);

@@ -22,20 +22,19 @@ import { dirname, join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
-import { kinds } from "../../operator/src/kinds.ts";
 import { sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
   provisionProviderAndConsumer,
   runId,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { containersOfNamespace } from "../harness/images.ts";
 import type { EnvironmentInfo } from "../harness/environment.ts";
 import { onRealNode } from "../harness/chart-release.ts";
@@ -52,8 +51,6 @@ const gwNs = `tds-gw-${run}`;
 const release_ = `gw${run}`;
 const INPUT_KEY = "maintenance/work-orders.csv";
 const client = new KubeClient(kubeConfig());
-const batchJobs = { group: "batch", version: "v1", plural: "jobs", kind: "Job", namespaced: true } as const;
-const pods = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true } as const;
 
 interface Status {
   phase?: string;
@@ -124,7 +121,7 @@ before(async () => {
 
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: apiUrl, token: () => Promise.resolve(operatorToken) },
+    api: { url: apiUrl, token: () => Promise.resolve(operatorToken) },
     gateway: { namespace: gwNs, podLabels: gateway.podLabels },
     // Sandboxes reach the gateway by its DNS name, through the DNS policy to the cluster DNS pod.
     sandbox: { ...onRealNode, gatewayUrl: gateway.podUrl },
@@ -224,7 +221,7 @@ test("the sample analysis runs in gVisor on the real node, reads through the gat
       ),
     60_000,
   );
-  const k8sJob = await eventually("the Job", () => client.find(batchJobs, "sandbox", sbx), 60_000);
+  const k8sJob = await eventually("the Job", () => client.find(kinds.job, "sandbox", sbx), 60_000);
   const jobCreated = Date.parse(k8sJob.metadata.creationTimestamp ?? "");
   const quotaLive = await client.get<KubeObject & { status?: { hard?: Record<string, string> } }>(
     kinds.resourceQuota,
@@ -243,8 +240,12 @@ test("the sample analysis runs in gVisor on the real node, reads through the gat
   const pod = await eventually(
     "the sandbox pod on the real node",
     async () =>
-      (await client.list<KubeObject & { spec?: { nodeName?: string; runtimeClassName?: string } }>(pods, sbx))
-        .items[0],
+      (
+        await client.list<KubeObject & { spec?: { nodeName?: string; runtimeClassName?: string } }>(
+          kinds.pod,
+          sbx,
+        )
+      ).items[0],
     60_000,
   );
   assert.equal(pod.spec?.nodeName, env("TDS_REAL_NODE"));

@@ -13,7 +13,6 @@
 // API sets it as the chart's ServiceAccount tds-dashboard-api.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import { S3Client, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
@@ -27,15 +26,14 @@ import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
 import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { kubeSandboxJobs } from "../../dashboard-api/src/sandboxjobs/kube.ts";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
-import { kinds } from "../../operator/src/kinds.ts";
+import { KubeClient, KubeConfig, dataOf, kinds, type KubeObject } from "@tds/kube";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
   provisionProviderAndConsumer,
   runId,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 
 const run = runId();
 const space = `sbr-${run}`;
@@ -183,7 +181,7 @@ before(async () => {
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(token) },
+    api: { url: baseUrl, token: () => Promise.resolve(token) },
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
   // This run's binding: only this space's namespaces.

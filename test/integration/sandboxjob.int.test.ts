@@ -15,15 +15,14 @@ import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { KubeClient, dataOf, type KubeObject } from "@tds/kube";
-import { kinds } from "../../operator/src/kinds.ts";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
   provisionProviderAndConsumer,
   runId,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 
 const run = runId();
 const space = `sj-${run}`;
@@ -95,7 +94,7 @@ before(async () => {
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(token) },
+    api: { url: baseUrl, token: () => Promise.resolve(token) },
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
   const d = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));

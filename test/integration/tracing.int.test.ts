@@ -12,14 +12,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { KubeClient, type KubeObject } from "@tds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
 import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
-import { kinds } from "../../operator/src/kinds.ts";
-import { participantManifest, runId, spaceManifest } from "../../operator/src/testing/fixtures.ts";
-import { spawnOperator, type OperatorProcess } from "../../operator/src/testing/process.ts";
+import { participantManifest, runId, spaceManifest } from "../harness/operator-fixtures.ts";
+import { spawnOperator, type OperatorProcess } from "../harness/operator-process.ts";
 import { startJaeger, type Jaeger, type JaegerSpan, type JaegerTrace } from "../harness/jaeger.ts";
 
 const run = runId();

@@ -3,7 +3,7 @@
 // as it was built in memory before it streamed. Not imported by production code.
 import { S3Client } from "@aws-sdk/client-s3";
 import Fastify from "fastify";
-import type { EvidenceEntry } from "@tds/dashboard-api/evidence-entry";
+import type { EvidenceEntry } from "@tds/wire";
 import { EXPORT_FORMAT, type ExportedLeaf } from "@tds/dashboard-api/evidence-export";
 import { exportBody } from "@tds/dashboard-api/evidence-routes";
 import type { EntryFilter, EvidenceStore } from "@tds/dashboard-api/evidence-store";

@@ -1,6 +1,10 @@
-// The Kubernetes client and supervised informer that the operator and the
-// dashboard API's gateway share: one implementation of list/watch, apply and
-// typed API errors for every TDS process that talks to the API server.
+// TDS's Kubernetes access, shared by the operator, the dashboard API and the
+// gateway: one REST client (server-side apply, typed API errors, watch
+// streams), the supervised informer, the table of resource types, Lease-based
+// leader election and the keyed work queue the controllers run on.
+export { KubeConfig } from "@kubernetes/client-node";
 export * from "./client.ts";
 export * from "./informer.ts";
+export * from "./leader.ts";
 export * from "./resource-types.ts";
+export * from "./workqueue.ts";

@@ -8,7 +8,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { signerFromPem } from "@tds/dashboard-api/evidence-checkpoint";
-import type { EvidenceEntry } from "@tds/dashboard-api/evidence-entry";
+import type { EvidenceEntry } from "@tds/wire";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { s3FromEnv } from "@tds/test/evidence";

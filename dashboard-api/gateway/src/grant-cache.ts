@@ -25,18 +25,18 @@ import {
   type Participant,
   type SandboxJob,
 } from "@tds/crds";
-import { Informer, objectKey, type KubeClient, type KubeObject, type Logger, tdsKinds } from "@tds/kube";
+import { Informer, objectKey, type KubeClient, type KubeObject, type Logger, kinds } from "@tds/kube";
 import { splitNamespace, type ContractGrant } from "./grants.ts";
 import { contractStateOf, grantFrom, type ContractState, type GrantSource } from "./kube.ts";
 import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
 import { grantOf, view } from "./sandbox-kube.ts";
 
 const resources = {
-  contracts: tdsKinds.dataContract,
-  offers: tdsKinds.dataOffer,
-  participants: tdsKinds.participant,
-  spaces: tdsKinds.dataSpace,
-  sandboxJobs: tdsKinds.sandboxJob,
+  contracts: kinds.dataContract,
+  offers: kinds.dataOffer,
+  participants: kinds.participant,
+  spaces: kinds.dataSpace,
+  sandboxJobs: kinds.sandboxJob,
 };
 
 type Contract = DataContract & KubeObject;

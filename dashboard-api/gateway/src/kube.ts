@@ -9,7 +9,7 @@
 // writes.
 import type { DataContract, DataOffer, DataSpace, Participant } from "@tds/crds";
 import { participantFacts, spaceRules, type LifecycleInput } from "@tds/crds/policy";
-import { tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
+import { kinds, type KubeClient, type KubeObject } from "@tds/kube";
 import { splitNamespace, type AccessMode, type ContractGrant } from "./grants.ts";
 
 export const AGREEMENT_LABEL = "tds.dev/agreement-id";
@@ -150,7 +150,7 @@ export class KubeGrantSource implements GrantSource {
   constructor(private readonly kube: KubeClient) {}
 
   async resolve(agreementId: string): Promise<ContractGrant | undefined> {
-    const list = await this.kube.list<ContractObj & KubeObject>(tdsKinds.dataContract, undefined, {
+    const list = await this.kube.list<ContractObj & KubeObject>(kinds.dataContract, undefined, {
       labelSelector: `${AGREEMENT_LABEL}=${agreementId}`,
     });
     // The label only finds candidates; the status is what the operator decided.
@@ -162,18 +162,18 @@ export class KubeGrantSource implements GrantSource {
     if (!c || !offerRef || !provider) return undefined;
     const consumer = splitNamespace(c.metadata.namespace ?? "");
     const [offer, participant, space, consumerObj] = await Promise.all([
-      this.kube.find<OfferObj & KubeObject>(tdsKinds.dataOffer, offerRef.name, offerRef.namespace),
-      this.kube.find<Participant & KubeObject>(tdsKinds.participant, provider.participant),
-      this.kube.find<DataSpace & KubeObject>(tdsKinds.dataSpace, provider.space),
+      this.kube.find<OfferObj & KubeObject>(kinds.dataOffer, offerRef.name, offerRef.namespace),
+      this.kube.find<Participant & KubeObject>(kinds.participant, provider.participant),
+      this.kube.find<DataSpace & KubeObject>(kinds.dataSpace, provider.space),
       consumer
-        ? this.kube.find<Participant & KubeObject>(tdsKinds.participant, consumer.participant)
+        ? this.kube.find<Participant & KubeObject>(kinds.participant, consumer.participant)
         : undefined,
     ]);
     return grantFrom(agreementId, c, offer, participant, { space, consumer: consumerObj });
   }
 
   async contractState(namespace: string, name: string): Promise<ContractState | undefined> {
-    const c = await this.kube.find<ContractObj & KubeObject>(tdsKinds.dataContract, name, namespace);
+    const c = await this.kube.find<ContractObj & KubeObject>(kinds.dataContract, name, namespace);
     return c ? contractStateOf(c) : undefined;
   }
 }

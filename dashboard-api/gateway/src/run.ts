@@ -27,7 +27,7 @@ import { GroupedAppender } from "@tds/dashboard-api/evidence-append";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { defaultKubeConfig } from "@tds/dashboard-api/kube";
 import { jsonLinesMigrationLog, migrate } from "@tds/dashboard-api/migrate";
-import { createOidcVerifier, oidcParticipantsFromKube } from "@tds/dashboard-api/oidc";
+import { createOidcVerifier, oidcParticipantsFromKube } from "@tds/dashboard-api/oidc-verifier";
 import { serveUntilSignal } from "@tds/dashboard-api/serve";
 import { loggerOptions } from "@tds/dashboard-api/telemetry";
 import { buildGatewayApp } from "./app.ts";

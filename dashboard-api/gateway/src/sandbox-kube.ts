@@ -5,7 +5,7 @@
 // watch-backed cache (grant-cache.ts) and calls this only on a miss.
 // Read-only.
 import type { DataContract, SandboxJob } from "@tds/crds";
-import { tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
+import { kinds, type KubeClient, type KubeObject } from "@tds/kube";
 import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
 
 interface Meta {
@@ -54,26 +54,26 @@ export class KubeSandboxSource implements SandboxSource {
 
   async grant(grantId: string): Promise<SandboxGrant | undefined> {
     // status.grant.id is a selectable field of the CRD: the server filters.
-    const { items } = await this.kube.list<JobObj & KubeObject>(tdsKinds.sandboxJob, undefined, {
+    const { items } = await this.kube.list<JobObj & KubeObject>(kinds.sandboxJob, undefined, {
       fieldSelector: `status.grant.id=${grantId}`,
     });
     return items.length === 1 && items[0] ? grantOf(items[0], grantId) : undefined;
   }
 
   async job(namespace: string, name: string): Promise<SandboxJobView | undefined> {
-    const j = await this.kube.find<JobObj & KubeObject>(tdsKinds.sandboxJob, name, namespace);
+    const j = await this.kube.find<JobObj & KubeObject>(kinds.sandboxJob, name, namespace);
     return j ? view(j) : undefined;
   }
 
   async jobByUid(uid: string): Promise<SandboxJobView | undefined> {
     // Custom resources have no uid field selector; the gateway lists and picks.
-    const { items } = await this.kube.list<JobObj & KubeObject>(tdsKinds.sandboxJob);
+    const { items } = await this.kube.list<JobObj & KubeObject>(kinds.sandboxJob);
     const j = items.find((i) => i.metadata.uid === uid);
     return j ? view(j) : undefined;
   }
 
   async agreementOf(namespace: string, name: string): Promise<string | undefined> {
-    const c = await this.kube.find<DataContract & KubeObject>(tdsKinds.dataContract, name, namespace);
+    const c = await this.kube.find<DataContract & KubeObject>(kinds.dataContract, name, namespace);
     return c?.status?.agreementId;
   }
 }

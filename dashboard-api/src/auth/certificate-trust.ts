@@ -16,13 +16,13 @@
 // log, with an eventId derived from the chain, so a certificate seen again
 // after a restart is recorded once.
 import { createHash, X509Certificate } from "node:crypto";
-import type { DataSpace, Participant } from "@tds/crds";
+import { type DataSpace, type Participant, labels, managedSelector } from "@tds/crds";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { dataOf, Informer, KubeClient, objectKey, tdsKinds, type KubeObject, type Logger } from "@tds/kube";
+import { dataOf, Informer, KubeClient, objectKey, kinds, type KubeObject, type Logger } from "@tds/kube";
 import { defaultKubeConfig } from "../kube/kube.ts";
-import type { EvidenceEntry } from "../evidence/entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import {
   canonicalName,
@@ -63,8 +63,7 @@ export function certificateVerifierFromEnv(
   });
 }
 
-const configMaps = { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true };
-const OPERATOR_CONFIGMAPS = "app.kubernetes.io/managed-by=tds-operator,tds.dev/space";
+const OPERATOR_CONFIGMAPS = `${managedSelector},${labels.space}`;
 
 export interface CertificateVerifierOptions {
   readonly client: KubeClient;
@@ -143,12 +142,12 @@ export class CertificateVerifier {
     const common = { log: opts.log, watchdogMs: opts.watchdogMs ?? 120_000 };
     this.spaces = new Informer<Space>(opts.client, {
       ...common,
-      resource: tdsKinds.dataSpace,
+      resource: kinds.dataSpace,
       onEvent: onEvent("DataSpace", (d: Space) => d.metadata.uid ?? ""),
     });
     this.participants = new Informer<ParticipantObj>(opts.client, {
       ...common,
-      resource: tdsKinds.participant,
+      resource: kinds.participant,
       onEvent: onEvent("Participant", (p: ParticipantObj) =>
         JSON.stringify([
           p.metadata.uid,
@@ -161,7 +160,7 @@ export class CertificateVerifier {
     });
     this.configMaps = new Informer<KubeObject>(opts.client, {
       ...common,
-      resource: configMaps,
+      resource: kinds.configMap,
       labelSelector: OPERATOR_CONFIGMAPS,
       onEvent: onEvent("ConfigMap", (c: KubeObject) => {
         const name = c.metadata.name ?? "";

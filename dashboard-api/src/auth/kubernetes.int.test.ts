@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
-import { KubeClient, tdsKinds } from "@tds/kube";
+import { KubeClient, kinds } from "@tds/kube";
 import { installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
 import { buildApp } from "../app.ts";
 import { migrate } from "../migrate.ts";
@@ -89,7 +89,7 @@ test("a token for another audience, a ServiceAccount without a role and garbage 
 test("a ServiceAccount named in a Participant's spec.admins acts as that participant", async () => {
   const name = `${ns}-alpha`;
   const client = new KubeClient(kubeConfig(), "tds-tests");
-  await client.create(tdsKinds.participant, {
+  await client.create(kinds.participant, {
     apiVersion: "tds.dev/v1alpha1",
     kind: "Participant",
     metadata: { name },
@@ -120,7 +120,7 @@ test("a ServiceAccount named in a Participant's spec.admins acts as that partici
     // Participants do not manage price sheets.
     assert.equal((await priceSheets(alice)).statusCode, 403);
   } finally {
-    await client.delete(tdsKinds.participant, name);
+    await client.delete(kinds.participant, name);
   }
 });
 

@@ -19,7 +19,7 @@
 // `negativeTtlMs`, so a flood of bad tokens is not a flood of TokenReviews.
 import { createHash } from "node:crypto";
 import type { Participant } from "@tds/crds";
-import { isNotFound, tdsKinds, type KubeClient, type KubeObject } from "@tds/kube";
+import { isNotFound, kinds, type KubeClient, type KubeObject } from "@tds/kube";
 import { TdsError } from "../errors.ts";
 import type { Principal } from "./principal.ts";
 import type { TokenVerifier } from "./tokens.ts";
@@ -217,7 +217,7 @@ function isOperator(user: ReviewedUser, operatorServiceAccount: string): boolean
 async function administered(client: KubeClient, user: ReviewedUser): Promise<AdministeredParticipant[]> {
   let items: (Participant & KubeObject)[];
   try {
-    items = (await client.list<Participant & KubeObject>(tdsKinds.participant)).items;
+    items = (await client.list<Participant & KubeObject>(kinds.participant)).items;
   } catch (err) {
     // No Participant kind on this cluster (CRDs not installed): nobody administers one.
     if (isNotFound(err)) return [];

@@ -8,7 +8,7 @@
 // renewed certificate is picked up. A counterparty whose credential cannot be
 // read is left out (fails closed) and the reason, naming the field, is logged.
 import type { DataSpace, Participant } from "@tds/crds";
-import { dataOf, Informer, tdsKinds, type KubeClient, type KubeObject, type Logger } from "@tds/kube";
+import { dataOf, Informer, kinds, type KubeClient, type KubeObject, type Logger } from "@tds/kube";
 import { sha256Hex, type DspConfig, type DspCounterparty, type DspSpaceConfig } from "./identity.ts";
 
 type DspSpec = NonNullable<DataSpace["spec"]["dsp"]>;
@@ -21,19 +21,17 @@ export interface DspClusterReads {
   participant(name: string): Promise<Participant | undefined>;
 }
 
-const secrets = { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true };
-
 export function clusterReads(client: KubeClient): DspClusterReads {
   return {
     async secret(namespace, name) {
-      const s = await client.find(secrets, name, namespace);
+      const s = await client.find(kinds.secret, name, namespace);
       if (!s) return undefined;
       return Object.fromEntries(
         Object.entries(dataOf(s)).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
       );
     },
     participant: async (name) =>
-      (await client.find<Participant & KubeObject>(tdsKinds.participant, name)) ?? undefined,
+      (await client.find<Participant & KubeObject>(kinds.participant, name)) ?? undefined,
   };
 }
 
@@ -174,7 +172,7 @@ export class DspSpacesFromCluster {
   constructor(private readonly opts: DspSpacesOptions) {
     this.reads = opts.reads ?? clusterReads(opts.client);
     this.spaces = new Informer<Space>(opts.client, {
-      resource: tdsKinds.dataSpace,
+      resource: kinds.dataSpace,
       log: opts.log,
       watchdogMs: opts.watchdogMs ?? 120_000,
       onEvent: (type) => {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { type CheckpointSigner, signerFromPem, verifyCheckpoint } from "./checkpoint.ts";
 import { startCheckpointer } from "./checkpointer.ts";
-import type { EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import { exportLog } from "./export.ts";
 import { leafHash, MemoryTree, verifyConsistency, verifyInclusion } from "./merkle.ts";
 import { EvidenceError, EvidenceStore } from "./store.ts";

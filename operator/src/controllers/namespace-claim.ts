@@ -4,8 +4,7 @@
 // reference (made by hand, by another tool, or for another object of the same
 // name) is refused, so no tenant's RoleBinding, Secrets or deletion ever reach
 // into a namespace that belongs to someone else.
-import { isConflict, type KubeObject } from "@tds/kube";
-import { kinds } from "../kinds.ts";
+import { isConflict, type KubeObject, kinds } from "@tds/kube";
 import { applyIfChanged, type Context } from "../runtime/reconcile.ts";
 
 /** True when `ns` carries an owner reference to the object with this uid. */

@@ -1,9 +1,8 @@
 // The space certificate authority: a key pair in a Secret in the space's
 // control namespace (created once, never logged, never overwritten), and the
 // revocation list in a ConfigMap beside it.
-import { KubeApiError, dataOf, isConflict, type KubeObject } from "@tds/kube";
+import { KubeApiError, dataOf, isConflict, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../runtime/reconcile.ts";
-import { kinds } from "../kinds.ts";
 import {
   createCertificateAuthority,
   createRevocationList,

@@ -2,13 +2,12 @@
 // reconcile each key with a trace span and metrics, failures back off per key,
 // 409 conflicts requeue quietly and TerminalErrors are not retried.
 import { trace, SpanStatusCode } from "@opentelemetry/api";
-import { KubeClient, isConflict, type KubeObject } from "@tds/kube";
-import { objectKey, type Informer } from "@tds/kube";
-import { WorkQueue } from "./workqueue.ts";
+import { KubeClient, WorkQueue, isConflict, objectKey, type Informer, type KubeObject } from "@tds/kube";
 import type { Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import type { EventRecorder } from "./events.ts";
 import { TerminalError, type Reconciler, type Request } from "./reconcile.ts";
+import { announceWrite } from "./write-points.ts";
 
 export interface Watch {
   readonly informer: Informer<KubeObject>;
@@ -19,7 +18,6 @@ export interface Watch {
 export interface ControllerOptions {
   readonly workers?: number;
   readonly conflictDelayMs?: number;
-  readonly beforeWrite?: (what: string) => void;
 }
 
 const tracer = trace.getTracer("tds-operator");
@@ -94,7 +92,7 @@ export class Controller {
           log,
           events: this.events,
           span,
-          beforeWrite: this.opts.beforeWrite ?? (() => undefined),
+          beforeWrite: announceWrite,
         });
         this.queue.forget(key);
         if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);

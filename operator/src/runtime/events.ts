@@ -1,16 +1,8 @@
 // Kubernetes Events for users (`kubectl describe`), emitted only when something
 // changed: the same reason and message for the same object is sent once.
 import { randomBytes } from "node:crypto";
-import type { KubeClient, KubeObject, ResourceType } from "@tds/kube";
+import { kinds, type KubeClient, type KubeObject } from "@tds/kube";
 import type { Logger } from "./log.ts";
-
-const eventsResource: ResourceType = {
-  group: "",
-  version: "v1",
-  plural: "events",
-  kind: "Event",
-  namespaced: true,
-};
 
 export class EventRecorder {
   private readonly last = new Map<string, string>();
@@ -37,7 +29,7 @@ export class EventRecorder {
     const namespace = obj.metadata.namespace ?? "default";
     const now = new Date().toISOString();
     try {
-      await this.client.create(eventsResource, {
+      await this.client.create(kinds.event, {
         metadata: { name: `${obj.metadata.name ?? "object"}.${randomBytes(8).toString("hex")}`, namespace },
         involvedObject: {
           apiVersion: obj.apiVersion,

@@ -2,12 +2,18 @@
 // leader election, the health/metrics server, and clean shutdown. Informers
 // and controllers start only on the elected leader.
 import { createServer, type Server } from "node:http";
-import type { KubeConfig } from "@kubernetes/client-node";
-import { KubeClient, type KubeObject, type ResourceType } from "@tds/kube";
-import { Informer, type InformerEventType } from "@tds/kube";
+import {
+  Informer,
+  KubeClient,
+  LeaderElector,
+  type InformerEventType,
+  type KubeConfig,
+  type KubeObject,
+  type LeaderElectionOptions,
+  type ResourceType,
+} from "@tds/kube";
 import { Controller, type Watch } from "./controller.ts";
 import { EventRecorder } from "./events.ts";
-import { LeaderElector, type LeaderElectionOptions } from "./leader.ts";
 import { Gauge } from "prom-client";
 import { RuntimeMetrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";
@@ -23,7 +29,6 @@ export interface ManagerOptions {
   /** Port for /healthz, /readyz and /metrics; 0 picks a free one; undefined disables. */
   readonly port?: number;
   readonly host?: string;
-  readonly beforeWrite?: (what: string) => void;
   readonly requestTimeoutMs?: number;
 }
 
@@ -163,10 +168,7 @@ export class Manager {
         this.opts.log,
         this.metrics,
         this.events,
-        {
-          workers: this.opts.workers ?? 2,
-          beforeWrite: this.opts.beforeWrite,
-        },
+        { workers: this.opts.workers ?? 2 },
       );
       this.controllers.push(controller);
       this.listen(reconciler.resource, reconciler.labelSelector, (_type, obj) => {

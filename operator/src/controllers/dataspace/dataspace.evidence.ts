@@ -5,9 +5,8 @@
 // Like the space CA: created with a POST, never overwritten; a racing or
 // repeated reconcile reads the winner's key.
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
-import { KubeApiError, dataOf, type KubeObject } from "@tds/kube";
+import { KubeApiError, dataOf, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
-import { kinds } from "../../kinds.ts";
 
 export const EVIDENCE_KEY_SECRET = "evidence-signing-key";
 export const EVIDENCE_KEY_FIELD = "ed25519.pem";

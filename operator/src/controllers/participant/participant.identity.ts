@@ -4,9 +4,8 @@
 // deletion.
 import type { Participant } from "@tds/crds";
 import { participantNamespace } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject } from "@tds/kube";
+import { KubeApiError, dataOf, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
-import { kinds } from "../../kinds.ts";
 import { describeCertificate, issueCertificate } from "../../identity/pki.ts";
 import { revokeCertificates, type SpaceCA } from "../../identity/space-ca.ts";
 import { spaceControlNamespace } from "../isolation.builders.ts";

@@ -4,9 +4,8 @@
 import { randomBytes } from "node:crypto";
 import type { Participant } from "@tds/crds";
 import { participantNamespace } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject } from "@tds/kube";
+import { KubeApiError, dataOf, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
-import { kinds } from "../../kinds.ts";
 import { accountId, bucketName, type ObjectStore, type StoreAccount } from "../../storage/objectstore.ts";
 
 export const STORAGE_SECRET = "storage-credentials";

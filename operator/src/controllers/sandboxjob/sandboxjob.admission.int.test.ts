@@ -8,9 +8,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { DataSpace, SandboxJob } from "@tds/crds";
 import { eventually, kubeConfig } from "@tds/test/testkit";
-import { KubeApiError, KubeClient, type KubeObject } from "@tds/kube";
-import { kinds } from "../../kinds.ts";
-import { runId } from "../../testing/fixtures.ts";
+import { KubeApiError, KubeClient, type KubeObject, kinds } from "@tds/kube";
+import { runId } from "@tds/test/operator";
 import { buildSandbox, sandboxLimits, sandboxPodSpec, type SandboxInputs } from "./sandboxjob.builders.ts";
 
 const run = runId();

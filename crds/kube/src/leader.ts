@@ -4,16 +4,8 @@
 // a leader that cannot renew within the renew deadline steps down.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { KubeClient, isConflict, isNotFound, type KubeObject, type ResourceType } from "@tds/kube";
-import type { Logger } from "./log.ts";
-
-export const leaseResource: ResourceType = {
-  group: "coordination.k8s.io",
-  version: "v1",
-  plural: "leases",
-  kind: "Lease",
-  namespaced: true,
-};
+import { KubeClient, isConflict, isNotFound, resourcePath, type KubeObject, type Logger } from "./client.ts";
+import { kinds } from "./resource-types.ts";
 
 interface Lease extends KubeObject {
   spec?: {
@@ -109,23 +101,19 @@ export class LeaderElector {
     if (!this.leader) return;
     this.leader = false;
     try {
-      const lease = await this.client.get<Lease>(leaseResource, this.opts.name, this.opts.namespace);
+      const lease = await this.client.get<Lease>(kinds.lease, this.opts.name, this.opts.namespace);
       if (lease.spec?.holderIdentity !== this.identity) return;
-      await this.client.request(
-        "PUT",
-        `/apis/coordination.k8s.io/v1/namespaces/${this.opts.namespace}/leases/${this.opts.name}`,
-        {
-          body: {
-            ...lease,
-            spec: {
-              ...lease.spec,
-              holderIdentity: "",
-              leaseDurationSeconds: 1,
-              renewTime: microTime(new Date()),
-            },
+      await this.client.request("PUT", resourcePath(kinds.lease, this.opts.namespace, this.opts.name), {
+        body: {
+          ...lease,
+          spec: {
+            ...lease.spec,
+            holderIdentity: "",
+            leaseDurationSeconds: 1,
+            renewTime: microTime(new Date()),
           },
         },
-      );
+      });
     } catch (err) {
       this.log.warn("cannot release lease", { err: String(err) });
     }
@@ -136,11 +124,11 @@ export class LeaderElector {
     const durationSeconds = Math.ceil(this.leaseDurationMs / 1000);
     let lease: Lease;
     try {
-      lease = await this.client.get<Lease>(leaseResource, this.opts.name, this.opts.namespace);
+      lease = await this.client.get<Lease>(kinds.lease, this.opts.name, this.opts.namespace);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
-        await this.client.create<Lease>(leaseResource, {
+        await this.client.create<Lease>(kinds.lease, {
           apiVersion: "coordination.k8s.io/v1",
           kind: "Lease",
           metadata: { name: this.opts.name, namespace: this.opts.namespace },
@@ -171,22 +159,18 @@ export class LeaderElector {
     const transitions = (spec.leaseTransitions ?? 0) + (holder === this.identity ? 0 : 1);
     try {
       // PUT with the read resourceVersion: a concurrent candidate gets a 409.
-      await this.client.request(
-        "PUT",
-        `/apis/coordination.k8s.io/v1/namespaces/${this.opts.namespace}/leases/${this.opts.name}`,
-        {
-          body: {
-            ...lease,
-            spec: {
-              holderIdentity: this.identity,
-              leaseDurationSeconds: durationSeconds,
-              acquireTime: holder === this.identity ? spec.acquireTime : microTime(now),
-              renewTime: microTime(now),
-              leaseTransitions: transitions,
-            },
+      await this.client.request("PUT", resourcePath(kinds.lease, this.opts.namespace, this.opts.name), {
+        body: {
+          ...lease,
+          spec: {
+            holderIdentity: this.identity,
+            leaseDurationSeconds: durationSeconds,
+            acquireTime: holder === this.identity ? spec.acquireTime : microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: transitions,
           },
         },
-      );
+      });
       return true;
     } catch (err) {
       if (isConflict(err)) return false;
