@@ -416,70 +416,6 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  "/v1/sandbox/{job}/inputs/{key}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * A running SandboxJob reads an object of its offer
-     * @description Authorization: Bearer <token from the job's grant Secret>. Range is passed to the store. Idempotency-Key makes retries one transfer, metered once per byte (sandbox.input_bytes); the answer carries TDS-Transfer-Id. ?input=<name> reads a further input of the job (spec.inputs), checked against its own contract; without it, the input of spec.contractRef (main).
-     */
-    get: operations["getSandboxInput"];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/sandbox/{job}/outputs/{name}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * The consumer reads a released output of its SandboxJob
-     * @description Authorization: Bearer <token from the consumer's contract credentials Secret>; {job} is the job's uid. Only when the job's review is Released. Range is passed to the store. Idempotency-Key makes retries one transfer, metered once per byte (transfer.bytes); the answer carries TDS-Transfer-Id.
-     */
-    get: operations["getSandboxOutput"];
-    /**
-     * A running SandboxJob writes a declared output to its outbox
-     * @description Authorization: Bearer <token from the job's grant Secret>; Content-Length is required. The output goes to the outbox in the provider's bucket, with a manifest (size, SHA-256, the inputs it copies, embeds or names by their SHA-256) that the operator's review reads. An output over its maxSize is not stored and is recorded as such, which withholds the job's outputs. Idempotency-Key makes retries one transfer, metered once per byte (sandbox.output_bytes); the answer carries TDS-Transfer-Id.
-     */
-    put: operations["putSandboxOutput"];
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/v1/data/{agreementId}/{key}": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Download an object of a contract's offer through the metered gateway
-     * @description Authorization: Bearer <token from the contract's credentials Secret>. The key must be the offer's object or under its prefix. Range, If-Range, If-Match and If-None-Match are passed to the store. Idempotency-Key makes retries one transfer: one access, and each byte metered once. The answer carries TDS-Transfer-Id.
-     */
-    get: operations["getDataObject"];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
   "/v1/spaces/{space}/dsp/negotiations": {
     parameters: {
       query?: never;
@@ -542,7 +478,7 @@ export interface paths {
     /** The latest signed checkpoint */
     get: operations["getEvidenceCheckpoint"];
     put?: never;
-    /** Sign a checkpoint now (internal) and export it */
+    /** Sign a checkpoint now (internal); the gateway exports it to S3 on its next pass */
     post: operations["signEvidenceCheckpoint"];
     delete?: never;
     options?: never;
@@ -742,7 +678,7 @@ export interface operations {
         };
         content: {
           "application/json": {
-            status?: string;
+            status: string;
           };
         };
       };
@@ -782,7 +718,7 @@ export interface operations {
         };
         content: {
           "application/json": {
-            status?: string;
+            status: string;
           };
         };
       };
@@ -900,13 +836,13 @@ export interface operations {
         };
         content: {
           "application/json": {
-            conflicts?: {
-              source?: string;
-              id?: string;
+            conflicts: {
+              source: string;
+              id: string;
               /** Format: date-time */
-              receivedAt?: string;
-              receivedBy?: string;
-              payload?: {
+              receivedAt: string;
+              receivedBy: string;
+              payload: {
                 [key: string]: unknown;
               };
             }[];
@@ -1455,66 +1391,72 @@ export interface operations {
         };
         content: {
           "application/json": {
-            items?: {
-              space?: string;
-              namespace?: string;
-              name?: string;
-              uid?: string;
-              provider?: string;
-              providerName?: string;
-              title?: string;
-              description?: string;
-              keywords?: string[];
-              classification?: string;
-              dataCategory?: string;
-              regionOfOrigin?: string;
-              /** @enum {string} */
-              accessMode?: "download" | "computeOnly";
-              /** @enum {string} */
-              contractApproval?: "Automatic" | "Manual";
-              purposes?: string[];
-              format?: string;
-              contentId?: string;
-              byteSize?: number;
-              objects?: number;
-              currency?: string;
-              price?: {
+            items: {
+              space: string;
+              namespace: string;
+              name: string;
+              uid: string;
+              provider: string;
+              providerName: string;
+              title: string;
+              description: string;
+              keywords: string[];
+              classification: string;
+              dataCategory: string;
+              regionOfOrigin: string;
+              /**
+               * @description The offer's effective access mode
+               * @enum {string}
+               */
+              accessMode: "download" | "computeOnly";
+              /**
+               * @description The offer's effective contract approval
+               * @enum {string}
+               */
+              contractApproval: "Automatic" | "Manual";
+              purposes: string[];
+              format: string;
+              contentId: string;
+              byteSize: number;
+              objects: number;
+              currency: string;
+              price: {
                 [key: string]: string;
               };
-              publishedAt?: string;
+              publishedAt: string;
               validity?: {
                 notBefore?: string;
                 notAfter?: string;
               };
-              id?: string;
-              listPrice?: string;
+              id: string;
+              listPrice: string;
             }[];
-            total?: number;
+            total: number;
             next?: string;
-            facets?: {
+            facets: {
               category?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               classification?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               region?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               provider?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               accessMode?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               price?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
             };
           };
@@ -1602,38 +1544,44 @@ export interface operations {
         };
         content: {
           "application/json": {
-            space?: string;
-            namespace?: string;
-            name?: string;
-            uid?: string;
-            provider?: string;
-            providerName?: string;
-            title?: string;
-            description?: string;
-            keywords?: string[];
-            classification?: string;
-            dataCategory?: string;
-            regionOfOrigin?: string;
-            /** @enum {string} */
-            accessMode?: "download" | "computeOnly";
-            /** @enum {string} */
-            contractApproval?: "Automatic" | "Manual";
-            purposes?: string[];
-            format?: string;
-            contentId?: string;
-            byteSize?: number;
-            objects?: number;
-            currency?: string;
-            price?: {
+            space: string;
+            namespace: string;
+            name: string;
+            uid: string;
+            provider: string;
+            providerName: string;
+            title: string;
+            description: string;
+            keywords: string[];
+            classification: string;
+            dataCategory: string;
+            regionOfOrigin: string;
+            /**
+             * @description The offer's effective access mode
+             * @enum {string}
+             */
+            accessMode: "download" | "computeOnly";
+            /**
+             * @description The offer's effective contract approval
+             * @enum {string}
+             */
+            contractApproval: "Automatic" | "Manual";
+            purposes: string[];
+            format: string;
+            contentId: string;
+            byteSize: number;
+            objects: number;
+            currency: string;
+            price: {
               [key: string]: string;
             };
-            publishedAt?: string;
+            publishedAt: string;
             validity?: {
               notBefore?: string;
               notAfter?: string;
             };
-            id?: string;
-            listPrice?: string;
+            id: string;
+            listPrice: string;
           };
         };
       };
@@ -1683,9 +1631,15 @@ export interface operations {
           classification: string;
           dataCategory: string;
           regionOfOrigin: string;
-          /** @enum {string} */
+          /**
+           * @description The offer's effective access mode
+           * @enum {string}
+           */
           accessMode: "download" | "computeOnly";
-          /** @enum {string} */
+          /**
+           * @description The offer's effective contract approval
+           * @enum {string}
+           */
           contractApproval: "Automatic" | "Manual";
           purposes: string[];
           format: string;
@@ -1784,18 +1738,26 @@ export interface operations {
     requestBody: {
       content: {
         "application/json": {
+          /** @description The DataOffer, in the provider's participant namespace. Immutable: ask for another offer with a new contract. */
           offer: {
             namespace: string;
+            /** @description Name of the offer. */
             name: string;
           };
+          /** @description Why the data is used; one of the offer's spec.policy.purposes. Immutable. */
           purpose: string;
           consumer?: string;
           name?: string;
+          /** @description When the consumer wants to use the data. Unset means the offer's validity window. */
           requestedValidity?: {
+            /** @description Start of the window. Unset means from creation. RFC 3339, for example 2026-01-01T00:00:00Z. */
             notBefore?: string;
+            /** @description End of the window (exclusive). RFC 3339, for example 2026-01-01T00:00:00Z. */
             notAfter: string;
           };
+          /** @description How many accesses the consumer needs; at most the offer's maxAccesses. */
           requestedAccesses?: number;
+          /** @description Free text for a provider who approves contracts manually. */
           justification?: string;
         };
       };
@@ -2438,239 +2400,6 @@ export interface operations {
       };
     };
   };
-  getSandboxInput: {
-    parameters: {
-      query?: {
-        /** @description Name of the input; main by default */
-        input?: string;
-      };
-      header?: {
-        "idempotency-key"?: string;
-        range?: string;
-      };
-      path: {
-        job: string;
-        /** @description The object key; it may hold slashes, each sent percent-encoded as %2F (literal slashes are accepted too) */
-        key: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The object */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "*/*": string;
-        };
-      };
-      /** @description The requested range */
-      206: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "*/*": string;
-        };
-      };
-      /** @description Not modified (If-None-Match) */
-      304: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description An RFC 9457 problem document */
-      "4XX": {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description An RFC 9457 problem document */
-      "5XX": {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  getSandboxOutput: {
-    parameters: {
-      query?: never;
-      header?: {
-        "idempotency-key"?: string;
-        range?: string;
-      };
-      path: {
-        job: string;
-        name: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The object */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "*/*": string;
-        };
-      };
-      /** @description The requested range */
-      206: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "*/*": string;
-        };
-      };
-      /** @description Not modified (If-None-Match) */
-      304: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description An RFC 9457 problem document */
-      "4XX": {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description An RFC 9457 problem document */
-      "5XX": {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  putSandboxOutput: {
-    parameters: {
-      query?: never;
-      header?: {
-        "idempotency-key"?: string;
-        range?: string;
-      };
-      path: {
-        job: string;
-        name: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Default Response */
-      201: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": {
-            name: string;
-            bytes: number;
-            sha256: string;
-          };
-        };
-      };
-      /** @description An RFC 9457 problem document */
-      "4XX": {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description An RFC 9457 problem document */
-      "5XX": {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  getDataObject: {
-    parameters: {
-      query?: never;
-      header?: {
-        "idempotency-key"?: string;
-        range?: string;
-      };
-      path: {
-        agreementId: string;
-        /** @description The object key; it may hold slashes, each sent percent-encoded as %2F (literal slashes are accepted too) */
-        key: string;
-      };
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The object */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "*/*": string;
-        };
-      };
-      /** @description The requested range */
-      206: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "*/*": string;
-        };
-      };
-      /** @description Not modified (If-None-Match) */
-      304: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content?: never;
-      };
-      /** @description An RFC 9457 problem document */
-      "4XX": {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description An RFC 9457 problem document */
-      "5XX": {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
   startDspNegotiation: {
     parameters: {
       query?: never;
@@ -2778,11 +2507,11 @@ export interface operations {
         };
         content: {
           "application/json": {
-            treeSize?: number;
-            entries?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+            treeSize: number;
+            entries: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             }[];
@@ -2818,9 +2547,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -2897,9 +2626,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -2922,11 +2651,11 @@ export interface operations {
         };
         content: {
           "application/json": {
-            results?: {
-              eventId?: string;
-              leafIndex?: number;
-              leafHash?: string;
-              duplicate?: boolean;
+            results: {
+              eventId: string;
+              leafIndex: number;
+              leafHash: string;
+              duplicate: boolean;
             }[];
           };
         };
@@ -2989,9 +2718,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3065,9 +2794,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3102,9 +2831,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3134,10 +2863,10 @@ export interface operations {
         };
         content: {
           "application/json": {
-            leafIndex?: number;
-            treeSize?: number;
-            leafHash?: string;
-            proof?: string[];
+            leafIndex: number;
+            treeSize: number;
+            leafHash: string;
+            proof: string[];
           };
         };
       };
@@ -3169,9 +2898,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3210,9 +2939,9 @@ export interface operations {
         };
         content: {
           "application/json": {
-            first?: number;
-            second?: number;
-            proof?: string[];
+            first: number;
+            second: number;
+            proof: string[];
           };
         };
       };
@@ -3244,9 +2973,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3287,9 +3016,9 @@ export interface operations {
             origin?: string;
             treeSize?: number;
             entries?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             }[];
@@ -3325,9 +3054,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
