@@ -47,7 +47,8 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  // Two minutes: a loaded machine compiles the API (tsx) and applies every migration first.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited early: ${out}`);
     try {
@@ -55,7 +56,11 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`server not ready: ${out}`);
+    if (Date.now() > deadline) {
+      // A server left running would keep the test process alive after the failure.
+      child.kill("SIGKILL");
+      throw new Error(`server not ready after 120 s: ${out}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return { url, metricsUrl: `http://127.0.0.1:${String(metricsPort)}/metrics`, child, output: () => out };
