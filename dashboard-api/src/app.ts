@@ -5,6 +5,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Pool } from "pg";
+import type { KubeClient } from "@tds/kube";
 import type { Principal } from "./auth/principal.ts";
 import type { TokenVerifier } from "./auth/tokens.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
@@ -32,6 +33,7 @@ import {
   type DoorTls,
 } from "./plugins/client-certificates.ts";
 import { dbPlugin } from "./plugins/db.ts";
+import { kubePlugin } from "./plugins/kube.ts";
 import { inputPlugin } from "./plugins/input.ts";
 import { openapiOptions } from "./openapi.ts";
 import { buildValidator } from "./validation.ts";
@@ -42,10 +44,8 @@ import { catalogRoutes } from "./catalog/routes.ts";
 import { contractRoutes } from "./contracts/routes.ts";
 import { agreementRoutes } from "./gateway/agreements.ts";
 import { sandboxReadRoutes } from "./gateway/sandbox-reads.ts";
-import type { ContractsKube } from "./contracts/kube.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
-import type { SandboxJobsKube } from "./sandboxjobs/kube.ts";
 
 export interface BuildAppOptions {
   readonly pool: Pool | null;
@@ -61,10 +61,11 @@ export interface BuildAppOptions {
   readonly gateway?: GatewayOptions;
   /** The evidence log's signing keys and checkpoint export (server.ts: Kubernetes Secret and S3). */
   readonly evidence?: { readonly signerFor?: SignerFor; readonly exporter?: CheckpointExporter };
-  /** Kubernetes access for POST /v1/spaces/:space/contracts and decisions; those routes answer 503 without it. */
-  readonly contractsKube?: ContractsKube;
-  /** Kubernetes access for POST /v1/spaces/:space/sandboxjobs/.../review; 503 without it. */
-  readonly sandboxJobsKube?: SandboxJobsKube;
+  /**
+   * The API's Kubernetes access (plugins/kube.ts: apiKubeClient) for the contract routes and the
+   * sandbox job review; those routes answer 503 without it.
+   */
+  readonly kube?: KubeClient;
   /** The Dataspace Protocol endpoints (/dsp/<space>/...); off when unset. See dsp/routes.ts. */
   readonly dsp?: Omit<DspRoutesOptions, "verifyToken">;
   /** Serve HTTPS, asking for client certificates (plugins/client-certificates.ts). */
@@ -120,6 +121,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   await app.register(telemetryPlugin, { defaultMetrics: opts.defaultMetrics ?? false });
   await app.register(dbPlugin, { pool: opts.pool, closePool: opts.closePool ?? false });
+  await app.register(kubePlugin, { client: opts.kube ?? null });
   if (opts.certificates) await app.register(clientCertificatesPlugin, opts.certificates);
   await app.register(authPlugin, { verify: opts.verifyToken });
   await app.register(rateLimit, {
@@ -187,14 +189,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(statementRoutes, { now });
   await app.register(dashboardRoutes);
   await app.register(catalogRoutes, { prefix: "/v1/spaces/:space/catalog" });
-  await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts", kube: opts.contractsKube });
+  await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts" });
   await app.register(agreementRoutes);
   await app.register(sandboxReadRoutes);
   if (opts.certificates) identityRoute(app, { public: false });
-  await app.register(sandboxJobRoutes, {
-    prefix: "/v1/spaces/:space/sandboxjobs",
-    kube: opts.sandboxJobsKube,
-  });
+  await app.register(sandboxJobRoutes, { prefix: "/v1/spaces/:space/sandboxjobs" });
   if (opts.gateway) await app.register(gatewayRoutes, opts.gateway);
   if (opts.dsp && opts.pool) await app.register(dspRoutes, { ...opts.dsp, verifyToken: opts.verifyToken });
   if (opts.pool) {

@@ -10,10 +10,9 @@ import { originFor } from "./evidence/checkpoint.ts";
 import { startCheckpointer } from "./evidence/checkpointer.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { bucketExporter, secretSignerFor } from "./evidence/wiring.ts";
-import { defaultKubeConfig, kubeConfigured, loadKube } from "./kube/kube.ts";
-import { KubeClient } from "@tds/kube";
-import { kubeContracts } from "./contracts/kube.ts";
-import { kubeSandboxJobs } from "./sandboxjobs/kube.ts";
+import { kubeConfigured } from "@tds/kube";
+import { clusterView } from "./kube/cluster-view.ts";
+import { apiKubeClient } from "./plugins/kube.ts";
 import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
@@ -48,9 +47,11 @@ export async function run(telemetry: Telemetry): Promise<void> {
     },
   });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
-  const kube = kubeConfigured(process.env) ? loadKube() : undefined;
-  const signerFor = kube
-    ? secretSignerFor({ readSecretKey: kube.readSecretKey, origin: (space) => originFor(space) })
+  // The one Kubernetes client of the process (plugins/kube.ts), when a kubeconfig is found.
+  const kube = kubeConfigured(process.env) ? apiKubeClient() : undefined;
+  const cluster = kube ? clusterView(kube) : undefined;
+  const signerFor = cluster
+    ? secretSignerFor({ readSecretKey: cluster.readSecretKey, origin: (space) => originFor(space) })
     : undefined;
   const exporter = config.s3
     ? bucketExporter(
@@ -74,7 +75,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
       ? anyVerifier(
           jwt,
           createKubernetesVerifier({
-            client: new KubeClient(defaultKubeConfig(), "tds-dashboard-api"),
+            client: kube,
             audience: config.audience ?? defaultAudience,
             operatorServiceAccount: process.env.TDS_AUTH_OPERATOR_SERVICEACCOUNT ?? "tds-system:tds-operator",
           }),
@@ -84,11 +85,10 @@ export async function run(telemetry: Telemetry): Promise<void> {
   const oidc =
     kube && process.env.TDS_AUTH_OIDC !== "off"
       ? createOidcVerifier({
-          participants: oidcParticipantsFromKube(new KubeClient(defaultKubeConfig(), "tds-dashboard-api")),
+          participants: oidcParticipantsFromKube(kube),
         })
       : undefined;
   const verifier = oidc ? withOidc(oidc, bearer) : bearer;
-  const contractsKube = kube ? kubeContracts() : undefined;
   // Every DataSpace's spec.dsp, live (dsp/cluster.ts); logs through the app's logger once it exists.
   const dspLog =
     (level: "debug" | "info" | "warn" | "error") => (msg: string, fields?: Record<string, unknown>) => {
@@ -97,11 +97,11 @@ export async function run(telemetry: Telemetry): Promise<void> {
   const dspSpaces =
     kube && process.env.TDS_DSP !== "off"
       ? new DspSpacesFromCluster({
-          client: new KubeClient(defaultKubeConfig(), "tds-dashboard-api"),
+          client: kube,
           log: { debug: dspLog("debug"), info: dspLog("info"), warn: dspLog("warn"), error: dspLog("error") },
         })
       : undefined;
-  const dsp = dspFromEnv(process.env, config.port, pool, contractsKube, dspSpaces);
+  const dsp = dspFromEnv(process.env, config.port, pool, kube, dspSpaces);
   const gateway = gatewayFromEnv(process.env, pool);
   // HTTPS with client certificates when TDS_TLS_CERT_FILE/TDS_TLS_KEY_FILE are set (plugins/client-certificates.ts).
   const https = tlsFromEnv(process.env);
@@ -132,7 +132,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
         }
       : {}),
     evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
-    ...(kube && contractsKube ? { contractsKube, sandboxJobsKube: kubeSandboxJobs() } : {}),
+    ...(kube ? { kube } : {}),
     ...(dsp ? { dsp } : {}),
   });
   const checkpointer = signerFor
@@ -146,11 +146,11 @@ export async function run(telemetry: Telemetry): Promise<void> {
         },
       })
     : undefined;
-  const priceSync = kube
+  const priceSync = cluster
     ? startPriceSync({
         pool,
-        listDataSpaces: kube.listDataSpaces,
-        listParticipants: kube.listParticipants,
+        listDataSpaces: cluster.listDataSpaces,
+        listParticipants: cluster.listParticipants,
         intervalMs: config.priceSyncIntervalMs,
         onAdded: (spaces) => {
           app.log.info({ spaces }, "price sheets added from DataSpace specs");

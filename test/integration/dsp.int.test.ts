@@ -14,7 +14,7 @@ import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
+import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { sha256Hex } from "../../dashboard-api/src/dsp/identity.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
@@ -60,7 +60,7 @@ before(async () => {
   consumerJwt = await mintToken(key, { role: "participant", subject: "c", space, participant: consumer });
   const port = await freePort();
   base = `http://127.0.0.1:${port.toString()}`;
-  const kube = kubeContracts(kubeConfig());
+  const kube = apiKubeClient(kubeConfig());
   // One API is both connectors here: the consumer's side calls the provider's with the consumer
   // participant's token, and the provider's side calls back with a credential the consumer side declares.
   const dsp = dspOptions({
@@ -92,7 +92,7 @@ before(async () => {
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    contractsKube: kube,
+    kube,
     gateway: { ...gateway, transferTokens: dsp.transferTokens },
     dsp: { ...dsp, stepDelayMs: 50 },
   });

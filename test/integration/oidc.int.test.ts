@@ -21,7 +21,7 @@ import {
   withOidc,
 } from "../../dashboard-api/src/auth/oidc.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
+import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
@@ -104,7 +104,7 @@ before(async () => {
     clockToleranceSeconds: 0,
     jwksCooldownMs: 0,
   });
-  const kube = kubeContracts(kubeConfig());
+  const kube = apiKubeClient(kubeConfig());
   const dsp = dspOptions({
     pool,
     publicUrl: base,
@@ -116,7 +116,7 @@ before(async () => {
   app = await buildApp({
     pool,
     verifyToken: withOidc(oidc, createTokenVerifier({ jwks: jwksOf(key) })),
-    contractsKube: kube,
+    kube,
     gateway: { ...gateway, transferTokens: dsp.transferTokens, participantTokens: oidc },
     dsp: { ...dsp, stepDelayMs: 50 },
   });

@@ -25,7 +25,7 @@ import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
-import { kubeSandboxJobs } from "../../dashboard-api/src/sandboxjobs/kube.ts";
+import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
 import { KubeClient, KubeConfig, dataOf, kinds, type KubeObject } from "@tds/kube";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
@@ -177,7 +177,7 @@ before(async () => {
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     gateway,
-    sandboxJobsKube: kubeSandboxJobs(apiIdentity()),
+    kube: apiKubeClient(apiIdentity()),
   });
   const baseUrl = (apiUrl = await app.listen({ host: "127.0.0.1", port: 0 }));
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });

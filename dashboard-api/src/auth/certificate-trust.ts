@@ -17,11 +17,17 @@
 // after a restart is recorded once.
 import { createHash, X509Certificate } from "node:crypto";
 import type { DataSpace, Participant } from "@tds/crds";
-import { existsSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { dataOf, Informer, KubeClient, objectKey, kinds, type KubeObject, type Logger } from "@tds/kube";
-import { defaultKubeConfig } from "../kube/kube.ts";
+import {
+  dataOf,
+  Informer,
+  kinds,
+  kubeConfigured,
+  objectKey,
+  type KubeClient,
+  type KubeObject,
+  type Logger,
+} from "@tds/kube";
+import { apiKubeClient } from "../plugins/kube.ts";
 import type { EvidenceEntry } from "../evidence/entry.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import {
@@ -49,7 +55,7 @@ export function certificateVerifierFromEnv(
   env: NodeJS.ProcessEnv,
   evidence: EvidenceAppender | undefined,
 ): CertificateVerifier {
-  if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST && !existsSync(join(homedir(), ".kube", "config")))
+  if (!kubeConfigured(env))
     throw new Error(
       "TDS_TLS_CERT_FILE is set, but there is no kubeconfig (KUBECONFIG or in-cluster) to read the trust bundles from",
     );
@@ -57,7 +63,7 @@ export function certificateVerifierFromEnv(
     console.log(JSON.stringify({ level, time: Date.now(), component: "certificate-trust", msg, ...fields }));
   };
   return new CertificateVerifier({
-    client: new KubeClient(defaultKubeConfig(), "tds-dashboard-api"),
+    client: apiKubeClient(),
     log: { debug: () => undefined, info: line(30), warn: line(40), error: line(50) },
     ...(evidence ? { evidence } : {}),
   });

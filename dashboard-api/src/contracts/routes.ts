@@ -10,18 +10,13 @@ import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace, hasCapability, type Principal } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
-import type { ContractsKube } from "./kube.ts";
+import { contractStore, type ContractStore } from "./contract-store.ts";
 
 const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const OBJECT_NAME = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
 const TOKEN = "^[a-z0-9]+([-.][a-z0-9]+)*$";
 const RFC3339 = "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$";
 const ADMINS: ReadonlySet<string> = new Set(["platform-admin", "space-admin"]);
-
-export interface ContractRoutesOptions {
-  /** Undefined answers 503: the API has no Kubernetes access. */
-  readonly kube: ContractsKube | undefined;
-}
 
 interface CreateBody {
   offer: { namespace: string; name: string };
@@ -58,11 +53,9 @@ function spaceOf(ns: string): { space: string; participant: string } | undefined
   return i > 0 ? { space: ns.slice(0, i), participant: ns.slice(i + 2) } : undefined;
 }
 
-export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app, opts, done) => {
-  const kube = (): ContractsKube => {
-    if (!opts.kube) throw new TdsError("unavailable", "The API has no access to the Kubernetes API");
-    return opts.kube;
-  };
+export const contractRoutes: FastifyPluginCallback = (app, _opts, done) => {
+  // 503 when the API has no Kubernetes access (plugins/kube.ts).
+  const kube = (): ContractStore => contractStore(app.kubeClient());
   const member = (request: FastifyRequest, space: string): Principal => {
     const p = principalOf(request);
     if (!canSeeSpace(p, space))

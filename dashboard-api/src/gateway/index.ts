@@ -3,8 +3,7 @@
 // the gateway's routes are public to the JWT layer and authenticate contract
 // tokens themselves.
 import { S3Client } from "@aws-sdk/client-s3";
-import { KubeClient } from "@tds/kube";
-import { defaultKubeConfig } from "../kube/kube.ts";
+import { apiKubeClient } from "../plugins/kube.ts";
 import type { Pool } from "pg";
 import { GroupedAppender } from "../evidence/grouped.ts";
 import { EvidenceStore } from "../evidence/store.ts";
@@ -46,7 +45,7 @@ export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptio
   if (!Number.isSafeInteger(interval) || interval < 50) {
     throw new Error(`TDS_GATEWAY_MONITOR_MS must be an integer of at least 50, got ${String(interval)}`);
   }
-  const kube = new KubeClient(defaultKubeConfig(), "tds-dashboard-api");
+  const kube = apiKubeClient();
   return {
     source: new KubeGrantSource(kube),
     watch: kube,

@@ -8,15 +8,10 @@ import type { FastifyPluginCallback } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
-import type { SandboxJobsKube } from "./kube.ts";
+import { sandboxJobStore } from "./sandboxjob-store.ts";
 
 const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const OBJECT_NAME = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
-
-export interface SandboxJobRoutesOptions {
-  /** Undefined answers 503: the API has no Kubernetes access. */
-  readonly kube: SandboxJobsKube | undefined;
-}
 
 interface ReviewBody {
   decision: "release" | "withhold";
@@ -28,7 +23,7 @@ function spaceOf(ns: string): { space: string; participant: string } | undefined
   return i > 0 ? { space: ns.slice(0, i), participant: ns.slice(i + 2) } : undefined;
 }
 
-export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = (app, opts, done) => {
+export const sandboxJobRoutes: FastifyPluginCallback = (app, _opts, done) => {
   app.post<{ Params: { space: string; namespace: string; name: string }; Body: ReviewBody }>(
     "/:namespace/:name/review",
     {
@@ -77,10 +72,11 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
       const notFound = () => new TdsError("notFound", `SandboxJob ${namespace}/${name} not found`);
       if (!canSeeSpace(p, space)) throw new TdsError("spaceNotFound", `Space ${space} not found`);
       if (spaceOf(namespace)?.space !== space) throw notFound();
-      if (!opts.kube) throw new TdsError("unavailable", "The API has no access to the Kubernetes API");
-      const job = await opts.kube.getJob(namespace, name);
+      // 503 when the API has no Kubernetes access (plugins/kube.ts).
+      const jobs = sandboxJobStore(app.kubeClient());
+      const job = await jobs.getJob(namespace, name);
       if (!job) throw notFound();
-      const offerNs = await opts.kube.offerNamespaceOf(namespace, job.contract);
+      const offerNs = await jobs.offerNamespaceOf(namespace, job.contract);
       const provider = offerNs === undefined ? undefined : spaceOf(offerNs)?.participant;
       if (p.role !== "participant" || provider === undefined || p.participant !== provider)
         throw new TdsError(
@@ -93,7 +89,7 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
           `SandboxJob ${name} is not awaiting review (phase ${job.phase ?? "none"}, review ${job.reviewState ?? "none"})`,
         );
       const { decision, reason } = request.body;
-      return opts.kube.annotate(namespace, name, {
+      return jobs.annotate(namespace, name, {
         "tds.dev/review": decision,
         "tds.dev/reviewed-by": `participant:${provider}`,
         ...(reason ? { "tds.dev/review-reason": reason } : {}),
