@@ -210,11 +210,6 @@ export type ParticipantSpec = Static<typeof ParticipantSpecSchema>;
 export type ParticipantStatus = Static<typeof ParticipantStatusSchema>;
 export type Participant = Resource<"Participant", ParticipantSpec, ParticipantStatus>;
 
-/** The namespace the operator creates for a participant. */
-export function participantNamespace(space: string, participant: string): string {
-  return `${space}--${participant}`;
-}
-
 export const participantResource = {
   group: GROUP,
   version: VERSION,

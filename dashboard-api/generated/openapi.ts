@@ -376,6 +376,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/spaces/{space}/exports/{period}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The export report of a month: every cross-border transfer, allowed or refused
+     * @description Every transfer of the period to a destination outside the home region, allowed (with its delivered bytes) or refused, with the rule, the contract, the destination and whether the consumer's certificate verified it, and its evidence entry. JSON by default; CSV with Accept: text/csv or format=csv (columns: time,outcome,rule,message,agreement_id,contract_namespace,contract,contract_uid,offer_namespace,offer,consumer,provider,object_key,destination,region_source,bytes,transfer_id,evidence_event_id,evidence_leaf_index).
+     */
+    get: operations["getExportReport"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/spaces/{space}/filing/{period}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The space's filing record (备案) for a month, signed with its evidence key
+     * @description The operator, the participants and their verified identities, the offers by classification, the rules (classification levels, negative list), the latest signed checkpoint of the evidence log and the month's export report, with a C2SP signed note by the space's evidence key over the SHA-256 of the record's RFC 8785 form. Verify it offline with `tds evidence verify --filing FILE --public-key PEM`. 503 without the cluster or the signing key.
+     */
+    get: operations["getFilingRecord"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/sandbox/{job}/inputs/{key}": {
     parameters: {
       query?: never;
@@ -2090,6 +2130,291 @@ export interface operations {
             annotations?: {
               [key: string]: string;
             };
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getExportReport: {
+    parameters: {
+      query?: {
+        format?: "json" | "csv";
+      };
+      header?: never;
+      path: {
+        space: string;
+        /** @description A UTC month, YYYY-MM */
+        period: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The export report */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @enum {string} */
+            format: "tds.dev/export-report/v1";
+            space: string;
+            period: string;
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            totals: {
+              allowed: number;
+              refused: number;
+              bytes: number;
+            };
+            transfers: {
+              /**
+               * Format: date-time
+               * @description When the gateway decided, before the first byte
+               */
+              time: string;
+              outcome: "allowed" | "refused";
+              /** @description The rule that allowed or refused it */
+              rule: string;
+              message: string;
+              agreementId: string;
+              contract: {
+                namespace: string;
+                name: string;
+                uid: string;
+              };
+              offer: {
+                namespace: string;
+                name: string;
+              };
+              consumer: string;
+              provider: string;
+              objectKey: string;
+              /** @description The destination region */
+              destination: string;
+              /** @description certificate: verified by the consumer's certificate; declared: organization.region */
+              regionSource: "certificate" | "declared";
+              /** @description Distinct bytes delivered (0 for a refusal) */
+              bytes: number;
+              /** @description Null for a refusal */
+              transferId: string | null;
+              evidence: {
+                eventId: string;
+                /** @description Its position in the space's evidence log; null until it is appended */
+                leafIndex: number | null;
+              };
+            }[];
+          };
+          "text/csv": string;
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getFilingRecord: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        space: string;
+        /** @description A UTC month, YYYY-MM */
+        period: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The signed filing record */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            record: {
+              /** @enum {string} */
+              format: "tds.dev/filing/v1";
+              space: string;
+              period: string;
+              /** Format: date-time */
+              issuedAt: string;
+              operator: {
+                displayName: string;
+                description: string | null;
+                /** @description The Kubernetes group of the space's administrators */
+                administrators: string;
+                controlNamespace: string;
+              };
+              rules: {
+                spaceType: string;
+                homeRegion: string;
+                admission: {
+                  mode: string;
+                  allowedIdentityMethods: string[];
+                };
+                classification: {
+                  defaultLevel: string;
+                  levels: {
+                    name: string;
+                    rank: number;
+                    allowedAccessModes: string[];
+                    crossBorderTransfer: string;
+                  }[];
+                };
+                negativeList: {
+                  dataCategory: string;
+                  /** @description Empty: every region abroad */
+                  destinationRegions: string[];
+                  reason: string | null;
+                }[];
+                recordExports: boolean;
+                frozen: boolean;
+              };
+              participants: {
+                name: string;
+                displayName: string | null;
+                organization: {
+                  legalName: string;
+                  registrationId: string;
+                  /** @description Declared: where the organisation is registered */
+                  region: string;
+                };
+                roles: string[];
+                phase: string | null;
+                suspended: boolean;
+                identity: {
+                  method: "Certificate" | "OIDC" | "DID";
+                  id: string;
+                  issuer: string | null;
+                  /** @description The operator's IdentityVerified condition is True */
+                  verified: boolean;
+                  /** @description The condition's reason */
+                  verification: string;
+                  verifiedRegion: string | null;
+                  certificateSerial: string | null;
+                };
+              }[];
+              /** @description By classification level, least sensitive first; offers naming no level of the space last */
+              offers: {
+                level: string;
+                rank: number | null;
+                offers: {
+                  namespace: string;
+                  name: string;
+                  provider: string;
+                  title: string;
+                  dataCategory: string;
+                  regionOfOrigin: string;
+                  accessMode: string | null;
+                  personalData: boolean;
+                  /** @description The offer is Ready (in the catalogue) */
+                  published: boolean;
+                  contentId: string | null;
+                }[];
+              }[];
+              evidence: {
+                origin: string;
+                /** @description The signed-note verifier key of the space's evidence key */
+                verifierKey: string;
+                treeSize: number;
+                /** @description base64 */
+                rootHash: string;
+                /** @description The latest signed checkpoint, verbatim */
+                checkpoint: string;
+              };
+              exports: {
+                /** @enum {string} */
+                format: "tds.dev/export-report/v1";
+                space: string;
+                period: string;
+                /** Format: date-time */
+                from: string;
+                /** Format: date-time */
+                to: string;
+                totals: {
+                  allowed: number;
+                  refused: number;
+                  bytes: number;
+                };
+                transfers: {
+                  /**
+                   * Format: date-time
+                   * @description When the gateway decided, before the first byte
+                   */
+                  time: string;
+                  outcome: "allowed" | "refused";
+                  /** @description The rule that allowed or refused it */
+                  rule: string;
+                  message: string;
+                  agreementId: string;
+                  contract: {
+                    namespace: string;
+                    name: string;
+                    uid: string;
+                  };
+                  offer: {
+                    namespace: string;
+                    name: string;
+                  };
+                  consumer: string;
+                  provider: string;
+                  objectKey: string;
+                  /** @description The destination region */
+                  destination: string;
+                  /** @description certificate: verified by the consumer's certificate; declared: organization.region */
+                  regionSource: "certificate" | "declared";
+                  /** @description Distinct bytes delivered (0 for a refusal) */
+                  bytes: number;
+                  /** @description Null for a refusal */
+                  transferId: string | null;
+                  evidence: {
+                    eventId: string;
+                    /** @description Its position in the space's evidence log; null until it is appended */
+                    leafIndex: number | null;
+                  };
+                }[];
+              };
+            };
+            /** @description C2SP signed note by the space's evidence key: tds.dev/filing/<space>, the period, the base64 SHA-256 of the record's RFC 8785 form, time <issuedAt> */
+            note: string;
           };
         };
       };

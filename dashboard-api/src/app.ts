@@ -3,6 +3,7 @@
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
+import { Type } from "@sinclair/typebox";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Pool } from "pg";
 import type { KubeClient } from "@tds/kube";
@@ -46,6 +47,8 @@ import { agreementRoutes } from "./gateway/agreements.ts";
 import { sandboxReadRoutes } from "./gateway/sandbox-reads.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
+import { exportRoutes } from "./exports/routes.ts";
+import { filingRoutes } from "./filing/routes.ts";
 
 export interface BuildAppOptions {
   readonly pool: Pool | null;
@@ -62,8 +65,8 @@ export interface BuildAppOptions {
   /** The evidence log's signing keys and checkpoint export (server.ts: Kubernetes Secret and S3). */
   readonly evidence?: { readonly signerFor?: SignerFor; readonly exporter?: CheckpointExporter };
   /**
-   * The API's Kubernetes access (plugins/kube.ts: apiKubeClient) for the contract routes and the
-   * sandbox job review; those routes answer 503 without it.
+   * The API's Kubernetes access (plugins/kube.ts: apiKubeClient) for the contract routes, the
+   * sandbox job review and the filing record; those routes answer 503 without it.
    */
   readonly kube?: KubeClient;
   /** The Dataspace Protocol endpoints (/dsp/<space>/...); off when unset. See dsp/routes.ts. */
@@ -73,6 +76,9 @@ export interface BuildAppOptions {
   /** Verify client certificates: a verified one is a participant principal; adds GET /v1/spaces/:space/identity. */
   readonly certificates?: ClientCertificateOptions;
 }
+
+/** What /healthz and /readyz answer. */
+const probeAnswer = Type.Object({ status: Type.String() });
 
 /** The rate limiter's bucket for a caller: its participant, or its role and subject in its space. */
 export function rateLimitKey(p: Principal | null, ip: string): string {
@@ -152,7 +158,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         tags: ["operations"],
         summary: "Liveness",
         security: [],
-        response: { 200: { type: "object", properties: { status: { type: "string" } } } },
+        response: { 200: probeAnswer },
       },
     },
     () => Promise.resolve({ status: "ok" }),
@@ -167,7 +173,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         summary: "Readiness: the database answers",
         security: [],
         response: {
-          200: { type: "object", properties: { status: { type: "string" } } },
+          200: probeAnswer,
           503: problemResponse,
         },
       },
@@ -194,6 +200,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(sandboxReadRoutes);
   if (opts.certificates) identityRoute(app, { public: false });
   await app.register(sandboxJobRoutes, { prefix: "/v1/spaces/:space/sandboxjobs" });
+  await app.register(exportRoutes);
+  await app.register(filingRoutes, {
+    signerFor: opts.evidence?.signerFor,
+    ...(opts.evidence?.exporter ? { exporter: opts.evidence.exporter } : {}),
+    now,
+  });
   if (opts.gateway) await app.register(gatewayRoutes, opts.gateway);
   if (opts.dsp && opts.pool) await app.register(dspRoutes, { ...opts.dsp, verifyToken: opts.verifyToken });
   if (opts.pool) {

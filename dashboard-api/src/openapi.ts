@@ -23,6 +23,10 @@ export const openapiTags = [
     name: "evidence",
     description: "The append-only evidence log: entries, signed checkpoints, proofs, export",
   },
+  {
+    name: "governance",
+    description: "For the regulator: the export report of a period and the signed filing record",
+  },
   { name: "dsp", description: "Dataspace Protocol processes started by this space's consumer" },
   { name: "dashboard", description: "The finance page" },
   { name: "operations", description: "Probes" },

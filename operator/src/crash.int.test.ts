@@ -11,8 +11,8 @@ import { S3Client, ListBucketsCommand } from "@aws-sdk/client-s3";
 import { env, eventually, installCrds, kubeConfig } from "@tds/test/testkit";
 import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { bucketName } from "./storage/objectstore.ts";
-import { participantManifest, runId, spaceManifest } from "./testing/fixtures.ts";
-import { spawnOperator, type OperatorProcess } from "./testing/process.ts";
+import { participantManifest, runId, spaceManifest } from "@tds/test/operator";
+import { spawnOperator, type OperatorProcess } from "@tds/test/operator-process";
 
 const run = runId();
 const client = new KubeClient(kubeConfig());

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
 import { KubeClient, type KubeObject, kinds } from "@tds/kube";
-import { participantManifest, runId, spaceManifest } from "./testing/fixtures.ts";
-import { spawnOperator, type OperatorProcess } from "./testing/process.ts";
+import { participantManifest, runId, spaceManifest } from "@tds/test/operator";
+import { spawnOperator, type OperatorProcess } from "@tds/test/operator-process";
 
 const run = runId();
 const client = new KubeClient(kubeConfig());

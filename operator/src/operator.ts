@@ -1,17 +1,24 @@
 // Assembles the operator: the manager, the reconcilers and the watches that
 // map changes of owned objects back to their DataSpace or Participant.
-import { jobInputs, type Participant, type SandboxJob } from "@tds/crds";
+import {
+  jobInputs,
+  type Participant,
+  type SandboxJob,
+  splitParticipantNamespace,
+  CONTRACT_LABEL,
+  labels,
+  managedSelector,
+} from "@tds/crds";
 import { Manager } from "./runtime/manager.ts";
+import { type KubeObject, type ResourceType, kinds, type KubeConfig } from "@tds/kube";
 import type { Logger } from "./runtime/log.ts";
-import { kinds, type KubeConfig, type KubeObject, type ResourceType } from "@tds/kube";
-import { labels, managedSelector } from "./labels.ts";
 import { DataSpaceReconciler } from "./controllers/dataspace/dataspace.controller.ts";
 import { ParticipantReconciler } from "./controllers/participant/participant.controller.ts";
 import { DataOfferReconciler } from "./controllers/dataoffer/dataoffer.controller.ts";
 import { DataContractReconciler } from "./controllers/datacontract/datacontract.controller.ts";
-import { CONTRACT_LABEL } from "./controllers/datacontract/datacontract.builders.ts";
 import { SandboxJobReconciler } from "./controllers/sandboxjob/sandboxjob.controller.ts";
-import { HttpDashboard, dashboardFromEnv, type DashboardOptions } from "./dashboard/dashboard.ts";
+import { ApiClient, type ApiClientOptions } from "@tds/wire";
+import { apiClientOptionsFromEnv } from "./api-client/api-client.ts";
 import { defaultSettings, type Cache, type Settings } from "./controllers/deps.ts";
 import type { ObjectStore } from "./storage/objectstore.ts";
 import {
@@ -38,12 +45,11 @@ export interface OperatorOptions {
   readonly renewDeadlineMs?: number;
   readonly retryPeriodMs?: number;
   readonly settings?: Partial<Settings>;
-  readonly beforeWrite?: (what: string) => void;
   readonly requestTimeoutMs?: number;
   /** Manage only DataSpaces matching this label selector (see Deps.spaceSelector). */
   readonly spaceSelector?: string;
-  /** The dashboard API for the catalogue and evidence; undefined reads TDS_DASHBOARD_URL, null disables. */
-  readonly dashboard?: DashboardOptions | null;
+  /** The API client's options (catalogue, evidence, usage); undefined reads TDS_DASHBOARD_URL, null disables. */
+  readonly api?: ApiClientOptions | null;
   /** Gateway URL written into contract credentials; undefined reads TDS_GATEWAY_URL. */
   readonly gatewayUrl?: string;
   /** The dashboard API's ServiceAccount, `namespace:name`; undefined reads TDS_DASHBOARD_API_SERVICEACCOUNT. */
@@ -69,8 +75,7 @@ export const ownedKinds = [
   kinds.configMap,
 ] as const;
 
-const spaceOfNamespace = (ns: string | undefined): string | undefined =>
-  ns?.includes("--") ? ns.split("--")[0] : undefined;
+const spaceOfNamespace = (ns: string | undefined): string | undefined => splitParticipantNamespace(ns)?.space;
 
 export function createOperator(opts: OperatorOptions): Manager {
   const manager = new Manager({
@@ -89,7 +94,6 @@ export function createOperator(opts: OperatorOptions): Manager {
     resyncMs: opts.resyncMs,
     workers: opts.workers,
     watchdogMs: opts.watchdogMs,
-    beforeWrite: opts.beforeWrite,
     requestTimeoutMs: opts.requestTimeoutMs,
   });
   // Owned kinds are cached only where the operator's label is; TDS kinds are cached whole.
@@ -111,7 +115,7 @@ export function createOperator(opts: OperatorOptions): Manager {
     store: opts.store,
     settings: { ...defaultSettings, ...opts.settings },
     spaceSelector: opts.spaceSelector,
-    ...dashboardDeps(opts),
+    ...apiDeps(opts),
     gateway: opts.gateway ?? gatewaySelectorFromEnv(process.env),
     sandbox: opts.sandbox ?? sandboxPlacementFromEnv(process.env),
   };
@@ -170,15 +174,15 @@ export function createOperator(opts: OperatorOptions): Manager {
   return manager;
 }
 
-function dashboardDeps(opts: OperatorOptions): {
-  dashboard?: HttpDashboard;
+function apiDeps(opts: OperatorOptions): {
+  api?: ApiClient;
   gatewayUrl: string;
   dashboardApiServiceAccount?: string;
 } {
-  const d = opts.dashboard === undefined ? dashboardFromEnv(process.env) : opts.dashboard;
+  const a = opts.api === undefined ? apiClientOptionsFromEnv(process.env) : opts.api;
   const sa = opts.dashboardApiServiceAccount ?? process.env.TDS_DASHBOARD_API_SERVICEACCOUNT;
   return {
-    ...(d ? { dashboard: new HttpDashboard(d) } : {}),
+    ...(a ? { api: new ApiClient(a) } : {}),
     gatewayUrl: opts.gatewayUrl ?? process.env.TDS_GATEWAY_URL ?? "",
     ...(sa ? { dashboardApiServiceAccount: sa } : {}),
   };

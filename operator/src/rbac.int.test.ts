@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { chartDir, renderChart } from "@tds/test/chart";
 import { eventually, installCrds, kubeConfig, kubeConfigWithToken, kubectl } from "@tds/test/testkit";
 import { KubeClient, type KubeObject, kinds } from "@tds/kube";
-import { participantManifest, runId, spaceManifest, startOperator } from "./testing/fixtures.ts";
+import { participantManifest, runId, spaceManifest, startOperator } from "@tds/test/operator";
 
 const run = runId();
 const ns = `rbac-${run}`;

@@ -12,7 +12,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "./testing/fixtures.ts";
+} from "@tds/test/operator";
 
 const run = runId();
 const space = `rs-${run}`;

@@ -10,25 +10,6 @@ import { errorText } from "./runtime/controller.ts";
 
 const log = createLogger({ component: "tds-operator" });
 
-/**
- * Test hook for crash-consistency tests. TDS_CRASH_BEFORE_WRITE=N SIGKILLs the
- * process just before its Nth write; TDS_LOG_WRITE_POINTS=1 logs every write point.
- */
-function crashHook(): ((what: string) => void) | undefined {
-  const n = Number(process.env.TDS_CRASH_BEFORE_WRITE ?? 0);
-  const logPoints = process.env.TDS_LOG_WRITE_POINTS === "1";
-  if (!n && !logPoints) return undefined;
-  let count = 0;
-  return (what) => {
-    count++;
-    if (logPoints) log.info("write point", { write: count, what });
-    if (count === n) {
-      log.warn("crash hook: killing the operator before a write", { write: count, what });
-      process.kill(process.pid, "SIGKILL");
-    }
-  };
-}
-
 export async function run(telemetry: Telemetry): Promise<void> {
   const kc = defaultKubeConfig();
   const leaseNamespace = process.env.TDS_OPERATOR_NAMESPACE ?? "tds-system";
@@ -65,7 +46,6 @@ export async function run(telemetry: Telemetry): Promise<void> {
     settings: process.env.TDS_STORAGE_SAMPLE_MS
       ? { storageSampleMs: Number(process.env.TDS_STORAGE_SAMPLE_MS) }
       : {},
-    beforeWrite: crashHook(),
     spaceSelector: process.env.TDS_SPACE_SELECTOR || undefined,
   });
   const state = { stopping: false };

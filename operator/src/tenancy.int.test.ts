@@ -13,7 +13,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "./testing/fixtures.ts";
+} from "@tds/test/operator";
 
 const run = runId();
 const client = new KubeClient(kubeConfig());

@@ -11,9 +11,9 @@ import {
   RESERVED_SPACE_PREFIXES,
   TENANT_NAME,
   participantNamespace,
+  splitParticipantNamespace,
 } from "@tds/crds";
 import { spaceControlNamespace } from "./controllers/isolation.builders.ts";
-import { splitParticipantNamespace } from "./controllers/datacontract/datacontract.builders.ts";
 import { bucketName } from "./storage/objectstore.ts";
 
 /** Every string over `alphabet` of length 1..max. */

@@ -28,7 +28,7 @@ import {
   issueCertificate,
   type KeyedCertificate,
 } from "../../operator/src/identity/pki.ts";
-import { spaceManifest, participantManifest } from "../../operator/src/testing/fixtures.ts";
+import { spaceManifest, participantManifest } from "../harness/operator-fixtures.ts";
 import { installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 
 const REQUESTS = Number(process.env.TDS_BENCH_MTLS_REQUESTS ?? 200);

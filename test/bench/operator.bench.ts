@@ -21,15 +21,10 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KubeClient, type KubeObject, type ResourceType, kinds } from "@tds/kube";
 import { installCrds, kubeConfig } from "@tds/test/testkit";
-import { managedSelector } from "../../operator/src/labels.ts";
 import { ownedKinds } from "../../operator/src/operator.ts";
 import { VersityGatewayStore, type ObjectStore } from "../../operator/src/storage/objectstore.ts";
-import {
-  participantManifest,
-  runId,
-  spaceManifest,
-  startOperator,
-} from "../../operator/src/testing/fixtures.ts";
+import { participantManifest, runId, spaceManifest, startOperator } from "../harness/operator-fixtures.ts";
+import { managedSelector } from "@tds/crds";
 
 const SPACES = Number(process.env.TDS_BENCH_OPERATOR_SPACES ?? 200);
 const PARTICIPANTS = Number(process.env.TDS_BENCH_OPERATOR_PARTICIPANTS ?? 5);

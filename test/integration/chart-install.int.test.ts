@@ -19,7 +19,7 @@ import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { generateDevKey, jwksOf } from "../../dashboard-api/src/auth/keys.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
-import { provisionProviderAndConsumer, runId } from "../../operator/src/testing/fixtures.ts";
+import { provisionProviderAndConsumer, runId } from "../harness/operator-fixtures.ts";
 import { chartDir, helm } from "../harness/chart.ts";
 import {
   helmInstall,

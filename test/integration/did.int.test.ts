@@ -19,7 +19,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import type { Participant } from "@tds/crds";
 import { loopbackCa } from "../harness/oidc-provider.ts";
 import { freePort } from "../harness/processes.ts";

@@ -12,7 +12,6 @@ import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { env, eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 import { connects, probeMany, realNodePod, waitForPodIp } from "../harness/probes.ts";
 import { allowed, type NetworkPolicy, type PodInfo } from "../harness/netpol.ts";
-import { labels } from "../../operator/src/labels.ts";
 import {
   participantManifest,
   provisionProviderAndConsumer,
@@ -20,7 +19,7 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import {
   GATEWAY_COMPONENT,
   managedLabels,
@@ -28,6 +27,7 @@ import {
   spaceControlNamespace,
 } from "../../operator/src/controllers/isolation.builders.ts";
 import { sandboxNetworkPolicies } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
+import { labels } from "@tds/crds";
 
 const run = runId();
 const spaceA = `iso-${run}`;

@@ -18,8 +18,9 @@ import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-
 import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
-import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.rules.ts";
-import { entryLeafHash, type EvidenceEntry } from "../../dashboard-api/src/evidence/entry.ts";
+import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.asset.ts";
+import type { EvidenceEntry } from "@tds/wire";
+import { entryLeafHash } from "../../dashboard-api/src/evidence/entry.ts";
 import { verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
 import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
 import {
@@ -28,7 +29,8 @@ import {
   spaceManifest,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
+import { rfc3339 } from "@tds/crds";
 
 const run = runId();
 const space = `oc-${run}`;
@@ -205,7 +207,7 @@ before(async () => {
   });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? ""), fetch: observedFetch },
+    api: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? ""), fetch: observedFetch },
   });
   operator.manager.client.observe((method, path) => {
     if (method !== "GET" && path.includes("/dataoffers")) offerSends.push(`kube ${method} ${path}`);
@@ -864,7 +866,7 @@ test("manual approval keeps a contract Requested until the provider decides; exp
   });
   assert.equal(no.status?.rejection?.reason, "ProviderRejected");
 
-  const notAfter = new Date(Date.now() + 6_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const notAfter = rfc3339(Date.now() + 6_000);
   await client.create(
     kinds.dataContract,
     contract(consNs, "short", "telemetry", { requestedValidity: { notAfter } }),

@@ -34,7 +34,7 @@ import {
   startOperator,
   type TestOperator,
   participantStorage,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { startOidcProvider, type OidcProvider } from "../harness/oidc-provider.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 
@@ -124,7 +124,7 @@ before(async () => {
   const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000, identityRecheckMs: 2_000 },
-    dashboard: { url: base, token: () => Promise.resolve(operatorToken) },
+    api: { url: base, token: () => Promise.resolve(operatorToken) },
   });
 
   await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);

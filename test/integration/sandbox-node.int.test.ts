@@ -34,7 +34,7 @@ import {
   runId,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 import { containersOfNamespace } from "../harness/images.ts";
 import type { EnvironmentInfo } from "../harness/environment.ts";
 import { onRealNode } from "../harness/chart-release.ts";
@@ -121,7 +121,7 @@ before(async () => {
 
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: apiUrl, token: () => Promise.resolve(operatorToken) },
+    api: { url: apiUrl, token: () => Promise.resolve(operatorToken) },
     gateway: { namespace: gwNs, podLabels: gateway.podLabels },
     // Sandboxes reach the gateway by its DNS name, through the DNS policy to the cluster DNS pod.
     sandbox: { ...onRealNode, gatewayUrl: gateway.podUrl },

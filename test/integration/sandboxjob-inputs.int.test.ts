@@ -21,13 +21,13 @@ import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/
 import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
-import { participantManifest, participantStorage } from "../../operator/src/testing/fixtures.ts";
+import { participantManifest, participantStorage } from "../harness/operator-fixtures.ts";
 import {
   provisionProviderAndConsumer,
   runId,
   startOperator,
   type TestOperator,
-} from "../../operator/src/testing/fixtures.ts";
+} from "../harness/operator-fixtures.ts";
 
 const run = runId();
 const space = `sbi-${run}`;
@@ -118,7 +118,7 @@ before(async () => {
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(token) },
+    api: { url: baseUrl, token: () => Promise.resolve(token) },
   });
   await provisionProviderAndConsumer(client, run, space, first, consumer);
   await client.create(

@@ -22,8 +22,8 @@ import {
   type ServerProcess,
   type TestDatabase,
 } from "../../dashboard-api/src/test-support.ts";
-import { participantManifest, runId, spaceManifest } from "../../operator/src/testing/fixtures.ts";
-import { spawnOperator, type OperatorProcess } from "../../operator/src/testing/process.ts";
+import { participantManifest, runId, spaceManifest } from "../harness/operator-fixtures.ts";
+import { spawnOperator, type OperatorProcess } from "../harness/operator-process.ts";
 import { startJaeger, type Jaeger, type JaegerSpan, type JaegerTrace } from "../harness/jaeger.ts";
 
 const run = runId();

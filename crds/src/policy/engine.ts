@@ -8,6 +8,7 @@
 // engine does not know fail closed (UnknownPolicyTerm): a term nobody
 // enforces must never be silently accepted.
 import type { ContractState } from "../datacontract.types.ts";
+import { rfc3339 } from "../time.ts";
 
 /** The offer policy terms (and their nested terms) this engine enforces. Anything else is denied. */
 export const KNOWN_POLICY_TERMS: Readonly<Record<string, readonly string[] | null>> = {
@@ -168,7 +169,6 @@ export type Decision =
       readonly checks: readonly Check[];
     };
 
-const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 const time = (s: string | undefined): number | undefined => {
   if (s === undefined) return undefined;
   const t = Date.parse(s);

@@ -16,7 +16,7 @@
 // log, with an eventId derived from the chain, so a certificate seen again
 // after a restart is recorded once.
 import { createHash, X509Certificate } from "node:crypto";
-import type { DataSpace, Participant } from "@tds/crds";
+import { type DataSpace, type Participant, labels, managedSelector } from "@tds/crds";
 import {
   dataOf,
   Informer,
@@ -28,7 +28,7 @@ import {
   type Logger,
 } from "@tds/kube";
 import { apiKubeClient } from "../plugins/kube.ts";
-import type { EvidenceEntry } from "../evidence/entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import {
   canonicalName,
@@ -69,7 +69,7 @@ export function certificateVerifierFromEnv(
   });
 }
 
-const OPERATOR_CONFIGMAPS = "app.kubernetes.io/managed-by=tds-operator,tds.dev/space";
+const OPERATOR_CONFIGMAPS = `${managedSelector},${labels.space}`;
 
 export interface CertificateVerifierOptions {
   readonly client: KubeClient;

@@ -29,6 +29,7 @@
 // replaces are both accepted until the old one expires or is revoked.
 import { createHash, X509Certificate } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { rfc3339 } from "@tds/crds";
 
 /** The largest certificate (DER bytes) accepted; the operator's are under 1 KiB. */
 export const MAX_CERTIFICATE_BYTES = 16 * 1024;
@@ -146,8 +147,6 @@ export function canonicalName(dn: string): string | undefined {
   }
 }
 
-const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
-
 function issuedBy(child: X509Certificate, issuer: X509Certificate): boolean {
   try {
     return child.checkIssued(issuer) && child.verify(issuer.publicKey);
@@ -260,10 +259,10 @@ export function verifyCertificateChain(
   for (const c of path) {
     const what = c === leaf ? "the certificate" : `its issuer ${c.subject.replaceAll("\n", ", ")}`;
     if (c.validToDate.getTime() <= now.getTime()) {
-      return refuse("expired", `${what} expired at ${iso(c.validToDate)}`, by);
+      return refuse("expired", `${what} expired at ${rfc3339(c.validToDate)}`, by);
     }
     if (c.validFromDate.getTime() > now.getTime()) {
-      return refuse("notYetValid", `${what} is not valid before ${iso(c.validFromDate)}`, by);
+      return refuse("notYetValid", `${what} is not valid before ${rfc3339(c.validFromDate)}`, by);
     }
   }
   // Undefined when the certificate has no extendedKeyUsage extension (any use).

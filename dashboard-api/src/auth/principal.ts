@@ -34,7 +34,9 @@ export type Capability =
   | "evidence:append" // append to a space's evidence log and force a checkpoint
   | "agreements:read" // read an agreement's use from the gateway's ledger
   | "evidence:read" // read every entry of a space's evidence log (participants: entries about themselves)
-  | "exports:decide"; // approve or reject a contract's cross-border export (tds.dev/export-decision)
+  | "exports:decide" // approve or reject a contract's cross-border export (tds.dev/export-decision)
+  | "exports:read" // read the export report of a period (every cross-border transfer)
+  | "filing:read"; // read the space's signed filing record
 
 const grants: Record<Role, readonly Capability[]> = {
   "platform-admin": [
@@ -49,6 +51,8 @@ const grants: Record<Role, readonly Capability[]> = {
     "agreements:read",
     "evidence:read",
     "exports:decide",
+    "exports:read",
+    "filing:read",
   ],
   "space-admin": [
     "usage:write",
@@ -62,10 +66,13 @@ const grants: Record<Role, readonly Capability[]> = {
     "agreements:read",
     "evidence:read",
     "exports:decide",
+    "exports:read",
+    "filing:read",
   ],
   "finance-viewer": ["usage:read", "statements:read", "prices:read", "evidence:read"],
   // Read-only over what the space can be held to: its evidence, statements, usage and
-  // prices, and the gateway's record of each agreement's use. It changes nothing.
+  // prices, the gateway's record of each agreement's use, its export reports and filing
+  // records. It changes nothing.
   auditor: [
     "usage:read",
     "statements:read",
@@ -73,6 +80,8 @@ const grants: Record<Role, readonly Capability[]> = {
     "conflicts:read",
     "agreements:read",
     "evidence:read",
+    "exports:read",
+    "filing:read",
   ],
   // Decides cross-border exports, and nothing else (it reads the contracts it decides).
   "compliance-reviewer": ["exports:decide"],

@@ -238,6 +238,25 @@ test("bad tokens over HTTP: alg=none, wrong key, expired, wrong audience are 401
   assert.equal(missing.status, 401);
 });
 
+test("export reports and filing records: auditors and space admins read them, no other space role does", async () => {
+  const urls = [`/v1/spaces/${OWN}/exports/2025-02`, `/v1/spaces/${OWN}/filing/2025-02`];
+  for (const { role, participant } of roles) {
+    const token = await mintToken(key, {
+      role,
+      subject: `f-${role}`,
+      space: OWN,
+      ...(participant ? { participant } : {}),
+    });
+    const may = role === "auditor" || role === "space-admin";
+    for (const url of urls) {
+      const res = await app.inject({ url, headers: { authorization: `Bearer ${token}` } });
+      if (may)
+        assert.ok(res.statusCode === 200 || res.statusCode === 503, `${role} ${url}: ${res.statusCode}`);
+      else assert.equal(res.statusCode, 403, `${role} ${url}: ${res.body}`);
+    }
+  }
+});
+
 test("an auditor reads evidence, statements and usage and changes nothing; a compliance reviewer does none of it", async () => {
   const auditor = await mintToken(key, { role: "auditor", subject: "aud", space: OWN });
   const reviewer = await mintToken(key, { role: "compliance-reviewer", subject: "rev", space: OWN });
@@ -253,6 +272,9 @@ test("an auditor reads evidence, statements and usage and changes nothing; a com
     `/v1/spaces/${OWN}/usage?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z`,
     `/v1/spaces/${OWN}/evidence/entries?start=0`,
     `/v1/spaces/${OWN}/price-sheets`,
+    `/v1/spaces/${OWN}/exports/2025-02`,
+    // 503: this app has neither the cluster nor the space's signing key.
+    `/v1/spaces/${OWN}/filing/2025-02`,
   ];
   for (const url of reads) {
     const a = await call(auditor, "GET", url);

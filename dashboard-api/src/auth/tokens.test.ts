@@ -180,6 +180,12 @@ test("role table: foreign space is 404, missing capability in own space is 403",
     [p("participant", "a", "p1"), "a", "usage:read", "ok"],
     [p("participant", "a", "p1"), "a", "usage:write", "TDS_ERR_FORBIDDEN"],
     [p("participant", "a", "p1"), "b", "usage:read", "TDS_ERR_SPACE_NOT_FOUND"],
+    [p("auditor", "a"), "a", "exports:read", "ok"],
+    [p("auditor", "a"), "a", "filing:read", "ok"],
+    [p("space-admin", "a"), "a", "filing:read", "ok"],
+    [p("participant", "a", "p1"), "a", "exports:read", "TDS_ERR_FORBIDDEN"],
+    [p("finance-viewer", "a"), "a", "filing:read", "TDS_ERR_FORBIDDEN"],
+    [p("compliance-reviewer", "a"), "a", "exports:read", "TDS_ERR_FORBIDDEN"],
   ];
   for (const [principal, space, cap, want] of rows)
     assert.equal(

@@ -110,12 +110,20 @@ export function checkpointBody(c: Checkpoint): string {
   return `${c.origin}\n${c.treeSize}\n${Buffer.from(c.rootHash).toString("base64")}\ntime ${c.time}\n`;
 }
 
-export async function signCheckpoint(c: Checkpoint, signer: CheckpointSigner): Promise<SignedCheckpoint> {
+/**
+ * A C2SP signed note of any body (text ending with a newline): the checkpoint
+ * and the filing record (filing/record.ts) are signed by the space's key this one way.
+ */
+export async function signNote(body: string, signer: CheckpointSigner): Promise<string> {
   checkKeyName(signer.keyName);
-  const body = checkpointBody(c);
+  if (!body.endsWith("\n") || body.includes("\n\n")) throw new CheckpointError("invalid note body");
   const signature = await signer.sign(Buffer.from(body, "utf8"));
   const blob = Buffer.concat([keyId(signer.keyName, signer.publicKey), signature]).toString("base64");
-  return { ...c, note: `${body}\n\u2014 ${signer.keyName} ${blob}\n` };
+  return `${body}\n\u2014 ${signer.keyName} ${blob}\n`;
+}
+
+export async function signCheckpoint(c: Checkpoint, signer: CheckpointSigner): Promise<SignedCheckpoint> {
+  return { ...c, note: await signNote(checkpointBody(c), signer) };
 }
 
 /** Parses a checkpoint body (without signatures). */
@@ -140,16 +148,11 @@ export function parseCheckpointBody(body: string): Checkpoint {
 }
 
 /**
- * Verifies a signed note against one public key and returns its checkpoint.
- * Throws CheckpointError when the note is malformed, carries no signature by
- * this key, or the signature does not verify. Other signers' lines are ignored.
+ * Verifies a signed note against one public key and returns its body. Throws
+ * CheckpointError when the note is malformed, carries no signature by this
+ * key, or the signature does not verify. Other signers' lines are ignored.
  */
-export function verifyCheckpoint(
-  note: string,
-  keyName: string,
-  publicKey: Uint8Array,
-  expectedOrigin?: string,
-): SignedCheckpoint {
+export function openNote(note: string, keyName: string, publicKey: Uint8Array): string {
   const split = note.lastIndexOf("\n\n");
   if (split < 0 || !note.endsWith("\n")) throw new CheckpointError("not a signed note");
   const body = note.slice(0, split + 1);
@@ -169,7 +172,17 @@ export function verifyCheckpoint(
     found = true;
   }
   if (!found) throw new CheckpointError(`the note carries no signature by ${keyName} with this key`);
-  const checkpoint = parseCheckpointBody(body);
+  return body;
+}
+
+/** Verifies a signed note against one public key (openNote) and returns its checkpoint. */
+export function verifyCheckpoint(
+  note: string,
+  keyName: string,
+  publicKey: Uint8Array,
+  expectedOrigin?: string,
+): SignedCheckpoint {
+  const checkpoint = parseCheckpointBody(openNote(note, keyName, publicKey));
   if (expectedOrigin !== undefined && checkpoint.origin !== expectedOrigin) {
     throw new CheckpointError(`checkpoint origin ${checkpoint.origin} is not ${expectedOrigin}`);
   }

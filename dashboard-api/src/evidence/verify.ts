@@ -8,16 +8,26 @@
 //     --public-key space-key.pub.pem [--key-name tds.dev/evidence/acme] \
 //     [--trusted-checkpoint checkpoint.txt] [--inclusion proof.json ...]
 //
+// With --filing, checks a space's filing record (dashboard-api/src/filing/):
+// its signature by the space's published key, its embedded checkpoint and its
+// export report; with an export or URL as well, against the log.
+//
+//   node --import tsx dashboard-api/src/evidence/verify.ts \
+//     --filing filing.json --public-key space-key.pub.pem [--export export.json | --url URL]
+//
 // Prints one line per check and exits 1 when any fails, 2 on bad usage.
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { publicKeyFromPem } from "./checkpoint.ts";
 import type { EvidenceExport } from "./export.ts";
 import { type Check, type InclusionClaim, verifyExport } from "./verifier.ts";
+import type { FilingDocument } from "../filing/record.ts";
+import { verifyFiling } from "../filing/verifier.ts";
 
 const USAGE =
-  "usage: tds evidence verify (--export FILE | --url URL [--token TOKEN]) --public-key PEM-FILE " +
-  "[--key-name NAME] [--trusted-checkpoint FILE] [--inclusion FILE]...";
+  "usage: tds evidence verify (--export FILE | --url URL [--token TOKEN] | --filing FILE) --public-key PEM-FILE " +
+  "[--key-name NAME] [--trusted-checkpoint FILE] [--inclusion FILE]...\n" +
+  "       (--filing FILE may be given with --export or --url: the record is then checked against the log)";
 
 async function fetchJson(url: string, token: string | undefined): Promise<unknown> {
   const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -32,6 +42,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       args: [...argv],
       options: {
         export: { type: "string" },
+        filing: { type: "string" },
         url: { type: "string" },
         token: { type: "string" },
         "public-key": { type: "string" },
@@ -50,7 +61,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if ((values.export === undefined) === (values.url === undefined) || values["public-key"] === undefined) {
+  const logSources = (values.export === undefined ? 0 : 1) + (values.url === undefined ? 0 : 1);
+  if (
+    logSources > 1 ||
+    (logSources === 0 && values.filing === undefined) ||
+    values["public-key"] === undefined
+  ) {
     console.error(USAGE);
     return 2;
   }
@@ -58,11 +74,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     const publicKey = publicKeyFromPem(await readFile(values["public-key"], "utf8"));
     const base = values.url?.replace(/\/+$/u, "");
-    const exported = (
-      base !== undefined
-        ? await fetchJson(`${base}/export`, values.token)
-        : JSON.parse(await readFile(values.export ?? "", "utf8"))
-    ) as EvidenceExport;
+    const exported =
+      logSources === 0
+        ? undefined
+        : ((base !== undefined
+            ? await fetchJson(`${base}/export`, values.token)
+            : JSON.parse(await readFile(values.export ?? "", "utf8"))) as EvidenceExport);
+    const keyName = values["key-name"] === undefined ? {} : { keyName: values["key-name"] };
+    if (values.filing !== undefined) {
+      const document = JSON.parse(await readFile(values.filing, "utf8")) as FilingDocument;
+      checks.push(
+        ...verifyFiling({ document, publicKey, ...keyName, ...(exported ? { export: exported } : {}) }),
+      );
+    }
     const trusted =
       values["trusted-checkpoint"] === undefined
         ? undefined
@@ -71,21 +95,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const file of values.inclusion ?? []) {
       inclusion.push(JSON.parse(await readFile(file, "utf8")) as InclusionClaim);
     }
-    if (trusted === undefined) {
-      checks.push({
-        ok: true,
-        what: "no trusted checkpoint given: only the export's own checkpoints are checked",
-      });
+    if (exported) {
+      if (trusted === undefined) {
+        checks.push({
+          ok: true,
+          what: "no trusted checkpoint given: only the export's own checkpoints are checked",
+        });
+      }
+      checks.push(
+        ...verifyExport({
+          export: exported,
+          publicKey,
+          ...keyName,
+          ...(trusted === undefined ? {} : { trustedCheckpoint: trusted }),
+          inclusion,
+        }),
+      );
     }
-    checks.push(
-      ...verifyExport({
-        export: exported,
-        publicKey,
-        ...(values["key-name"] === undefined ? {} : { keyName: values["key-name"] }),
-        ...(trusted === undefined ? {} : { trustedCheckpoint: trusted }),
-        inclusion,
-      }),
-    );
   } catch (err) {
     checks.push({ ok: false, what: `cannot verify: ${(err as Error).message}` });
   }

@@ -17,7 +17,7 @@ import { migrate } from "../migrate.ts";
 import { apiKubeClient } from "../plugins/kube.ts";
 import { createTestDatabase, type TestDatabase } from "../test-support.ts";
 import { originFor, verifyCheckpoint, publicKeyFromPem } from "./checkpoint.ts";
-import type { EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import { s3FromEnv } from "./testing.ts";
 import { bucketExporter, secretSignerFor, SIGNING_KEY_FIELD, SIGNING_KEY_SECRET } from "./wiring.ts";
 

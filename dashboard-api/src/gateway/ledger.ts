@@ -22,15 +22,18 @@
 //   released outputs, are transfers too (sandbox.ts), opened with open():
 //   they count no access, and meter their bytes the same way under their
 //   own meter (TransferKind).
+// - A transfer's allowed cross-border exports are recorded by the statement
+//   that claims its access, and a refused one before the refusal is answered
+//   (gateway_exports, migration 0031): the export report reads them, with the
+//   transfer's delivered bytes.
 // Events are ingested in the same transaction as the ledger change, so the
 // ledger and the usage tables never disagree.
 import { createHash } from "node:crypto";
 import type { Pool } from "pg";
 import { withTransaction } from "../plugins/db.ts";
-import { normalizeEvent, usageEventType, type UsageEventInput } from "../metering/events.ts";
+import { usageEventType, type EvidenceEntry, type MeterName, type UsageEvent } from "@tds/wire";
+import { normalizeEvent } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
-import type { MeterName } from "../metering/meters.ts";
-import type { EvidenceEntry } from "../evidence/entry.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import type { ContractGrant, ExportCheck } from "./grants.ts";
 
@@ -80,7 +83,7 @@ const attributionOf = (grant: ContractGrant): Attribution => ({
   subject: `${grant.contract.namespace}/${grant.contract.name}`,
 });
 
-function usage(a: Attribution, id: string, meter: MeterName, quantity: number, time: Date): UsageEventInput {
+function usage(a: Attribution, id: string, meter: MeterName, quantity: number, time: Date): UsageEvent {
   return {
     specversion: "1.0",
     id,
@@ -101,7 +104,7 @@ function usage(a: Attribution, id: string, meter: MeterName, quantity: number, t
 }
 
 /** The access of a transfer: one event, timed at the transfer's creation, whoever ingests it. */
-const accessEvent = (a: Attribution, transferId: string, createdAt: Date): UsageEventInput =>
+const accessEvent = (a: Attribution, transferId: string, createdAt: Date): UsageEvent =>
   usage(a, `${transferId}/access`, "offer.accesses", 1, createdAt);
 
 /** A transfer whose access is claimed: what the request needs to meter its attempt. */
@@ -128,6 +131,22 @@ export const DOWNLOAD: TransferKind = {
   meter: "transfer.bytes",
   actions: { complete: "data.transferred", interrupted: "data.transfer-interrupted" },
 };
+
+/** A cross-border export of one transfer (or refused request): its check, its evidence entry's id and time. */
+export interface TransferExport extends ExportCheck {
+  readonly eventId: string;
+  readonly decidedAt: Date;
+}
+
+/** The allowed exports of a transfer as the claim's arrays: event ids, destinations, sources, rules, messages, times. */
+const exportColumns = (exports: readonly TransferExport[]): (string[] | Date[])[] => [
+  exports.map((e) => e.eventId),
+  exports.map((e) => e.destination),
+  exports.map((e) => e.regionSource),
+  exports.map((e) => e.rule),
+  exports.map((e) => e.message),
+  exports.map((e) => e.decidedAt),
+];
 
 /** A transfer's row in gateway_transfers, in column order: id, agreement, attribution, object, key. */
 const transferRow = (grant: ContractGrant, t: TransferStart): (string | null)[] => [
@@ -187,14 +206,42 @@ export class Ledger {
    * Claims the transfer's access: the first request of a transfer counts one
    * access if the agreement has any left; a retry of a known transfer counts
    * nothing. Throws LedgerRefusal when the limit is reached or the key was
-   * used for another object. One round trip.
+   * used for another object. One round trip, which also records the
+   * transfer's allowed cross-border exports for the export report.
    */
-  async claim(grant: ContractGrant, t: TransferStart): Promise<ClaimedTransfer> {
-    let row: ClaimRow | undefined;
+  async claim(
+    grant: ContractGrant,
+    t: TransferStart,
+    exports: readonly TransferExport[] = [],
+  ): Promise<ClaimedTransfer & { readonly exports: readonly TransferExport[] }> {
+    let row: (ClaimRow & { recorded: { eventId: string; decidedAt: string }[] }) | undefined;
     try {
-      const result = await this.pool.query<ClaimRow>(
-        "select * from gateway_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        [...transferRow(grant, t), grant.maxAccesses ?? null],
+      // The exports are written by the statement that claims the access (the function raising
+      // TDS01 writes neither), once per eventId: a retry of the transfer adds nothing.
+      const result = await this.pool.query<NonNullable<typeof row>>(
+        `with c as materialized (
+           select * from gateway_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)),
+         x as (
+           insert into gateway_exports
+             (event_id, space, transfer_id, agreement_id, contract_namespace, contract, contract_uid,
+              offer_namespace, offer, consumer, provider, object_key, destination, region_source, allowed,
+              rule, message, decided_at)
+           select e.event_id, $3, $1, $2, $13, $7, $8, $14, $6, $4, $5, $9, e.destination, e.region_source,
+                  true, e.rule, e.message, e.decided_at
+             from c, unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
+                  as e(event_id, destination, region_source, rule, message, decided_at)
+           on conflict (event_id) do nothing)
+         select c.*,
+                (select coalesce(json_agg(json_build_object('eventId', g.event_id, 'decidedAt', g.decided_at)), '[]')
+                   from gateway_exports g where g.transfer_id = $1) as recorded
+           from c`,
+        [
+          ...transferRow(grant, t),
+          grant.maxAccesses ?? null,
+          grant.contract.namespace,
+          grant.offer.namespace,
+          ...exportColumns(exports.filter((e) => e.allowed)),
+        ],
       );
       row = result.rows[0];
     } catch (err) {
@@ -210,7 +257,15 @@ export class Ledger {
     if (!row) throw new Error(`gateway_claim returned no row for transfer ${t.transferId}`);
     const refused = row.first ? undefined : retryRefusal(row, grant, t);
     if (refused) throw refused;
-    return { ...t, first: row.first, accesses: Number(row.accesses), createdAt: row.created_at };
+    // A retry's exports keep the time first recorded: their evidence entries are then the same entries.
+    const recorded = new Map(row.recorded.map((r) => [r.eventId, new Date(r.decidedAt)]));
+    return {
+      ...t,
+      first: row.first,
+      accesses: Number(row.accesses),
+      createdAt: row.created_at,
+      exports: exports.map((e) => ({ ...e, decidedAt: recorded.get(e.eventId) ?? e.decidedAt })),
+    };
   }
 
   /**
@@ -245,17 +300,45 @@ export class Ledger {
   }
 
   /**
+   * A refused cross-border export, recorded for the export report before the
+   * refusal is answered (gateway_exports, migration 0031), then evidenced.
+   */
+  async recordRefusedExport(grant: ContractGrant, e: TransferExport, objectKey: string): Promise<void> {
+    await this.pool.query(
+      `insert into gateway_exports
+         (event_id, space, transfer_id, agreement_id, contract_namespace, contract, contract_uid, offer_namespace,
+          offer, consumer, provider, object_key, destination, region_source, allowed, rule, message, decided_at)
+       values ($1, $2, null, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, false, $14, $15, $16)
+       on conflict (event_id) do nothing`,
+      [
+        e.eventId,
+        grant.space,
+        grant.agreementId,
+        grant.contract.namespace,
+        grant.contract.name,
+        grant.contract.uid,
+        grant.offer.namespace,
+        grant.offer.name,
+        grant.consumer,
+        grant.provider,
+        objectKey,
+        e.destination,
+        e.regionSource,
+        e.rule,
+        e.message,
+        e.decidedAt,
+      ],
+    );
+    await this.recordExport(grant, e, objectKey);
+  }
+
+  /**
    * The evidence of a cross-border export: `data.export-allowed` with the rule
    * that allowed it, or `data.export-refused` with the rule that refused it,
-   * and the destination with its source (certificate or declared). `eventId`
-   * makes a retry of the same transfer one entry.
+   * and the destination with its source (certificate or declared), timed at
+   * its decision. `eventId` makes a retry of the same transfer one entry.
    */
-  async recordExport(
-    grant: ContractGrant,
-    eventId: string,
-    e: ExportCheck,
-    objectKey: string,
-  ): Promise<void> {
+  async recordExport(grant: ContractGrant, e: TransferExport, objectKey: string): Promise<void> {
     if (!this.evidence) return;
     const record = {
       agreementId: grant.agreementId,
@@ -270,10 +353,10 @@ export class Ledger {
     await this.evidence.append(grant.space, [
       {
         space: grant.space,
-        eventId,
+        eventId: e.eventId,
         actor: GATEWAY_ACTOR,
         action: e.allowed ? "data.export-allowed" : "data.export-refused",
-        time: rfc3339(this.now()),
+        time: rfc3339(e.decidedAt),
         object: {
           kind: "DataContract",
           namespace: grant.contract.namespace,
@@ -322,7 +405,7 @@ export class Ledger {
       const row = after.rows[0];
       if (!row) throw new Error(`transfer ${t.transferId} is not in the ledger`);
       const added = Number(row.bytes) - old;
-      const events: UsageEventInput[] = [];
+      const events: UsageEvent[] = [];
       if (t.first) events.push(accessEvent(attributionOf(grant), t.transferId, t.createdAt));
       if (added > 0) {
         events.push(

@@ -28,7 +28,7 @@ import { bearerChallenge, sendProblem } from "../errors.ts";
 import { consumerTokenRefusal, type OidcVerifier } from "../auth/oidc.ts";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
-import { Ledger, LedgerRefusal, type ClaimedTransfer } from "./ledger.ts";
+import { Ledger, LedgerRefusal } from "./ledger.ts";
 import { StreamMonitor } from "./monitor.ts";
 import { sandboxRoutes, type SandboxSource } from "./sandbox.ts";
 
@@ -210,13 +210,18 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
           if (refused) return refuse(reply, request, refused === "notOidc" ? denied : refused);
         }
       }
-      const refused = downloadRefusal(grant, key, now());
-      // A cross-border transfer is evidenced with the rule that allowed or refused it.
+      const decidedAt = now();
+      const refused = downloadRefusal(grant, key, decidedAt);
+      // A cross-border transfer is recorded and evidenced with the rule that allowed or refused it.
       const exports = exportsOf(grant);
       if (refused) {
         const blocked = exports.find((e) => !e.allowed);
         if (blocked)
-          await opts.ledger.recordExport(grant, `gateway/export-refused/${randomUUID()}`, blocked, key);
+          await opts.ledger.recordRefusedExport(
+            grant,
+            { ...blocked, eventId: `gateway/export-refused/${randomUUID()}`, decidedAt },
+            key,
+          );
         return refuse(reply, request, refused);
       }
 
@@ -229,8 +234,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
         });
       }
       const tid = transferId(agreementId, idem ?? randomUUID());
-      for (const e of exports)
-        await opts.ledger.recordExport(grant, `gateway/${tid}/export/${e.destination}`, e, key);
+      const transferExports = exports.map((e) => ({
+        ...e,
+        eventId: `gateway/${tid}/export/${e.destination}`,
+        decidedAt,
+      }));
 
       let object;
       try {
@@ -274,14 +282,15 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       const body = object.Body as Readable | undefined;
       if (!body) throw new Error(`the store returned no body for ${key}`);
 
-      let transfer: ClaimedTransfer;
+      let transfer: Awaited<ReturnType<Ledger["claim"]>>;
       try {
-        transfer = await opts.ledger.claim(grant, {
-          transferId: tid,
-          objectKey: key,
-          etag: object.ETag,
-          idempotencyKey: idem,
-        });
+        transfer = await opts.ledger.claim(
+          grant,
+          { transferId: tid, objectKey: key, etag: object.ETag, idempotencyKey: idem },
+          transferExports,
+        );
+        // Evidenced before the first byte; a retry of the transfer appends the same entries once.
+        for (const e of transfer.exports) await opts.ledger.recordExport(grant, e, key);
       } catch (err) {
         body.destroy();
         if (err instanceof LedgerRefusal) return refuse(reply, request, err);

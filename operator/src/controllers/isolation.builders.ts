@@ -1,9 +1,8 @@
 // Builders shared by the space and participant namespaces: a Pod Security
 // `restricted` namespace, default-deny NetworkPolicies with the DNS and gateway
 // allowances, quota and limit objects. Pure functions: they read nothing.
-import type { DataSpace } from "@tds/crds";
+import { type DataSpace, labels, MANAGER } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/kube";
-import { labels, MANAGER } from "../labels.ts";
 import { defaultGatewaySelector, type GatewaySelector } from "./placement.ts";
 
 export { GATEWAY_COMPONENT } from "./placement.ts";

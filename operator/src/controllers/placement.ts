@@ -1,9 +1,9 @@
+import { labels } from "@tds/crds";
 // Settings of the cluster that the provider installs TDS on, read once from
 // the operator's environment: where the data gateway's pods are (what the
 // NetworkPolicies of every tenant namespace admit), and where sandbox pods run
 // and how they reach the gateway. Pure: parsing only, with errors that name
 // the variable.
-import { labels } from "../labels.ts";
 
 export const GATEWAY_COMPONENT = "gateway";
 

@@ -6,7 +6,7 @@
 // for people), so an mTLS endpoint of the space has one file to trust.
 // Pure: the caller resolves trusted spaces to their CA certificates.
 import * as x509 from "@peculiar/x509";
-import type { DataSpace } from "@tds/crds";
+import { type DataSpace, rfc3339 } from "@tds/crds";
 
 export const TRUST_BUNDLE_CONFIGMAP = "trust-bundle";
 
@@ -67,7 +67,7 @@ export function caCertificates(
 
 const earliest = (certs: readonly x509.X509Certificate[]): string | undefined => {
   const t = Math.min(...certs.map((c) => c.notAfter.getTime()));
-  return Number.isFinite(t) ? new Date(t).toISOString().replace(/\.\d{3}Z$/, "Z") : undefined;
+  return Number.isFinite(t) ? rfc3339(t) : undefined;
 };
 
 /**

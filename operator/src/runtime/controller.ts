@@ -7,6 +7,7 @@ import type { Logger } from "./log.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import type { EventRecorder } from "./events.ts";
 import { TerminalError, type Reconciler, type Request } from "./reconcile.ts";
+import { announceWrite } from "./write-points.ts";
 
 export interface Watch {
   readonly informer: Informer<KubeObject>;
@@ -17,7 +18,6 @@ export interface Watch {
 export interface ControllerOptions {
   readonly workers?: number;
   readonly conflictDelayMs?: number;
-  readonly beforeWrite?: (what: string) => void;
 }
 
 const tracer = trace.getTracer("tds-operator");
@@ -92,7 +92,7 @@ export class Controller {
           log,
           events: this.events,
           span,
-          beforeWrite: this.opts.beforeWrite ?? (() => undefined),
+          beforeWrite: announceWrite,
         });
         this.queue.forget(key);
         if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);

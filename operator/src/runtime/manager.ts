@@ -29,7 +29,6 @@ export interface ManagerOptions {
   /** Port for /healthz, /readyz and /metrics; 0 picks a free one; undefined disables. */
   readonly port?: number;
   readonly host?: string;
-  readonly beforeWrite?: (what: string) => void;
   readonly requestTimeoutMs?: number;
 }
 
@@ -169,10 +168,7 @@ export class Manager {
         this.opts.log,
         this.metrics,
         this.events,
-        {
-          workers: this.opts.workers ?? 2,
-          beforeWrite: this.opts.beforeWrite,
-        },
+        { workers: this.opts.workers ?? 2 },
       );
       this.controllers.push(controller);
       this.listen(reconciler.resource, reconciler.labelSelector, (_type, obj) => {

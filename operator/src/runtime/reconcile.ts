@@ -6,6 +6,7 @@ import type { Span } from "@opentelemetry/api";
 import { KubeClient, type KubeObject, type ResourceType } from "@tds/kube";
 import type { Logger } from "./log.ts";
 import type { EventRecorder } from "./events.ts";
+import { rfc3339, type Condition } from "@tds/crds";
 
 export interface Request {
   readonly namespace?: string;
@@ -27,7 +28,7 @@ export interface Context {
   readonly log: Logger;
   readonly events: EventRecorder;
   readonly span: Span;
-  /** Test hook: called before every write, so a test can crash the operator at each write point. */
+  /** Called just before every write; announces it on the diagnostics channel tds.operator.write (write-points.ts). */
   readonly beforeWrite: (what: string) => void;
 }
 
@@ -37,15 +38,6 @@ export interface Reconciler {
   /** Label selector of the primary objects this reconciler owns (all when unset). */
   readonly labelSelector?: string;
   reconcile(req: Request, ctx: Context): Promise<Result | undefined>;
-}
-
-export interface Condition {
-  type: string;
-  status: "True" | "False" | "Unknown";
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
 }
 
 /**
@@ -61,9 +53,7 @@ export function setCondition(
   const i = list.findIndex((c) => c.type === next.type);
   const prev = i >= 0 ? list[i] : undefined;
   const lastTransitionTime =
-    prev && prev.status === next.status && prev.lastTransitionTime
-      ? prev.lastTransitionTime
-      : now.toISOString().replace(/\.\d{3}Z$/, "Z");
+    prev && prev.status === next.status && prev.lastTransitionTime ? prev.lastTransitionTime : rfc3339(now);
   const merged: Condition = { ...next, lastTransitionTime };
   if (i >= 0) list[i] = merged;
   else list.push(merged);

@@ -2,36 +2,22 @@
 // reads (from DataSpace and Participant objects), the credentials Secret the
 // gateway checks tokens against, history entries and their evidence entries.
 import { createHash } from "node:crypto";
-import type { DataContract, DataContractStatus } from "@tds/crds";
+import {
+  type DataContract,
+  type DataContractStatus,
+  splitParticipantNamespace,
+  AGREEMENT_LABEL,
+  CONTRACT_LABEL,
+} from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
 import { managedLabels } from "../isolation.builders.ts";
-import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
-import type { UsageCloudEvent } from "../../metering/usage.ts";
-
-/** The label the gateway finds a contract by. */
-export const AGREEMENT_LABEL = "tds.dev/agreement-id";
-/** Label on the credentials Secret naming its contract. */
-export const CONTRACT_LABEL = "tds.dev/contract";
-export const DECISION_ANNOTATION = "tds.dev/decision";
-export const EXPORT_DECISION_ANNOTATION = "tds.dev/export-decision";
-export const REVOKE_ANNOTATION = "tds.dev/revoke";
-export const REVOKED_BY_ANNOTATION = "tds.dev/revoked-by";
-/** On a Suspended contract: its provider asks for it back (honoured once the rules allow it, then removed). */
-export const REINSTATE_ANNOTATION = "tds.dev/reinstate";
+import { usageEventType, type EvidenceEntry, type UsageEvent } from "@tds/wire";
+import { OPERATOR_ACTOR } from "../../api-client/api-client.ts";
 
 export type History = NonNullable<DataContractStatus["history"]>;
 export type HistoryEntry = History[number];
 
 export const credentialsSecretName = (contract: string): string => `contract-${contract}`;
-
-/** `<space>--<participant>` split, or undefined for a namespace that is not a participant's. */
-export function splitParticipantNamespace(
-  ns: string | undefined,
-): { space: string; participant: string } | undefined {
-  const i = ns?.indexOf("--") ?? -1;
-  if (!ns || i <= 0) return undefined;
-  return { space: ns.slice(0, i), participant: ns.slice(i + 2) };
-}
 
 /**
  * The Secret the gateway checks a contract's token against: keys agreementId,
@@ -149,7 +135,7 @@ export function agreementUsageEvent(
   space: string,
   contract: DataContract & KubeObject,
   agreedAt: string,
-): UsageCloudEvent | undefined {
+): UsageEvent | undefined {
   const consumer = splitParticipantNamespace(contract.metadata.namespace)?.participant;
   const provider = splitParticipantNamespace(contract.spec.offerRef.namespace)?.participant;
   const name = contract.metadata.name;
@@ -158,7 +144,7 @@ export function agreementUsageEvent(
     specversion: "1.0",
     id: `contract/${contract.metadata.uid}/agreed`,
     source: CONTRACT_USAGE_SOURCE,
-    type: "dev.tds.usage.v1",
+    type: usageEventType,
     time: agreedAt,
     subject: `${contract.metadata.namespace ?? ""}/${name}`,
     data: {

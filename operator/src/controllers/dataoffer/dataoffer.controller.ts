@@ -1,5 +1,5 @@
 // DataOffer reconciler: validates the offer against its provider and the
-// space's rules (dataoffer.rules.ts), checks the asset exists in the
+// space's rules (policy/offer-rules.ts), checks the asset exists in the
 // provider's own bucket and derives its content identifier, publishes a Ready
 // offer to the dashboard API's catalogue and withdraws it (finalizer) when it
 // stops being Ready or is deleted. Publication, rejection and withdrawal are
@@ -8,7 +8,15 @@
 // retry or a restart records nothing twice, and status.latestEvidence points
 // at the entry. What the status already announces is not sent again, so a
 // resync of unchanged offers sends and writes nothing.
-import type { DataOffer, DataOfferStatus, DataSpace, EvidencePointer, Participant } from "@tds/crds";
+import {
+  type DataOffer,
+  type DataOfferStatus,
+  type DataSpace,
+  type EvidencePointer,
+  type Participant,
+  rfc3339,
+  splitParticipantNamespace,
+} from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
 import { kinds } from "@tds/kube";
 import {
@@ -24,17 +32,17 @@ import {
 } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import { bucketName } from "../../storage/objectstore.ts";
-import type { CatalogEntry } from "../../dashboard/dashboard.ts";
+import type { CatalogEntry } from "@tds/wire";
 import type { Deps } from "../deps.ts";
-import { recordLifecycle } from "../lifecycle.evidence.ts";
+import { evidenceCondition, recordLifecycle } from "../evidence.ts";
 import { participantFacts, spaceRules } from "@tds/crds/policy";
-import { splitParticipantNamespace } from "../datacontract/datacontract.builders.ts";
-import { assetManifest, assetObjects, validateOffer } from "./dataoffer.rules.ts";
+import { validateOffer } from "../../policy/offer-rules.ts";
+import { assetManifest, assetObjects } from "./dataoffer.asset.ts";
 
 export const OFFER_FINALIZER = "tds.dev/offer-catalogue";
 
 type OfferObject = DataOffer & KubeObject;
-const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+const DECISIONS = { one: "decision", many: "decisions" } as const;
 
 export class DataOfferReconciler implements Reconciler {
   readonly name = "dataoffer";
@@ -100,8 +108,8 @@ export class DataOfferReconciler implements Reconciler {
     base.assetObjects = manifest.objects;
     base.assetBytes = manifest.bytes;
 
-    const dashboard = this.deps.dashboard;
-    if (!dashboard) {
+    const api = this.deps.api;
+    if (!api) {
       const next = this.unpublished(base);
       next.conditions = setCondition(next.conditions, {
         type: "Published",
@@ -146,7 +154,7 @@ export class DataOfferReconciler implements Reconciler {
     if (!announced) {
       try {
         // Evidence first, then the catalogue: an offer is never offered without its record.
-        const recorded = await recordLifecycle(ctx, dashboard, {
+        const recorded = await recordLifecycle(ctx, api, {
           space: where.space,
           object: o,
           action: "offer.published",
@@ -159,7 +167,7 @@ export class DataOfferReconciler implements Reconciler {
           // An earlier attempt recorded the event with its own clock: its time is the publication's.
           publishedAt = recorded.time;
         }
-        await dashboard.publish(entryAt(publishedAt));
+        await api.publish(entryAt(publishedAt));
       } catch (err) {
         ctx.log.warn("cannot publish offer", { offer: o.metadata.name, err: errorText(err) });
         return { requeueAfterMs: 5_000 };
@@ -189,7 +197,7 @@ export class DataOfferReconciler implements Reconciler {
     ds: DataSpace,
     m: { contentId: string; objects: number; bytes: number },
     publishedAt: string,
-    accessMode: string,
+    accessMode: CatalogEntry["accessMode"],
   ): CatalogEntry {
     const p = this.deps.cache.get(kinds.participant, provider) as (Participant & KubeObject) | undefined;
     const price: Record<string, string> = {};
@@ -244,7 +252,7 @@ export class DataOfferReconciler implements Reconciler {
     message: string,
     requeueAfterMs?: number,
   ): Promise<Result | undefined> {
-    const dashboard = this.deps.dashboard;
+    const api = this.deps.api;
     const generation = o.metadata.generation ?? 0;
     const before = findCondition(o.status?.conditions, "Ready");
     const pending = findCondition(o.status?.conditions, "EvidenceRecorded")?.status === "False";
@@ -265,8 +273,8 @@ export class DataOfferReconciler implements Reconciler {
         !pending &&
         latestEvidence !== undefined;
       if (reason !== "AssetNotFound" && !decided) {
-        if (dashboard) {
-          const recorded = await recordLifecycle(ctx, dashboard, {
+        if (api) {
+          const recorded = await recordLifecycle(ctx, api, {
             space,
             object: o,
             action: "offer.rejected",
@@ -277,14 +285,10 @@ export class DataOfferReconciler implements Reconciler {
           if (recorded) latestEvidence = recorded.pointer;
           conditions = conditions.filter((c) => c.type !== "EvidenceRecorded");
         } else {
-          conditions = setCondition(conditions, {
-            type: "EvidenceRecorded",
-            status: "False",
-            reason: "EvidencePending",
-            message:
-              "The dashboard API is not configured (TDS_DASHBOARD_URL): this decision awaits the evidence log",
-            observedGeneration: generation,
-          });
+          conditions = setCondition(
+            conditions,
+            evidenceCondition({ state: "NotConfigured", appended: [] }, 1, DECISIONS, generation),
+          );
         }
       }
     } catch (err) {
@@ -303,10 +307,10 @@ export class DataOfferReconciler implements Reconciler {
     reason: string,
   ): Promise<EvidencePointer | undefined> {
     const publishedAt = o.status?.publishedAt;
-    if (!o.status?.catalogueId || !publishedAt || !this.deps.dashboard) return undefined;
+    if (!o.status?.catalogueId || !publishedAt || !this.deps.api) return undefined;
     // The catalogue first: an offer that broke a rule must stop being offered at once.
-    await this.deps.dashboard.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
-    const recorded = await recordLifecycle(ctx, this.deps.dashboard, {
+    await this.deps.api.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
+    const recorded = await recordLifecycle(ctx, this.deps.api, {
       space,
       object: o,
       action: "offer.withdrawn",
@@ -344,11 +348,11 @@ export class DataOfferReconciler implements Reconciler {
 
   private async finalize(o: OfferObject, ctx: Context, space: string): Promise<Result | undefined> {
     if (!(o.metadata.finalizers ?? []).includes(OFFER_FINALIZER)) return undefined;
-    const dashboard = this.deps.dashboard;
-    if (dashboard) {
-      await dashboard.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
+    const api = this.deps.api;
+    if (api) {
+      await api.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
       // The deletion timestamp is fixed, so the entry is the same on every retry.
-      await recordLifecycle(ctx, dashboard, {
+      await recordLifecycle(ctx, api, {
         space,
         object: o,
         action: "offer.withdrawn",

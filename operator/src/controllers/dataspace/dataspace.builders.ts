@@ -1,5 +1,5 @@
 // Desired child objects of a DataSpace, built from its spec alone.
-import type { DataSpace } from "@tds/crds";
+import { type DataSpace, labels } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/kube";
 import {
   isolationNetworkPolicies,
@@ -10,7 +10,6 @@ import {
   restrictedNamespace,
   spaceControlNamespace,
 } from "../isolation.builders.ts";
-import { labels } from "../../labels.ts";
 import { EVIDENCE_KEY_SECRET } from "./dataspace.evidence.ts";
 import { defaultGatewaySelector, type GatewaySelector } from "../placement.ts";
 

@@ -2,9 +2,8 @@
 // limits, default-deny NetworkPolicies with DNS and gateway allowances, RBAC for
 // the space admins, the space CA, and status counts. Ready only when every child
 // exists and the quota is enforced. Deletion removes the participants first.
-import type { DataSpace, DataSpaceStatus, Participant } from "@tds/crds";
+import { type DataSpace, type DataSpaceStatus, type Participant, rfc3339, labels } from "@tds/crds";
 import { dataOf, type KubeObject, kinds, resourceOf } from "@tds/kube";
-import { labels } from "../../labels.ts";
 import {
   addFinalizer,
   applyIfChanged,
@@ -26,7 +25,7 @@ import {
   EVIDENCE_PUBLIC_KEY_CONFIGMAP,
 } from "./dataspace.evidence.ts";
 import type { Deps } from "../deps.ts";
-import { recordLifecycle } from "../lifecycle.evidence.ts";
+import { recordLifecycle } from "../evidence.ts";
 import { applyFreeze } from "./dataspace.freeze.ts";
 import { claimNamespace, ownedBy } from "../namespace-claim.ts";
 
@@ -132,7 +131,7 @@ export class DataSpaceReconciler implements Reconciler {
       certificateAuthority: {
         secretName: CA_SECRET,
         serial: ca.serialNumber,
-        notAfter: ca.notAfter.toISOString().replace(/\.\d{3}Z$/, "Z"),
+        notAfter: rfc3339(ca.notAfter),
       },
       conditions: setCondition(space.status?.conditions, trust.condition),
     };
@@ -220,7 +219,7 @@ export class DataSpaceReconciler implements Reconciler {
   ): Promise<Result | undefined> {
     const conditions = await applyFreeze(
       ctx,
-      this.deps.dashboard,
+      this.deps.api,
       space,
       setCondition(base.conditions, {
         type: "Ready",
@@ -235,7 +234,7 @@ export class DataSpaceReconciler implements Reconciler {
     const before = (space.status?.conditions ?? []).find((c) => c.type === "Ready");
     if (ready && (before?.status !== "True" || before.observedGeneration !== generation)) {
       // The space is in force at this generation of its rules (created or changed): evidence first.
-      const recorded = await recordLifecycle(ctx, this.deps.dashboard, {
+      const recorded = await recordLifecycle(ctx, this.deps.api, {
         space: space.metadata.name ?? "",
         object: space,
         action: "dataspace.provisioned",
@@ -296,7 +295,7 @@ export class DataSpaceReconciler implements Reconciler {
       }
       return this.status(space, ctx, false, "Deleting", `Removing the control namespace ${ns}`, 1_000);
     }
-    await recordLifecycle(ctx, this.deps.dashboard, {
+    await recordLifecycle(ctx, this.deps.api, {
       space: name,
       object: space,
       action: "dataspace.deleted",

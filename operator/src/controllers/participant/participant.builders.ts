@@ -2,9 +2,8 @@
 // restricted), quota, limits, NetworkPolicies, ServiceAccount and the RBAC that
 // lets its admins manage offers, contracts and jobs there and nothing else.
 import type { DataSpace, Participant } from "@tds/crds";
-import { participantNamespace } from "@tds/crds";
+import { participantNamespace, labels } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/kube";
-import { labels } from "../../labels.ts";
 import {
   isolationNetworkPolicies,
   containerLimits,

@@ -3,7 +3,7 @@
 // client certificate, and status. Suspension keeps data but removes access;
 // deletion revokes the certificate and removes (or retains) the bucket.
 import type { DataSpace, Participant, ParticipantStatus } from "@tds/crds";
-import { participantNamespace } from "@tds/crds";
+import { participantNamespace, rfc3339 } from "@tds/crds";
 import { dataOf, type KubeObject, kinds, resourceOf } from "@tds/kube";
 import {
   addFinalizer,
@@ -23,7 +23,7 @@ import { parseQuantity } from "../../quantity.ts";
 import { managedLabels, quotaEnforced, spaceControlNamespace } from "../isolation.builders.ts";
 import { claimNamespace } from "../namespace-claim.ts";
 import type { Deps } from "../deps.ts";
-import { recordLifecycle } from "../lifecycle.evidence.ts";
+import { recordLifecycle } from "../evidence.ts";
 import {
   ADMIN_ROLE,
   buildParticipantChildren,
@@ -43,8 +43,6 @@ type Phase = NonNullable<ParticipantStatus["phase"]>;
 
 const isReady = (o: { status?: { conditions?: readonly { type: string; status: string }[] } } | undefined) =>
   (o?.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
-
-const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
 export class ParticipantReconciler implements Reconciler {
   readonly name = "participant";
@@ -348,7 +346,7 @@ export class ParticipantReconciler implements Reconciler {
     const next: ParticipantStatus = { ...base, observedGeneration: generation, phase, conditions };
     if (phase !== p.status?.phase) {
       // Admitted, awaiting approval, suspended, failed…: every change of phase is evidence, appended first.
-      const recorded = await recordLifecycle(ctx, this.deps.dashboard, {
+      const recorded = await recordLifecycle(ctx, this.deps.api, {
         space: p.spec.dataSpace,
         object: p,
         action: `participant.${phase.toLowerCase()}`,
@@ -388,7 +386,7 @@ export class ParticipantReconciler implements Reconciler {
     const retain =
       (space?.spec.storage as { deletionPolicy?: string } | undefined)?.deletionPolicy === "Retain";
     await removeStorage(ctx, this.deps.store, p, space?.spec.storage?.bucketPrefix ?? "tds", retain);
-    await recordLifecycle(ctx, this.deps.dashboard, {
+    await recordLifecycle(ctx, this.deps.api, {
       space: p.spec.dataSpace,
       object: p,
       action: "participant.removed",

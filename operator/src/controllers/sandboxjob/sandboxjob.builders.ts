@@ -12,9 +12,9 @@ import {
   type DataSpace,
   type SandboxJob,
   type SandboxJobStatus,
+  labels,
 } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/kube";
-import { labels } from "../../labels.ts";
 import { parseQuantity } from "../../quantity.ts";
 import {
   denyAllButDns,

@@ -1,10 +1,13 @@
 // Runs the operator as a separate process (operator/src/main.ts), for tests
-// that kill it: leader failover and crash consistency.
+// that kill it: leader failover and crash consistency. The process preloads
+// crash-hook.ts, which kills it at a write point when the test asks
+// (TDS_CRASH_BEFORE_WRITE) and otherwise does nothing.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { join, resolve } from "node:path";
 
-const mainTs = resolve(import.meta.dirname, "../main.ts");
+const mainTs = resolve(import.meta.dirname, "../../operator/src/main.ts");
+const crashHook = resolve(import.meta.dirname, "crash-hook.ts");
 
 export interface OperatorProcess {
   readonly child: ChildProcess;
@@ -14,7 +17,7 @@ export interface OperatorProcess {
 
 export function spawnOperator(env: Record<string, string>, logDir: string, logName: string): OperatorProcess {
   const log = createWriteStream(join(logDir, `${logName}.log`), { flags: "a" });
-  const child = spawn(process.execPath, ["--import", "tsx", mainTs], {
+  const child = spawn(process.execPath, ["--import", "tsx", "--import", crashHook, mainTs], {
     env: { ...process.env, TDS_OPERATOR_PORT: "0", TDS_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,17 +1,10 @@
-// Pure rules for a DataOffer: whether the provider may publish it and whether
-// its policy fits the space's classification, cross-border and pricing rules;
-// and the content identifier of its asset. Reads nothing.
-//
-// Content identifier (documented in docs/contracts.md): the asset's objects
-// sorted by key (byte order of the UTF-8 key), one line each
-//   <key> TAB <size in decimal> TAB <ETag without quotes> LF
-// prefixed by the line "tds.dev/asset-manifest/v1" LF; the identifier is
-// "sha256:" + lowercase hex SHA-256 of those bytes. Keys are relative to the
-// bucket. It changes when any object is added, removed, resized or rewritten
-// (new ETag), and only then.
-import { createHash } from "node:crypto";
-import type { DataOfferSpec } from "@tds/crds";
-import type { ObjectInfo } from "../../storage/objectstore.ts";
+// The space's rules for offers, as the operator applies them with the policy
+// engine (@tds/crds/policy): whether a provider may publish an offer and
+// whether its policy fits the space's classification, cross-border and
+// pricing rules, and the access mode an offer grants. Pure: reads nothing.
+// The offer controller validates with it, the sandbox job controller reads
+// the access mode.
+import type { DataOffer, DataOfferSpec } from "@tds/crds";
 import {
   accessModeOf,
   negativeListHit,
@@ -21,29 +14,9 @@ import {
   type SpaceRules,
 } from "@tds/crds/policy";
 
-export const MANIFEST_HEADER = "tds.dev/asset-manifest/v1";
-
-export interface Manifest {
-  readonly contentId: string;
-  readonly objects: number;
-  readonly bytes: number;
-}
-
-export function assetManifest(objects: readonly ObjectInfo[]): Manifest {
-  const sorted = [...objects].sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
-  const h = createHash("sha256").update(`${MANIFEST_HEADER}\n`);
-  let bytes = 0;
-  for (const o of sorted) {
-    h.update(`${o.key}\t${String(o.size)}\t${o.etag}\n`);
-    bytes += o.size;
-  }
-  return { contentId: `sha256:${h.digest("hex")}`, objects: sorted.length, bytes };
-}
-
-/** The objects that make up the asset: the exact key, or everything under the prefix. */
-export function assetObjects(spec: DataOfferSpec["asset"], listed: readonly ObjectInfo[]): ObjectInfo[] {
-  if (spec.key !== undefined) return listed.filter((o) => o.key === spec.key);
-  return listed.filter((o) => !o.key.endsWith("/")); // folder markers are not data
+/** The access mode an offer grants: the one its validation fixed in status, else what its policy asks for. */
+export function offerAccessMode(offer: DataOffer): string {
+  return offer.status?.effectivePolicy?.accessMode ?? offer.spec.policy.accessMode ?? "download";
 }
 
 export interface OfferVerdict {

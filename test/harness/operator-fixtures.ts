@@ -7,16 +7,17 @@ import {
   defaultSandboxPlacement,
   type GatewaySelector,
   type SandboxPlacement,
-} from "../controllers/placement.ts";
-import { createOperator } from "../operator.ts";
-import { createLogger } from "../runtime/log.ts";
-import { VersityGatewayStore, type ObjectStore } from "../storage/objectstore.ts";
-import type { Manager } from "../runtime/manager.ts";
-import type { Settings } from "../controllers/deps.ts";
-import { kubeConfig, eventually } from "@tds/test/testkit";
-import type { DashboardOptions } from "../dashboard/dashboard.ts";
+} from "../../operator/src/controllers/placement.ts";
+import { createOperator } from "../../operator/src/operator.ts";
+import { createLogger } from "../../operator/src/runtime/log.ts";
+import { VersityGatewayStore, type ObjectStore } from "../../operator/src/storage/objectstore.ts";
+import type { Manager } from "../../operator/src/runtime/manager.ts";
+import type { Settings } from "../../operator/src/controllers/deps.ts";
+import { kubeConfig, eventually } from "./testkit.ts";
+import type { ApiClientOptions } from "@tds/wire";
 import { S3Client } from "@aws-sdk/client-s3";
-import { dataOf, kinds, type KubeClient, type KubeConfig, type KubeObject } from "@tds/kube";
+import { dataOf, type KubeClient, type KubeObject, kinds, type KubeConfig } from "@tds/kube";
+import { participantNamespace } from "@tds/crds";
 
 export const runId = (): string => randomBytes(3).toString("hex");
 
@@ -81,8 +82,8 @@ export async function startOperator(
     settings?: Partial<Settings>;
     kc?: KubeConfig;
     leaseNamespace?: string;
-    /** The dashboard API for catalogue and evidence; null (the default here) runs without one. */
-    dashboard?: DashboardOptions | null;
+    /** The API client's options (catalogue, evidence, usage); null (the default here) runs without one. */
+    api?: ApiClientOptions | null;
     /** `namespace:name` of the dashboard API's ServiceAccount (per-space signing-key Role). */
     dashboardApiServiceAccount?: string;
     /** The gateway's pods and the sandbox placement (placement.ts); defaults as in production. */
@@ -109,7 +110,7 @@ export async function startOperator(
     requestTimeoutMs: opts.requestTimeoutMs,
     retryPeriodMs: 500,
     settings: { storageSampleMs: 1_000, notReadyRequeueMs: 500, ...opts.settings },
-    dashboard: opts.dashboard ?? null,
+    api: opts.api ?? null,
     ...(opts.dashboardApiServiceAccount
       ? { dashboardApiServiceAccount: opts.dashboardApiServiceAccount }
       : {}),
@@ -171,7 +172,9 @@ export async function participantStorage(
   space: string,
   participant: string,
 ): Promise<{ s3: S3Client; bucket: string }> {
-  const d = dataOf(await client.get(kinds.secret, "storage-credentials", `${space}--${participant}`));
+  const d = dataOf(
+    await client.get(kinds.secret, "storage-credentials", participantNamespace(space, participant)),
+  );
   const unb64 = (v: string | undefined) => Buffer.from(v ?? "", "base64").toString("utf8");
   const p = await client.get<KubeObject & { status?: { bucket?: string } }>(kinds.participant, participant);
   const bucket = p.status?.bucket;

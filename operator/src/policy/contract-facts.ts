@@ -1,0 +1,110 @@
+// What the policy engine (@tds/crds/policy: superviseContract) is asked about
+// a DataContract: its request and the parties' annotations, the offer, the
+// space's rules and both participants, the agreed window and terms, the
+// accesses counted so far. Pure: the contract controller gathers the
+// objects, this turns them into the engine's facts.
+import {
+  DECISION_ANNOTATION,
+  EXPORT_DECISION_ANNOTATION,
+  REINSTATE_ANNOTATION,
+  rfc3339,
+  type DataContract,
+  type DataContractStatus,
+  type DataOffer,
+  type DataSpace,
+  type Participant,
+} from "@tds/crds";
+import type { KubeObject } from "@tds/kube";
+import { participantFacts, spaceRules, type LifecycleInput, type SupervisedInput } from "@tds/crds/policy";
+
+type ContractObject = DataContract & KubeObject;
+type OfferObject = DataOffer & KubeObject;
+export type ContractTerms = NonNullable<DataContractStatus["terms"]>;
+
+export interface ContractParties {
+  readonly consumer: string;
+  readonly provider: string;
+  /** The Participant of a name, as the controller knows it (undefined: not a member). */
+  readonly lookup: (name: string) => (Participant & KubeObject) | undefined;
+}
+
+/** The engine's input for a contract whose offer exists. */
+export function contractFacts(
+  c: ContractObject,
+  space: DataSpace,
+  offer: OfferObject,
+  parties: ContractParties,
+  now: Date,
+  revoke: string | undefined,
+  accesses: number | undefined = c.status?.accesses,
+): SupervisedInput {
+  const a = c.metadata.annotations ?? {};
+  const limit = accessLimit(c, offer);
+  return {
+    now,
+    space: spaceRules(space),
+    offer: {
+      name: offer.metadata.name ?? "",
+      classification: offer.spec.classification,
+      dataCategory: offer.spec.dataCategory,
+      policy: offer.spec.policy,
+    },
+    provider: participantFacts(parties.lookup(parties.provider), parties.provider),
+    consumer: participantFacts(parties.lookup(parties.consumer), parties.consumer),
+    contract: {
+      purpose: c.spec.purpose,
+      ...(c.spec.requestedValidity ? { requestedValidity: c.spec.requestedValidity } : {}),
+      ...(c.spec.requestedAccesses === undefined ? {} : { requestedAccesses: c.spec.requestedAccesses }),
+      createdAt: c.metadata.creationTimestamp ?? rfc3339(now),
+      ...(a[DECISION_ANNOTATION] === undefined ? {} : { providerDecision: a[DECISION_ANNOTATION] }),
+      ...(a[EXPORT_DECISION_ANNOTATION] === undefined
+        ? {}
+        : { exportDecision: a[EXPORT_DECISION_ANNOTATION] }),
+    },
+    current: c.status?.state,
+    ...(c.status?.validity ? { agreed: c.status.validity } : {}),
+    ...(revoke === undefined ? {} : { revoke }),
+    ...(a[REINSTATE_ANNOTATION] === undefined ? {} : { reinstate: a[REINSTATE_ANNOTATION] }),
+    ...(c.status?.suspension ? { suspendedBy: c.status.suspension.rule } : {}),
+    ...(accesses === undefined ? {} : { accesses }),
+    ...(limit === undefined ? {} : { accessLimit: limit }),
+  };
+}
+
+/** The engine's input for a contract whose offer is gone: only the lifecycle (expiry, revocation) applies. */
+export function orphanFacts(
+  c: ContractObject,
+  space: DataSpace,
+  now: Date,
+  revoke: string | undefined,
+): LifecycleInput {
+  return {
+    now,
+    space: spaceRules(space),
+    offer: { name: c.spec.offerRef.name, classification: "", dataCategory: "", policy: {} },
+    provider: undefined,
+    consumer: undefined,
+    contract: { purpose: c.spec.purpose, createdAt: c.metadata.creationTimestamp ?? rfc3339(now) },
+    current: c.status?.state,
+    ...(c.status?.validity ? { agreed: c.status.validity } : {}),
+    ...(revoke === undefined ? {} : { revoke }),
+  };
+}
+
+/**
+ * The terms of the agreement: status.terms once agreed (fixed then, whatever
+ * the offer says later); before that, what agreement would fix: the
+ * contract's request, else the offer's maximum (policy rule 9 keeps the first
+ * ≤ the second). Undefined when neither is known (the offer is gone).
+ */
+export function agreedTerms(c: ContractObject, offer: OfferObject | undefined): ContractTerms | undefined {
+  if (c.status?.terms) return c.status.terms;
+  const max = c.spec.requestedAccesses ?? offer?.spec.policy.maxAccesses;
+  if (max === undefined) return offer ? {} : undefined;
+  return { maxAccesses: max };
+}
+
+/** The agreed maximum of accesses, or undefined for no limit. */
+export function accessLimit(c: ContractObject, offer: OfferObject): number | undefined {
+  return agreedTerms(c, offer)?.maxAccesses;
+}

@@ -1,0 +1,424 @@
+// The export report and the filing record on the real control plane, S3 store
+// and PostgreSQL: an in-process operator (limited to this run's space) and the
+// real dashboard API with its gateway and the space's evidence key. A
+// cross-border download allowed (and retried: one transfer, its bytes once)
+// and one refused after a negative-list edit are in the month's export report,
+// JSON and CSV exactly; the filing record verifies offline with
+// `tds evidence verify --filing` against the space's published key, alone and
+// against the exported log; a tampered one fails; a participant, a finance
+// viewer and a compliance reviewer get 403.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import pg from "pg";
+import type { FastifyInstance } from "fastify";
+import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
+import { buildApp } from "../../dashboard-api/src/app.ts";
+import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
+import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { originFor } from "../../dashboard-api/src/evidence/checkpoint.ts";
+import { secretSignerFor } from "../../dashboard-api/src/evidence/wiring.ts";
+import { main as verifyCli } from "../../dashboard-api/src/evidence/verify.ts";
+import type { ExportReport, ExportTransfer } from "../../dashboard-api/src/exports/report.ts";
+import type { FilingDocument } from "../../dashboard-api/src/filing/record.ts";
+import { clusterView } from "../../dashboard-api/src/kube/cluster-view.ts";
+import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
+import {
+  participantManifest,
+  participantStorage,
+  runId,
+  spaceManifest,
+  startOperator,
+  type TestOperator,
+} from "../harness/operator-fixtures.ts";
+
+const run = runId();
+const space = `fl-${run}`;
+const provider = `${space}-prov`;
+const consumer = `${space}-abroad`;
+const provNs = `${space}--${provider}`;
+const consNs = `${space}--${consumer}`;
+const client = new KubeClient(kubeConfig());
+const object = randomBytes(1000);
+
+let db: TestDatabase;
+let pool: pg.Pool;
+let app: FastifyInstance;
+let baseUrl: string;
+let operator: TestOperator;
+let work: string;
+const tokens: Record<string, string> = {};
+
+interface Status {
+  state?: string;
+  agreementId?: string;
+  conditions?: { type: string; status: string; reason: string }[];
+}
+type Obj = KubeObject & { status?: Status };
+const ready = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === "Ready");
+const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
+const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
+
+const rules = (negativeList: unknown[]) => ({
+  classification: {
+    levels: [
+      {
+        name: "public",
+        rank: 0,
+        defaultPolicy: { allowedAccessModes: ["download", "computeOnly"], crossBorderTransfer: "Allowed" },
+      },
+    ],
+    defaultLevel: "public",
+  },
+  crossBorder: { homeRegion: "CN", negativeList },
+});
+
+const get = (url: string, token: string, accept?: string) =>
+  app.inject({
+    url,
+    headers: { authorization: `Bearer ${token}`, ...(accept ? { accept } : {}) },
+  });
+
+before(async () => {
+  installCrds();
+  db = await createTestDatabase("tds_filing");
+  await migrate(db.url);
+  pool = new pg.Pool({ connectionString: db.url });
+  pool.on("error", () => undefined);
+  work = mkdtempSync(join(tmpdir(), "tds-filing-"));
+  const key = await generateDevKey();
+  const gateway = gatewayFromEnv({ ...process.env, TDS_GATEWAY_MONITOR_MS: "500" }, pool);
+  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
+  app = await buildApp({
+    pool,
+    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
+    kube: apiKubeClient(kubeConfig()),
+    evidence: {
+      signerFor: secretSignerFor({ readSecretKey: clusterView(apiKubeClient(kubeConfig())).readSecretKey, origin: (s) => originFor(s) }),
+    },
+    gateway,
+  });
+  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
+  tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
+  for (const role of ["auditor", "space-admin", "finance-viewer", "compliance-reviewer"] as const)
+    tokens[role] = await mintToken(key, { role, subject: `fl-${role}`, space });
+  tokens.participant = await mintToken(key, {
+    role: "participant",
+    subject: "c",
+    space,
+    participant: consumer,
+  });
+  operator = await startOperator(run, {
+    settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
+    api: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
+  });
+  await client.create(kinds.dataSpace, spaceManifest(space, run, rules([])) as KubeObject);
+  await client.create(
+    kinds.participant,
+    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
+  );
+  await client.create(
+    kinds.participant,
+    participantManifest(consumer, space, {
+      roles: ["consumer"],
+      organization: { legalName: "Abroad GmbH", registrationId: "R-F", region: "DE-BY" },
+      identity: { certificate: { subject: `CN=${consumer},O=Abroad GmbH,C=DE` } },
+    }) as KubeObject,
+  );
+  await until("the participants to be Ready", async () => {
+    const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
+    return ps.every((p) => ready(p)?.status === "True") ? true : undefined;
+  });
+  const storage = await participantStorage(client, space, provider);
+  await storage.s3.send(
+    new PutObjectCommand({ Bucket: storage.bucket, Key: "telemetry/a.bin", Body: object }),
+  );
+  await client.create(kinds.dataOffer, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataOffer",
+    metadata: { name: "telemetry", namespace: provNs },
+    spec: {
+      title: "Turbine telemetry",
+      classification: "public",
+      dataCategory: "industrial.telemetry",
+      regionOfOrigin: "CN-SH",
+      asset: { prefix: "telemetry/", format: "application/octet-stream" },
+      policy: { purposes: ["research"], accessMode: "download" },
+    },
+  });
+  await until("the offer to be published", async () => {
+    const o = await client.get<Obj>(kinds.dataOffer, "telemetry", provNs);
+    return ready(o)?.reason === "Published" ? true : undefined;
+  });
+});
+
+after(async () => {
+  await client.delete(kinds.dataSpace, space).catch(() => undefined);
+  await operator.stop();
+  await app.close();
+  await pool.end();
+  await db.drop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const download = (agreementId: string, token: string, idempotencyKey?: string) =>
+  fetch(`${baseUrl}/v1/data/${agreementId}/telemetry/a.bin`, {
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}),
+    },
+  });
+
+async function entryOf(eventId: string): Promise<{ leafIndex: number; time: string } | undefined> {
+  const r = await pool.query<{ leaf_index: string; time: string }>(
+    "select leaf_index, convert_from(entry, 'UTF8')::jsonb ->> 'time' as time from evidence_entries where space = $1 and event_id = $2",
+    [space, eventId],
+  );
+  const row = r.rows[0];
+  return row ? { leafIndex: Number(row.leaf_index), time: row.time } : undefined;
+}
+
+async function verify(args: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => {
+    lines.push(a.map(String).join(" "));
+  };
+  try {
+    return { code: await verifyCli(args), out: lines.join("\n") };
+  } finally {
+    console.log = log;
+  }
+}
+
+test("cross-border transfers, allowed and refused, are in the export report and the filing record, which verifies offline", async () => {
+  await client.create(kinds.dataContract, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataContract",
+    metadata: { name: "abroad", namespace: consNs },
+    spec: { offerRef: { namespace: provNs, name: "telemetry" }, purpose: "research" },
+  });
+  const contract = await until("the contract Active", async () => {
+    const o = await client.get<Obj>(kinds.dataContract, "abroad", consNs);
+    return o.status?.state === "Active" ? o : undefined;
+  });
+  const uid = contract.metadata.uid ?? "";
+  const agreementId = contract.status?.agreementId ?? "";
+  const token = unb64(dataOf(await client.get(kinds.secret, "contract-abroad", consNs)).token);
+
+  // An allowed export, retried whole with the same Idempotency-Key: one transfer, its 1000 bytes once.
+  const first = await download(agreementId, token, "filing-1");
+  assert.equal(first.status, 200);
+  assert.equal(Buffer.from(await first.arrayBuffer()).length, object.length);
+  const transferId = first.headers.get("tds-transfer-id") ?? "";
+  const retry = await download(agreementId, token, "filing-1");
+  assert.equal(retry.status, 200);
+  await retry.arrayBuffer();
+  const allowedId = `gateway/${transferId}/export/DE-BY`;
+  const allowed = await until("the allowed export's evidence and its metered bytes", async () => {
+    const e = await entryOf(allowedId);
+    const t = await pool.query<{ bytes: string; attempts: number }>(
+      "select bytes, attempts from gateway_transfers where transfer_id = $1",
+      [transferId],
+    );
+    return e && t.rows[0]?.attempts === 2 ? e : undefined;
+  });
+
+  // The negative list now names DE: the contract is suspended, and one more request is refused.
+  await client.mergePatch(kinds.dataSpace, space, undefined, {
+    spec: rules([
+      {
+        dataCategory: "industrial.telemetry",
+        destinationRegions: ["DE"],
+        reason: "export control list 2026",
+      },
+    ]),
+  });
+  await until("the contract Suspended", async () => {
+    const o = await client.get<Obj>(kinds.dataContract, "abroad", consNs);
+    return o.status?.state === "Suspended" ? true : undefined;
+  });
+  const refused = await download(agreementId, token);
+  assert.equal(refused.status, 403);
+  await refused.arrayBuffer();
+  const refusedRow = await pool.query<{ event_id: string }>(
+    "select event_id from gateway_exports where space = $1 and not allowed",
+    [space],
+  );
+  assert.equal(refusedRow.rows.length, 1, "one refused request, one row");
+  const refusedId = refusedRow.rows[0]?.event_id ?? "";
+  const refusal = await until("the refused export's evidence", () => entryOf(refusedId));
+
+  const period = allowed.time.slice(0, 7);
+  const [y, m] = period.split("-").map(Number) as [number, number];
+  const common = {
+    agreementId,
+    contract: { namespace: consNs, name: "abroad", uid },
+    offer: { namespace: provNs, name: "telemetry" },
+    consumer,
+    provider,
+    objectKey: "telemetry/a.bin",
+    destination: "DE-BY",
+    regionSource: "certificate" as const,
+  };
+  const transfers: ExportTransfer[] = [
+    {
+      time: allowed.time,
+      outcome: "allowed",
+      rule: "CrossBorderAllowed",
+      message: "Transfer of industrial.telemetry to DE-BY is allowed",
+      ...common,
+      bytes: 1000,
+      transferId,
+      evidence: { eventId: allowedId, leafIndex: allowed.leafIndex },
+    },
+    {
+      time: refusal.time,
+      outcome: "refused",
+      rule: "ExportNegativeListed",
+      message:
+        "Category industrial.telemetry is on the export negative list for DE-BY: export control list 2026",
+      ...common,
+      bytes: 0,
+      transferId: null,
+      evidence: { eventId: refusedId, leafIndex: refusal.leafIndex },
+    },
+  ];
+  const expected: ExportReport = {
+    format: "tds.dev/export-report/v1",
+    space,
+    period,
+    from: new Date(Date.UTC(y, m - 1, 1)).toISOString(),
+    to: new Date(Date.UTC(y, m, 1)).toISOString(),
+    totals: { allowed: 1, refused: 1, bytes: 1000 },
+    transfers,
+  };
+  const json = await get(`/v1/spaces/${space}/exports/${period}`, tokens.auditor ?? "");
+  assert.equal(json.statusCode, 200, json.body);
+  assert.deepEqual(json.json(), expected);
+
+  const csv = await get(`/v1/spaces/${space}/exports/${period}`, tokens["space-admin"] ?? "", "text/csv");
+  assert.equal(csv.statusCode, 200, csv.body);
+  assert.match(csv.headers["content-type"] ?? "", /^text\/csv/);
+  const row = (t: ExportTransfer) =>
+    [
+      t.time,
+      t.outcome,
+      t.rule,
+      t.message,
+      agreementId,
+      consNs,
+      "abroad",
+      uid,
+      provNs,
+      "telemetry",
+      consumer,
+      provider,
+      "telemetry/a.bin",
+      "DE-BY",
+      "certificate",
+      String(t.bytes),
+      t.transferId ?? "",
+      t.evidence.eventId,
+      String(t.evidence.leafIndex),
+    ].join(",");
+  assert.equal(
+    csv.body,
+    "time,outcome,rule,message,agreement_id,contract_namespace,contract,contract_uid,offer_namespace,offer," +
+      "consumer,provider,object_key,destination,region_source,bytes,transfer_id,evidence_event_id," +
+      `evidence_leaf_index\r\n${row(transfers[0] as ExportTransfer)}\r\n${row(transfers[1] as ExportTransfer)}\r\n`,
+  );
+  assert.equal(
+    (await get(`/v1/spaces/${space}/exports/${period}?format=csv`, tokens.auditor ?? "")).body,
+    csv.body,
+  );
+
+  // The filing record: signed by the space's key, verified offline against the published key.
+  const filing = await get(`/v1/spaces/${space}/filing/${period}`, tokens.auditor ?? "");
+  assert.equal(filing.statusCode, 200, filing.body);
+  const doc = filing.json<FilingDocument>();
+  assert.deepEqual(doc.record.exports, expected);
+  assert.equal(doc.record.rules.negativeList[0]?.reason, "export control list 2026");
+  const abroad = doc.record.participants.find((p) => p.name === consumer);
+  assert.ok(abroad, "the consumer is filed");
+  assert.equal(abroad.identity.verified, true);
+  assert.equal(abroad.identity.verifiedRegion, "DE");
+  assert.deepEqual(
+    doc.record.offers.map((l) => [l.level, l.offers.map((o) => o.name)]),
+    [["public", ["telemetry"]]],
+  );
+  assert.ok(doc.record.evidence.treeSize > refusal.leafIndex, "the checkpoint covers the report's entries");
+  const published = await client.get<KubeObject & { data?: Record<string, string> }>(
+    kinds.configMap,
+    "evidence-public-key",
+    `tds-${space}`,
+  );
+  const keyFile = join(work, "key.pub.pem");
+  writeFileSync(keyFile, published.data?.["ed25519.pub.pem"] ?? "");
+  const filingFile = join(work, "filing.json");
+  writeFileSync(filingFile, filing.body);
+  const alone = await verify(["--filing", filingFile, "--public-key", keyFile]);
+  assert.equal(alone.code, 0, alone.out);
+  assert.match(alone.out, /the note signs this record/);
+
+  const exported = await get(`/v1/spaces/${space}/evidence/export`, tokens.auditor ?? "");
+  assert.equal(exported.statusCode, 200);
+  const exportFile = join(work, "export.json");
+  writeFileSync(exportFile, exported.body);
+  const withLog = await verify(["--filing", filingFile, "--public-key", keyFile, "--export", exportFile]);
+  assert.equal(withLog.code, 0, withLog.out);
+  assert.match(withLog.out, /2 reported transfers are the log's entries at their positions/);
+  assert.match(withLog.out, /the filing's checkpoint is the root of the exported log/);
+
+  // Tampered: a byte count, a participant's legal name, the embedded checkpoint.
+  const tamperings: [string, (d: FilingDocument) => void, RegExp][] = [
+    [
+      "bytes",
+      (d) => {
+        const t = d.record.exports.transfers[0];
+        if (t) t.bytes = 10;
+      },
+      /the record was altered after signing/,
+    ],
+    [
+      "legal name",
+      (d) => {
+        const p = d.record.participants[0];
+        if (p) p.organization.legalName = "Someone Else Ltd";
+      },
+      /the record was altered after signing/,
+    ],
+    [
+      "checkpoint",
+      (d) => {
+        d.record.evidence.checkpoint = d.record.evidence.checkpoint.replace(/\n\d+\n/, "\n1\n");
+      },
+      /embedded checkpoint rejected/,
+    ],
+  ];
+  for (const [what, tamper, why] of tamperings) {
+    const bad = structuredClone(doc);
+    tamper(bad);
+    const file = join(work, `tampered-${what}.json`);
+    writeFileSync(file, JSON.stringify(bad));
+    const r = await verify(["--filing", file, "--public-key", keyFile]);
+    assert.equal(r.code, 1, `${what}: ${r.out}`);
+    assert.match(r.out, why, what);
+  }
+
+  // Who may not: a participant, a finance viewer and a compliance reviewer.
+  for (const role of ["participant", "finance-viewer", "compliance-reviewer"])
+    for (const url of [`/v1/spaces/${space}/exports/${period}`, `/v1/spaces/${space}/filing/${period}`]) {
+      const r = await get(url, tokens[role] ?? "");
+      assert.equal(r.statusCode, 403, `${role} ${url}: ${r.body}`);
+      assert.equal(r.json<{ code: string }>().code, "TDS_ERR_FORBIDDEN");
+    }
+});
