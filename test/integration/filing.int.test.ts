@@ -102,7 +102,10 @@ before(async () => {
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     kube: apiKubeClient(kubeConfig()),
     evidence: {
-      signerFor: secretSignerFor({ readSecretKey: clusterView(apiKubeClient(kubeConfig())).readSecretKey, origin: (s) => originFor(s) }),
+      signerFor: secretSignerFor({
+        readSecretKey: clusterView(apiKubeClient(kubeConfig())).readSecretKey,
+        origin: (s) => originFor(s),
+      }),
     },
     gateway,
   });

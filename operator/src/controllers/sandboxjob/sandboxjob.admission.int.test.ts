@@ -109,7 +109,10 @@ test("the sandbox pod passes Pod Security restricted admission; a privileged var
       { ...c, securityContext: { ...(c.securityContext as object), allowPrivilegeEscalation: true } },
     ],
   };
-  await assert.rejects(client.create(kinds.pod, pod("escalate", escalate)), /allowPrivilegeEscalation != false/);
+  await assert.rejects(
+    client.create(kinds.pod, pod("escalate", escalate)),
+    /allowPrivilegeEscalation != false/,
+  );
 });
 
 test("the Job is admitted and the Job controller's pods pass admission in the sandbox namespace", async () => {
@@ -128,7 +131,10 @@ test("the Job is admitted and the Job controller's pods pass admission in the sa
 
 test("a RuntimeClass that does not exist makes the pod be rejected", async () => {
   await assert.rejects(
-    client.create(kinds.pod, pod("no-runtime", { ...sandboxPodSpec(inputs), runtimeClassName: `missing-${run}` })),
+    client.create(
+      kinds.pod,
+      pod("no-runtime", { ...sandboxPodSpec(inputs), runtimeClassName: `missing-${run}` }),
+    ),
     /RuntimeClass "missing-[0-9a-f]+" not found/,
   );
 });
