@@ -3,6 +3,7 @@
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
+import { Type } from "@sinclair/typebox";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Pool } from "pg";
 import type { Principal } from "./auth/principal.ts";
@@ -77,6 +78,9 @@ export interface BuildAppOptions {
   /** Verify client certificates: a verified one is a participant principal; adds GET /v1/spaces/:space/identity. */
   readonly certificates?: ClientCertificateOptions;
 }
+
+/** What /healthz and /readyz answer. */
+const probeAnswer = Type.Object({ status: Type.String() });
 
 /** The rate limiter's bucket for a caller: its participant, or its role and subject in its space. */
 export function rateLimitKey(p: Principal | null, ip: string): string {
@@ -155,7 +159,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         tags: ["operations"],
         summary: "Liveness",
         security: [],
-        response: { 200: { type: "object", properties: { status: { type: "string" } } } },
+        response: { 200: probeAnswer },
       },
     },
     () => Promise.resolve({ status: "ok" }),
@@ -170,7 +174,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
         summary: "Readiness: the database answers",
         security: [],
         response: {
-          200: { type: "object", properties: { status: { type: "string" } } },
+          200: probeAnswer,
           503: problemResponse,
         },
       },

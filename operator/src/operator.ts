@@ -17,7 +17,8 @@ import { ParticipantReconciler } from "./controllers/participant/participant.con
 import { DataOfferReconciler } from "./controllers/dataoffer/dataoffer.controller.ts";
 import { DataContractReconciler } from "./controllers/datacontract/datacontract.controller.ts";
 import { SandboxJobReconciler } from "./controllers/sandboxjob/sandboxjob.controller.ts";
-import { HttpDashboard, dashboardFromEnv, type DashboardOptions } from "./dashboard/dashboard.ts";
+import { ApiClient, type ApiClientOptions } from "@tds/wire";
+import { apiClientOptionsFromEnv } from "./api-client/api-client.ts";
 import { defaultSettings, type Cache, type Settings } from "./controllers/deps.ts";
 import type { ObjectStore } from "./storage/objectstore.ts";
 import {
@@ -47,8 +48,8 @@ export interface OperatorOptions {
   readonly requestTimeoutMs?: number;
   /** Manage only DataSpaces matching this label selector (see Deps.spaceSelector). */
   readonly spaceSelector?: string;
-  /** The dashboard API for the catalogue and evidence; undefined reads TDS_DASHBOARD_URL, null disables. */
-  readonly dashboard?: DashboardOptions | null;
+  /** The API client's options (catalogue, evidence, usage); undefined reads TDS_DASHBOARD_URL, null disables. */
+  readonly api?: ApiClientOptions | null;
   /** Gateway URL written into contract credentials; undefined reads TDS_GATEWAY_URL. */
   readonly gatewayUrl?: string;
   /** The dashboard API's ServiceAccount, `namespace:name`; undefined reads TDS_DASHBOARD_API_SERVICEACCOUNT. */
@@ -114,7 +115,7 @@ export function createOperator(opts: OperatorOptions): Manager {
     store: opts.store,
     settings: { ...defaultSettings, ...opts.settings },
     spaceSelector: opts.spaceSelector,
-    ...dashboardDeps(opts),
+    ...apiDeps(opts),
     gateway: opts.gateway ?? gatewaySelectorFromEnv(process.env),
     sandbox: opts.sandbox ?? sandboxPlacementFromEnv(process.env),
   };
@@ -173,15 +174,15 @@ export function createOperator(opts: OperatorOptions): Manager {
   return manager;
 }
 
-function dashboardDeps(opts: OperatorOptions): {
-  dashboard?: HttpDashboard;
+function apiDeps(opts: OperatorOptions): {
+  api?: ApiClient;
   gatewayUrl: string;
   dashboardApiServiceAccount?: string;
 } {
-  const d = opts.dashboard === undefined ? dashboardFromEnv(process.env) : opts.dashboard;
+  const a = opts.api === undefined ? apiClientOptionsFromEnv(process.env) : opts.api;
   const sa = opts.dashboardApiServiceAccount ?? process.env.TDS_DASHBOARD_API_SERVICEACCOUNT;
   return {
-    ...(d ? { dashboard: new HttpDashboard(d) } : {}),
+    ...(a ? { api: new ApiClient(a) } : {}),
     gatewayUrl: opts.gatewayUrl ?? process.env.TDS_GATEWAY_URL ?? "",
     ...(sa ? { dashboardApiServiceAccount: sa } : {}),
   };

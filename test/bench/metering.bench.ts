@@ -12,7 +12,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
-import { normalizeEvent, usageEventType, type UsageEvent } from "../../dashboard-api/src/metering/events.ts";
+import { usageEventType } from "@tds/wire";
+import { normalizeEvent, type IngestEvent } from "../../dashboard-api/src/metering/events.ts";
 import { ingestEvents } from "../../dashboard-api/src/metering/ingest.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { withTransaction } from "../../dashboard-api/src/plugins/db.ts";
@@ -27,7 +28,7 @@ const MONTH_MS = 31 * 86_400_000;
 const NOW = new Date(Date.UTC(2025, 3, 1));
 const meters = ["storage.byte_seconds", "transfer.bytes", "api.calls", "offer.accesses"] as const;
 
-function event(i: number): UsageEvent {
+function event(i: number): IngestEvent {
   return normalizeEvent(
     {
       specversion: "1.0",

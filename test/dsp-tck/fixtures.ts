@@ -11,6 +11,7 @@ import { CatalogStore } from "../../dashboard-api/src/catalog/store.ts";
 import type { DspBehaviour, NegotiationAction, TransferAction } from "../../dashboard-api/src/dsp/engine.ts";
 import { offerIdOf, datasetIdOf } from "../../dashboard-api/src/dsp/odrl.ts";
 import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
+import type { CatalogEntry } from "@tds/wire";
 
 export const TCK_SPACE = "dsp-tck";
 export const TCK_PARTICIPANT = "TCK_PARTICIPANT";
@@ -27,7 +28,7 @@ export const CN_C_DATASETS = range("ACNC", { "01": 4, "02": 6, "03": 6 });
 export const TP_AGREEMENTS = range("ATP", { "01": 5, "02": 5, "03": 6 });
 export const TP_C_AGREEMENTS = range("ATPC", { "01": 5, "02": 5, "03": 6 });
 
-const entry = (name: string) => ({
+const entry = (name: string): CatalogEntry => ({
   space: TCK_SPACE,
   namespace: PROVIDER_NS,
   name,

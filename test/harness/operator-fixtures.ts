@@ -14,7 +14,7 @@ import { VersityGatewayStore, type ObjectStore } from "../../operator/src/storag
 import type { Manager } from "../../operator/src/runtime/manager.ts";
 import type { Settings } from "../../operator/src/controllers/deps.ts";
 import { kubeConfig, eventually } from "./testkit.ts";
-import type { DashboardOptions } from "../../operator/src/dashboard/dashboard.ts";
+import type { ApiClientOptions } from "@tds/wire";
 import { S3Client } from "@aws-sdk/client-s3";
 import { dataOf, type KubeClient, type KubeObject, kinds, type KubeConfig } from "@tds/kube";
 import { participantNamespace } from "@tds/crds";
@@ -82,8 +82,8 @@ export async function startOperator(
     settings?: Partial<Settings>;
     kc?: KubeConfig;
     leaseNamespace?: string;
-    /** The dashboard API for catalogue and evidence; null (the default here) runs without one. */
-    dashboard?: DashboardOptions | null;
+    /** The API client's options (catalogue, evidence, usage); null (the default here) runs without one. */
+    api?: ApiClientOptions | null;
     /** `namespace:name` of the dashboard API's ServiceAccount (per-space signing-key Role). */
     dashboardApiServiceAccount?: string;
     /** The gateway's pods and the sandbox placement (placement.ts); defaults as in production. */
@@ -110,7 +110,7 @@ export async function startOperator(
     requestTimeoutMs: opts.requestTimeoutMs,
     retryPeriodMs: 500,
     settings: { storageSampleMs: 1_000, notReadyRequeueMs: 500, ...opts.settings },
-    dashboard: opts.dashboard ?? null,
+    api: opts.api ?? null,
     ...(opts.dashboardApiServiceAccount
       ? { dashboardApiServiceAccount: opts.dashboardApiServiceAccount }
       : {}),

@@ -117,7 +117,7 @@ before(async () => {
   const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseB, token: () => Promise.resolve(operatorToken) },
+    api: { url: baseB, token: () => Promise.resolve(operatorToken) },
   });
   // Each API process: its own view of the cluster's DataSpaces (spec.dsp) and its own DSP engine.
   const view = async () => {

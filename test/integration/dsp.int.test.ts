@@ -100,7 +100,7 @@ before(async () => {
   const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: base, token: () => Promise.resolve(operatorToken) },
+    api: { url: base, token: () => Promise.resolve(operatorToken) },
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
   const { s3, bucket } = await participantStorage(client, space, provider);

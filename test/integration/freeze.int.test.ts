@@ -90,7 +90,7 @@ before(async () => {
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(token) },
+    api: { url: baseUrl, token: () => Promise.resolve(token) },
   });
   await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
   await client.create(

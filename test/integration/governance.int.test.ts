@@ -111,7 +111,7 @@ before(async () => {
   tokens.consumer = await mintToken(key, { role: "participant", subject: "c", space, participant: consumer });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
+    api: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
   });
   await client.create(kinds.dataSpace, spaceManifest(space, run, rules([])) as KubeObject);
   await client.create(

@@ -124,7 +124,7 @@ before(async () => {
   const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000, identityRecheckMs: 2_000 },
-    dashboard: { url: base, token: () => Promise.resolve(operatorToken) },
+    api: { url: base, token: () => Promise.resolve(operatorToken) },
   });
 
   await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);

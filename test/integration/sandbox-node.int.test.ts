@@ -121,7 +121,7 @@ before(async () => {
 
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: apiUrl, token: () => Promise.resolve(operatorToken) },
+    api: { url: apiUrl, token: () => Promise.resolve(operatorToken) },
     gateway: { namespace: gwNs, podLabels: gateway.podLabels },
     // Sandboxes reach the gateway by its DNS name, through the DNS policy to the cluster DNS pod.
     sandbox: { ...onRealNode, gatewayUrl: gateway.podUrl },

@@ -118,7 +118,7 @@ before(async () => {
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    dashboard: { url: baseUrl, token: () => Promise.resolve(token) },
+    api: { url: baseUrl, token: () => Promise.resolve(token) },
   });
   await provisionProviderAndConsumer(client, run, space, first, consumer);
   await client.create(

@@ -22,7 +22,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { dataOf, Informer, KubeClient, objectKey, kinds, type KubeObject, type Logger } from "@tds/kube";
 import { defaultKubeConfig } from "../kube/kube.ts";
-import type { EvidenceEntry } from "../evidence/entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import {
   canonicalName,

@@ -4,16 +4,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { exportJWK, generateKeyPair, UnsecuredJWT } from "jose";
+import { boundedGet, IssuerError, usableSigningKeys } from "@tds/oidc";
 import { TdsError } from "../errors.ts";
-import {
-  boundedGet,
-  createOidcVerifier,
-  IssuerError,
-  spaceAudience,
-  usableSigningKeys,
-  withOidc,
-  type OidcParticipant,
-} from "./oidc.ts";
+import { createOidcVerifier, spaceAudience, withOidc, type OidcParticipant } from "./oidc.ts";
 
 const { publicKey, privateKey } = await generateKeyPair("ES256", { extractable: true });
 const pub = { ...(await exportJWK(publicKey)), kid: "k1" };

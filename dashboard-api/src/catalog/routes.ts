@@ -2,127 +2,39 @@
 // facets and keyset pagination, one offer, the DCAT (JSON-LD) export, and the
 // operator's internal PUT/DELETE of entries. Members of a space read its
 // catalogue; only the operator's identity (or a platform admin) writes it.
-import { DECIMAL_AMOUNT } from "@tds/crds";
+import { Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { DECIMAL_AMOUNT, DNS1123_LABEL, DNS1123_SUBDOMAIN } from "@tds/crds";
+import { CatalogEntrySchema } from "@tds/wire";
 import { recordOfferPrice } from "../statements/prices.ts";
 import { registerSpace } from "../spaces.ts";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
+import { withDefaults } from "../validation.ts";
 import { dcatCatalog } from "./dcat.ts";
-import { CatalogStore, decodeCursor, type CatalogEntryInput, type SearchFilters } from "./store.ts";
+import { CatalogStore, decodeCursor, type SearchFilters } from "./store.ts";
 
-const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
-// The DataOffer's own amount pattern (crds/src/common.types.ts): six decimals, as every price.
-const DECIMAL = DECIMAL_AMOUNT;
-const RFC3339 = "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$";
 /** Roles that may write the catalogue: the operator's service identity and platform admins. */
 const WRITERS: ReadonlySet<string> = new Set(["operator", "platform-admin"]);
 
-const spaceParams = {
-  type: "object",
-  required: ["space"],
-  properties: { space: { type: "string", pattern: NAME, maxLength: 63 } },
-} as const;
-const offerParams = {
-  type: "object",
-  required: ["space", "namespace", "name"],
-  properties: {
-    space: { type: "string", pattern: NAME, maxLength: 63 },
-    namespace: { type: "string", pattern: NAME, maxLength: 63 },
-    name: { type: "string", maxLength: 253, pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$" },
-  },
-} as const;
-const list = (maxLength: number) =>
-  ({ type: "array", maxItems: 50, items: { type: "string", minLength: 1, maxLength } }) as const;
-const str = (maxLength: number) => ({ type: "string", maxLength }) as const;
+const label = Type.String({ pattern: DNS1123_LABEL, maxLength: 63 });
+const spaceParams = Type.Object({ space: label });
+const offerParams = Type.Object({
+  space: label,
+  namespace: label,
+  name: Type.String({ maxLength: 253, pattern: DNS1123_SUBDOMAIN }),
+});
+const list = (maxLength: number) => Type.Array(Type.String({ minLength: 1, maxLength }), { maxItems: 50 });
 
-const entrySchema = {
-  type: "object",
-  additionalProperties: false,
-  required: [
-    "space",
-    "namespace",
-    "name",
-    "uid",
-    "provider",
-    "providerName",
-    "title",
-    "description",
-    "keywords",
-    "classification",
-    "dataCategory",
-    "regionOfOrigin",
-    "accessMode",
-    "contractApproval",
-    "purposes",
-    "format",
-    "contentId",
-    "byteSize",
-    "objects",
-    "currency",
-    "price",
-    "publishedAt",
-  ],
-  properties: {
-    space: str(63),
-    namespace: str(63),
-    name: str(253),
-    uid: str(100),
-    provider: str(63),
-    providerName: str(256),
-    title: { type: "string", minLength: 1, maxLength: 200 },
-    description: str(8192),
-    keywords: list(64),
-    classification: str(63),
-    dataCategory: str(63),
-    regionOfOrigin: str(16),
-    accessMode: { type: "string", enum: ["download", "computeOnly"] },
-    contractApproval: { type: "string", enum: ["Automatic", "Manual"] },
-    purposes: list(63),
-    format: str(127),
-    contentId: { type: "string", pattern: "^sha256:[0-9a-f]{64}$" },
-    byteSize: { type: "integer", minimum: 0 },
-    objects: { type: "integer", minimum: 0 },
-    currency: { type: "string", pattern: "^[A-Z]{3}$" },
-    price: { type: "object", additionalProperties: { type: "string", pattern: DECIMAL } },
-    publishedAt: { type: "string", pattern: RFC3339 },
-    validity: {
-      type: "object",
-      additionalProperties: false,
-      properties: {
-        notBefore: { type: "string", pattern: RFC3339 },
-        notAfter: { type: "string", pattern: RFC3339 },
-      },
-    },
-  },
-} as const;
-
-const offerSchema = {
-  type: "object",
-  properties: {
-    ...entrySchema.properties,
-    id: { type: "string" },
-    listPrice: { type: "string" },
-  },
-} as const;
-const facetList = {
-  type: "array",
-  items: { type: "object", properties: { value: { type: "string" }, count: { type: "integer" } } },
-} as const;
-
-interface SearchQuery {
-  q?: string;
-  category?: string[];
-  classification?: string[];
-  region?: string[];
-  provider?: string[];
-  accessMode?: string[];
-  priceMin?: string;
-  priceMax?: string;
-  limit: number;
-  cursor?: string;
-}
+/** An entry as the catalogue serves it: the operator's entry, its id and its list price. */
+const offerSchema = Type.Object({
+  ...CatalogEntrySchema.properties,
+  id: Type.String(),
+  listPrice: Type.String(),
+});
+const facetList = Type.Array(Type.Object({ value: Type.String(), count: Type.Integer() }));
 
 export interface CatalogRoutesOptions {
   /** The catalogue's title in the DCAT export, by space; defaults to the space name. */
@@ -139,10 +51,11 @@ function writer(request: FastifyRequest, space: string): void {
   if (!WRITERS.has(p.role)) throw new TdsError("forbidden", `Role ${p.role} may not write the catalogue`);
 }
 
-export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, opts, done) => {
+export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugin, opts, done) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
   const store = () => new CatalogStore(app.pool());
 
-  app.get<{ Params: { space: string }; Querystring: SearchQuery }>(
+  app.get(
     "/",
     {
       schema: {
@@ -151,42 +64,36 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         summary:
           "Search the space's catalogue: full text over title, description and keywords (Chinese and English), facets, keyset pagination",
         params: spaceParams,
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            q: { type: "string", maxLength: 200 },
-            category: list(63),
-            classification: list(63),
-            region: list(16),
-            provider: list(63),
-            accessMode: list(16),
-            priceMin: { type: "string", pattern: DECIMAL },
-            priceMax: { type: "string", pattern: DECIMAL },
-            limit: { type: "integer", minimum: 1, maximum: 100, default: 20 },
-            cursor: { type: "string", maxLength: 512 },
+        querystring: withDefaults(
+          {
+            q: Type.Optional(Type.String({ maxLength: 200 })),
+            category: Type.Optional(list(63)),
+            classification: Type.Optional(list(63)),
+            region: Type.Optional(list(16)),
+            provider: Type.Optional(list(63)),
+            accessMode: Type.Optional(list(16)),
+            // The DataOffer's own amount pattern: six decimals, as every price.
+            priceMin: Type.Optional(Type.String({ pattern: DECIMAL_AMOUNT })),
+            priceMax: Type.Optional(Type.String({ pattern: DECIMAL_AMOUNT })),
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+            cursor: Type.Optional(Type.String({ maxLength: 512 })),
           },
-        },
+          { additionalProperties: false },
+        ),
         response: {
-          200: {
-            type: "object",
-            properties: {
-              items: { type: "array", items: offerSchema },
-              total: { type: "integer" },
-              next: { type: "string" },
-              facets: {
-                type: "object",
-                properties: {
-                  category: facetList,
-                  classification: facetList,
-                  region: facetList,
-                  provider: facetList,
-                  accessMode: facetList,
-                  price: facetList,
-                },
-              },
-            },
-          },
+          200: Type.Object({
+            items: Type.Array(offerSchema),
+            total: Type.Integer(),
+            next: Type.Optional(Type.String()),
+            facets: Type.Object({
+              category: Type.Optional(facetList),
+              classification: Type.Optional(facetList),
+              region: Type.Optional(facetList),
+              provider: Type.Optional(facetList),
+              accessMode: Type.Optional(facetList),
+              price: Type.Optional(facetList),
+            }),
+          }),
           "4xx": problemResponse,
         },
       },
@@ -205,7 +112,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     },
   );
 
-  app.get<{ Params: { space: string } }>(
+  app.get(
     "/dcat",
     {
       schema: {
@@ -216,7 +123,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         response: {
           200: {
             description: "A dcat:Catalog",
-            content: { "application/ld+json": { schema: { type: "object", additionalProperties: true } } },
+            content: { "application/ld+json": { schema: Type.Object({}, { additionalProperties: true }) } },
           },
         },
       },
@@ -230,8 +137,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     },
   );
 
-  type OfferP = { Params: { space: string; namespace: string; name: string } };
-  app.get<OfferP>(
+  app.get(
     "/offers/:namespace/:name",
     {
       schema: {
@@ -251,7 +157,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     },
   );
 
-  app.put<OfferP & { Body: CatalogEntryInput }>(
+  app.put(
     "/offers/:namespace/:name",
     {
       schema: {
@@ -259,7 +165,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
         tags: ["catalogue"],
         summary: "Internal (the operator): publish or update a Ready offer. Idempotent",
         params: offerParams,
-        body: entrySchema,
+        body: CatalogEntrySchema,
         response: { 204: { type: "null" }, "4xx": problemResponse },
       },
     },
@@ -281,7 +187,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (app, 
     },
   );
 
-  app.delete<OfferP>(
+  app.delete(
     "/offers/:namespace/:name",
     {
       schema: {

@@ -6,15 +6,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
+import type { CatalogEntry } from "@tds/wire";
 import { migrate } from "../migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../test-support.ts";
-import {
-  CatalogStore,
-  decodeCursor,
-  type CatalogEntryInput,
-  type SearchFilters,
-  type SearchPage,
-} from "./store.ts";
+import { CatalogStore, decodeCursor, type SearchFilters, type SearchPage } from "./store.ts";
 
 const SPACE = "idx";
 let db: TestDatabase;
@@ -34,7 +29,7 @@ const rnd = (): number => {
 };
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
 
-function offer(i: number, version = 0): CatalogEntryInput {
+function offer(i: number, version = 0): CatalogEntry {
   const zh = i % 2 === 0;
   const words = Array.from({ length: 3 }, () => pick(zh ? ZH : EN));
   return {

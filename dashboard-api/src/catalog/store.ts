@@ -4,38 +4,13 @@
 // so a cursor names an exact position and pages never repeat or skip a row
 // while the catalogue is unchanged.
 import type { Pool } from "pg";
+import type { CatalogEntry } from "@tds/wire";
 import { documentTokens, searchQuery } from "./tokens.ts";
 import { catalogIndex, emptyFacets, type Cursor, type SearchFilters } from "./search-index.ts";
 
 export type { SearchFilters } from "./search-index.ts";
 
-export interface CatalogEntryInput {
-  space: string;
-  namespace: string;
-  name: string;
-  uid: string;
-  provider: string;
-  providerName: string;
-  title: string;
-  description: string;
-  keywords: string[];
-  classification: string;
-  dataCategory: string;
-  regionOfOrigin: string;
-  accessMode: string;
-  contractApproval: string;
-  purposes: string[];
-  format: string;
-  contentId: string;
-  byteSize: number;
-  objects: number;
-  currency: string;
-  price: Record<string, string>;
-  publishedAt: string;
-  validity?: { notBefore?: string; notAfter?: string };
-}
-
-export interface CatalogOffer extends CatalogEntryInput {
+export interface CatalogOffer extends CatalogEntry {
   id: string;
   listPrice: string;
 }
@@ -83,8 +58,8 @@ interface Row {
   classification: string;
   data_category: string;
   region: string;
-  access_mode: string;
-  contract_approval: string;
+  access_mode: CatalogEntry["accessMode"];
+  contract_approval: CatalogEntry["contractApproval"];
   purposes: string[];
   format: string;
   content_id: string;
@@ -141,7 +116,7 @@ function toOffer(r: Row): CatalogOffer {
 export class CatalogStore {
   constructor(private readonly pool: Pool) {}
 
-  async upsert(e: CatalogEntryInput): Promise<void> {
+  async upsert(e: CatalogEntry): Promise<void> {
     const lexemes = documentTokens(e.title, e.description, e.keywords.join(" "), e.providerName);
     await this.pool.query(
       `insert into catalog_offers (space, namespace, name, uid, provider, provider_name, title, description,

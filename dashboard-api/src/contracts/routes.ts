@@ -6,23 +6,26 @@
 //   tds.dev/export-decision  approve | reject   a space admin or compliance reviewer, for cross-border transfers
 //   tds.dev/revoke           <reason>           provider or admin; tds.dev/revoked-by names who
 import { randomBytes } from "node:crypto";
+import { Type, type Static } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { RFC3339 } from "@tds/wire";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace, hasCapability, type Principal } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import type { ContractsKube } from "./kube.ts";
 import {
-  splitParticipantNamespace,
+  DataContractSpecSchema,
   DECISION_ANNOTATION,
+  DNS1123_LABEL,
+  DNS1123_SUBDOMAIN,
   EXPORT_DECISION_ANNOTATION,
   REVOKE_ANNOTATION,
   REVOKED_BY_ANNOTATION,
+  splitParticipantNamespace,
+  TOKEN,
 } from "@tds/crds";
 
-const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
-const OBJECT_NAME = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
-const TOKEN = "^[a-z0-9]+([-.][a-z0-9]+)*$";
-const RFC3339 = "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$";
 const ADMINS: ReadonlySet<string> = new Set(["platform-admin", "space-admin"]);
 
 export interface ContractRoutesOptions {
@@ -30,37 +33,59 @@ export interface ContractRoutesOptions {
   readonly kube: ContractsKube | undefined;
 }
 
-interface CreateBody {
-  offer: { namespace: string; name: string };
-  purpose: string;
-  consumer?: string;
-  name?: string;
-  requestedValidity?: { notBefore?: string; notAfter: string };
-  requestedAccesses?: number;
-  justification?: string;
-}
+const label = (maxLength = 63) => Type.String({ pattern: DNS1123_LABEL, maxLength });
+const objectName = (description?: string) =>
+  Type.String({ pattern: DNS1123_SUBDOMAIN, maxLength: 253, ...(description ? { description } : {}) });
+const instant = (description: string | undefined) =>
+  Type.String({ pattern: RFC3339, ...(description ? { description } : {}) });
 
-const contractParams = {
-  type: "object",
-  required: ["space", "namespace", "name"],
-  properties: {
-    space: { type: "string", pattern: NAME, maxLength: 63 },
-    namespace: { type: "string", pattern: NAME, maxLength: 63 },
-    name: { type: "string", pattern: OBJECT_NAME, maxLength: 253 },
+/** The DataContract's spec as a request asks for it: the CRD's fields, with JSON Schema patterns. */
+const spec = DataContractSpecSchema.properties;
+const requestBody = Type.Object(
+  {
+    offer: Type.Object(
+      {
+        namespace: label(),
+        name: objectName(spec.offerRef.properties.name.description),
+      },
+      { additionalProperties: false, description: spec.offerRef.description },
+    ),
+    purpose: Type.String({ pattern: TOKEN, maxLength: 63, description: spec.purpose.description }),
+    // The consumer's namespace is <space>--<consumer>, itself a label of at most 63 characters.
+    consumer: Type.Optional(label(59)),
+    name: Type.Optional(objectName()),
+    requestedValidity: Type.Optional(
+      Type.Object(
+        {
+          notBefore: Type.Optional(instant(spec.requestedValidity.properties.notBefore.description)),
+          notAfter: instant(spec.requestedValidity.properties.notAfter.description),
+        },
+        { additionalProperties: false, description: spec.requestedValidity.description },
+      ),
+    ),
+    requestedAccesses: Type.Optional(
+      Type.Integer({ minimum: 1, description: spec.requestedAccesses.description }),
+    ),
+    justification: Type.Optional(
+      Type.String({ maxLength: 4096, description: spec.justification.description }),
+    ),
   },
-} as const;
-const contractResponse = {
-  type: "object",
-  properties: {
-    namespace: { type: "string" },
-    name: { type: "string" },
-    uid: { type: "string" },
-    state: { type: "string" },
-    annotations: { type: "object", additionalProperties: { type: "string" } },
-  },
-} as const;
+  { additionalProperties: false },
+);
 
-export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app, opts, done) => {
+const contractParams = Type.Object({ space: label(), namespace: label(), name: objectName() });
+const contractResponse = Type.Object({
+  namespace: Type.Optional(Type.String()),
+  name: Type.Optional(Type.String()),
+  uid: Type.Optional(Type.String()),
+  state: Type.Optional(Type.String()),
+  annotations: Type.Optional(
+    Type.Unsafe<Record<string, string>>({ type: "object", additionalProperties: { type: "string" } }),
+  ),
+});
+
+export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (plugin, opts, done) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
   const kube = (): ContractsKube => {
     if (!opts.kube) throw new TdsError("unavailable", "The API has no access to the Kubernetes API");
     return opts.kube;
@@ -72,7 +97,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
     return p;
   };
 
-  app.post<{ Params: { space: string }; Body: CreateBody }>(
+  app.post(
     "/",
     {
       schema: {
@@ -80,37 +105,8 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
         tags: ["contracts"],
         summary:
           "Request a contract: creates a DataContract in the consumer's namespace; the operator decides it (see status.state)",
-        params: { type: "object", properties: { space: { type: "string", pattern: NAME, maxLength: 63 } } },
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["offer", "purpose"],
-          properties: {
-            offer: {
-              type: "object",
-              additionalProperties: false,
-              required: ["namespace", "name"],
-              properties: {
-                namespace: { type: "string", pattern: NAME, maxLength: 63 },
-                name: { type: "string", pattern: OBJECT_NAME, maxLength: 253 },
-              },
-            },
-            purpose: { type: "string", pattern: TOKEN, maxLength: 63 },
-            consumer: { type: "string", pattern: NAME, maxLength: 59 },
-            name: { type: "string", pattern: OBJECT_NAME, maxLength: 253 },
-            requestedValidity: {
-              type: "object",
-              additionalProperties: false,
-              required: ["notAfter"],
-              properties: {
-                notBefore: { type: "string", pattern: RFC3339 },
-                notAfter: { type: "string", pattern: RFC3339 },
-              },
-            },
-            requestedAccesses: { type: "integer", minimum: 1 },
-            justification: { type: "string", maxLength: 4096 },
-          },
-        },
+        params: Type.Object({ space: label() }),
+        body: requestBody,
         response: {
           201: contractResponse,
           "4xx": problemResponse,
@@ -156,14 +152,16 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
     },
   );
 
-  type ContractP = { Params: { space: string; namespace: string; name: string } };
   /**
    * Who may decide: the provider of the contract's offer, or an admin of the space;
    * for a verdict (not a revocation) also a compliance reviewer, whose verdict is
    * always the cross-border export decision.
    */
-  const decider = async (request: FastifyRequest<ContractP>, action: "verdict" | "revoke") => {
-    const { space, namespace, name } = request.params;
+  const decider = async (
+    request: FastifyRequest,
+    { space, namespace, name }: Static<typeof contractParams>,
+    action: "verdict" | "revoke",
+  ) => {
     const p = member(request, space);
     if (splitParticipantNamespace(namespace)?.space !== space)
       throw new TdsError("notFound", `Contract ${namespace}/${name} not found`, { field: "namespace" });
@@ -183,7 +181,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
   };
 
   for (const verdict of ["approve", "reject"] as const) {
-    app.post<ContractP>(
+    app.post(
       `/:namespace/:name/${verdict}`,
       {
         schema: {
@@ -200,14 +198,14 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
       },
       async (request) => {
         const { namespace, name } = request.params;
-        const { isProvider } = await decider(request, "verdict");
+        const { isProvider } = await decider(request, request.params, "verdict");
         const key = isProvider ? DECISION_ANNOTATION : EXPORT_DECISION_ANNOTATION;
         return kube().annotate(namespace, name, { [key]: verdict });
       },
     );
   }
 
-  app.post<ContractP & { Body: { reason: string } }>(
+  app.post(
     "/:namespace/:name/revoke",
     {
       schema: {
@@ -216,12 +214,10 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
         summary:
           "Revoke a contract (the offer's provider or a space admin); access stops within one monitor interval",
         params: contractParams,
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["reason"],
-          properties: { reason: { type: "string", minLength: 1, maxLength: 1024 } },
-        },
+        body: Type.Object(
+          { reason: Type.String({ minLength: 1, maxLength: 1024 }) },
+          { additionalProperties: false },
+        ),
         response: {
           200: contractResponse,
           "4xx": problemResponse,
@@ -231,7 +227,7 @@ export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (app
     },
     async (request) => {
       const { namespace, name } = request.params;
-      const { p } = await decider(request, "revoke");
+      const { p } = await decider(request, request.params, "revoke");
       return kube().annotate(namespace, name, {
         [REVOKE_ANNOTATION]: request.body.reason,
         [REVOKED_BY_ANNOTATION]: `${p.role}:${p.participant ?? p.subject}`,

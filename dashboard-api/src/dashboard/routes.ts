@@ -1,4 +1,5 @@
 // GET /dashboard: the finance page, plain HTML and inline script, no build step.
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginCallback } from "fastify";
 import { dashboardHtml } from "./page.ts";
 
@@ -13,7 +14,7 @@ export const dashboardRoutes: FastifyPluginCallback = (app, _opts, done) => {
         summary: "The finance page (the shell is public; its data calls need a token)",
         security: [],
         response: {
-          200: { description: "The page", content: { "text/html": { schema: { type: "string" } } } },
+          200: { description: "The page", content: { "text/html": { schema: Type.String() } } },
         },
       },
     },

@@ -13,6 +13,7 @@
 // not exist for it); one of this space that is not a participant is 403.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { DNS1123_LABEL } from "@tds/crds";
 import type { Acceptance } from "../auth/certificates.ts";
 import type { TokenVerifier } from "../auth/tokens.ts";
 
@@ -56,7 +57,7 @@ export type Caller =
 export class DspConfigError extends Error {}
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const NAME = new RegExp(DNS1123_LABEL);
 
 /** Parses TDS_DSP_SPACES (JSON), naming the first bad field. */
 export function parseDspConfig(text: string): DspConfig {

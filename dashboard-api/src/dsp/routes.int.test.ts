@@ -16,6 +16,7 @@ import { sha256Hex, type DspConfig } from "./identity.ts";
 import { DSP_CONTEXT } from "./messages.ts";
 import { datasetIdOf, offerIdOf } from "./odrl.ts";
 import { DspStore } from "./store.ts";
+import type { CatalogEntry } from "@tds/wire";
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -40,7 +41,7 @@ const config: DspConfig = {
     ],
   },
 };
-const offer = {
+const offer: CatalogEntry = {
   space: "alpha",
   namespace: "alpha--maker",
   name: "sensor-data",

@@ -5,6 +5,7 @@
 // POST /v1/spaces/<space>/dsp/{negotiations,transfers}, with which a
 // participant starts a negotiation or transfer as consumer. These routes do
 // their own authentication (identity.ts) and answer DSP error bodies.
+import { Type } from "@sinclair/typebox";
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import type { TokenVerifier } from "../auth/tokens.ts";
 import { CatalogStore } from "../catalog/store.ts";
@@ -429,11 +430,10 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
           summary: `Start a DSP ${kind} as consumer`,
           // An API route (not the protocol's): its errors are the API's problem documents.
           response: {
-            201: {
-              description: `The ${kind} started`,
-              type: "object",
-              properties: { consumerPid: { type: "string" }, state: { type: "string" } },
-            },
+            201: Type.Object(
+              { consumerPid: Type.Optional(Type.String()), state: Type.Optional(Type.String()) },
+              { description: `The ${kind} started` },
+            ),
             "4xx": problemResponse,
             "5xx": problemResponse,
           },

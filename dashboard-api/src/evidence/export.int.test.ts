@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import { signerFromPem } from "./checkpoint.ts";
-import type { EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import { type EvidenceExport, exportChunks, exportStream } from "./export.ts";
 import { evidenceRoutes } from "./routes.ts";
 import { EvidenceStore } from "./store.ts";

@@ -9,7 +9,7 @@
 // the previous one has been taken. The tree size is fixed when the export
 // starts; the log is append-only, so later appends change nothing below it.
 import { Readable } from "node:stream";
-import type { EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import type { EntryFilter, EvidenceStore } from "./store.ts";
 
 export const EXPORT_FORMAT = "tds.dev/evidence-export/v1";

@@ -4,7 +4,7 @@
 // fails only its own caller.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import type { EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import { GroupedAppender } from "./grouped.ts";
 import { EvidenceStore } from "./store.ts";
 import { type FreshDatabase, freshDatabase } from "./testing.ts";

@@ -7,7 +7,7 @@
 // with a direct append. If a grouped append fails (one caller's entry
 // conflicts with the log, say), each caller of that group is appended alone,
 // so one bad entry never costs another caller its evidence.
-import type { EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import type { AppendResult } from "./store.ts";
 
 /** What appends: the store, or anything with its contract. */

@@ -1,4 +1,4 @@
-// The evidence API and client against a real PostgreSQL: idempotent appends
+// The evidence API and its client (ApiClient, @tds/wire) against a real PostgreSQL: idempotent appends
 // through a lossy network, participant visibility, stable error codes, proofs
 // that verify, and the `tds evidence verify` command on a real export.
 import { after, before, test } from "node:test";
@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance, type InjectOptions } from "fastify";
 import { type CheckpointSigner, signerFromPem, verifyCheckpoint } from "./checkpoint.ts";
-import { EvidenceClient, EvidenceClientError } from "./client.ts";
-import { entryLeafHash, type EvidenceEntry } from "./entry.ts";
+import { ApiClient, ApiError, type EvidenceEntry } from "@tds/wire";
+import { entryLeafHash } from "./entry.ts";
 import type { EvidenceExport } from "./export.ts";
 import { verifyConsistency, verifyInclusion } from "./merkle.ts";
 import { evidenceRoutes } from "./routes.ts";
@@ -92,8 +92,8 @@ test("a retried append whose answer was lost is recorded once", async () => {
     if (calls === 1) throw new TypeError("socket hang up after the server committed");
     return res;
   };
-  const client = new EvidenceClient({ baseUrl, fetch: lossy, backoffMs: 1 });
-  const results = await client.append(SPACE, [entry(0), entry(1)]);
+  const client = new ApiClient({ url: baseUrl, fetch: lossy, backoffMs: 1 });
+  const results = await client.appendEvidence(SPACE, [entry(0), entry(1)]);
   assert.equal(calls, 2);
   assert.deepEqual(
     results.map((r) => [r.leafIndex, r.duplicate]),
@@ -102,7 +102,7 @@ test("a retried append whose answer was lost is recorded once", async () => {
       [1, true],
     ],
   );
-  const more = await client.append(
+  const more = await client.appendEvidence(
     SPACE,
     Array.from({ length: 28 }, (_, i) => entry(i + 2)),
   );
@@ -115,18 +115,18 @@ test("a retried append whose answer was lost is recorded once", async () => {
 });
 
 test("a conflicting append is refused and says where the event is and what the log holds", async () => {
-  const client = new EvidenceClient({
-    baseUrl,
+  const client = new ApiClient({
+    url: baseUrl,
     fetch: (input, init) =>
       fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...as("operator") } }),
   });
   // The same event again with a later clock, as after a crash between the append and the status.
   const retried = { ...entry(3), time: "2025-03-01T12:00:07Z" };
-  const err = await client.append(SPACE, [retried]).then(
+  const err = await client.appendEvidence(SPACE, [retried]).then(
     () => assert.fail("a conflicting append must be refused"),
     (e: unknown) => e,
   );
-  assert.ok(err instanceof EvidenceClientError);
+  assert.ok(err instanceof ApiError);
   assert.equal(err.status, 409);
   assert.equal(err.code, "TDS_ERR_EVIDENCE_EVENT_CONFLICT");
   assert.equal(err.recorded?.leafIndex, 3);

@@ -3,11 +3,19 @@
 // entries about their own objects; the operator appends through the internal
 // POST /entries. Authentication happens before (the app's auth plugin); this
 // plugin asks the `authorize` callbacks what the caller may do.
+import { Type, type Static } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { DNS1123_LABEL } from "@tds/crds";
+import {
+  AppendEvidenceBodySchema,
+  AppendEvidenceResponseSchema,
+  MAX_EVIDENCE_PAGE,
+  StoredEntrySchema,
+} from "@tds/wire";
 import type { FastifyError, FastifyPluginCallback, FastifyRequest } from "fastify";
 import { type CheckpointExporter, checkpointNow, type SignerFor } from "./checkpointer.ts";
 import { CheckpointError, type CheckpointSigner, type SignedCheckpoint } from "./checkpoint.ts";
 import { errorAnswer, problem, PROBLEM_MEDIA_TYPE, problemSchema, sendProblem } from "../errors.ts";
-import { entrySchema, type EvidenceEntry } from "./entry.ts";
 import { exportStream } from "./export.ts";
 import { type EntryFilter, EvidenceConflictError, EvidenceError, type EvidenceStore } from "./store.ts";
 
@@ -25,36 +33,20 @@ export interface EvidenceRoutesOptions {
   exporter?: CheckpointExporter;
 }
 
-const MAX_PAGE = 1000;
-const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const MAX_PAGE = MAX_EVIDENCE_PAGE;
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString("base64");
 
-const spaceParams = {
-  type: "object",
-  required: ["space"],
-  properties: { space: { type: "string", pattern: NAME, maxLength: 63 } },
-} as const;
-const index = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
-const hashArray = { type: "array", items: { type: "string" } } as const;
-const checkpointBody = {
-  type: "object",
-  required: ["treeSize", "rootHash", "time", "note"],
-  properties: {
-    origin: { type: "string" },
-    treeSize: { type: "integer" },
-    rootHash: { type: "string", description: "base64" },
-    time: { type: "string" },
-    note: { type: "string", description: "the C2SP signed note, verbatim" },
-  },
-} as const;
-const storedEntry = {
-  type: "object",
-  properties: {
-    leafIndex: { type: "integer" },
-    leafHash: { type: "string" },
-    entry: { type: "object", additionalProperties: true },
-  },
-} as const;
+const spaceParams = Type.Object({ space: Type.String({ pattern: DNS1123_LABEL, maxLength: 63 }) });
+const index = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const hashArray = Type.Array(Type.String());
+const checkpointBody = Type.Object({
+  origin: Type.Optional(Type.String()),
+  treeSize: Type.Integer(),
+  rootHash: Type.String({ description: "base64" }),
+  time: Type.String(),
+  note: Type.String({ description: "the C2SP signed note, verbatim" }),
+});
+const storedEntry = StoredEntrySchema;
 /** The API's problem document (errors.ts), with the conflicting entry for TDS_ERR_EVIDENCE_EVENT_CONFLICT. */
 const evidenceProblemSchema = {
   type: "object",
@@ -77,17 +69,14 @@ const errorBody = {
  * it (export.ts writes these members in this order), so this schema documents
  * the answer rather than serialising it.
  */
-export const exportBody = {
-  type: "object",
-  properties: {
-    format: { type: "string" },
-    space: { type: "string" },
-    origin: { type: "string" },
-    treeSize: { type: "integer" },
-    entries: { type: "array", items: storedEntry },
-    checkpoints: { type: "array", items: { type: "string" } },
-  },
-} as const;
+export const exportBody = Type.Object({
+  format: Type.Optional(Type.String()),
+  space: Type.Optional(Type.String()),
+  origin: Type.Optional(Type.String()),
+  treeSize: Type.Optional(Type.Integer()),
+  entries: Type.Optional(Type.Array(storedEntry)),
+  checkpoints: Type.Optional(Type.Array(Type.String())),
+});
 
 const STATUS: Record<string, number> = {
   TDS_ERR_EVIDENCE_SPACE_MISMATCH: 400,
@@ -101,11 +90,12 @@ const STATUS: Record<string, number> = {
   TDS_ERR_FORBIDDEN: 403,
 };
 
-function checkpointJson(c: SignedCheckpoint): Record<string, unknown> {
+function checkpointJson(c: SignedCheckpoint): Static<typeof checkpointBody> {
   return { origin: c.origin, treeSize: c.treeSize, rootHash: b64(c.rootHash), time: c.time, note: c.note };
 }
 
-export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app, opts, done) => {
+export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (plugin, opts, done) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
   const { store } = opts;
 
   app.setErrorHandler((error: Error, request, reply) => {
@@ -147,9 +137,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     }
   };
 
-  type P = { Params: { space: string } };
-
-  app.get<P & { Querystring: { start: number; end?: number } }>(
+  app.get(
     "/entries",
     {
       schema: {
@@ -157,16 +145,13 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
         operationId: "listEvidenceEntries",
         summary: "Entries by leaf range [start, end); participants get only entries about their own objects",
         params: spaceParams,
-        querystring: { type: "object", required: ["start"], properties: { start: index, end: index } },
+        querystring: Type.Object({ start: index, end: Type.Optional(index) }),
         response: {
-          200: {
-            type: "object",
-            properties: {
-              treeSize: { type: "integer" },
-              entries: { type: "array", items: storedEntry },
-              next: { type: "integer" },
-            },
-          },
+          200: Type.Object({
+            treeSize: Type.Integer(),
+            entries: Type.Array(storedEntry),
+            next: Type.Optional(Type.Integer()),
+          }),
           "4xx": errorBody,
         },
       },
@@ -200,7 +185,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     },
   );
 
-  app.post<P & { Body: { entries: EvidenceEntry[] } }>(
+  app.post(
     "/entries",
     {
       schema: {
@@ -208,30 +193,9 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
         operationId: "appendEvidenceEntries",
         summary: "Append entries (internal: the operator). Idempotent per eventId; answered after commit",
         params: spaceParams,
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["entries"],
-          properties: { entries: { type: "array", minItems: 1, maxItems: MAX_PAGE, items: entrySchema } },
-        },
+        body: AppendEvidenceBodySchema,
         response: {
-          "2xx": {
-            type: "object",
-            properties: {
-              results: {
-                type: "array",
-                items: {
-                  type: "object",
-                  properties: {
-                    eventId: { type: "string" },
-                    leafIndex: { type: "integer" },
-                    leafHash: { type: "string" },
-                    duplicate: { type: "boolean" },
-                  },
-                },
-              },
-            },
-          },
+          "2xx": AppendEvidenceResponseSchema,
           "4xx": errorBody,
         },
       },
@@ -246,7 +210,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     },
   );
 
-  app.get<P>(
+  app.get(
     "/checkpoint",
     {
       schema: {
@@ -267,7 +231,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     },
   );
 
-  app.post<P>(
+  app.post(
     "/checkpoint",
     {
       schema: {
@@ -300,7 +264,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     },
   );
 
-  app.get<P & { Querystring: { leafIndex: number; treeSize: number } }>(
+  app.get(
     "/proofs/inclusion",
     {
       schema: {
@@ -308,21 +272,17 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
         operationId: "getEvidenceInclusionProof",
         summary: "RFC 9162 inclusion proof of a leaf in a tree size",
         params: spaceParams,
-        querystring: {
-          type: "object",
-          required: ["leafIndex", "treeSize"],
-          properties: { leafIndex: index, treeSize: { ...index, minimum: 1 } },
-        },
+        querystring: Type.Object({
+          leafIndex: index,
+          treeSize: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+        }),
         response: {
-          200: {
-            type: "object",
-            properties: {
-              leafIndex: { type: "integer" },
-              treeSize: { type: "integer" },
-              leafHash: { type: "string" },
-              proof: hashArray,
-            },
-          },
+          200: Type.Object({
+            leafIndex: Type.Integer(),
+            treeSize: Type.Integer(),
+            leafHash: Type.String(),
+            proof: hashArray,
+          }),
           "4xx": errorBody,
         },
       },
@@ -337,7 +297,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     },
   );
 
-  app.get<P & { Querystring: { first: number; second: number } }>(
+  app.get(
     "/proofs/consistency",
     {
       schema: {
@@ -345,16 +305,9 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
         operationId: "getEvidenceConsistencyProof",
         summary: "RFC 9162 consistency proof between two tree sizes",
         params: spaceParams,
-        querystring: {
-          type: "object",
-          required: ["first", "second"],
-          properties: { first: index, second: index },
-        },
+        querystring: Type.Object({ first: index, second: index }),
         response: {
-          200: {
-            type: "object",
-            properties: { first: { type: "integer" }, second: { type: "integer" }, proof: hashArray },
-          },
+          200: Type.Object({ first: Type.Integer(), second: Type.Integer(), proof: hashArray }),
           "4xx": errorBody,
         },
       },
@@ -368,7 +321,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (app
     },
   );
 
-  app.get<P>(
+  app.get(
     "/export",
     {
       schema: {

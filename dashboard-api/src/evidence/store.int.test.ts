@@ -8,7 +8,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { CreateBucketCommand, GetObjectCommand } from "@aws-sdk/client-s3";
 import { type CheckpointSigner, signerFromPem, verifyCheckpoint } from "./checkpoint.ts";
 import { checkpointNow, s3CheckpointExporter, startCheckpointer } from "./checkpointer.ts";
-import type { EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import { exportLog } from "./export.ts";
 import { leafHash, MemoryTree, verifyConsistency, verifyInclusion } from "./merkle.ts";
 import { EvidenceError, EvidenceStore } from "./store.ts";

@@ -13,7 +13,8 @@
 // When anything else wrote the head (another replica, another appender), the
 // statement writes nothing and the append takes the locked transaction.
 import type pg from "pg";
-import { entryBytes, type EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
+import { entryBytes } from "./entry.ts";
 import {
   appendToFrontier,
   consistencyPlan,

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import pg from "pg";
 import { S3Client } from "@aws-sdk/client-s3";
 import Fastify from "fastify";
-import type { EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import { EXPORT_FORMAT, type ExportedLeaf } from "./export.ts";
 import { exportBody } from "./routes.ts";
 import type { EntryFilter, EvidenceStore } from "./store.ts";

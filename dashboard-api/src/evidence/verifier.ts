@@ -2,7 +2,8 @@
 // logic behind `tds evidence verify`. Needs nothing but the export, the log's
 // public key and, ideally, a checkpoint the verifier saw earlier (for example
 // the one exported to the space's bucket). Pure: no I/O.
-import { entryLeafHash, type EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
+import { entryLeafHash } from "./entry.ts";
 import { EXPORT_FORMAT, type EvidenceExport } from "./export.ts";
 import { type Hash, hashEquals, MemoryTree, verifyConsistency, verifyInclusion } from "./merkle.ts";
 import { CheckpointError, type SignedCheckpoint, verifyCheckpoint } from "./checkpoint.ts";

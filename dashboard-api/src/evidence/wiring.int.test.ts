@@ -16,7 +16,7 @@ import { loadKube } from "../kube/kube.ts";
 import { migrate } from "../migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../test-support.ts";
 import { originFor, verifyCheckpoint, publicKeyFromPem } from "./checkpoint.ts";
-import type { EvidenceEntry } from "./entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
 import { s3FromEnv } from "./testing.ts";
 import { bucketExporter, secretSignerFor, SIGNING_KEY_FIELD, SIGNING_KEY_SECRET } from "./wiring.ts";
 

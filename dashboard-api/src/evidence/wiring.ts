@@ -3,6 +3,9 @@
 // Secret tds-<space>/evidence-signing-key, the S3 bucket checkpoints are
 // exported to, and the public-key route members verify checkpoints with.
 import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
+import { Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { DNS1123_LABEL } from "@tds/crds";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { authorize, canSeeSpace, hasCapability } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
@@ -103,31 +106,22 @@ export interface PublicKeyRouteOptions {
 }
 
 /** GET /v1/spaces/:space/evidence/public-key: the key members verify checkpoints with. */
-export const evidencePublicKeyRoute: FastifyPluginCallback<PublicKeyRouteOptions> = (app, opts, done) => {
-  app.get<{ Params: { space: string } }>(
+export const evidencePublicKeyRoute: FastifyPluginCallback<PublicKeyRouteOptions> = (plugin, opts, done) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
     "/public-key",
     {
       schema: {
         operationId: "getEvidencePublicKey",
         tags: ["evidence"],
         summary: "The space's Ed25519 checkpoint key (SPKI PEM) and its signed-note verifier key",
-        params: {
-          type: "object",
-          required: ["space"],
-          properties: {
-            space: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 },
-          },
-        },
+        params: Type.Object({ space: Type.String({ pattern: DNS1123_LABEL, maxLength: 63 }) }),
         response: {
-          200: {
-            type: "object",
-            required: ["origin", "publicKeyPem", "verifierKey"],
-            properties: {
-              origin: { type: "string" },
-              publicKeyPem: { type: "string" },
-              verifierKey: { type: "string" },
-            },
-          },
+          200: Type.Object({
+            origin: Type.String(),
+            publicKeyPem: Type.String(),
+            verifierKey: Type.String(),
+          }),
           "4xx": problemResponse,
           "5xx": problemResponse,
         },

@@ -12,7 +12,8 @@ import {
   verifyCheckpoint,
   type CheckpointSigner,
 } from "../evidence/checkpoint.ts";
-import { entryLeafHash, type EvidenceEntry } from "../evidence/entry.ts";
+import type { EvidenceEntry } from "@tds/wire";
+import { entryLeafHash } from "../evidence/entry.ts";
 import { EXPORT_FORMAT, type EvidenceExport } from "../evidence/export.ts";
 import { MemoryTree } from "../evidence/merkle.ts";
 import { exportCsv, REPORT_FORMAT, type ExportReport } from "../exports/report.ts";

@@ -31,10 +31,9 @@
 import { createHash } from "node:crypto";
 import type { Pool } from "pg";
 import { withTransaction } from "../plugins/db.ts";
-import { normalizeEvent, usageEventType, type UsageEventInput } from "../metering/events.ts";
+import { usageEventType, type EvidenceEntry, type MeterName, type UsageEvent } from "@tds/wire";
+import { normalizeEvent } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
-import type { MeterName } from "../metering/meters.ts";
-import type { EvidenceEntry } from "../evidence/entry.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import type { ContractGrant, ExportCheck } from "./grants.ts";
 
@@ -84,7 +83,7 @@ const attributionOf = (grant: ContractGrant): Attribution => ({
   subject: `${grant.contract.namespace}/${grant.contract.name}`,
 });
 
-function usage(a: Attribution, id: string, meter: MeterName, quantity: number, time: Date): UsageEventInput {
+function usage(a: Attribution, id: string, meter: MeterName, quantity: number, time: Date): UsageEvent {
   return {
     specversion: "1.0",
     id,
@@ -105,7 +104,7 @@ function usage(a: Attribution, id: string, meter: MeterName, quantity: number, t
 }
 
 /** The access of a transfer: one event, timed at the transfer's creation, whoever ingests it. */
-const accessEvent = (a: Attribution, transferId: string, createdAt: Date): UsageEventInput =>
+const accessEvent = (a: Attribution, transferId: string, createdAt: Date): UsageEvent =>
   usage(a, `${transferId}/access`, "offer.accesses", 1, createdAt);
 
 /** A transfer whose access is claimed: what the request needs to meter its attempt. */
@@ -406,7 +405,7 @@ export class Ledger {
       const row = after.rows[0];
       if (!row) throw new Error(`transfer ${t.transferId} is not in the ledger`);
       const added = Number(row.bytes) - old;
-      const events: UsageEventInput[] = [];
+      const events: UsageEvent[] = [];
       if (t.first) events.push(accessEvent(attributionOf(grant), t.transferId, t.createdAt));
       if (added > 0) {
         events.push(

@@ -1,92 +1,12 @@
-// Usage events as CloudEvents 1.0 (structured JSON): the schema, validation beyond
-// the schema (timestamps), and the canonical form whose hash makes replays detectable.
+// Usage events (CloudEvents 1.0, their schema in @tds/wire) as ingest stores
+// them: validation beyond the schema (timestamps), and the canonical form
+// whose hash makes replays detectable.
 import { createHash } from "node:crypto";
+import type { MeterName, UsageEvent } from "@tds/wire";
 import { TdsError } from "../errors.ts";
-import { meterNames, type MeterName } from "./meters.ts";
 
-export const usageEventType = "dev.tds.usage.v1";
-const namePattern = "^[a-z0-9]([-a-z0-9._/]{0,251}[a-z0-9])?$";
-
-export const usageEventSchema = {
-  $id: "UsageEvent",
-  type: "object",
-  description:
-    "A CloudEvent 1.0 in structured JSON. Idempotent on (data.space, source, id): a replay returns the original " +
-    "result; the same key with a different payload is rejected and flagged. Other spaces' events never collide.",
-  required: ["specversion", "id", "source", "type", "time", "data"],
-  properties: {
-    specversion: { type: "string", enum: ["1.0"] },
-    id: { type: "string", minLength: 1, maxLength: 256 },
-    source: { type: "string", minLength: 1, maxLength: 1024 },
-    type: { type: "string", enum: [usageEventType] },
-    time: { type: "string", format: "date-time", description: "When the usage happened (RFC 3339)" },
-    subject: { type: "string", maxLength: 1024 },
-    datacontenttype: { type: "string", enum: ["application/json"] },
-    data: {
-      type: "object",
-      additionalProperties: false,
-      required: ["space", "participant", "meter", "quantity"],
-      // An offer names its provider, a contract its offer. Written as if/then (valid in JSON Schema
-      // draft-07, which the validator speaks, and in 2020-12, which OpenAPI 3.1 speaks) rather than
-      // draft-07's `dependencies`, which 2020-12 removed. `properties: { x: true }` only says, for
-      // linters that read each subschema alone, that x is the property declared below.
-      allOf: [
-        {
-          if: { properties: { offer: true }, required: ["offer"] },
-          then: { properties: { provider: true }, required: ["provider"] },
-        },
-        {
-          if: { properties: { contract: true }, required: ["contract"] },
-          then: { properties: { offer: true }, required: ["offer"] },
-        },
-      ],
-      properties: {
-        space: { type: "string", pattern: namePattern },
-        participant: { type: "string", pattern: namePattern, description: "Who used (and pays)" },
-        provider: { type: "string", pattern: namePattern, description: "Whose data was used" },
-        offer: { type: "string", pattern: namePattern, description: "The data offer used" },
-        contract: {
-          type: "string",
-          pattern: namePattern,
-          description:
-            "The DataContract (in the participant's namespace) the offer was used under; its price applies",
-        },
-        meter: { type: "string", enum: meterNames },
-        quantity: {
-          // One schema with two types, not anyOf: ajv's type coercion must never turn a
-          // big decimal string into a float. Integers up to 2^53-1, decimal strings beyond.
-          type: ["integer", "string"],
-          minimum: 0,
-          maximum: Number.MAX_SAFE_INTEGER,
-          pattern: "^(0|[1-9][0-9]{0,37})$",
-          description: "Integer in the meter's base unit; a decimal string for values beyond 2^53",
-        },
-      },
-    },
-  },
-} as const;
-
-export interface UsageEventInput {
-  specversion: "1.0";
-  id: string;
-  source: string;
-  type: string;
-  time: string;
-  subject?: string;
-  datacontenttype?: string;
-  data: {
-    space: string;
-    participant: string;
-    provider?: string;
-    offer?: string;
-    contract?: string;
-    meter: MeterName;
-    quantity: number | string;
-  };
-  [extension: string]: unknown;
-}
-
-export interface UsageEvent {
+/** A usage event validated and normalised, as ingest stores it. */
+export interface IngestEvent {
   readonly source: string;
   readonly id: string;
   readonly space: string;
@@ -99,7 +19,7 @@ export interface UsageEvent {
   readonly time: Date;
   /** sha256 of the canonical form; equal for a faithful replay. */
   readonly sha256: Buffer;
-  readonly raw: UsageEventInput;
+  readonly raw: UsageEvent;
 }
 
 export interface TimeWindow {
@@ -122,11 +42,11 @@ function canonicalJson(value: unknown): string {
 
 /** Validates what the schema cannot (instants) and normalises one event. */
 export function normalizeEvent(
-  raw: UsageEventInput,
+  raw: UsageEvent,
   index: number,
   now: Date,
   window = defaultTimeWindow,
-): UsageEvent {
+): IngestEvent {
   const time = new Date(raw.time);
   const field = `body/${index}/time`;
   if (Number.isNaN(time.getTime()))

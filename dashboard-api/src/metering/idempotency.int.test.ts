@@ -14,7 +14,7 @@ import type { Role } from "../auth/principal.ts";
 import { createTokenVerifier } from "../auth/tokens.ts";
 import { migrate, migrationsDir } from "../migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../test-support.ts";
-import { usageEventType, type UsageEventInput } from "./events.ts";
+import { usageEventType, type UsageEvent } from "@tds/wire";
 
 const NOW = new Date("2025-03-15T12:00:00Z");
 let db: TestDatabase;
@@ -39,7 +39,7 @@ after(async () => {
 const tokenFor = (role: Role, space?: string) =>
   mintToken(key, { role, subject: `${role}-${space ?? "all"}`, ...(space ? { space } : {}) });
 
-const event = (space: string, id: string, quantity: number, participant = "alpha"): UsageEventInput => ({
+const event = (space: string, id: string, quantity: number, participant = "alpha"): UsageEvent => ({
   specversion: "1.0",
   id,
   source: "shared-source",
@@ -48,7 +48,7 @@ const event = (space: string, id: string, quantity: number, participant = "alpha
   data: { space, participant, meter: "api.calls", quantity },
 });
 
-async function post(token: string, events: UsageEventInput[]) {
+async function post(token: string, events: UsageEvent[]) {
   const res = await app.inject({
     method: "POST",
     url: "/v1/usage",

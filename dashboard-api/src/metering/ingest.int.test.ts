@@ -15,8 +15,7 @@ import {
   type ServerProcess,
   type TestDatabase,
 } from "../test-support.ts";
-import { usageEventType, type UsageEventInput } from "./events.ts";
-import { meterNames } from "./meters.ts";
+import { meterNames, usageEventType, type UsageEvent } from "@tds/wire";
 
 const total = Number(process.env.TDS_INGEST_EVENTS ?? 100_000);
 const batchSize = 1000;
@@ -53,7 +52,7 @@ function rng(seed: number): () => number {
 }
 
 async function post(
-  events: UsageEventInput[],
+  events: UsageEvent[],
 ): Promise<{ results: { id: string; status: string; late: boolean }[] }> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -80,8 +79,8 @@ test(`exact totals for ${total} events through two SIGKILLs`, { timeout: 300_000
   const spaces = ["alpha", "beta"];
   const participants = ["p1", "p2", "p3", "p4", "p5"];
   const truth = new Map<string, bigint>();
-  const unique: UsageEventInput[] = [];
-  const late: UsageEventInput[] = [];
+  const unique: UsageEvent[] = [];
+  const late: UsageEvent[] = [];
   for (let i = 0; i < total; i++) {
     const inPrev = rand() < 0.5;
     const start = inPrev ? prev.getTime() : thisMonth.getTime();
@@ -93,7 +92,7 @@ test(`exact totals for ${total} events through two SIGKILLs`, { timeout: 300_000
     // Some quantities beyond 2^53, sent as strings.
     const quantity = rand() < 0.01 ? (2n ** 60n + BigInt(i)).toString() : Math.floor(rand() * 1_000_000);
     const withOffer = rand() < 0.3;
-    const ev: UsageEventInput = {
+    const ev: UsageEvent = {
       specversion: "1.0",
       id: `ev-${i}`,
       source: `test/${space}`,
@@ -130,7 +129,7 @@ test(`exact totals for ${total} events through two SIGKILLs`, { timeout: 300_000
   }
 
   const acked = new Set<string>();
-  const batches: UsageEventInput[][] = [];
+  const batches: UsageEvent[][] = [];
   for (let i = 0; i < stream.length; i += batchSize) batches.push(stream.slice(i, i + batchSize));
   const killAt = new Set([Math.floor(batches.length / 3), Math.floor((2 * batches.length) / 3)]);
   let next = 0;

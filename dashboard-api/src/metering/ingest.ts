@@ -4,7 +4,7 @@
 // touches another's events (migration 0007).
 import type { PoolClient } from "pg";
 import { TdsError } from "../errors.ts";
-import type { UsageEvent } from "./events.ts";
+import type { IngestEvent } from "./events.ts";
 
 export type IngestStatus = "accepted" | "conflict";
 
@@ -126,11 +126,11 @@ function accepted(row: StoredRow, replay: boolean): IngestResult {
  */
 export async function ingestEvents(
   client: PoolClient,
-  events: readonly UsageEvent[],
+  events: readonly IngestEvent[],
   actor: string,
   opts: IngestOptions = {},
 ): Promise<IngestResult[]> {
-  const unique = new Map<string, UsageEvent>();
+  const unique = new Map<string, IngestEvent>();
   for (const e of events) if (!unique.has(key(e))) unique.set(key(e), e);
   const batch = [...unique.values()];
 
@@ -196,7 +196,7 @@ export async function ingestEvents(
     for (const row of existing.rows) stored.set(key(row), { row, replay: true });
   }
 
-  const conflicts: UsageEvent[] = [];
+  const conflicts: IngestEvent[] = [];
   const results = events.map((e, i): IngestResult => {
     const found = stored.get(key(e));
     if (!found) throw new Error(`event ${e.source}/${e.id} was neither inserted nor found`);

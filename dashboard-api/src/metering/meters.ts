@@ -1,5 +1,7 @@
 // The meter catalogue: every meter's base unit (what events carry, as an integer)
 // and the billing unit that price sheets quote, with the exact integer factor between them.
+// The names are @tds/wire's meterNames, which usage events are validated by; each has an entry here.
+import type { MeterName } from "@tds/wire";
 
 export interface Meter {
   readonly name: string;
@@ -80,10 +82,7 @@ export const meters = {
     baseUnitsPerBillingUnit: 1n,
     description: "Accesses to a data offer",
   },
-} as const satisfies Record<string, Meter>;
-
-export type MeterName = keyof typeof meters;
-export const meterNames = Object.keys(meters) as MeterName[];
+} as const satisfies Record<MeterName, Meter>;
 
 export function isMeterName(name: string): name is MeterName {
   return Object.hasOwn(meters, name);

@@ -1,37 +1,24 @@
 // POST /v1/usage (CloudEvents batch) and the conflicts a space's admins review.
+import { Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { UsageBatchSchema, UsageEventSchema, UsageIngestResponseSchema } from "@tds/wire";
 import type { FastifyPluginCallback } from "fastify";
 import { problemResponse } from "../errors.ts";
 import { authorize, clusterWideRoles } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { traced } from "../plugins/telemetry.ts";
-import { normalizeEvent, usageEventSchema, type UsageEventInput } from "./events.ts";
+import { withDefaults } from "../validation.ts";
+import { normalizeEvent } from "./events.ts";
 import { ingestEvents } from "./ingest.ts";
 
-export const maxBatch = 5000;
-
-const resultSchema = {
-  type: "object",
-  required: ["source", "id", "status", "replay", "receivedAt", "late"],
-  properties: {
-    source: { type: "string" },
-    id: { type: "string" },
-    status: { type: "string", enum: ["accepted", "conflict"] },
-    replay: { type: "boolean", description: "Stored by an earlier request; this is the original result" },
-    receivedAt: { type: "string", format: "date-time" },
-    late: { type: "boolean", description: "Its period was closed; billed as an adjustment in settlePeriod" },
-    settlePeriod: { type: "string", format: "date" },
-    code: { type: "string" },
-    message: { type: "string" },
-  },
-} as const;
-
-export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, opts, done) => {
-  app.addSchema(usageEventSchema);
+export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (plugin, opts, done) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+  app.addSchema(UsageEventSchema);
   for (const type of ["application/cloudevents-batch+json", "application/cloudevents+json"]) {
     app.addContentTypeParser(type, { parseAs: "string" }, app.getDefaultJsonParser("error", "error"));
   }
 
-  app.post<{ Body: UsageEventInput[] }>(
+  app.post(
     "/v1/usage",
     {
       schema: {
@@ -42,21 +29,9 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
           "Body: a JSON array of CloudEvents (application/json or application/cloudevents-batch+json). " +
           "Quantities are integers in the meter's base unit. The whole batch is validated first: any invalid " +
           "event fails the request with 400 and its field path, and nothing is stored.",
-        body: { type: "array", minItems: 1, maxItems: maxBatch, items: { $ref: "UsageEvent#" } },
+        body: UsageBatchSchema,
         response: {
-          200: {
-            type: "object",
-            required: ["accepted", "replayed", "conflicts", "results"],
-            properties: {
-              accepted: { type: "integer", description: "Newly stored events" },
-              replayed: {
-                type: "integer",
-                description: "Events stored before, answered with the original result",
-              },
-              conflicts: { type: "integer", description: "Same id, different payload: rejected and flagged" },
-              results: { type: "array", items: resultSchema },
-            },
-          },
+          200: UsageIngestResponseSchema,
           "4xx": problemResponse,
         },
       },
@@ -88,37 +63,27 @@ export const meteringRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, 
     },
   );
 
-  app.get<{ Params: { space: string }; Querystring: { limit: number } }>(
+  app.get(
     "/v1/spaces/:space/usage/conflicts",
     {
       schema: {
         operationId: "listUsageConflicts",
         tags: ["metering"],
         summary: "Events rejected because their id was reused with a different payload",
-        params: { type: "object", required: ["space"], properties: { space: { type: "string" } } },
-        querystring: {
-          type: "object",
-          properties: { limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 } },
-        },
+        params: Type.Object({ space: Type.String() }),
+        querystring: withDefaults({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }),
         response: {
-          200: {
-            type: "object",
-            properties: {
-              conflicts: {
-                type: "array",
-                items: {
-                  type: "object",
-                  properties: {
-                    source: { type: "string" },
-                    id: { type: "string" },
-                    receivedAt: { type: "string", format: "date-time" },
-                    receivedBy: { type: "string" },
-                    payload: { type: "object", additionalProperties: true },
-                  },
-                },
-              },
-            },
-          },
+          200: Type.Object({
+            conflicts: Type.Array(
+              Type.Object({
+                source: Type.String(),
+                id: Type.String(),
+                receivedAt: Type.String({ format: "date-time" }),
+                receivedBy: Type.String(),
+                payload: Type.Object({}, { additionalProperties: true }),
+              }),
+            ),
+          }),
           "4xx": problemResponse,
         },
       },

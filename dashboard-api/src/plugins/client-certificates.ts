@@ -17,6 +17,7 @@
 //                                         that sets it on every request.
 import { readFileSync } from "node:fs";
 import type { DetailedPeerCertificate, TLSSocket } from "node:tls";
+import { DNS1123_LABEL } from "@tds/crds";
 import fp from "fastify-plugin";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Principal } from "../auth/principal.ts";
@@ -243,7 +244,7 @@ export function identityRoute(app: FastifyInstance, opts: { readonly public: boo
           type: "object",
           required: ["space"],
           properties: {
-            space: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 },
+            space: { type: "string", pattern: DNS1123_LABEL, maxLength: 63 },
           },
         },
         response: { 200: identitySchema, "4xx": problemResponse },

@@ -1,4 +1,6 @@
 // GET /v1/spaces/:space/usage: JSON or CSV (Accept: text/csv) with stable columns.
+import { Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyPluginCallback } from "fastify";
 import { participantScope } from "../auth/principal.ts";
 import { wantsCsv } from "../csv.ts";
@@ -6,6 +8,7 @@ import { problemResponse } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { traced } from "../plugins/telemetry.ts";
 import { requireSpace } from "../spaces.ts";
+import { withDefaults } from "../validation.ts";
 import type { PricedGroup } from "../statements/statement.ts";
 import { amountsByRow, rowKey, usageAmountsSql } from "./amounts.ts";
 import {
@@ -19,35 +22,28 @@ import {
   type Step,
 } from "./usage.ts";
 
-interface Query {
-  from: string;
-  to: string;
-  groupBy: GroupBy;
-  step: Step;
-  participant?: string;
-  format?: "json" | "csv";
-}
+const enumOf = <T extends string>(values: readonly T[], fallback?: T) =>
+  Type.Unsafe<T>({ type: "string", enum: [...values], ...(fallback ? { default: fallback } : {}) });
+const text = (description?: string) => Type.Optional(Type.String(description ? { description } : {}));
 
-const rowSchema = {
-  type: "object",
-  properties: {
-    bucketStart: { type: "string", format: "date-time" },
-    participant: { type: "string" },
-    provider: { type: "string" },
-    offer: { type: "string" },
-    meter: { type: "string" },
-    unit: { type: "string" },
-    quantity: { type: "string", description: "Exact integer in the meter's base unit" },
-    events: { type: "string" },
-    platformAmount: { type: "string", description: "The platform price sheet's charge, exact (6 places)" },
-    offerAmount: { type: "string", description: "The offers' own prices' charge, exact (6 places)" },
-    amount: { type: "string", description: "platformAmount + offerAmount" },
-    currency: { type: "string", description: "The space's currency; empty when no price was in force" },
-  },
-} as const;
+const rowSchema = Type.Object({
+  bucketStart: Type.Optional(Type.String({ format: "date-time" })),
+  participant: text(),
+  provider: text(),
+  offer: text(),
+  meter: text(),
+  unit: text(),
+  quantity: text("Exact integer in the meter's base unit"),
+  events: text(),
+  platformAmount: text("The platform price sheet's charge, exact (6 places)"),
+  offerAmount: text("The offers' own prices' charge, exact (6 places)"),
+  amount: text("platformAmount + offerAmount"),
+  currency: text("The space's currency; empty when no price was in force"),
+});
 
-export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _opts, done) => {
-  app.get<{ Params: { space: string }; Querystring: Query }>(
+export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (plugin, _opts, done) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
     "/v1/spaces/:space/usage",
     {
       schema: {
@@ -57,38 +53,33 @@ export const reportRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, _o
         description:
           `JSON by default; CSV (columns: ${csvColumns.join(",")}) ` +
           "with Accept: text/csv or format=csv. from/to are UTC instants on the step's boundaries; to is exclusive.",
-        params: { type: "object", required: ["space"], properties: { space: { type: "string" } } },
-        querystring: {
-          type: "object",
-          required: ["from", "to"],
-          additionalProperties: false,
-          properties: {
-            from: { type: "string", format: "date-time" },
-            to: { type: "string", format: "date-time" },
-            groupBy: { type: "string", enum: ["participant", "meter", "offer"], default: "participant" },
-            step: { type: "string", enum: ["hour", "day", "month"], default: "day" },
-            participant: { type: "string" },
-            format: { type: "string", enum: ["json", "csv"] },
+        params: Type.Object({ space: Type.String() }),
+        querystring: withDefaults(
+          {
+            from: Type.String({ format: "date-time" }),
+            to: Type.String({ format: "date-time" }),
+            groupBy: enumOf<GroupBy>(["participant", "meter", "offer"], "participant"),
+            step: enumOf<Step>(["hour", "day", "month"], "day"),
+            participant: Type.Optional(Type.String()),
+            format: Type.Optional(enumOf<"json" | "csv">(["json", "csv"])),
           },
-        },
+          { additionalProperties: false },
+        ),
         response: {
           200: {
             description: "The usage report",
             content: {
               "application/json": {
-                schema: {
-                  type: "object",
-                  properties: {
-                    space: { type: "string" },
-                    from: { type: "string" },
-                    to: { type: "string" },
-                    step: { type: "string" },
-                    groupBy: { type: "string" },
-                    rows: { type: "array", items: rowSchema },
-                  },
-                },
+                schema: Type.Object({
+                  space: text(),
+                  from: text(),
+                  to: text(),
+                  step: text(),
+                  groupBy: text(),
+                  rows: Type.Optional(Type.Array(rowSchema)),
+                }),
               },
-              "text/csv": { schema: { type: "string" } },
+              "text/csv": { schema: Type.String() },
             },
           },
           "4xx": problemResponse,

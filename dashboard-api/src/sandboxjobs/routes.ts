@@ -4,33 +4,32 @@
 // tds.dev/reviewed-by) with its own identity; the ValidatingAdmissionPolicy
 // tds-sandboxjob-review (charts/tds) denies those annotations to anyone else,
 // the consumer's admins included.
+import { Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyPluginCallback } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import type { SandboxJobsKube } from "./kube.ts";
 import {
+  DNS1123_LABEL,
+  DNS1123_SUBDOMAIN,
   splitParticipantNamespace,
   REVIEW_ANNOTATION,
   REVIEWER_ANNOTATION,
   REVIEW_REASON_ANNOTATION,
 } from "@tds/crds";
 
-const NAME = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
-const OBJECT_NAME = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
-
 export interface SandboxJobRoutesOptions {
   /** Undefined answers 503: the API has no Kubernetes access. */
   readonly kube: SandboxJobsKube | undefined;
 }
 
-interface ReviewBody {
-  decision: "release" | "withhold";
-  reason?: string;
-}
+const label = Type.String({ pattern: DNS1123_LABEL, maxLength: 63 });
 
-export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = (app, opts, done) => {
-  app.post<{ Params: { space: string; namespace: string; name: string }; Body: ReviewBody }>(
+export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = (plugin, opts, done) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
     "/:namespace/:name/review",
     {
       schema: {
@@ -38,35 +37,31 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
         tags: ["sandboxjobs"],
         summary:
           "Release or withhold the outputs of a SandboxJob awaiting review (the provider of its offer)",
-        params: {
-          type: "object",
-          required: ["space", "namespace", "name"],
-          properties: {
-            space: { type: "string", pattern: NAME, maxLength: 63 },
-            namespace: { type: "string", pattern: NAME, maxLength: 63 },
-            name: { type: "string", pattern: OBJECT_NAME, maxLength: 253 },
+        params: Type.Object({
+          space: label,
+          namespace: label,
+          name: Type.String({ pattern: DNS1123_SUBDOMAIN, maxLength: 253 }),
+        }),
+        body: Type.Object(
+          {
+            decision: Type.Unsafe<"release" | "withhold">({ type: "string", enum: ["release", "withhold"] }),
+            reason: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
           },
-        },
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["decision"],
-          properties: {
-            decision: { type: "string", enum: ["release", "withhold"] },
-            reason: { type: "string", minLength: 1, maxLength: 4096 },
-          },
-        },
+          { additionalProperties: false },
+        ),
         response: {
-          200: {
-            type: "object",
-            properties: {
-              namespace: { type: "string" },
-              name: { type: "string" },
-              uid: { type: "string" },
-              reviewState: { type: "string" },
-              annotations: { type: "object", additionalProperties: { type: "string" } },
-            },
-          },
+          200: Type.Object({
+            namespace: Type.Optional(Type.String()),
+            name: Type.Optional(Type.String()),
+            uid: Type.Optional(Type.String()),
+            reviewState: Type.Optional(Type.String()),
+            annotations: Type.Optional(
+              Type.Unsafe<Record<string, string>>({
+                type: "object",
+                additionalProperties: { type: "string" },
+              }),
+            ),
+          }),
           "4xx": problemResponse,
           "5xx": problemResponse,
         },

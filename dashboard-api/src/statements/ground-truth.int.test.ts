@@ -10,7 +10,7 @@ import pg from "pg";
 import { buildApp } from "../app.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../auth/keys.ts";
 import { createTokenVerifier } from "../auth/tokens.ts";
-import { usageEventType, type UsageEventInput } from "../metering/events.ts";
+import { usageEventType, type UsageEvent } from "@tds/wire";
 import { migrate } from "../migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../test-support.ts";
 import { add, formatDecimal, parseDecimal, zero } from "./money.ts";
@@ -70,7 +70,7 @@ function use(
   meter: string,
   quantity: number | string,
   at: { provider: string; offer: string; contract: string } | undefined,
-): UsageEventInput {
+): UsageEvent {
   return {
     specversion: "1.0",
     id: `gt-${String(++n)}`,

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import pg from "pg";
-import { normalizeEvent, usageEventType } from "../metering/events.ts";
+import { usageEventType } from "@tds/wire";
+import { normalizeEvent } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
 import { migrate } from "../migrate.ts";
 import { withTransaction } from "../plugins/db.ts";

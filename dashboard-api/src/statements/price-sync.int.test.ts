@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { DataSpace } from "@tds/crds";
 import pg from "pg";
-import { normalizeEvent, usageEventType } from "../metering/events.ts";
+import { usageEventType, type UsageEvent } from "@tds/wire";
+import { normalizeEvent } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
 import { migrate } from "../migrate.ts";
 import { withTransaction } from "../plugins/db.ts";
@@ -107,7 +108,7 @@ test("one version per change; the first covers its whole first hour; repeats add
 
 test("a statement prices each hour with the sheet in force at its start; the platform's prices are its own", async () => {
   const now = new Date("2025-03-10T13:00:00Z");
-  const raw = (id: string, time: string, data: Record<string, unknown>) => ({
+  const raw = (id: string, time: string, data: Record<string, unknown>): UsageEvent => ({
     specversion: "1.0" as const,
     id,
     source: "test",

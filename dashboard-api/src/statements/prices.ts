@@ -1,77 +1,66 @@
 // Price sheets: per space, versioned by the instant they take effect. A sheet that
 // would reprice a closed period is refused.
-import type { DataSpaceSpec } from "@tds/crds";
+import { Type, type Static } from "@sinclair/typebox";
+import { CURRENCY_CODE, type DataSpaceSpec } from "@tds/crds";
+import { meterNames } from "@tds/wire";
 import type { PoolClient } from "pg";
 import { TdsError } from "../errors.ts";
 import { isMeterName, meters } from "../metering/meters.ts";
+import { withDefaults } from "../validation.ts";
 import { isCurrency, parseDecimal } from "./money.ts";
 
-export interface PriceSheetInput {
-  effectiveFrom: string;
-  currency: string;
-  platformFeeBps: number;
-  /** Derived: 10000 - platformFeeBps. A sheet may state it, and must then state that. */
-  providerShareBps?: number;
-  prices: { meter: string; unitPrice: string }[];
-  /** Required to reprice periods that already have usage (see PriceSheetOptions). */
-  correction?: { reason: string };
-}
-
-export const priceSheetSchema = {
-  $id: "PriceSheet",
-  type: "object",
-  additionalProperties: false,
-  required: ["effectiveFrom", "currency", "prices"],
-  properties: {
-    effectiveFrom: { type: "string", format: "date-time" },
-    currency: {
-      type: "string",
-      pattern: "^[A-Z]{3}$",
+export const priceSheetSchema = withDefaults(
+  {
+    effectiveFrom: Type.String({ format: "date-time" }),
+    currency: Type.String({
+      pattern: CURRENCY_CODE,
       description: "An ISO 4217 code in use; the space's currency once it has a sheet",
-    },
-    platformFeeBps: {
-      type: "integer",
+    }),
+    platformFeeBps: Type.Integer({
       minimum: 0,
       maximum: 10000,
       default: 0,
       description: "The platform's fee on offer revenue, in basis points",
-    },
-    providerShareBps: {
-      type: "integer",
-      minimum: 0,
-      maximum: 10000,
-      description:
-        "What a provider receives of what consumers pay for its offers: always 10000 - platformFeeBps " +
-        "(the rest, exactly); optional, and refused when it says otherwise",
-    },
-    correction: {
-      type: "object",
-      additionalProperties: false,
-      required: ["reason"],
-      description:
-        "Required for a sheet effective before now that would reprice usage already metered; " +
-        "recorded in the statements' audit trail and the evidence log",
-      properties: { reason: { type: "string", minLength: 1, maxLength: 500 } },
-    },
-    prices: {
-      type: "array",
-      maxItems: 100,
-      items: {
-        type: "object",
-        additionalProperties: false,
-        required: ["meter", "unitPrice"],
-        properties: {
-          meter: { type: "string", enum: Object.keys(meters) },
-          unitPrice: {
-            type: "string",
+    }),
+    /** Derived: 10000 - platformFeeBps. A sheet may state it, and must then state that. */
+    providerShareBps: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 10000,
+        description:
+          "What a provider receives of what consumers pay for its offers: always 10000 - platformFeeBps " +
+          "(the rest, exactly); optional, and refused when it says otherwise",
+      }),
+    ),
+    /** Required to reprice periods that already have usage (see PriceSheetOptions). */
+    correction: Type.Optional(
+      Type.Object(
+        { reason: Type.String({ minLength: 1, maxLength: 500 }) },
+        {
+          additionalProperties: false,
+          description:
+            "Required for a sheet effective before now that would reprice usage already metered; " +
+            "recorded in the statements' audit trail and the evidence log",
+        },
+      ),
+    ),
+    prices: Type.Array(
+      Type.Object(
+        {
+          meter: Type.Unsafe<string>({ type: "string", enum: [...meterNames] }),
+          unitPrice: Type.String({
             pattern: "^(0|[1-9][0-9]{0,17})(\\.[0-9]{1,18})?$",
             description: "Decimal price of one billing unit of the meter (e.g. per GB-month)",
-          },
+          }),
         },
-      },
-    },
+        { additionalProperties: false },
+      ),
+      { maxItems: 100 },
+    ),
   },
-} as const;
+  { $id: "PriceSheet", additionalProperties: false },
+);
+export type PriceSheetInput = Static<typeof priceSheetSchema>;
 
 /**
  * Which meters each price of a DataSpace's spec.metering.priceSheet quotes (per billing unit).

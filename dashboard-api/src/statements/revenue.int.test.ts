@@ -14,7 +14,7 @@ import { splitByContribution, type RevenueInput, type RevenueSharing } from "@td
 import { buildApp } from "../app.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../auth/keys.ts";
 import { createTokenVerifier } from "../auth/tokens.ts";
-import { usageEventType, type UsageEventInput } from "../metering/events.ts";
+import { usageEventType, type UsageEvent } from "@tds/wire";
 import { migrate } from "../migrate.ts";
 import { createTestDatabase, type TestDatabase } from "../test-support.ts";
 import type { StatementLine } from "./statement.ts";
@@ -80,14 +80,14 @@ function offer(space: string, provider: string, name: string) {
 }
 
 /** The events the operator posts for the job (sandboxjob.review.ts sandboxUsageEvents, one pair per input). */
-function jobEvents(space: string, mode: RevenueSharing): UsageEventInput[] {
+function jobEvents(space: string, mode: RevenueSharing): UsageEvent[] {
   return splitByContribution(mode, inputs, [CPU_MS, MEMORY]).flatMap((s) =>
     (
       [
         ["cpu", "sandbox.cpu_milliseconds", s.parts[0]],
         ["memory", "sandbox.memory_byte_seconds", s.parts[1]],
       ] as const
-    ).map(([suffix, meter, quantity]): UsageEventInput => ({
+    ).map(([suffix, meter, quantity]): UsageEvent => ({
       specversion: "1.0",
       id: `sandbox/00000000-0000-4000-8000-000000000001/${suffix}${s.input === "main" ? "" : `/${s.input}`}`,
       source: "/tds/operator/sandbox",

@@ -1,11 +1,15 @@
 // Price sheets and statements: read, close a period, add a correction.
 import { createHash } from "node:crypto";
 import { EvidenceStore } from "../evidence/store.ts";
+import { Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { CURRENCY_CODE } from "@tds/crds";
 import type { FastifyPluginCallback } from "fastify";
 import { authorize, type Principal } from "../auth/principal.ts";
 import { wantsCsv } from "../csv.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
+import { nullable } from "../validation.ts";
 import { accountsStart, isParticipantOf, mayRegisterSpaces, registerSpace, requireSpace } from "../spaces.ts";
 import { isCurrency, moneyNumberRefusal, parseDecimal } from "./money.ts";
 import { statementCsv, statementCsvColumns } from "./csv.ts";
@@ -22,137 +26,92 @@ import {
   type StatementLine,
 } from "./statement.ts";
 
-const spaceParams = {
-  type: "object",
-  required: ["space"],
-  properties: { space: { type: "string" } },
-} as const;
-const periodParams = {
-  type: "object",
-  required: ["space", "period"],
-  properties: {
-    space: { type: "string" },
-    period: { type: "string", pattern: "^[0-9]{4}-(0[1-9]|1[0-2])$" },
-  },
-} as const;
+const str = (description?: string) => Type.String(description ? { description } : {});
+const opt = (description?: string) => Type.Optional(str(description));
+const spaceParams = Type.Object({ space: Type.String() });
+const periodParams = Type.Object({
+  space: Type.String(),
+  period: Type.String({ pattern: "^[0-9]{4}-(0[1-9]|1[0-2])$" }),
+});
 /** How far ahead a price sheet may be declared. */
 const maxSheetLeadMs = 366 * 86_400_000;
 const err4xx = { "4xx": problemResponse } as const;
-const lineSchema = {
-  type: "object",
-  properties: {
-    lineNo: { type: "integer" },
-    kind: { type: "string", enum: ["usage", "late_usage", "adjustment"] },
-    participant: { type: "string" },
-    provider: { type: "string" },
-    offer: { type: "string" },
-    contract: { type: "string", description: "The DataContract the use was made under; empty when none" },
-    meter: { type: "string" },
-    unit: { type: "string" },
-    quantity: { type: "string", description: "Exact integer in the meter's base unit (unit)" },
-    pricedQuantity: {
-      type: "string",
-      nullable: true,
-      description: "The quantity in priceUnit, half-even to 6 places (display; amount uses quantity)",
-    },
-    unitPrice: { type: "string", nullable: true },
-    priceUnit: { type: "string", nullable: true },
-    priceSource: {
+const lineSchema = Type.Object({
+  lineNo: Type.Optional(Type.Integer()),
+  kind: Type.Optional(
+    Type.Unsafe<StatementLine["kind"]>({ type: "string", enum: ["usage", "late_usage", "adjustment"] }),
+  ),
+  participant: opt(),
+  provider: opt(),
+  offer: opt(),
+  contract: opt("The DataContract the use was made under; empty when none"),
+  meter: opt(),
+  unit: opt(),
+  quantity: opt("Exact integer in the meter's base unit (unit)"),
+  pricedQuantity: Type.Optional(
+    nullable(str("The quantity in priceUnit, half-even to 6 places (display; amount uses quantity)")),
+  ),
+  unitPrice: Type.Optional(nullable(Type.String())),
+  priceUnit: Type.Optional(nullable(Type.String())),
+  priceSource: Type.Optional(
+    Type.Unsafe<"platform" | "offer" | null>({
       type: "string",
       nullable: true,
       enum: ["platform", "offer", null],
       description: "platform: the space's price sheet (the platform's charge); offer: the offer's own price",
-    },
-    amount: { type: "string", description: "Exact, in micro-units of the currency (6 places)" },
-    amountMinor: {
-      type: "string",
-      nullable: true,
-      description:
-        "The amount half-even to the currency's minor unit, for reading (invoices round their sum)",
-    },
-    currency: { type: "string", nullable: true },
-    platformFee: { type: "string", description: "What the platform receives of the amount" },
-    providerShare: {
-      type: "string",
-      description: "What the provider receives: amount - platformFee, exactly",
-    },
-    sheetId: { type: "string", nullable: true },
-    description: { type: "string" },
-  },
-} as const;
-const moneyRows = (key: string) =>
-  ({
-    type: "array",
-    items: {
-      type: "object",
-      properties: { [key]: { type: "string" }, currency: { type: "string" }, amount: { type: "string" } },
-    },
-  }) as const;
-const statementSchema = {
-  type: "object",
-  properties: {
-    space: { type: "string" },
-    period: { type: "string" },
-    status: { type: "string", enum: ["open", "closed"] },
-    closedAt: { type: "string", nullable: true },
-    closedBy: { type: "string", nullable: true },
-    totals: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: {
-          currency: { type: "string" },
-          subtotal: { type: "string" },
-          platformFee: { type: "string" },
-          providerShare: { type: "string" },
-        },
-      },
-    },
-    charges: moneyRows("participant"),
-    revenueShare: moneyRows("provider"),
-    settlement: {
-      type: "array",
-      description: `Per currency, in its minor units. Rounding: ${roundingRule}`,
-      items: {
-        type: "object",
-        properties: {
-          currency: { type: "string" },
-          minorDigits: { type: "integer" },
-          subtotal: { type: "string" },
-          platformFee: { type: "string" },
-          providerShare: { type: "string" },
-          charges: {
-            type: "array",
-            items: {
-              type: "object",
-              properties: { participant: { type: "string" }, amount: { type: "string" } },
-            },
-          },
-          revenueShare: {
-            type: "array",
-            items: {
-              type: "object",
-              properties: {
-                provider: { type: "string" },
-                basis: { type: "string", description: "What consumers paid at the provider's offer prices" },
-                platformFee: { type: "string", description: "The platform's fee on the basis" },
-                amount: { type: "string", description: "The provider's payout" },
-              },
-            },
-          },
-        },
-      },
-    },
-    lines: { type: "array", items: lineSchema },
-    audit: {
-      type: "array",
-      items: {
-        type: "object",
-        properties: { action: { type: "string" }, actor: { type: "string" }, at: { type: "string" } },
-      },
-    },
-  },
-} as const;
+    }),
+  ),
+  amount: opt("Exact, in micro-units of the currency (6 places)"),
+  amountMinor: Type.Optional(
+    nullable(
+      str("The amount half-even to the currency's minor unit, for reading (invoices round their sum)"),
+    ),
+  ),
+  currency: Type.Optional(nullable(Type.String())),
+  platformFee: opt("What the platform receives of the amount"),
+  providerShare: opt("What the provider receives: amount - platformFee, exactly"),
+  sheetId: Type.Optional(nullable(Type.String())),
+  description: opt(),
+});
+const moneyRows = (key: string) => Type.Array(Type.Object({ [key]: opt(), currency: opt(), amount: opt() }));
+const totalsSchema = Type.Array(
+  Type.Object({ currency: opt(), subtotal: opt(), platformFee: opt(), providerShare: opt() }),
+);
+const statementSchema = Type.Object({
+  space: opt(),
+  period: opt(),
+  status: Type.Optional(Type.Unsafe<"open" | "closed">({ type: "string", enum: ["open", "closed"] })),
+  closedAt: Type.Optional(nullable(Type.String())),
+  closedBy: Type.Optional(nullable(Type.String())),
+  totals: Type.Optional(totalsSchema),
+  charges: Type.Optional(moneyRows("participant")),
+  revenueShare: Type.Optional(moneyRows("provider")),
+  settlement: Type.Optional(
+    Type.Array(
+      Type.Object({
+        currency: opt(),
+        minorDigits: Type.Optional(Type.Integer()),
+        subtotal: opt(),
+        platformFee: opt(),
+        providerShare: opt(),
+        charges: Type.Optional(Type.Array(Type.Object({ participant: opt(), amount: opt() }))),
+        revenueShare: Type.Optional(
+          Type.Array(
+            Type.Object({
+              provider: opt(),
+              basis: opt("What consumers paid at the provider's offer prices"),
+              platformFee: opt("The platform's fee on the basis"),
+              amount: opt("The provider's payout"),
+            }),
+          ),
+        ),
+      }),
+      { description: `Per currency, in its minor units. Rounding: ${roundingRule}` },
+    ),
+  ),
+  lines: Type.Optional(Type.Array(lineSchema)),
+  audit: Type.Optional(Type.Array(Type.Object({ action: opt(), actor: opt(), at: opt() }))),
+});
 
 /** Participants see the lines they pay and the lines of their offers; nothing else. */
 function visibleLines(p: Principal, lines: StatementLine[]): StatementLine[] {
@@ -160,10 +119,11 @@ function visibleLines(p: Principal, lines: StatementLine[]): StatementLine[] {
   return lines.filter((l) => l.participant === p.participant || l.provider === p.participant);
 }
 
-export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app, opts, done) => {
+export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (plugin, opts, done) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
   app.addSchema(priceSheetSchema);
 
-  app.put<{ Params: { space: string }; Body: PriceSheetInput }>(
+  app.put(
     "/v1/spaces/:space/price-sheets",
     {
       schema: {
@@ -171,19 +131,14 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
         tags: ["prices"],
         summary: "Create or replace the price sheet taking effect at effectiveFrom",
         params: spaceParams,
-        body: { $ref: "PriceSheet#" },
+        body: Type.Unsafe<PriceSheetInput>({ $ref: "PriceSheet#" }),
         response: {
-          200: {
-            type: "object",
-            properties: {
-              sheetId: { type: "string" },
-              repriced: {
-                type: "array",
-                items: { type: "string" },
-                description: "Periods with usage that this correction repriced",
-              },
-            },
-          },
+          200: Type.Object({
+            sheetId: opt(),
+            repriced: Type.Optional(
+              Type.Array(Type.String(), { description: "Periods with usage that this correction repriced" }),
+            ),
+          }),
           ...err4xx,
         },
       },
@@ -240,7 +195,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     },
   );
 
-  app.get<{ Params: { space: string } }>(
+  app.get(
     "/v1/spaces/:space/price-sheets",
     {
       schema: {
@@ -249,36 +204,23 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
         summary: "Price sheets of a space, newest first",
         params: spaceParams,
         response: {
-          200: {
-            type: "object",
-            properties: {
-              sheets: {
-                type: "array",
-                items: {
-                  type: "object",
-                  properties: {
-                    sheetId: { type: "string" },
-                    effectiveFrom: { type: "string" },
-                    currency: { type: "string" },
-                    platformFeeBps: { type: "integer" },
-                    providerShareBps: { type: "integer" },
-                    origin: { type: "string" },
-                    prices: {
-                      type: "array",
-                      items: {
-                        type: "object",
-                        properties: {
-                          meter: { type: "string" },
-                          unit: { type: "string" },
-                          unitPrice: { type: "string" },
-                        },
-                      },
-                    },
-                  },
-                },
-              },
-            },
-          },
+          200: Type.Object({
+            sheets: Type.Optional(
+              Type.Array(
+                Type.Object({
+                  sheetId: opt(),
+                  effectiveFrom: opt(),
+                  currency: opt(),
+                  platformFeeBps: Type.Optional(Type.Integer()),
+                  providerShareBps: Type.Optional(Type.Integer()),
+                  origin: opt(),
+                  prices: Type.Optional(
+                    Type.Array(Type.Object({ meter: opt(), unit: opt(), unitPrice: opt() })),
+                  ),
+                }),
+              ),
+            ),
+          }),
           ...err4xx,
         },
       },
@@ -314,7 +256,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     },
   );
 
-  app.get<{ Params: { space: string } }>(
+  app.get(
     "/v1/spaces/:space/statements",
     {
       schema: {
@@ -323,24 +265,19 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
         summary: "Closed statements and the open periods' drafts, newest first",
         params: spaceParams,
         response: {
-          200: {
-            type: "object",
-            properties: {
-              statements: {
-                type: "array",
-                items: {
-                  type: "object",
-                  properties: {
-                    period: { type: "string" },
-                    status: { type: "string" },
-                    closedAt: { type: "string", nullable: true },
-                    closedBy: { type: "string", nullable: true },
-                    totals: statementSchema.properties.totals,
-                  },
-                },
-              },
-            },
-          },
+          200: Type.Object({
+            statements: Type.Optional(
+              Type.Array(
+                Type.Object({
+                  period: opt(),
+                  status: opt(),
+                  closedAt: Type.Optional(nullable(Type.String())),
+                  closedBy: Type.Optional(nullable(Type.String())),
+                  totals: Type.Optional(totalsSchema),
+                }),
+              ),
+            ),
+          }),
           ...err4xx,
         },
       },
@@ -387,7 +324,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     },
   );
 
-  app.get<{ Params: { space: string; period: string }; Querystring: { format?: "json" | "csv" } }>(
+  app.get(
     "/v1/spaces/:space/statements/:period",
     {
       schema: {
@@ -398,17 +335,16 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
           "JSON by default; CSV with Accept: text/csv or format=csv, one row per line " +
           `(columns: ${statementCsvColumns.join(",")}).`,
         params: periodParams,
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: { format: { type: "string", enum: ["json", "csv"] } },
-        },
+        querystring: Type.Object(
+          { format: Type.Optional(Type.Unsafe<"json" | "csv">({ type: "string", enum: ["json", "csv"] })) },
+          { additionalProperties: false },
+        ),
         response: {
           200: {
             description: "The statement",
             content: {
               "application/json": { schema: statementSchema },
-              "text/csv": { schema: { type: "string" } },
+              "text/csv": { schema: Type.String() },
             },
           },
           ...err4xx,
@@ -460,7 +396,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     },
   );
 
-  app.post<{ Params: { space: string; period: string } }>(
+  app.post(
     "/v1/spaces/:space/statements/:period/close",
     {
       schema: {
@@ -469,7 +405,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
         summary: "Close a period: its statement becomes immutable; later usage becomes adjustment lines",
         params: periodParams,
         response: {
-          200: { type: "object", properties: { period: { type: "string" }, lines: { type: "integer" } } },
+          200: Type.Object({ period: opt(), lines: Type.Optional(Type.Integer()) }),
           ...err4xx,
         },
       },
@@ -501,10 +437,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
     },
   );
 
-  app.post<{
-    Params: { space: string; period: string };
-    Body: { participant: string; description: string; amount: string; currency: string };
-  }>(
+  app.post(
     "/v1/spaces/:space/statements/:period/adjustments",
     {
       schema: {
@@ -512,27 +445,23 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (app,
         tags: ["statements"],
         summary: "Add a correction line to an open period (closed statements never change)",
         params: periodParams,
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["participant", "description", "amount", "currency"],
-          properties: {
-            participant: {
-              type: "string",
+        body: Type.Object(
+          {
+            participant: Type.String({
               minLength: 1,
               maxLength: 253,
               description: "A participant of the space (in the cluster, or with usage in the space)",
-            },
-            description: { type: "string", minLength: 1, maxLength: 500 },
-            amount: {
-              type: "string",
+            }),
+            description: Type.String({ minLength: 1, maxLength: 500 }),
+            amount: Type.String({
               pattern: "^-?(0|[1-9][0-9]{0,17})(\\.[0-9]{1,6})?$",
               description: "A non-zero decimal string (never a JSON number), negative for a credit",
-            },
-            currency: { type: "string", pattern: "^[A-Z]{3}$", description: "The space's currency" },
+            }),
+            currency: Type.String({ pattern: CURRENCY_CODE, description: "The space's currency" }),
           },
-        },
-        response: { 201: { type: "object", properties: { adjustmentId: { type: "string" } } }, ...err4xx },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ adjustmentId: opt() }), ...err4xx },
       },
       // Money is never a JSON number: refuse it before the schema's coercion turns 400.5 into "400.5".
       preValidation: (request, _reply, next) => {

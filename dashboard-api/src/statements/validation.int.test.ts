@@ -10,7 +10,7 @@ import pg from "pg";
 import { buildApp } from "../app.ts";
 import { generateDevKey, jwksOf, mintToken } from "../auth/keys.ts";
 import { createTokenVerifier } from "../auth/tokens.ts";
-import { usageEventType } from "../metering/events.ts";
+import { usageEventType } from "@tds/wire";
 import { migrate } from "../migrate.ts";
 import { withTransaction } from "../plugins/db.ts";
 import { syncParticipants } from "../spaces.ts";

@@ -2,9 +2,8 @@
 // object store, and settings. Controllers never construct clients themselves.
 import type { KubeObject, ResourceType } from "@tds/kube";
 import type { ObjectStore } from "../storage/objectstore.ts";
-import type { Dashboard } from "../dashboard/dashboard.ts";
+import type { ApiClient } from "@tds/wire";
 import type { GatewaySelector, SandboxPlacement } from "./placement.ts";
-import { managedSelector } from "@tds/crds";
 
 export interface Cache {
   get(resource: ResourceType, name: string, namespace?: string): KubeObject | undefined;
@@ -45,8 +44,8 @@ export interface Deps {
   readonly spaceSelector?: string;
   readonly store: ObjectStore;
   readonly settings: Settings;
-  /** The dashboard API (catalogue and evidence log); undefined when not configured. */
-  readonly dashboard?: Dashboard;
+  /** The API client (catalogue, evidence log, usage, the gateway's counts); undefined when not configured. */
+  readonly api?: ApiClient;
   /** Written into each contract's credentials Secret (TDS_GATEWAY_URL); may be empty. */
   readonly gatewayUrl?: string;
   /** The gateway's pods, as every tenant namespace's NetworkPolicies admit them (placement.ts). */
@@ -59,6 +58,3 @@ export interface Deps {
    */
   readonly dashboardApiServiceAccount?: string;
 }
-
-/** Informers the controllers read children from: only objects the operator manages. */
-export const managedChildSelector = managedSelector;

@@ -13,7 +13,8 @@ import { createHash } from "node:crypto";
 import { rfc3339, type Condition, type EvidencePointer } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
 import type { Context } from "../runtime/reconcile.ts";
-import { OPERATOR_ACTOR, type Dashboard, type EvidenceEntry } from "../dashboard/dashboard.ts";
+import type { ApiClient, EvidenceEntry } from "@tds/wire";
+import { OPERATOR_ACTOR } from "../api-client/api-client.ts";
 
 export interface Appended {
   readonly entry: EvidenceEntry;
@@ -37,19 +38,19 @@ export type EvidenceOutcome =
  */
 export async function recordEvidence(
   ctx: Context,
-  dashboard: Dashboard | undefined,
+  api: ApiClient | undefined,
   space: string,
   entries: readonly EvidenceEntry[],
   before?: (entry: EvidenceEntry) => Promise<void>,
 ): Promise<EvidenceOutcome> {
   if (entries.length === 0) return { state: "Recorded", appended: [] };
-  if (!dashboard) return { state: "NotConfigured", appended: [] };
+  if (!api) return { state: "NotConfigured", appended: [] };
   const appended: Appended[] = [];
   try {
     for (const entry of entries) {
       await before?.(entry);
       ctx.beforeWrite(`evidence ${entry.action} ${entry.object.name}`);
-      const [r] = await dashboard.recordEvidence(space, [entry]);
+      const [r] = await api.recordEvidence(space, [entry]);
       appended.push({
         entry,
         pointer:
@@ -167,10 +168,10 @@ export function lifecycleEntry(ev: LifecycleEvent): EvidenceEntry {
  */
 export async function recordLifecycle(
   ctx: Context,
-  dashboard: Dashboard | undefined,
+  api: ApiClient | undefined,
   ev: LifecycleEvent,
 ): Promise<LifecycleRecord | undefined> {
-  const outcome = await recordEvidence(ctx, dashboard, ev.space, [lifecycleEntry(ev)]);
+  const outcome = await recordEvidence(ctx, api, ev.space, [lifecycleEntry(ev)]);
   if (outcome.state === "Unreachable") throw outcome.error;
   const [a] = outcome.appended;
   if (!a?.pointer) return undefined;

@@ -14,7 +14,7 @@ import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from "jose"
 import { getResolver as keyResolver } from "key-did-resolver";
 import { base58btc } from "multiformats/bases/base58";
 import { getResolver as webResolver } from "web-did-resolver";
-import { oidcAlgorithms } from "@tds/dashboard-api/oidc";
+import { oidcAlgorithms } from "@tds/oidc";
 import type { Verification } from "./oidc.ts";
 
 export const DID_PROOF_ANNOTATION = "tds.dev/did-proof";

@@ -1,14 +1,14 @@
 // Verifies a participant's declared identity at onboarding and again every
 // `recheckMs`. An OpenID Connect issuer: its discovery document names exactly
 // the declared issuer, and its JWKS serves a usable signing key
-// (discoverIssuer in @tds/dashboard-api/oidc, which the API's token verifier
+// (discoverIssuer in @tds/oidc, which the API's token verifier
 // also uses). A DID: did.ts. The result is the participant's
 // IdentityVerified condition; a failure names what failed (IssuerUnreachable,
 // IssuerMismatch, DiscoveryInvalid, JwksUnreachable, JwksInvalid, or a DID's
 // reason) and keeps the participant from becoming Active.
 import type { Participant } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
-import { discoverIssuer, IDENTITY_VERIFIED, IssuerError } from "@tds/dashboard-api/oidc";
+import { discoverIssuer, IDENTITY_VERIFIED, IssuerError } from "@tds/oidc";
 import type { Condition } from "@tds/crds";
 import { DID_PROOF_ANNOTATION, verifyDid } from "./did.ts";
 

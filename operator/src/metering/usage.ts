@@ -6,16 +6,17 @@
 // event id is storage/<participant uid>/<window start>, so a retry, a second
 // replica or a restart can never count a window twice: the API keeps the first
 // payload (and flags a different one as a conflict, never adding it).
-// Configured like the operator's other calls to the dashboard API
-// (dashboardFromEnv): TDS_DASHBOARD_URL and a bearer token, TDS_DASHBOARD_TOKEN
-// or TDS_DASHBOARD_TOKEN_FILE (the chart's and infra/'s projected
-// ServiceAccount token, re-read per post so it can rotate); without them
-// nothing is posted.
-import { dashboardFromEnv } from "../dashboard/dashboard.ts";
+// Posted with the operator's ApiClient (@tds/wire), configured like its other
+// calls to the dashboard API (apiClientOptionsFromEnv): TDS_DASHBOARD_URL and a
+// bearer token, TDS_DASHBOARD_TOKEN or TDS_DASHBOARD_TOKEN_FILE (the chart's
+// and infra/'s projected ServiceAccount token, re-read per post so it can
+// rotate); without them nothing is posted.
+import { ApiClient, ApiError, usageEventType, type MeterName, type UsageEvent } from "@tds/wire";
+import { apiClientOptionsFromEnv } from "../api-client/api-client.ts";
 import type { Logger } from "../runtime/log.ts";
 
 export const USAGE_SOURCE = "/tds/operator/storage";
-export const STORAGE_METER = "storage.byte_seconds";
+export const STORAGE_METER: MeterName = "storage.byte_seconds";
 
 export interface StorageSample {
   readonly space: string;
@@ -23,25 +24,6 @@ export interface StorageSample {
   readonly uid: string;
   readonly bytes: bigint;
   readonly at: Date;
-}
-
-export interface UsageCloudEvent {
-  specversion: "1.0";
-  id: string;
-  source: string;
-  type: "dev.tds.usage.v1";
-  time: string;
-  subject: string;
-  data: {
-    space: string;
-    participant: string;
-    meter: string;
-    quantity: string;
-    provider?: string;
-    offer?: string;
-    /** The DataContract (in the participant's namespace) whose offer price applies. */
-    contract?: string;
-  };
 }
 
 /**
@@ -54,19 +36,19 @@ export function storageEvents(
   lastWindowStart: number | undefined,
   windowMs: number,
   maxBackfill = 60,
-): UsageCloudEvent[] {
+): UsageEvent[] {
   const current = Math.floor(sample.at.getTime() / windowMs) * windowMs;
   let first = lastWindowStart === undefined ? current : lastWindowStart + windowMs;
   first = Math.max(first, current - maxBackfill * windowMs);
   const perWindow = sample.bytes * BigInt(Math.floor(windowMs / 1000));
-  const events: UsageCloudEvent[] = [];
+  const events: UsageEvent[] = [];
   for (let w = first; w <= current; w += windowMs) {
     const time = new Date(w).toISOString();
     events.push({
       specversion: "1.0",
       id: `storage/${sample.uid}/${time}`,
       source: USAGE_SOURCE,
-      type: "dev.tds.usage.v1",
+      type: usageEventType,
       time,
       subject: `participants/${sample.participant}`,
       data: {
@@ -83,7 +65,7 @@ export function storageEvents(
 export interface UsageReporterOptions {
   readonly url: string;
   /** The bearer token of each post (a file's content is re-read, so it can rotate). */
-  readonly token: () => Promise<string>;
+  readonly token: () => string | Promise<string>;
   readonly windowMs?: number;
   readonly timeoutMs?: number;
   /** Unacknowledged events kept for the next attempt; the oldest are dropped beyond this. */
@@ -93,11 +75,18 @@ export interface UsageReporterOptions {
 
 export class UsageReporter {
   private readonly lastWindow = new Map<string, number>();
-  private readonly pending = new Map<string, UsageCloudEvent>();
+  private readonly pending = new Map<string, UsageEvent>();
+  private readonly api: ApiClient;
   private readonly windowMs: number;
 
   constructor(private readonly opts: UsageReporterOptions) {
     this.windowMs = opts.windowMs ?? 60_000;
+    this.api = new ApiClient({
+      url: opts.url,
+      token: opts.token,
+      timeoutMs: opts.timeoutMs ?? 5_000,
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    });
   }
 
   /** Records a sample and posts everything not yet acknowledged. Never throws. */
@@ -119,32 +108,24 @@ export class UsageReporter {
     const batch = [...this.pending.values()].slice(0, 1000);
     if (batch.length === 0) return;
     try {
-      const res = await (this.opts.fetch ?? fetch)(new URL("/v1/usage", this.opts.url), {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${await this.opts.token()}`,
-          "content-type": "application/cloudevents-batch+json",
-        },
-        body: JSON.stringify(batch),
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5_000),
-      });
-      const text = await res.text();
-      if (res.status === 200) {
-        for (const e of batch) this.pending.delete(e.id);
-        const { conflicts } = JSON.parse(text) as { conflicts?: number };
-        if (conflicts)
-          log?.warn("the dashboard API kept earlier storage samples for some windows", { conflicts });
-        return;
-      }
-      if (res.status >= 400 && res.status < 500 && res.status !== 429 && res.status !== 408) {
+      const answer = await this.api.postUsage(batch);
+      for (const e of batch) this.pending.delete(e.id);
+      const { conflicts } = answer;
+      if (conflicts)
+        log?.warn("the dashboard API kept earlier storage samples for some windows", { conflicts });
+    } catch (err) {
+      if (err instanceof ApiError && err.final) {
         // Retrying cannot help (a bad token, or events the API refuses): drop them, loudly.
         for (const e of batch) this.pending.delete(e.id);
-        log?.error("the dashboard API refused storage usage events", { status: res.status, body: text });
-        return;
+        log?.error("the dashboard API refused storage usage events", {
+          status: err.status,
+          body: err.message,
+        });
+      } else if (err instanceof ApiError && err.status !== undefined) {
+        log?.warn("cannot post storage usage; will retry", { status: err.status });
+      } else {
+        log?.warn("cannot reach the dashboard API to post storage usage; will retry", { error: String(err) });
       }
-      log?.warn("cannot post storage usage; will retry", { status: res.status });
-    } catch (err) {
-      log?.warn("cannot reach the dashboard API to post storage usage; will retry", { error: String(err) });
     }
   }
 }
@@ -156,12 +137,12 @@ let fromEnv: UsageReporter | null | undefined;
  * TDS_DASHBOARD_TOKEN_FILE; null when either is unset.
  */
 export function usageReporterFromEnv(env: NodeJS.ProcessEnv, transport?: typeof fetch): UsageReporter | null {
-  const dashboard = dashboardFromEnv(env);
+  const api = apiClientOptionsFromEnv(env);
   const windowMs = env.TDS_STORAGE_WINDOW_MS ? Number(env.TDS_STORAGE_WINDOW_MS) : undefined;
-  return dashboard?.token
+  return api?.token
     ? new UsageReporter({
-        url: dashboard.url,
-        token: dashboard.token,
+        url: api.url,
+        token: api.token,
         ...(windowMs ? { windowMs } : {}),
         ...(transport ? { fetch: transport } : {}),
       })

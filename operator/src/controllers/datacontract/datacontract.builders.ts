@@ -11,8 +11,8 @@ import {
 } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
 import { managedLabels } from "../isolation.builders.ts";
-import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
-import type { UsageCloudEvent } from "../../metering/usage.ts";
+import { usageEventType, type EvidenceEntry, type UsageEvent } from "@tds/wire";
+import { OPERATOR_ACTOR } from "../../api-client/api-client.ts";
 
 export type History = NonNullable<DataContractStatus["history"]>;
 export type HistoryEntry = History[number];
@@ -135,7 +135,7 @@ export function agreementUsageEvent(
   space: string,
   contract: DataContract & KubeObject,
   agreedAt: string,
-): UsageCloudEvent | undefined {
+): UsageEvent | undefined {
   const consumer = splitParticipantNamespace(contract.metadata.namespace)?.participant;
   const provider = splitParticipantNamespace(contract.spec.offerRef.namespace)?.participant;
   const name = contract.metadata.name;
@@ -144,7 +144,7 @@ export function agreementUsageEvent(
     specversion: "1.0",
     id: `contract/${contract.metadata.uid}/agreed`,
     source: CONTRACT_USAGE_SOURCE,
-    type: "dev.tds.usage.v1",
+    type: usageEventType,
     time: agreedAt,
     subject: `${contract.metadata.namespace ?? ""}/${name}`,
     data: {

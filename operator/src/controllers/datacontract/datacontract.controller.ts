@@ -172,7 +172,7 @@ export class DataContractReconciler implements Reconciler {
   ): Promise<number | undefined> {
     const known = c.status?.accesses;
     const agreementId = c.status?.agreementId;
-    const read = this.deps.dashboard?.agreementAccesses?.bind(this.deps.dashboard);
+    const read = this.deps.api?.agreementAccesses.bind(this.deps.api);
     if (c.status?.state !== "Active" || !agreementId || !read || accessLimit(c, offer) === undefined)
       return known;
     try {

@@ -36,10 +36,10 @@ export class ContractEvidence {
     const pendingEntries = history.filter(
       (h) => h.logIndex === undefined && !this.alreadyLogged.has(h.eventId),
     );
-    const dashboard = this.deps.dashboard;
+    const api = this.deps.api;
     const outcome = await recordEvidence(
       ctx,
-      dashboard,
+      api,
       space,
       pendingEntries.map((h) => contractEvidence(space, c, h, status)),
       async (e) => {
@@ -47,7 +47,7 @@ export class ContractEvidence {
         // an agreement on record is always on the statement; a retry sends the same event.
         const billed = e.action === "contract.agreed" && status.agreedAt !== undefined;
         const agreement = billed ? agreementUsageEvent(space, c, status.agreedAt ?? "") : undefined;
-        if (agreement && dashboard?.postUsage) await dashboard.postUsage([agreement]);
+        if (agreement && api) await api.postUsage([agreement]);
       },
     );
     for (const { entry, pointer } of outcome.appended) {

@@ -32,7 +32,7 @@ import {
 } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import { bucketName } from "../../storage/objectstore.ts";
-import type { CatalogEntry } from "../../dashboard/dashboard.ts";
+import type { CatalogEntry } from "@tds/wire";
 import type { Deps } from "../deps.ts";
 import { evidenceCondition, recordLifecycle } from "../evidence.ts";
 import { participantFacts, spaceRules } from "@tds/crds/policy";
@@ -108,8 +108,8 @@ export class DataOfferReconciler implements Reconciler {
     base.assetObjects = manifest.objects;
     base.assetBytes = manifest.bytes;
 
-    const dashboard = this.deps.dashboard;
-    if (!dashboard) {
+    const api = this.deps.api;
+    if (!api) {
       const next = this.unpublished(base);
       next.conditions = setCondition(next.conditions, {
         type: "Published",
@@ -154,7 +154,7 @@ export class DataOfferReconciler implements Reconciler {
     if (!announced) {
       try {
         // Evidence first, then the catalogue: an offer is never offered without its record.
-        const recorded = await recordLifecycle(ctx, dashboard, {
+        const recorded = await recordLifecycle(ctx, api, {
           space: where.space,
           object: o,
           action: "offer.published",
@@ -167,7 +167,7 @@ export class DataOfferReconciler implements Reconciler {
           // An earlier attempt recorded the event with its own clock: its time is the publication's.
           publishedAt = recorded.time;
         }
-        await dashboard.publish(entryAt(publishedAt));
+        await api.publish(entryAt(publishedAt));
       } catch (err) {
         ctx.log.warn("cannot publish offer", { offer: o.metadata.name, err: errorText(err) });
         return { requeueAfterMs: 5_000 };
@@ -197,7 +197,7 @@ export class DataOfferReconciler implements Reconciler {
     ds: DataSpace,
     m: { contentId: string; objects: number; bytes: number },
     publishedAt: string,
-    accessMode: string,
+    accessMode: CatalogEntry["accessMode"],
   ): CatalogEntry {
     const p = this.deps.cache.get(kinds.participant, provider) as (Participant & KubeObject) | undefined;
     const price: Record<string, string> = {};
@@ -252,7 +252,7 @@ export class DataOfferReconciler implements Reconciler {
     message: string,
     requeueAfterMs?: number,
   ): Promise<Result | undefined> {
-    const dashboard = this.deps.dashboard;
+    const api = this.deps.api;
     const generation = o.metadata.generation ?? 0;
     const before = findCondition(o.status?.conditions, "Ready");
     const pending = findCondition(o.status?.conditions, "EvidenceRecorded")?.status === "False";
@@ -273,8 +273,8 @@ export class DataOfferReconciler implements Reconciler {
         !pending &&
         latestEvidence !== undefined;
       if (reason !== "AssetNotFound" && !decided) {
-        if (dashboard) {
-          const recorded = await recordLifecycle(ctx, dashboard, {
+        if (api) {
+          const recorded = await recordLifecycle(ctx, api, {
             space,
             object: o,
             action: "offer.rejected",
@@ -307,10 +307,10 @@ export class DataOfferReconciler implements Reconciler {
     reason: string,
   ): Promise<EvidencePointer | undefined> {
     const publishedAt = o.status?.publishedAt;
-    if (!o.status?.catalogueId || !publishedAt || !this.deps.dashboard) return undefined;
+    if (!o.status?.catalogueId || !publishedAt || !this.deps.api) return undefined;
     // The catalogue first: an offer that broke a rule must stop being offered at once.
-    await this.deps.dashboard.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
-    const recorded = await recordLifecycle(ctx, this.deps.dashboard, {
+    await this.deps.api.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
+    const recorded = await recordLifecycle(ctx, this.deps.api, {
       space,
       object: o,
       action: "offer.withdrawn",
@@ -348,11 +348,11 @@ export class DataOfferReconciler implements Reconciler {
 
   private async finalize(o: OfferObject, ctx: Context, space: string): Promise<Result | undefined> {
     if (!(o.metadata.finalizers ?? []).includes(OFFER_FINALIZER)) return undefined;
-    const dashboard = this.deps.dashboard;
-    if (dashboard) {
-      await dashboard.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
+    const api = this.deps.api;
+    if (api) {
+      await api.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
       // The deletion timestamp is fixed, so the entry is the same on every retry.
-      await recordLifecycle(ctx, dashboard, {
+      await recordLifecycle(ctx, api, {
         space,
         object: o,
         action: "offer.withdrawn",

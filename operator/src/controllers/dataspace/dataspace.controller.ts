@@ -219,7 +219,7 @@ export class DataSpaceReconciler implements Reconciler {
   ): Promise<Result | undefined> {
     const conditions = await applyFreeze(
       ctx,
-      this.deps.dashboard,
+      this.deps.api,
       space,
       setCondition(base.conditions, {
         type: "Ready",
@@ -234,7 +234,7 @@ export class DataSpaceReconciler implements Reconciler {
     const before = (space.status?.conditions ?? []).find((c) => c.type === "Ready");
     if (ready && (before?.status !== "True" || before.observedGeneration !== generation)) {
       // The space is in force at this generation of its rules (created or changed): evidence first.
-      const recorded = await recordLifecycle(ctx, this.deps.dashboard, {
+      const recorded = await recordLifecycle(ctx, this.deps.api, {
         space: space.metadata.name ?? "",
         object: space,
         action: "dataspace.provisioned",
@@ -295,7 +295,7 @@ export class DataSpaceReconciler implements Reconciler {
       }
       return this.status(space, ctx, false, "Deleting", `Removing the control namespace ${ns}`, 1_000);
     }
-    await recordLifecycle(ctx, this.deps.dashboard, {
+    await recordLifecycle(ctx, this.deps.api, {
       space: name,
       object: space,
       action: "dataspace.deleted",

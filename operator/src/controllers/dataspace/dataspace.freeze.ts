@@ -10,7 +10,7 @@ import { freezeReason } from "@tds/crds/policy";
 import type { KubeObject } from "@tds/kube";
 import { findCondition, setCondition, type Context } from "../../runtime/reconcile.ts";
 import { recordLifecycle } from "../evidence.ts";
-import type { Dashboard } from "../../dashboard/dashboard.ts";
+import type { ApiClient } from "@tds/wire";
 
 export const FROZEN = "Frozen";
 
@@ -48,7 +48,7 @@ export function frozenCondition(
  */
 export async function applyFreeze(
   ctx: Context,
-  dashboard: Dashboard | undefined,
+  api: ApiClient | undefined,
   space: DataSpace & KubeObject,
   conditions: Condition[],
 ): Promise<Condition[]> {
@@ -59,7 +59,7 @@ export async function applyFreeze(
   if (before?.status === next.status && before.message === next.message) return updated;
   if (next.status === "False" && before?.status !== "True") return updated;
   const action = next.status === "True" ? "space.frozen" : "space.unfrozen";
-  await recordLifecycle(ctx, dashboard, {
+  await recordLifecycle(ctx, api, {
     space: space.metadata.name ?? "",
     object: space,
     action,

@@ -346,7 +346,7 @@ export class ParticipantReconciler implements Reconciler {
     const next: ParticipantStatus = { ...base, observedGeneration: generation, phase, conditions };
     if (phase !== p.status?.phase) {
       // Admitted, awaiting approval, suspended, failed…: every change of phase is evidence, appended first.
-      const recorded = await recordLifecycle(ctx, this.deps.dashboard, {
+      const recorded = await recordLifecycle(ctx, this.deps.api, {
         space: p.spec.dataSpace,
         object: p,
         action: `participant.${phase.toLowerCase()}`,
@@ -386,7 +386,7 @@ export class ParticipantReconciler implements Reconciler {
     const retain =
       (space?.spec.storage as { deletionPolicy?: string } | undefined)?.deletionPolicy === "Retain";
     await removeStorage(ctx, this.deps.store, p, space?.spec.storage?.bucketPrefix ?? "tds", retain);
-    await recordLifecycle(ctx, this.deps.dashboard, {
+    await recordLifecycle(ctx, this.deps.api, {
       space: p.spec.dataSpace,
       object: p,
       action: "participant.removed",

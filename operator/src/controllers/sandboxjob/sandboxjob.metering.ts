@@ -12,8 +12,7 @@ import {
   type SandboxJobStatus,
 } from "@tds/crds";
 import { type KubeObject, kinds } from "@tds/kube";
-import type { UsageCloudEvent } from "../../metering/usage.ts";
-import type { SandboxReads } from "../../dashboard/dashboard.ts";
+import type { SandboxReads, UsageEvent } from "@tds/wire";
 import { findCondition, setCondition, writeStatus, type Context } from "../../runtime/reconcile.ts";
 import { errorText } from "../../runtime/controller.ts";
 import type { Deps } from "../deps.ts";
@@ -27,7 +26,6 @@ import { inputsOf } from "./sandboxjob.inputs.ts";
 import { sandboxUsageEvents } from "./sandboxjob.review.ts";
 import type { JobObject } from "./sandboxjob.status.ts";
 
-type UsageCloudEventList = UsageCloudEvent[];
 type RevenueShareStatus = NonNullable<SandboxJobStatus["revenueShares"]>[number];
 
 /**
@@ -44,21 +42,19 @@ export async function meter(
 ): Promise<JobObject> {
   const status = job.status ?? {};
   if (findCondition(status.conditions, "Metered")?.status === "True") return job;
-  const post = deps.dashboard?.postUsage?.bind(deps.dashboard);
+  const post = deps.api?.postUsage.bind(deps.api);
   const limits = sandboxLimits(space, job);
   if (!post || !limits.ok || !status.startTime || !status.completionTime) return job;
   const spaceName = space.metadata.name ?? "";
   const uid = job.metadata.uid ?? "";
   const usage = meteredUsage(status.usage, limits.limits, status.startTime, status.completionTime);
   const completionTime = status.completionTime;
-  const revenue = async (): Promise<{ events: UsageCloudEventList; shares?: RevenueShareStatus[] }> => {
+  const revenue = async (): Promise<{ events: UsageEvent[]; shares?: RevenueShareStatus[] }> => {
     const inputs = await inputsOf(ctx, job);
     const single = inputs.length === 1;
     // One input takes everything: no read tally is needed (and none is asked for).
-    const dashboard = deps.dashboard;
-    const reads: SandboxReads | undefined = single
-      ? new Map()
-      : await dashboard?.sandboxReads?.(spaceName, uid);
+    const api = deps.api;
+    const reads: SandboxReads | undefined = single ? new Map() : await api?.sandboxReads(spaceName, uid);
     if (!reads) throw new Error("the dashboard API cannot tell the job's reads");
     const shares = splitByContribution(
       space.spec.metering.revenueSharing ?? "ProportionalToUsage",

@@ -7,8 +7,8 @@ import type { InputMatch, OutputManifest, SandboxJob, SandboxJobStatus } from "@
 
 export type { InputMatch, OutputManifest } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
-import { OPERATOR_ACTOR, type EvidenceEntry } from "../../dashboard/dashboard.ts";
-import type { UsageCloudEvent } from "../../metering/usage.ts";
+import { usageEventType, type EvidenceEntry, type MeterName, type UsageEvent } from "@tds/wire";
+import { OPERATOR_ACTOR } from "../../api-client/api-client.ts";
 import { parseQuantity } from "../../quantity.ts";
 import { DEFAULT_OUTPUT_MAX } from "./sandboxjob.builders.ts";
 
@@ -126,12 +126,12 @@ export function sandboxUsageEvents(r: {
   contract: string;
   time: string;
   usage: { cpuMilliseconds: bigint; memoryByteSeconds: bigint };
-}): UsageCloudEvent[] {
-  const event = (suffix: string, meter: string, quantity: bigint): UsageCloudEvent => ({
+}): UsageEvent[] {
+  const event = (suffix: string, meter: MeterName, quantity: bigint): UsageEvent => ({
     specversion: "1.0",
     id: `sandbox/${r.uid}/${suffix}${r.input === undefined ? "" : `/${r.input}`}`,
     source: SANDBOX_USAGE_SOURCE,
-    type: "dev.tds.usage.v1",
+    type: usageEventType,
     time: r.time,
     subject: `participants/${r.consumer}`,
     data: {

@@ -113,7 +113,7 @@ export class JobStatusWriter {
   async recordEvidence(ctx: Context, job: JobObject, space: string, status: SandboxJobStatus): Promise<void> {
     const entries = sandboxEvidence(space, job, status).filter((e) => !this.recorded.has(e.eventId));
     if (entries.length === 0) return;
-    const outcome = await recordEvidence(ctx, this.deps.dashboard, space, entries);
+    const outcome = await recordEvidence(ctx, this.deps.api, space, entries);
     for (const a of outcome.appended) this.recorded.add(a.entry.eventId);
     if (outcome.state === "Unreachable")
       ctx.log.warn("cannot record sandbox evidence", {
