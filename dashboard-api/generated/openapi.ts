@@ -742,7 +742,7 @@ export interface operations {
         };
         content: {
           "application/json": {
-            status?: string;
+            status: string;
           };
         };
       };
@@ -782,7 +782,7 @@ export interface operations {
         };
         content: {
           "application/json": {
-            status?: string;
+            status: string;
           };
         };
       };
@@ -900,13 +900,13 @@ export interface operations {
         };
         content: {
           "application/json": {
-            conflicts?: {
-              source?: string;
-              id?: string;
+            conflicts: {
+              source: string;
+              id: string;
               /** Format: date-time */
-              receivedAt?: string;
-              receivedBy?: string;
-              payload?: {
+              receivedAt: string;
+              receivedBy: string;
+              payload: {
                 [key: string]: unknown;
               };
             }[];
@@ -1455,66 +1455,72 @@ export interface operations {
         };
         content: {
           "application/json": {
-            items?: {
-              space?: string;
-              namespace?: string;
-              name?: string;
-              uid?: string;
-              provider?: string;
-              providerName?: string;
-              title?: string;
-              description?: string;
-              keywords?: string[];
-              classification?: string;
-              dataCategory?: string;
-              regionOfOrigin?: string;
-              /** @enum {string} */
-              accessMode?: "download" | "computeOnly";
-              /** @enum {string} */
-              contractApproval?: "Automatic" | "Manual";
-              purposes?: string[];
-              format?: string;
-              contentId?: string;
-              byteSize?: number;
-              objects?: number;
-              currency?: string;
-              price?: {
+            items: {
+              space: string;
+              namespace: string;
+              name: string;
+              uid: string;
+              provider: string;
+              providerName: string;
+              title: string;
+              description: string;
+              keywords: string[];
+              classification: string;
+              dataCategory: string;
+              regionOfOrigin: string;
+              /**
+               * @description The offer's effective access mode
+               * @enum {string}
+               */
+              accessMode: "download" | "computeOnly";
+              /**
+               * @description The offer's effective contract approval
+               * @enum {string}
+               */
+              contractApproval: "Automatic" | "Manual";
+              purposes: string[];
+              format: string;
+              contentId: string;
+              byteSize: number;
+              objects: number;
+              currency: string;
+              price: {
                 [key: string]: string;
               };
-              publishedAt?: string;
+              publishedAt: string;
               validity?: {
                 notBefore?: string;
                 notAfter?: string;
               };
-              id?: string;
-              listPrice?: string;
+              id: string;
+              listPrice: string;
             }[];
-            total?: number;
+            total: number;
             next?: string;
-            facets?: {
+            facets: {
               category?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               classification?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               region?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               provider?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               accessMode?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
               price?: {
-                value?: string;
-                count?: number;
+                value: string;
+                count: number;
               }[];
             };
           };
@@ -1602,38 +1608,44 @@ export interface operations {
         };
         content: {
           "application/json": {
-            space?: string;
-            namespace?: string;
-            name?: string;
-            uid?: string;
-            provider?: string;
-            providerName?: string;
-            title?: string;
-            description?: string;
-            keywords?: string[];
-            classification?: string;
-            dataCategory?: string;
-            regionOfOrigin?: string;
-            /** @enum {string} */
-            accessMode?: "download" | "computeOnly";
-            /** @enum {string} */
-            contractApproval?: "Automatic" | "Manual";
-            purposes?: string[];
-            format?: string;
-            contentId?: string;
-            byteSize?: number;
-            objects?: number;
-            currency?: string;
-            price?: {
+            space: string;
+            namespace: string;
+            name: string;
+            uid: string;
+            provider: string;
+            providerName: string;
+            title: string;
+            description: string;
+            keywords: string[];
+            classification: string;
+            dataCategory: string;
+            regionOfOrigin: string;
+            /**
+             * @description The offer's effective access mode
+             * @enum {string}
+             */
+            accessMode: "download" | "computeOnly";
+            /**
+             * @description The offer's effective contract approval
+             * @enum {string}
+             */
+            contractApproval: "Automatic" | "Manual";
+            purposes: string[];
+            format: string;
+            contentId: string;
+            byteSize: number;
+            objects: number;
+            currency: string;
+            price: {
               [key: string]: string;
             };
-            publishedAt?: string;
+            publishedAt: string;
             validity?: {
               notBefore?: string;
               notAfter?: string;
             };
-            id?: string;
-            listPrice?: string;
+            id: string;
+            listPrice: string;
           };
         };
       };
@@ -1683,9 +1695,15 @@ export interface operations {
           classification: string;
           dataCategory: string;
           regionOfOrigin: string;
-          /** @enum {string} */
+          /**
+           * @description The offer's effective access mode
+           * @enum {string}
+           */
           accessMode: "download" | "computeOnly";
-          /** @enum {string} */
+          /**
+           * @description The offer's effective contract approval
+           * @enum {string}
+           */
           contractApproval: "Automatic" | "Manual";
           purposes: string[];
           format: string;
@@ -1784,18 +1802,26 @@ export interface operations {
     requestBody: {
       content: {
         "application/json": {
+          /** @description The DataOffer, in the provider's participant namespace. Immutable: ask for another offer with a new contract. */
           offer: {
             namespace: string;
+            /** @description Name of the offer. */
             name: string;
           };
+          /** @description Why the data is used; one of the offer's spec.policy.purposes. Immutable. */
           purpose: string;
           consumer?: string;
           name?: string;
+          /** @description When the consumer wants to use the data. Unset means the offer's validity window. */
           requestedValidity?: {
+            /** @description Start of the window. Unset means from creation. RFC 3339, for example 2026-01-01T00:00:00Z. */
             notBefore?: string;
+            /** @description End of the window (exclusive). RFC 3339, for example 2026-01-01T00:00:00Z. */
             notAfter: string;
           };
+          /** @description How many accesses the consumer needs; at most the offer's maxAccesses. */
           requestedAccesses?: number;
+          /** @description Free text for a provider who approves contracts manually. */
           justification?: string;
         };
       };
@@ -2778,11 +2804,11 @@ export interface operations {
         };
         content: {
           "application/json": {
-            treeSize?: number;
-            entries?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+            treeSize: number;
+            entries: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             }[];
@@ -2818,9 +2844,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -2897,9 +2923,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -2922,11 +2948,11 @@ export interface operations {
         };
         content: {
           "application/json": {
-            results?: {
-              eventId?: string;
-              leafIndex?: number;
-              leafHash?: string;
-              duplicate?: boolean;
+            results: {
+              eventId: string;
+              leafIndex: number;
+              leafHash: string;
+              duplicate: boolean;
             }[];
           };
         };
@@ -2989,9 +3015,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3065,9 +3091,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3102,9 +3128,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3134,10 +3160,10 @@ export interface operations {
         };
         content: {
           "application/json": {
-            leafIndex?: number;
-            treeSize?: number;
-            leafHash?: string;
-            proof?: string[];
+            leafIndex: number;
+            treeSize: number;
+            leafHash: string;
+            proof: string[];
           };
         };
       };
@@ -3169,9 +3195,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3210,9 +3236,9 @@ export interface operations {
         };
         content: {
           "application/json": {
-            first?: number;
-            second?: number;
-            proof?: string[];
+            first: number;
+            second: number;
+            proof: string[];
           };
         };
       };
@@ -3244,9 +3270,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };
@@ -3287,9 +3313,9 @@ export interface operations {
             origin?: string;
             treeSize?: number;
             entries?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             }[];
@@ -3325,9 +3351,9 @@ export interface operations {
             requestId: string;
             /** @description TDS_ERR_EVIDENCE_EVENT_CONFLICT only: the entry the log holds under that eventId */
             recorded?: {
-              leafIndex?: number;
-              leafHash?: string;
-              entry?: {
+              leafIndex: number;
+              leafHash: string;
+              entry: {
                 [key: string]: unknown;
               };
             };

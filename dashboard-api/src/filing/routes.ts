@@ -3,6 +3,7 @@
 // the cluster holds it, a checkpoint of its log as it is now (signed if the
 // log grew since the last one) and the period's export report. It is sent
 // byte for byte as signed; `tds evidence verify --filing` checks it offline.
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyPluginAsync } from "fastify";
 import { problemResponse, TdsError } from "../errors.ts";
 import { type CheckpointSigner, CheckpointError } from "../evidence/checkpoint.ts";
@@ -23,8 +24,9 @@ export interface FilingRoutesOptions {
   readonly now: () => Date;
 }
 
-export const filingRoutes: FastifyPluginAsync<FilingRoutesOptions> = (app, opts) => {
-  app.get<{ Params: { space: string; period: string } }>(
+export const filingRoutes: FastifyPluginAsync<FilingRoutesOptions> = (plugin, opts) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
     "/v1/spaces/:space/filing/:period",
     {
       schema: {

@@ -8,10 +8,10 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { sendProblem } from "../errors.ts";
 import { IDEMPOTENCY_KEY, rangeStart, transferId, type ContractGrant, type Refusal } from "./grants.ts";
 import { LedgerRefusal, type ClaimedTransfer, type Ledger, type TransferKind } from "./ledger.ts";
 import type { StreamMonitor } from "./monitor.ts";
+import { refuse } from "./refusals.ts";
 import type { SandboxGrant } from "./sandbox.ts";
 
 export type SandboxJobRef = SandboxGrant["job"];
@@ -35,10 +35,6 @@ export const sandboxTransferKind = (direction: Direction, job: SandboxJobRef): T
   object: { kind: "SandboxJob", namespace: job.namespace, name: job.name, uid: job.uid },
   facts: { meter: meters[direction] },
 });
-
-export function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
-  return sendProblem(reply, request, r.status, r.code, r.message);
-}
 
 const s3Status = (err: unknown): number | undefined =>
   err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
