@@ -2286,9 +2286,9 @@ export interface operations {
                   method: "Certificate" | "OIDC" | "DID";
                   id: string;
                   issuer: string | null;
-                  /** @description The operator's IdentityVerified condition is True */
+                  /** @description A certificate issued by the space CA or named trust anchor; an OIDC issuer or DID the operator verified (IdentityVerified) */
                   verified: boolean;
-                  /** @description The condition's reason */
+                  /** @description IssuedBySpaceCA, VouchedByTrustAnchor, CertificateNotIssued, or the condition's reason */
                   verification: string;
                   verifiedRegion: string | null;
                   certificateSerial: string | null;

@@ -6,6 +6,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import { Type } from "@sinclair/typebox";
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Pool } from "pg";
+import type { KubeClient } from "@tds/kube";
 import type { Principal } from "./auth/principal.ts";
 import type { TokenVerifier } from "./auth/tokens.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
@@ -32,6 +33,7 @@ import {
   type DoorTls,
 } from "./plugins/client-certificates.ts";
 import { dbPlugin } from "./plugins/db.ts";
+import { kubePlugin } from "./plugins/kube.ts";
 import { inputPlugin } from "./plugins/input.ts";
 import { openapiOptions } from "./openapi.ts";
 import { buildValidator } from "./validation.ts";
@@ -42,13 +44,10 @@ import { catalogRoutes } from "./catalog/routes.ts";
 import { contractRoutes } from "./contracts/routes.ts";
 import { agreementRoutes } from "./ledger/agreements.ts";
 import { sandboxReadRoutes } from "./ledger/sandbox-reads.ts";
-import type { ContractsKube } from "./contracts/kube.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
 import { exportRoutes } from "./exports/routes.ts";
-import type { FilingKube } from "./filing/kube.ts";
 import { filingRoutes } from "./filing/routes.ts";
-import type { SandboxJobsKube } from "./sandboxjobs/kube.ts";
 
 export interface BuildAppOptions {
   readonly pool: Pool | null;
@@ -62,12 +61,11 @@ export interface BuildAppOptions {
   readonly now?: () => Date;
   /** The evidence log's signing keys (run.ts: the spaces' Kubernetes Secrets); the gateway exports the checkpoints. */
   readonly evidence?: { readonly signerFor?: SignerFor };
-  /** Kubernetes access for POST /v1/spaces/:space/contracts and decisions; those routes answer 503 without it. */
-  readonly contractsKube?: ContractsKube;
-  /** The cluster's view of a space for GET /v1/spaces/:space/filing/:period (filing/kube.ts); 503 without it. */
-  readonly filingKube?: FilingKube;
-  /** Kubernetes access for POST /v1/spaces/:space/sandboxjobs/.../review; 503 without it. */
-  readonly sandboxJobsKube?: SandboxJobsKube;
+  /**
+   * The API's Kubernetes access (plugins/kube.ts: apiKubeClient) for the contract routes, the
+   * sandbox job review and the filing record; those routes answer 503 without it.
+   */
+  readonly kube?: KubeClient;
   /** The Dataspace Protocol endpoints (/dsp/<space>/...); off when unset. See dsp/routes.ts. */
   readonly dsp?: Omit<DspRoutesOptions, "verifyToken">;
   /** Serve HTTPS, asking for client certificates (plugins/client-certificates.ts). */
@@ -126,6 +124,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   await app.register(telemetryPlugin, { defaultMetrics: opts.defaultMetrics ?? false });
   await app.register(dbPlugin, { pool: opts.pool, closePool: opts.closePool ?? false });
+  await app.register(kubePlugin, { client: opts.kube ?? null });
   if (opts.certificates) await app.register(clientCertificatesPlugin, opts.certificates);
   await app.register(authPlugin, { verify: opts.verifyToken });
   await app.register(rateLimit, {
@@ -193,16 +192,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(statementRoutes, { now });
   await app.register(dashboardRoutes);
   await app.register(catalogRoutes, { prefix: "/v1/spaces/:space/catalog" });
-  await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts", kube: opts.contractsKube });
+  await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts" });
   await app.register(agreementRoutes);
   await app.register(sandboxReadRoutes);
   if (opts.certificates) identityRoute(app, { public: false });
-  await app.register(sandboxJobRoutes, {
-    prefix: "/v1/spaces/:space/sandboxjobs",
-    kube: opts.sandboxJobsKube,
-  });
+  await app.register(sandboxJobRoutes, { prefix: "/v1/spaces/:space/sandboxjobs" });
   await app.register(exportRoutes);
-  await app.register(filingRoutes, { kube: opts.filingKube, signerFor: opts.evidence?.signerFor, now });
+  await app.register(filingRoutes, { signerFor: opts.evidence?.signerFor, now });
   if (opts.dsp && opts.pool) await app.register(dspRoutes, { ...opts.dsp, verifyToken: opts.verifyToken });
   if (opts.pool) {
     const evidencePrefix = "/v1/spaces/:space/evidence";

@@ -10,11 +10,9 @@ import { originFor } from "./evidence/checkpoint.ts";
 import { startCheckpointer } from "./evidence/checkpointer.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { secretSignerFor } from "./evidence/wiring.ts";
-import { defaultKubeConfig, kubeConfigured, loadKube } from "./kube/kube.ts";
-import { KubeClient } from "@tds/kube";
-import { kubeContracts } from "./contracts/kube.ts";
-import { kubeSandboxJobs } from "./sandboxjobs/kube.ts";
-import { kubeFiling } from "./filing/kube.ts";
+import { kubeConfigured } from "@tds/kube";
+import { clusterView } from "./kube/cluster-view.ts";
+import { apiKubeClient } from "./plugins/kube.ts";
 import { startPriceSync } from "./statements/price-sync.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
@@ -26,7 +24,7 @@ import { loggerOptions } from "./plugins/telemetry.ts";
 import { serveUntilSignal } from "./serve.ts";
 import { dspFromEnv } from "./dsp/index.ts";
 import { DspSpacesFromCluster } from "./dsp/cluster.ts";
-import { certificateVerifierFromEnv } from "./auth/certificate-trust.ts";
+import { doorCertificateVerifier } from "./auth/certificate-trust.ts";
 import { forwardedHeaderFromEnv, tlsFromEnv } from "./plugins/client-certificates.ts";
 
 export async function run(telemetry: Telemetry): Promise<void> {
@@ -39,9 +37,11 @@ export async function run(telemetry: Telemetry): Promise<void> {
   }
   await migrate(config.databaseUrl, jsonLinesMigrationLog);
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
-  const kube = kubeConfigured(process.env) ? loadKube() : undefined;
-  const signerFor = kube
-    ? secretSignerFor({ readSecretKey: kube.readSecretKey, origin: (space) => originFor(space) })
+  // The one Kubernetes client of the process (plugins/kube.ts), when a kubeconfig is found.
+  const kube = kubeConfigured(process.env) ? apiKubeClient() : undefined;
+  const cluster = kube ? clusterView(kube) : undefined;
+  const signerFor = cluster
+    ? secretSignerFor({ readSecretKey: cluster.readSecretKey, origin: (space) => originFor(space) })
     : undefined;
   const jwt = createTokenVerifier({
     jwks,
@@ -54,7 +54,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
       ? anyVerifier(
           jwt,
           createKubernetesVerifier({
-            client: new KubeClient(defaultKubeConfig(), "tds-dashboard-api"),
+            client: kube,
             audience: config.audience ?? defaultAudience,
             operatorServiceAccount: process.env.TDS_AUTH_OPERATOR_SERVICEACCOUNT ?? "tds-system:tds-operator",
           }),
@@ -64,11 +64,10 @@ export async function run(telemetry: Telemetry): Promise<void> {
   const oidc =
     kube && process.env.TDS_AUTH_OIDC !== "off"
       ? createOidcVerifier({
-          participants: oidcParticipantsFromKube(new KubeClient(defaultKubeConfig(), "tds-dashboard-api")),
+          participants: oidcParticipantsFromKube(kube),
         })
       : undefined;
   const verifier = oidc ? withOidc(oidc, bearer) : bearer;
-  const contractsKube = kube ? kubeContracts() : undefined;
   // Every DataSpace's spec.dsp, live (dsp/cluster.ts); logs through the app's logger once it exists.
   const dspLog =
     (level: "debug" | "info" | "warn" | "error") => (msg: string, fields?: Record<string, unknown>) => {
@@ -77,18 +76,18 @@ export async function run(telemetry: Telemetry): Promise<void> {
   const dspSpaces =
     kube && process.env.TDS_DSP !== "off"
       ? new DspSpacesFromCluster({
-          client: new KubeClient(defaultKubeConfig(), "tds-dashboard-api"),
+          client: kube,
           log: { debug: dspLog("debug"), info: dspLog("info"), warn: dspLog("warn"), error: dspLog("error") },
         })
       : undefined;
-  const dsp = dspFromEnv(process.env, config.port, pool, contractsKube, dspSpaces);
+  const dsp = dspFromEnv(process.env, config.port, pool, kube, dspSpaces);
   // HTTPS with client certificates when TDS_TLS_CERT_FILE/TDS_TLS_KEY_FILE are set (plugins/client-certificates.ts).
   const https = tlsFromEnv(process.env);
   const forwardedHeader = forwardedHeaderFromEnv(process.env);
   const certificates =
     https || forwardedHeader
       ? {
-          verifier: certificateVerifierFromEnv(process.env, new EvidenceStore(pool)),
+          verifier: doorCertificateVerifier(kube, new EvidenceStore(pool)),
           ...(forwardedHeader ? { forwardedHeader } : {}),
         }
       : undefined;
@@ -102,9 +101,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,
     evidence: signerFor ? { signerFor } : {},
-    ...(kube && contractsKube
-      ? { contractsKube, sandboxJobsKube: kubeSandboxJobs(), filingKube: kubeFiling() }
-      : {}),
+    ...(kube ? { kube } : {}),
     ...(dsp ? { dsp } : {}),
   });
   const checkpointer = signerFor
@@ -117,11 +114,11 @@ export async function run(telemetry: Telemetry): Promise<void> {
         },
       })
     : undefined;
-  const priceSync = kube
+  const priceSync = cluster
     ? startPriceSync({
         pool,
-        listDataSpaces: kube.listDataSpaces,
-        listParticipants: kube.listParticipants,
+        listDataSpaces: cluster.listDataSpaces,
+        listParticipants: cluster.listParticipants,
         intervalMs: config.priceSyncIntervalMs,
         onAdded: (spaces) => {
           app.log.info({ spaces }, "price sheets added from DataSpace specs");

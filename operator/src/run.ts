@@ -3,7 +3,7 @@
 // cleanly on SIGTERM or SIGINT.
 import type { Telemetry } from "@tds/telemetry";
 import { createLogger } from "./runtime/log.ts";
-import { KubeClient, KubeConfig, isConflict, kinds } from "@tds/kube";
+import { KubeClient, defaultKubeConfig, isConflict, kinds } from "@tds/kube";
 import { createOperator } from "./operator.ts";
 import { VersityGatewayStore } from "./storage/objectstore.ts";
 import { errorText } from "./runtime/controller.ts";
@@ -11,8 +11,7 @@ import { errorText } from "./runtime/controller.ts";
 const log = createLogger({ component: "tds-operator" });
 
 export async function run(telemetry: Telemetry): Promise<void> {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
+  const kc = defaultKubeConfig();
   const leaseNamespace = process.env.TDS_OPERATOR_NAMESPACE ?? "tds-system";
   try {
     await new KubeClient(kc).create(kinds.namespace, { metadata: { name: leaseNamespace } });

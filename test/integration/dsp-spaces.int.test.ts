@@ -22,7 +22,7 @@ import { buildApp } from "../../dashboard-api/src/app.ts";
 import { CertificateVerifier } from "../../dashboard-api/src/auth/certificate-trust.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { DspSpacesFromCluster } from "../../dashboard-api/src/dsp/cluster.ts";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
@@ -110,7 +110,7 @@ before(async () => {
   const key = await generateDevKey();
   const verifyToken = createTokenVerifier({ jwks: jwksOf(key) });
   consumerJwt = await mintToken(key, { role: "participant", subject: "c", space: b, participant: consumer });
-  const kube = kubeContracts(kubeConfig());
+  const kube = apiKubeClient(kubeConfig());
   const tls = await loopbackDoorTls(run);
   doorCa = tls.ca;
   portA = await freePort();
@@ -157,12 +157,12 @@ before(async () => {
     verifyToken,
     https: tls.https,
     certificates: { verifier },
-    contractsKube: kube,
+    kube,
     dsp: { ...dspA, stepDelayMs: 50 },
   });
   await apiA.listen({ host: "127.0.0.1", port: portA });
   const dspB = dspOptions({ pool, publicUrl: baseB, kube, config: viewB.current });
-  apiB = await buildApp({ pool, verifyToken, contractsKube: kube, dsp: { ...dspB, stepDelayMs: 50 } });
+  apiB = await buildApp({ pool, verifyToken, kube, dsp: { ...dspB, stepDelayMs: 50 } });
   await apiB.listen({ host: "127.0.0.1", port: portB });
 
   await client.create(

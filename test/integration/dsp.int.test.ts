@@ -14,7 +14,7 @@ import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { sha256Hex } from "../../dashboard-api/src/dsp/identity.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
@@ -66,7 +66,7 @@ before(async () => {
   base = `http://127.0.0.1:${port.toString()}`;
   const gatewayPort = await freePort();
   gatewayBase = `http://127.0.0.1:${gatewayPort.toString()}`;
-  const kube = kubeContracts(kubeConfig());
+  const kube = apiKubeClient(kubeConfig());
   // One API is both connectors here: the consumer's side calls the provider's with the consumer
   // participant's token, and the provider's side calls back with a credential the consumer side declares.
   const dsp = dspOptions({
@@ -98,7 +98,7 @@ before(async () => {
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    contractsKube: kube,
+    kube,
     dsp: { ...dsp, stepDelayMs: 50 },
   });
   await app.listen({ host: "127.0.0.1", port });

@@ -22,15 +22,14 @@ import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
 import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { originFor } from "../../dashboard-api/src/evidence/checkpoint.ts";
 import { secretSignerFor } from "../../dashboard-api/src/evidence/wiring.ts";
 import { main as verifyCli } from "../../dashboard-api/src/evidence/verify.ts";
 import type { ExportReport, ExportTransfer } from "../../dashboard-api/src/exports/report.ts";
 import type { FilingDocument } from "../../dashboard-api/src/filing/record.ts";
-import { kubeFiling } from "../../dashboard-api/src/filing/kube.ts";
-import { loadKube } from "../../dashboard-api/src/kube/kube.ts";
+import { clusterView } from "../../dashboard-api/src/kube/cluster-view.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
@@ -101,10 +100,12 @@ before(async () => {
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    contractsKube: kubeContracts(kubeConfig()),
-    filingKube: kubeFiling(kubeConfig()),
+    kube: apiKubeClient(kubeConfig()),
     evidence: {
-      signerFor: secretSignerFor({ readSecretKey: loadKube().readSecretKey, origin: (s) => originFor(s) }),
+      signerFor: secretSignerFor({
+        readSecretKey: clusterView(apiKubeClient(kubeConfig())).readSecretKey,
+        origin: (s) => originFor(s),
+      }),
     },
   });
   baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });

@@ -17,7 +17,7 @@ import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
@@ -103,7 +103,7 @@ before(async () => {
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    contractsKube: kubeContracts(kubeConfig()),
+    kube: apiKubeClient(kubeConfig()),
   });
   baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });

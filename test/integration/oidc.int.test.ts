@@ -21,7 +21,7 @@ import {
   withOidc,
 } from "../../dashboard-api/src/auth/oidc.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { kubeContracts } from "../../dashboard-api/src/contracts/kube.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
 import { startGateway, type TestGateway } from "@tds/test/gateway";
@@ -106,7 +106,7 @@ before(async () => {
     clockToleranceSeconds: 0,
     jwksCooldownMs: 0,
   });
-  const kube = kubeContracts(kubeConfig());
+  const kube = apiKubeClient(kubeConfig());
   const dsp = dspOptions({
     pool,
     publicUrl: base,
@@ -117,7 +117,7 @@ before(async () => {
   app = await buildApp({
     pool,
     verifyToken: withOidc(oidc, createTokenVerifier({ jwks: jwksOf(key) })),
-    contractsKube: kube,
+    kube,
     dsp: { ...dsp, stepDelayMs: 50 },
   });
   await app.listen({ host: "127.0.0.1", port });

@@ -25,7 +25,7 @@ import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
 import { startGateway, type TestGateway } from "@tds/test/gateway";
-import { kubeSandboxJobs } from "../../dashboard-api/src/sandboxjobs/kube.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { KubeClient, KubeConfig, dataOf, kinds, type KubeObject } from "@tds/kube";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
@@ -175,7 +175,7 @@ before(async () => {
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    sandboxJobsKube: kubeSandboxJobs(apiIdentity()),
+    kube: apiKubeClient(apiIdentity()),
   });
   const baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });

@@ -205,8 +205,12 @@ export class KubeClient {
     return this.request<ListResult<T>>("GET", resourcePath(r, namespace), { query });
   }
 
+  /** Creates an object under this client's field manager. */
   create<T extends KubeObject>(r: ResourceType, obj: T): Promise<T> {
-    return this.request<T>("POST", resourcePath(r, obj.metadata.namespace), { body: obj });
+    return this.request<T>("POST", resourcePath(r, obj.metadata.namespace), {
+      body: obj,
+      query: { fieldManager: this.fieldManager },
+    });
   }
 
   /**

@@ -5,8 +5,7 @@
 // library of @tds/dashboard-api (the ledger, the evidence append path, usage
 // ingest), not code paths.
 import { S3Client } from "@aws-sdk/client-s3";
-import { KubeClient } from "@tds/kube";
-import { defaultKubeConfig } from "@tds/dashboard-api/kube";
+import { defaultKubeConfig, KubeClient, kubeConfigured, type KubeConfig } from "@tds/kube";
 import type { Pool } from "pg";
 import { GroupedAppender } from "@tds/dashboard-api/evidence-append";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
@@ -45,22 +44,33 @@ export function gatewayS3(env: NodeJS.ProcessEnv): S3Client | undefined {
   });
 }
 
+/** The field manager of the gateway's Kubernetes client (it reads; the API writes as tds-dashboard-api). */
+export const GATEWAY_FIELD_MANAGER = "tds-gateway";
+
+/** The gateway's one Kubernetes client (@tds/kube) on `kc` (by default the kubeconfig found the standard way). */
+export function gatewayKubeClient(kc: KubeConfig = defaultKubeConfig()): KubeClient {
+  return new KubeClient(kc, GATEWAY_FIELD_MANAGER);
+}
+
 /**
  * The gateway's dependencies from the environment: it needs TDS_S3_* and a
- * kubeconfig (KUBECONFIG or in-cluster), and throws naming what is missing.
- * TDS_GATEWAY_MONITOR_MS sets the monitor interval.
+ * kubeconfig (KUBECONFIG, ~/.kube/config or in-cluster), and throws naming what
+ * is missing. TDS_GATEWAY_MONITOR_MS sets the monitor interval. Its `watch` is
+ * the process's one Kubernetes client.
  */
-export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptions {
+export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptions & { watch: KubeClient } {
   const s3 = gatewayS3(env);
   if (!s3)
     throw new Error("the gateway needs TDS_S3_ENDPOINT, TDS_S3_ACCESS_KEY_ID and TDS_S3_SECRET_ACCESS_KEY");
-  if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST)
-    throw new Error("the gateway needs a kubeconfig: KUBECONFIG, or the in-cluster ServiceAccount");
+  if (!kubeConfigured(env))
+    throw new Error(
+      "the gateway needs a kubeconfig: KUBECONFIG, ~/.kube/config or the in-cluster ServiceAccount",
+    );
   const interval = Number(env.TDS_GATEWAY_MONITOR_MS ?? 2000);
   if (!Number.isSafeInteger(interval) || interval < 50) {
     throw new Error(`TDS_GATEWAY_MONITOR_MS must be an integer of at least 50, got ${String(interval)}`);
   }
-  const kube = new KubeClient(defaultKubeConfig(), "tds-gateway");
+  const kube = gatewayKubeClient();
   return {
     source: new KubeGrantSource(kube),
     watch: kube,

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
-import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyBaseLogger, FastifyPluginAsync } from "fastify";
 import type { KubeClient, Logger } from "@tds/kube";
 import { Counter } from "prom-client";
 import {
@@ -24,12 +24,12 @@ import {
   type Refusal,
   type TransferTokenGate,
 } from "./grants.ts";
-import { bearerChallenge, sendProblem } from "@tds/dashboard-api/errors";
 import { consumerTokenRefusal, type OidcVerifier } from "@tds/dashboard-api/oidc-verifier";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
 import { Ledger, LedgerRefusal } from "@tds/dashboard-api/ledger";
 import { StreamMonitor } from "./monitor.ts";
+import { refuse } from "./refusals.ts";
 import { sandboxRoutes, type SandboxSource } from "./sandbox.ts";
 
 export interface GatewayOptions {
@@ -59,15 +59,6 @@ export interface GatewayOptions {
   /** The consumer participant's own OIDC access token, accepted beside its contract token (auth/oidc.ts). */
   readonly participantTokens?: OidcVerifier;
 }
-
-function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
-  if (r.status === 401 && !reply.hasHeader("www-authenticate"))
-    void reply.header("www-authenticate", bearerChallenge(request.headers.authorization, GATEWAY_REALM));
-  return sendProblem(reply, request, r.status, r.code, r.message);
-}
-
-/** The realm of the gateway's Bearer challenges: contract tokens, not API tokens. */
-const GATEWAY_REALM = "tds-gateway";
 
 const header = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 

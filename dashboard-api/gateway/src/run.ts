@@ -8,7 +8,7 @@
 //
 //   DATABASE_URL         the ledger, evidence and DSP transfer tables (required)
 //   TDS_S3_ENDPOINT, TDS_S3_REGION, TDS_S3_ACCESS_KEY_ID, TDS_S3_SECRET_ACCESS_KEY (required)
-//   KUBECONFIG or the in-cluster ServiceAccount: grants from the API server's watch (required)
+//   KUBECONFIG, ~/.kube/config or the in-cluster ServiceAccount: grants from the API server's watch (required)
 //   TDS_EVIDENCE_BUCKET (tds-evidence), TDS_EVIDENCE_EXPORT_INTERVAL_MS (60000): the checkpoints' export
 //   TDS_AUTH_OIDC=off: no participant OIDC tokens beside contract tokens (auth/oidc.ts)
 //   TDS_TLS_CERT_FILE, TDS_TLS_KEY_FILE, TDS_TLS_CLIENT_CERT_HEADER: HTTPS and client
@@ -16,16 +16,14 @@
 //   PORT (8080), HOST (0.0.0.0), TDS_METRICS_PORT (9464: /metrics, never on the
 //   public port), LOG_LEVEL (info), TDS_GATEWAY_MONITOR_MS (2000), TDS_SHUTDOWN_GRACE_MS (10000)
 import pg from "pg";
-import { KubeClient } from "@tds/kube";
 import type { Telemetry } from "@tds/telemetry";
-import { certificateVerifierFromEnv } from "@tds/dashboard-api/certificate-trust";
+import { doorCertificateVerifier } from "@tds/dashboard-api/certificate-trust";
 import { forwardedHeaderFromEnv, tlsFromEnv } from "@tds/dashboard-api/client-certificates";
 import { envInt } from "@tds/dashboard-api/config";
 import { DspStore } from "@tds/dashboard-api/dsp-store";
 import { TransferTokens } from "@tds/dashboard-api/dsp-transfer-tokens";
 import { GroupedAppender } from "@tds/dashboard-api/evidence-append";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
-import { defaultKubeConfig } from "@tds/dashboard-api/kube";
 import { jsonLinesMigrationLog, migrate } from "@tds/dashboard-api/migrate";
 import { createOidcVerifier, oidcParticipantsFromKube } from "@tds/dashboard-api/oidc-verifier";
 import { serveUntilSignal } from "@tds/dashboard-api/serve";
@@ -47,7 +45,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
     env.TDS_AUTH_OIDC === "off"
       ? undefined
       : createOidcVerifier({
-          participants: oidcParticipantsFromKube(new KubeClient(defaultKubeConfig(), "tds-gateway")),
+          participants: oidcParticipantsFromKube(gateway.watch),
         });
   // HTTPS with client certificates when TDS_TLS_CERT_FILE/TDS_TLS_KEY_FILE are set (plugins/client-certificates.ts).
   const https = tlsFromEnv(env);
@@ -58,7 +56,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
     ...(https || forwardedHeader
       ? {
           certificates: {
-            verifier: certificateVerifierFromEnv(env, new GroupedAppender(evidence)),
+            verifier: doorCertificateVerifier(gateway.watch, new GroupedAppender(evidence)),
             ...(forwardedHeader ? { forwardedHeader } : {}),
           },
         }

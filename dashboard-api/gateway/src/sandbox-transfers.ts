@@ -8,7 +8,6 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { sendProblem } from "@tds/dashboard-api/errors";
 import { IDEMPOTENCY_KEY, rangeStart, transferId, type ContractGrant, type Refusal } from "./grants.ts";
 import {
   LedgerRefusal,
@@ -17,6 +16,7 @@ import {
   type TransferKind,
 } from "@tds/dashboard-api/ledger";
 import type { StreamMonitor } from "./monitor.ts";
+import { refuse } from "./refusals.ts";
 import type { SandboxGrant } from "./sandbox.ts";
 
 export type SandboxJobRef = SandboxGrant["job"];
@@ -40,10 +40,6 @@ export const sandboxTransferKind = (direction: Direction, job: SandboxJobRef): T
   object: { kind: "SandboxJob", namespace: job.namespace, name: job.name, uid: job.uid },
   facts: { meter: meters[direction] },
 });
-
-export function refuse(reply: FastifyReply, request: FastifyRequest, r: Refusal): FastifyReply {
-  return sendProblem(reply, request, r.status, r.code, r.message);
-}
 
 const s3Status = (err: unknown): number | undefined =>
   err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;

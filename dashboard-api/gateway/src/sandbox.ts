@@ -34,7 +34,8 @@ import type { StreamMonitor } from "./monitor.ts";
 import { MAIN_INPUT, sandboxGrantId, type OutputManifest } from "@tds/crds";
 import { OutputScanner } from "./sandbox-scan.ts";
 import { InputFingerprints } from "./sandbox-inputs.ts";
-import { refuse, SandboxTransfers } from "./sandbox-transfers.ts";
+import { refuse } from "./refusals.ts";
+import { SandboxTransfers } from "./sandbox-transfers.ts";
 
 /** A job's grant, from its grant Secret and the SandboxJob. */
 export interface SandboxGrant {

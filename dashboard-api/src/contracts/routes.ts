@@ -13,7 +13,7 @@ import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { canSeeSpace, hasCapability, type Principal } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
-import type { ContractsKube } from "./kube.ts";
+import { contractStore, type ContractStore } from "./contract-store.ts";
 import {
   DataContractSpecSchema,
   DECISION_ANNOTATION,
@@ -27,11 +27,6 @@ import {
 } from "@tds/crds";
 
 const ADMINS: ReadonlySet<string> = new Set(["platform-admin", "space-admin"]);
-
-export interface ContractRoutesOptions {
-  /** Undefined answers 503: the API has no Kubernetes access. */
-  readonly kube: ContractsKube | undefined;
-}
 
 const label = (maxLength = 63) => Type.String({ pattern: DNS1123_LABEL, maxLength });
 const objectName = (description?: string) =>
@@ -84,12 +79,10 @@ const contractResponse = Type.Object({
   ),
 });
 
-export const contractRoutes: FastifyPluginCallback<ContractRoutesOptions> = (plugin, opts, done) => {
+export const contractRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
   const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
-  const kube = (): ContractsKube => {
-    if (!opts.kube) throw new TdsError("unavailable", "The API has no access to the Kubernetes API");
-    return opts.kube;
-  };
+  // 503 when the API has no Kubernetes access (plugins/kube.ts).
+  const kube = (): ContractStore => contractStore(app.kubeClient());
   const member = (request: FastifyRequest, space: string): Principal => {
     const p = principalOf(request);
     if (!canSeeSpace(p, space))

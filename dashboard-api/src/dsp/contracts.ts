@@ -7,7 +7,7 @@
 // gateway URL of the agreement and a token for that transfer alone
 // (transfer-tokens.ts).
 import { createHash } from "node:crypto";
-import type { ContractsKube } from "../contracts/kube.ts";
+import type { ContractStore } from "../contracts/contract-store.ts";
 import type { Decider, Decision } from "./behaviour.ts";
 import type { Json } from "./messages.ts";
 import { parseDatasetId } from "./odrl.ts";
@@ -15,7 +15,7 @@ import type { DspStore, Negotiation } from "./store.ts";
 import type { TransferTokens } from "./transfer-tokens.ts";
 
 export interface ContractDeciderOptions {
-  readonly kube: ContractsKube;
+  readonly contracts: ContractStore;
   readonly store: DspStore;
   /** The participant of the space that stands for a counterparty, if any. */
   readonly participantOf: (space: string, counterparty: string) => string | undefined;
@@ -57,9 +57,9 @@ export function contractDecider(o: ContractDeciderOptions): Decider {
         };
       const namespace = `${n.space}--${participant}`;
       const name = `dsp-${createHash("sha256").update(n.pid).digest("hex").slice(0, 16)}`;
-      const existing = await o.kube.getContract(namespace, name);
+      const existing = await o.contracts.getContract(namespace, name);
       if (!existing)
-        await o.kube.createContract({
+        await o.contracts.createContract({
           apiVersion: "tds.dev/v1alpha1",
           kind: "DataContract",
           metadata: { namespace, name, annotations: { "tds.dev/dsp-negotiation": n.pid } },
@@ -68,7 +68,7 @@ export function contractDecider(o: ContractDeciderOptions): Decider {
       await o.store.setContract(n.pid, `${namespace}/${name}`);
       const deadline = Date.now() + (o.decisionTimeoutMs ?? 600_000);
       while (Date.now() < deadline) {
-        const c = await o.kube.getContract(namespace, name);
+        const c = await o.contracts.getContract(namespace, name);
         if (c?.agreementId && (c.state === "Agreed" || c.state === "Active"))
           return { agree: true, agreementId: c.agreementId };
         if (c?.state && c.state !== "Requested")

@@ -5,7 +5,8 @@
 // TDS_DSP_GATEWAY_URL the gateway's that data addresses name (default: the same). With Kubernetes access, negotiations are decided as
 // DataContracts (contracts.ts); without it, every request is refused.
 import type { Pool } from "pg";
-import type { ContractsKube } from "../contracts/kube.ts";
+import type { KubeClient } from "@tds/kube";
+import { contractStore } from "../contracts/contract-store.ts";
 import { defaultBehaviour, noDecider } from "./behaviour.ts";
 import { contractDecider } from "./contracts.ts";
 import type { DspSpacesFromCluster } from "./cluster.ts";
@@ -33,13 +34,14 @@ export function dspOptions(opts: {
    * ingress that routes /v1/data to the gateway on the API's origin.
    */
   gatewayUrl?: string;
-  kube?: ContractsKube | undefined;
+  /** The API's Kubernetes access; without it every negotiation is refused. */
+  kube?: KubeClient | undefined;
 }): DspOptions & { transferTokens: TransferTokens } {
   const store = new DspStore(opts.pool);
   const transferTokens = new TransferTokens(store);
   const decider = opts.kube
     ? contractDecider({
-        kube: opts.kube,
+        contracts: contractStore(opts.kube),
         store,
         participantOf: participantOf(opts.config),
         gatewayUrl: opts.gatewayUrl ?? opts.publicUrl,
@@ -63,7 +65,7 @@ export function dspFromEnv(
   env: NodeJS.ProcessEnv,
   port: number,
   pool: Pool,
-  kube: ContractsKube | undefined,
+  kube: KubeClient | undefined,
   cluster?: DspSpacesFromCluster,
 ): (DspOptions & { transferTokens: TransferTokens }) | undefined {
   const fixed = dspConfigFromEnv(env);

@@ -9,6 +9,12 @@ import type { CatalogOffer } from "../catalog/store.ts";
 import { DSP_CONTEXT, PULL_FORMAT, type Json } from "./messages.ts";
 
 const TDS = "https://tds.dev/ns/v1alpha1#";
+/** The ODRL action of each access mode; the type makes a new mode a compile error here. */
+const ODRL_ACTIONS: Readonly<Record<CatalogOffer["accessMode"], string>> = {
+  download: "use",
+  computeOnly: "execute",
+};
+
 /** Price components and the ODRL leftOperand each one is stated with (a compensate duty). */
 const PRICE_OPERANDS: Readonly<Record<string, string>> = {
   perContract: "payAmount",
@@ -38,10 +44,7 @@ export function usagePolicy(o: CatalogOffer): Translation {
     constraint.push({ leftOperand: "dateTime", operator: "gteq", rightOperand: o.validity.notBefore });
   if (o.validity?.notAfter)
     constraint.push({ leftOperand: "dateTime", operator: "lteq", rightOperand: o.validity.notAfter });
-  let action: string;
-  if (o.accessMode === "download") action = "use";
-  else if (o.accessMode === "computeOnly") action = "execute";
-  else return { ok: false, reason: `access mode ${o.accessMode} has no ODRL action` };
+  const action = ODRL_ACTIONS[o.accessMode];
   const duty: Json[] = [];
   for (const [key, amount] of Object.entries(o.price)) {
     const operand = PRICE_OPERANDS[key];

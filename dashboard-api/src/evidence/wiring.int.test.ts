@@ -5,15 +5,16 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { kinds, type KubeClient } from "@tds/kube";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { buildApp } from "../app.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../auth/keys.ts";
 import type { Role } from "../auth/principal.ts";
 import { createTokenVerifier } from "../auth/tokens.ts";
-import { loadKube } from "../kube/kube.ts";
+import { clusterView } from "../kube/cluster-view.ts";
 import { migrate } from "../migrate.ts";
+import { apiKubeClient } from "../plugins/kube.ts";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { originFor, verifyCheckpoint, publicKeyFromPem } from "./checkpoint.ts";
 import type { EvidenceEntry } from "@tds/wire";
@@ -25,7 +26,7 @@ let db: TestDatabase;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let key: DevKey;
-let core: CoreV1Api;
+let kube: KubeClient;
 let publicPem: string;
 
 const token = (role: Role, space?: string, participant?: string): Promise<string> =>
@@ -57,25 +58,20 @@ before(async () => {
   );
   pool = new pg.Pool({ connectionString: db.url, max: 5 });
   key = await generateDevKey();
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  core = kc.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: `tds-${SPACE}` } } });
+  kube = apiKubeClient();
+  await kube.create(kinds.namespace, { metadata: { name: `tds-${SPACE}` } });
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   publicPem = publicKey.export({ format: "pem", type: "spki" }).toString();
-  await core.createNamespacedSecret({
-    namespace: `tds-${SPACE}`,
-    body: {
-      metadata: { name: SIGNING_KEY_SECRET },
-      stringData: { [SIGNING_KEY_FIELD]: privateKey.export({ format: "pem", type: "pkcs8" }).toString() },
-    },
+  await kube.create(kinds.secret, {
+    metadata: { name: SIGNING_KEY_SECRET, namespace: `tds-${SPACE}` },
+    stringData: { [SIGNING_KEY_FIELD]: privateKey.export({ format: "pem", type: "pkcs8" }).toString() },
   });
-  const kube = loadKube();
+  const cluster = clusterView(kube);
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     evidence: {
-      signerFor: secretSignerFor({ readSecretKey: kube.readSecretKey, origin: (s) => originFor(s) }),
+      signerFor: secretSignerFor({ readSecretKey: cluster.readSecretKey, origin: (s) => originFor(s) }),
     },
   });
 });
@@ -84,7 +80,7 @@ after(async () => {
   await app.close();
   await pool.end();
   await db.drop();
-  await core.deleteNamespace({ name: `tds-${SPACE}` }).catch(() => undefined);
+  await kube.delete(kinds.namespace, `tds-${SPACE}`).catch(() => undefined);
 });
 
 const call = async (

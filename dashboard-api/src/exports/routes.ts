@@ -1,6 +1,8 @@
 // GET /v1/spaces/:space/exports/:period: the space's export report for a UTC
 // month (report.ts), JSON or CSV, for those who file it (exports:read).
 import { Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { DNS1123_LABEL } from "@tds/crds";
 import type { FastifyPluginAsync } from "fastify";
 import { wantsCsv } from "../csv.ts";
 import { problemResponse } from "../errors.ts";
@@ -10,12 +12,13 @@ import { parsePeriod } from "../statements/statement.ts";
 import { exportCsv, exportCsvColumns, exportReport, ExportReportSchema } from "./report.ts";
 
 export const PeriodParams = Type.Object({
-  space: Type.String({ pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 }),
+  space: Type.String({ pattern: DNS1123_LABEL, maxLength: 63 }),
   period: Type.String({ pattern: "^[0-9]{4}-(0[1-9]|1[0-2])$", description: "A UTC month, YYYY-MM" }),
 });
 
-export const exportRoutes: FastifyPluginAsync = (app) => {
-  app.get<{ Params: { space: string; period: string }; Querystring: { format?: "json" | "csv" } }>(
+export const exportRoutes: FastifyPluginAsync = (plugin) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
     "/v1/spaces/:space/exports/:period",
     {
       schema: {

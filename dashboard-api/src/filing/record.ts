@@ -43,8 +43,13 @@ const FiledParticipant = Type.Object(
       /** The certificate subject, the OIDC subject at its issuer, or the DID. */
       id: Type.String(),
       issuer: Nullable(Type.String({ description: "OIDC issuer, or the trust anchor of a certificate" })),
-      verified: Type.Boolean({ description: "The operator's IdentityVerified condition is True" }),
-      verification: Type.String({ description: "The condition's reason" }),
+      verified: Type.Boolean({
+        description:
+          "A certificate issued by the space CA or named trust anchor; an OIDC issuer or DID the operator verified (IdentityVerified)",
+      }),
+      verification: Type.String({
+        description: "IssuedBySpaceCA, VouchedByTrustAnchor, CertificateNotIssued, or the condition's reason",
+      }),
       verifiedRegion: Nullable(Type.String({ description: "The country the certificate vouches for" })),
       certificateSerial: Nullable(Type.String()),
     }),
@@ -159,7 +164,15 @@ const condition = (
 function filedParticipant(p: Named<Participant>): Static<typeof FiledParticipant> {
   const name = p.metadata.name ?? "";
   const id = p.spec.identity;
-  const verifiedCondition = condition(p, "IdentityVerified");
+  // A certificate is vouched for by the space CA that issued it or by its named trust anchor (the rule
+  // of participantFacts); an OIDC issuer or a DID by the operator's IdentityVerified condition.
+  const verifiedCondition = id.certificate
+    ? id.certificate.issuedBy !== undefined
+      ? { status: "True", reason: "VouchedByTrustAnchor" }
+      : p.status?.certificate?.serial !== undefined
+        ? { status: "True", reason: "IssuedBySpaceCA" }
+        : { status: "False", reason: "CertificateNotIssued" }
+    : condition(p, "IdentityVerified");
   const facts = participantFacts(p, name);
   const identity = id.certificate
     ? { method: "Certificate" as const, id: id.certificate.subject, issuer: id.certificate.issuedBy ?? null }

@@ -3,6 +3,7 @@
 // the cluster holds it, a checkpoint of its log as it is now (signed if the
 // log grew since the last one) and the period's export report. It is sent
 // byte for byte as signed; `tds evidence verify --filing` checks it offline.
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyPluginAsync } from "fastify";
 import { problemResponse, TdsError } from "../errors.ts";
 import { type CheckpointSigner, CheckpointError } from "../evidence/checkpoint.ts";
@@ -13,17 +14,17 @@ import { PeriodParams } from "../exports/routes.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { requireSpace } from "../spaces.ts";
 import { parsePeriod } from "../statements/statement.ts";
-import type { FilingKube } from "./kube.ts";
+import { filingView } from "./filing-view.ts";
 import { FilingDocumentSchema, filingRecord, signFiling } from "./record.ts";
 
 export interface FilingRoutesOptions {
-  readonly kube: FilingKube | undefined;
   readonly signerFor: SignerFor | undefined;
   readonly now: () => Date;
 }
 
-export const filingRoutes: FastifyPluginAsync<FilingRoutesOptions> = (app, opts) => {
-  app.get<{ Params: { space: string; period: string } }>(
+export const filingRoutes: FastifyPluginAsync<FilingRoutesOptions> = (plugin, opts) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
     "/v1/spaces/:space/filing/:period",
     {
       schema: {
@@ -51,12 +52,12 @@ export const filingRoutes: FastifyPluginAsync<FilingRoutesOptions> = (app, opts)
       const { space } = request.params;
       await requireSpace(app, principalOf(request), space, "filing:read");
       const period = parsePeriod(request.params.period);
-      if (!opts.kube || !opts.signerFor)
+      if (!app.kube || !opts.signerFor)
         throw new TdsError(
           "unavailable",
           "Filing records need the cluster and the space's evidence signing key",
         );
-      const sources = await opts.kube.read(space);
+      const sources = await filingView(app.kube).read(space);
       if (!sources) throw new TdsError("spaceNotFound", `Space ${space} not found`, { field: "space" });
       let signer: CheckpointSigner;
       try {

@@ -108,7 +108,7 @@ const participant = (name: string, subject: string, region: string) =>
     status: {
       phase: "Active",
       certificate: { secretName: "cert", serial: "0a" },
-      conditions: [{ type: "IdentityVerified", status: "True", reason: "CertificateIssued" }],
+      conditions: [],
     },
   }) as unknown as Participant & { metadata: { name: string } };
 const offer = (name: string, level: string) =>

@@ -4,14 +4,18 @@
 // status.accesses and to expire a contract whose accesses ran out; space
 // admins read it to answer "how much of this agreement is used". Served
 // whether or not this process runs the gateway: the ledger is in the database.
+import { Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { AgreementUseSchema } from "@tds/wire";
 import type { FastifyPluginAsync } from "fastify";
 import { problemResponse } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { requireSpace } from "../spaces.ts";
 import { AGREEMENT_ID } from "./grant.ts";
 
-export const agreementRoutes: FastifyPluginAsync = (app) => {
-  app.get<{ Params: { space: string; agreementId: string } }>(
+export const agreementRoutes: FastifyPluginAsync = (plugin) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
     "/v1/spaces/:space/agreements/:agreementId",
     {
       schema: {
@@ -21,26 +25,12 @@ export const agreementRoutes: FastifyPluginAsync = (app) => {
         description:
           "An agreement never used answers with zeros: the ledger has no row for it yet. " +
           "Roles: platform-admin, space-admin, operator.",
-        params: {
-          type: "object",
-          required: ["space", "agreementId"],
-          properties: {
-            space: { type: "string" },
-            agreementId: { type: "string", pattern: AGREEMENT_ID.source },
-          },
-        },
+        params: Type.Object({
+          space: Type.String(),
+          agreementId: Type.String({ pattern: AGREEMENT_ID.source }),
+        }),
         response: {
-          200: {
-            type: "object",
-            required: ["agreementId", "space", "accesses", "transfers", "bytes"],
-            properties: {
-              agreementId: { type: "string" },
-              space: { type: "string" },
-              accesses: { type: "integer", description: "Accesses counted against the agreed maximum" },
-              transfers: { type: "integer", description: "Transfers (a transfer's retries are one)" },
-              bytes: { type: "integer", description: "Distinct bytes delivered, summed over transfers" },
-            },
-          },
+          200: AgreementUseSchema,
           "4xx": problemResponse,
         },
       },

@@ -4,6 +4,9 @@
 // The operator reads it when the job has finished, to split the run's usage among
 // the inputs' providers by the space's revenueSharing (crds/src/revenue.ts).
 // Served whether or not this process runs the gateway: the ledger is in the database.
+import { Type } from "@sinclair/typebox";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { SandboxReadsSchema } from "@tds/wire";
 import type { FastifyPluginAsync } from "fastify";
 import { problemResponse } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
@@ -11,8 +14,9 @@ import { requireSpace } from "../spaces.ts";
 
 const UID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
-export const sandboxReadRoutes: FastifyPluginAsync = (app) => {
-  app.get<{ Params: { space: string; uid: string } }>(
+export const sandboxReadRoutes: FastifyPluginAsync = (plugin) => {
+  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
     "/v1/spaces/:space/sandboxjobs/:uid/reads",
     {
       schema: {
@@ -22,32 +26,9 @@ export const sandboxReadRoutes: FastifyPluginAsync = (app) => {
         description:
           "One entry per agreement the job read under; an agreement it never read is absent. " +
           "Roles: platform-admin, space-admin, operator.",
-        params: {
-          type: "object",
-          required: ["space", "uid"],
-          properties: { space: { type: "string" }, uid: { type: "string", pattern: UID } },
-        },
+        params: Type.Object({ space: Type.String(), uid: Type.String({ pattern: UID }) }),
         response: {
-          200: {
-            type: "object",
-            required: ["space", "job", "inputs"],
-            properties: {
-              space: { type: "string" },
-              job: { type: "string" },
-              inputs: {
-                type: "array",
-                items: {
-                  type: "object",
-                  required: ["agreementId", "reads", "bytes"],
-                  properties: {
-                    agreementId: { type: "string" },
-                    reads: { type: "integer", description: "Input reads (a read's retries are one)" },
-                    bytes: { type: "integer", description: "Distinct bytes delivered, summed over reads" },
-                  },
-                },
-              },
-            },
-          },
+          200: SandboxReadsSchema,
           "4xx": problemResponse,
         },
       },

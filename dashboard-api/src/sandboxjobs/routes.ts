@@ -10,7 +10,7 @@ import type { FastifyPluginCallback } from "fastify";
 import { canSeeSpace } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
-import type { SandboxJobsKube } from "./kube.ts";
+import { sandboxJobStore } from "./sandboxjob-store.ts";
 import {
   DNS1123_LABEL,
   DNS1123_SUBDOMAIN,
@@ -20,14 +20,9 @@ import {
   REVIEW_REASON_ANNOTATION,
 } from "@tds/crds";
 
-export interface SandboxJobRoutesOptions {
-  /** Undefined answers 503: the API has no Kubernetes access. */
-  readonly kube: SandboxJobsKube | undefined;
-}
-
 const label = Type.String({ pattern: DNS1123_LABEL, maxLength: 63 });
 
-export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = (plugin, opts, done) => {
+export const sandboxJobRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
   const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
   app.post(
     "/:namespace/:name/review",
@@ -73,10 +68,11 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
       const notFound = () => new TdsError("notFound", `SandboxJob ${namespace}/${name} not found`);
       if (!canSeeSpace(p, space)) throw new TdsError("spaceNotFound", `Space ${space} not found`);
       if (splitParticipantNamespace(namespace)?.space !== space) throw notFound();
-      if (!opts.kube) throw new TdsError("unavailable", "The API has no access to the Kubernetes API");
-      const job = await opts.kube.getJob(namespace, name);
+      // 503 when the API has no Kubernetes access (plugins/kube.ts).
+      const jobs = sandboxJobStore(app.kubeClient());
+      const job = await jobs.getJob(namespace, name);
       if (!job) throw notFound();
-      const offerNs = await opts.kube.offerNamespaceOf(namespace, job.contract);
+      const offerNs = await jobs.offerNamespaceOf(namespace, job.contract);
       const provider = offerNs === undefined ? undefined : splitParticipantNamespace(offerNs)?.participant;
       if (p.role !== "participant" || provider === undefined || p.participant !== provider)
         throw new TdsError(
@@ -89,7 +85,7 @@ export const sandboxJobRoutes: FastifyPluginCallback<SandboxJobRoutesOptions> = 
           `SandboxJob ${name} is not awaiting review (phase ${job.phase ?? "none"}, review ${job.reviewState ?? "none"})`,
         );
       const { decision, reason } = request.body;
-      return opts.kube.annotate(namespace, name, {
+      return jobs.annotate(namespace, name, {
         [REVIEW_ANNOTATION]: decision,
         [REVIEWER_ANNOTATION]: `participant:${provider}`,
         ...(reason ? { [REVIEW_REASON_ANNOTATION]: reason } : {}),

@@ -15,15 +15,6 @@ import { buildSandbox, sandboxLimits, sandboxPodSpec, type SandboxInputs } from 
 const run = runId();
 const client = new KubeClient(kubeConfig(), "tds-tests");
 const runtimeClass = `sbx-test-${run}`;
-const rc = {
-  group: "node.k8s.io",
-  version: "v1",
-  plural: "runtimeclasses",
-  kind: "RuntimeClass",
-  namespaced: false,
-};
-const pods = { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true };
-const jobs = { group: "batch", version: "v1", plural: "jobs", kind: "Job", namespaced: true };
 
 const space = {
   apiVersion: "tds.dev/v1alpha1",
@@ -66,7 +57,7 @@ before(async () => {
   const children = buildSandbox(inputs);
   ns = children.namespace.metadata.name ?? "";
   delete children.namespace.metadata.ownerReferences;
-  await client.apply(rc, {
+  await client.apply(kinds.runtimeClass, {
     apiVersion: "node.k8s.io/v1",
     kind: "RuntimeClass",
     metadata: { name: runtimeClass },
@@ -77,7 +68,7 @@ before(async () => {
 });
 after(async () => {
   await client.delete(kinds.namespace, ns);
-  await client.delete(rc, runtimeClass);
+  await client.delete(kinds.runtimeClass, runtimeClass);
 });
 
 function pod(name: string, spec: Record<string, unknown>): KubeObject {
@@ -85,7 +76,7 @@ function pod(name: string, spec: Record<string, unknown>): KubeObject {
 }
 
 test("the sandbox pod passes Pod Security restricted admission; a privileged variant is rejected", async () => {
-  const created = await client.create(pods, pod("restricted", sandboxPodSpec(inputs)));
+  const created = await client.create(kinds.pod, pod("restricted", sandboxPodSpec(inputs)));
   assert.equal(created.metadata.name, "restricted");
 
   const spec = sandboxPodSpec(inputs);
@@ -104,7 +95,7 @@ test("the sandbox pod passes Pod Security restricted admission; a privileged var
       },
     ],
   };
-  await assert.rejects(client.create(pods, pod("privileged", privileged)), (err: unknown) => {
+  await assert.rejects(client.create(kinds.pod, pod("privileged", privileged)), (err: unknown) => {
     assert.ok(err instanceof KubeApiError);
     assert.equal(err.code, 403);
     assert.match(err.message, /violates PodSecurity "restricted:latest"/);
@@ -118,14 +109,17 @@ test("the sandbox pod passes Pod Security restricted admission; a privileged var
       { ...c, securityContext: { ...(c.securityContext as object), allowPrivilegeEscalation: true } },
     ],
   };
-  await assert.rejects(client.create(pods, pod("escalate", escalate)), /allowPrivilegeEscalation != false/);
+  await assert.rejects(
+    client.create(kinds.pod, pod("escalate", escalate)),
+    /allowPrivilegeEscalation != false/,
+  );
 });
 
 test("the Job is admitted and the Job controller's pods pass admission in the sandbox namespace", async () => {
   const { job: j } = buildSandbox(inputs);
-  await client.apply(jobs, j);
+  await client.apply(kinds.job, j);
   const list = await eventually("the Job controller to create the pod", async () => {
-    const l = await client.list(pods, ns, { labelSelector: "batch.kubernetes.io/job-name=sandbox" });
+    const l = await client.list(kinds.pod, ns, { labelSelector: "batch.kubernetes.io/job-name=sandbox" });
     return l.items.length > 0 ? l.items : undefined;
   });
   const p = list[0] as KubeObject & {
@@ -137,7 +131,10 @@ test("the Job is admitted and the Job controller's pods pass admission in the sa
 
 test("a RuntimeClass that does not exist makes the pod be rejected", async () => {
   await assert.rejects(
-    client.create(pods, pod("no-runtime", { ...sandboxPodSpec(inputs), runtimeClassName: `missing-${run}` })),
+    client.create(
+      kinds.pod,
+      pod("no-runtime", { ...sandboxPodSpec(inputs), runtimeClassName: `missing-${run}` }),
+    ),
     /RuntimeClass "missing-[0-9a-f]+" not found/,
   );
 });
