@@ -39,6 +39,7 @@ import {
   type Resource,
   type ResourceInfo,
 } from "./common.types.ts";
+import { RiskRulesSchema } from "./risk.types.ts";
 
 export const SPACE_TYPES = ["Enterprise", "Industry", "City", "Personal", "CrossBorder"] as const;
 export const ADMISSION_MODES = ["Manual", "Automatic"] as const;
@@ -427,6 +428,7 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
       },
     ),
   ),
+  risk: Type.Optional(RiskRulesSchema),
   storage: Type.Optional(
     Obj(
       "Object storage for participant buckets.",

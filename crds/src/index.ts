@@ -10,6 +10,7 @@ export * from "./sandboxjob.types.ts";
 export * from "./kinds.ts";
 export * from "./sandbox-manifest.ts";
 export * from "./revenue.ts";
+export * from "./risk.types.ts";
 export * from "./time.ts";
 export * from "./names.ts";
 export * from "./labels.ts";

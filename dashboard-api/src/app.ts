@@ -48,6 +48,7 @@ import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
 import { exportRoutes } from "./exports/routes.ts";
 import { filingRoutes } from "./filing/routes.ts";
+import { riskRoutes } from "./risk/routes.ts";
 
 export interface BuildAppOptions {
   readonly pool: Pool | null;
@@ -209,6 +210,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       authorizeAppend: evidenceAppend,
       ...(opts.evidence?.signerFor ? { signerFor: opts.evidence.signerFor } : {}),
     });
+    await app.register(riskRoutes, { evidence: new EvidenceStore(opts.pool) });
     await app.register(evidencePublicKeyRoute, {
       prefix: evidencePrefix,
       ...(opts.evidence?.signerFor ? { signerFor: opts.evidence.signerFor } : {}),

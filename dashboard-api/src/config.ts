@@ -22,6 +22,8 @@ export interface ServerConfig {
   readonly checkpointIntervalMs: number;
   /** How often DataSpaces are read for price sheet changes. */
   readonly priceSyncIntervalMs: number;
+  /** Between risk passes (risk/evaluator.ts). */
+  readonly riskIntervalMs: number;
 }
 
 export function devKeyFile(env: NodeJS.ProcessEnv): string {
@@ -61,5 +63,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
     logLevel: env.LOG_LEVEL ?? "info",
     checkpointIntervalMs: envInt(env, "TDS_EVIDENCE_CHECKPOINT_INTERVAL_MS", 60_000),
     priceSyncIntervalMs: envInt(env, "TDS_PRICE_SYNC_INTERVAL_MS", 30_000),
+    riskIntervalMs: envInt(env, "TDS_RISK_INTERVAL_MS", 60_000),
   };
 }

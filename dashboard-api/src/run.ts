@@ -14,6 +14,8 @@ import { kubeConfigured } from "@tds/kube";
 import { clusterView } from "./kube/cluster-view.ts";
 import { apiKubeClient } from "./plugins/kube.ts";
 import { startPriceSync } from "./statements/price-sync.ts";
+import { riskGauge, riskPass } from "./risk/evaluator.ts";
+import { startPeriodic } from "./periodic.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
 import { createTokenVerifier, defaultAudience } from "./auth/tokens.ts";
@@ -128,6 +130,25 @@ export async function run(telemetry: Telemetry): Promise<void> {
         },
       })
     : undefined;
+  // The space's risk rules (risk/evaluator.ts), judged on the metering and the gateway's refusals.
+  const gauge = riskGauge(app.metrics.registry);
+  const riskEvidence = new EvidenceStore(pool);
+  const risk = cluster
+    ? startPeriodic({
+        intervalMs: config.riskIntervalMs,
+        pass: async () =>
+          riskPass({
+            pool,
+            evidence: riskEvidence,
+            spaces: await cluster.listDataSpaces(),
+            now: new Date(),
+            gauge,
+          }),
+        onError: (err) => {
+          app.log.warn({ err }, "risk pass failed; retrying on the next pass");
+        },
+      })
+    : undefined;
   dspSpaces?.start().catch((err: unknown) => {
     app.log.error({ err }, "dsp: cannot watch the DataSpaces; no space's spec.dsp is served");
   });
@@ -150,7 +171,8 @@ export async function run(telemetry: Telemetry): Promise<void> {
     telemetry,
     draining: "in-flight requests",
     // The background loops use the pool, which app.close() ends: stop them first.
-    beforeClose: () => Promise.all([checkpointer?.stop(), priceSync?.stop(), dspSpaces?.stop()]),
+    beforeClose: () =>
+      Promise.all([checkpointer?.stop(), priceSync?.stop(), risk?.stop(), dspSpaces?.stop()]),
   });
 }
 

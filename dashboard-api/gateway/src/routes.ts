@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
-import type { FastifyBaseLogger, FastifyPluginAsync } from "fastify";
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply } from "fastify";
 import type { KubeClient, Logger } from "@tds/kube";
 import { Counter } from "prom-client";
 import {
@@ -190,15 +190,22 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
       const grant = await source.resolve(agreementId);
       // Unknown agreement and wrong token answer alike, so ids cannot be probed.
       if (!grant) return refuse(reply, request, denied);
+      // A refusal of a known agreement is recorded for the risk rule refusedAccesses; recording never fails the answer.
+      const refuseKnown = async (r: Refusal): Promise<FastifyReply> => {
+        await opts.ledger.recordRefusal(grant, r).catch((err: unknown) => {
+          request.log.warn({ err, agreementId }, "cannot record the refusal for the risk rules");
+        });
+        return refuse(reply, request, r);
+      };
       let dspTransfer: string | undefined;
       if (!tokenMatches(token, grant.tokenDigest)) {
         const scoped = await opts.transferTokens?.authorize(agreementId, token);
         if (scoped) {
-          if (!("pid" in scoped)) return refuse(reply, request, scoped);
+          if (!("pid" in scoped)) return refuseKnown(scoped);
           dspTransfer = scoped.pid;
         } else {
           const refused = await consumerTokenRefusal(opts.participantTokens, token, grant);
-          if (refused) return refuse(reply, request, refused === "notOidc" ? denied : refused);
+          if (refused) return refuseKnown(refused === "notOidc" ? denied : refused);
         }
       }
       const decidedAt = now();
@@ -213,7 +220,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
             { ...blocked, eventId: `gateway/export-refused/${randomUUID()}`, decidedAt },
             key,
           );
-        return refuse(reply, request, refused);
+        return refuseKnown(refused);
       }
 
       const idem = header(request.headers["idempotency-key"]);
@@ -284,7 +291,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
         for (const e of transfer.exports) await opts.ledger.recordExport(grant, e, key);
       } catch (err) {
         body.destroy();
-        if (err instanceof LedgerRefusal) return refuse(reply, request, err);
+        if (err instanceof LedgerRefusal) return refuseKnown(err);
         throw err;
       }
 

@@ -36,7 +36,9 @@ export type Capability =
   | "evidence:read" // read every entry of a space's evidence log (participants: entries about themselves)
   | "exports:decide" // approve or reject a contract's cross-border export (tds.dev/export-decision)
   | "exports:read" // read the export report of a period (every cross-border transfer)
-  | "filing:read"; // read the space's signed filing record
+  | "filing:read" // read the space's signed filing record
+  | "risk:read" // read the space's risk findings
+  | "risk:close"; // close a risk finding, with the reason
 
 const grants: Record<Role, readonly Capability[]> = {
   "platform-admin": [
@@ -53,6 +55,8 @@ const grants: Record<Role, readonly Capability[]> = {
     "exports:decide",
     "exports:read",
     "filing:read",
+    "risk:read",
+    "risk:close",
   ],
   "space-admin": [
     "usage:write",
@@ -68,6 +72,8 @@ const grants: Record<Role, readonly Capability[]> = {
     "exports:decide",
     "exports:read",
     "filing:read",
+    "risk:read",
+    "risk:close",
   ],
   "finance-viewer": ["usage:read", "statements:read", "prices:read", "evidence:read"],
   // Read-only over what the space can be held to: its evidence, statements, usage and
@@ -82,9 +88,11 @@ const grants: Record<Role, readonly Capability[]> = {
     "evidence:read",
     "exports:read",
     "filing:read",
+    "risk:read",
   ],
-  // Decides cross-border exports, and nothing else (it reads the contracts it decides).
-  "compliance-reviewer": ["exports:decide"],
+  // Decides cross-border exports and closes risk findings, nothing else (it reads the
+  // contracts it decides and the findings it closes).
+  "compliance-reviewer": ["exports:decide", "risk:read", "risk:close"],
   participant: ["usage:read", "statements:read", "evidence:read"],
   // The operator's service identity: posts storage samples and price sheets, appends evidence,
   // reads agreements' accesses (DataContract status.accesses). It reads no reports or statements.
@@ -95,6 +103,7 @@ const grants: Record<Role, readonly Capability[]> = {
     "evidence:append",
     "agreements:read",
     "evidence:read",
+    "risk:read",
   ],
 };
 

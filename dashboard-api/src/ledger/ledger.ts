@@ -35,7 +35,7 @@ import { usageEventType, type EvidenceEntry, type MeterName, type UsageEvent } f
 import { normalizeEvent } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
-import type { ContractGrant, ExportCheck } from "./grant.ts";
+import type { ContractGrant, ExportCheck, Refusal } from "./grant.ts";
 
 export const USAGE_SOURCE = "tds-gateway";
 export const GATEWAY_ACTOR = "system:tds-gateway";
@@ -201,6 +201,28 @@ export class Ledger {
     private readonly evidence: EvidenceAppender | undefined,
     private readonly now: () => Date = () => new Date(),
   ) {}
+
+  /**
+   * Records a request refused for a known agreement (a wrong token, or the
+   * contract's or the space's rules), which the risk rule refusedAccesses
+   * counts (dashboard-api/src/risk/).
+   */
+  async recordRefusal(grant: ContractGrant, refusal: Refusal): Promise<void> {
+    await this.pool.query(
+      `insert into gateway_refusals (space, agreement_id, consumer, provider, offer, status, code, refused_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        grant.space,
+        grant.agreementId,
+        grant.consumer,
+        grant.provider,
+        grant.offer.name,
+        refusal.status,
+        refusal.code,
+        this.now(),
+      ],
+    );
+  }
 
   /**
    * Claims the transfer's access: the first request of a transfer counts one

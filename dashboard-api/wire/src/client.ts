@@ -18,6 +18,7 @@ import {
   type EvidenceEntry,
   type StoredEntry,
 } from "./evidence.ts";
+import { RiskFindingsSchema, type RiskFinding } from "./risk.ts";
 import type { UsageEvent, UsageIngestResponse } from "./usage.ts";
 
 export interface ApiClientOptions {
@@ -244,5 +245,13 @@ export class ApiClient {
     return new Map(
       answer.inputs.map((i) => [i.agreementId, { reads: BigInt(i.reads), bytes: BigInt(i.bytes) }]),
     );
+  }
+
+  /** The space's open risk findings, newest first. */
+  async openRiskFindings(space: string): Promise<RiskFinding[]> {
+    const path = `/v1/spaces/${e(space)}/risk/findings?open=true`;
+    const answer = await this.send("GET", path);
+    if (!Value.Check(RiskFindingsSchema, answer)) throw new Error(`GET ${path}: a malformed answer`);
+    return answer.findings;
   }
 }

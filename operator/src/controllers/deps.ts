@@ -23,6 +23,8 @@ export interface Settings {
   readonly contractMonitorMs: number;
   /** How often a participant's declared OIDC issuer is verified again (discovery and JWKS), and a failed one retried. */
   readonly identityRecheckMs: number;
+  /** How often a space with risk rules re-reads its open findings for RiskDetected. */
+  readonly riskPollMs: number;
 }
 
 export const defaultSettings: Settings = {
@@ -32,6 +34,7 @@ export const defaultSettings: Settings = {
   assetRescanMs: 60_000,
   contractMonitorMs: 30_000,
   identityRecheckMs: 300_000,
+  riskPollMs: 30_000,
 };
 
 export interface Deps {

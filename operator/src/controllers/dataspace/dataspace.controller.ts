@@ -27,6 +27,7 @@ import {
 import type { Deps } from "../deps.ts";
 import { recordLifecycle } from "../evidence.ts";
 import { applyFreeze } from "./dataspace.freeze.ts";
+import { applyRisk } from "./dataspace.risk.ts";
 import { claimNamespace, ownedBy } from "../namespace-claim.ts";
 
 export const DATASPACE_FINALIZER = "tds.dev/dataspace-cleanup";
@@ -217,17 +218,22 @@ export class DataSpaceReconciler implements Reconciler {
     requeueAfterMs?: number,
     base: DataSpaceStatus = space.status ?? {},
   ): Promise<Result | undefined> {
-    const conditions = await applyFreeze(
+    const conditions = await applyRisk(
       ctx,
       this.deps.api,
       space,
-      setCondition(base.conditions, {
-        type: "Ready",
-        status: ready ? "True" : "False",
-        reason,
-        message,
-        observedGeneration: space.metadata.generation ?? 0,
-      }),
+      await applyFreeze(
+        ctx,
+        this.deps.api,
+        space,
+        setCondition(base.conditions, {
+          type: "Ready",
+          status: ready ? "True" : "False",
+          reason,
+          message,
+          observedGeneration: space.metadata.generation ?? 0,
+        }),
+      ),
     );
     const generation = space.metadata.generation ?? 0;
     const next: DataSpaceStatus = { ...base, observedGeneration: generation, conditions };
@@ -248,7 +254,10 @@ export class DataSpaceReconciler implements Reconciler {
         await ctx.events.emit(space, ready ? "Normal" : "Warning", reason, message);
       }
     }
-    return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+    // A space with risk rules re-reads its open findings (dataspace.risk.ts).
+    const poll = space.spec.risk ? this.deps.settings.riskPollMs : undefined;
+    const after = Math.min(requeueAfterMs ?? Infinity, poll ?? Infinity);
+    return after === Infinity ? undefined : { requeueAfterMs: after };
   }
 
   /** Deletes the space's participants, waits until they are gone, then the control namespace. */

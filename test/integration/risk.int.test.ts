@@ -1,0 +1,285 @@
+// Risk rules (DataSpace spec.risk), on the real control plane, S3 and
+// PostgreSQL: an in-process operator limited to this run's space, the real
+// dashboard API and its gateway. Refused downloads of a known agreement fire
+// refusedAccesses: the finding is stored once although two passes race for
+// it, it is an evidence entry, the tds_risk_findings_open metric counts it,
+// and the operator shows it as the DataSpace's RiskDetected condition with an
+// Event. A space admin closes it: evidenced, and the condition and metric clear.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import pg from "pg";
+import { Registry } from "prom-client";
+import type { FastifyInstance } from "fastify";
+import type { DataSpace } from "@tds/crds";
+import type { EvidenceEntry } from "@tds/wire";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
+import { buildApp } from "../../dashboard-api/src/app.ts";
+import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
+import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
+import { riskGauge, riskPass } from "../../dashboard-api/src/risk/evaluator.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
+import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
+import {
+  participantManifest,
+  participantStorage,
+  runId,
+  spaceManifest,
+  startOperator,
+  type TestOperator,
+} from "../harness/operator-fixtures.ts";
+
+const run = runId();
+const space = `rk-${run}`;
+const provider = `${space}-prov`;
+const consumer = `${space}-cons`;
+const provNs = `${space}--${provider}`;
+const consNs = `${space}--${consumer}`;
+const client = new KubeClient(kubeConfig());
+
+let db: TestDatabase;
+let gw: TestGateway;
+let pool: pg.Pool;
+let app: FastifyInstance;
+let baseUrl: string;
+let operator: TestOperator;
+let adminToken: string;
+let evidence: EvidenceStore;
+
+/** The evidence entry of an event id, parsed from the canonical bytes its leaf covers. */
+async function entryOf(eventId: string): Promise<EvidenceEntry> {
+  const stored = await evidence.entryByEventId(space, eventId);
+  assert.ok(stored, `evidence entry ${eventId}`);
+  return JSON.parse(stored.entry.toString("utf8")) as EvidenceEntry;
+}
+
+interface Status {
+  state?: string;
+  agreementId?: string;
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+}
+type Obj = KubeObject & { status?: Status };
+const cond = (o: Obj | undefined, type: string) => o?.status?.conditions?.find((c) => c.type === type);
+const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
+
+before(async () => {
+  installCrds();
+  db = await createTestDatabase("tds_rk");
+  await migrate(db.url);
+  pool = new pg.Pool({ connectionString: db.url });
+  pool.on("error", () => undefined);
+  const key = await generateDevKey();
+  gw = await startGateway(pool);
+  app = await buildApp({
+    pool,
+    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
+    kube: apiKubeClient(kubeConfig()),
+  });
+  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
+  const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
+  adminToken = await mintToken(key, { role: "space-admin", subject: "alice", space });
+  operator = await startOperator(run, {
+    settings: { riskPollMs: 500 },
+    api: { url: baseUrl, token: () => Promise.resolve(token) },
+  });
+  await client.create(
+    kinds.dataSpace,
+    spaceManifest(space, run, {
+      risk: {
+        refusedAccesses: { windowMinutes: 60, threshold: 3 },
+        downloadVolume: {},
+        expireAfterHours: 24,
+      },
+    }) as KubeObject,
+  );
+  await client.create(
+    kinds.participant,
+    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
+  );
+  await client.create(
+    kinds.participant,
+    participantManifest(consumer, space, { roles: ["consumer"] }) as KubeObject,
+  );
+  await until("the participants to be Ready", async () => {
+    const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
+    return ps.every((p) => cond(p, "Ready")?.status === "True") ? true : undefined;
+  });
+  const { s3, bucket } = await participantStorage(client, space, provider);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/day.csv", Body: "unit,t\n1,80\n" }));
+  await client.create(kinds.dataOffer, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataOffer",
+    metadata: { name: "telemetry", namespace: provNs },
+    spec: {
+      title: "Telemetry",
+      classification: "public",
+      dataCategory: "industrial.telemetry",
+      regionOfOrigin: "CN-SH",
+      asset: { prefix: "telemetry/", format: "text/csv" },
+      policy: { purposes: ["research"], accessMode: "download" },
+    },
+  });
+  await until("the offer published", async () =>
+    cond(await client.get<Obj>(kinds.dataOffer, "telemetry", provNs), "Ready")?.reason === "Published"
+      ? true
+      : undefined,
+  );
+});
+
+after(async () => {
+  await client.delete(kinds.dataSpace, space).catch(() => undefined);
+  await operator.stop();
+  await app.close();
+  await gw.close();
+  await pool.end();
+  await db.drop();
+});
+
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`${baseUrl}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+  });
+
+test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetected and an Event; closing clears them", async () => {
+  await client.create(kinds.dataContract, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataContract",
+    metadata: { name: "dl", namespace: consNs },
+    spec: { offerRef: { namespace: provNs, name: "telemetry" }, purpose: "research" },
+  });
+  const contract = await until("the contract Active", async () => {
+    const o = await client.get<Obj>(kinds.dataContract, "dl", consNs);
+    return o.status?.state === "Active" ? o : undefined;
+  });
+  const agreementId = contract.status?.agreementId ?? "";
+  const token = Buffer.from(
+    dataOf(await client.get(kinds.secret, "contract-dl", consNs)).token ?? "",
+    "base64",
+  ).toString("utf8");
+  const get = (path: string, bearer: string) =>
+    fetch(`${gw.url}/v1/data/${agreementId}/${path}`, { headers: { authorization: `Bearer ${bearer}` } });
+  const served = await until("a download served", async () => {
+    const r = await get("telemetry/day.csv", token);
+    if (r.status === 200) return r;
+    await r.body?.cancel();
+    return undefined;
+  });
+  assert.equal(await served.text(), "unit,t\n1,80\n");
+
+  // Two wrong tokens and one path outside the offer: three refusals of a known agreement.
+  for (const [path, bearer, status] of [
+    ["telemetry/day.csv", "not-the-token", 401],
+    ["telemetry/day.csv", "still-not-the-token", 401],
+    ["secrets/other.csv", token, 403],
+  ] as const) {
+    const r = await get(path, bearer);
+    assert.equal(r.status, status);
+    await r.body?.cancel();
+  }
+  const refusals = await pool.query<{ code: string }>(
+    "select code from gateway_refusals where space = $1 order by refusal_id",
+    [space],
+  );
+  assert.equal(refusals.rows.length, 3);
+
+  const registry = new Registry();
+  const gauge = riskGauge(registry);
+  evidence = new EvidenceStore(pool);
+  const spaces = [await client.get<DataSpace & KubeObject>(kinds.dataSpace, space)];
+  // Two replicas' passes at once: one finding.
+  const passes = await Promise.all(
+    [0, 1].map(() => riskPass({ pool, evidence, spaces, now: new Date(), gauge })),
+  );
+  const found = passes.flat().reduce((n, r) => n + r.found, 0);
+  assert.equal(found, 1);
+  await riskPass({ pool, evidence, spaces, now: new Date(), gauge });
+  const stored = await pool.query<{
+    finding_id: string;
+    rule: string;
+    subject: string;
+    observed: string;
+    found_evidence: string | null;
+    window_start: Date;
+  }>(
+    "select finding_id::text, rule, subject, observed::text, found_evidence::text, window_start from risk_findings where space = $1",
+    [space],
+  );
+  assert.equal(stored.rows.length, 1);
+  const row = stored.rows[0];
+  assert.equal(row.rule, "refusedAccesses");
+  assert.equal(row.subject, agreementId);
+  assert.equal(row.observed, "3");
+  assert.notEqual(row.found_evidence, null);
+  const entry = await entryOf(`risk/refusedAccesses/${agreementId}/${row.window_start.toISOString()}/found`);
+  assert.equal(entry.action, "risk.finding");
+  assert.equal(entry.object.kind, "DataSpace");
+  assert.match(
+    await registry.metrics(),
+    new RegExp(`tds_risk_findings_open\\{space="${space}",rule="refusedAccesses"\\} 1`),
+  );
+
+  const detected = await until("RiskDetected True", async () => {
+    const c = cond(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
+    return c?.status === "True" ? c : undefined;
+  });
+  assert.equal(detected.reason, "RefusedAccesses");
+  assert.match(
+    detected.message,
+    /^1 open risk finding \(refusedAccesses 1\); newest \d+: The gateway refused 3 requests/,
+  );
+  await until("the RiskDetected Event", async () => {
+    const events = await client.list<KubeObject & { reason?: string; type?: string }>(
+      kinds.event,
+      "default",
+      {
+        fieldSelector: `involvedObject.name=${space}`,
+      },
+    );
+    return events.items.some((e) => e.reason === "RefusedAccesses" && e.type === "Warning")
+      ? true
+      : undefined;
+  });
+
+  // Listing and closing, as a space admin.
+  const listed = (await (await api(`/v1/spaces/${space}/risk/findings?open=true`)).json()) as {
+    findings: { id: string }[];
+  };
+  assert.deepEqual(
+    listed.findings.map((f) => f.id),
+    [row.finding_id],
+  );
+  const id = row.finding_id;
+  const closed = await api(`/v1/spaces/${space}/risk/findings/${id}/close`, {
+    method: "POST",
+    body: JSON.stringify({ reason: "Consumer rotated a leaked token; INC-7" }),
+  });
+  assert.equal(closed.status, 200);
+  assert.equal(((await closed.json()) as { closedBy: string }).closedBy, "alice");
+  const again = await api(`/v1/spaces/${space}/risk/findings/${id}/close`, {
+    method: "POST",
+    body: JSON.stringify({ reason: "twice" }),
+  });
+  assert.equal(again.status, 409);
+  assert.equal(((await again.json()) as { code: string }).code, "TDS_ERR_CONFLICT");
+  const closing = await entryOf(
+    `risk/refusedAccesses/${agreementId}/${row.window_start.toISOString()}/closed`,
+  );
+  assert.equal(closing.action, "risk.finding-closed");
+  assert.equal(closing.actor, "alice");
+
+  await riskPass({ pool, evidence, spaces, now: new Date(), gauge });
+  assert.match(
+    await registry.metrics(),
+    new RegExp(`tds_risk_findings_open\\{space="${space}",rule="refusedAccesses"\\} 0`),
+  );
+  const cleared = await until("RiskDetected False", async () => {
+    const c = cond(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
+    return c?.status === "False" ? c : undefined;
+  });
+  assert.equal(cleared.reason, "NoOpenFindings");
+});
