@@ -100,6 +100,34 @@ export const MALFORMED_CASES: readonly MalformedCase[] = [
   one(DS, "metadata.name", "sbx-0123456789abcdef", "metadata.name", "is reserved"),
   one(DS, "spec.storage.bucketPrefix", "a--b", "spec.storage.bucketPrefix", 'must not contain "--"'),
   one(DS, "spec.storage.bucketPrefix", "xn", "spec.storage.bucketPrefix", "S3 reserves"),
+  one(
+    DS,
+    "spec.risk.downloadVolume.factor",
+    1,
+    "spec.risk.downloadVolume.factor",
+    "greater than or equal to 2",
+  ),
+  many(
+    DS,
+    "a download baseline too short for its windows",
+    [
+      ["spec.risk.downloadVolume.baselineDays", 1],
+      ["spec.risk.downloadVolume.windowMinutes", 1440],
+      ["spec.risk.downloadVolume.minBaselineWindows", 2],
+    ],
+    "spec.risk.downloadVolume.minBaselineWindows",
+    "must fit in the baseline",
+  ),
+  many(
+    DS,
+    "more active days than the unusual-hours baseline",
+    [
+      ["spec.risk.unusualHours.baselineDays", 7],
+      ["spec.risk.unusualHours.minActiveDays", 8],
+    ],
+    "spec.risk.unusualHours.minActiveDays",
+    "must not exceed baselineDays",
+  ),
   many(
     DS,
     "client certificates that outlive the CA",

@@ -59,7 +59,7 @@ test("helm lint --strict passes, with the optional monitoring objects on and off
     values,
     stringify({
       operator: { metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } },
-      dashboardApi: { metrics: { serviceMonitor: { enabled: true } } },
+      dashboardApi: { metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } },
       telemetry: {
         otlpEndpoint: "http://otel-collector.observability:4318",
         grafanaDashboard: { enabled: true },
@@ -204,12 +204,12 @@ test("two releases share no cluster-scoped name, and the policies name each rele
   assert.equal(env.find((e) => e.name === "TDS_LEASE_NAME")?.value, "acme-tds-operator");
 });
 
-test("the optional ServiceMonitors and PrometheusRule render when enabled; the policies can be turned off", () => {
+test("the optional ServiceMonitors and PrometheusRules render when enabled; the policies can be turned off", () => {
   const objs = renderChart({
     namespace: "tds-system",
     values: {
       operator: { metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } },
-      dashboardApi: { metrics: { serviceMonitor: { enabled: true } } },
+      dashboardApi: { metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } },
       admissionPolicies: { enabled: false },
     },
   });
@@ -234,6 +234,16 @@ test("the optional ServiceMonitors and PrometheusRule render when enabled; the p
   assert.equal(api?.env.find((e) => e.name === "TDS_METRICS_PORT")?.value, "9464");
   const rule = find(objs, "PrometheusRule", "tds-operator");
   assert.ok(JSON.stringify(rule).includes('tds_leader{job=\\"tds-operator-metrics\\"'));
+  // The risk alert (docs/operations.md, "Risk findings"): every API replica reports the same count, hence max.
+  const risk = find(objs, "PrometheusRule", "tds-dashboard-api");
+  const alert = (risk.spec as { groups: { rules: { alert: string; expr: string; for: string }[] }[] })
+    .groups[0]?.rules[0];
+  assert.equal(alert?.alert, "TdsRiskFindingOpen");
+  assert.equal(
+    alert?.expr,
+    'max by (space, rule) (tds_risk_findings_open{job="tds-dashboard-api-metrics", namespace="tds-system"}) > 0',
+  );
+  assert.equal(alert?.for, "1m");
   assert.ok(!objs.some((o) => o.kind.startsWith("ValidatingAdmissionPolicy")));
 });
 
