@@ -43,6 +43,7 @@ import { reportRoutes } from "./reports/routes.ts";
 import { statementRoutes } from "./statements/routes.ts";
 import { catalogRoutes } from "./catalog/routes.ts";
 import { contractRoutes } from "./contracts/routes.ts";
+import { consentRoutes } from "./consents/routes.ts";
 import { agreementRoutes } from "./gateway/agreements.ts";
 import { sandboxReadRoutes } from "./gateway/sandbox-reads.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
@@ -196,6 +197,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(dashboardRoutes);
   await app.register(catalogRoutes, { prefix: "/v1/spaces/:space/catalog" });
   await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts" });
+  await app.register(consentRoutes, { prefix: "/v1/spaces/:space/consents", now });
   await app.register(agreementRoutes);
   await app.register(sandboxReadRoutes);
   if (opts.certificates) identityRoute(app, { public: false });

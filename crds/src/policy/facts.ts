@@ -39,6 +39,7 @@ export function spaceRules(space: DataSpace): SpaceRules {
     })),
     recordExports: space.spec.crossBorder.recordExports ?? true,
     currency: space.spec.metering.currency,
+    spaceType: space.spec.spaceType ?? "Industry",
     ...(space.spec.freeze ? { freeze: freezeOf(space.spec.freeze) } : {}),
   };
 }

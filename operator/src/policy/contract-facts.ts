@@ -1,7 +1,8 @@
 // What the policy engine (@tds/crds/policy: superviseContract) is asked about
 // a DataContract: its request and the parties' annotations, the offer, the
 // space's rules and both participants, the agreed window and terms, the
-// accesses counted so far. Pure: the contract controller gathers the
+// accesses counted so far, and the data subjects' consents for a
+// personal-data offer. Pure: the contract controller gathers the
 // objects, this turns them into the engine's facts.
 import {
   DECISION_ANNOTATION,
@@ -15,7 +16,13 @@ import {
   type Participant,
 } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
-import { participantFacts, spaceRules, type LifecycleInput, type SupervisedInput } from "@tds/crds/policy";
+import {
+  participantFacts,
+  spaceRules,
+  type ConsentFacts,
+  type LifecycleInput,
+  type SupervisedInput,
+} from "@tds/crds/policy";
 
 type ContractObject = DataContract & KubeObject;
 type OfferObject = DataOffer & KubeObject;
@@ -37,6 +44,7 @@ export function contractFacts(
   now: Date,
   revoke: string | undefined,
   accesses: number | undefined = c.status?.accesses,
+  consents?: readonly ConsentFacts[],
 ): SupervisedInput {
   const a = c.metadata.annotations ?? {};
   const limit = accessLimit(c, offer);
@@ -47,6 +55,7 @@ export function contractFacts(
       name: offer.metadata.name ?? "",
       classification: offer.spec.classification,
       dataCategory: offer.spec.dataCategory,
+      personalData: offer.spec.personalData === true,
       policy: offer.spec.policy,
     },
     provider: participantFacts(parties.lookup(parties.provider), parties.provider),
@@ -68,6 +77,7 @@ export function contractFacts(
     ...(c.status?.suspension ? { suspendedBy: c.status.suspension.rule } : {}),
     ...(accesses === undefined ? {} : { accesses }),
     ...(limit === undefined ? {} : { accessLimit: limit }),
+    ...(consents === undefined ? {} : { consents }),
   };
 }
 
