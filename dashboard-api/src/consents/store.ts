@@ -39,7 +39,7 @@ export interface Revoker {
   readonly reason?: string;
 }
 
-interface Row {
+export interface ConsentRow {
   id: string;
   space: string;
   subject: string;
@@ -72,7 +72,7 @@ const revokedEvent = (id: string) => `consent/${id}/revoked`;
 const actorOf = (role: string, subject: string) => (role === "data-subject" ? "data-subject" : subject);
 
 /** A consent as the API answers it; `withSubject` false leaves the subject out (operator, auditors). */
-export function consentOf(r: Row, now: Date, withSubject: boolean): Consent {
+export function consentOf(r: ConsentRow, now: Date, withSubject: boolean): Consent {
   const consumer: ConsentConsumer =
     r.consumer !== null
       ? { participant: r.consumer }
@@ -118,7 +118,7 @@ export function consentOf(r: Row, now: Date, withSubject: boolean): Consent {
 }
 
 /** What the evidence entry's payload hash covers: the consent as given, subject included. */
-function grantPayload(r: Row): string {
+function grantPayload(r: ConsentRow): string {
   return JSON.stringify({
     id: r.id,
     subject: r.subject,
@@ -153,7 +153,7 @@ export class ConsentStore {
    * Idempotency-Key is the same consent, and completes a grant whose append
    * failed; the same key for another consent is a 409.
    */
-  async grant(g: ConsentGrant, now: Date): Promise<Row> {
+  async grant(g: ConsentGrant, now: Date): Promise<ConsentRow> {
     const request = JSON.stringify({
       subject: g.subject,
       offer: g.offer,
@@ -169,7 +169,7 @@ export class ConsentStore {
         : `cst-${sha256(`${g.space}\0${g.givenAs}\0${g.givenBy}\0${g.idempotencyKey}`).slice(0, 32)}`;
     const byName = "participant" in g.consumer ? g.consumer.participant : null;
     const byLabels = "participantSelector" in g.consumer ? g.consumer.participantSelector.matchLabels : null;
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.pool.query<ConsentRow>(
       `insert into consents (id, space, subject, holder, offer_namespace, offer_name, purpose, consumer,
                              consumer_labels, not_before, not_after, given_as, given_by, given_at, request_digest)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
@@ -205,7 +205,7 @@ export class ConsentStore {
     return row;
   }
 
-  private async recordGrant(r: Row): Promise<Row> {
+  private async recordGrant(r: ConsentRow): Promise<ConsentRow> {
     const [result] = await this.evidence.append(r.space, [
       {
         space: r.space,
@@ -217,7 +217,7 @@ export class ConsentStore {
         payloadHash: sha256(grantPayload(r)),
       },
     ]);
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.pool.query<ConsentRow>(
       "update consents set granted_leaf = $2 where id = $1 returning *",
       [r.id, result?.leafIndex ?? null],
     );
@@ -229,8 +229,8 @@ export class ConsentStore {
    * and the operator's source), then its evidence entry is appended. Revoking
    * a revoked consent answers it as it is, and completes a missing entry.
    */
-  async revoke(id: string, by: Revoker, now: Date): Promise<Row | undefined> {
-    const { rows } = await this.pool.query<Row>(
+  async revoke(id: string, by: Revoker, now: Date): Promise<ConsentRow | undefined> {
+    const { rows } = await this.pool.query<ConsentRow>(
       `update consents set revoked_at = $2, revoked_by = $3, revoked_as = $4, revocation_reason = $5
         where id = $1 and revoked_at is null
        returning *`,
@@ -251,44 +251,54 @@ export class ConsentStore {
         ),
       },
     ]);
-    const updated = await this.pool.query<Row>(
+    const updated = await this.pool.query<ConsentRow>(
       "update consents set revoked_leaf = $2 where id = $1 returning *",
       [row.id, result?.leafIndex ?? null],
     );
     return updated.rows[0] ?? row;
   }
 
-  async row(id: string): Promise<Row | undefined> {
-    const { rows } = await this.pool.query<Row>("select * from consents where id = $1", [id]);
+  async row(id: string): Promise<ConsentRow | undefined> {
+    const { rows } = await this.pool.query<ConsentRow>("select * from consents where id = $1", [id]);
     return rows[0];
   }
 
-  /**
-   * The consents matching a query, those in force first (unrevoked, window
-   * not over), then the newest; at most `limit`, and whether more matched.
-   */
-  async list(q: ConsentQuery, now: Date): Promise<{ rows: Row[]; truncated: boolean }> {
-    const { rows } = await this.pool.query<Row>(
-      `select * from consents
-        where space = $1
-          and ($2::text is null or holder = $2)
-          and ($3::text is null or subject = $3)
-          and ($4::text is null or offer_namespace = $4)
-          and ($5::text is null or offer_name = $5)
-          and ($6::text is null or purpose = $6)
-        order by (revoked_at is null and not_after > $7) desc, given_at desc, id
-        limit $8`,
-      [
-        q.space,
-        q.holder ?? null,
-        q.subject ?? null,
-        q.offer?.namespace ?? null,
-        q.offer?.name ?? null,
-        q.purpose ?? null,
-        now,
-        q.limit + 1,
-      ],
-    );
-    return { rows: rows.slice(0, q.limit), truncated: rows.length > q.limit };
+  /** The consents matching a query (queryConsents). */
+  list(q: ConsentQuery, now: Date): Promise<{ rows: ConsentRow[]; truncated: boolean }> {
+    return queryConsents(this.pool, q, now);
   }
+}
+
+/**
+ * The consents matching a query, those in force first (unrevoked, window not
+ * over), then the newest; at most `limit`, and whether more matched. One
+ * query on the index of the offer or of the subject.
+ */
+export async function queryConsents(
+  pool: pg.Pool,
+  q: ConsentQuery,
+  now: Date,
+): Promise<{ rows: ConsentRow[]; truncated: boolean }> {
+  const { rows } = await pool.query<ConsentRow>(
+    `select * from consents
+      where space = $1
+        and ($2::text is null or holder = $2)
+        and ($3::text is null or subject = $3)
+        and ($4::text is null or offer_namespace = $4)
+        and ($5::text is null or offer_name = $5)
+        and ($6::text is null or purpose = $6)
+      order by (revoked_at is null and not_after > $7) desc, given_at desc, id
+      limit $8`,
+    [
+      q.space,
+      q.holder ?? null,
+      q.subject ?? null,
+      q.offer?.namespace ?? null,
+      q.offer?.name ?? null,
+      q.purpose ?? null,
+      now,
+      q.limit + 1,
+    ],
+  );
+  return { rows: rows.slice(0, q.limit), truncated: rows.length > q.limit };
 }
