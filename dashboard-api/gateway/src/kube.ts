@@ -117,6 +117,7 @@ function policyFacts(
       name: offer.metadata.name ?? "",
       classification: offer.spec.classification,
       dataCategory: offer.spec.dataCategory,
+      personalData: offer.spec.personalData === true,
       policy: offer.spec.policy,
     },
     provider: participantFacts(provider, providerName),

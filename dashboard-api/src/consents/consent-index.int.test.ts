@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 import pg from "pg";
 import { EvidenceStore } from "../evidence/store.ts";
 import { migrate } from "../migrate.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { ConsentIndex } from "./consent-index.ts";
 import { consentOf, ConsentStore, type ConsentGrant } from "./store.ts";
 

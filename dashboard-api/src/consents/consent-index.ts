@@ -22,7 +22,6 @@ export interface ConsentIndexOptions {
   readonly maxOffers?: number;
   /** Wait before listening again after the connection failed; default 1 s. */
   readonly reconnectMs?: number;
-  readonly onError?: (err: unknown) => void;
 }
 
 /** What a grant must carry for its consents to be attached. */
@@ -39,6 +38,7 @@ export class ConsentIndex {
   private listening = false;
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
+  private onError: ((err: unknown) => void) | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -89,14 +89,15 @@ export class ConsentIndex {
 
   /**
    * Listens for changes on a connection of its own, and again after it fails
-   * (reported to onError); until then every access reads the database.
+   * (each failure reported to `onError`); until then every access reads the database.
    */
-  async listen(): Promise<void> {
+  async listen(onError?: (err: unknown) => void): Promise<void> {
     this.closed = false;
+    if (onError) this.onError = onError;
     try {
       await this.connect();
     } catch (err) {
-      this.opts.onError?.(err);
+      this.onError?.(err);
       this.reconnect();
     }
   }
@@ -119,7 +120,7 @@ export class ConsentIndex {
       this.offers.clear();
       this.client = undefined;
       client.release(err instanceof Error ? err : true);
-      this.opts.onError?.(err);
+      this.onError?.(err);
       this.reconnect();
     };
     client.on("notification", (msg) => {
