@@ -6,7 +6,7 @@
 // indexed query instead. A change drops what is held of that offer and tells
 // the listeners (the stream monitor re-checks that offer's open streams at
 // once), so a revocation cuts access within one monitor interval.
-import { consentRequired, type ConsentFacts, type LifecycleInput } from "@tds/crds/policy";
+import { consentRequired, type ConsentFacts, type ContractPolicyFacts } from "@tds/crds/policy";
 import { consentFactsOf } from "@tds/wire";
 import type pg from "pg";
 import { consentOf, queryConsents } from "./store.ts";
@@ -28,7 +28,7 @@ export interface ConsentIndexOptions {
 interface Consentable {
   readonly space: string;
   readonly offer: { readonly namespace: string; readonly name: string };
-  readonly policy?: Omit<LifecycleInput, "now">;
+  readonly policy?: ContractPolicyFacts;
 }
 
 export class ConsentIndex {
