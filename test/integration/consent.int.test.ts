@@ -316,6 +316,10 @@ test("consent granted, a contract under it used and metered; revocation refuses,
   assert.equal(open.status, 200);
   const reader = (open.body as ReadableStream<Uint8Array>).getReader();
   assert.equal((await reader.read()).done, false);
+  // The operator's token is withheld, so it cannot read the consents: it leaves the contract as it
+  // is (an unreachable API is no reason to suspend), and what refuses below is the gateway's own check.
+  const operatorToken = tokens.operator ?? "";
+  tokens.operator = "withheld";
   const t0 = Date.now();
   const rv = await api(tokens.subject ?? "", "POST", `/consents/${given.id}/revoke`, {
     reason: "I moved clinics",
@@ -340,6 +344,8 @@ test("consent granted, a contract under it used and metered; revocation refuses,
   const cutMs = Date.now() - t0;
   assert.ok(cutMs < 2_000, `cut after ${String(cutMs)} ms`);
 
+  assert.equal((await getContract("care")).status?.state, "Active");
+  tokens.operator = operatorToken;
   const suspended = await until("the contract suspended", async () => {
     const o = await getContract("care");
     return o.status?.state === "Suspended" ? o : undefined;
@@ -389,7 +395,7 @@ test("consent granted, a contract under it used and metered; revocation refuses,
   };
   assert.deepEqual(mine.items.map((c) => c.state).sort(), ["Granted", "Revoked"]);
   const op = (await (
-    await api(tokens.operator ?? "", "GET", `/consents?offerNamespace=${holderNs}&offerName=records`)
+    await api(operatorToken, "GET", `/consents?offerNamespace=${holderNs}&offerName=records`)
   ).json()) as {
     items: ConsentAnswer[];
   };
