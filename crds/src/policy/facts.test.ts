@@ -56,6 +56,7 @@ test("a contract's facts: the request, the parties' decisions, the offer, the sp
     space: spaceRules(space),
     offer: {
       name: "turbine-telemetry",
+      personalData: false,
       classification: offer.spec.classification,
       dataCategory: offer.spec.dataCategory,
       policy: offer.spec.policy,

@@ -43,6 +43,7 @@ export function spaceRules(space: DataSpace): SpaceRules {
     })),
     recordExports: space.spec.crossBorder.recordExports ?? true,
     currency: space.spec.metering.currency,
+    spaceType: space.spec.spaceType ?? "Industry",
     ...(space.spec.freeze ? { freeze: freezeOf(space.spec.freeze) } : {}),
   };
 }
@@ -126,6 +127,7 @@ export function contractPolicyFacts(
       name: offer.metadata.name ?? "",
       classification: offer.spec.classification,
       dataCategory: offer.spec.dataCategory,
+      personalData: offer.spec.personalData === true,
       policy: offer.spec.policy,
     },
     provider: participantFacts(parties.provider.participant, parties.provider.name),

@@ -1,9 +1,10 @@
 // What the policy engine (@tds/crds/policy: superviseContract) is asked about
 // a DataContract: the contract's own facts (@tds/crds/policy:
 // contractPolicyFacts, the builder the gateway re-checks accesses by), with
-// the clock, the revocation, the accesses counted so far and the agreed
-// limit. Pure: the contract controller gathers the objects, this turns them
-// into the engine's facts.
+// the clock, the revocation, the accesses counted so far, the agreed limit
+// and the data subjects' consents for a personal-data offer. Pure: the
+// contract controller gathers the objects, this turns them into the
+// engine's facts.
 import {
   rfc3339,
   type DataContract,
@@ -13,7 +14,13 @@ import {
   type Participant,
 } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
-import { contractPolicyFacts, spaceRules, type LifecycleInput, type SupervisedInput } from "@tds/crds/policy";
+import {
+  contractPolicyFacts,
+  spaceRules,
+  type ConsentFacts,
+  type LifecycleInput,
+  type SupervisedInput,
+} from "@tds/crds/policy";
 
 type ContractObject = DataContract & KubeObject;
 type OfferObject = DataOffer & KubeObject;
@@ -35,6 +42,7 @@ export function contractFacts(
   now: Date,
   revoke: string | undefined,
   accesses: number | undefined = c.status?.accesses,
+  consents?: readonly ConsentFacts[],
 ): SupervisedInput {
   const limit = accessLimit(c, offer);
   return {
@@ -46,6 +54,7 @@ export function contractFacts(
     ...(revoke === undefined ? {} : { revoke }),
     ...(accesses === undefined ? {} : { accesses }),
     ...(limit === undefined ? {} : { accessLimit: limit }),
+    ...(consents === undefined ? {} : { consents }),
   };
 }
 
