@@ -1,7 +1,7 @@
 -- Up Migration
 -- The metered data gateway: one row per transfer (a download or a sandbox
 -- run's input reads), keyed by a deterministic transfer id, and the access
--- counter of each agreement. See dashboard-api/src/gateway/ledger.ts.
+-- counter of each agreement. See dashboard-api/src/ledger/ledger.ts.
 
 create table if not exists gateway_agreements (
   agreement_id text primary key,

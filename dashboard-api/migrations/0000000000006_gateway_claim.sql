@@ -1,5 +1,5 @@
 -- Up Migration
--- The gateway's access claim in one round trip (dashboard-api/src/gateway/ledger.ts).
+-- The gateway's access claim in one round trip (dashboard-api/src/ledger/ledger.ts).
 -- A transfer's first request inserts its row and counts one access against
 -- the agreed maximum, atomically: when the maximum is reached the function
 -- raises TDS01 and nothing is written. A retry of a known transfer counts

@@ -20,8 +20,7 @@ import {
   sendProblem,
   TdsError,
 } from "./errors.ts";
-import { gatewayRoutes, type GatewayOptions } from "./gateway/index.ts";
-import type { CheckpointExporter, SignerFor } from "./evidence/checkpointer.ts";
+import type { SignerFor } from "./evidence/checkpointer.ts";
 import { evidenceRoutes } from "./evidence/routes.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { evidenceAccess, evidenceAppend, evidencePublicKeyRoute } from "./evidence/wiring.ts";
@@ -43,8 +42,8 @@ import { reportRoutes } from "./reports/routes.ts";
 import { statementRoutes } from "./statements/routes.ts";
 import { catalogRoutes } from "./catalog/routes.ts";
 import { contractRoutes } from "./contracts/routes.ts";
-import { agreementRoutes } from "./gateway/agreements.ts";
-import { sandboxReadRoutes } from "./gateway/sandbox-reads.ts";
+import { agreementRoutes } from "./ledger/agreements.ts";
+import { sandboxReadRoutes } from "./ledger/sandbox-reads.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
 import { dspRoutes, type DspRoutesOptions } from "./dsp/routes.ts";
 import { exportRoutes } from "./exports/routes.ts";
@@ -60,10 +59,8 @@ export interface BuildAppOptions {
   readonly defaultMetrics?: boolean;
   /** Clock for timestamp validation and period checks; tests pin it. */
   readonly now?: () => Date;
-  /** The metered data gateway (GET /v1/data/...); off when unset. See gateway/index.ts. */
-  readonly gateway?: GatewayOptions;
-  /** The evidence log's signing keys and checkpoint export (server.ts: Kubernetes Secret and S3). */
-  readonly evidence?: { readonly signerFor?: SignerFor; readonly exporter?: CheckpointExporter };
+  /** The evidence log's signing keys (run.ts: the spaces' Kubernetes Secrets); the gateway exports the checkpoints. */
+  readonly evidence?: { readonly signerFor?: SignerFor };
   /**
    * The API's Kubernetes access (plugins/kube.ts: apiKubeClient) for the contract routes, the
    * sandbox job review and the filing record; those routes answer 503 without it.
@@ -201,12 +198,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   if (opts.certificates) identityRoute(app, { public: false });
   await app.register(sandboxJobRoutes, { prefix: "/v1/spaces/:space/sandboxjobs" });
   await app.register(exportRoutes);
-  await app.register(filingRoutes, {
-    signerFor: opts.evidence?.signerFor,
-    ...(opts.evidence?.exporter ? { exporter: opts.evidence.exporter } : {}),
-    now,
-  });
-  if (opts.gateway) await app.register(gatewayRoutes, opts.gateway);
+  await app.register(filingRoutes, { signerFor: opts.evidence?.signerFor, now });
   if (opts.dsp && opts.pool) await app.register(dspRoutes, { ...opts.dsp, verifyToken: opts.verifyToken });
   if (opts.pool) {
     const evidencePrefix = "/v1/spaces/:space/evidence";
@@ -216,7 +208,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       authorize: evidenceAccess,
       authorizeAppend: evidenceAppend,
       ...(opts.evidence?.signerFor ? { signerFor: opts.evidence.signerFor } : {}),
-      ...(opts.evidence?.exporter ? { exporter: opts.evidence.exporter } : {}),
     });
     await app.register(evidencePublicKeyRoute, {
       prefix: evidencePrefix,

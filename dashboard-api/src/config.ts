@@ -18,12 +18,10 @@ export interface ServerConfig {
   readonly rateLimitPerMinute: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
-  /** Where signed evidence checkpoints are exported (TDS_EVIDENCE_BUCKET on TDS_S3_*). */
-  readonly evidenceBucket: string;
+  /** How often each space's evidence log is signed when it grew (TDS_EVIDENCE_CHECKPOINT_INTERVAL_MS). */
   readonly checkpointIntervalMs: number;
   /** How often DataSpaces are read for price sheet changes. */
   readonly priceSyncIntervalMs: number;
-  readonly s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string } | undefined;
 }
 
 export function devKeyFile(env: NodeJS.ProcessEnv): string {
@@ -33,7 +31,7 @@ export function devKeyFile(env: NodeJS.ProcessEnv): string {
   );
 }
 
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+export function envInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const v = env[name];
   if (v === undefined || v === "") return fallback;
   const n = Number(v);
@@ -49,29 +47,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
   else if (env.TDS_AUTH_JWKS_FILE)
     jwks = JSON.parse(readFileSync(env.TDS_AUTH_JWKS_FILE, "utf8")) as JSONWebKeySet;
   return {
-    port: int(env, "PORT", 8080),
+    port: envInt(env, "PORT", 8080),
     host: env.HOST ?? "0.0.0.0",
-    metricsPort: int(env, "TDS_METRICS_PORT", 9464),
+    metricsPort: envInt(env, "TDS_METRICS_PORT", 9464),
     databaseUrl,
     kubeconfig: env.KUBECONFIG,
     jwks,
     devKeyFile: devKeyFile(env),
     audience: env.TDS_AUTH_AUDIENCE,
     issuer: env.TDS_AUTH_ISSUER,
-    rateLimitPerMinute: int(env, "TDS_RATE_LIMIT_PER_MINUTE", 6000),
-    shutdownGraceMs: int(env, "TDS_SHUTDOWN_GRACE_MS", 10_000),
+    rateLimitPerMinute: envInt(env, "TDS_RATE_LIMIT_PER_MINUTE", 6000),
+    shutdownGraceMs: envInt(env, "TDS_SHUTDOWN_GRACE_MS", 10_000),
     logLevel: env.LOG_LEVEL ?? "info",
-    evidenceBucket: env.TDS_EVIDENCE_BUCKET ?? "tds-evidence",
-    checkpointIntervalMs: int(env, "TDS_EVIDENCE_CHECKPOINT_INTERVAL_MS", 60_000),
-    priceSyncIntervalMs: int(env, "TDS_PRICE_SYNC_INTERVAL_MS", 30_000),
-    s3:
-      env.TDS_S3_ENDPOINT && env.TDS_S3_ACCESS_KEY_ID && env.TDS_S3_SECRET_ACCESS_KEY
-        ? {
-            endpoint: env.TDS_S3_ENDPOINT,
-            region: env.TDS_S3_REGION ?? "us-east-1",
-            accessKeyId: env.TDS_S3_ACCESS_KEY_ID,
-            secretAccessKey: env.TDS_S3_SECRET_ACCESS_KEY,
-          }
-        : undefined,
+    checkpointIntervalMs: envInt(env, "TDS_EVIDENCE_CHECKPOINT_INTERVAL_MS", 60_000),
+    priceSyncIntervalMs: envInt(env, "TDS_PRICE_SYNC_INTERVAL_MS", 30_000),
   };
 }

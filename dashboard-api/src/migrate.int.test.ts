@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import pg from "pg";
 import { migrate, migrationsDir, type MigrationLogger } from "./migrate.ts";
-import { createTestDatabase, startServer, stopServer, type TestDatabase } from "./test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startServer, stopServer } from "@tds/test/server";
 
 const files = readdirSync(migrationsDir)
   .filter((f) => f.endsWith(".sql"))

@@ -17,6 +17,20 @@ export interface MigrationLogger {
 
 const quiet: MigrationLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
+/** The processes' migration log: JSON lines, one per migration applied, and every warning and error. */
+export const jsonLinesMigrationLog: MigrationLogger = {
+  info: (m) => {
+    if (m.includes("Migrating") || m.includes("- "))
+      console.log(JSON.stringify({ level: 30, time: Date.now(), msg: `migrations ${m.trim()}` }));
+  },
+  warn: (m) => {
+    console.warn(JSON.stringify({ level: 40, time: Date.now(), msg: m }));
+  },
+  error: (m) => {
+    console.error(JSON.stringify({ level: 50, time: Date.now(), msg: m }));
+  },
+};
+
 /**
  * Databases migrated when the files had 4-digit prefixes (0002_evidence)
  * recorded those names: give them the 13-digit ones, so the same migrations

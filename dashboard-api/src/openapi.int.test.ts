@@ -1,6 +1,6 @@
-// The public contract, as the real server serves it (/openapi.json, with the
-// gateway on the local kube-apiserver and S3 store and a DSP space, so every
-// documented route is in it): valid for @apidevtools/swagger-parser and for
+// The public contract, as the real server serves it (/openapi.json, on the
+// local kube-apiserver and with a DSP space, so every documented route is in
+// it; the gateway's /v1/data and /v1/sandbox are its own process's, @tds/gateway): valid for @apidevtools/swagger-parser and for
 // Redocly lint (dashboard-api/redocly.yaml) with no error and no warning; the
 // client types that openapi-typescript generates from it are the committed
 // ones (dashboard-api/generated/openapi.ts, which `make typecheck` compiles);
@@ -20,13 +20,8 @@ import { format } from "prettier";
 import { installCrds } from "@tds/test/testkit";
 import type { paths } from "../generated/openapi.ts";
 import { loadOrCreateDevKey, mintToken } from "./auth/keys.ts";
-import {
-  createTestDatabase,
-  startServer,
-  stopServer,
-  type ServerProcess,
-  type TestDatabase,
-} from "./test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 
 const apiDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = join(apiDir, "..");
@@ -47,7 +42,7 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), "tds-openapi-"));
   const keyFile = join(work, "key.json");
   token = await mintToken(await loadOrCreateDevKey(keyFile), { role: "platform-admin", subject: "openapi" });
-  // KUBECONFIG and TDS_S3_* come from the harness: the gateway's routes are served and documented.
+  // KUBECONFIG comes from the harness: the contract and signing-key routes are served and documented.
   server = await startServer({
     DATABASE_URL: db.url,
     TDS_AUTH_DEV_KEY_FILE: keyFile,
@@ -109,7 +104,10 @@ test("every operation has an operationId, a tag and a problem document for 4XX; 
       assert.ok(fourXX?.content?.["application/problem+json"], `${method} ${path}: 4XX problem+json`);
     }
   }
-  assert.ok(ops.some(([p]) => p === "/v1/data/{agreementId}/{key}"));
+  assert.ok(
+    !ops.some(([p]) => p.startsWith("/v1/data/") || p.startsWith("/v1/sandbox/")),
+    "no gateway routes",
+  );
 });
 
 test("the committed client types are what openapi-typescript generates from the document", async () => {

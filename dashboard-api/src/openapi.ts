@@ -16,7 +16,8 @@ export const openapiTags = [
   { name: "contracts", description: "Data contracts: request, decide, revoke" },
   {
     name: "gateway",
-    description: "The metered data gateway: objects under a contract, sandbox inputs and outputs",
+    description:
+      "What the metered data gateway (its own process) delivered: agreements' use, sandbox jobs' reads",
   },
   { name: "sandboxjobs", description: "Reviews of sandbox jobs' outputs" },
   {
@@ -32,48 +33,16 @@ export const openapiTags = [
   { name: "operations", description: "Probes" },
 ] as const;
 
-interface ParamsSchema {
-  readonly properties?: Record<string, unknown>;
-  readonly required?: readonly string[];
-}
-
 /**
- * A route's entry in the document. Two fastify shapes are written as OpenAPI
- * says them, and are served exactly so:
- * - a prefixed "/" route (the catalogue search, a contract request) is served
- *   with and without the trailing slash; the document names it without;
- * - a trailing wildcard (`/v1/data/:agreementId/*`, an object key that may
- *   hold slashes) is the path parameter `key`: a client percent-encodes each
- *   slash in it as %2F, as encodeURIComponent and generated clients do, and the
- *   router decodes it; literal slashes are accepted too.
+ * A route's entry in the document: a prefixed "/" route (the catalogue
+ * search, a contract request) is served with and without the trailing slash;
+ * the document names it without.
  */
 export function documentedRoute(route: { schema: FastifySchema; url: string }): {
   schema: FastifySchema;
   url: string;
 } {
-  let url = route.url.length > 1 ? route.url.replace(/\/$/, "") : route.url;
-  let schema = route.schema;
-  if (url.endsWith("/*")) {
-    url = `${url.slice(0, -1)}:key`;
-    const params = (schema.params ?? {}) as ParamsSchema;
-    const { "*": wildcard, ...others } = params.properties ?? {};
-    schema = {
-      ...schema,
-      params: {
-        ...params,
-        required: (params.required ?? []).map((p) => (p === "*" ? "key" : p)),
-        properties: {
-          ...others,
-          key: {
-            ...(wildcard as Record<string, unknown> | undefined),
-            description:
-              "The object key; it may hold slashes, each sent percent-encoded as %2F (literal slashes are accepted too)",
-          },
-        },
-      },
-    };
-  }
-  return { schema, url };
+  return { schema: route.schema, url: route.url.length > 1 ? route.url.replace(/\/$/, "") : route.url };
 }
 
 export const openapiOptions: SwaggerOptions = {
@@ -84,7 +53,8 @@ export const openapiOptions: SwaggerOptions = {
       version: "0.1.0",
       description:
         "Metering ingest (CloudEvents), usage reports, statements with revenue share, price sheets, the " +
-        "catalogue, contracts, the metered data gateway and the evidence log. Every /v1 request needs a bearer " +
+        "catalogue, contracts, agreements' use and the evidence log (downloads are the gateway's, its own " +
+        "process). Every /v1 request needs a bearer " +
         "JWT (EdDSA or ES256) for this API's audience, or a Kubernetes token. Errors are RFC 9457 problem " +
         "documents (application/problem+json). Prometheus metrics are on a port of their own, not here.",
       license: { name: "Apache-2.0", identifier: "Apache-2.0" },

@@ -11,7 +11,7 @@ import { generateDevKey, jwksOf, mintToken, type DevKey } from "./auth/keys.ts";
 import type { Role } from "./auth/principal.ts";
 import { createTokenVerifier } from "./auth/tokens.ts";
 import { migrate } from "./migrate.ts";
-import { createTestDatabase, type TestDatabase } from "./test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 
 const LIMIT = 4;
 let db: TestDatabase;

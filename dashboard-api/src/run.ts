@@ -1,15 +1,15 @@
 // The dashboard API process (started by server.ts once telemetry is in place):
 // reads the environment, applies migrations, serves, and drains in-flight
-// requests on SIGTERM/SIGINT.
+// requests on SIGTERM/SIGINT (serve.ts). It holds no object-store
+// credentials: the data routes and the evidence checkpoints' export to S3 are
+// the gateway's process (@tds/gateway).
 import type { Telemetry } from "@tds/telemetry";
-import { S3Client } from "@aws-sdk/client-s3";
 import pg from "pg";
 import { buildApp } from "./app.ts";
-import { gatewayFromEnv } from "./gateway/index.ts";
 import { originFor } from "./evidence/checkpoint.ts";
 import { startCheckpointer } from "./evidence/checkpointer.ts";
 import { EvidenceStore } from "./evidence/store.ts";
-import { bucketExporter, secretSignerFor } from "./evidence/wiring.ts";
+import { secretSignerFor } from "./evidence/wiring.ts";
 import { kubeConfigured } from "@tds/kube";
 import { clusterView } from "./kube/cluster-view.ts";
 import { apiKubeClient } from "./plugins/kube.ts";
@@ -19,11 +19,12 @@ import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
 import { createTokenVerifier, defaultAudience } from "./auth/tokens.ts";
 import { createOidcVerifier, oidcParticipantsFromKube, withOidc } from "./auth/oidc.ts";
 import { loadConfig } from "./config.ts";
-import { migrate } from "./migrate.ts";
-import { loggerOptions, metricsApp } from "./plugins/telemetry.ts";
+import { jsonLinesMigrationLog, migrate } from "./migrate.ts";
+import { loggerOptions } from "./plugins/telemetry.ts";
+import { serveUntilSignal } from "./serve.ts";
 import { dspFromEnv } from "./dsp/index.ts";
 import { DspSpacesFromCluster } from "./dsp/cluster.ts";
-import { certificateVerifierFromEnv } from "./auth/certificate-trust.ts";
+import { doorCertificateVerifier } from "./auth/certificate-trust.ts";
 import { forwardedHeaderFromEnv, tlsFromEnv } from "./plugins/client-certificates.ts";
 
 export async function run(telemetry: Telemetry): Promise<void> {
@@ -34,35 +35,13 @@ export async function run(telemetry: Telemetry): Promise<void> {
     jwks = jwksOf(await loadOrCreateDevKey(config.devKeyFile));
     devKey = true;
   }
-  await migrate(config.databaseUrl, {
-    info: (m) => {
-      if (m.includes("Migrating") || m.includes("- "))
-        console.log(JSON.stringify({ level: 30, msg: `migrations ${m.trim()}` }));
-    },
-    warn: (m) => {
-      console.warn(JSON.stringify({ level: 40, msg: m }));
-    },
-    error: (m) => {
-      console.error(JSON.stringify({ level: 50, msg: m }));
-    },
-  });
+  await migrate(config.databaseUrl, jsonLinesMigrationLog);
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   // The one Kubernetes client of the process (plugins/kube.ts), when a kubeconfig is found.
   const kube = kubeConfigured(process.env) ? apiKubeClient() : undefined;
   const cluster = kube ? clusterView(kube) : undefined;
   const signerFor = cluster
     ? secretSignerFor({ readSecretKey: cluster.readSecretKey, origin: (space) => originFor(space) })
-    : undefined;
-  const exporter = config.s3
-    ? bucketExporter(
-        new S3Client({
-          endpoint: config.s3.endpoint,
-          region: config.s3.region,
-          forcePathStyle: true,
-          credentials: { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey },
-        }),
-        config.evidenceBucket,
-      )
     : undefined;
   const jwt = createTokenVerifier({
     jwks,
@@ -102,14 +81,13 @@ export async function run(telemetry: Telemetry): Promise<void> {
         })
       : undefined;
   const dsp = dspFromEnv(process.env, config.port, pool, kube, dspSpaces);
-  const gateway = gatewayFromEnv(process.env, pool);
   // HTTPS with client certificates when TDS_TLS_CERT_FILE/TDS_TLS_KEY_FILE are set (plugins/client-certificates.ts).
   const https = tlsFromEnv(process.env);
   const forwardedHeader = forwardedHeaderFromEnv(process.env);
   const certificates =
     https || forwardedHeader
       ? {
-          verifier: certificateVerifierFromEnv(process.env, new EvidenceStore(pool)),
+          verifier: doorCertificateVerifier(kube, new EvidenceStore(pool)),
           ...(forwardedHeader ? { forwardedHeader } : {}),
         }
       : undefined;
@@ -122,16 +100,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
     logger: loggerOptions(config.logLevel),
     rateLimitPerMinute: config.rateLimitPerMinute,
     defaultMetrics: true,
-    ...(gateway
-      ? {
-          gateway: {
-            ...gateway,
-            ...(dsp ? { transferTokens: dsp.transferTokens } : {}),
-            ...(oidc ? { participantTokens: oidc } : {}),
-          },
-        }
-      : {}),
-    evidence: { ...(signerFor ? { signerFor } : {}), ...(exporter ? { exporter } : {}) },
+    evidence: signerFor ? { signerFor } : {},
     ...(kube ? { kube } : {}),
     ...(dsp ? { dsp } : {}),
   });
@@ -139,7 +108,6 @@ export async function run(telemetry: Telemetry): Promise<void> {
     ? startCheckpointer({
         store: new EvidenceStore(pool),
         signerFor,
-        ...(exporter ? { exporter } : {}),
         intervalMs: config.checkpointIntervalMs,
         onError: (err, space) => {
           app.log.warn({ err, space }, "evidence checkpoint failed; retrying on the next pass");
@@ -173,37 +141,17 @@ export async function run(telemetry: Telemetry): Promise<void> {
       "no TDS_AUTH_JWKS configured: verifying tokens with the dev key; mint one with dashboard-api/src/mint-token.ts",
     );
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    app.log.info({ signal }, "shutting down: draining in-flight requests");
-    const force = setTimeout(() => {
-      app.log.error("drain timed out; exiting");
-      process.exit(1);
-    }, config.shutdownGraceMs);
-    force.unref();
+  await serveUntilSignal({
+    app,
+    host: config.host,
+    port: config.port,
+    metricsPort: config.metricsPort,
+    shutdownGraceMs: config.shutdownGraceMs,
+    telemetry,
+    draining: "in-flight requests",
     // The background loops use the pool, which app.close() ends: stop them first.
-    // close() stops accepting connections and resolves once in-flight requests finish.
-    Promise.all([checkpointer?.stop(), priceSync?.stop(), dspSpaces?.stop()])
-      .then(() => Promise.all([app.close(), metrics.close()]))
-      .then(() => telemetry.shutdown())
-      .then(
-        () => {
-          process.exitCode = 0;
-        },
-        (err: unknown) => {
-          app.log.error({ err }, "error while closing");
-          process.exitCode = 1;
-        },
-      );
-  };
-  // Prometheus scrapes /metrics on a port of its own, not the public one (plugins/telemetry.ts).
-  const metrics = metricsApp(app.metrics.registry);
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
-  await metrics.listen({ port: config.metricsPort, host: config.host });
-  await app.listen({ port: config.port, host: config.host });
+    beforeClose: () => Promise.all([checkpointer?.stop(), priceSync?.stop(), dspSpaces?.stop()]),
+  });
 }
 
 export { startFailed as failed } from "./plugins/telemetry.ts";

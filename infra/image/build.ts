@@ -38,7 +38,7 @@ export const repoRoot = resolve(import.meta.dirname, "../..");
 export const entryPoints = {
   operator: { source: "operator/src/main.ts", bundle: "/app/operator/dist/main.mjs" },
   "dashboard-api": { source: "dashboard-api/src/server.ts", bundle: "/app/dashboard-api/dist/server.mjs" },
-  gateway: { source: "dashboard-api/src/gateway/main.ts", bundle: "/app/dashboard-api/dist/gateway.mjs" },
+  gateway: { source: "dashboard-api/gateway/src/main.ts", bundle: "/app/dashboard-api/dist/gateway.mjs" },
 } as const;
 
 export const IMAGE_USER = 65532;

@@ -160,6 +160,14 @@ test("TdsPlatform installs the chart: every object helm renders, the four admiss
       const ref = e.valueFrom?.secretKeyRef?.name;
       if (ref) assert.ok(secrets.has(ref), `${e.name} reads Secret ${ref}, which the component makes`);
     }
+    // The object store's admin account is the gateway's alone (and the operator's, for buckets).
+    if ((d.inputs.metadata as { name: string }).name === "tds-dashboard-api")
+      assert.ok(
+        !c.env.some(
+          (e) => e.valueFrom?.secretKeyRef?.name === "tds-object-store" || e.name.startsWith("TDS_S3_"),
+        ),
+        "the API's pods hold no S3 credentials",
+      );
     if ((d.inputs.metadata as { name: string }).name === "tds-operator") {
       assert.ok(c.env.some((e) => e.name === "TDS_DASHBOARD_TOKEN_FILE"));
       assert.equal(

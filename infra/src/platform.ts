@@ -70,7 +70,8 @@ export function chartValues(args: TdsPlatformArgs): Record<string, unknown> {
         ...(args.image.digest ? { digest: args.image.digest } : {}),
       },
       operator: { replicas: args.operatorReplicas ?? 2 },
-      dashboardApi: { replicas: args.apiReplicas ?? 2, publicUrl: args.gatewayUrl },
+      dashboardApi: { replicas: args.apiReplicas ?? 2 },
+      gateway: { publicUrl: args.gatewayUrl },
       database: { urlSecret: { name: "tds-database", key: "url" } },
       objectStore: {
         endpoint: args.objectStore.endpoint,

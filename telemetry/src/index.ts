@@ -1,6 +1,6 @@
 // OpenTelemetry for the TDS processes: the operator (operator/src/main.ts), the
 // dashboard API (dashboard-api/src/server.ts) and the data gateway
-// (dashboard-api/src/gateway/main.ts). One setup, configured only by the
+// (dashboard-api/gateway/src/main.ts). One setup, configured only by the
 // standard OTEL_* variables, which the Node SDK reads itself:
 //
 //   OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES   the resource (service.name, ...)

@@ -12,9 +12,8 @@
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { createTestDatabase } from "@tds/test/database";
 import {
   CatalogStore,
   decodeCursor,
@@ -159,18 +158,9 @@ async function load(pool: pg.Pool): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) throw new Error("DATABASE_URL is not set: run under the harness (make bench)");
-  const name = `catalog_bench_${randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
-  pool.on("error", () => undefined);
+  const db = await createTestDatabase("catalog_bench", { migrate: true, maxConnections: 4 });
+  const pool = db.pool;
   try {
-    await migrate(url.toString());
     const loadSeconds = await load(pool);
     const store = new CatalogStore(pool);
     const kinds: Record<string, () => { f: SearchFilters; page2?: boolean }> = {
@@ -266,9 +256,7 @@ async function main(): Promise<void> {
     await writeFile(new URL("./results/catalog.json", import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
     console.log(JSON.stringify(out.overall));
   } finally {
-    await pool.end();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
+    await db.drop();
   }
 }
 

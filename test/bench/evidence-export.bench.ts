@@ -18,7 +18,8 @@ import Fastify from "fastify";
 import pg from "pg";
 import { evidenceRoutes } from "../../dashboard-api/src/evidence/routes.ts";
 import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
-import { benchEntry, freshDatabase, inMemoryExportBytes } from "../../dashboard-api/src/evidence/testing.ts";
+import { benchEntry, inMemoryExportBytes } from "@tds/test/evidence";
+import { createTestDatabase } from "@tds/test/database";
 
 const ENTRIES = Number(process.env.TDS_BENCH_EXPORT_ENTRIES ?? 200_000);
 const BASELINE = process.env.TDS_BENCH_EXPORT_BASELINE !== "0";
@@ -128,7 +129,7 @@ function measureIn(mode: string, url: string, space: string, heapLimitMB?: numbe
 }
 
 async function main(): Promise<void> {
-  const db = await freshDatabase("evidence_export_bench");
+  const db = await createTestDatabase("evidence_export_bench", { migrate: true, maxConnections: 60 });
   try {
     const store = new EvidenceStore(db.pool);
     const space = "export";

@@ -6,7 +6,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { verifyConsistency, verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
 import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
-import { benchEntry, freshDatabase } from "../../dashboard-api/src/evidence/testing.ts";
+import { benchEntry } from "@tds/test/evidence";
+import { createTestDatabase } from "@tds/test/database";
 
 const SINGLE = Number(process.env.TDS_BENCH_EVIDENCE_SINGLE ?? 2000);
 const TARGET = Number(process.env.TDS_BENCH_EVIDENCE_ENTRIES ?? 1_000_000);
@@ -21,7 +22,7 @@ function percentile(sorted: number[], p: number): number {
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
 
 async function main(): Promise<void> {
-  const db = await freshDatabase("evidence_bench");
+  const db = await createTestDatabase("evidence_bench", { migrate: true, maxConnections: 60 });
   try {
     const store = new EvidenceStore(db.pool);
 

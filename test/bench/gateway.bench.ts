@@ -22,7 +22,7 @@ import { Agent, get, type IncomingMessage } from "node:http";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
 import { join } from "node:path";
-import { gatewayWorld } from "../../dashboard-api/src/gateway/testing.ts";
+import { gatewayWorld } from "@tds/test/gateway-world";
 import { freePort, startProcess, waitUntil, type ManagedProcess } from "../harness/processes.ts";
 
 const MB = 1024 * 1024;

@@ -18,7 +18,7 @@ import { ingestEvents } from "../../dashboard-api/src/metering/ingest.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { withTransaction } from "../../dashboard-api/src/plugins/db.ts";
 import { usageSql } from "../../dashboard-api/src/reports/usage.ts";
-import { createTestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase } from "@tds/test/database";
 
 const N = Number(process.env.TDS_BENCH_METERING_EVENTS ?? 1_000_000);
 const BATCH = 1000;

@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
-import { gatewayS3 } from "../../dashboard-api/src/gateway/index.ts";
+import { gatewayS3 } from "@tds/gateway";
 
 const s3 = gatewayS3(process.env);
 if (!s3) throw new Error("TDS_S3_* is not set");

@@ -8,7 +8,8 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { createTestDatabase, freePort } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase } from "@tds/test/database";
+import { freePort } from "@tds/test/server";
 import { repoRoot } from "../harness/environment.ts";
 import { startTckTarget } from "./target.ts";
 

@@ -172,6 +172,8 @@ const RELEASE_NS = "tds-system";
 /** Fixed ClusterIPs in the Service range's static band (10.0.0.0/24): the API's URL goes into its DSP config, the gateway's into each contract's Secret. */
 const API_IP = "10.0.0.13";
 const GATEWAY_IP = "10.0.0.14";
+/** The gateway process (@tds/gateway) as the demo runs it on this machine. */
+const gatewayEntry = "dashboard-api/gateway/src/main.ts";
 
 const podColumns =
   "custom-columns=NAME:.metadata.name,COMPONENT:.metadata.labels.app\\.kubernetes\\.io/component," +
@@ -196,7 +198,7 @@ interface Running {
   /** How TDS runs: pods of a helm release, or host processes. */
   readonly mode: string;
   readonly dashboardUrl?: string;
-  /** The gateway that serves downloads: its pod's Service, or the host API's built-in one. */
+  /** The gateway that serves downloads: its pod's Service, or its host process. */
   readonly gatewayUrl?: string;
   /** The sample analysis image, loaded into the real node. */
   readonly analysisImage?: string;
@@ -243,11 +245,10 @@ async function installRelease(env: Environment, childEnv: NodeJS.ProcessEnv): Pr
       realNodeValues(images.tds, env.info),
       {
         dashboardApi: {
-          publicUrl: gatewayUrl,
           service: { type: "ClusterIP", port: 80, clusterIP: API_IP },
           extraEnv: dspEnv(dashboardUrl),
         },
-        gateway: { service: { type: "ClusterIP", port: 80, clusterIP: GATEWAY_IP } },
+        gateway: { publicUrl: gatewayUrl, service: { type: "ClusterIP", port: 80, clusterIP: GATEWAY_IP } },
       },
     ],
   });
@@ -302,7 +303,7 @@ async function installRelease(env: Environment, childEnv: NodeJS.ProcessEnv): Pr
  * Without the real node (TDS_NODE=none, not root, not Linux, or an external
  * cluster): the operator and the dashboard API run as processes on this
  * machine, with the CRDs and the chart's admission policies applied here, and
- * the API serves the gateway's routes itself.
+ * the gateway runs as its own process, as in the chart.
  */
 async function startHostProcesses(
   env: Environment,
@@ -311,8 +312,8 @@ async function startHostProcesses(
   logs: string,
 ): Promise<Running> {
   const mode =
-    `host-process mode, no real node (${env.info.TDS_NODE_ABSENT}): the operator and the dashboard API ` +
-    `(serving the gateway's routes) run as processes on this machine, not pods; sandboxes run on KWOK's fake node`;
+    `host-process mode, no real node (${env.info.TDS_NODE_ABSENT}): the operator, the dashboard API ` +
+    `and the gateway run as processes on this machine, not pods; sandboxes run on KWOK's fake node`;
   const lines: string[] = [];
   const crds = yamlFiles(join(repoRoot, "crds/generated"));
   if (crds.length > 0) {
@@ -343,10 +344,13 @@ async function startHostProcesses(
   kubectl(env, ["apply", "--server-side", "--force-conflicts", "--field-manager=tds-demo", "-f", policies]);
   const tsx = ["--import", "tsx"];
   let dashboardUrl: string | undefined;
+  let gatewayUrl: string | undefined;
   if (existsSync(join(repoRoot, "dashboard-api/src/server.ts"))) {
     const port = await freePort();
     const metricsPort = await freePort();
     const url = `http://127.0.0.1:${String(port)}`;
+    const gatewayPort = await freePort();
+    gatewayUrl = `http://127.0.0.1:${String(gatewayPort)}`;
     const api = startProcess({
       name: "dashboard-api",
       command: process.execPath,
@@ -358,11 +362,35 @@ async function startHostProcesses(
         TDS_METRICS_PORT: String(metricsPort),
         HOST: "127.0.0.1",
         ...Object.fromEntries(dspEnv(url).map((e) => [e.name, e.value])),
+        TDS_DSP_GATEWAY_URL: gatewayUrl,
       },
       logFile: join(logs, "dashboard-api.log"),
     });
     children.push(api);
     await waitUntil("dashboard API /readyz", api, () => fetch(`${url}/readyz`).then((r) => r.ok), 60_000);
+    // The gateway, its own process as in the chart: /v1/data, /v1/sandbox and the evidence export to S3.
+    const gatewayMetricsPort = await freePort();
+    const gateway = startProcess({
+      name: "gateway",
+      command: process.execPath,
+      args: [...tsx, join(repoRoot, gatewayEntry)],
+      env: {
+        ...childEnv,
+        OTEL_SERVICE_NAME: "tds-gateway",
+        PORT: String(gatewayPort),
+        TDS_METRICS_PORT: String(gatewayMetricsPort),
+        HOST: "127.0.0.1",
+      },
+      logFile: join(logs, "gateway.log"),
+    });
+    children.push(gateway);
+    await waitUntil(
+      "gateway /readyz",
+      gateway,
+      () => fetch(`${gatewayUrl ?? ""}/readyz`).then((r) => r.ok),
+      60_000,
+    );
+    childEnv.TDS_GATEWAY_URL = gatewayUrl;
     childEnv.TDS_DASHBOARD_URL = url;
     // The operator posts storage usage with a token of its own role, signed by the API's dev key.
     const key = await loadOrCreateDevKey(devKeyFile(childEnv));
@@ -374,6 +402,7 @@ async function startHostProcesses(
     dashboardUrl = url;
     lines.push(`API docs ${url}/docs`);
     lines.push(`API metrics http://127.0.0.1:${String(metricsPort)}/metrics`);
+    lines.push(`gateway ${gatewayUrl}, metrics http://127.0.0.1:${String(gatewayMetricsPort)}/metrics`);
   }
   if (existsSync(join(repoRoot, "operator/src/main.ts"))) {
     const port = await freePort();
@@ -389,7 +418,13 @@ async function startHostProcesses(
     await waitUntil("operator /healthz", operator, () => fetch(`${url}/healthz`).then((r) => r.ok), 60_000);
     lines.push(`operator metrics ${url}/metrics`);
   }
-  return { mode, ...(dashboardUrl ? { dashboardUrl, gatewayUrl: dashboardUrl } : {}), lines, details: [] };
+  return {
+    mode,
+    ...(dashboardUrl ? { dashboardUrl } : {}),
+    ...(gatewayUrl ? { gatewayUrl } : {}),
+    lines,
+    details: [],
+  };
 }
 
 /**
@@ -421,7 +456,7 @@ async function tlsGateway(
   const gateway = startProcess({
     name: "gateway-tls",
     command: process.execPath,
-    args: ["--import", "tsx", join(repoRoot, "dashboard-api/src/gateway/main.ts")],
+    args: ["--import", "tsx", join(repoRoot, gatewayEntry)],
     env: {
       ...childEnv,
       OTEL_SERVICE_NAME: "tds-gateway-tls",

@@ -1,7 +1,7 @@
 // The fuzz run: Schemathesis (pinned, installed by the Makefile into
 // .tools/schemathesis) against the real dashboard API, built from its own
 // /openapi.json, on a private PostgreSQL database with the local
-// kube-apiserver and S3 store (so the gateway and contract routes are served),
+// kube-apiserver (so the contract routes are served),
 // once with a platform administrator's token and once without any. Every
 // response must be below 500 and conform to the document: status, content
 // type, headers and body schema, 405 with Allow for undeclared methods, and
@@ -14,13 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import {
-  createTestDatabase,
-  startServer,
-  stopServer,
-  type ServerProcess,
-  type TestDatabase,
-} from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 import { repoRoot } from "../harness/environment.ts";
 import { installCrds } from "../harness/testkit.ts";
 
@@ -84,7 +79,7 @@ before(async () => {
   const keyFile = join(work, "key.json");
   const key = await loadOrCreateDevKey(keyFile);
   token = await mintToken(key, { role: "platform-admin", subject: "fuzz" });
-  // KUBECONFIG and TDS_S3_* come from the harness: the gateway, contract and signing-key routes are live.
+  // KUBECONFIG comes from the harness: the contract and signing-key routes are live.
   server = await startServer({
     DATABASE_URL: db.url,
     TDS_AUTH_DEV_KEY_FILE: keyFile,

@@ -18,7 +18,7 @@ import pg from "pg";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { generateDevKey, jwksOf } from "../../dashboard-api/src/auth/keys.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { provisionProviderAndConsumer, runId } from "../harness/operator-fixtures.ts";
 import { chartDir, helm } from "../harness/chart.ts";
 import {
@@ -80,8 +80,11 @@ const values = {
     resyncSeconds: 30,
     extraEnv: [{ name: "TDS_STORAGE_SAMPLE_MS", value: "2000" }],
   },
-  dashboardApi: { publicUrl: gatewayUrl },
-  gateway: { monitorIntervalMs: 500, service: { type: "ClusterIP", port: 80, clusterIP: GATEWAY_IP } },
+  gateway: {
+    publicUrl: gatewayUrl,
+    monitorIntervalMs: 500,
+    service: { type: "ClusterIP", port: 80, clusterIP: GATEWAY_IP },
+  },
   // Sandboxes reach the gateway by the chart's default, its Service's DNS name.
   admissionPolicies: { enabled: false },
 };

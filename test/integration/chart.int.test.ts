@@ -115,6 +115,38 @@ test("the default values render restricted Deployments with a writable /tmp, sta
   assert.equal(objs.filter((o) => o.kind === "ValidatingAdmissionPolicy").length, 2);
 });
 
+test("only the gateway holds the object store's credentials, and it exports the evidence checkpoints the API signs", () => {
+  const objs = renderChart({
+    namespace: "tds-system",
+    values: { evidence: { bucket: "acme-evidence", checkpointIntervalMs: 30000, exportIntervalMs: 45000 } },
+  });
+  type Env = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string } } };
+  const envOf = (name: string) =>
+    (podSpec(find(objs, "Deployment", name)).spec.containers[0]?.env ?? []) as Env[];
+  const secretsOf = (name: string) =>
+    envOf(name)
+      .filter((e) => e.valueFrom?.secretKeyRef)
+      .map((e) => `${e.name}=${e.valueFrom?.secretKeyRef?.name ?? ""}`);
+  assert.deepEqual(secretsOf("tds-dashboard-api"), ["DATABASE_URL=tds-database"]);
+  assert.ok(
+    !envOf("tds-dashboard-api").some((e) => e.name.startsWith("TDS_S3_")),
+    "no S3 settings in the API",
+  );
+  assert.deepEqual(secretsOf("tds-gateway"), [
+    "DATABASE_URL=tds-database",
+    "TDS_S3_ACCESS_KEY_ID=tds-object-store",
+    "TDS_S3_SECRET_ACCESS_KEY=tds-object-store",
+  ]);
+  const value = (name: string, n: string) => envOf(name).find((e) => e.name === n)?.value;
+  assert.equal(value("tds-gateway", "TDS_EVIDENCE_BUCKET"), "acme-evidence");
+  assert.equal(value("tds-gateway", "TDS_EVIDENCE_EXPORT_INTERVAL_MS"), "45000");
+  assert.equal(value("tds-dashboard-api", "TDS_EVIDENCE_CHECKPOINT_INTERVAL_MS"), "30000");
+  // The API's ClusterRole reads no Secret (each space's Role tds-evidence-signer grants its signing key alone).
+  const rules =
+    (find(objs, "ClusterRole", "tds-dashboard-api") as { rules?: { resources: string[] }[] }).rules ?? [];
+  assert.ok(!rules.some((r) => r.resources.includes("secrets")));
+});
+
 test("the common platform keys reach both Deployments, and an image digest replaces the tag", () => {
   const common = {
     serviceAccount: { annotations: { "iam.example.com/role": "tds" } },
@@ -312,7 +344,10 @@ test("values.schema.json refuses bad values and names the field", () => {
   const cases: [Record<string, unknown>, string][] = [
     [{ operator: { resyncSeconds: 30.5 } }, "/operator/resyncSeconds"],
     [{ operator: { replicas: -1 } }, "/operator/replicas"],
-    [{ dashboardApi: { publicUrl: "tds.example.com" } }, "/dashboardApi/publicUrl"],
+    [{ gateway: { publicUrl: "tds.example.com" } }, "/gateway/publicUrl"],
+    [{ evidence: { exportIntervalMs: 10 } }, "/evidence/exportIntervalMs"],
+    [{ evidence: { bucket: "Evidence_Bucket" } }, "/evidence/bucket"],
+    [{ dashboardApi: { publicUrl: "https://tds.example.com" } }, "publicUrl"],
     [{ image: { digest: "latest" } }, "/image/digest"],
     [{ image: { pullPolicy: "Sometimes" } }, "/image/pullPolicy"],
     [{ operator: { resyncSecond: 30 } }, "resyncSecond"],

@@ -22,15 +22,16 @@ import { buildApp } from "../../dashboard-api/src/app.ts";
 import { CertificateVerifier } from "../../dashboard-api/src/auth/certificate-trust.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { DspSpacesFromCluster } from "../../dashboard-api/src/dsp/cluster.ts";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
 import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
 import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTestDatabase, freePort, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { freePort } from "@tds/test/server";
 import type { IssuedCertificate, KeyedCertificate } from "../../operator/src/identity/pki.ts";
 import {
   participantManifest,
@@ -56,6 +57,9 @@ const log = { debug: () => undefined, info: () => undefined, warn: () => undefin
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 90_000);
 
 let db: TestDatabase;
+let gw: TestGateway;
+/** A's gateway, HTTPS with client certificates as A's API. */
+let portGw: number;
 let pool: pg.Pool;
 let operator: TestOperator;
 let doorCa: IssuedCertificate;
@@ -110,6 +114,7 @@ before(async () => {
   const tls = await loopbackDoorTls(run);
   doorCa = tls.ca;
   portA = await freePort();
+  portGw = await freePort();
   const portB = await freePort();
   baseB = `http://127.0.0.1:${portB.toString()}`;
 
@@ -131,11 +136,10 @@ before(async () => {
   const dspA = dspOptions({
     pool,
     publicUrl: `https://127.0.0.1:${portA.toString()}`,
+    gatewayUrl: `https://127.0.0.1:${portGw.toString()}`,
     kube,
     config: viewA.current,
   });
-  const gateway = gatewayFromEnv(process.env, pool);
-  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
   const verifier = new CertificateVerifier({
     client,
     log,
@@ -143,13 +147,17 @@ before(async () => {
     watchdogMs: 30_000,
   });
   stops.push(() => verifier.stop());
+  gw = await startGateway(pool, {
+    gateway: { transferTokens: dspA.transferTokens },
+    tls: { https: tls.https, certificates: { verifier } },
+    port: portGw,
+  });
   apiA = await buildApp({
     pool,
     verifyToken,
     https: tls.https,
     certificates: { verifier },
     kube,
-    gateway: { ...gateway, transferTokens: dspA.transferTokens },
     dsp: { ...dspA, stepDelayMs: 50 },
   });
   await apiA.listen({ host: "127.0.0.1", port: portA });
@@ -228,6 +236,7 @@ before(async () => {
 after(async () => {
   await apiA?.close();
   await apiB?.close();
+  await gw.close();
   await Promise.all(stops.map((s) => s()));
   for (const s of [a, b]) await client.delete(kinds.dataSpace, s).catch(() => undefined);
   await operator.stop();
@@ -308,9 +317,9 @@ test("B's participant finds A's offer over DSP, B's connector negotiates with it
     endpointProperties: { name: string; value: string }[];
   };
   const authorization = address.endpointProperties.find((p) => p.name === "authorization")?.value ?? "";
-  const prefix = `https://127.0.0.1:${portA.toString()}`;
+  const prefix = `https://127.0.0.1:${portGw.toString()}`;
   assert.equal(address.endpoint, `${prefix}/v1/data/${n.agreementId}/`, "A's gateway");
-  const pulled = await httpsCall(portA, `${address.endpoint.slice(prefix.length)}flow/day1.csv`, {
+  const pulled = await httpsCall(portGw, `${address.endpoint.slice(prefix.length)}flow/day1.csv`, {
     ca: doorCa.certPem,
     cert,
     headers: { authorization },

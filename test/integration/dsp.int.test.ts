@@ -14,14 +14,15 @@ import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { sha256Hex } from "../../dashboard-api/src/dsp/identity.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
 import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTestDatabase, freePort, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { freePort } from "@tds/test/server";
 import {
   provisionProviderAndConsumer,
   runId,
@@ -43,9 +44,12 @@ const data = "ts,temp\n2026-01-01T00:00:00Z,21.5\n".repeat(200);
 const big = randomBytes(48 * 1024 * 1024);
 
 let db: TestDatabase;
+let gw: TestGateway;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let base: string;
+/** The gateway's origin, which data addresses name. */
+let gatewayBase: string;
 let operator: TestOperator;
 let consumerJwt: string;
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
@@ -60,12 +64,15 @@ before(async () => {
   consumerJwt = await mintToken(key, { role: "participant", subject: "c", space, participant: consumer });
   const port = await freePort();
   base = `http://127.0.0.1:${port.toString()}`;
+  const gatewayPort = await freePort();
+  gatewayBase = `http://127.0.0.1:${gatewayPort.toString()}`;
   const kube = apiKubeClient(kubeConfig());
   // One API is both connectors here: the consumer's side calls the provider's with the consumer
   // participant's token, and the provider's side calls back with a credential the consumer side declares.
   const dsp = dspOptions({
     pool,
     publicUrl: base,
+    gatewayUrl: gatewayBase,
     kube,
     config: {
       [space]: {
@@ -87,13 +94,11 @@ before(async () => {
       },
     },
   });
-  const gateway = gatewayFromEnv(process.env, pool);
-  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
+  gw = await startGateway(pool, { gateway: { transferTokens: dsp.transferTokens }, port: gatewayPort });
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     kube,
-    gateway: { ...gateway, transferTokens: dsp.transferTokens },
     dsp: { ...dsp, stepDelayMs: 50 },
   });
   await app.listen({ host: "127.0.0.1", port });
@@ -125,6 +130,7 @@ after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
   await app.close();
+  await gw.close();
   await pool.end();
   await db.drop();
 });
@@ -204,7 +210,7 @@ test("a consumer negotiates over DSP, the operator decides the DataContract, and
     endpointProperties: { name: string; value: string }[];
   };
   const authorization = address.endpointProperties.find((p) => p.name === "authorization")?.value ?? "";
-  assert.equal(address.endpoint, `${base}/v1/data/${n.agreementId}/`);
+  assert.equal(address.endpoint, `${gatewayBase}/v1/data/${n.agreementId}/`);
   const pulled = await fetch(`${address.endpoint}telemetry/day1.csv`, { headers: { authorization } });
   assert.equal(pulled.status, 200);
   assert.equal(await pulled.text(), data, "the bytes match");

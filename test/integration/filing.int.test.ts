@@ -1,6 +1,6 @@
 // The export report and the filing record on the real control plane, S3 store
 // and PostgreSQL: an in-process operator (limited to this run's space) and the
-// real dashboard API with its gateway and the space's evidence key. A
+// real dashboard API and the gateway beside it, and the space's evidence key. A
 // cross-border download allowed (and retried: one transfer, its bytes once)
 // and one refused after a negative-list edit are in the month's export report,
 // JSON and CSV exactly; the filing record verifies offline with
@@ -16,20 +16,20 @@ import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { originFor } from "../../dashboard-api/src/evidence/checkpoint.ts";
 import { secretSignerFor } from "../../dashboard-api/src/evidence/wiring.ts";
 import { main as verifyCli } from "../../dashboard-api/src/evidence/verify.ts";
 import type { ExportReport, ExportTransfer } from "../../dashboard-api/src/exports/report.ts";
 import type { FilingDocument } from "../../dashboard-api/src/filing/record.ts";
 import { clusterView } from "../../dashboard-api/src/kube/cluster-view.ts";
-import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
@@ -50,6 +50,7 @@ const client = new KubeClient(kubeConfig());
 const object = randomBytes(1000);
 
 let db: TestDatabase;
+let gw: TestGateway;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let baseUrl: string;
@@ -95,8 +96,7 @@ before(async () => {
   pool.on("error", () => undefined);
   work = mkdtempSync(join(tmpdir(), "tds-filing-"));
   const key = await generateDevKey();
-  const gateway = gatewayFromEnv({ ...process.env, TDS_GATEWAY_MONITOR_MS: "500" }, pool);
-  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
+  gw = await startGateway(pool, { env: { TDS_GATEWAY_MONITOR_MS: "500" } });
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
@@ -107,7 +107,6 @@ before(async () => {
         origin: (s) => originFor(s),
       }),
     },
-    gateway,
   });
   baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
@@ -167,13 +166,14 @@ after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
   await app.close();
+  await gw.close();
   await pool.end();
   await db.drop();
   rmSync(work, { recursive: true, force: true });
 });
 
 const download = (agreementId: string, token: string, idempotencyKey?: string) =>
-  fetch(`${baseUrl}/v1/data/${agreementId}/telemetry/a.bin`, {
+  fetch(`${gw.url}/v1/data/${agreementId}/telemetry/a.bin`, {
     headers: {
       authorization: `Bearer ${token}`,
       ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}),

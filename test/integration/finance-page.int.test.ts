@@ -31,13 +31,8 @@ import {
 } from "../../dashboard-api/src/statements/money.ts";
 import { pricedQuantity } from "../../dashboard-api/src/statements/statement.ts";
 import type { Settlement } from "../../dashboard-api/src/statements/settlement.ts";
-import {
-  createTestDatabase,
-  startServer,
-  stopServer,
-  type ServerProcess,
-  type TestDatabase,
-} from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 import { repoRoot } from "../harness/environment.ts";
 
 const SPACE = "finance-demo";

@@ -11,14 +11,14 @@ import { randomBytes } from "node:crypto";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
@@ -40,6 +40,7 @@ const client = new KubeClient(kubeConfig());
 const big = randomBytes(32 * 1024 * 1024);
 
 let db: TestDatabase;
+let gw: TestGateway;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let baseUrl: string;
@@ -78,13 +79,11 @@ before(async () => {
   pool = new pg.Pool({ connectionString: db.url });
   pool.on("error", () => undefined);
   const key = await generateDevKey();
-  const gateway = gatewayFromEnv({ ...process.env, TDS_GATEWAY_MONITOR_MS: "500" }, pool);
-  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
+  gw = await startGateway(pool, { env: { TDS_GATEWAY_MONITOR_MS: "500" } });
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     kube: apiKubeClient(kubeConfig()),
-    gateway,
   });
   baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
@@ -140,6 +139,7 @@ after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
   await app.close();
+  await gw.close();
   await pool.end();
   await db.drop();
 });
@@ -164,7 +164,7 @@ async function activeContract(name: string, offer: string, participant = consume
 }
 
 const download = (agreementId: string, token: string) =>
-  fetch(`${baseUrl}/v1/data/${agreementId}/telemetry/big.bin`, {
+  fetch(`${gw.url}/v1/data/${agreementId}/telemetry/big.bin`, {
     headers: { authorization: `Bearer ${token}` },
   });
 

@@ -31,7 +31,7 @@ import {
   type BuiltImage,
 } from "../../infra/image/build.ts";
 import { MEDIA_TYPES, readBlob, sha256 } from "../../infra/image/oci-layout.ts";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { freePort } from "../harness/processes.ts";
 import { releaseToolsDir } from "../harness/chart.ts";
 import { env, eventually, kubectl } from "../harness/testkit.ts";
@@ -264,8 +264,6 @@ test("the dashboard API's entry point starts from the image: migrates, answers /
       DATABASE_URL: db.url,
       KUBECONFIG: "/etc/tds/kube/config",
       TDS_AUTH_DEV_KEY_FILE: "/tmp/dev-key.json",
-      TDS_EVIDENCE_BUCKET: `tds-image-${run}`,
-      ...s3Env(),
     },
     [{ src: readableKubeconfig(), dst: "/etc/tds/kube" }],
   );

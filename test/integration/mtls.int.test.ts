@@ -20,10 +20,9 @@ import { CertificateVerifier } from "../../dashboard-api/src/auth/certificate-tr
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
-import { buildGatewayApp } from "../../dashboard-api/src/gateway/app.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { buildGatewayApp, gatewayFromEnv } from "@tds/gateway";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import {
   createCertificateAuthority,
   issueCertificate,
@@ -158,10 +157,8 @@ before(async () => {
   const doorTls = await loopbackDoorTls(run);
   serverCa = doorTls.ca;
   const https = doorTls.https;
-  const gw = gatewayFromEnv({ ...process.env, TDS_GATEWAY: "on" }, pool);
-  assert.ok(gw, "the harness provides TDS_S3_* and KUBECONFIG");
   gateway = await buildGatewayApp({
-    gateway: gw,
+    gateway: gatewayFromEnv(process.env, pool),
     pool,
     https,
     certificates: { verifier: door(), forwardedHeader: FORWARDED },

@@ -8,15 +8,15 @@ import { createHash } from "node:crypto";
 import jsonld from "jsonld";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
-import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.asset.ts";
 import type { EvidenceEntry } from "@tds/wire";
@@ -43,6 +43,7 @@ const foreignNs = `${space}--${foreign}`;
 const client = new KubeClient(kubeConfig());
 
 let db: TestDatabase;
+let gw: TestGateway;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let baseUrl: string;
@@ -186,13 +187,11 @@ before(async () => {
   pool = new pg.Pool({ connectionString: url.toString() });
   pool.on("error", () => undefined); // idle clients are cut when the database is dropped
   key = await generateDevKey();
-  const gateway = gatewayFromEnv(process.env, pool);
-  assert.ok(gateway, "the harness provides TDS_S3_* and KUBECONFIG for the gateway");
+  gw = await startGateway(pool);
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     kube: apiKubeClient(kubeConfig()),
-    gateway,
   });
   baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
@@ -260,6 +259,7 @@ after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
   await app.close();
+  await gw.close();
   await pool.end();
   await db.drop();
 });
@@ -749,7 +749,7 @@ test("a contract whose accesses ran out at the gateway is Expired, with status.a
   const agreementId = c.status?.agreementId ?? "";
   const token = unb64(dataOf(await client.get(kinds.secret, "contract-twice", consNs)).token);
   const download = () =>
-    fetch(`${baseUrl}/v1/data/${agreementId}/metered/a.csv`, {
+    fetch(`${gw.url}/v1/data/${agreementId}/metered/a.csv`, {
       headers: { authorization: `Bearer ${token}` },
     });
   for (let i = 0; i < 2; i++) {
@@ -803,7 +803,7 @@ test("an offer's own price is billed per contract: the agreement and a download 
     return o.status?.state === "Active" ? o : undefined;
   });
   const token = unb64(dataOf(await client.get(kinds.secret, "contract-buyer", consNs)).token);
-  const res = await fetch(`${baseUrl}/v1/data/${c.status?.agreementId ?? ""}/priced/a.csv`, {
+  const res = await fetch(`${gw.url}/v1/data/${c.status?.agreementId ?? ""}/priced/a.csv`, {
     headers: { authorization: `Bearer ${token}` },
   });
   assert.equal(res.status, 200);

@@ -12,13 +12,13 @@ import assert from "node:assert/strict";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
 import type { FastifyInstance } from "fastify";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import { participantManifest, participantStorage } from "../harness/operator-fixtures.ts";
@@ -40,6 +40,7 @@ const SECOND_DATA = "unit,v\n" + "2,9\n".repeat(20); // 87 bytes
 const client = new KubeClient(kubeConfig());
 
 let db: TestDatabase;
+let gw: TestGateway;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let operator: TestOperator;
@@ -111,9 +112,8 @@ before(async () => {
   await migrate(url.toString());
   pool = new pg.Pool({ connectionString: url.toString() });
   const key = await generateDevKey();
-  const gateway = gatewayFromEnv(process.env, pool);
-  assert.ok(gateway, "the gateway needs TDS_S3_* and KUBECONFIG: run under the harness");
-  app = await buildApp({ pool, verifyToken: createTokenVerifier({ jwks: jwksOf(key) }), gateway });
+  gw = await startGateway(pool);
+  app = await buildApp({ pool, verifyToken: createTokenVerifier({ jwks: jwksOf(key) }) });
   const baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
@@ -158,6 +158,7 @@ after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
   await app.close();
+  await gw.close();
   await pool.end();
   await db.drop();
 });
@@ -186,7 +187,7 @@ test("a job reads two providers' inputs, each under its own grant, and its usage
   assert.equal(job.status?.grant?.agreementId, c1?.status?.agreementId);
   assert.deepEqual(job.status?.grant?.inputs, [{ name: "second", agreementId: c2?.status?.agreementId }]);
   const read = (path: string, headers: Record<string, string> = {}) =>
-    app.inject({
+    gw.app.inject({
       url: `/v1/sandbox/${grant}/inputs/${path}`,
       headers: { authorization: `Bearer ${token}`, ...headers },
     });

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { S3Client, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig, kubectl, readRest } from "../harness/testkit.ts";
 import { templateChart } from "../harness/chart.ts";
@@ -24,8 +24,8 @@ import { buildApp } from "../../dashboard-api/src/app.ts";
 import { migrate } from "../../dashboard-api/src/migrate.ts";
 import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
-import { gatewayFromEnv } from "../../dashboard-api/src/gateway/index.ts";
-import { apiKubeClient } from "../../dashboard-api/src/plugins/kube.ts";
+import { startGateway, type TestGateway } from "@tds/test/gateway";
+import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { KubeClient, KubeConfig, dataOf, kinds, type KubeObject } from "@tds/kube";
 import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
@@ -47,6 +47,7 @@ const INPUT =
 const client = new KubeClient(kubeConfig());
 
 let db: TestDatabase;
+let gw: TestGateway;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let operator: TestOperator;
@@ -54,7 +55,6 @@ let key: DevKey;
 let contractToken: string;
 let agreementId: string;
 let providerS3: S3Client;
-let apiUrl: string;
 
 interface Status {
   phase?: string;
@@ -171,15 +171,13 @@ before(async () => {
   await migrate(url.toString());
   pool = new pg.Pool({ connectionString: url.toString() });
   key = await generateDevKey();
-  const gateway = gatewayFromEnv(process.env, pool);
-  assert.ok(gateway, "the gateway needs TDS_S3_* and KUBECONFIG: run under the harness");
+  gw = await startGateway(pool);
   app = await buildApp({
     pool,
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    gateway,
     kube: apiKubeClient(apiIdentity()),
   });
-  const baseUrl = (apiUrl = await app.listen({ host: "127.0.0.1", port: 0 }));
+  const baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
   const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
@@ -248,6 +246,7 @@ after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
   await app.close();
+  await gw.close();
   await pool.end();
   await db.drop();
 });
@@ -272,7 +271,7 @@ async function runningJob(
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 const putOutput = (job: string, token: string, body: string | Buffer, headers: Record<string, string> = {}) =>
-  app.inject({
+  gw.app.inject({
     method: "PUT",
     url: `/v1/sandbox/${job}/outputs/report`,
     headers: { ...auth(token), "content-type": "application/octet-stream", ...headers },
@@ -309,7 +308,7 @@ const reviewed = (name: string, state: string) =>
 test("a job reads its input and writes an output through the gateway; the provider releases it and the consumer downloads it", async () => {
   const job = await runningJob("release");
   const read = (headers: Record<string, string> = {}) =>
-    app.inject({
+    gw.app.inject({
       url: `/v1/sandbox/${job.grant}/inputs/turbines/data.csv`,
       headers: { ...auth(job.token), ...headers },
     });
@@ -325,12 +324,12 @@ test("a job reads its input and writes an output through the gateway; the provid
   assert.equal(part.body, INPUT.slice(0, 10));
   // Without a key, every read is a transfer of its own.
   assert.equal((await read()).body, INPUT);
-  const outside = await app.inject({
+  const outside = await gw.app.inject({
     url: `/v1/sandbox/${job.uid}/inputs/turbines/other.csv`,
     headers: auth(job.token),
   });
   assert.equal(outside.json<{ code: string }>().code, "TDS_ERR_OUTSIDE_ASSET");
-  const wrongToken = await app.inject({
+  const wrongToken = await gw.app.inject({
     url: `/v1/sandbox/${job.uid}/inputs/turbines/data.csv`,
     headers: auth(contractToken),
   });
@@ -341,7 +340,7 @@ test("a job reads its input and writes an output through the gateway; the provid
     const put = await putOutput(job.grant, job.token, report, { "idempotency-key": "write-1" });
     assert.equal(put.statusCode, 201, put.body);
   }
-  const undeclared = await app.inject({
+  const undeclared = await gw.app.inject({
     method: "PUT",
     url: `/v1/sandbox/${job.uid}/outputs/secret-copy`,
     headers: { ...auth(job.token), "content-type": "text/plain" },
@@ -355,7 +354,7 @@ test("a job reads its input and writes an output through the gateway; the provid
     pending.status.outputs?.map((o) => [o.name, o.bytes]),
     [["report", Buffer.byteLength(report)]],
   );
-  const early = await app.inject({
+  const early = await gw.app.inject({
     url: `/v1/sandbox/${job.uid}/outputs/report`,
     headers: auth(contractToken),
   });
@@ -391,14 +390,14 @@ test("a job reads its input and writes an output through the gateway; the provid
   assert.equal(done.status?.review?.reviewer, `participant:${provider}`);
 
   for (let i = 0; i < 2; i++) {
-    const download = await app.inject({
+    const download = await gw.app.inject({
       url: `/v1/sandbox/${job.uid}/outputs/report`,
       headers: { ...auth(contractToken), "idempotency-key": "get-1" },
     });
     assert.equal(download.statusCode, 200, download.body);
     assert.equal(download.body, report);
   }
-  const noToken = await app.inject({ url: `/v1/sandbox/${job.uid}/outputs/report` });
+  const noToken = await gw.app.inject({ url: `/v1/sandbox/${job.uid}/outputs/report` });
   assert.equal(noToken.statusCode, 401);
 
   // Every attempt leaves one evidence entry, appended after its metering commit: once all 8 are
@@ -482,7 +481,7 @@ test("an output that copies, embeds or names an input, or is over its size limit
     scanComplete: true,
   });
   for (const { uid } of [copy, embed, digest, big]) {
-    const r = await app.inject({ url: `/v1/sandbox/${uid}/outputs/report`, headers: auth(contractToken) });
+    const r = await gw.app.inject({ url: `/v1/sandbox/${uid}/outputs/report`, headers: auth(contractToken) });
     assert.equal(r.statusCode, 403, r.body);
     assert.equal(r.json<{ code: string }>().code, "TDS_ERR_OUTPUT_NOT_RELEASED");
   }
@@ -549,7 +548,7 @@ test("revoking the contract cuts a job's open input stream, as it cuts downloads
     new PutObjectCommand({ Bucket: `tds--${space}--${provider}`, Key: "turbines/data.csv", Body: big }),
   );
   const job = await runningJob("cut", "300s");
-  const res = await fetch(`${apiUrl}/v1/sandbox/${job.grant}/inputs/turbines/data.csv`, {
+  const res = await fetch(`${gw.url}/v1/sandbox/${job.grant}/inputs/turbines/data.csv`, {
     headers: auth(job.token),
   });
   assert.equal(res.status, 200);

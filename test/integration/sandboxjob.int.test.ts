@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { buildApp } from "../../dashboard-api/src/app.ts";

@@ -15,13 +15,8 @@ import { join } from "node:path";
 import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
 import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import {
-  createTestDatabase,
-  startServer,
-  stopServer,
-  type ServerProcess,
-  type TestDatabase,
-} from "../../dashboard-api/src/test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 import { participantManifest, runId, spaceManifest } from "../harness/operator-fixtures.ts";
 import { spawnOperator, type OperatorProcess } from "../harness/operator-process.ts";
 import { startJaeger, type Jaeger, type JaegerSpan, type JaegerTrace } from "../harness/jaeger.ts";

@@ -17,17 +17,7 @@
 // after a restart is recorded once.
 import { createHash, X509Certificate } from "node:crypto";
 import { type DataSpace, type Participant, labels, managedSelector } from "@tds/crds";
-import {
-  dataOf,
-  Informer,
-  kinds,
-  kubeConfigured,
-  objectKey,
-  type KubeClient,
-  type KubeObject,
-  type Logger,
-} from "@tds/kube";
-import { apiKubeClient } from "../plugins/kube.ts";
+import { dataOf, Informer, kinds, objectKey, type KubeClient, type KubeObject, type Logger } from "@tds/kube";
 import type { EvidenceEntry } from "@tds/wire";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import {
@@ -50,12 +40,15 @@ export const CRL_CONFIGMAP = "space-crl";
 export const controlNamespace = (space: string): string => `tds-${space}`;
 export const CERTIFICATE_ACTOR_PREFIX = "certificate:";
 
-/** A door's verifier from the environment: the kubeconfig the standard way, the space logs through `evidence`. */
-export function certificateVerifierFromEnv(
-  env: NodeJS.ProcessEnv,
+/**
+ * A door's verifier on its process's Kubernetes client (the API's plugins/kube.ts, the
+ * gateway's own), the space logs through `evidence`; without a client there are no trust bundles to read.
+ */
+export function doorCertificateVerifier(
+  client: KubeClient | undefined,
   evidence: EvidenceAppender | undefined,
 ): CertificateVerifier {
-  if (!kubeConfigured(env))
+  if (!client)
     throw new Error(
       "TDS_TLS_CERT_FILE is set, but there is no kubeconfig (KUBECONFIG or in-cluster) to read the trust bundles from",
     );
@@ -63,7 +56,7 @@ export function certificateVerifierFromEnv(
     console.log(JSON.stringify({ level, time: Date.now(), component: "certificate-trust", msg, ...fields }));
   };
   return new CertificateVerifier({
-    client: apiKubeClient(),
+    client,
     log: { debug: () => undefined, info: line(30), warn: line(40), error: line(50) },
     ...(evidence ? { evidence } : {}),
   });

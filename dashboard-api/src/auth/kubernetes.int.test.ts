@@ -11,7 +11,7 @@ import { KubeClient, kinds } from "@tds/kube";
 import { installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
 import { buildApp } from "../app.ts";
 import { migrate } from "../migrate.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "./keys.ts";
 import { anyVerifier, createKubernetesVerifier } from "./kubernetes.ts";
 import { createTokenVerifier, defaultAudience } from "./tokens.ts";

@@ -11,7 +11,7 @@ import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import { buildApp } from "../app.ts";
 import { migrate } from "../migrate.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { generateDevKey, jwksOf, mintToken, type DevKey } from "./keys.ts";
 import type { Role } from "./principal.ts";
 import { createTokenVerifier } from "./tokens.ts";

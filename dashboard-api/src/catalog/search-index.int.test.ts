@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import type { CatalogEntry } from "@tds/wire";
 import { migrate } from "../migrate.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { CatalogStore, decodeCursor, type SearchFilters, type SearchPage } from "./store.ts";
 
 const SPACE = "idx";

@@ -29,7 +29,10 @@ export function dspOptions(opts: {
   config: DspConfigSource;
   pool: Pool;
   publicUrl: string;
-  /** Origin of the gateway that data addresses name; the public URL when it serves /v1/data itself. */
+  /**
+   * Origin of the gateway (@tds/gateway) that data addresses name; default the public URL, for an
+   * ingress that routes /v1/data to the gateway on the API's origin.
+   */
   gatewayUrl?: string;
   /** The API's Kubernetes access; without it every negotiation is refused. */
   kube?: KubeClient | undefined;
@@ -69,7 +72,7 @@ export function dspFromEnv(
   if (Object.keys(fixed).length === 0 && !cluster) return undefined;
   const config: DspConfigSource = cluster ? () => ({ ...cluster.current(), ...fixed }) : fixed;
   const publicUrl = (env.TDS_PUBLIC_URL ?? `http://localhost:${port.toString()}`).replace(/\/+$/, "");
-  // With the gateway in its own Deployment (TDS_GATEWAY=off), data addresses name its origin.
+  // Data addresses name the gateway's origin (the chart sets it to gateway.publicUrl).
   const gatewayUrl = env.TDS_DSP_GATEWAY_URL?.replace(/\/+$/, "");
   return dspOptions({ config, pool, publicUrl, ...(gatewayUrl ? { gatewayUrl } : {}), kube });
 }

@@ -10,7 +10,8 @@ import { generateDevKey, jwksOf, mintToken, type DevKey } from "../auth/keys.ts"
 import { createTokenVerifier } from "../auth/tokens.ts";
 import { CatalogStore } from "../catalog/store.ts";
 import { migrate } from "../migrate.ts";
-import { createTestDatabase, freePort, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { freePort } from "@tds/test/server";
 import { defaultBehaviour, noDecider } from "./behaviour.ts";
 import { sha256Hex, type DspConfig } from "./identity.ts";
 import { DSP_CONTEXT } from "./messages.ts";

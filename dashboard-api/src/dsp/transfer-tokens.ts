@@ -7,10 +7,10 @@
 // and every later request with it is refused. A gateway in another process
 // learns the change from PostgreSQL (channel tds_dsp_transfer, migration 0000000000015;
 // listen()). The gateway sees only the TransferTokenGate interface
-// (gateway/grants.ts).
+// (ledger/grant.ts).
 import { createHash, randomBytes } from "node:crypto";
 import type { Pool, PoolClient } from "pg";
-import type { Refusal, TransferTokenGate } from "../gateway/grants.ts";
+import type { Refusal, TransferTokenGate } from "../ledger/grant.ts";
 import type { DspStore, Transfer } from "./store.ts";
 
 const digest = (token: string) => createHash("sha256").update(token, "utf8").digest("hex");

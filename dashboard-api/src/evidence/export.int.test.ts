@@ -15,14 +15,15 @@ import type { EvidenceEntry } from "@tds/wire";
 import { type EvidenceExport, exportChunks, exportStream } from "./export.ts";
 import { evidenceRoutes } from "./routes.ts";
 import { EvidenceStore } from "./store.ts";
-import { type FreshDatabase, freshDatabase, inMemoryExportBytes } from "./testing.ts";
+import { type TestDatabase, createTestDatabase } from "@tds/test/database";
+import { inMemoryExportBytes } from "@tds/test/evidence";
 import { verifyExport } from "./verifier.ts";
 import { main as verifyMain } from "./verify.ts";
 
 const SPACE = "export";
 const N = 20_000;
 const participantFilter = { namespaces: [`${SPACE}--p1`] };
-let db: FreshDatabase;
+let db: TestDatabase;
 let store: EvidenceStore;
 let app: FastifyInstance;
 let publicPem: string;
@@ -56,7 +57,7 @@ function entry(i: number): EvidenceEntry {
 }
 
 before(async () => {
-  db = await freshDatabase("evidence_export");
+  db = await createTestDatabase("evidence_export", { migrate: true, maxConnections: 60 });
   store = new EvidenceStore(db.pool);
   const keys = generateKeyPairSync("ed25519");
   const signer = signerFromPem(

@@ -7,13 +7,13 @@ import { after, before, test } from "node:test";
 import type { EvidenceEntry } from "@tds/wire";
 import { GroupedAppender } from "./grouped.ts";
 import { EvidenceStore } from "./store.ts";
-import { type FreshDatabase, freshDatabase } from "./testing.ts";
+import { type TestDatabase, createTestDatabase } from "@tds/test/database";
 
-let db: FreshDatabase;
+let db: TestDatabase;
 let store: EvidenceStore;
 
 before(async () => {
-  db = await freshDatabase("evgroup");
+  db = await createTestDatabase("evgroup", { migrate: true, maxConnections: 60 });
   store = new EvidenceStore(db.pool);
 });
 after(async () => {

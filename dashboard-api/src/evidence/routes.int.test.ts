@@ -15,11 +15,11 @@ import type { EvidenceExport } from "./export.ts";
 import { verifyConsistency, verifyInclusion } from "./merkle.ts";
 import { evidenceRoutes } from "./routes.ts";
 import { EvidenceStore } from "./store.ts";
-import { type FreshDatabase, freshDatabase } from "./testing.ts";
+import { type TestDatabase, createTestDatabase } from "@tds/test/database";
 import { main as verifyMain } from "./verify.ts";
 
 const SPACE = "acme";
-let db: FreshDatabase;
+let db: TestDatabase;
 let app: FastifyInstance;
 let baseUrl: string;
 let signer: CheckpointSigner;
@@ -27,7 +27,7 @@ let publicPem: string;
 let dir: string;
 
 before(async () => {
-  db = await freshDatabase();
+  db = await createTestDatabase("evidence", { migrate: true, maxConnections: 60 });
   const store = new EvidenceStore(db.pool);
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   signer = signerFromPem(store.origin(SPACE), privateKey.export({ format: "pem", type: "pkcs8" }).toString());

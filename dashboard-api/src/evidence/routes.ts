@@ -13,7 +13,7 @@ import {
   StoredEntrySchema,
 } from "@tds/wire";
 import type { FastifyError, FastifyPluginCallback, FastifyRequest } from "fastify";
-import { type CheckpointExporter, checkpointNow, type SignerFor } from "./checkpointer.ts";
+import type { SignerFor } from "./checkpointer.ts";
 import { CheckpointError, type CheckpointSigner, type SignedCheckpoint } from "./checkpoint.ts";
 import { errorAnswer, problem, PROBLEM_MEDIA_TYPE, problemSchema, sendProblem } from "../errors.ts";
 import { exportStream } from "./export.ts";
@@ -30,7 +30,6 @@ export interface EvidenceRoutesOptions {
   authorizeAppend(request: FastifyRequest, space: string): Promise<boolean>;
   /** Needed for POST /checkpoint. */
   signerFor?: SignerFor;
-  exporter?: CheckpointExporter;
 }
 
 const MAX_PAGE = MAX_EVIDENCE_PAGE;
@@ -245,7 +244,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (plu
       schema: {
         tags: ["evidence"],
         operationId: "signEvidenceCheckpoint",
-        summary: "Sign a checkpoint now (internal) and export it",
+        summary: "Sign a checkpoint now (internal); the gateway exports it to S3 on its next pass",
         params: spaceParams,
         response: { 200: checkpointBody, "4xx": errorBody, "5xx": errorBody },
       },
@@ -268,7 +267,7 @@ export const evidenceRoutes: FastifyPluginCallback<EvidenceRoutesOptions> = (plu
           );
         throw err;
       }
-      return checkpointJson(await checkpointNow(store, space, signer, opts.exporter));
+      return checkpointJson(await store.checkpoint(space, signer));
     },
   );
 

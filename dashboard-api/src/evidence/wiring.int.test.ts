@@ -1,10 +1,10 @@
 // The evidence log as the server wires it: migrations (0002) applied by the
 // runner, roles from bearer tokens, the signing key read from a real
-// Kubernetes Secret, checkpoints exported to a real S3 bucket.
+// Kubernetes Secret. The API holds no S3 credentials: its checkpoints wait
+// for the gateway's export (@tds/gateway, evidence-export.int.test.ts).
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { kinds, type KubeClient } from "@tds/kube";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
@@ -15,22 +15,19 @@ import { createTokenVerifier } from "../auth/tokens.ts";
 import { clusterView } from "../kube/cluster-view.ts";
 import { migrate } from "../migrate.ts";
 import { apiKubeClient } from "../plugins/kube.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { originFor, verifyCheckpoint, publicKeyFromPem } from "./checkpoint.ts";
 import type { EvidenceEntry } from "@tds/wire";
-import { s3FromEnv } from "./testing.ts";
-import { bucketExporter, secretSignerFor, SIGNING_KEY_FIELD, SIGNING_KEY_SECRET } from "./wiring.ts";
+import { secretSignerFor, SIGNING_KEY_FIELD, SIGNING_KEY_SECRET } from "./wiring.ts";
 
 const SPACE = `ev-${randomBytes(3).toString("hex")}`;
 const OTHER = `ev-${randomBytes(3).toString("hex")}`;
-const BUCKET = `tds-evidence-${randomBytes(3).toString("hex")}`;
 let db: TestDatabase;
 let pool: pg.Pool;
 let app: FastifyInstance;
 let key: DevKey;
 let kube: KubeClient;
 let publicPem: string;
-const s3 = s3FromEnv();
 
 const token = (role: Role, space?: string, participant?: string): Promise<string> =>
   mintToken(key, {
@@ -75,7 +72,6 @@ before(async () => {
     verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
     evidence: {
       signerFor: secretSignerFor({ readSecretKey: cluster.readSecretKey, origin: (s) => originFor(s) }),
-      exporter: bucketExporter(s3, BUCKET),
     },
   });
 });
@@ -140,7 +136,7 @@ test("the operator appends; participants read their own entries; foreign spaces 
   }
 });
 
-test("checkpoints are signed with the Secret's key, exported to S3, and the key is published", async () => {
+test("checkpoints are signed with the Secret's key, left for the gateway's export, and the key is published", async () => {
   const base = `/v1/spaces/${SPACE}/evidence`;
   const forced = await call("POST", `${base}/checkpoint`, await token("operator"));
   assert.equal(forced.status, 200, JSON.stringify(forced.body));
@@ -154,10 +150,11 @@ test("checkpoints are signed with the Secret's key, exported to S3, and the key 
   const note = latest.body.note as string;
   const verified = verifyCheckpoint(note, originFor(SPACE), publicKeyFromPem(publicPem));
   assert.equal(verified.treeSize, 3);
-  const obj = await s3.send(
-    new GetObjectCommand({ Bucket: BUCKET, Key: `evidence/${SPACE}/checkpoints/${"3".padStart(16, "0")}` }),
+  const { rows } = await pool.query<{ exported_at: Date | null }>(
+    "select exported_at from evidence_checkpoints where space = $1 and tree_size = 3",
+    [SPACE],
   );
-  assert.equal(await obj.Body?.transformToString(), note);
+  assert.deepEqual(rows, [{ exported_at: null }], "the API exports nothing: it holds no S3 credentials");
 });
 
 test("a space without a key Secret answers 404 for its public key", async () => {

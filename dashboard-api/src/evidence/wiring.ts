@@ -1,8 +1,8 @@
 // How the evidence log is wired into the dashboard API: who may read and append
 // (from the caller's principal), the per-space signing key from the Kubernetes
-// Secret tds-<space>/evidence-signing-key, the S3 bucket checkpoints are
-// exported to, and the public-key route members verify checkpoints with.
-import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
+// Secret tds-<space>/evidence-signing-key, and the public-key route members
+// verify checkpoints with. The checkpoints' export to S3 is the gateway's
+// (@tds/gateway, evidence-export.ts).
 import { Type } from "@sinclair/typebox";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { DNS1123_LABEL } from "@tds/crds";
@@ -17,7 +17,7 @@ import {
   signerFromPem,
   verifierKey,
 } from "./checkpoint.ts";
-import { type CheckpointExporter, s3CheckpointExporter, type SignerFor } from "./checkpointer.ts";
+import type { SignerFor } from "./checkpointer.ts";
 import type { EvidenceAccess } from "./routes.ts";
 
 export const SIGNING_KEY_SECRET = "evidence-signing-key";
@@ -74,30 +74,6 @@ export function secretSignerFor(opts: {
     const signer = signerFromPem(opts.origin(space), pem);
     cache.set(space, { signer, at: Date.now() });
     return signer;
-  };
-}
-
-/** Exports checkpoints to one evidence bucket (created on first use), under evidence/<space>/. */
-export function bucketExporter(client: S3Client, bucket: string): CheckpointExporter {
-  const inner = s3CheckpointExporter({ client, bucketFor: () => bucket });
-  let ensured: Promise<void> | undefined;
-  const ensure = async (): Promise<void> => {
-    try {
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    } catch (err) {
-      const name = (err as { name?: unknown }).name;
-      if (name !== "BucketAlreadyOwnedByYou" && name !== "BucketAlreadyExists") throw err;
-    }
-  };
-  return {
-    async put(space, checkpoint) {
-      ensured ??= ensure().catch((err: unknown) => {
-        ensured = undefined;
-        throw new Error(`cannot create the evidence bucket ${bucket}`, { cause: err });
-      });
-      await ensured;
-      return inner.put(space, checkpoint);
-    },
   };
 }
 

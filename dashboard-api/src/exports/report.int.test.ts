@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import pg from "pg";
-import type { ContractGrant } from "../gateway/grants.ts";
-import { Ledger, type TransferExport } from "../gateway/ledger.ts";
+import type { ContractGrant } from "../ledger/grant.ts";
+import { Ledger, type TransferExport } from "../ledger/ledger.ts";
 import { migrate } from "../migrate.ts";
 import { parsePeriod } from "../statements/statement.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { exportReport } from "./report.ts";
 
 let db: TestDatabase;

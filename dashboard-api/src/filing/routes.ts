@@ -7,7 +7,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyPluginAsync } from "fastify";
 import { problemResponse, TdsError } from "../errors.ts";
 import { type CheckpointSigner, CheckpointError } from "../evidence/checkpoint.ts";
-import { type CheckpointExporter, checkpointNow, type SignerFor } from "../evidence/checkpointer.ts";
+import type { SignerFor } from "../evidence/checkpointer.ts";
 import { EvidenceStore } from "../evidence/store.ts";
 import { exportReport } from "../exports/report.ts";
 import { PeriodParams } from "../exports/routes.ts";
@@ -19,7 +19,6 @@ import { FilingDocumentSchema, filingRecord, signFiling } from "./record.ts";
 
 export interface FilingRoutesOptions {
   readonly signerFor: SignerFor | undefined;
-  readonly exporter?: CheckpointExporter;
   readonly now: () => Date;
 }
 
@@ -71,13 +70,8 @@ export const filingRoutes: FastifyPluginAsync<FilingRoutesOptions> = (plugin, op
       const pool = app.pool();
       const exports = await exportReport(pool, space, period);
       // After the report: its entries appended by now lie under this checkpoint.
-      const checkpoint = await checkpointNow(
-        new EvidenceStore(pool),
-        space,
-        signer,
-        opts.exporter,
-        opts.now(),
-      );
+      // The gateway exports it to S3 with the others (@tds/gateway, evidence-export.ts).
+      const checkpoint = await new EvidenceStore(pool).checkpoint(space, signer, opts.now());
       const record = filingRecord(
         { ...sources, checkpoint, exports, issuedAt: opts.now(), signer },
         period.id,

@@ -13,7 +13,7 @@ import { generateDevKey, jwksOf, mintToken, type DevKey } from "../auth/keys.ts"
 import type { Role } from "../auth/principal.ts";
 import { createTokenVerifier } from "../auth/tokens.ts";
 import { migrate, migrationsDir } from "../migrate.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { usageEventType, type UsageEvent } from "@tds/wire";
 
 const NOW = new Date("2025-03-15T12:00:00Z");

@@ -8,13 +8,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import pg from "pg";
 import { loadOrCreateDevKey, mintToken } from "../auth/keys.ts";
-import {
-  createTestDatabase,
-  startServer,
-  stopServer,
-  type ServerProcess,
-  type TestDatabase,
-} from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 import { meterNames, usageEventType, type UsageEvent } from "@tds/wire";
 
 const total = Number(process.env.TDS_INGEST_EVENTS ?? 100_000);

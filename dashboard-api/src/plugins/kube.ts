@@ -6,7 +6,7 @@ import fp from "fastify-plugin";
 import { defaultKubeConfig, KubeApiError, KubeClient, type KubeConfig } from "@tds/kube";
 import { TdsError } from "../errors.ts";
 
-/** The field manager of every write the API and the gateway make. */
+/** The field manager of every write the API makes (the gateway, its own process, only reads: @tds/gateway). */
 export const FIELD_MANAGER = "tds-dashboard-api";
 
 /** The API's client on `kc` (by default the kubeconfig found the standard way). */

@@ -12,7 +12,7 @@ import { generateDevKey, jwksOf, mintToken, type DevKey } from "../auth/keys.ts"
 import { createTokenVerifier } from "../auth/tokens.ts";
 import { usageEventType, type UsageEvent } from "@tds/wire";
 import { migrate } from "../migrate.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { add, formatDecimal, parseDecimal, zero } from "./money.ts";
 import type { StatementLine } from "./statement.ts";
 

@@ -10,7 +10,7 @@ import { normalizeEvent } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
 import { migrate } from "../migrate.ts";
 import { withTransaction } from "../plugins/db.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { registerSpace } from "../spaces.ts";
 import { upsertPriceSheet } from "./prices.ts";
 import { closedLines, closePeriod, draftLines, parsePeriod } from "./statement.ts";

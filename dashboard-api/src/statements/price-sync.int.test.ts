@@ -12,7 +12,7 @@ import { normalizeEvent } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
 import { migrate } from "../migrate.ts";
 import { withTransaction } from "../plugins/db.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { priceSheetFromDataSpace } from "./prices.ts";
 import { syncPriceSheets } from "./price-sync.ts";
 import { draftLines, parsePeriod } from "./statement.ts";

@@ -6,6 +6,7 @@
 // the next full hour); a space's first sheet covers its whole first hour.
 import type { DataSpace } from "@tds/crds";
 import type { Pool, PoolClient } from "pg";
+import { startPeriodic, type Periodic } from "../periodic.ts";
 import { withTransaction } from "../plugins/db.ts";
 import { registerSpace, syncParticipants } from "../spaces.ts";
 import { priceSheetFromDataSpace, upsertPriceSheet, type PriceSheetInput } from "./prices.ts";
@@ -112,12 +113,7 @@ export async function syncPriceSheets(pool: Pool, spaces: readonly DataSpace[]):
   return added;
 }
 
-export interface PriceSync {
-  runOnce(): Promise<string[]>;
-  stop(): Promise<void>;
-}
-
-/** Polls DataSpaces on an interval; errors are reported and the next pass retries. */
+/** Polls DataSpaces on an interval, the first pass at once; errors are reported and the next pass retries. */
 export function startPriceSync(opts: {
   pool: Pool;
   listDataSpaces: () => Promise<DataSpace[]>;
@@ -126,41 +122,19 @@ export function startPriceSync(opts: {
   intervalMs: number;
   onAdded?: (spaces: string[]) => void;
   onError?: (err: unknown) => void;
-}): PriceSync {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<string[]> = Promise.resolve([]);
-  const pass = async (): Promise<string[]> => {
-    const added = await syncPriceSheets(opts.pool, await opts.listDataSpaces());
-    if (opts.listParticipants) {
-      const participants = await opts.listParticipants();
-      await withTransaction(opts.pool, (c) => syncParticipants(c, participants));
-    }
-    if (added.length > 0) opts.onAdded?.(added);
-    return added;
-  };
-  const runOnce = (): Promise<string[]> => {
-    running = running.then(pass, pass);
-    return running;
-  };
-  const schedule = (delay: number): void => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      runOnce()
-        .catch((err: unknown) => opts.onError?.(err))
-        .finally(() => {
-          schedule(opts.intervalMs);
-        });
-    }, delay);
-    timer.unref();
-  };
-  schedule(0);
-  return {
-    runOnce,
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running.catch(() => undefined);
+}): Periodic<string[]> {
+  return startPeriodic({
+    intervalMs: opts.intervalMs,
+    firstDelayMs: 0,
+    onError: (err) => opts.onError?.(err),
+    pass: async () => {
+      const added = await syncPriceSheets(opts.pool, await opts.listDataSpaces());
+      if (opts.listParticipants) {
+        const participants = await opts.listParticipants();
+        await withTransaction(opts.pool, (c) => syncParticipants(c, participants));
+      }
+      if (added.length > 0) opts.onAdded?.(added);
+      return added;
     },
-  };
+  });
 }

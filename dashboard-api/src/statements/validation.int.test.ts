@@ -14,7 +14,7 @@ import { usageEventType } from "@tds/wire";
 import { migrate } from "../migrate.ts";
 import { withTransaction } from "../plugins/db.ts";
 import { syncParticipants } from "../spaces.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
+import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 
 const SPACE = "yuan";
 const NOW = new Date("2025-03-15T12:00:00Z");

@@ -24,10 +24,10 @@ import {
   type Refusal,
   type TransferTokenGate,
 } from "./grants.ts";
-import { consumerTokenRefusal, type OidcVerifier } from "../auth/oidc.ts";
+import { consumerTokenRefusal, type OidcVerifier } from "@tds/dashboard-api/oidc-verifier";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
-import { Ledger, LedgerRefusal } from "./ledger.ts";
+import { Ledger, LedgerRefusal } from "@tds/dashboard-api/ledger";
 import { StreamMonitor } from "./monitor.ts";
 import { refuse } from "./refusals.ts";
 import { sandboxRoutes, type SandboxSource } from "./sandbox.ts";

@@ -9,7 +9,12 @@ import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { IDEMPOTENCY_KEY, rangeStart, transferId, type ContractGrant, type Refusal } from "./grants.ts";
-import { LedgerRefusal, type ClaimedTransfer, type Ledger, type TransferKind } from "./ledger.ts";
+import {
+  LedgerRefusal,
+  type ClaimedTransfer,
+  type Ledger,
+  type TransferKind,
+} from "@tds/dashboard-api/ledger";
 import type { StreamMonitor } from "./monitor.ts";
 import { refuse } from "./refusals.ts";
 import type { SandboxGrant } from "./sandbox.ts";

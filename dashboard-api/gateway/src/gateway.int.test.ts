@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { randomBytes, createHash } from "node:crypto";
 import { after, before, test } from "node:test";
 import { eventually, kubectl, readRest } from "@tds/test/testkit";
-import { EvidenceStore } from "../evidence/store.ts";
-import { Ledger } from "./ledger.ts";
-import { gatewayWorld, meteredFor, type GatewayWorld } from "./testing.ts";
+import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
+import { Ledger } from "@tds/dashboard-api/ledger";
+import { gatewayWorld, meteredFor, type GatewayWorld } from "@tds/test/gateway-world";
 
 let w: GatewayWorld;
 const small = Buffer.from("ts,temp\n".repeat(200));

@@ -2,57 +2,28 @@
 // request may proceed (state, validity, the space's current rules through the
 // policy engine the operator decides contracts with, access mode, asset path), the
 // deterministic transfer id, and the constant-time token comparison. The
-// grant itself comes from Kubernetes (kube.ts); nothing here does I/O.
+// grant itself comes from Kubernetes (kube.ts); its type is the ledger's
+// (@tds/dashboard-api/grant). Nothing here does I/O.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { destinationsOf, exportRule, reassess, regionWithin, type LifecycleInput } from "@tds/crds/policy";
+import { destinationsOf, exportRule, reassess, regionWithin } from "@tds/crds/policy";
+import {
+  AGREEMENT_ID,
+  type AccessMode,
+  type ContractGrant,
+  type ExportCheck,
+  type Refusal,
+  type TransferTokenGate,
+} from "@tds/dashboard-api/grant";
 
-export type AccessMode = "download" | "computeOnly";
+export {
+  AGREEMENT_ID,
+  type AccessMode,
+  type ContractGrant,
+  type ExportCheck,
+  type Refusal,
+  type TransferTokenGate,
+};
 
-/** Everything the gateway needs to know about an agreement, read from the cluster. */
-export interface ContractGrant {
-  readonly agreementId: string;
-  readonly space: string;
-  readonly consumer: string;
-  readonly provider: string;
-  readonly contract: {
-    readonly namespace: string;
-    readonly name: string;
-    readonly uid: string;
-    readonly state: string;
-    readonly notBefore?: string;
-    readonly notAfter?: string;
-  };
-  readonly offer: {
-    readonly namespace: string;
-    readonly name: string;
-    readonly uid: string;
-    readonly key?: string;
-    readonly prefix?: string;
-    readonly accessMode: AccessMode;
-  };
-  /** The agreed maximum number of accesses; undefined means unlimited. */
-  readonly maxAccesses?: number;
-  /** The provider's bucket. */
-  readonly bucket: string;
-  /** SHA-256 of the contract token, so the token itself is not kept around. */
-  readonly tokenDigest: Buffer;
-  /**
-   * The facts the policy engine re-decides the contract on at every access:
-   * the space's rules, the offer, both participants and the request, as the
-   * watch cache holds them now. Undefined when the space is unknown (then only
-   * the contract's state and window apply, and the operator's decision stands).
-   */
-  readonly policy?: Omit<LifecycleInput, "now">;
-}
-
-export interface Refusal {
-  readonly status: number;
-  readonly code: string;
-  readonly message: string;
-}
-
-/** Agreement ids are label values: the lookup uses the tds.dev/agreement-id label. */
-export const AGREEMENT_ID = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 /** A client's Idempotency-Key: printable, no spaces, at most 200 characters. */
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:~+/=-]{1,200}$/;
 
@@ -195,27 +166,6 @@ export const objectResponses = {
   },
   304: { description: "Not modified (If-None-Match)", type: "null" },
 } as const;
-
-/**
- * Tokens scoped to one transfer process (the DSP's PULL transfers,
- * dsp/transfer-tokens.ts): accepted for their agreement in place of the
- * contract token while their transfer runs, and their streams cut when it stops.
- */
-export interface TransferTokenGate {
-  /** The transfer a token was issued for, a refusal, or undefined when the token is not one of these. */
-  authorize(agreementId: string, token: string): Promise<{ pid: string } | Refusal | undefined>;
-  watch(pid: string, cut: (why: Refusal) => void): () => void;
-}
-
-/** One destination of a transfer outside the home region, and the rule that allows or refuses it. */
-export interface ExportCheck {
-  readonly destination: string;
-  /** certificate: the country the consumer's certificate issuer vouches for; declared: organization.region. */
-  readonly regionSource: "certificate" | "declared";
-  readonly allowed: boolean;
-  readonly rule: string;
-  readonly message: string;
-}
 
 /**
  * The cross-border exports a transfer to the grant's consumer would be: one

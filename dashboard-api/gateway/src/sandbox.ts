@@ -29,7 +29,7 @@ import {
   type Refusal,
 } from "./grants.ts";
 import type { GrantSource } from "./kube.ts";
-import type { Ledger } from "./ledger.ts";
+import type { Ledger } from "@tds/dashboard-api/ledger";
 import type { StreamMonitor } from "./monitor.ts";
 import { MAIN_INPUT, sandboxGrantId, type OutputManifest } from "@tds/crds";
 import { OutputScanner } from "./sandbox-scan.ts";

@@ -35,7 +35,7 @@ import { usageEventType, type EvidenceEntry, type MeterName, type UsageEvent } f
 import { normalizeEvent } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
-import type { ContractGrant, ExportCheck } from "./grants.ts";
+import type { ContractGrant, ExportCheck } from "./grant.ts";
 
 export const USAGE_SOURCE = "tds-gateway";
 export const GATEWAY_ACTOR = "system:tds-gateway";

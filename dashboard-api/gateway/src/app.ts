@@ -15,15 +15,15 @@ import {
   problemSchema,
   registerErrorHandling,
   sendProblem,
-} from "../errors.ts";
-import { inputPlugin } from "../plugins/input.ts";
+} from "@tds/dashboard-api/errors";
+import { inputPlugin } from "@tds/dashboard-api/input";
 import {
   clientCertificatesPlugin,
   identityRoute,
   type ClientCertificateOptions,
   type DoorTls,
-} from "../plugins/client-certificates.ts";
-import { telemetryPlugin } from "../plugins/telemetry.ts";
+} from "@tds/dashboard-api/client-certificates";
+import { telemetryPlugin } from "@tds/dashboard-api/telemetry";
 import { gatewayRoutes, type GatewayOptions } from "./routes.ts";
 
 export interface GatewayAppOptions {

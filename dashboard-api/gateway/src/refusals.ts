@@ -2,7 +2,7 @@
 // sandbox routes alike: a problem document, and on a 401 an RFC 6750 challenge
 // for the gateway's own tokens (contract and sandbox tokens, not API tokens).
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { bearerChallenge, sendProblem } from "../errors.ts";
+import { bearerChallenge, sendProblem } from "@tds/dashboard-api/errors";
 import type { Refusal } from "./grants.ts";
 
 /** The realm of the gateway's Bearer challenges. */

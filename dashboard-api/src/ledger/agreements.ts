@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { problemResponse } from "../errors.ts";
 import { principalOf } from "../plugins/auth.ts";
 import { requireSpace } from "../spaces.ts";
-import { AGREEMENT_ID } from "./grants.ts";
+import { AGREEMENT_ID } from "./grant.ts";
 
 export const agreementRoutes: FastifyPluginAsync = (plugin) => {
   const app = plugin.withTypeProvider<TypeBoxTypeProvider>();

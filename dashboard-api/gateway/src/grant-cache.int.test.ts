@@ -12,7 +12,7 @@ import { eventually, kubeConfigWithToken, kubectl } from "@tds/test/testkit";
 import { GrantCache } from "./grant-cache.ts";
 import { KubeGrantSource } from "./kube.ts";
 import { KubeSandboxSource } from "./sandbox-kube.ts";
-import { gatewayWorld, type GatewayWorld } from "./testing.ts";
+import { gatewayWorld, type GatewayWorld } from "@tds/test/gateway-world";
 
 let w: GatewayWorld;
 const body = Buffer.alloc(8 * 1024 * 1024, 7);

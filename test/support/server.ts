@@ -1,54 +1,8 @@
-// Helpers for integration tests: a private database per test file on the shared
-// server, and the API server as a child process (so tests can SIGKILL it).
+// The API server as a child process for integration tests (so they can
+// SIGKILL it), and a free port for servers a test starts itself.
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
-
-export interface TestDatabase {
-  readonly url: string;
-  readonly name: string;
-  drop: () => Promise<void>;
-}
-
-export async function createTestDatabase(prefix = "tds_api"): Promise<TestDatabase> {
-  const base = process.env.DATABASE_URL;
-  if (!base) throw new Error("DATABASE_URL is not set: run under `make test` or eval the harness env");
-  const name = `${prefix}_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      try {
-        // pg's Pool.end() resolves before its clients' connections have closed: give them up to
-        // 5 s to go, so FORCE does not cut a closing client (an uncaught error in the test process).
-        for (let i = 0; i < 100; i++) {
-          const { rows } = await c.query<{ n: string }>(
-            "select count(*)::text as n from pg_stat_activity where datname = $1",
-            [name],
-          );
-          if (rows[0]?.n === "0") break;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        await c.query(`drop database if exists ${name} with (force)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
-}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -72,7 +26,8 @@ export interface ServerProcess {
   readonly output: () => string;
 }
 
-const serverEntry = fileURLToPath(new URL("./server.ts", import.meta.url));
+// The entry point as a file to run, not a module to import (importing it starts a server).
+const serverEntry = fileURLToPath(new URL("../../dashboard-api/src/server.ts", import.meta.url));
 
 export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
   const port = await freePort();
@@ -92,7 +47,8 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  // Two minutes: a loaded machine compiles the API (tsx) and applies every migration first.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited early: ${out}`);
     try {
@@ -100,7 +56,11 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`server not ready: ${out}`);
+    if (Date.now() > deadline) {
+      // A server left running would keep the test process alive after the failure.
+      child.kill("SIGKILL");
+      throw new Error(`server not ready after 120 s: ${out}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return { url, metricsUrl: `http://127.0.0.1:${String(metricsPort)}/metrics`, child, output: () => out };

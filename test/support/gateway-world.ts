@@ -1,5 +1,5 @@
 // Test support for the gateway's integration tests and benchmark (not used by
-// production code). It declares what the operator would have decided, on the
+// production code): the gateway's own app (@tds/gateway) on a private database. It declares what the operator would have decided, on the
 // real API server: the provider and consumer namespaces, a Participant whose
 // status names its bucket, DataOffers, and DataContracts whose status is set
 // through the status subresource plus their credentials Secrets. The
@@ -9,17 +9,12 @@ import { CreateBucketCommand, PutObjectCommand, S3ServiceException } from "@aws-
 import { KubeClient } from "@tds/kube";
 import { installCrds, kubeConfig, kubectl } from "@tds/test/testkit";
 import type pg from "pg";
-import { buildApp } from "../app.ts";
-import { migrate } from "../migrate.ts";
-import { createTestDatabase, type TestDatabase } from "../test-support.ts";
-import { GroupedAppender } from "../evidence/grouped.ts";
-import { EvidenceStore } from "../evidence/store.ts";
 import type { FastifyInstance } from "fastify";
-import pgModule from "pg";
-import { gatewayS3 } from "./index.ts";
-import { KubeGrantSource } from "./kube.ts";
-import { Ledger } from "./ledger.ts";
-import type { StreamMonitor } from "./monitor.ts";
+import { GroupedAppender } from "@tds/dashboard-api/evidence-append";
+import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
+import { Ledger } from "@tds/dashboard-api/ledger";
+import { buildGatewayApp, gatewayS3, KubeGrantSource, type StreamMonitor } from "@tds/gateway";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
 
 export interface GatewayWorld {
   readonly run: string;
@@ -146,10 +141,8 @@ export async function gatewayWorld(
     if (!(err instanceof S3ServiceException && err.name.startsWith("BucketAlready"))) throw err;
   }
 
-  const db = await createTestDatabase("tds_gw");
-  await migrate(db.url);
-  const pool = new pgModule.Pool({ connectionString: db.url, max: 20 });
-  pool.on("error", () => undefined);
+  const db = await createTestDatabase("tds_gw", { migrate: true });
+  const pool = db.pool;
   const world: GatewayWorld = {
     run,
     space,
@@ -229,7 +222,6 @@ export async function gatewayWorld(
     },
     async close() {
       await world.app.close();
-      await pool.end();
       await db.drop();
       kubectl(["delete", "participant", provider, consumer, "--ignore-not-found", "--wait=false"]);
       if (opts.rules) kubectl(["delete", "dataspace", space, "--ignore-not-found", "--wait=false"]);
@@ -239,9 +231,8 @@ export async function gatewayWorld(
   const kc = kubeConfig();
   const source = new KubeGrantSource(new KubeClient(kc, "tds-tests"));
   (world as { source: KubeGrantSource }).source = source;
-  const app = await buildApp({
+  const app = await buildGatewayApp({
     pool,
-    verifyToken: () => Promise.reject(new Error("no JWTs in gateway tests")),
     gateway: {
       source,
       watch: new KubeClient(kc, "tds-tests"),
