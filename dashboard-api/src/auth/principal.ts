@@ -9,6 +9,7 @@ export const roles = [
   "finance-viewer",
   "auditor",
   "compliance-reviewer",
+  "data-subject",
   "operator",
 ] as const;
 export type Role = (typeof roles)[number];
@@ -18,7 +19,11 @@ export interface Principal {
   readonly role: Role;
   /** The space a non-platform role is bound to. */
   readonly space?: string;
-  /** The participant a participant role acts as. */
+  /**
+   * The participant a participant role acts as; for a data subject, the
+   * participant that holds the subject's data (its consents are for that
+   * participant's offers).
+   */
   readonly participant?: string;
 }
 
@@ -36,7 +41,10 @@ export type Capability =
   | "evidence:read" // read every entry of a space's evidence log (participants: entries about themselves)
   | "exports:decide" // approve or reject a contract's cross-border export (tds.dev/export-decision)
   | "exports:read" // read the export report of a period (every cross-border transfer)
-  | "filing:read"; // read the space's signed filing record
+  | "filing:read" // read the space's signed filing record
+  | "consents:grant" // record a data subject's consent (data subjects: their own; participants: for their offers)
+  | "consents:revoke" // revoke a consent (data subjects: their own; participants: for their offers; reviewers: any)
+  | "consents:read"; // read consents (data subjects: their own; participants: for their offers)
 
 const grants: Record<Role, readonly Capability[]> = {
   "platform-admin": [
@@ -53,6 +61,8 @@ const grants: Record<Role, readonly Capability[]> = {
     "exports:decide",
     "exports:read",
     "filing:read",
+    "consents:revoke",
+    "consents:read",
   ],
   "space-admin": [
     "usage:write",
@@ -68,6 +78,8 @@ const grants: Record<Role, readonly Capability[]> = {
     "exports:decide",
     "exports:read",
     "filing:read",
+    "consents:revoke",
+    "consents:read",
   ],
   "finance-viewer": ["usage:read", "statements:read", "prices:read", "evidence:read"],
   // Read-only over what the space can be held to: its evidence, statements, usage and
@@ -82,12 +94,24 @@ const grants: Record<Role, readonly Capability[]> = {
     "evidence:read",
     "exports:read",
     "filing:read",
+    "consents:read",
   ],
-  // Decides cross-border exports, and nothing else (it reads the contracts it decides).
-  "compliance-reviewer": ["exports:decide"],
-  participant: ["usage:read", "statements:read", "evidence:read"],
+  // Decides cross-border exports and consent disputes, and nothing else (it reads the
+  // contracts and consents it decides, and revokes a consent a dispute finds wanting).
+  "compliance-reviewer": ["exports:decide", "consents:read", "consents:revoke"],
+  participant: [
+    "usage:read",
+    "statements:read",
+    "evidence:read",
+    "consents:grant",
+    "consents:revoke",
+    "consents:read",
+  ],
+  // A person whose data a participant holds: gives, reads and revokes its own consents.
+  "data-subject": ["consents:grant", "consents:revoke", "consents:read"],
   // The operator's service identity: posts storage samples and price sheets, appends evidence,
-  // reads agreements' accesses (DataContract status.accesses). It reads no reports or statements.
+  // reads agreements' accesses (DataContract status.accesses) and the consents a contract
+  // rests on. It reads no reports or statements.
   operator: [
     "usage:write",
     "prices:read",
@@ -95,6 +119,7 @@ const grants: Record<Role, readonly Capability[]> = {
     "evidence:append",
     "agreements:read",
     "evidence:read",
+    "consents:read",
   ],
 };
 
