@@ -51,7 +51,10 @@ const exportedLeaf = Type.Object({
   leafIndex: Type.Integer(),
   leafHash: Type.String({ description: "base64" }),
   entry: Type.Optional(
-    Type.Object({}, { additionalProperties: true, description: "absent for an entry the caller may not see" }),
+    Type.Object(
+      {},
+      { additionalProperties: true, description: "absent for an entry the caller may not see" },
+    ),
   ),
 });
 /** The API's problem document (errors.ts), with the conflicting entry for TDS_ERR_EVIDENCE_EVENT_CONFLICT. */
