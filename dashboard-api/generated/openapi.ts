@@ -3503,8 +3503,10 @@ export interface operations {
             treeSize?: number;
             entries?: {
               leafIndex: number;
+              /** @description base64 */
               leafHash: string;
-              entry: {
+              /** @description absent for an entry the caller may not see */
+              entry?: {
                 [key: string]: unknown;
               };
             }[];
