@@ -319,6 +319,67 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/spaces/{space}/consents": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Consents of the space: a data subject's own, those a participant holds, or all
+     * @description Those in force first, then the newest. The operator and auditors get them without subjects.
+     */
+    get: operations["listConsents"];
+    put?: never;
+    /**
+     * Give a data subject's consent for an offer, a purpose, a consumer and a time window
+     * @description A data subject (role data-subject, its token naming the participant that holds its data) consents for itself; the holder (role participant) records a consent as the subject's agent and names the subject. The offer must be the holder's and need consent (personalData, or a Personal space), the purpose one of its purposes. Answered once the grant is in the space's evidence log. An Idempotency-Key header makes a retry the same consent.
+     */
+    post: operations["grantConsent"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/spaces/{space}/consents/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One consent, with its state and evidence entries */
+    get: operations["getConsent"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/spaces/{space}/consents/{id}/revoke": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Revoke a consent: the data subject, the holder, a compliance reviewer or a space admin; contracts under it are suspended and their access cut within one monitor interval
+     * @description Revoking a revoked consent answers it as it is.
+     */
+    post: operations["revokeConsent"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/spaces/{space}/agreements/{agreementId}": {
     parameters: {
       query?: never;
@@ -1956,6 +2017,431 @@ export interface operations {
       };
     };
   };
+  listConsents: {
+    parameters: {
+      query?: {
+        offerNamespace?: string;
+        offerName?: string;
+        purpose?: string;
+        subject?: string;
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        space: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            items: {
+              id: string;
+              space: string;
+              /** @description The data subject (shown to those who act on it) */
+              subject?: string;
+              /** @description The participant that holds the subject's data: the offer's provider */
+              holder: string;
+              offer: {
+                namespace: string;
+                name: string;
+              };
+              purpose: string;
+              /** @description The consumer the consent allows: one participant, or a class of them by labels */
+              consumer:
+                | {
+                    /** @description One consumer */
+                    participant: string;
+                  }
+                | {
+                    participantSelector: {
+                      /** @description A class of consumers: the labels a Participant must carry, all of them */
+                      matchLabels: {
+                        [key: string]: string;
+                      };
+                    };
+                  };
+              validity: {
+                /** @description In force from (inclusive) */
+                notBefore: string;
+                /** @description In force until (exclusive) */
+                notAfter: string;
+              };
+              /** @description Who recorded it: the subject itself, or the holder as the subject's agent */
+              givenAs: "data-subject" | "participant";
+              givenAt: string;
+              /** @description Recording: its grant is not in the evidence log yet, so it allows nothing; Granted: in force or to come; Revoked; Expired: its window is over */
+              state: "Recording" | "Granted" | "Revoked" | "Expired";
+              revocation?: {
+                revokedAt: string;
+                /** @description The role of who revoked it */
+                revokedAs: string;
+                reason?: string;
+              };
+              evidence: {
+                granted?: {
+                  eventId: string;
+                  leafIndex: number;
+                };
+                revoked?: {
+                  eventId: string;
+                  leafIndex: number;
+                };
+              };
+            }[];
+            truncated: boolean;
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  grantConsent: {
+    parameters: {
+      query?: never;
+      header?: {
+        "idempotency-key"?: string;
+      };
+      path: {
+        space: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** @description The offer that holds the subject's data */
+          offer: {
+            namespace: string;
+            name: string;
+          };
+          /** @description The one purpose consented to; one of the offer's purposes */
+          purpose: string;
+          /** @description The consumer the consent allows: one participant, or a class of them by labels */
+          consumer:
+            | {
+                /** @description One consumer */
+                participant: string;
+              }
+            | {
+                participantSelector: {
+                  /** @description A class of consumers: the labels a Participant must carry, all of them */
+                  matchLabels: {
+                    [key: string]: string;
+                  };
+                };
+              };
+          validity: {
+            /** @description In force from (inclusive); default now */
+            notBefore?: string;
+            /** @description In force until (exclusive) */
+            notAfter: string;
+          };
+          /** @description The data subject, when the holder records the consent as its agent; a data subject's own token names it */
+          subject?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Default Response */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            id: string;
+            space: string;
+            /** @description The data subject (shown to those who act on it) */
+            subject?: string;
+            /** @description The participant that holds the subject's data: the offer's provider */
+            holder: string;
+            offer: {
+              namespace: string;
+              name: string;
+            };
+            purpose: string;
+            /** @description The consumer the consent allows: one participant, or a class of them by labels */
+            consumer:
+              | {
+                  /** @description One consumer */
+                  participant: string;
+                }
+              | {
+                  participantSelector: {
+                    /** @description A class of consumers: the labels a Participant must carry, all of them */
+                    matchLabels: {
+                      [key: string]: string;
+                    };
+                  };
+                };
+            validity: {
+              /** @description In force from (inclusive) */
+              notBefore: string;
+              /** @description In force until (exclusive) */
+              notAfter: string;
+            };
+            /** @description Who recorded it: the subject itself, or the holder as the subject's agent */
+            givenAs: "data-subject" | "participant";
+            givenAt: string;
+            /** @description Recording: its grant is not in the evidence log yet, so it allows nothing; Granted: in force or to come; Revoked; Expired: its window is over */
+            state: "Recording" | "Granted" | "Revoked" | "Expired";
+            revocation?: {
+              revokedAt: string;
+              /** @description The role of who revoked it */
+              revokedAs: string;
+              reason?: string;
+            };
+            evidence: {
+              granted?: {
+                eventId: string;
+                leafIndex: number;
+              };
+              revoked?: {
+                eventId: string;
+                leafIndex: number;
+              };
+            };
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getConsent: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        space: string;
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            id: string;
+            space: string;
+            /** @description The data subject (shown to those who act on it) */
+            subject?: string;
+            /** @description The participant that holds the subject's data: the offer's provider */
+            holder: string;
+            offer: {
+              namespace: string;
+              name: string;
+            };
+            purpose: string;
+            /** @description The consumer the consent allows: one participant, or a class of them by labels */
+            consumer:
+              | {
+                  /** @description One consumer */
+                  participant: string;
+                }
+              | {
+                  participantSelector: {
+                    /** @description A class of consumers: the labels a Participant must carry, all of them */
+                    matchLabels: {
+                      [key: string]: string;
+                    };
+                  };
+                };
+            validity: {
+              /** @description In force from (inclusive) */
+              notBefore: string;
+              /** @description In force until (exclusive) */
+              notAfter: string;
+            };
+            /** @description Who recorded it: the subject itself, or the holder as the subject's agent */
+            givenAs: "data-subject" | "participant";
+            givenAt: string;
+            /** @description Recording: its grant is not in the evidence log yet, so it allows nothing; Granted: in force or to come; Revoked; Expired: its window is over */
+            state: "Recording" | "Granted" | "Revoked" | "Expired";
+            revocation?: {
+              revokedAt: string;
+              /** @description The role of who revoked it */
+              revokedAs: string;
+              reason?: string;
+            };
+            evidence: {
+              granted?: {
+                eventId: string;
+                leafIndex: number;
+              };
+              revoked?: {
+                eventId: string;
+                leafIndex: number;
+              };
+            };
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  revokeConsent: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        space: string;
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          reason?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            id: string;
+            space: string;
+            /** @description The data subject (shown to those who act on it) */
+            subject?: string;
+            /** @description The participant that holds the subject's data: the offer's provider */
+            holder: string;
+            offer: {
+              namespace: string;
+              name: string;
+            };
+            purpose: string;
+            /** @description The consumer the consent allows: one participant, or a class of them by labels */
+            consumer:
+              | {
+                  /** @description One consumer */
+                  participant: string;
+                }
+              | {
+                  participantSelector: {
+                    /** @description A class of consumers: the labels a Participant must carry, all of them */
+                    matchLabels: {
+                      [key: string]: string;
+                    };
+                  };
+                };
+            validity: {
+              /** @description In force from (inclusive) */
+              notBefore: string;
+              /** @description In force until (exclusive) */
+              notAfter: string;
+            };
+            /** @description Who recorded it: the subject itself, or the holder as the subject's agent */
+            givenAs: "data-subject" | "participant";
+            givenAt: string;
+            /** @description Recording: its grant is not in the evidence log yet, so it allows nothing; Granted: in force or to come; Revoked; Expired: its window is over */
+            state: "Recording" | "Granted" | "Revoked" | "Expired";
+            revocation?: {
+              revokedAt: string;
+              /** @description The role of who revoked it */
+              revokedAs: string;
+              reason?: string;
+            };
+            evidence: {
+              granted?: {
+                eventId: string;
+                leafIndex: number;
+              };
+              revoked?: {
+                eventId: string;
+                leafIndex: number;
+              };
+            };
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   getAgreement: {
     parameters: {
       query?: never;
@@ -3017,8 +3503,10 @@ export interface operations {
             treeSize?: number;
             entries?: {
               leafIndex: number;
+              /** @description base64 */
               leafHash: string;
-              entry: {
+              /** @description absent for an entry the caller may not see */
+              entry?: {
                 [key: string]: unknown;
               };
             }[];

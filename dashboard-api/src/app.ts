@@ -42,6 +42,7 @@ import { reportRoutes } from "./reports/routes.ts";
 import { statementRoutes } from "./statements/routes.ts";
 import { catalogRoutes } from "./catalog/routes.ts";
 import { contractRoutes } from "./contracts/routes.ts";
+import { consentRoutes } from "./consents/routes.ts";
 import { agreementRoutes } from "./ledger/agreements.ts";
 import { sandboxReadRoutes } from "./ledger/sandbox-reads.ts";
 import { sandboxJobRoutes } from "./sandboxjobs/routes.ts";
@@ -194,6 +195,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(dashboardRoutes);
   await app.register(catalogRoutes, { prefix: "/v1/spaces/:space/catalog" });
   await app.register(contractRoutes, { prefix: "/v1/spaces/:space/contracts" });
+  await app.register(consentRoutes, { prefix: "/v1/spaces/:space/consents", now });
   await app.register(agreementRoutes);
   await app.register(sandboxReadRoutes);
   if (opts.certificates) identityRoute(app, { public: false });

@@ -15,6 +15,10 @@ export const openapiTags = [
   { name: "catalogue", description: "The space's data offers: search, DCAT, entries" },
   { name: "contracts", description: "Data contracts: request, decide, revoke" },
   {
+    name: "consents",
+    description: "Data subjects' consents for personal data: give, read, revoke (docs/governance.md)",
+  },
+  {
     name: "gateway",
     description:
       "What the metered data gateway (its own process) delivered: agreements' use, sandbox jobs' reads",

@@ -9,6 +9,7 @@
 // enforces must never be silently accepted.
 import type { ContractState } from "../datacontract.types.ts";
 import { rfc3339 } from "../time.ts";
+import { CONSENT_RULES, consentRequired, consentRule, type ConsentFacts } from "./consent.ts";
 
 /** The offer policy terms (and their nested terms) this engine enforces. Anything else is denied. */
 export const KNOWN_POLICY_TERMS: Readonly<Record<string, readonly string[] | null>> = {
@@ -50,6 +51,8 @@ export interface SpaceRules {
   /** Record allowed cross-border contracts as exports in the evidence log. */
   readonly recordExports: boolean;
   readonly currency?: string;
+  /** spec.spaceType; in a Personal space every offer needs its data subject's consent. */
+  readonly spaceType?: string;
   /** An emergency freeze (spec.freeze): of the whole space, or of the participants named. */
   readonly freeze?: Freeze;
 }
@@ -116,6 +119,8 @@ export interface OfferFacts {
   readonly name: string;
   readonly classification: string;
   readonly dataCategory: string;
+  /** spec.personalData: using it needs its data subject's consent. */
+  readonly personalData?: boolean;
   readonly policy: Readonly<Record<string, unknown>>;
 }
 
@@ -138,6 +143,12 @@ export interface PolicyInput {
   readonly provider: ParticipantFacts | undefined;
   readonly consumer: ParticipantFacts | undefined;
   readonly contract: ContractRequest;
+  /**
+   * The data subjects' consents for the offer (any purpose or consumer; the
+   * engine picks the ones that match). Read only when the offer needs
+   * consent; undefined when they could not be read.
+   */
+  readonly consents?: readonly ConsentFacts[];
 }
 
 /** One rule the engine checked: its name, whether it held, and why. */
@@ -468,6 +479,13 @@ export function decide(input: PolicyInput): Decision {
     );
   pass("AccessesWithinMaximum", "The requested accesses fit the offer");
 
+  // Personal data: only under a data subject's consent for this purpose and consumer, in force now.
+  if (consentRequired(space, offer)) {
+    const c = consentRule(input.consents, offer.name, contract.purpose, consumer, now);
+    if (!c.passed) return fail(c.rule === "ConsentUnverified" ? "pending" : "reject", c.rule, c.message);
+    pass(c.rule, c.message);
+  }
+
   // Cross-border: the negative list first, then the classification's rule.
   let crossBorderExport = false;
   const abroad = destinationsOf(consumer).filter((r) => !regionWithin(r, space.homeRegion));
@@ -609,8 +627,8 @@ export type Verdict =
  * Re-decides an agreed contract against the current facts: the parts of the
  * policy that can change after agreement (the consumer's standing, purpose,
  * allowed consumers and regions, access mode against the classification, the
- * negative list and cross-border rule, the agreed window and the access
- * count; a window that has not begun is the gateway's and the lifecycle's
+ * negative list and cross-border rule, the data subject's consent, the agreed
+ * window and the access count; a window that has not begun is the gateway's and the lifecycle's
  * business, not a rule's). It is `decide` itself, with the provider's approval taken as given
  * (it was given at agreement) and the agreed window as the requested one, so
  * the check at every access and the contract decision cannot drift apart.
@@ -682,6 +700,13 @@ export function superviseContract(input: SupervisedInput): Outcome {
       ...out,
       reason: "StandingRestored",
       message: `Both parties are admitted and active again. ${out.message}`,
+    };
+  // A consent given again is the data subject's own, evidenced act: the provider agreed to this use.
+  if (input.suspendedBy !== undefined && CONSENT_RULES.includes(input.suspendedBy))
+    return {
+      ...out,
+      reason: "ConsentRestored",
+      message: `The data subject's consent is in force again. ${out.message}`,
     };
   if (input.reinstate === undefined)
     return {

@@ -1,10 +1,14 @@
 // The facts the policy engine reads, built from the API objects: the space's
-// rules from a DataSpace and a participant's standing from a Participant.
+// rules from a DataSpace, a participant's standing from a Participant, and a
+// contract's facts from the DataContract, its offer, space and parties.
 // Shared by the operator (contract decisions) and the gateway (the check at
 // every access), so both judge by the same facts.
+import type { DataContract } from "../datacontract.types.ts";
+import type { DataOffer } from "../dataoffer.types.ts";
 import { DEFAULT_CLASSIFICATION_LEVELS, type DataSpace } from "../dataspace.types.ts";
+import { DECISION_ANNOTATION, EXPORT_DECISION_ANNOTATION, REINSTATE_ANNOTATION } from "../labels.ts";
 import type { Participant } from "../participant.types.ts";
-import type { Freeze, ParticipantFacts, SpaceRules } from "./engine.ts";
+import type { Freeze, ParticipantFacts, SpaceRules, SupervisedInput } from "./engine.ts";
 
 interface Meta {
   readonly metadata: { readonly labels?: Readonly<Record<string, string>> };
@@ -39,6 +43,7 @@ export function spaceRules(space: DataSpace): SpaceRules {
     })),
     recordExports: space.spec.crossBorder.recordExports ?? true,
     currency: space.spec.metering.currency,
+    spaceType: space.spec.spaceType ?? "Industry",
     ...(space.spec.freeze ? { freeze: freezeOf(space.spec.freeze) } : {}),
   };
 }
@@ -87,4 +92,57 @@ function verified(p: Participant): { verifiedRegion?: string } {
   const vouched = cert.issuedBy !== undefined || p.status?.certificate?.serial !== undefined;
   const country = vouched ? subjectCountry(cert.subject) : undefined;
   return country === undefined ? {} : { verifiedRegion: country };
+}
+
+/** A party to a contract: its name (from the contract's and the offer's namespaces) and its Participant, if the space has it. */
+export interface ContractParty {
+  readonly name: string;
+  readonly participant: (Participant & Meta) | undefined;
+}
+
+/** What a contract's own objects say; the caller adds the clock, the revocation and the access counts. */
+export type ContractPolicyFacts = Omit<SupervisedInput, "now" | "revoke" | "accesses" | "accessLimit">;
+
+/**
+ * The engine's facts about a DataContract: its request and the parties'
+ * annotations, the offer, the space's rules and both participants' standing,
+ * the agreed window and the suspension. The operator decides and supervises the
+ * contract on them; the gateway re-checks an agreed contract on them at every
+ * access (reassess). A contract the API server has not stamped has no
+ * creationTimestamp: the engine then starts its validity at `now`.
+ */
+export function contractPolicyFacts(
+  c: DataContract,
+  offer: DataOffer,
+  space: DataSpace,
+  parties: { readonly provider: ContractParty; readonly consumer: ContractParty },
+): ContractPolicyFacts {
+  const a = c.metadata.annotations ?? {};
+  const providerDecision = a[DECISION_ANNOTATION];
+  const exportDecision = a[EXPORT_DECISION_ANNOTATION];
+  const reinstate = a[REINSTATE_ANNOTATION];
+  return {
+    space: spaceRules(space),
+    offer: {
+      name: offer.metadata.name ?? "",
+      classification: offer.spec.classification,
+      dataCategory: offer.spec.dataCategory,
+      personalData: offer.spec.personalData === true,
+      policy: offer.spec.policy,
+    },
+    provider: participantFacts(parties.provider.participant, parties.provider.name),
+    consumer: participantFacts(parties.consumer.participant, parties.consumer.name),
+    contract: {
+      purpose: c.spec.purpose,
+      ...(c.spec.requestedValidity ? { requestedValidity: c.spec.requestedValidity } : {}),
+      ...(c.spec.requestedAccesses === undefined ? {} : { requestedAccesses: c.spec.requestedAccesses }),
+      createdAt: c.metadata.creationTimestamp ?? "",
+      ...(providerDecision === undefined ? {} : { providerDecision }),
+      ...(exportDecision === undefined ? {} : { exportDecision }),
+    },
+    current: c.status?.state,
+    ...(c.status?.validity ? { agreed: c.status.validity } : {}),
+    ...(reinstate === undefined ? {} : { reinstate }),
+    ...(c.status?.suspension ? { suspendedBy: c.status.suspension.rule } : {}),
+  };
 }

@@ -2,3 +2,4 @@
 // operator's contract decisions and the gateway's check at every access.
 export * from "./engine.ts";
 export * from "./facts.ts";
+export * from "./consent.ts";

@@ -19,6 +19,7 @@
 //   so readiness does not wait for the cache.
 import {
   sandboxGrantId,
+  splitParticipantNamespace,
   type DataContract,
   type DataOffer,
   type DataSpace,
@@ -26,7 +27,7 @@ import {
   type SandboxJob,
 } from "@tds/crds";
 import { Informer, objectKey, type KubeClient, type KubeObject, type Logger, kinds } from "@tds/kube";
-import { splitNamespace, type ContractGrant } from "./grants.ts";
+import type { ContractGrant } from "./grants.ts";
 import { contractStateOf, grantFrom, type ContractState, type GrantSource } from "./kube.ts";
 import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
 import { grantOf, view } from "./sandbox-kube.ts";
@@ -221,8 +222,8 @@ export class GrantCache implements GrantSource, SandboxSource {
     const c = key === undefined ? undefined : this.contracts.get(key);
     if (!c) return undefined;
     const offerRef = c.spec.offerRef;
-    const provider = splitNamespace(offerRef.namespace)?.participant;
-    const where = splitNamespace(c.metadata.namespace ?? "");
+    const provider = splitParticipantNamespace(offerRef.namespace)?.participant;
+    const where = splitParticipantNamespace(c.metadata.namespace);
     return grantFrom(
       agreementId,
       c,

@@ -7,7 +7,6 @@ import {
   downloadRefusal,
   outputExportRefusal,
   rangeStart,
-  splitNamespace,
   tokenMatches,
   transferId,
   withinAsset,
@@ -87,8 +86,6 @@ test("tokens, bearer headers, transfer ids, ranges and namespaces", () => {
   assert.equal(rangeStart(undefined), 0);
   assert.equal(rangeStart("bytes 100-199/1000"), 100);
   assert.equal(rangeStart("bytes 5-9/*"), 5);
-  assert.deepEqual(splitNamespace("s--p--q"), { space: "s", participant: "p--q" });
-  assert.equal(splitNamespace("tds-s"), undefined);
 });
 
 test("policy at every access: a grant the space's current rules no longer allow is refused, with the rule", () => {

@@ -150,13 +150,6 @@ export function rangeStart(contentRange: string | undefined): number {
   return m?.[1] === undefined ? 0 : Number(m[1]);
 }
 
-/** Space and participant of a participant namespace `<space>--<participant>`. */
-export function splitNamespace(ns: string): { space: string; participant: string } | undefined {
-  const i = ns.indexOf("--");
-  if (i <= 0 || i + 2 >= ns.length) return undefined;
-  return { space: ns.slice(0, i), participant: ns.slice(i + 2) };
-}
-
 /** The documented answers of a route that streams an object's bytes (its own content type, passed through). */
 export const objectResponses = {
   200: { description: "The object", content: { "*/*": { schema: { type: "string", format: "binary" } } } },

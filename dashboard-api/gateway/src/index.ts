@@ -7,6 +7,7 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { defaultKubeConfig, KubeClient, kubeConfigured, type KubeConfig } from "@tds/kube";
 import type { Pool } from "pg";
+import { ConsentIndex } from "@tds/dashboard-api/consent-index";
 import { GroupedAppender } from "@tds/dashboard-api/evidence-append";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { KubeGrantSource } from "./kube.ts";
@@ -79,5 +80,6 @@ export function gatewayFromEnv(env: NodeJS.ProcessEnv, pool: Pool): GatewayOptio
     // One transaction for the evidence of the transfers that end together (evidence/grouped.ts).
     ledger: new Ledger(pool, new GroupedAppender(new EvidenceStore(pool))),
     monitorIntervalMs: interval,
+    consents: new ConsentIndex(pool),
   };
 }

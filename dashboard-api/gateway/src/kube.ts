@@ -7,12 +7,17 @@
 // watch-backed GrantCache (grant-cache.ts) and uses this live read only where
 // the cache may lag a write it has not seen yet. Read-only; the operator owns
 // writes.
-import type { DataContract, DataOffer, DataSpace, Participant } from "@tds/crds";
-import { participantFacts, spaceRules, type LifecycleInput } from "@tds/crds/policy";
+import {
+  AGREEMENT_LABEL,
+  splitParticipantNamespace,
+  type DataContract,
+  type DataOffer,
+  type DataSpace,
+  type Participant,
+} from "@tds/crds";
+import { contractPolicyFacts } from "@tds/crds/policy";
 import { kinds, type KubeClient, type KubeObject } from "@tds/kube";
-import { splitNamespace, type AccessMode, type ContractGrant } from "./grants.ts";
-
-export const AGREEMENT_LABEL = "tds.dev/agreement-id";
+import type { AccessMode, ContractGrant } from "./grants.ts";
 
 export interface GrantSource {
   /** The grant of an agreement, or undefined when no contract carries it. */
@@ -48,9 +53,9 @@ export function grantFrom(
   rules?: { readonly space: DataSpace | undefined; readonly consumer: (Participant & Obj) | undefined },
 ): ContractGrant | undefined {
   const ns = c.metadata.namespace ?? "";
-  const consumer = splitNamespace(ns);
+  const consumer = splitParticipantNamespace(ns);
   const offerRef = c.spec.offerRef;
-  const provider = splitNamespace(offerRef.namespace);
+  const provider = splitParticipantNamespace(offerRef.namespace);
   const digest = /^sha256:([0-9a-f]{64})$/.exec(c.status?.credentialsDigest ?? "")?.[1];
   const bucket = participant?.status?.bucket;
   // The agreed terms are the operator's record in status, fixed at agreement;
@@ -94,41 +99,15 @@ export function grantFrom(
     ...(terms.maxAccesses === undefined ? {} : { maxAccesses: terms.maxAccesses }),
     bucket,
     tokenDigest: Buffer.from(digest, "hex"),
-    ...(rules?.space ? { policy: policyFacts(c, offer, rules.space, participant, rules.consumer) } : {}),
-  };
-}
-
-/** The facts the policy engine re-decides an agreed contract on (grants.ts, policyRefusal). */
-function policyFacts(
-  c: ContractObj,
-  offer: OfferObj,
-  space: DataSpace,
-  provider: (Participant & Obj) | undefined,
-  consumer: (Participant & Obj) | undefined,
-): Omit<LifecycleInput, "now"> {
-  const consumerName = splitNamespace(c.metadata.namespace ?? "")?.participant ?? "";
-  const providerName = splitNamespace(c.spec.offerRef.namespace)?.participant ?? "";
-  const a = (c.metadata as { annotations?: Record<string, string> }).annotations ?? {};
-  const exportDecision = a["tds.dev/export-decision"];
-  const validity = c.status?.validity;
-  return {
-    space: spaceRules(space),
-    offer: {
-      name: offer.metadata.name ?? "",
-      classification: offer.spec.classification,
-      dataCategory: offer.spec.dataCategory,
-      policy: offer.spec.policy,
-    },
-    provider: participantFacts(provider, providerName),
-    consumer: participantFacts(consumer, consumerName),
-    contract: {
-      purpose: c.spec.purpose,
-      ...(c.spec.requestedAccesses === undefined ? {} : { requestedAccesses: c.spec.requestedAccesses }),
-      createdAt: (c.metadata as { creationTimestamp?: string }).creationTimestamp ?? "",
-      ...(exportDecision === undefined ? {} : { exportDecision }),
-    },
-    current: c.status?.state,
-    ...(validity ? { agreed: validity } : {}),
+    // The facts the operator decided the contract on (@tds/crds/policy), re-checked at every access.
+    ...(rules?.space
+      ? {
+          policy: contractPolicyFacts(c, offer, rules.space, {
+            provider: { name: provider.participant, participant },
+            consumer: { name: consumer.participant, participant: rules.consumer },
+          }),
+        }
+      : {}),
   };
 }
 
@@ -158,9 +137,9 @@ export class KubeGrantSource implements GrantSource {
     if (contracts.length !== 1) return undefined;
     const c = contracts[0];
     const offerRef = c?.spec.offerRef;
-    const provider = offerRef && splitNamespace(offerRef.namespace);
+    const provider = offerRef && splitParticipantNamespace(offerRef.namespace);
     if (!c || !offerRef || !provider) return undefined;
-    const consumer = splitNamespace(c.metadata.namespace ?? "");
+    const consumer = splitParticipantNamespace(c.metadata.namespace);
     const [offer, participant, space, consumerObj] = await Promise.all([
       this.kube.find<OfferObj & KubeObject>(kinds.dataOffer, offerRef.name, offerRef.namespace),
       this.kube.find<Participant & KubeObject>(kinds.participant, provider.participant),

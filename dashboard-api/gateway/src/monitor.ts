@@ -6,6 +6,9 @@
 // outlives its contract by more than one interval. When the grant source
 // pushes contract changes (the watch-backed cache does), the affected
 // contract is checked at once, and so is every contract when a space's rules change.
+// With the consent index, each check carries the offer's consents as they are
+// now, and a change of an offer's consents re-checks its contracts at once.
+import type { ConsentIndex } from "@tds/dashboard-api/consent-index";
 import type { ContractGrant, Refusal } from "./grants.ts";
 import { contractRefusal } from "./grants.ts";
 import type { GrantSource } from "./kube.ts";
@@ -23,6 +26,7 @@ export class StreamMonitor {
   private readonly open = new Map<string, Set<OpenStream>>();
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  private unsubscribeConsents: (() => void) | undefined;
   private running = false;
 
   constructor(
@@ -30,6 +34,7 @@ export class StreamMonitor {
     readonly intervalMs: number,
     private readonly now: () => Date,
     private readonly log: MonitorLogger,
+    private readonly consents?: ConsentIndex,
   ) {}
 
   start(): void {
@@ -42,6 +47,13 @@ export class StreamMonitor {
       const streams = this.open.get(key);
       if (streams) void this.check(key, streams);
     });
+    this.unsubscribeConsents ??= this.consents?.subscribe((space, namespace, name) => {
+      for (const [key, streams] of this.open) {
+        const g = [...streams][0]?.grant;
+        if (g?.space === space && g.offer.namespace === namespace && g.offer.name === name)
+          void this.check(key, streams);
+      }
+    });
   }
 
   stop(): void {
@@ -49,6 +61,8 @@ export class StreamMonitor {
     this.timer = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.unsubscribeConsents?.();
+    this.unsubscribeConsents = undefined;
   }
 
   get openStreams(): number {
@@ -97,14 +111,12 @@ export class StreamMonitor {
         why = { status: 403, code: "TDS_ERR_CONTRACT_GONE", message: `Contract ${c.name} was deleted` };
       } else {
         const { notAfter, state, policy } = live;
-        why = contractRefusal(
-          {
-            ...first.grant,
-            ...(policy ? { policy } : {}),
-            contract: { ...c, state, ...(notAfter ? { notAfter } : {}) },
-          },
-          this.now(),
-        );
+        const grant: ContractGrant = {
+          ...first.grant,
+          ...(policy ? { policy } : {}),
+          contract: { ...c, state, ...(notAfter ? { notAfter } : {}) },
+        };
+        why = contractRefusal(this.consents ? await this.consents.attach(grant) : grant, this.now());
       }
     } catch (err) {
       // The API server is unreachable: keep the known window, and try again next tick.

@@ -24,6 +24,7 @@ import {
   type Refusal,
   type TransferTokenGate,
 } from "./grants.ts";
+import type { ConsentIndex } from "@tds/dashboard-api/consent-index";
 import { consumerTokenRefusal, type OidcVerifier } from "@tds/dashboard-api/oidc-verifier";
 import { GrantCache } from "./grant-cache.ts";
 import type { GrantSource } from "./kube.ts";
@@ -58,6 +59,26 @@ export interface GatewayOptions {
   readonly transferTokens?: TransferTokenGate;
   /** The consumer participant's own OIDC access token, accepted beside its contract token (auth/oidc.ts). */
   readonly participantTokens?: OidcVerifier;
+  /**
+   * The data subjects' consents (the API's consents/consent-index.ts): with it,
+   * every grant of a personal-data offer carries its consents, so downloads,
+   * sandbox input reads and the stream monitor judge them, and a revocation
+   * re-checks the offer's open streams at once. Without it such grants are
+   * refused (ConsentUnverified).
+   */
+  readonly consents?: ConsentIndex;
+}
+
+/** The source with each grant's consents attached, so every check that resolves one judges them. */
+function consentedSource(source: GrantSource, consents: ConsentIndex): GrantSource {
+  return {
+    resolve: async (agreementId) => {
+      const grant = await source.resolve(agreementId);
+      return grant && (await consents.attach(grant));
+    },
+    contractState: (namespace, name) => source.contractState(namespace, name),
+    ...(source.subscribe ? { subscribe: source.subscribe.bind(source) } : {}),
+  };
 }
 
 const header = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
@@ -113,7 +134,19 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayOptions> = async (app, opt
     source = cache;
     if (sandbox) sandbox = cache;
   }
-  const monitor = new StreamMonitor(source, opts.monitorIntervalMs ?? 2000, now, app.log);
+  if (opts.consents) {
+    const consents = opts.consents;
+    // Until it listens (and whenever its connection is down) the index reads the database per access.
+    await consents.listen((err) => {
+      app.log.warn(
+        { err },
+        "consent notifications: reading consents from the database until listening again",
+      );
+    });
+    app.addHook("onClose", () => consents.close());
+    source = consentedSource(source, consents);
+  }
+  const monitor = new StreamMonitor(source, opts.monitorIntervalMs ?? 2000, now, app.log, opts.consents);
   /** Transfers streaming in this process, which the sweep leaves alone. */
   const streaming = new Map<string, number>();
   const sweepAfterMs = opts.sweepAfterMs ?? 3_600_000;

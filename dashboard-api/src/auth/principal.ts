@@ -9,6 +9,7 @@ export const roles = [
   "finance-viewer",
   "auditor",
   "compliance-reviewer",
+  "data-subject",
   "operator",
 ] as const;
 export type Role = (typeof roles)[number];
@@ -18,7 +19,11 @@ export interface Principal {
   readonly role: Role;
   /** The space a non-platform role is bound to. */
   readonly space?: string;
-  /** The participant a participant role acts as. */
+  /**
+   * The participant a participant role acts as; for a data subject, the
+   * participant that holds the subject's data (its consents are for that
+   * participant's offers).
+   */
   readonly participant?: string;
 }
 
@@ -37,6 +42,9 @@ export type Capability =
   | "exports:decide" // approve or reject a contract's cross-border export (tds.dev/export-decision)
   | "exports:read" // read the export report of a period (every cross-border transfer)
   | "filing:read" // read the space's signed filing record
+  | "consents:grant" // record a data subject's consent (data subjects: their own; participants: for their offers)
+  | "consents:revoke" // revoke a consent (data subjects: their own; participants: for their offers; reviewers: any)
+  | "consents:read" // read consents (data subjects: their own; participants: for their offers)
   | "risk:read" // read the space's risk findings
   | "risk:close"; // close a risk finding, with the reason
 
@@ -55,6 +63,8 @@ const grants: Record<Role, readonly Capability[]> = {
     "exports:decide",
     "exports:read",
     "filing:read",
+    "consents:revoke",
+    "consents:read",
     "risk:read",
     "risk:close",
   ],
@@ -72,6 +82,8 @@ const grants: Record<Role, readonly Capability[]> = {
     "exports:decide",
     "exports:read",
     "filing:read",
+    "consents:revoke",
+    "consents:read",
     "risk:read",
     "risk:close",
   ],
@@ -88,14 +100,26 @@ const grants: Record<Role, readonly Capability[]> = {
     "evidence:read",
     "exports:read",
     "filing:read",
+    "consents:read",
     "risk:read",
   ],
-  // Decides cross-border exports and closes risk findings, nothing else (it reads the
-  // contracts it decides and the findings it closes).
-  "compliance-reviewer": ["exports:decide", "risk:read", "risk:close"],
-  participant: ["usage:read", "statements:read", "evidence:read"],
+  // Decides cross-border exports and consent disputes and closes risk findings, and nothing
+  // else (it reads the contracts, consents and findings it decides, and revokes a consent a
+  // dispute finds wanting).
+  "compliance-reviewer": ["exports:decide", "consents:read", "consents:revoke", "risk:read", "risk:close"],
+  participant: [
+    "usage:read",
+    "statements:read",
+    "evidence:read",
+    "consents:grant",
+    "consents:revoke",
+    "consents:read",
+  ],
+  // A person whose data a participant holds: gives, reads and revokes its own consents.
+  "data-subject": ["consents:grant", "consents:revoke", "consents:read"],
   // The operator's service identity: posts storage samples and price sheets, appends evidence,
-  // reads agreements' accesses (DataContract status.accesses). It reads no reports or statements.
+  // reads agreements' accesses (DataContract status.accesses) and the consents a contract
+  // rests on. It reads no reports or statements.
   operator: [
     "usage:write",
     "prices:read",
@@ -103,6 +127,7 @@ const grants: Record<Role, readonly Capability[]> = {
     "evidence:append",
     "agreements:read",
     "evidence:read",
+    "consents:read",
     "risk:read",
   ],
 };

@@ -52,6 +52,7 @@ const roles: { role: Role; participant?: string }[] = [
   { role: "finance-viewer" },
   { role: "auditor" },
   { role: "compliance-reviewer" },
+  { role: "data-subject", participant: "alpha" },
 ];
 
 function bodyFor(method: string, path: string, space: string): unknown {
@@ -86,7 +87,8 @@ function concrete(path: string, space: string): string {
     .replace("{space}", space)
     .replace("{period}", "2025-02")
     .replace("{namespace}", `${space}--alpha`)
-    .replace("{name}", "thing");
+    .replace("{name}", "thing")
+    .replace("{id}", `cst-${"0".repeat(32)}`);
   if (url.endsWith("/usage")) return `${url}?from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z`;
   if (url.endsWith("/evidence/entries")) return `${url}?start=0`;
   if (url.endsWith("/proofs/inclusion")) return `${url}?leafIndex=0&treeSize=1`;
@@ -303,4 +305,52 @@ test("an auditor reads evidence, statements and usage and changes nothing; a com
     bodyFor("put", "/price-sheets", OWN),
   );
   assert.equal(price.statusCode, 403);
+});
+
+test("consents: data subjects and participants give them, reviewers and admins revoke, auditors and the operator read", async () => {
+  const want: Record<string, { grant: boolean; revoke: boolean; read: boolean }> = {
+    "space-admin": { grant: false, revoke: true, read: true },
+    participant: { grant: true, revoke: true, read: true },
+    "finance-viewer": { grant: false, revoke: false, read: false },
+    auditor: { grant: false, revoke: false, read: true },
+    "compliance-reviewer": { grant: false, revoke: true, read: true },
+    "data-subject": { grant: true, revoke: true, read: true },
+  };
+  const base = `/v1/spaces/${OWN}/consents`;
+  const missing = `${base}/cst-${"0".repeat(32)}`;
+  const grant = {
+    offer: { namespace: `${OWN}--alpha`, name: "records" },
+    purpose: "care",
+    consumer: { participant: "clinic" },
+    validity: { notAfter: "2025-06-01T00:00:00Z" },
+    subject: "m-data-subject",
+  };
+  for (const { role, participant } of roles) {
+    const token = await mintToken(key, {
+      role,
+      subject: `m-${role}`,
+      space: OWN,
+      ...(participant ? { participant } : {}),
+    });
+    const headers = { authorization: `Bearer ${token}` };
+    const may = want[role];
+    assert.ok(may, role);
+    const read = await app.inject({ url: base, headers });
+    assert.equal(read.statusCode, may.read ? 200 : 403, `${role} GET consents: ${read.body}`);
+    // Allowed callers get past authorisation to the consent (404) or the cluster (503: this app has none).
+    const revoke = await app.inject({ method: "POST", url: `${missing}/revoke`, headers, payload: {} });
+    assert.equal(revoke.statusCode, may.revoke ? 404 : 403, `${role} revoke: ${revoke.body}`);
+    const given = await app.inject({ method: "POST", url: base, headers, payload: grant });
+    assert.equal(given.statusCode, may.grant ? 503 : 403, `${role} grant: ${given.body}`);
+  }
+  const operator = await mintToken(key, { role: "operator", subject: "op" });
+  const o = await app.inject({ url: base, headers: { authorization: `Bearer ${operator}` } });
+  assert.equal(o.statusCode, 200);
+  const g = await app.inject({
+    method: "POST",
+    url: base,
+    headers: { authorization: `Bearer ${operator}` },
+    payload: grant,
+  });
+  assert.equal(g.statusCode, 403);
 });

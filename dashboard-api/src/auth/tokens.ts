@@ -45,8 +45,13 @@ export function principalFromClaims(payload: JWTPayload): Principal {
     typeof claim.participant === "string" && claim.participant ? claim.participant : undefined;
   if (!clusterWideRoles.includes(claim.role) && !space)
     throw new TdsError("unauthenticated", `Role ${claim.role} requires a ${claimName}.space claim`);
-  if (claim.role === "participant" && !participant)
-    throw new TdsError("unauthenticated", `Role participant requires a ${claimName}.participant claim`);
+  if ((claim.role === "participant" || claim.role === "data-subject") && !participant)
+    throw new TdsError(
+      "unauthenticated",
+      claim.role === "participant"
+        ? `Role participant requires a ${claimName}.participant claim`
+        : `Role data-subject requires a ${claimName}.participant claim: the participant that holds the subject's data`,
+    );
   return {
     subject,
     role: claim.role,

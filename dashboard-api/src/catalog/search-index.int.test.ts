@@ -65,6 +65,11 @@ const QUERIES: SearchFilters[] = [
   { q: "tur" }, // a prefix of four words: hits rank differently by which they hold
   { q: "turb" },
   { q: "turbine vib" },
+  // Broad searches without filters: their facets are kept on every write, and the page walks the id order.
+  { q: "pump" },
+  { q: "steel grid" },
+  { q: "振动" },
+  { q: "钢铁 电网" },
   { q: "燃气轮机" },
   { q: "轮" },
   { q: "振动 tur" },
@@ -74,6 +79,7 @@ const QUERIES: SearchFilters[] = [
   { q: "tur", region: ["CN-SH", "DE-BY"], priceMax: "1000" },
   { priceMin: "100.000001", priceMax: "999.99" },
   { provider: ["p1", "p3"], classification: ["internal"] },
+  { region: ["CN-SH", "CN-SH", "DE-BY"], accessMode: ["computeOnly"] },
   { q: "data", category: ["no-such-category"] },
   // Few hits: the page sorts them instead of walking the newest-first order.
   { provider: ["p1"], classification: ["internal"], region: ["DE-BY"], accessMode: ["computeOnly"] },

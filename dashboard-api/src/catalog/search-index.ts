@@ -21,14 +21,20 @@
 // rank of each group it has not asked about before (a memo: the rank of a
 // group never changes). So a search takes one round trip (the page and the
 // version), and two when a group's rank is new.
+//
+// Broad text searches without filters visit none of their hits: the total
+// and facets of every lexeme held by at least a 64th of the offers, and of
+// every broad lexeme set searched since, are kept on put and withdraw
+// (LexemeFacets), and the page walks the id order until it has picked its
+// rows. Facet filters start from the offers of the filter's values.
 import type { Pool, PoolClient } from "pg";
 import { searchQuery, searchTerms, type SearchTerm } from "./tokens.ts";
 
 /** The facets of a search page, in the order of the page's `facets` object. */
 export const FACETS = ["category", "classification", "region", "provider", "accessMode", "price"] as const;
 type Facet = (typeof FACETS)[number];
-const perFacet = <T>(make: () => T): Record<Facet, T> =>
-  Object.fromEntries(FACETS.map((f) => [f, make()])) as Record<Facet, T>;
+const perFacet = <T>(make: (facet: Facet) => T): Record<Facet, T> =>
+  Object.fromEntries(FACETS.map((f) => [f, make(f)])) as Record<Facet, T>;
 
 /** An exact non-negative decimal as integer units and millionths (the API's prices have six decimals). */
 interface Amount {
@@ -138,6 +144,10 @@ function mergeSorted<T>(a: T[], b: T[], cmp: (x: T, y: T) => number): T[] {
 class Order {
   slots: number[] = [];
   private pending: number[] = [];
+  /** Each slot's position in the order (stale when `positioned` is not `changes`). */
+  private positions = new Int32Array(0);
+  private changes = 0;
+  private positioned = -1;
   constructor(private readonly cmp: (a: number, b: number) => number) {}
   add(slot: number): void {
     this.pending.push(slot);
@@ -146,8 +156,19 @@ class Order {
     if (this.pending.length > 0) {
       this.slots = mergeSorted(this.slots, this.pending.sort(this.cmp), this.cmp);
       this.pending = [];
+      this.changes++;
     }
     return this.slots;
+  }
+  /** Each slot's position in the order: comparing two is comparing their positions. */
+  position(): Int32Array {
+    const xs = this.settled();
+    if (this.positioned !== this.changes) {
+      if (this.positions.length < xs.length) this.positions = new Int32Array(xs.length * 2);
+      for (let i = 0; i < xs.length; i++) this.positions[xs[i] as number] = i;
+      this.positioned = this.changes;
+    }
+    return this.positions;
   }
   /** The first position whose slot is not before the probe (a slot or a comparison with the probe). */
   lowerBound(before: (slot: number) => boolean): number {
@@ -168,6 +189,7 @@ class Order {
       if (to >= 0) kept.push(to);
     }
     this.slots = kept;
+    this.changes++;
   }
 }
 
@@ -284,6 +306,100 @@ class Stamps {
   }
 }
 
+/** Live offers per facet value (indexed by the facet's value codes). */
+type Counts = Record<Facet, number[]>;
+
+/** Whether a sorted list of slots holds a slot (binary search). */
+function holds(list: readonly number[], slot: number): boolean {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((list[mid] as number) < slot) lo = mid + 1;
+    else hi = mid;
+  }
+  return list[lo] === slot;
+}
+
+/**
+ * The total and facet counts of the live offers that hold every lexeme of a
+ * set: the answer of a text search without filters, without visiting its
+ * hits. Kept on put and withdraw for every set it holds: every single lexeme
+ * held by at least a 64th of the offers (counted when the index is built),
+ * and the sets of the broad searches asked since (counted on first use).
+ */
+class LexemeFacets {
+  private readonly sets = new Map<string, { lexemes: string[]; total: number; counts: Counts }>();
+  /** The sets by their first lexeme: the ones an offer can add to. */
+  private readonly byFirst = new Map<string, { lexemes: string[]; total: number; counts: Counts }[]>();
+  /** How many sets were added on use (bounded: past 4096 they are all dropped). */
+  private asked = 0;
+
+  get(lexemes: readonly string[]): { total: number; counts: Counts } | undefined {
+    return this.sets.get(lexemes.join(" "));
+  }
+
+  /** Holds a set from now on, with its counts (`asked`: added by a search, not by the build). */
+  add(lexemes: string[], total: number, counts: Counts, asked: boolean): void {
+    const key = lexemes.join(" ");
+    if (this.sets.has(key) || lexemes.length === 0) return;
+    if (asked && ++this.asked > 4096) this.dropAsked();
+    const entry = { lexemes, total, counts };
+    this.sets.set(key, entry);
+    const first = lexemes[0] ?? "";
+    const list = this.byFirst.get(first);
+    if (list) list.push(entry);
+    else this.byFirst.set(first, [entry]);
+  }
+
+  private dropAsked(): void {
+    for (const [key, e] of this.sets) {
+      if (e.lexemes.length > 1) this.sets.delete(key);
+    }
+    for (const [first, list] of this.byFirst) {
+      const kept = list.filter((e) => e.lexemes.length === 1);
+      if (kept.length > 0) this.byFirst.set(first, kept);
+      else this.byFirst.delete(first);
+    }
+    this.asked = 0;
+  }
+
+  get size(): number {
+    return this.sets.size;
+  }
+
+  /**
+   * An offer with these facet codes became live (by 1) or was withdrawn (by
+   * -1); `has` tells its lexemes, `lexemes` lists them (undefined: ask `has`
+   * about every set's).
+   */
+  count(
+    has: (lexeme: string) => boolean,
+    lexemes: Iterable<string> | undefined,
+    codes: Record<Facet, number>,
+    by: number,
+  ): void {
+    for (const l of lexemes ?? this.byFirst.keys()) {
+      for (const e of this.byFirst.get(l) ?? []) {
+        if (!e.lexemes.every(has)) continue;
+        e.total += by;
+        for (const facet of FACETS) {
+          const list = e.counts[facet];
+          const code = codes[facet];
+          while (list.length <= code) list.push(0);
+          list[code] = (list[code] ?? 0) + by;
+        }
+      }
+    }
+  }
+
+  clear(): void {
+    this.sets.clear();
+    this.byFirst.clear();
+    this.asked = 0;
+  }
+}
+
 /** The hits of a search, filtered and counted, grouped by rank (before the ranks are known). */
 export interface Match {
   generation: number;
@@ -294,6 +410,12 @@ export interface Match {
   ranked: boolean;
   /** Every live offer (no text, no filter): `hits` is left empty and the page walks the offers. */
   all: boolean;
+  /**
+   * A broad text search without filters (hits left empty): the page stamps
+   * the hits of these expansions again and walks the id order; `sizes` are
+   * its two groups' (without and with a title match).
+   */
+  dense?: { expansions: string[][]; titleExpansions: string[][] | undefined; sizes: Int32Array };
   total: number;
   facets: IndexPage["facets"];
 }
@@ -309,6 +431,10 @@ class SpaceIndex {
   private readonly codes = perFacet(ints);
   /** Live offers per facet value, kept on put and withdraw: the facets of a search without filters. */
   private readonly totals = perFacet((): number[] => []);
+  /** The facets of broad text searches without filters, kept on put and withdraw. */
+  private readonly lexemeFacets = new LexemeFacets();
+  /** Slots by the value of each facet (live and dead, ascending): the candidates of a facet filter. */
+  private valueSlots = perFacet((): number[][] => []);
   private readonly units = floats();
   private readonly micros = ints();
   private readonly published = floats();
@@ -318,8 +444,12 @@ class SpaceIndex {
   private publishedText: string[] = [];
   private readonly slotOf = new Map<string, number>();
   private dead = 0;
-  /** Marks of the terms an offer matched so far (intersections), and of a page's hits and their group. */
+  /**
+   * Marks of the terms an offer matched so far (intersections of the search
+   * and of the title lexemes), and of a page's hits and their group.
+   */
   private readonly matched = new Stamps();
+  private readonly titleMatched = new Stamps();
   private readonly picked = new Stamps();
   private readonly cmpId = (a: number, b: number): number => {
     const x = this.ids[a] ?? "";
@@ -352,6 +482,16 @@ class SpaceIndex {
     this.count(slot, 1);
     for (const l of r.search) this.search.add(l, slot);
     for (const l of r.title) this.title.add(l, slot);
+    if (this.lexemeFacets.size > 0) {
+      const lexemes = new Set(r.search);
+      this.lexemeFacets.count((l) => lexemes.has(l), lexemes, this.codesOf(slot), 1);
+    }
+    for (const facet of FACETS) {
+      const bySlot = this.valueSlots[facet];
+      const code = this.codes[facet].a[slot] as number;
+      while (bySlot.length <= code) bySlot.push([]);
+      bySlot[code]?.push(slot);
+    }
     this.slotOf.set(r.id, slot);
     this.byId.add(slot);
     this.byPublished.add(slot);
@@ -363,9 +503,42 @@ class SpaceIndex {
     if (slot === undefined) return;
     this.aliveCol.a[slot] = 0;
     this.count(slot, -1);
+    if (this.lexemeFacets.size > 0)
+      this.lexemeFacets.count(
+        (l) => holds(this.search.lists.get(l) ?? [], slot),
+        undefined,
+        this.codesOf(slot),
+        -1,
+      );
     this.slotOf.delete(id);
     this.dead++;
     this.generation++;
+  }
+
+  private codesOf(slot: number): Record<Facet, number> {
+    return perFacet((facet) => this.codes[facet].a[slot] as number);
+  }
+
+  /** Counts, ahead of searches, the facets of every lexeme held by at least a 64th of the offers. */
+  countBroadLexemes(): void {
+    const broad = this.broad();
+    for (const [lexeme, list] of this.search.lists) {
+      if (list.length < broad || this.lexemeFacets.get([lexeme])) continue;
+      const counts = perFacet((): number[] => []);
+      let total = 0;
+      const alive = this.aliveCol.a;
+      for (const s of list) {
+        if (alive[s] !== 1) continue;
+        total++;
+        for (const facet of FACETS) {
+          const code = this.codes[facet].a[s] as number;
+          const c = counts[facet];
+          while (c.length <= code) c.push(0);
+          c[code] = (c[code] ?? 0) + 1;
+        }
+      }
+      this.lexemeFacets.add([lexeme], total, counts, false);
+    }
   }
 
   private count(slot: number, by: number): void {
@@ -396,6 +569,13 @@ class SpaceIndex {
     this.title.remap(map);
     this.byId.remap(map);
     this.byPublished.remap(map);
+    for (const facet of FACETS) {
+      this.valueSlots[facet] = this.valueSlots[facet].map((list) => {
+        const kept: number[] = [];
+        for (const slot of list) if ((map[slot] as number) >= 0) kept.push(map[slot] as number);
+        return kept;
+      });
+    }
     this.dead = 0;
     this.generation++;
   }
@@ -409,11 +589,12 @@ class SpaceIndex {
     postings: Postings,
     expansions: string[][],
     collect: boolean,
+    stamps: Stamps,
   ): { target: number; hits: number[] } {
-    const base = this.matched.fresh(expansions.length, this.ids.length);
+    const base = stamps.fresh(expansions.length, this.ids.length);
     const hits: number[] = [];
     const last = expansions.length - 1;
-    const stamp = this.matched.marks;
+    const stamp = stamps.marks;
     const alive = this.aliveCol.a;
     expansions.forEach((lexemes, i) => {
       for (const l of lexemes) {
@@ -448,35 +629,55 @@ class SpaceIndex {
     if ((f.priceMin !== undefined && !min) || (f.priceMax !== undefined && !max))
       throw new RangeError("price bound is not a decimal amount");
 
-    // Candidates: the text's hits, or every slot (dead ones are skipped below).
-    let candidates: number[] | undefined;
-    let expansions: string[][] = [];
-    let titleTarget = -1;
-    if (terms) {
-      expansions = terms.map((t) => this.search.expand(t));
-      if (expansions.some((e) => e.length === 0)) return undefined;
-      candidates = this.intersect(this.search, expansions, true).hits;
-      const titleExp = terms.map((t) => this.title.expand(t));
-      if (!titleExp.some((e) => e.length === 0))
-        titleTarget = this.intersect(this.title, titleExp, false).target;
-    }
-
-    const facetOf = (facet: Facet, counts: ArrayLike<number>) => {
-      const list: { value: string; count: number }[] = [];
-      for (let i = 0; i < counts.length; i++) {
-        const c = counts[i] ?? 0;
-        if (c > 0) list.push({ value: this.values[facet].names[i] ?? "", count: c });
-      }
-      return list.sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1));
-    };
-    const facetsOf = (counts: Record<Facet, ArrayLike<number>>): IndexPage["facets"] =>
-      Object.fromEntries(
-        FACETS.map((facet) => [facet, facetOf(facet, counts[facet])]),
-      ) as IndexPage["facets"];
     const unfiltered =
       [f.category, f.classification, f.region, f.provider, f.accessMode].every((v) => !v || v.length === 0) &&
       !min &&
       !max;
+
+    // Candidates: the text's hits, the offers with one of a filter's values, or every slot (dead ones are
+    // skipped below).
+    let candidates: number[] | undefined;
+    let expansions: string[][] = [];
+    let titleExpansions: string[][] | undefined;
+    let titleTarget = -1;
+    /** The lexemes of a text search without filters whose terms each match one lexeme (else empty). */
+    let lexemes: string[] = [];
+    if (terms) {
+      expansions = terms.map((t) => this.search.expand(t));
+      if (expansions.some((e) => e.length === 0)) return undefined;
+      const titleExp = terms.map((t) => this.title.expand(t));
+      if (!titleExp.some((e) => e.length === 0)) titleExpansions = titleExp;
+      if (unfiltered && expansions.every((e) => e.length === 1))
+        lexemes = [...new Set(expansions.map((e) => e[0] ?? ""))].sort();
+      const known = this.lexemeFacets.get(lexemes);
+      if (known) {
+        const broad = this.broadSearch(known, expansions, titleExpansions, lexemes);
+        if (broad) return broad;
+      }
+      candidates = this.intersect(this.search, expansions, true, this.matched).hits;
+      if (titleExpansions)
+        titleTarget = this.intersect(this.title, titleExpansions, false, this.titleMatched).target;
+    } else {
+      // The filter whose values hold the fewest offers gives the candidates.
+      const filters: [Facet, string[] | undefined][] = [
+        ["category", f.category],
+        ["classification", f.classification],
+        ["region", f.region],
+        ["provider", f.provider],
+        ["accessMode", f.accessMode],
+      ];
+      for (const [facet, wanted] of filters) {
+        if (!wanted || wanted.length === 0) continue;
+        const lists = [...new Set(wanted)].map((v) => {
+          const code = this.values[facet].find(v);
+          return code === undefined ? [] : (this.valueSlots[facet][code] ?? []);
+        });
+        const size = lists.reduce((n, l) => n + l.length, 0);
+        if (!candidates || size < candidates.length)
+          candidates = lists.length === 1 ? lists[0] : lists.flat();
+      }
+    }
+
     if (!terms && unfiltered) {
       return {
         generation: this.generation,
@@ -486,7 +687,7 @@ class SpaceIndex {
         ranked: false,
         all: true,
         total: this.slotOf.size,
-        facets: facetsOf(this.totals),
+        facets: this.facetsOf(this.totals),
       };
     }
 
@@ -511,7 +712,7 @@ class SpaceIndex {
     const units = this.units.a;
     const mic = this.micros.a;
     const alive = this.aliveCol.a;
-    const stamp = this.matched.marks;
+    const stamp = this.titleMatched.marks;
     const count = candidates ? candidates.length : this.ids.length;
     // Plain arrays grown as hits are found: a selective filter over many offers allocates little.
     const hitList: number[] = [];
@@ -541,6 +742,14 @@ class SpaceIndex {
       hitList.push(s);
       if (terms) titleList.push(stamp[s] === titleTarget ? 1 : 0);
     }
+    const counted = {
+      category: nCat,
+      classification: nCls,
+      region: nReg,
+      provider: nPro,
+      accessMode: nMod,
+      price: nBand,
+    };
     const match: Match = {
       generation: this.generation,
       hits: Int32Array.from(hitList),
@@ -549,17 +758,73 @@ class SpaceIndex {
       ranked: terms !== undefined,
       all: false,
       total: hitList.length,
-      facets: facetsOf({
-        category: nCat,
-        classification: nCls,
-        region: nReg,
-        provider: nPro,
-        accessMode: nMod,
-        price: nBand,
-      }),
+      facets: this.facetsOf(counted),
     };
     if (terms) this.group(match, expansions);
+    // A broad search's facets are kept from now on.
+    if (lexemes.length > 0 && match.total >= this.broad())
+      this.lexemeFacets.add(
+        lexemes,
+        match.total,
+        perFacet((facet) => Array.from(counted[facet])),
+        true,
+      );
     return match;
+  }
+
+  private facetsOf(counts: Record<Facet, ArrayLike<number>>): IndexPage["facets"] {
+    return perFacet((facet) => {
+      const list: { value: string; count: number }[] = [];
+      const c = counts[facet];
+      for (let i = 0; i < c.length; i++) {
+        const n = c[i] ?? 0;
+        if (n > 0) list.push({ value: this.values[facet].names[i] ?? "", count: n });
+      }
+      return list.sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1));
+    });
+  }
+
+  /** How many hits make a search broad: a 64th of the offers (at least 32). */
+  private broad(): number {
+    return Math.max(32, Math.ceil(this.slotOf.size / 64));
+  }
+
+  /**
+   * A text search without filters whose facets are kept: the total and facets
+   * come from `known`, and the page walks the id order picking out the hits
+   * (the Match's `dense`), so no hit is visited. Undefined when the title and
+   * other hits are not both broad or absent (the page would sort them).
+   */
+  private broadSearch(
+    known: { total: number; counts: Counts },
+    expansions: string[][],
+    titleExpansions: string[][] | undefined,
+    lexemes: string[],
+  ): Match | undefined {
+    let titleHits = 0;
+    if (titleExpansions) {
+      const target = this.intersect(this.search, expansions, false, this.matched).target;
+      const marks = this.matched.marks;
+      for (const s of this.intersect(this.title, titleExpansions, true, this.titleMatched).hits)
+        if (marks[s] === target) titleHits++;
+    }
+    const sizes = Int32Array.of(known.total - titleHits, titleHits);
+    const broad = this.broad();
+    if (sizes.some((n) => n > 0 && n < broad)) return undefined;
+    return {
+      generation: this.generation,
+      hits: new Int32Array(0),
+      groupOfHit: new Int32Array(0),
+      groups: [
+        { title: false, lexemes },
+        { title: true, lexemes },
+      ],
+      ranked: true,
+      all: false,
+      dense: { expansions, titleExpansions, sizes },
+      total: known.total,
+      facets: this.facetsOf(known.counts),
+    };
   }
 
   /**
@@ -608,16 +873,34 @@ class SpaceIndex {
     const hits = match.hits;
     const groups = match.ranked ? match.groups.length : 1;
     // Stamp the hits with their group, so an order can be walked and its hits picked out.
-    const base = this.picked.fresh(groups, this.ids.length);
-    const hitStamp = this.picked.marks;
-    const sizes = new Int32Array(groups);
-    for (let i = 0; i < hits.length; i++) {
-      const g = match.ranked ? (match.groupOfHit[i] as number) : 0;
-      hitStamp[hits[i] as number] = base + g;
-      (sizes[g] as number)++;
+    let groupOf: (s: number) => number;
+    let sizes: Int32Array;
+    if (match.dense) {
+      const { expansions, titleExpansions } = match.dense;
+      const target = this.intersect(this.search, expansions, false, this.matched).target;
+      const titleTarget = titleExpansions
+        ? this.intersect(this.title, titleExpansions, false, this.titleMatched).target
+        : -1;
+      const marks = this.matched.marks;
+      const titleMarks = this.titleMatched.marks;
+      const alive = this.aliveCol.a;
+      groupOf = (s) => (alive[s] === 1 && marks[s] === target ? (titleMarks[s] === titleTarget ? 1 : 0) : -1);
+      sizes = match.dense.sizes;
+    } else {
+      const base = this.picked.fresh(groups, this.ids.length);
+      const hitStamp = this.picked.marks;
+      sizes = new Int32Array(groups);
+      for (let i = 0; i < hits.length; i++) {
+        const g = match.ranked ? (match.groupOfHit[i] as number) : 0;
+        hitStamp[hits[i] as number] = base + g;
+        (sizes[g] as number)++;
+      }
+      groupOf = (s) => {
+        const g = (hitStamp[s] as number) - base;
+        return g >= 0 && g < groups ? g : -1;
+      };
     }
     const picked: { s: number; key: string }[] = [];
-    const cmpId = this.cmpId;
     const cursorId = cursor?.id;
     /**
      * Takes, in id order, up to `want` of the hits whose group is in `inBucket`
@@ -632,24 +915,21 @@ class SpaceIndex {
     ) => {
       const slots: number[] = [];
       const room = want - picked.length;
-      if (count * 64 < this.ids.length) {
+      if (!match.dense && count * 64 < this.ids.length) {
         for (let i = 0; i < hits.length; i++) {
           const s = hits[i] as number;
-          if (
-            inBucket((hitStamp[s] as number) - base) &&
-            (after === undefined || (this.ids[s] ?? "") > after)
-          )
-            slots.push(s);
+          if (inBucket(groupOf(s)) && (after === undefined || (this.ids[s] ?? "") > after)) slots.push(s);
         }
-        slots.sort(cmpId);
+        const position = this.byId.position();
+        slots.sort((a, b) => (position[a] as number) - (position[b] as number));
         slots.length = Math.min(slots.length, room);
       } else {
         const order = this.byId.settled();
         const from = after === undefined ? 0 : this.byId.lowerBound((x) => (this.ids[x] ?? "") <= after);
         for (let i = from; i < order.length && slots.length < room; i++) {
           const s = order[i] as number;
-          const g = (hitStamp[s] as number) - base;
-          if (g >= 0 && g < groups && inBucket(g)) slots.push(s);
+          const g = groupOf(s);
+          if (g >= 0 && inBucket(g)) slots.push(s);
         }
       }
       for (const s of slots) picked.push({ s, key: key || (this.publishedText[s] ?? "") });
@@ -692,7 +972,12 @@ class SpaceIndex {
           (published[s] as number) < ck ||
           ((published[s] as number) === ck && (this.ids[s] ?? "") > (cursorId ?? "")),
       );
-      slots.sort((a, b) => (published[b] as number) - (published[a] as number) || cmpId(a, b));
+      const position = this.byId.position();
+      slots.sort(
+        (a, b) =>
+          (published[b] as number) - (published[a] as number) ||
+          (position[a] as number) - (position[b] as number),
+      );
       for (const s of slots.slice(0, want)) picked.push({ s, key: this.publishedText[s] ?? "" });
     } else {
       const published = this.published.a;
@@ -711,7 +996,7 @@ class SpaceIndex {
       const alive = this.aliveCol.a;
       for (let i = from; i < order.length && picked.length < want; i++) {
         const s = order[i] as number;
-        if (match.all ? alive[s] === 1 : hitStamp[s] === base)
+        if (match.all ? alive[s] === 1 : groupOf(s) === 0)
           picked.push({ s, key: this.publishedText[s] ?? "" });
       }
     }
@@ -763,7 +1048,7 @@ export class CatalogIndex {
       const index = await this.current(space);
       const match = index.match(f);
       let ranks: string[] = [];
-      if (match?.ranked && match.hits.length > 0) {
+      if (match?.ranked && match.total > 0) {
         const tsquery = searchQuery(f.q ?? "") ?? "";
         const memo = match.groups.map((g) => this.rankMemo.get(rankKey(tsquery, g)));
         if (memo.every((k) => k !== undefined)) ranks = memo;
@@ -878,6 +1163,7 @@ export class CatalogIndex {
       const target = index ?? new SpaceIndex();
       for (const w of withdrawn.rows) target.withdraw(w.id);
       for (const o of offers.rows) target.put(o);
+      if (!index) target.countBroadLexemes();
       target.compactIfWorthIt();
       target.version = version;
       target.generation++;

@@ -46,6 +46,17 @@ const checkpointBody = Type.Object({
   note: Type.String({ description: "the C2SP signed note, verbatim" }),
 });
 const storedEntry = StoredEntrySchema;
+/** A leaf of the export: its entry only where the caller may see it (a participant's export hides the rest). */
+const exportedLeaf = Type.Object({
+  leafIndex: Type.Integer(),
+  leafHash: Type.String({ description: "base64" }),
+  entry: Type.Optional(
+    Type.Object(
+      {},
+      { additionalProperties: true, description: "absent for an entry the caller may not see" },
+    ),
+  ),
+});
 /** The API's problem document (errors.ts), with the conflicting entry for TDS_ERR_EVIDENCE_EVENT_CONFLICT. */
 const evidenceProblemSchema = {
   type: "object",
@@ -73,7 +84,7 @@ export const exportBody = Type.Object({
   space: Type.Optional(Type.String()),
   origin: Type.Optional(Type.String()),
   treeSize: Type.Optional(Type.Integer()),
-  entries: Type.Optional(Type.Array(storedEntry)),
+  entries: Type.Optional(Type.Array(exportedLeaf)),
   checkpoints: Type.Optional(Type.Array(Type.String())),
 });
 

@@ -4,7 +4,7 @@
 // cross-border export checks, and the gate of the DSP's per-transfer tokens.
 // Types and the agreement id's syntax only; the rules that decide a request
 // are the gateway's (dashboard-api/gateway/src/grants.ts).
-import type { LifecycleInput } from "@tds/crds/policy";
+import type { ContractPolicyFacts } from "@tds/crds/policy";
 
 export type AccessMode = "download" | "computeOnly";
 
@@ -37,12 +37,13 @@ export interface ContractGrant {
   /** SHA-256 of the contract token, so the token itself is not kept around. */
   readonly tokenDigest: Buffer;
   /**
-   * The facts the policy engine re-decides the contract on at every access:
-   * the space's rules, the offer, both participants and the request, as the
-   * watch cache holds them now. Undefined when the space is unknown (then only
+   * The facts the policy engine re-decides the contract on at every access
+   * (@tds/crds/policy: contractPolicyFacts, as the operator decides it): the
+   * space's rules, the offer, both participants and the request, as the watch
+   * cache holds them now. Undefined when the space is unknown (then only
    * the contract's state and window apply, and the operator's decision stands).
    */
-  readonly policy?: Omit<LifecycleInput, "now">;
+  readonly policy?: ContractPolicyFacts;
 }
 
 export interface Refusal {

@@ -49,7 +49,9 @@ function rng(seed: number): () => number {
 async function post(
   events: UsageEvent[],
 ): Promise<{ results: { id: string; status: string; late: boolean }[] }> {
-  for (let attempt = 0; ; attempt++) {
+  // Retried while the server restarts, for as long as startServer may take to start it.
+  const deadline = Date.now() + 150_000;
+  for (;;) {
     try {
       const res = await fetch(`${server.url}/v1/usage`, {
         method: "POST",
@@ -60,7 +62,7 @@ async function post(
       throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
     } catch (err) {
       // The server is being killed or restarted: retry the whole batch, which is idempotent.
-      if (attempt > 200) throw err;
+      if (Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -10,7 +10,9 @@
 // calls are sent once; their callers retry on their next reconcile or sample.
 import { Value } from "@sinclair/typebox/value";
 import { AgreementUseSchema, SandboxReadsSchema } from "./agreements.ts";
+import type { ConsentFacts } from "@tds/crds/policy";
 import type { CatalogEntry } from "./catalog.ts";
+import { ConsentListSchema, consentFactsOf } from "./consents.ts";
 import {
   AppendEvidenceResponseSchema,
   EVIDENCE_EVENT_CONFLICT,
@@ -235,6 +237,27 @@ export class ApiClient {
     const answer = await this.send("GET", path);
     if (!Value.Check(AgreementUseSchema, answer)) throw new Error(`GET ${path}: a malformed answer`);
     return answer.accesses;
+  }
+
+  /**
+   * The data subjects' consents for an offer and purpose
+   * (GET /v1/spaces/{space}/consents), as the policy engine judges them: the
+   * contract decision's facts for a personal-data offer.
+   */
+  async offerConsents(
+    space: string,
+    offer: { readonly namespace: string; readonly name: string },
+    purpose: string,
+  ): Promise<ConsentFacts[]> {
+    const query = new URLSearchParams({
+      offerNamespace: offer.namespace,
+      offerName: offer.name,
+      purpose,
+    });
+    const path = `/v1/spaces/${e(space)}/consents?${query.toString()}`;
+    const answer = await this.send("GET", path);
+    if (!Value.Check(ConsentListSchema, answer)) throw new Error(`GET ${path}: a malformed answer`);
+    return consentFactsOf(answer.items);
   }
 
   /** What a SandboxJob read, per agreement (GET /v1/spaces/{space}/sandboxjobs/{uid}/reads). */

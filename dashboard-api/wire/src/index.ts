@@ -5,5 +5,6 @@ export * from "./evidence.ts";
 export * from "./catalog.ts";
 export * from "./usage.ts";
 export * from "./agreements.ts";
+export * from "./consents.ts";
 export * from "./risk.ts";
 export * from "./client.ts";

@@ -1,12 +1,11 @@
 // What the policy engine (@tds/crds/policy: superviseContract) is asked about
-// a DataContract: its request and the parties' annotations, the offer, the
-// space's rules and both participants, the agreed window and terms, the
-// accesses counted so far. Pure: the contract controller gathers the
-// objects, this turns them into the engine's facts.
+// a DataContract: the contract's own facts (@tds/crds/policy:
+// contractPolicyFacts, the builder the gateway re-checks accesses by), with
+// the clock, the revocation, the accesses counted so far, the agreed limit
+// and the data subjects' consents for a personal-data offer. Pure: the
+// contract controller gathers the objects, this turns them into the
+// engine's facts.
 import {
-  DECISION_ANNOTATION,
-  EXPORT_DECISION_ANNOTATION,
-  REINSTATE_ANNOTATION,
   rfc3339,
   type DataContract,
   type DataContractStatus,
@@ -15,7 +14,13 @@ import {
   type Participant,
 } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
-import { participantFacts, spaceRules, type LifecycleInput, type SupervisedInput } from "@tds/crds/policy";
+import {
+  contractPolicyFacts,
+  spaceRules,
+  type ConsentFacts,
+  type LifecycleInput,
+  type SupervisedInput,
+} from "@tds/crds/policy";
 
 type ContractObject = DataContract & KubeObject;
 type OfferObject = DataOffer & KubeObject;
@@ -37,37 +42,19 @@ export function contractFacts(
   now: Date,
   revoke: string | undefined,
   accesses: number | undefined = c.status?.accesses,
+  consents?: readonly ConsentFacts[],
 ): SupervisedInput {
-  const a = c.metadata.annotations ?? {};
   const limit = accessLimit(c, offer);
   return {
+    ...contractPolicyFacts(c, offer, space, {
+      provider: { name: parties.provider, participant: parties.lookup(parties.provider) },
+      consumer: { name: parties.consumer, participant: parties.lookup(parties.consumer) },
+    }),
     now,
-    space: spaceRules(space),
-    offer: {
-      name: offer.metadata.name ?? "",
-      classification: offer.spec.classification,
-      dataCategory: offer.spec.dataCategory,
-      policy: offer.spec.policy,
-    },
-    provider: participantFacts(parties.lookup(parties.provider), parties.provider),
-    consumer: participantFacts(parties.lookup(parties.consumer), parties.consumer),
-    contract: {
-      purpose: c.spec.purpose,
-      ...(c.spec.requestedValidity ? { requestedValidity: c.spec.requestedValidity } : {}),
-      ...(c.spec.requestedAccesses === undefined ? {} : { requestedAccesses: c.spec.requestedAccesses }),
-      createdAt: c.metadata.creationTimestamp ?? rfc3339(now),
-      ...(a[DECISION_ANNOTATION] === undefined ? {} : { providerDecision: a[DECISION_ANNOTATION] }),
-      ...(a[EXPORT_DECISION_ANNOTATION] === undefined
-        ? {}
-        : { exportDecision: a[EXPORT_DECISION_ANNOTATION] }),
-    },
-    current: c.status?.state,
-    ...(c.status?.validity ? { agreed: c.status.validity } : {}),
     ...(revoke === undefined ? {} : { revoke }),
-    ...(a[REINSTATE_ANNOTATION] === undefined ? {} : { reinstate: a[REINSTATE_ANNOTATION] }),
-    ...(c.status?.suspension ? { suspendedBy: c.status.suspension.rule } : {}),
     ...(accesses === undefined ? {} : { accesses }),
     ...(limit === undefined ? {} : { accessLimit: limit }),
+    ...(consents === undefined ? {} : { consents }),
   };
 }
 

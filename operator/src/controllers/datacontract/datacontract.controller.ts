@@ -20,7 +20,15 @@ import {
   type DataSpace,
 } from "@tds/crds";
 import { type KubeObject, kinds } from "@tds/kube";
-import { evaluateContract, superviseContract, type Outcome } from "@tds/crds/policy";
+import {
+  CONSENT_UNVERIFIED,
+  consentRequired,
+  evaluateContract,
+  spaceRules,
+  superviseContract,
+  type ConsentFacts,
+  type Outcome,
+} from "@tds/crds/policy";
 import {
   findCondition,
   type Context,
@@ -42,6 +50,9 @@ import { PartyLookup } from "./datacontract.parties.ts";
 
 type ContractObject = DataContract & KubeObject;
 type OfferObject = DataOffer & KubeObject;
+
+/** How soon a contract whose consents could not be read is looked at again. */
+const CONSENT_RETRY_MS = 5_000;
 
 const isReady = (o: { status?: { conditions?: readonly { type: string; status: string }[] } } | undefined) =>
   (o?.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
@@ -90,9 +101,18 @@ export class DataContractReconciler implements Reconciler {
     let revokedBy = annotations[REVOKED_BY_ANNOTATION] ?? "provider";
 
     // The engine's verdict on the facts as they stand when it is asked (revoke may be set below).
-    const supervise = (o: OfferObject, provider: string, counted?: number): Outcome =>
+    const supervise = async (o: OfferObject, provider: string, counted?: number): Promise<Outcome> =>
       superviseContract(
-        contractFacts(c, space, o, this.partiesOf(where.participant, provider), now, revoke, counted),
+        contractFacts(
+          c,
+          space,
+          o,
+          this.partiesOf(where.participant, provider),
+          now,
+          revoke,
+          counted,
+          await this.consentsOf(ctx, where.space, space, o, c.spec.purpose),
+        ),
       );
     let outcome: Outcome;
     let accesses: number | undefined;
@@ -121,7 +141,7 @@ export class DataContractReconciler implements Reconciler {
           `DataOffer ${ref.namespace}/${ref.name} is not Ready${r ? ` (${r.reason})` : ""}`,
         );
       } else {
-        outcome = supervise(offer, offerSpace.participant);
+        outcome = await supervise(offer, offerSpace.participant);
       }
     } else {
       if (HOLDING.includes(current) && !offer && revoke === undefined) {
@@ -142,10 +162,12 @@ export class DataContractReconciler implements Reconciler {
       await this.parties.confirm(ctx, [where.participant, offerSpace?.participant]);
       outcome =
         offer && offerSpace
-          ? supervise(offer, offerSpace.participant, accesses)
+          ? await supervise(offer, offerSpace.participant, accesses)
           : evaluateContract(orphanFacts(c, space, now, revoke));
+      // Consents that cannot be read are no reason to suspend: the contract stays as it is.
+      if (outcome.reason === CONSENT_UNVERIFIED) return { requeueAfterMs: CONSENT_RETRY_MS };
     }
-    return this.decisions.apply(
+    const applied = await this.decisions.apply(
       c,
       ctx,
       where.space,
@@ -156,6 +178,38 @@ export class DataContractReconciler implements Reconciler {
       accesses,
       agreedTerms(c, offer),
     );
+    // A request waiting for consents that could not be read asks again soon.
+    if (outcome.reason !== CONSENT_UNVERIFIED) return applied;
+    return { requeueAfterMs: Math.min(applied?.requeueAfterMs ?? CONSENT_RETRY_MS, CONSENT_RETRY_MS) };
+  }
+
+  /**
+   * The data subjects' consents for the offer and purpose, read from the
+   * dashboard API, when the offer needs consent (personal data, or a Personal
+   * space); undefined when it needs none, or when they cannot be read (no API
+   * configured, or it does not answer: the engine then waits, ConsentUnverified).
+   */
+  private async consentsOf(
+    ctx: Context,
+    spaceName: string,
+    space: DataSpace,
+    offer: OfferObject,
+    purpose: string,
+  ): Promise<readonly ConsentFacts[] | undefined> {
+    if (!consentRequired(spaceRules(space), { personalData: offer.spec.personalData === true }))
+      return undefined;
+    const api = this.deps.api;
+    if (!api) return undefined;
+    const ref = { namespace: offer.metadata.namespace ?? "", name: offer.metadata.name ?? "" };
+    try {
+      return await api.offerConsents(spaceName, ref, purpose);
+    } catch (err) {
+      ctx.log.warn("cannot read the consents of a personal-data offer", {
+        offer: `${ref.namespace}/${ref.name}`,
+        err: String(err),
+      });
+      return undefined;
+    }
   }
 
   /**
