@@ -598,6 +598,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/spaces/{space}/risk/findings": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The space's risk findings, newest first
+     * @description Each finding of the space's risk rules (DataSpace spec.risk): the rule, its subject, the window, what was observed against what threshold. open=true lists only open ones. At most 1000. Roles: platform-admin, space-admin, auditor, compliance-reviewer, operator.
+     */
+    get: operations["listRiskFindings"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/spaces/{space}/risk/findings/{id}/close": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Close an open risk finding, with the reason
+     * @description Closes the finding (it no longer counts toward the DataSpace's RiskDetected condition and the tds_risk_findings_open metric) and records risk.finding-closed in the evidence log. Closing a closed finding answers 409. Roles: platform-admin, space-admin, compliance-reviewer.
+     */
+    post: operations["closeRiskFinding"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/spaces/{space}/evidence/public-key": {
     parameters: {
       query?: never;
@@ -3549,6 +3589,144 @@ export interface operations {
               };
             };
           };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listRiskFindings: {
+    parameters: {
+      query?: {
+        open?: boolean;
+      };
+      header?: never;
+      path: {
+        space: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            space: string;
+            findings: {
+              /** @description The finding's id, for closing it */
+              id: string;
+              rule: "downloadVolume" | "refusedAccesses" | "unusualHours";
+              /** @description The consumer (downloadVolume) or the agreement id (the other rules) */
+              subject: string;
+              /** @description RFC 3339 */
+              windowStart: string;
+              /** @description RFC 3339 */
+              windowEnd: string;
+              /** @description Decimal: bytes, refusals, or the UTC hour of the access */
+              observed: string;
+              /** @description What the rule compared against, as a decimal or a list of hours */
+              threshold: string;
+              message: string;
+              /** @description RFC 3339 */
+              foundAt: string;
+              /** @description RFC 3339 */
+              expiresAt: string;
+              /** @description RFC 3339 */
+              closedAt?: string;
+              closedBy?: string;
+              closeReason?: string;
+            }[];
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  closeRiskFinding: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        space: string;
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          reason: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            /** @description The finding's id, for closing it */
+            id: string;
+            rule: "downloadVolume" | "refusedAccesses" | "unusualHours";
+            /** @description The consumer (downloadVolume) or the agreement id (the other rules) */
+            subject: string;
+            /** @description RFC 3339 */
+            windowStart: string;
+            /** @description RFC 3339 */
+            windowEnd: string;
+            /** @description Decimal: bytes, refusals, or the UTC hour of the access */
+            observed: string;
+            /** @description What the rule compared against, as a decimal or a list of hours */
+            threshold: string;
+            message: string;
+            /** @description RFC 3339 */
+            foundAt: string;
+            /** @description RFC 3339 */
+            expiresAt: string;
+            /** @description RFC 3339 */
+            closedAt?: string;
+            closedBy?: string;
+            closeReason?: string;
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
         };
       };
       /** @description An RFC 9457 problem document */

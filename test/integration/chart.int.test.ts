@@ -236,14 +236,16 @@ test("the optional ServiceMonitors and PrometheusRules render when enabled; the 
   assert.ok(JSON.stringify(rule).includes('tds_leader{job=\\"tds-operator-metrics\\"'));
   // The risk alert (docs/operations.md, "Risk findings"): every API replica reports the same count, hence max.
   const risk = find(objs, "PrometheusRule", "tds-dashboard-api");
-  const alert = (risk.spec as { groups: { rules: { alert: string; expr: string; for: string }[] }[] })
-    .groups[0]?.rules[0];
-  assert.equal(alert?.alert, "TdsRiskFindingOpen");
+  const [group] = (risk.spec as { groups: { rules: { alert: string; expr: string; for: string }[] }[] })
+    .groups;
+  const [alert] = group?.rules ?? [];
+  assert.ok(alert);
+  assert.equal(alert.alert, "TdsRiskFindingOpen");
   assert.equal(
-    alert?.expr,
+    alert.expr,
     'max by (space, rule) (tds_risk_findings_open{job="tds-dashboard-api-metrics", namespace="tds-system"}) > 0',
   );
-  assert.equal(alert?.for, "1m");
+  assert.equal(alert.for, "1m");
   assert.ok(!objs.some((o) => o.kind.startsWith("ValidatingAdmissionPolicy")));
 });
 

@@ -210,7 +210,8 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
     [space],
   );
   assert.equal(stored.rows.length, 1);
-  const row = stored.rows[0];
+  const [row] = stored.rows;
+  assert.ok(row);
   assert.equal(row.rule, "refusedAccesses");
   assert.equal(row.subject, agreementId);
   assert.equal(row.observed, "3");

@@ -84,17 +84,21 @@ test("downloadVolume: over factor × the median of the active baseline windows, 
     const found = volumeFindings(rule, window, rows);
     assert.equal(found.length, c.fires ? 1 : 0, c.name);
     if (c.threshold !== undefined) {
-      assert.equal(found[0].threshold, c.threshold, c.name);
-      assert.equal(found[0].subject, "a");
-      assert.equal(found[0].observed, String(c.current));
+      const [first] = found;
+      assert.ok(first);
+      assert.equal(first.threshold, c.threshold, c.name);
+      assert.equal(first.subject, "a");
+      assert.equal(first.observed, String(c.current));
     }
   }
   const odd = volumeFindings({ ...rule, factor: 3, minBaselineWindows: 2 }, window, [
     ...base("b", [1n, 2n]),
     { consumer: "b", windowStart: window.start, bytes: 5n },
   ]);
-  assert.equal(odd[0].threshold, "4.5");
-  assert.match(odd[0].message, /^Consumer b downloaded 5 bytes in the window 2026-12-02T10:00:00.000Z/);
+  const [half] = odd;
+  assert.ok(half);
+  assert.equal(half.threshold, "4.5");
+  assert.match(half.message, /^Consumer b downloaded 5 bytes in the window 2026-12-02T10:00:00.000Z/);
 });
 
 test("refusedAccesses: at least threshold refusals of one agreement in the window", () => {
@@ -122,8 +126,10 @@ test("unusualHours: an access at an hour of the day never used in the baseline, 
   const now: AccessRow = { agreementId: "a", consumer: "c", day: day(0), hour: 3 };
   const f = unusualHourFindings(rule, window, [...usual, now]);
   assert.equal(f.length, 1);
-  assert.equal(f[0].observed, "3");
-  assert.equal(f[0].threshold, "09,14");
+  const [late] = f;
+  assert.ok(late);
+  assert.equal(late.observed, "3");
+  assert.equal(late.threshold, "09,14");
   // a usual hour does not fire; nor does a contract with too few active days, nor days before the baseline
   assert.equal(
     unusualHourFindings(rule, windowAt(at("2026-12-02T09:00:00Z"), 60), [...usual, { ...now, hour: 9 }])
