@@ -2,7 +2,7 @@
 // releasing the Lease, the standby takes over within the Lease duration.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
@@ -60,7 +60,14 @@ test("only the Lease holder reconciles, and a standby takes over within the Leas
     async () => ready(await client.find(kinds.dataSpace, space)),
     60_000,
   );
-  // b has had time to start and campaign; the Lease must still be a's.
+  // b has started (under load, loading its modules alone can take tens of seconds) and had time to
+  // campaign; the Lease must still be a's.
+  await eventually(
+    "replica b to start campaigning",
+    () =>
+      existsSync(join(logDir, "b.log")) && readFileSync(join(logDir, "b.log"), "utf8").includes('"starting"'),
+    120_000,
+  );
   await new Promise((r) => setTimeout(r, 3 * RETRY_MS));
   assert.equal(await holder(), `a-${run}`);
   const managers = (
