@@ -391,7 +391,7 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
       ),
       recordExports: Type.Optional(
         Bool(
-          "Record every allowed cross-border transfer in the evidence log, for filing with the regulator.",
+          "Record the agreement of each cross-border contract in the evidence log (a contract.cross-border-export entry in its history). Transfers abroad are recorded whatever this says: each download to a destination outside the home region is a data.export-allowed or data.export-refused entry and a row of the export report, which the space's filing needs.",
           {
             default: true,
           },
