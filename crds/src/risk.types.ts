@@ -21,6 +21,9 @@ export const RISK_DEFAULTS = {
 
 const d = RISK_DEFAULTS;
 
+/** The longest refusedAccesses window the schema admits: a pass reads refusals of twice it (the window and the one before). */
+export const REFUSED_ACCESSES_MAX_WINDOW_MINUTES = 1440;
+
 export const RiskRulesSchema = Obj(
   "Risk rules evaluated on the space's metering and evidence. Each rule is off unless present; an empty object turns it on with its defaults. A finding is an evidence entry (risk.finding), an Event and the RiskDetected condition on the DataSpace, and the tds_risk_findings_open metric, until a space admin or compliance reviewer closes it or it expires.",
   {
@@ -79,7 +82,7 @@ export const RiskRulesSchema = Obj(
           windowMinutes: Type.Optional(
             Int("Length of a window in minutes; windows are aligned to the Unix epoch, in UTC.", {
               minimum: 1,
-              maximum: 1440,
+              maximum: REFUSED_ACCESSES_MAX_WINDOW_MINUTES,
               default: d.refusedAccesses.windowMinutes,
             }),
           ),

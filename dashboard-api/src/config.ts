@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { JSONWebKeySet } from "jose";
+import { REFUSALS_LOOKBACK_HOURS } from "./risk/rules.ts";
 
 export interface ServerConfig {
   readonly port: number;
@@ -24,6 +25,8 @@ export interface ServerConfig {
   readonly priceSyncIntervalMs: number;
   /** Between risk passes (risk/evaluator.ts). */
   readonly riskIntervalMs: number;
+  /** How long the gateway's refusals are kept (TDS_RISK_REFUSAL_RETENTION_HOURS); pruned by the risk loop. */
+  readonly refusalRetentionHours: number;
 }
 
 export function devKeyFile(env: NodeJS.ProcessEnv): string {
@@ -64,5 +67,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): ServerConfig {
     checkpointIntervalMs: envInt(env, "TDS_EVIDENCE_CHECKPOINT_INTERVAL_MS", 60_000),
     priceSyncIntervalMs: envInt(env, "TDS_PRICE_SYNC_INTERVAL_MS", 30_000),
     riskIntervalMs: envInt(env, "TDS_RISK_INTERVAL_MS", 60_000),
+    refusalRetentionHours: refusalRetention(env),
   };
+}
+
+/** Default 7 days; never shorter than a risk pass reads back (REFUSALS_LOOKBACK_HOURS, 48). */
+function refusalRetention(env: NodeJS.ProcessEnv): number {
+  const hours = envInt(env, "TDS_RISK_REFUSAL_RETENTION_HOURS", 168);
+  if (hours < REFUSALS_LOOKBACK_HOURS)
+    throw new Error(
+      `TDS_RISK_REFUSAL_RETENTION_HOURS must be at least ${String(REFUSALS_LOOKBACK_HOURS)} (the refusedAccesses rule reads the refusals of its window and the one before, up to ${String(REFUSALS_LOOKBACK_HOURS)} hours back), got ${String(hours)}`,
+    );
+  return hours;
 }

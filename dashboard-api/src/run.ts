@@ -14,7 +14,7 @@ import { kubeConfigured } from "@tds/kube";
 import { clusterView } from "./kube/cluster-view.ts";
 import { apiKubeClient } from "./plugins/kube.ts";
 import { startPriceSync } from "./statements/price-sync.ts";
-import { riskGauge, riskPass } from "./risk/evaluator.ts";
+import { pruneRefusals, riskGauge, riskPass } from "./risk/evaluator.ts";
 import { startPeriodic } from "./periodic.ts";
 import { jwksOf, loadOrCreateDevKey } from "./auth/keys.ts";
 import { anyVerifier, createKubernetesVerifier } from "./auth/kubernetes.ts";
@@ -130,25 +130,22 @@ export async function run(telemetry: Telemetry): Promise<void> {
         },
       })
     : undefined;
-  // The space's risk rules (risk/evaluator.ts), judged on the metering and the gateway's refusals.
+  // The space's risk rules (risk/evaluator.ts), judged on the metering and the gateway's refusals,
+  // and the refusals' retention (without a cluster there are no rules to judge, but refusals to prune).
   const gauge = riskGauge(app.metrics.registry);
   const riskEvidence = new EvidenceStore(pool);
-  const risk = cluster
-    ? startPeriodic({
-        intervalMs: config.riskIntervalMs,
-        pass: async () =>
-          riskPass({
-            pool,
-            evidence: riskEvidence,
-            spaces: await cluster.listDataSpaces(),
-            now: new Date(),
-            gauge,
-          }),
-        onError: (err) => {
-          app.log.warn({ err }, "risk pass failed; retrying on the next pass");
-        },
-      })
-    : undefined;
+  const risk = startPeriodic({
+    intervalMs: config.riskIntervalMs,
+    pass: async () => {
+      const now = new Date();
+      await pruneRefusals(pool, new Date(now.getTime() - config.refusalRetentionHours * 3_600_000));
+      if (!cluster) return [];
+      return riskPass({ pool, evidence: riskEvidence, spaces: await cluster.listDataSpaces(), now, gauge });
+    },
+    onError: (err) => {
+      app.log.warn({ err }, "risk pass failed; retrying on the next pass");
+    },
+  });
   dspSpaces?.start().catch((err: unknown) => {
     app.log.error({ err }, "dsp: cannot watch the DataSpaces; no space's spec.dsp is served");
   });
@@ -171,8 +168,7 @@ export async function run(telemetry: Telemetry): Promise<void> {
     telemetry,
     draining: "in-flight requests",
     // The background loops use the pool, which app.close() ends: stop them first.
-    beforeClose: () =>
-      Promise.all([checkpointer?.stop(), priceSync?.stop(), risk?.stop(), dspSpaces?.stop()]),
+    beforeClose: () => Promise.all([checkpointer?.stop(), priceSync?.stop(), risk.stop(), dspSpaces?.stop()]),
   });
 }
 

@@ -1,7 +1,8 @@
 // The risk pass: for each DataSpace with spec.risk, judges the current and the
 // previous window of each rule (rules.ts) on the metering (usage_events) and
 // the gateway's refusals, stores each finding once, appends its evidence entry,
-// closes expired findings, and sets the tds_risk_findings_open gauge.
+// closes expired findings, and sets the tds_risk_findings_open gauge; and the
+// retention of the gateway's refusals (pruneRefusals), which the same loop runs.
 //
 // Once across replicas: a pass claims each space with a PostgreSQL advisory
 // lock (another replica holding it skips the space), and a finding's key
@@ -147,6 +148,25 @@ async function passOfSpace(
   );
   await appendMissingEvidence(db, evidence, name);
   return { space: name, found, expired: expired ?? 0 };
+}
+
+/**
+ * Deletes the gateway's refusals recorded before `before` (their retention,
+ * TDS_RISK_REFUSAL_RETENTION_HOURS), in batches so that no statement holds
+ * many rows at once; returns how many. Any replica may run it: two at once
+ * delete disjoint rows or nothing.
+ */
+export async function pruneRefusals(pool: pg.Pool, before: Date, batch = 10_000): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const { rowCount } = await pool.query(
+      `delete from gateway_refusals where refusal_id in (
+         select refusal_id from gateway_refusals where refused_at < $1 limit $2 for update skip locked)`,
+      [before, batch],
+    );
+    deleted += rowCount ?? 0;
+    if ((rowCount ?? 0) < batch) return deleted;
+  }
 }
 
 async function volumeRows(

@@ -2,7 +2,7 @@
 // functions: the windows a pass judges, and the findings the rows of the
 // metering and the gateway's refusals give. Nothing here does I/O; the
 // evaluator (evaluator.ts) reads the rows and stores the findings.
-import { RISK_DEFAULTS, type RiskRule, type RiskRules } from "@tds/crds";
+import { REFUSED_ACCESSES_MAX_WINDOW_MINUTES, RISK_DEFAULTS, type RiskRule, type RiskRules } from "@tds/crds";
 
 export interface Window {
   readonly start: Date;
@@ -24,6 +24,13 @@ export interface Finding {
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+
+/**
+ * The oldest refusal a pass can read, in hours before now: the start of the
+ * window before the current one, for the longest refusedAccesses window the
+ * schema admits. The retention of gateway_refusals is at least this.
+ */
+export const REFUSALS_LOOKBACK_HOURS = (2 * REFUSED_ACCESSES_MAX_WINDOW_MINUTES) / 60;
 
 /** The window of `minutes` (aligned to the Unix epoch) holding `t`. */
 export function windowAt(t: Date, minutes: number): Window {
