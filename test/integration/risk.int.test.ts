@@ -284,3 +284,191 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
   });
   assert.equal(cleared.reason, "NoOpenFindings");
 });
+
+// downloadVolume and unusualHours judge history a test cannot wait for: the
+// windows and days before now. The spike and the unusual download are real
+// gateway downloads; the history is the same streams dated earlier: usage
+// events ingested through POST /v1/usage (downloadVolume reads usage_events),
+// and gateway downloads whose ledger rows are re-dated to earlier days
+// (unusualHours reads gateway_transfers.created_at).
+
+/** A contract of the consumer for the telemetry offer, once Active: its agreement id and token. */
+async function activeContract(name: string): Promise<{ agreementId: string; token: string }> {
+  await client.create(kinds.dataContract, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataContract",
+    metadata: { name, namespace: consNs },
+    spec: { offerRef: { namespace: provNs, name: "telemetry" }, purpose: "research" },
+  });
+  const contract = await until(`the contract ${name} Active`, async () => {
+    const o = await client.get<Obj>(kinds.dataContract, name, consNs);
+    return o.status?.state === "Active" ? o : undefined;
+  });
+  const secret = await client.get(kinds.secret, `contract-${name}`, consNs);
+  return {
+    agreementId: contract.status?.agreementId ?? "",
+    token: Buffer.from(dataOf(secret).token ?? "", "base64").toString("utf8"),
+  };
+}
+
+/** A download through the gateway, read to its end; the transfer's id once its bytes are metered. */
+async function download(c: { agreementId: string; token: string }, path: string, idem: string) {
+  const r = await fetch(`${gw.url}/v1/data/${c.agreementId}/${path}`, {
+    headers: { authorization: `Bearer ${c.token}`, "idempotency-key": idem },
+  });
+  assert.equal(r.status, 200, await r.clone().text());
+  const body = await r.text();
+  const tid = r.headers.get("tds-transfer-id") ?? "";
+  // The bytes are metered when the stream closes, after the answer.
+  const metered = await until(`transfer ${tid} metered`, async () => {
+    const { rows } = await pool.query<{ event_time: Date }>(
+      "select event_time from usage_events where source = 'tds-gateway' and id like $1",
+      [`${tid}/bytes/%`],
+    );
+    return rows[0];
+  });
+  return { tid, body, meteredAt: metered.event_time };
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** The findings of a rule, as stored. */
+const findingsOf = async (rule: string) =>
+  (
+    await pool.query<{ subject: string; observed: string; threshold: string; window_start: Date }>(
+      `select subject, observed::text, threshold::text, window_start from risk_findings
+        where space = $1 and rule = $2 order by window_start`,
+      [space, rule],
+    )
+  ).rows;
+
+test("downloadVolume: a real download over ten times the consumer's median window fires, with evidence and RiskDetected", async () => {
+  const c = await activeContract("volume");
+  const { s3, bucket } = await participantStorage(client, space, provider);
+  const big = "unit,t\n" + "1,80\n".repeat(800);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/month.csv", Body: big }));
+  const spike = await download(c, "telemetry/month.csv", "volume-1");
+  assert.equal(spike.body, big);
+
+  // The consumer's usual volume: 10 bytes in each of three windows on earlier days, from the
+  // metering stream the rule reads (a test cannot wait days for them), ingested as usage events.
+  const windowStart = Math.floor(spike.meteredAt.getTime() / HOUR) * HOUR;
+  const earlier = [1, 2, 3].map((days) => new Date(windowStart - days * DAY + 5 * 60_000));
+  const ingest = await api("/v1/usage", {
+    method: "POST",
+    body: JSON.stringify(
+      earlier.map((time, i) => ({
+        specversion: "1.0",
+        id: `baseline/${run}/${String(i)}`,
+        source: "tds-risk-test",
+        type: "dev.tds.usage.v1",
+        time: time.toISOString(),
+        subject: `${consNs}/volume`,
+        data: {
+          space,
+          participant: consumer,
+          provider,
+          offer: "telemetry",
+          contract: "volume",
+          meter: "transfer.bytes",
+          quantity: 10,
+        },
+      })),
+    ),
+  });
+  assert.equal(ingest.status, 200, await ingest.text());
+
+  evidence = new EvidenceStore(pool);
+  const spaces = [await client.get<DataSpace & KubeObject>(kinds.dataSpace, space)];
+  await riskPass({ pool, evidence, spaces, now: new Date() });
+  // Every byte of the consumer in the spike's window, whichever of this file's downloads fell in it.
+  const { rows: inWindow } = await pool.query<{ bytes: string }>(
+    `select sum(quantity)::text as bytes from usage_events
+      where space = $1 and participant = $2 and meter = 'transfer.bytes'
+        and event_time >= $3 and event_time < $4`,
+    [space, consumer, new Date(windowStart), new Date(windowStart + HOUR)],
+  );
+  assert.ok(Number(inWindow[0]?.bytes) >= Buffer.byteLength(big));
+  assert.deepEqual(
+    (await findingsOf("downloadVolume")).map((f) => [
+      f.subject,
+      f.observed,
+      f.threshold,
+      f.window_start.getTime(),
+    ]),
+    [[consumer, inWindow[0]?.bytes, "100", windowStart]],
+  );
+  const entry = await entryOf(`risk/downloadVolume/${consumer}/${new Date(windowStart).toISOString()}/found`);
+  assert.equal(entry.action, "risk.finding");
+  const detected = await until("RiskDetected DownloadVolume", async () => {
+    const cnd = cond(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
+    return cnd?.status === "True" && cnd.reason === "DownloadVolume" ? cnd : undefined;
+  });
+  assert.match(
+    detected.message,
+    new RegExp(`Consumer ${consumer} downloaded ${inWindow[0]?.bytes ?? ""} bytes`),
+  );
+});
+
+test("unusualHours: a real download at an hour the agreement never used on its active days fires", async () => {
+  await client.mergePatch(kinds.dataSpace, space, undefined, {
+    spec: { risk: { unusualHours: { baselineDays: 7, minActiveDays: 3 } } },
+  });
+  const c = await activeContract("hours");
+  // Three downloads through the gateway, dated as if made 2, 3 and 4 days ago at the agreement's
+  // usual hours, twelve and thirteen hours from now's (the rule reads gateway_transfers.created_at).
+  const first = (new Date().getUTCHours() + 12) % 24;
+  const usual = [first, (first + 1) % 24].sort((a, b) => a - b);
+  for (const [days, hourOfDay] of [
+    [2, first],
+    [3, first],
+    [4, (first + 1) % 24],
+  ] as const) {
+    const { tid } = await download(c, "telemetry/day.csv", `hours-${String(days)}`);
+    await pool.query(
+      `update gateway_transfers
+          set created_at = date_trunc('day', now(), 'UTC') - make_interval(days => $2) + make_interval(hours => $3)
+        where transfer_id = $1`,
+      [tid, days, hourOfDay],
+    );
+  }
+  const now = await download(c, "telemetry/day.csv", "hours-now");
+  const { rows } = await pool.query<{ created_at: Date }>(
+    "select created_at from gateway_transfers where transfer_id = $1",
+    [now.tid],
+  );
+  const at = rows[0]?.created_at ?? new Date();
+  const hour = at.getUTCHours();
+  assert.ok(!usual.includes(hour));
+
+  evidence = new EvidenceStore(pool);
+  const spaces = [await client.get<DataSpace & KubeObject>(kinds.dataSpace, space)];
+  assert.ok(spaces[0]?.spec.risk?.unusualHours);
+  await riskPass({ pool, evidence, spaces, now: new Date() });
+  const windowStart = Math.floor(at.getTime() / HOUR) * HOUR;
+  // Only this agreement has active days before today; its finding is the hour of the new download.
+  assert.deepEqual(
+    (await findingsOf("unusualHours")).map((f) => [
+      f.subject,
+      f.observed,
+      f.threshold,
+      f.window_start.getTime(),
+    ]),
+    [[c.agreementId, String(hour), usual.map((h) => String(h).padStart(2, "0")).join(","), windowStart]],
+  );
+  const entry = await entryOf(
+    `risk/unusualHours/${c.agreementId}/${new Date(windowStart).toISOString()}/found`,
+  );
+  assert.equal(entry.action, "risk.finding");
+  const detected = await until("RiskDetected UnusualHours", async () => {
+    const cnd = cond(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
+    return cnd?.status === "True" && cnd.reason === "UnusualHours" ? cnd : undefined;
+  });
+  assert.match(
+    detected.message,
+    new RegExp(
+      `Agreement ${c.agreementId} of consumer ${consumer} was used at ${String(hour).padStart(2, "0")}:00 UTC, outside its usual hours \\(${usual.map((h) => String(h).padStart(2, "0")).join(", ")} UTC over 3 active days\\)`,
+    ),
+  );
+});
