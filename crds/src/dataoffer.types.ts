@@ -1,7 +1,7 @@
 // DataOffer: data a provider publishes in its participant namespace, with a
 // classification, an asset in its bucket, a usage policy (an ODRL-like
 // subset) and a price. The operator checks the asset exists, derives a
-// content identifier, lists the offer in the catalogue and holds the policy to
+// content identifier, lists the offer in the catalog and holds the policy to
 // the space's classification and cross-border rules.
 import { Type, type Static } from "@sinclair/typebox";
 import {
@@ -46,10 +46,10 @@ const objectKeyRules = [
 export const DataOfferSpecSchema = Obj(
   "What is offered, to whom, under which policy and at what price.",
   {
-    title: Str("Title shown in the catalogue.", 200, { minLength: 1 }),
+    title: Str("Title shown in the catalog.", 200, { minLength: 1 }),
     description: Type.Optional(Str("What the data is, how it was collected and how to use it.", 8192)),
     keywords: Type.Optional(
-      SetOf("Keywords for catalogue search.", Str("A keyword.", 64, { minLength: 1 }), 32),
+      SetOf("Keywords for catalog search.", Str("A keyword.", 64, { minLength: 1 }), 32),
     ),
     classification: DnsLabel(
       "Classification level, one of the space's spec.classification.levels (for example public, internal, important, core). The level's default policy bounds this offer's policy.",
@@ -222,7 +222,7 @@ export const DataOfferStatusSchema = Obj("What the operator observed and did.", 
   ),
   assetObjects: Type.Optional(Int("Number of objects in the asset.", { minimum: 0 })),
   assetBytes: Type.Optional(Int("Total size of the asset in bytes.", { minimum: 0 })),
-  catalogueId: Type.Optional(Str("Identifier of the offer's catalogue entry.", 253)),
+  catalogId: Type.Optional(Str("Identifier of the offer's catalog entry.", 253)),
   effectivePolicy: Type.Optional(
     Obj("The policy after the classification level's defaults were applied.", {
       accessMode: StringEnum("Effective access mode.", ACCESS_MODES),
@@ -234,7 +234,7 @@ export const DataOfferStatusSchema = Obj("What the operator observed and did.", 
     }),
   ),
   activeContracts: Type.Optional(Int("Number of Active contracts for the offer.", { minimum: 0 })),
-  publishedAt: Type.Optional(DateTime("When the offer entered the catalogue.")),
+  publishedAt: Type.Optional(DateTime("When the offer entered the catalog.")),
   latestEvidence: LatestEvidence(),
 });
 
@@ -261,7 +261,7 @@ export const dataOfferResource = {
   description: DataOfferSchema.description ?? "",
   selectableFields: [".spec.classification", ".spec.dataCategory"],
   printerColumns: [
-    { name: "Title", type: "string", jsonPath: ".spec.title", description: "Catalogue title" },
+    { name: "Title", type: "string", jsonPath: ".spec.title", description: "Catalog title" },
     { name: "Class", type: "string", jsonPath: ".spec.classification", description: "Classification level" },
     { name: "Mode", type: "string", jsonPath: ".spec.policy.accessMode", description: "Access mode" },
     {

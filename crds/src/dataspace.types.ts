@@ -150,7 +150,7 @@ function DspSecretRef(description: string) {
 }
 
 export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
-  displayName: Str("Human-readable name of the space, shown in the catalogue and statements.", 128),
+  displayName: Str("Human-readable name of the space, shown in the catalog and statements.", 128),
   description: Type.Optional(Str("What the space is for and who takes part.", 4096)),
   spaceType: Type.Optional(
     StringEnum(
@@ -243,7 +243,7 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
                 }),
                 participant: Type.Optional(
                   DnsLabel(
-                    "The Participant of this space that stands for the counterparty: its DataContracts are made in that participant's namespace. Without one it can browse the catalogue but not negotiate.",
+                    "The Participant of this space that stands for the counterparty: its DataContracts are made in that participant's namespace. Without one it can browse the catalog but not negotiate.",
                   ),
                 ),
                 authorizationSecretRef: Type.Optional(

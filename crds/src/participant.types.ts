@@ -49,7 +49,7 @@ export const ParticipantSpecSchema = Obj("Who the participant is and what it may
     "x-kubernetes-validations": [Immutable("dataSpace")],
   }),
   displayName: Type.Optional(
-    Str("Human-readable name shown in the catalogue; defaults to the legal name.", 128),
+    Str("Human-readable name shown in the catalog; defaults to the legal name.", 128),
   ),
   organization: Obj("The legal entity behind the participant, as verified at onboarding.", {
     legalName: Str("Registered legal name of the organisation.", 256, { minLength: 1 }),
@@ -148,7 +148,7 @@ export const ParticipantSpecSchema = Obj("Who the participant is and what it may
   ),
   suspended: Type.Optional(
     Bool(
-      "Suspends the participant: its contracts stop granting access, its SandboxJobs are not started, and its offers leave the catalogue. Its data is kept.",
+      "Suspends the participant: its contracts stop granting access, its SandboxJobs are not started, and its offers leave the catalog. Its data is kept.",
       { default: false },
     ),
   ),

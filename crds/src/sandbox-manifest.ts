@@ -1,6 +1,6 @@
 // The record the gateway writes for each SandboxJob output it stores, and the
 // operator reads to review it: a wire format between the two (JSON, in the
-// outbox's manifest folder), so it is defined once, here. Also the job's grant
+// outbox's manifest folder), so it is defined once, here. Also the job's credential
 // id, which both compute from the job's uid.
 import { createHash } from "node:crypto";
 
@@ -42,7 +42,7 @@ export interface OutputManifest {
   readonly inputHashes?: readonly string[];
 }
 
-/** A SandboxJob's grant id: in its environment, the gateway's /v1/sandbox URLs and status.grant.id. */
-export function sandboxGrantId(jobUid: string): string {
-  return createHash("sha256").update(`grant/${jobUid}`).digest("hex").slice(0, 32);
+/** A SandboxJob's credential id: in its environment, the gateway's /v1/sandbox URLs and status.credential.id. */
+export function sandboxCredentialId(jobUid: string): string {
+  return createHash("sha256").update(`credential/${jobUid}`).digest("hex").slice(0, 32);
 }

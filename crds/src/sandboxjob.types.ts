@@ -162,11 +162,11 @@ export const SandboxJobStatusSchema = Obj("Progress of the job and the review of
     ),
   ),
   sandboxNamespace: Type.Optional(Str("Namespace the job runs in.", 63)),
-  grant: Type.Optional(
+  credential: Type.Optional(
     Obj(
-      "What the gateway needs to serve the job's reads and writes, written before the job starts. The token itself is only in the grant Secret of the sandbox namespace; this is its digest, so the gateway reads no Secret.",
+      "What the gateway needs to serve the job's reads and writes, written before the job starts. The token itself is only in the credential Secret of the sandbox namespace; this is its digest, so the gateway reads no Secret.",
       {
-        id: Str("The grant id: in the job's environment and the gateway's /v1/sandbox URLs.", 32, {
+        id: Str("The credential id: in the job's environment and the gateway's /v1/sandbox URLs.", 32, {
           pattern: "^[0-9a-f]{32}$",
         }),
         tokenDigest: Str("SHA-256 of the job token, as sha256:<hex>.", 71, {
@@ -310,7 +310,7 @@ export const sandboxJobResource = {
   shortNames: ["sbj"],
   scope: "Namespaced",
   description: SandboxJobSchema.description ?? "",
-  selectableFields: [".spec.contractRef.name", ".status.grant.id"],
+  selectableFields: [".spec.contractRef.name", ".status.credential.id"],
   printerColumns: [
     { name: "Contract", type: "string", jsonPath: ".spec.contractRef.name", description: "The DataContract" },
     { name: "Image", type: "string", jsonPath: ".spec.image", description: "Container image", priority: 1 },

@@ -205,7 +205,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Search the space's catalogue: full text over title, description and keywords (Chinese and English), facets, keyset pagination */
+    /** Search the space's catalog: full text over title, description and keywords (Chinese and English), facets, keyset pagination */
     get: operations["searchCatalog"];
     put?: never;
     post?: never;
@@ -222,7 +222,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The catalogue as a DCAT 3 dcat:Catalog in JSON-LD (application/ld+json) */
+    /** The catalog as a DCAT 3 dcat:Catalog in JSON-LD (application/ld+json) */
     get: operations["getDcatCatalog"];
     put?: never;
     post?: never;
@@ -239,7 +239,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** One catalogue entry */
+    /** One catalog entry */
     get: operations["getCatalogEntry"];
     /** Internal (the operator): publish or update a Ready offer. Idempotent */
     put: operations["putCatalogEntry"];
@@ -2833,7 +2833,7 @@ export interface operations {
                   regionOfOrigin: string;
                   accessMode: string | null;
                   personalData: boolean;
-                  /** @description The offer is Ready (in the catalogue) */
+                  /** @description The offer is Ready (in the catalog) */
                   published: boolean;
                   contentId: string | null;
                 }[];

@@ -12,7 +12,7 @@ export const openapiTags = [
   { name: "reports", description: "Usage per participant and meter over a window" },
   { name: "prices", description: "A space's price sheets, effective from a date and never retroactive" },
   { name: "statements", description: "Monthly statements: charges, revenue share, adjustments, closing" },
-  { name: "catalogue", description: "The space's data offers: search, DCAT, entries" },
+  { name: "catalog", description: "The space's data offers: search, DCAT, entries" },
   { name: "contracts", description: "Data contracts: request, decide, revoke" },
   {
     name: "consents",
@@ -38,7 +38,7 @@ export const openapiTags = [
 ] as const;
 
 /**
- * A route's entry in the document: a prefixed "/" route (the catalogue
+ * A route's entry in the document: a prefixed "/" route (the catalog
  * search, a contract request) is served with and without the trailing slash;
  * the document names it without.
  */
@@ -57,7 +57,7 @@ export const openapiOptions: SwaggerOptions = {
       version: "0.1.0",
       description:
         "Metering ingest (CloudEvents), usage reports, statements with revenue share, price sheets, the " +
-        "catalogue, contracts, agreements' use and the evidence log (downloads are the gateway's, its own " +
+        "catalog, contracts, agreements' use and the evidence log (downloads are the gateway's, its own " +
         "process). Every /v1 request needs a bearer " +
         "JWT (EdDSA or ES256) for this API's audience, or a Kubernetes token. Errors are RFC 9457 problem " +
         "documents (application/problem+json). Prometheus metrics are on a port of their own, not here.",

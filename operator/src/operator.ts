@@ -48,7 +48,7 @@ export interface OperatorOptions {
   readonly requestTimeoutMs?: number;
   /** Manage only DataSpaces matching this label selector (see Deps.spaceSelector). */
   readonly spaceSelector?: string;
-  /** The API client's options (catalogue, evidence, usage); undefined reads TDS_DASHBOARD_URL, null disables. */
+  /** The API client's options (catalog, evidence, usage); undefined reads TDS_DASHBOARD_URL, null disables. */
   readonly api?: ApiClientOptions | null;
   /** Gateway URL written into contract credentials; undefined reads TDS_GATEWAY_URL. */
   readonly gatewayUrl?: string;

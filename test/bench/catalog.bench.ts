@@ -1,4 +1,4 @@
-// Catalogue search benchmark: loads 100k synthetic offers (Chinese and
+// Catalog search benchmark: loads 100k synthetic offers (Chinese and
 // English titles, descriptions and keywords, spread over categories,
 // classifications, regions, providers and prices) into a fresh database, then
 // times CatalogStore.search (the route's query: filter, rank, keyset page of

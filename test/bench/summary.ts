@@ -39,7 +39,7 @@ if (catalog) {
   for (const [kind, r] of Object.entries(byKind)) {
     const p99 = num(at(r, "index", "p99Ms"));
     rows.push({
-      measure: `catalogue search p99, ${kind}, ${String(at(catalog, "offers"))} offers (ms)`,
+      measure: `catalog search p99, ${kind}, ${String(at(catalog, "offers"))} offers (ms)`,
       result: p99,
       baseline: `scan of catalog_offers p99 ${String(at(r, "scan", "p99Ms"))} ms (${String(at(r, "p99Ratio"))}x)`,
       goal: "<= 10 ms",

@@ -1,5 +1,5 @@
 // The DSP TCK's fixtures in a space of their own (dsp-tck, never the demo
-// space): the catalogue offers it asks for, the agreements it transfers under,
+// space): the catalog offers it asks for, the agreements it transfers under,
 // and the script that makes this connector take, for each fixture id, the
 // steps the TCK's test for that id expects (the TCK assumes a connector whose
 // behaviour is scripted per id; EDC's TCK extension does the same). Everything
@@ -21,7 +21,7 @@ const range = (prefix: string, groups: Record<string, number>): string[] =>
     Array.from({ length: n }, (_, i) => `${prefix}${g}${String(i + 1).padStart(2, "0")}`),
   );
 
-/** Offer names (lowercase, as Kubernetes names are): the catalogue and CN provider fixtures. */
+/** Offer names (lowercase, as Kubernetes names are): the catalog and CN provider fixtures. */
 export const CAT_OFFERS = ["cat0101", "cat0102"];
 export const CN_OFFERS = range("acn", { "01": 4, "02": 7, "03": 4 });
 export const CN_C_DATASETS = range("ACNC", { "01": 4, "02": 6, "03": 6 });

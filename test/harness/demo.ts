@@ -26,7 +26,7 @@ import { createCertificateAuthority, issueCertificate } from "../../operator/src
 const DEMO_SPACE = "yangtze-industrial";
 const DEMO_CONSUMER = "wuhan-analytics";
 
-/** A curl command with which the sample consumer asks the demo space's DSP endpoint for its catalogue. */
+/** A curl command with which the sample consumer asks the demo space's DSP endpoint for its catalog. */
 async function dspCatalogCommand(dashboardUrl: string, childEnv: NodeJS.ProcessEnv): Promise<string> {
   const key = await loadOrCreateDevKey(devKeyFile(childEnv));
   const token = await mintToken(key, {
@@ -575,7 +575,7 @@ async function main(): Promise<void> {
     if (dashboardUrl) {
       console.log(`DSP: ${dashboardUrl}/dsp/${DEMO_SPACE}`);
       console.log(
-        `the demo space's DSP catalogue, as the consumer:\n  ${await dspCatalogCommand(dashboardUrl, childEnv)}`,
+        `the demo space's DSP catalog, as the consumer:\n  ${await dspCatalogCommand(dashboardUrl, childEnv)}`,
       );
     }
     await stopSignal;

@@ -82,7 +82,7 @@ export async function startOperator(
     settings?: Partial<Settings>;
     kc?: KubeConfig;
     leaseNamespace?: string;
-    /** The API client's options (catalogue, evidence, usage); null (the default here) runs without one. */
+    /** The API client's options (catalog, evidence, usage); null (the default here) runs without one. */
     api?: ApiClientOptions | null;
     /** `namespace:name` of the dashboard API's ServiceAccount (per-space signing-key Role). */
     dashboardApiServiceAccount?: string;

@@ -230,6 +230,22 @@ test("the operator's dependency tree holds no web server or database driver", ()
   assert.deepEqual(banned, []);
 });
 
+test('one spelling: "catalog", never "catalogue", in the code (docs/glossary.md)', () => {
+  // The exceptions are this test and the pre-rename finalizer, which deletion still removes.
+  const found = files.flatMap(({ file }) =>
+    file === import.meta.filename
+      ? []
+      : readFileSync(file, "utf8")
+          .split("\n")
+          .flatMap((line, i) =>
+            /catalogue/i.test(line) && !line.includes("PRE_RENAME_OFFER_FINALIZER =")
+              ? [`${relative(root, file)}:${String(i + 1)}`]
+              : [],
+          ),
+  );
+  assert.deepEqual(found, []);
+});
+
 test("every known boundary break still occurs (remove the fixed ones from test/integration/boundaries.known.json)", () => {
   assert.deepEqual(
     [...KNOWN].filter((k) => !seen.has(k)),

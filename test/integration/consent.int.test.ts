@@ -153,7 +153,7 @@ before(async () => {
   );
   for (const [name, personalData] of [
     ["records", true],
-    ["catalogue", false],
+    ["catalog", false],
   ] as const)
     await client.create(kinds.dataOffer, {
       apiVersion: "tds.dev/v1alpha1",
@@ -171,7 +171,7 @@ before(async () => {
     });
   await until("the offers to be published", async () => {
     const os = await Promise.all(
-      ["records", "catalogue"].map((n) => client.get<Obj>(kinds.dataOffer, n, holderNs)),
+      ["records", "catalog"].map((n) => client.get<Obj>(kinds.dataOffer, n, holderNs)),
     );
     return os.every((o) => ready(o)?.reason === "Published") ? true : undefined;
   });
@@ -234,7 +234,7 @@ test("bad consent input is refused naming the field", async () => {
     [
       "subject",
       tokens.subject ?? "",
-      consentBody({ offer: { namespace: holderNs, name: "catalogue" } }),
+      consentBody({ offer: { namespace: holderNs, name: "catalog" } }),
       400,
       "body/offer",
     ],

@@ -256,7 +256,7 @@ test("B's participant finds A's offer over DSP, B's connector negotiates with it
   );
   assert.equal(bad.status, 401, bad.text);
 
-  const catalog = await until("A's offer in its DSP catalogue, for B's participant", async () => {
+  const catalog = await until("A's offer in its DSP catalog, for B's participant", async () => {
     const r = await atA("/catalog/request", cert, { "@type": "CatalogRequestMessage" });
     assert.equal(r.status, 200, r.text);
     const ds = (r.body.dataset as { "@id": string; hasPolicy: { "@id": string }[] }[] | undefined) ?? [];

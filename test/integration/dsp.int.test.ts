@@ -146,7 +146,7 @@ async function dsp(method: string, path: string, authorization: string, body?: u
 
 test("a consumer negotiates over DSP, the operator decides the DataContract, and the PULL transfer's bytes come through the gateway", async () => {
   const auth = `Bearer ${consumerJwt}`;
-  const catalog = await until("the offer in the DSP catalogue", async () => {
+  const catalog = await until("the offer in the DSP catalog", async () => {
     const r = await dsp("POST", "/catalog/request", auth, { "@type": "CatalogRequestMessage" });
     const ds = (r.body.dataset as { "@id": string; hasPolicy: { "@id": string }[] }[] | undefined) ?? [];
     return ds.length > 0 ? ds : undefined;

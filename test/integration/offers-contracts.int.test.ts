@@ -1,4 +1,4 @@
-// Offers, catalogue and contracts end to end on the real control plane, S3
+// Offers, catalog and contracts end to end on the real control plane, S3
 // store and PostgreSQL: an in-process operator (limited to this run's space)
 // publishes offers to a real dashboard API, which serves search, facets, DCAT
 // and the contract routes, and records evidence for every decision.
@@ -159,13 +159,13 @@ const getOffer = (name: string) => client.get<Obj>(kinds.dataOffer, name, provNs
 const getContract = (ns: string, name: string) => client.get<Obj>(kinds.dataContract, name, ns);
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
 
-/** What the operator sent about offers: kube writes, catalogue calls and DataOffer evidence. */
+/** What the operator sent about offers: kube writes, catalog calls and DataOffer evidence. */
 const offerSends: string[] = [];
 const observedFetch: typeof fetch = (input, init) => {
   const url = input instanceof Request ? input.url : String(input);
   const method = init?.method ?? "GET";
   const body = typeof init?.body === "string" ? init.body : "";
-  if (url.includes("/catalog/offers/") && method !== "GET") offerSends.push(`catalogue ${method} ${url}`);
+  if (url.includes("/catalog/offers/") && method !== "GET") offerSends.push(`catalog ${method} ${url}`);
   if (url.endsWith("/evidence/entries") && body.includes('"kind":"DataOffer"'))
     offerSends.push(`evidence ${body}`);
   return fetch(input, init);
@@ -286,8 +286,8 @@ test("an offer whose asset is missing is not published; once the data exists it 
   });
   const first = published.status?.contentId ?? "";
   assert.match(first, /^sha256:[0-9a-f]{64}$/);
-  // The catalogue entry and the evidence come before the status that announces them.
-  const entry = await until("the catalogue entry", async () => {
+  // The catalog entry and the evidence come before the status that announces them.
+  const entry = await until("the catalog entry", async () => {
     const e = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
     return e.status === 200 ? e : undefined;
   });
@@ -303,7 +303,7 @@ test("an offer whose asset is missing is not published; once the data exists it 
     const id = o.status?.contentId;
     return id && id !== first ? id : undefined;
   });
-  await until("the catalogue to carry the new id", async () => {
+  await until("the catalog to carry the new id", async () => {
     const e = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
     return (e.body as { contentId?: string }).contentId === second ? true : undefined;
   });
@@ -889,7 +889,7 @@ test("manual approval keeps a contract Requested until the provider decides; exp
   );
 });
 
-test("deleting an offer withdraws it from the catalogue, records the withdrawal, and revokes its contracts", async () => {
+test("deleting an offer withdraws it from the catalog, records the withdrawal, and revokes its contracts", async () => {
   const uid = (await getOffer("manual")).metadata.uid ?? "";
   await client.delete(kinds.dataOffer, "manual", provNs);
   await until("offer gone", async () =>

@@ -1,7 +1,7 @@
 // A SandboxJob with two inputs from two providers, end to end on the real control
 // plane with kube-scheduler and KWOK, S3 and PostgreSQL. KWOK pods run no code, so
 // the test plays the job while its pod is Running: with the job's token from its
-// grant Secret it reads the first provider's input (spec.contractRef, input main) and
+// credential Secret it reads the first provider's input (spec.contractRef, input main) and
 // the second's (spec.inputs, ?input=second) through the gateway, each checked against
 // its own contract. When the job has Succeeded, its usage is split between the two
 // providers by bytes read (the space's revenueSharing, ProportionalToUsage), posted
@@ -20,7 +20,10 @@ import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
-import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
+import {
+  credentialId,
+  sandboxNamespace,
+} from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import { participantManifest, participantStorage } from "../harness/operator-fixtures.ts";
 import {
   provisionProviderAndConsumer,
@@ -52,7 +55,7 @@ interface Status {
   startTime?: string;
   completionTime?: string;
   usage?: { cpuMilliseconds: number; memoryByteSeconds: number };
-  grant?: { id: string; agreementId: string; inputs?: { name: string; agreementId: string }[] };
+  credential?: { id: string; agreementId: string; inputs?: { name: string; agreementId: string }[] };
   revenueShares?: {
     input: string;
     provider: string;
@@ -163,32 +166,34 @@ after(async () => {
   await db.drop();
 });
 
-/** Creates a job, waits until its pod runs, and returns its uid, grant id and job token. */
+/** Creates a job, waits until its pod runs, and returns its uid, credential id and job token. */
 async function runningJob(name: string, main: string, further: string, runFor: string) {
   const created = await client.create<Obj>(kinds.sandboxJob, sandboxJob(name, main, further, runFor));
   const job = await until(`${name} Running`, async () => {
     const j = await getJob(name);
     return j.status?.phase === "Running" ? j : undefined;
   });
-  const secret = await client.get(kinds.secret, "sandbox-grant", sandboxNamespace(created as never));
+  const secret = await client.get(kinds.secret, "sandbox-credential", sandboxNamespace(created as never));
   return {
     uid: created.metadata.uid ?? "",
-    grant: grantId(created as never),
+    credential: credentialId(created as never),
     token: unb64(dataOf(secret).token),
     job,
   };
 }
 
 test("a job reads two providers' inputs, each under its own grant, and its usage is split by bytes read", async () => {
-  const { uid, grant, token, job } = await runningJob("two", "c-first", "c-second", "15s");
+  const { uid, credential, token, job } = await runningJob("two", "c-first", "c-second", "15s");
   const [c1, c2] = await Promise.all(
     ["c-first", "c-second"].map((c) => client.get<Obj>(kinds.dataContract, c, consNs)),
   );
-  assert.equal(job.status?.grant?.agreementId, c1?.status?.agreementId);
-  assert.deepEqual(job.status?.grant?.inputs, [{ name: "second", agreementId: c2?.status?.agreementId }]);
+  assert.equal(job.status?.credential?.agreementId, c1?.status?.agreementId);
+  assert.deepEqual(job.status?.credential?.inputs, [
+    { name: "second", agreementId: c2?.status?.agreementId },
+  ]);
   const read = (path: string, headers: Record<string, string> = {}) =>
     gw.app.inject({
-      url: `/v1/sandbox/${grant}/inputs/${path}`,
+      url: `/v1/sandbox/${credential}/inputs/${path}`,
       headers: { authorization: `Bearer ${token}`, ...headers },
     });
   const main = await read("turbines/data.csv", { "idempotency-key": "r1" });

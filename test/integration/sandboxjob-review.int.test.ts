@@ -1,7 +1,7 @@
 // The review flow of SandboxJobs end to end on the real control plane with
 // kube-scheduler and KWOK, S3 and PostgreSQL. KWOK pods run no code, so the
 // test plays each job while its pod is Running: it reads the input and writes
-// outputs through the gateway with the job's token from its grant Secret. An
+// outputs through the gateway with the job's token from its credential Secret. An
 // ordinary output waits for review, the provider releases it through the API
 // and the consumer downloads it with its contract token; every byte read,
 // written and downloaded is metered once (retries with the same
@@ -27,7 +27,10 @@ import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-
 import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { KubeClient, KubeConfig, dataOf, kinds, type KubeObject } from "@tds/kube";
-import { grantId, sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
+import {
+  credentialId,
+  sandboxNamespace,
+} from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
   provisionProviderAndConsumer,
   runId,
@@ -63,7 +66,7 @@ interface Status {
   credentialsSecret?: string;
   review?: { state: string; reason?: string; reviewer?: string };
   outputs?: { name: string; bytes?: number; sha256?: string }[];
-  grant?: { id: string; tokenDigest: string };
+  credential?: { id: string; tokenDigest: string };
   conditions?: { type: string; status: string; reason: string }[];
 }
 type Obj = KubeObject & { status?: Status };
@@ -251,22 +254,22 @@ after(async () => {
   await db.drop();
 });
 
-/** Creates a job, waits until its pod runs, and returns its uid, grant id and job token. */
+/** Creates a job, waits until its pod runs, and returns its uid, credential id and job token. */
 async function runningJob(
   name: string,
   runFor?: string,
-): Promise<{ uid: string; grant: string; token: string }> {
+): Promise<{ uid: string; credential: string; token: string }> {
   const created = await client.create<Obj>(kinds.sandboxJob, sandboxJob(name, runFor));
   await until(`${name} Running`, async () =>
     (await getJob(name)).status?.phase === "Running" ? true : undefined,
   );
-  const secret = await client.get(kinds.secret, "sandbox-grant", sandboxNamespace(created as never));
+  const secret = await client.get(kinds.secret, "sandbox-credential", sandboxNamespace(created as never));
   const token = unb64(dataOf(secret).token);
-  // The gateway learns the grant from status (the token's digest), never from the Secret.
-  const grant = (await getJob(name)).status?.grant;
-  assert.equal(grant?.id, grantId(created as never));
-  assert.equal(grant.tokenDigest, `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`);
-  return { uid: created.metadata.uid ?? "", grant: grantId(created as never), token };
+  // The gateway learns the credential from status (the token's digest), never from the Secret.
+  const credential = (await getJob(name)).status?.credential;
+  assert.equal(credential?.id, credentialId(created as never));
+  assert.equal(credential.tokenDigest, `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`);
+  return { uid: created.metadata.uid ?? "", credential: credentialId(created as never), token };
 }
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -309,7 +312,7 @@ test("a job reads its input and writes an output through the gateway; the provid
   const job = await runningJob("release");
   const read = (headers: Record<string, string> = {}) =>
     gw.app.inject({
-      url: `/v1/sandbox/${job.grant}/inputs/turbines/data.csv`,
+      url: `/v1/sandbox/${job.credential}/inputs/turbines/data.csv`,
       headers: { ...auth(job.token), ...headers },
     });
   const input = await read({ "idempotency-key": "read-1" });
@@ -337,7 +340,7 @@ test("a job reads its input and writes an output through the gateway; the provid
 
   const report = JSON.stringify({ meanT: 80.5 });
   for (let i = 0; i < 2; i++) {
-    const put = await putOutput(job.grant, job.token, report, { "idempotency-key": "write-1" });
+    const put = await putOutput(job.credential, job.token, report, { "idempotency-key": "write-1" });
     assert.equal(put.statusCode, 201, put.body);
   }
   const undeclared = await gw.app.inject({
@@ -440,7 +443,7 @@ test("an output that copies, embeds or names an input, or is over its size limit
     [big, Buffer.alloc(2048, 1), 413],
   ];
   for (const [job, body, status] of outputs) {
-    const put = await putOutput(job.grant, job.token, body);
+    const put = await putOutput(job.credential, job.token, body);
     assert.equal(put.statusCode, status, put.body);
   }
 
@@ -486,7 +489,7 @@ test("an output that copies, embeds or names an input, or is over its size limit
     assert.equal(r.json<{ code: string }>().code, "TDS_ERR_OUTPUT_NOT_RELEASED");
   }
   // The token stops working when the job is no longer running.
-  const late = await putOutput(copy.grant, copy.token, "later");
+  const late = await putOutput(copy.credential, copy.token, "later");
   assert.ok(late.statusCode === 401 || late.statusCode === 403, late.body);
 });
 
@@ -548,7 +551,7 @@ test("revoking the contract cuts a job's open input stream, as it cuts downloads
     new PutObjectCommand({ Bucket: `tds--${space}--${provider}`, Key: "turbines/data.csv", Body: big }),
   );
   const job = await runningJob("cut", "300s");
-  const res = await fetch(`${gw.url}/v1/sandbox/${job.grant}/inputs/turbines/data.csv`, {
+  const res = await fetch(`${gw.url}/v1/sandbox/${job.credential}/inputs/turbines/data.csv`, {
     headers: auth(job.token),
   });
   assert.equal(res.status, 200);

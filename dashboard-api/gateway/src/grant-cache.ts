@@ -2,7 +2,7 @@
 // implementation the operator runs, @tds/kube) over DataContracts (whose
 // status carries the digest of the contract token: no Secret is read),
 // DataOffers, Participants and, for the sandbox routes, SandboxJobs (whose
-// status.grant carries the job token's digest), with indexes from agreement
+// status.credential carries the job token's digest), with indexes from agreement
 // id to contract and from grant id and uid to job. A download or a sandbox
 // read then needs no API-server round trip.
 //
@@ -18,7 +18,7 @@
 // - Until the first lists are in, every call is live: correct, only slower,
 //   so readiness does not wait for the cache.
 import {
-  sandboxGrantId,
+  sandboxCredentialId,
   splitParticipantNamespace,
   type DataContract,
   type DataOffer,
@@ -29,8 +29,8 @@ import {
 import { Informer, objectKey, type KubeClient, type KubeObject, type Logger, kinds } from "@tds/kube";
 import type { ContractGrant } from "./grants.ts";
 import { contractStateOf, grantFrom, type ContractState, type GrantSource } from "./kube.ts";
-import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
-import { grantOf, view } from "./sandbox-kube.ts";
+import type { SandboxCredential, SandboxJobView, SandboxSource } from "./sandbox.ts";
+import { credentialOf, view } from "./sandbox-kube.ts";
 
 const resources = {
   contracts: kinds.dataContract,
@@ -67,7 +67,7 @@ export class GrantCache implements GrantSource, SandboxSource {
   private readonly spaces: Informer<Space>;
   private readonly sandboxJobs: Informer<Job> | undefined;
   /** grant id → job key, and job uid → job key. */
-  private readonly jobByGrant = new Map<string, string>();
+  private readonly jobByCredential = new Map<string, string>();
   private readonly jobKeyByUid = new Map<string, string>();
   /** agreement id → keys of the contracts whose status carries it (one, unless something is wrong). */
   private readonly byAgreement = new Map<string, Set<string>>();
@@ -169,11 +169,11 @@ export class GrantCache implements GrantSource, SandboxSource {
 
   // SandboxSource: from the cache when it has the job, else live (a job created a moment ago).
 
-  grant(grantId: string): Promise<SandboxGrant | undefined> {
-    const key = this.synced ? this.jobByGrant.get(grantId) : undefined;
+  credential(credentialId: string): Promise<SandboxCredential | undefined> {
+    const key = this.synced ? this.jobByCredential.get(credentialId) : undefined;
     const j = key === undefined ? undefined : this.sandboxJobs?.get(key);
-    const g = j ? grantOf(j, grantId) : undefined;
-    return g ? Promise.resolve(g) : this.liveSandboxSource().grant(grantId);
+    const g = j ? credentialOf(j, credentialId) : undefined;
+    return g ? Promise.resolve(g) : this.liveSandboxSource().credential(credentialId);
   }
 
   job(namespace: string, name: string): Promise<SandboxJobView | undefined> {
@@ -201,17 +201,17 @@ export class GrantCache implements GrantSource, SandboxSource {
   private indexJob(type: string, j: Job): void {
     const uid = j.metadata.uid;
     if (uid === undefined) return;
-    // A job's grant id is derived from its uid, so both indexes are kept by uid alone.
-    const gid = sandboxGrantId(uid);
+    // A job's credential id is derived from its uid, so both indexes are kept by uid alone.
+    const gid = sandboxCredentialId(uid);
     if (type === "delete") {
-      this.jobByGrant.delete(gid);
+      this.jobByCredential.delete(gid);
       this.jobKeyByUid.delete(uid);
       return;
     }
     const key = objectKey(j);
     this.jobKeyByUid.set(uid, key);
-    if (j.status?.grant?.id === gid) this.jobByGrant.set(gid, key);
-    else this.jobByGrant.delete(gid);
+    if (j.status?.credential?.id === gid) this.jobByCredential.set(gid, key);
+    else this.jobByCredential.delete(gid);
   }
 
   /** The grant as the cache sees it, or undefined when a piece is missing. */

@@ -1,4 +1,4 @@
-// Where SandboxJob grants come from: the SandboxJob's status.grant (the
+// Where SandboxJob credentials come from: the SandboxJob's status.credential (the
 // digest of the job token, the agreement, the outbox and the outputs, written
 // by the operator before the job starts; no Secret is read) and its contract,
 // read from the Kubernetes API on each call. The gateway serves from its
@@ -6,7 +6,7 @@
 // Read-only.
 import type { DataContract, SandboxJob } from "@tds/crds";
 import { kinds, type KubeClient, type KubeObject } from "@tds/kube";
-import type { SandboxGrant, SandboxJobView, SandboxSource } from "./sandbox.ts";
+import type { SandboxCredential, SandboxJobView, SandboxSource } from "./sandbox.ts";
 
 interface Meta {
   metadata: { name?: string; namespace?: string; uid?: string };
@@ -14,16 +14,16 @@ interface Meta {
 export type JobObj = SandboxJob & Meta;
 
 /**
- * A job's grant from its status (written by the operator before the job
+ * A job's credential from its status (written by the operator before the job
  * starts): the digest of the job token, the agreement, the outbox and the
- * outputs. Undefined when the job has no grant with this id.
+ * outputs. Undefined when the job has no credential with this id.
  */
-export function grantOf(j: JobObj, grantId: string): SandboxGrant | undefined {
-  const g = j.status?.grant;
+export function credentialOf(j: JobObj, credentialId: string): SandboxCredential | undefined {
+  const g = j.status?.credential;
   const digest = /^sha256:([0-9a-f]{64})$/.exec(g?.tokenDigest ?? "")?.[1];
-  if (g?.id !== grantId || !digest) return undefined;
+  if (g?.id !== credentialId || !digest) return undefined;
   return {
-    grantId,
+    credentialId,
     agreementId: g.agreementId,
     inputs: (g.inputs ?? []).map((i) => ({ name: i.name, agreementId: i.agreementId })),
     job: { namespace: j.metadata.namespace ?? "", name: j.metadata.name ?? "", uid: j.metadata.uid ?? "" },
@@ -52,12 +52,12 @@ export function view(j: JobObj): SandboxJobView {
 export class KubeSandboxSource implements SandboxSource {
   constructor(private readonly kube: KubeClient) {}
 
-  async grant(grantId: string): Promise<SandboxGrant | undefined> {
-    // status.grant.id is a selectable field of the CRD: the server filters.
+  async credential(credentialId: string): Promise<SandboxCredential | undefined> {
+    // status.credential.id is a selectable field of the CRD: the server filters.
     const { items } = await this.kube.list<JobObj & KubeObject>(kinds.sandboxJob, undefined, {
-      fieldSelector: `status.grant.id=${grantId}`,
+      fieldSelector: `status.credential.id=${credentialId}`,
     });
-    return items.length === 1 && items[0] ? grantOf(items[0], grantId) : undefined;
+    return items.length === 1 && items[0] ? credentialOf(items[0], credentialId) : undefined;
   }
 
   async job(namespace: string, name: string): Promise<SandboxJobView | undefined> {

@@ -17,9 +17,9 @@ import {
 } from "@tds/dashboard-api/ledger";
 import type { StreamMonitor } from "./monitor.ts";
 import { refuse } from "./refusals.ts";
-import type { SandboxGrant } from "./sandbox.ts";
+import type { SandboxCredential } from "./sandbox.ts";
 
-export type SandboxJobRef = SandboxGrant["job"];
+export type SandboxJobRef = SandboxCredential["job"];
 export type Direction = "inputs" | "outputs" | "released";
 
 const actions: Record<Direction, TransferKind["actions"]> = {

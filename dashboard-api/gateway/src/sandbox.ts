@@ -1,5 +1,5 @@
 // The gateway's SandboxJob endpoints. A running job reads its offer's objects
-// and writes its outputs with the job-scoped token of its grant Secret (the
+// and writes its outputs with the job-scoped token of its credential Secret (the
 // operator creates it in the sandbox namespace); the consumer reads released
 // outputs with its contract token.
 //   GET /v1/sandbox/{job}/inputs/{key}    job token; job Pending or Running, contract Active, key in the offer's asset;
@@ -7,7 +7,7 @@
 //   PUT /v1/sandbox/{job}/outputs/{name}  job token; streams into tds-outbox/<uid>/<name> in the
 //                                         provider's bucket and writes the manifest the operator reads
 //   GET /v1/sandbox/{uid}/outputs/{name}  contract token; only when the job's review is Released
-// {job} is the job's uid or its grant id (sha256("grant/" + uid)[0:32], the id in the job's env).
+// {job} is the job's uid or its credential id (sha256("credential/" + uid)[0:32], the id in the job's env).
 // An output is scanned as it streams for the inputs it copies, embeds or names
 // (sandbox-scan.ts); the manifest lists them, and the operator withholds
 // such outputs (sandboxjob.review.ts). Every transfer is metered and evidenced
@@ -31,15 +31,15 @@ import {
 import type { GrantSource } from "./kube.ts";
 import type { Ledger } from "@tds/dashboard-api/ledger";
 import type { StreamMonitor } from "./monitor.ts";
-import { MAIN_INPUT, sandboxGrantId, type OutputManifest } from "@tds/crds";
+import { MAIN_INPUT, sandboxCredentialId, type OutputManifest } from "@tds/crds";
 import { OutputScanner } from "./sandbox-scan.ts";
 import { InputFingerprints } from "./sandbox-inputs.ts";
 import { refuse } from "./refusals.ts";
 import { SandboxTransfers } from "./sandbox-transfers.ts";
 
-/** A job's grant, from its grant Secret and the SandboxJob. */
-export interface SandboxGrant {
-  readonly grantId: string;
+/** A job's credential, from its credential Secret and the SandboxJob. */
+export interface SandboxCredential {
+  readonly credentialId: string;
   /** The agreement of spec.contractRef: the input named main, and the outputs' contract. */
   readonly agreementId: string;
   /** The agreements of the further inputs (spec.inputs), by name. */
@@ -62,8 +62,8 @@ export interface SandboxJobView {
 }
 
 export interface SandboxSource {
-  /** The grant whose Secret carries this grant id, or undefined. */
-  grant(grantId: string): Promise<SandboxGrant | undefined>;
+  /** The credential whose Secret carries this id, or undefined. */
+  credential(credentialId: string): Promise<SandboxCredential | undefined>;
   job(namespace: string, name: string): Promise<SandboxJobView | undefined>;
   jobByUid(uid: string): Promise<SandboxJobView | undefined>;
   /** The agreement id of a contract, from its status. */
@@ -83,7 +83,7 @@ export interface SandboxRoutesOptions {
 
 export const OUTBOX_MANIFEST_DIR = ".manifest/";
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const GRANT = /^[0-9a-f]{32}$/;
+const CREDENTIAL_ID = /^[0-9a-f]{32}$/;
 const OUTPUT_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$/;
 
 const denied: Refusal = {
@@ -123,37 +123,39 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
   };
 
   /**
-   * The job's grant for a job token, checked: job not finished, and the contract of
+   * The job's credential for a job token, checked: job not finished, and the contract of
    * `input` (main: spec.contractRef; otherwise one of spec.inputs) Active and computeOnly.
    */
   const running = async (
     request: FastifyRequest,
     id: string,
     input = MAIN_INPUT,
-  ): Promise<{ grant: SandboxGrant; contract: ContractGrant } | Refusal> => {
-    const gid = UID.test(id) ? sandboxGrantId(id) : GRANT.test(id) ? id : undefined;
+  ): Promise<{ credential: SandboxCredential; contract: ContractGrant } | Refusal> => {
+    const gid = UID.test(id) ? sandboxCredentialId(id) : CREDENTIAL_ID.test(id) ? id : undefined;
     const token = bearer(request.headers.authorization);
     if (!gid || !token) return denied;
-    const grant = await opts.sandbox.grant(gid);
-    if (!grant || !tokenMatches(token, grant.tokenDigest)) return denied;
-    const job = await opts.sandbox.job(grant.job.namespace, grant.job.name);
+    const credential = await opts.sandbox.credential(gid);
+    if (!credential || !tokenMatches(token, credential.tokenDigest)) return denied;
+    const job = await opts.sandbox.job(credential.job.namespace, credential.job.name);
     // Pending counts: the pod can start before the operator's next look marks the job Running.
-    if (job?.uid !== grant.job.uid || (job.phase !== "Running" && job.phase !== "Pending"))
+    if (job?.uid !== credential.job.uid || (job.phase !== "Running" && job.phase !== "Pending"))
       return {
         status: 403,
         code: "TDS_ERR_JOB_NOT_RUNNING",
-        message: `SandboxJob ${grant.job.name} is ${job?.phase ?? "gone"}; its token works only while it runs`,
+        message: `SandboxJob ${credential.job.name} is ${job?.phase ?? "gone"}; its token works only while it runs`,
       };
     const agreementId =
-      input === MAIN_INPUT ? grant.agreementId : grant.inputs.find((i) => i.name === input)?.agreementId;
+      input === MAIN_INPUT
+        ? credential.agreementId
+        : credential.inputs.find((i) => i.name === input)?.agreementId;
     if (agreementId === undefined)
       return {
         status: 404,
         code: "TDS_ERR_INPUT_NOT_DECLARED",
-        message: `querystring/input: SandboxJob ${grant.job.name} declares no input ${input}`,
+        message: `querystring/input: SandboxJob ${credential.job.name} declares no input ${input}`,
       };
     const contract = await usable(agreementId);
-    return "status" in contract ? contract : { grant, contract };
+    return "status" in contract ? contract : { credential, contract };
   };
 
   const params = (name: string) => ({
@@ -179,7 +181,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         tags: ["gateway"],
         summary: "A running SandboxJob reads an object of its offer",
         description:
-          "Authorization: Bearer <token from the job's grant Secret>. Range is passed to the store. " +
+          "Authorization: Bearer <token from the job's credential Secret>. Range is passed to the store. " +
           "Idempotency-Key makes retries one transfer, metered once per byte (sandbox.input_bytes); the " +
           "answer carries TDS-Transfer-Id. ?input=<name> reads a further input of the job (spec.inputs), " +
           "checked against its own contract; without it, the input of spec.contractRef (main).",
@@ -208,7 +210,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
       return transfers.stream(
         request,
         reply,
-        { grant: r.contract, job: r.grant.job, direction: "inputs", bucket: r.contract.bucket, key },
+        { grant: r.contract, job: r.credential.job, direction: "inputs", bucket: r.contract.bucket, key },
         `No object ${key} in the offer`,
       );
     },
@@ -224,7 +226,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         tags: ["gateway"],
         summary: "A running SandboxJob writes a declared output to its outbox",
         description:
-          "Authorization: Bearer <token from the job's grant Secret>; Content-Length is required. The output goes " +
+          "Authorization: Bearer <token from the job's credential Secret>; Content-Length is required. The output goes " +
           "to the outbox in the provider's bucket, with a manifest (size, SHA-256, the inputs it copies, embeds " +
           "or names by their SHA-256) that the operator's review reads. An output over its maxSize is not " +
           "stored and is recorded as such, which withholds the job's outputs. Idempotency-Key makes retries " +
@@ -248,13 +250,13 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         request.body.resume();
         return refuse(reply, request, r);
       }
-      const declared = r.grant.outputs.find((o) => o.name === name);
+      const declared = r.credential.outputs.find((o) => o.name === name);
       if (!OUTPUT_NAME.test(name) || !declared) {
         request.body.resume();
         return refuse(reply, request, {
           status: 403,
           code: "TDS_ERR_OUTPUT_NOT_DECLARED",
-          message: `SandboxJob ${r.grant.job.name} declares no output ${name}`,
+          message: `SandboxJob ${r.credential.job.name} declares no output ${name}`,
         });
       }
       const length = Number(request.headers["content-length"] ?? NaN);
@@ -266,12 +268,12 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
           message: "Content-Length is required",
         });
       }
-      const t = transfers.identify(request, r.contract, r.grant.job, "outputs");
+      const t = transfers.identify(request, r.contract, r.credential.job, "outputs");
       if ("status" in t) {
         request.body.resume();
         return refuse(reply, request, t);
       }
-      const { bucket, prefix } = r.grant.outbox;
+      const { bucket, prefix } = r.credential.outbox;
       const key = `${prefix}${name}`;
       const manifest = (m: Omit<OutputManifest, "name" | "key">) =>
         opts.s3.send(
@@ -296,7 +298,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
       }
       // Every input's fingerprints first (read once per object version), so the output is scanned as it streams.
       const inputs = [r.contract];
-      for (const i of r.grant.inputs) {
+      for (const i of r.credential.inputs) {
         const c = await usable(i.agreementId);
         if ("status" in c) {
           request.body.resume();
@@ -329,7 +331,7 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
         transfers.delivered(
           r.contract,
           transfer,
-          { job: r.grant.job, direction: "outputs" },
+          { job: r.credential.job, direction: "outputs" },
           0,
           received,
           outcome,

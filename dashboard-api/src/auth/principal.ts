@@ -48,7 +48,7 @@ export type Capability =
   | "risk:read" // read the space's risk findings
   | "risk:close"; // close a risk finding, with the reason
 
-const grants: Record<Role, readonly Capability[]> = {
+const roleCapabilities: Record<Role, readonly Capability[]> = {
   "platform-admin": [
     "usage:write",
     "usage:read",
@@ -134,12 +134,12 @@ const grants: Record<Role, readonly Capability[]> = {
 
 /** Whether a role holds a capability (in a space it can see). */
 export function hasCapability(role: Role, capability: Capability): boolean {
-  return grants[role].includes(capability);
+  return roleCapabilities[role].includes(capability);
 }
 
-/** The roles granted a capability (the finance page shows its close action to these). */
-export function rolesGranted(capability: Capability): Role[] {
-  return roles.filter((r) => grants[r].includes(capability));
+/** The roles that have a capability (the finance page shows its close action to these). */
+export function rolesWith(capability: Capability): Role[] {
+  return roles.filter((r) => roleCapabilities[r].includes(capability));
 }
 
 /** Roles bound to no single space: they see every space. */
@@ -157,7 +157,7 @@ export function canSeeSpace(p: Principal, space: string): boolean {
 export function authorize(p: Principal, space: string, capability: Capability): void {
   if (!canSeeSpace(p, space))
     throw new TdsError("spaceNotFound", `Space ${space} not found`, { field: "space" });
-  if (!grants[p.role].includes(capability))
+  if (!roleCapabilities[p.role].includes(capability))
     throw new TdsError("forbidden", `Role ${p.role} may not ${capability} in space ${space}`);
 }
 

@@ -1,4 +1,4 @@
-// The catalogue as DCAT 3 in JSON-LD (https://www.w3.org/TR/vocab-dcat-3/):
+// The catalog as DCAT 3 in JSON-LD (https://www.w3.org/TR/vocab-dcat-3/):
 // a dcat:Catalog whose dcat:dataset entries are the offers, each with a
 // dcat:Distribution (media type, byte size, checksum = the content
 // identifier) and its usage policy as an ODRL offer (odrl:hasPolicy, as DCAT

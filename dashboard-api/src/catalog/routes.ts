@@ -1,7 +1,7 @@
-// Catalogue routes, mounted under /v1/spaces/:space/catalog: search with
+// Catalog routes, mounted under /v1/spaces/:space/catalog: search with
 // facets and keyset pagination, one offer, the DCAT (JSON-LD) export, and the
 // operator's internal PUT/DELETE of entries. Members of a space read its
-// catalogue; only the operator's identity (or a platform admin) writes it.
+// catalog; only the operator's identity (or a platform admin) writes it.
 import { Type } from "@sinclair/typebox";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { DECIMAL_AMOUNT, DNS1123_LABEL, DNS1123_SUBDOMAIN } from "@tds/crds";
@@ -16,7 +16,7 @@ import { withDefaults } from "../validation.ts";
 import { dcatCatalog } from "./dcat.ts";
 import { CatalogStore, decodeCursor, type SearchFilters } from "./store.ts";
 
-/** Roles that may write the catalogue: the operator's service identity and platform admins. */
+/** Roles that may write the catalog: the operator's service identity and platform admins. */
 const WRITERS: ReadonlySet<string> = new Set(["operator", "platform-admin"]);
 
 const label = Type.String({ pattern: DNS1123_LABEL, maxLength: 63 });
@@ -28,7 +28,7 @@ const offerParams = Type.Object({
 });
 const list = (maxLength: number) => Type.Array(Type.String({ minLength: 1, maxLength }), { maxItems: 50 });
 
-/** An entry as the catalogue serves it: the operator's entry, its id and its list price. */
+/** An entry as the catalog serves it: the operator's entry, its id and its list price. */
 const offerSchema = Type.Object({
   ...CatalogEntrySchema.properties,
   id: Type.String(),
@@ -37,7 +37,7 @@ const offerSchema = Type.Object({
 const facetList = Type.Array(Type.Object({ value: Type.String(), count: Type.Integer() }));
 
 export interface CatalogRoutesOptions {
-  /** The catalogue's title in the DCAT export, by space; defaults to the space name. */
+  /** The catalog's title in the DCAT export, by space; defaults to the space name. */
   readonly titleOf?: (space: string) => Promise<string | undefined>;
 }
 
@@ -48,7 +48,7 @@ function member(request: FastifyRequest, space: string): void {
 function writer(request: FastifyRequest, space: string): void {
   member(request, space);
   const p = principalOf(request);
-  if (!WRITERS.has(p.role)) throw new TdsError("forbidden", `Role ${p.role} may not write the catalogue`);
+  if (!WRITERS.has(p.role)) throw new TdsError("forbidden", `Role ${p.role} may not write the catalog`);
 }
 
 export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugin, opts, done) => {
@@ -60,9 +60,9 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugi
     {
       schema: {
         operationId: "searchCatalog",
-        tags: ["catalogue"],
+        tags: ["catalog"],
         summary:
-          "Search the space's catalogue: full text over title, description and keywords (Chinese and English), facets, keyset pagination",
+          "Search the space's catalog: full text over title, description and keywords (Chinese and English), facets, keyset pagination",
         params: spaceParams,
         querystring: withDefaults(
           {
@@ -117,8 +117,8 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugi
     {
       schema: {
         operationId: "getDcatCatalog",
-        tags: ["catalogue"],
-        summary: "The catalogue as a DCAT 3 dcat:Catalog in JSON-LD (application/ld+json)",
+        tags: ["catalog"],
+        summary: "The catalog as a DCAT 3 dcat:Catalog in JSON-LD (application/ld+json)",
         params: spaceParams,
         response: {
           200: {
@@ -132,7 +132,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugi
       const { space } = request.params;
       member(request, space);
       const offers = await store().all(space);
-      const title = (await opts.titleOf?.(space)) ?? `Catalogue of data space ${space}`;
+      const title = (await opts.titleOf?.(space)) ?? `Catalog of data space ${space}`;
       return reply.type("application/ld+json").send(JSON.stringify(dcatCatalog(space, title, offers)));
     },
   );
@@ -142,8 +142,8 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugi
     {
       schema: {
         operationId: "getCatalogEntry",
-        tags: ["catalogue"],
-        summary: "One catalogue entry",
+        tags: ["catalog"],
+        summary: "One catalog entry",
         params: offerParams,
         response: { 200: offerSchema, "4xx": problemResponse },
       },
@@ -152,7 +152,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugi
       const { space, namespace, name } = request.params;
       member(request, space);
       const offer = await store().get(space, namespace, name);
-      if (!offer) throw new TdsError("notFound", `Offer ${namespace}/${name} is not in the catalogue`);
+      if (!offer) throw new TdsError("notFound", `Offer ${namespace}/${name} is not in the catalog`);
       return offer;
     },
   );
@@ -162,7 +162,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugi
     {
       schema: {
         operationId: "putCatalogEntry",
-        tags: ["catalogue"],
+        tags: ["catalog"],
         summary: "Internal (the operator): publish or update a Ready offer. Idempotent",
         params: offerParams,
         body: CatalogEntrySchema,
@@ -177,7 +177,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugi
         throw new TdsError("validation", "body space, namespace and name must match the path", {
           field: "body",
         });
-      // The offer's own price first, so no catalogue entry is ever without its price on record.
+      // The offer's own price first, so no catalog entry is ever without its price on record.
       await app.tx(async (c) => {
         await registerSpace(c, space);
         await recordOfferPrice(c, b);
@@ -192,7 +192,7 @@ export const catalogRoutes: FastifyPluginCallback<CatalogRoutesOptions> = (plugi
     {
       schema: {
         operationId: "deleteCatalogEntry",
-        tags: ["catalogue"],
+        tags: ["catalog"],
         summary: "Internal (the operator): withdraw an offer. Idempotent: a missing entry is not an error",
         params: offerParams,
         response: { 204: { type: "null" }, "4xx": problemResponse },

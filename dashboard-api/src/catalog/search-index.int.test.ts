@@ -1,4 +1,4 @@
-// The catalogue's search index against the real PostgreSQL: its answers are
+// The catalog's search index against the real PostgreSQL: its answers are
 // the scan's (CatalogStore.scanSearch, today's query) for text, prefixes with
 // several expansions, filters, facets and every page; it follows publishes,
 // updates and withdrawals made through another replica (another pool, so

@@ -1,5 +1,5 @@
-// The catalogue's search index: one per API process and space, in memory,
-// derived from catalog_offers (docs/performance.md, "Catalogue search").
+// The catalog's search index: one per API process and space, in memory,
+// derived from catalog_offers (docs/performance.md, "Catalog search").
 //
 // It holds, per offer, the lexemes of its search and title vectors (inverted:
 // lexeme -> offers), its facet values, list price, publication time and id,
@@ -420,7 +420,7 @@ export interface Match {
   facets: IndexPage["facets"];
 }
 
-/** The index of one space's catalogue at one version. */
+/** The index of one space's catalog at one version. */
 class SpaceIndex {
   version = "-1";
   /** Bumped whenever slots change, so a search that awaited knows its slots are stale. */
@@ -1033,7 +1033,7 @@ export class CatalogIndex {
   constructor(private readonly pool: Pool) {}
 
   /**
-   * One page of a search, or undefined when the catalogue kept changing
+   * One page of a search, or undefined when the catalog kept changing
    * under three attempts (the caller then scans). `fetchPage` reads the
    * page's offers and the space's version in one statement.
    */
@@ -1178,7 +1178,7 @@ export class CatalogIndex {
 }
 
 const indexes = new WeakMap<Pool, CatalogIndex>();
-/** The process's index of the catalogue in this pool's database. */
+/** The process's index of the catalog in this pool's database. */
 export function catalogIndex(pool: Pool): CatalogIndex {
   let index = indexes.get(pool);
   if (!index) {

@@ -1,8 +1,8 @@
-// The catalogue in PostgreSQL (migrations/0000000000003_catalog.sql): upsert and
+// The catalog in PostgreSQL (migrations/0000000000003_catalog.sql): upsert and
 // delete by the operator, and search with filters, facets and keyset
 // pagination. The order is total (ties broken by the offer's namespace/name),
 // so a cursor names an exact position and pages never repeat or skip a row
-// while the catalogue is unchanged.
+// while the catalog is unchanged.
 import type { Pool } from "pg";
 import type { CatalogEntry } from "@tds/wire";
 import { documentTokens, searchQuery } from "./tokens.ts";
@@ -199,7 +199,7 @@ export class CatalogStore {
    * One page of a search, from the process's index of the space
    * (search-index.ts); the page's offers are read from catalog_offers, in
    * the statement that checks the index is current. Falls back to the scan
-   * when the catalogue keeps changing under the search.
+   * when the catalog keeps changing under the search.
    */
   async search(space: string, f: SearchFilters, limit: number, cursor?: Cursor): Promise<SearchPage> {
     const found = await catalogIndex(this.pool).search(space, f, limit, cursor, async (ids) => {

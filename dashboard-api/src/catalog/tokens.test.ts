@@ -1,4 +1,4 @@
-// The catalogue tokeniser: Chinese bigrams, English words, queries.
+// The catalog tokeniser: Chinese bigrams, English words, queries.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { documentTokens, searchQuery } from "./tokens.ts";

@@ -1,4 +1,4 @@
-// Search tokens for the catalogue, the same for documents and queries, and
+// Search tokens for the catalog, the same for documents and queries, and
 // independent of the database's locale and parser: Chinese, Japanese and
 // Korean runs become single characters plus overlapping bigrams (the usual
 // n-gram approach for unsegmented scripts), everything else lowercase words

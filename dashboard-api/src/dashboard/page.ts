@@ -3,7 +3,7 @@
 // tab. Every amount it shows is a string from the statements API (computed there,
 // exactly, in the currency's minor units); the page only groups digits. Quantities are
 // turned into billing units with BigInt, the charts alone use floating point.
-import { rolesGranted } from "../auth/principal.ts";
+import { rolesWith } from "../auth/principal.ts";
 import { claimName } from "../auth/tokens.ts";
 import { meters } from "../metering/meters.ts";
 import { PRICED_QUANTITY_SCALE } from "../statements/statement.ts";
@@ -33,7 +33,7 @@ const config = {
     ]),
   ),
   scale: PRICED_QUANTITY_SCALE,
-  closers: rolesGranted("statements:write"),
+  closers: rolesWith("statements:write"),
   claim: claimName,
   roundingRule,
 };

@@ -2,7 +2,7 @@
 // default. As provider it agrees only what a Decider agrees (the contract
 // decision of the space) and terminates otherwise; it never sends an offer of
 // its own nor accepts a counter-offer (a TDS offer's terms are those the
-// catalogue publishes). As consumer it accepts the provider's offer and
+// catalog publishes). As consumer it accepts the provider's offer and
 // verifies its agreement. As transfer provider it starts at once, with the
 // data address the Decider hands out.
 import type { DspBehaviour, NegotiationAction, TransferAction } from "./engine.ts";
@@ -44,7 +44,7 @@ export function defaultBehaviour(decider: Decider): DspBehaviour {
           return [
             {
               do: "terminate",
-              reason: "Counter-offers are not accepted: the catalogue's offer is the only one",
+              reason: "Counter-offers are not accepted: the catalog's offer is the only one",
             },
           ];
         case "verified":

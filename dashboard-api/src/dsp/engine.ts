@@ -3,7 +3,7 @@
 // goes out), and it acts on its own afterwards (offer, agree, start, ...),
 // sending each follow-up message asynchronously after the answer, with a short
 // delay and retries. What it does on its own is decided by a DspBehaviour: the
-// TDS default (catalogue offers, the contract decision, HttpData-PULL through
+// TDS default (catalog offers, the contract decision, HttpData-PULL through
 // the gateway), or a script given to buildApp (the TCK's fixtures use one).
 import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";

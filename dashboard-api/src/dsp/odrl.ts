@@ -1,8 +1,8 @@
 // A published offer's usage policy as an ODRL offer in the compact DSP
-// 2025-1 form, and the DSP catalogue (Catalog, Dataset, Distribution) built
-// from the TDS catalogue. A term of the catalogue entry that has no ODRL
+// 2025-1 form, and the DSP catalog (Catalog, Dataset, Distribution) built
+// from the TDS catalog. A term of the catalog entry that has no ODRL
 // translation here makes the whole offer untranslatable: it is left out of
-// the DSP catalogue and cannot be negotiated over DSP (fails closed), rather
+// the DSP catalog and cannot be negotiated over DSP (fails closed), rather
 // than be offered without that term. Pure.
 import { offerIri } from "../catalog/dcat.ts";
 import type { CatalogOffer } from "../catalog/store.ts";
@@ -23,11 +23,11 @@ const PRICE_OPERANDS: Readonly<Record<string, string>> = {
   perSandboxCPUHour: `${TDS}perSandboxCPUHour`,
 };
 
-/** The DSP dataset id of a catalogue offer: the offer's IRI, as in the DCAT export. */
+/** The DSP dataset id of a catalog offer: the offer's IRI, as in the DCAT export. */
 export const datasetIdOf = offerIri;
 export const offerIdOf = (o: CatalogOffer): string => `${offerIri(o)}:policy`;
 
-/** The catalogue entry an id names, if it is one of this space's offer IRIs. */
+/** The catalog entry an id names, if it is one of this space's offer IRIs. */
 export function parseDatasetId(space: string, id: string): { namespace: string; name: string } | undefined {
   const prefix = `urn:tds:${space}:offer:`;
   if (!id.startsWith(prefix)) return undefined;
@@ -37,7 +37,7 @@ export function parseDatasetId(space: string, id: string): { namespace: string; 
 
 export type Translation = { ok: true; offer: Json } | { ok: false; reason: string };
 
-/** The offer's usage policy in ODRL, without `target` (as a catalogue lists it). */
+/** The offer's usage policy in ODRL, without `target` (as a catalog lists it). */
 export function usagePolicy(o: CatalogOffer): Translation {
   const constraint: Json[] = [{ leftOperand: "purpose", operator: "isAnyOf", rightOperand: [...o.purposes] }];
   if (o.validity?.notBefore)

@@ -138,7 +138,7 @@ test("every DSP request is authenticated: none, unknown, foreign and non-partici
   }
 });
 
-test("the catalogue lists published offers with their ODRL policy and leaves out what ODRL cannot state", async () => {
+test("the catalog lists published offers with their ODRL policy and leaves out what ODRL cannot state", async () => {
   const a = await app();
   try {
     const r = await a.inject({

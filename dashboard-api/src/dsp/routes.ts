@@ -53,7 +53,7 @@ export interface DspRoutesOptions {
   readonly config: DspConfigSource;
   readonly verifyToken: TokenVerifier;
   readonly behaviour: DspBehaviour;
-  /** The public origin of this API (scheme://host:port), used in callback addresses and catalogues. */
+  /** The public origin of this API (scheme://host:port), used in callback addresses and catalogs. */
   readonly publicUrl: string;
   readonly stepDelayMs?: number;
   /** Gateway tokens of single transfers; told of every transfer state change. */
@@ -86,7 +86,7 @@ function areaOf(url: string): ErrorType {
 
 export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, done) => {
   const store = new DspStore(app.pool());
-  const catalogue = new CatalogStore(app.pool());
+  const catalogStore = new CatalogStore(app.pool());
   const configOf = (space: string) => currentDspConfig(opts.config)[space];
   const counterpartyOf = (space: string, id: string) =>
     configOf(space)?.counterparties.find((c) => c.id === id);
@@ -185,12 +185,12 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
     }),
   );
 
-  // ---- catalogue ----
+  // ---- catalog ----
   route("POST", "/2025-1/catalog/request", async (_r, _c, space, body) => {
     requireType(body, "CatalogRequestMessage");
     return {
       status: 200,
-      body: catalog(space, await catalogue.all(space), {
+      body: catalog(space, await catalogStore.all(space), {
         endpointURL: base(space),
         participantId: self(space).participantId,
       }),
@@ -198,7 +198,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
   });
   const findOffer = async (space: string, id: string) => {
     const ref = parseDatasetId(space, id);
-    return ref ? catalogue.get(space, ref.namespace, ref.name) : undefined;
+    return ref ? catalogStore.get(space, ref.namespace, ref.name) : undefined;
   };
   route("GET", "/2025-1/catalog/datasets/:id", async (request, _c, space) => {
     const { id } = request.params as { id: string };
@@ -206,7 +206,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
     const d = o
       ? dataset(o, { endpointURL: base(space), participantId: self(space).participantId })
       : undefined;
-    if (!d) throw new DspRefusal(404, "TDS_ERR_NOT_FOUND", `Dataset ${id} is not in this catalogue`);
+    if (!d) throw new DspRefusal(404, "TDS_ERR_NOT_FOUND", `Dataset ${id} is not in this catalog`);
     return { status: 200, body: { "@context": [DSP_CONTEXT], ...d } };
   });
 
@@ -228,8 +228,7 @@ export const dspRoutes: FastifyPluginCallback<DspRoutesOptions> = (app, opts, do
     const d = o
       ? dataset(o, { endpointURL: base(space), participantId: self(space).participantId })
       : undefined;
-    if (!o || !d)
-      throw new DspRefusal(404, "TDS_ERR_NOT_FOUND", `Dataset ${target} is not in this catalogue`);
+    if (!o || !d) throw new DspRefusal(404, "TDS_ERR_NOT_FOUND", `Dataset ${target} is not in this catalog`);
     if (offerId !== offerIdOf(o))
       throw new DspRefusal(
         400,

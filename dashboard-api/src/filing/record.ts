@@ -67,7 +67,7 @@ const FiledOffer = Type.Object(
     regionOfOrigin: Type.String(),
     accessMode: Nullable(Type.String()),
     personalData: Type.Boolean(),
-    published: Type.Boolean({ description: "The offer is Ready (in the catalogue)" }),
+    published: Type.Boolean({ description: "The offer is Ready (in the catalog)" }),
     contentId: Nullable(Type.String()),
   },
   { additionalProperties: false },

@@ -1,4 +1,4 @@
-// The meter catalogue: every meter's base unit (what events carry, as an integer)
+// The meter catalog: every meter's base unit (what events carry, as an integer)
 // and the billing unit that price sheets quote, with the exact integer factor between them.
 // The names are @tds/wire's meterNames, which usage events are validated by; each has an entry here.
 import type { MeterName } from "@tds/wire";

@@ -238,7 +238,7 @@ export async function upsertPriceSheet(
   return { sheetId, repriced };
 }
 
-/** A DataOffer's own price (spec.price) as the operator publishes it to the catalogue. */
+/** A DataOffer's own price (spec.price) as the operator publishes it to the catalog. */
 export interface OfferPriceInput {
   readonly space: string;
   /** The provider participant. */

@@ -204,7 +204,7 @@ export class ApiClient {
     try {
       await this.send("PUT", ApiClient.offerPath(entry.space, entry.namespace, entry.name), { json: entry });
     } catch (err) {
-      throw new Error(`cannot publish offer ${entry.namespace}/${entry.name} to the catalogue`, {
+      throw new Error(`cannot publish offer ${entry.namespace}/${entry.name} to the catalog`, {
         cause: err,
       });
     }
@@ -216,7 +216,7 @@ export class ApiClient {
       await this.send("DELETE", ApiClient.offerPath(space, namespace, name));
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) return;
-      throw new Error(`cannot withdraw offer ${namespace}/${name} from the catalogue`, { cause: err });
+      throw new Error(`cannot withdraw offer ${namespace}/${name} from the catalog`, { cause: err });
     }
   }
 

@@ -5,7 +5,7 @@ import { Type, type Static } from "@sinclair/typebox";
 
 export const usageEventType = "dev.tds.usage.v1";
 
-/** Every meter an event may name; the API's meter catalogue (metering/meters.ts) prices each. */
+/** Every meter an event may name; the API's meter catalog (metering/meters.ts) prices each. */
 export const meterNames = [
   "storage.byte_seconds",
   "transfer.bytes",

@@ -47,7 +47,7 @@ export interface Deps {
   readonly spaceSelector?: string;
   readonly store: ObjectStore;
   readonly settings: Settings;
-  /** The API client (catalogue, evidence log, usage, the gateway's counts); undefined when not configured. */
+  /** The API client (catalog, evidence log, usage, the gateway's counts); undefined when not configured. */
   readonly api?: ApiClient;
   /** Written into each contract's credentials Secret (TDS_GATEWAY_URL); may be empty. */
   readonly gatewayUrl?: string;

@@ -156,20 +156,21 @@ export async function addFinalizer(
   obj.metadata.finalizers = patched.metadata.finalizers;
 }
 
-/** Removes a finalizer with a JSON merge patch conditioned on the resourceVersion. */
+/** Removes finalizers (one, or several at once) with a JSON merge patch conditioned on the resourceVersion. */
 export async function removeFinalizer(
   ctx: Context,
   resource: ResourceType,
   obj: KubeObject,
-  finalizer: string,
+  finalizer: string | readonly string[],
 ): Promise<void> {
+  const gone = typeof finalizer === "string" ? [finalizer] : finalizer;
   const finalizers = obj.metadata.finalizers ?? [];
-  if (!finalizers.includes(finalizer)) return;
+  if (!finalizers.some((f) => gone.includes(f))) return;
   ctx.beforeWrite(`remove finalizer ${resource.kind} ${obj.metadata.name ?? ""}`);
   await ctx.client.mergePatch(resource, obj.metadata.name ?? "", obj.metadata.namespace, {
     metadata: {
       resourceVersion: obj.metadata.resourceVersion,
-      finalizers: finalizers.filter((f) => f !== finalizer),
+      finalizers: finalizers.filter((f) => !gone.includes(f)),
     },
   });
 }

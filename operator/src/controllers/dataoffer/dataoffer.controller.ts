@@ -1,7 +1,7 @@
 // DataOffer reconciler: validates the offer against its provider and the
 // space's rules (policy/offer-rules.ts), checks the asset exists in the
 // provider's own bucket and derives its content identifier, publishes a Ready
-// offer to the dashboard API's catalogue and withdraws it (finalizer) when it
+// offer to the dashboard API's catalog and withdraws it (finalizer) when it
 // stops being Ready or is deleted. Publication, rejection and withdrawal are
 // evidence, appended before the status that announces them (the shared
 // lifecycle helper); ids derive from the offer's uid and the change, so a
@@ -39,7 +39,13 @@ import { participantFacts, spaceRules } from "@tds/crds/policy";
 import { validateOffer } from "../../policy/offer-rules.ts";
 import { assetManifest, assetObjects } from "./dataoffer.asset.ts";
 
-export const OFFER_FINALIZER = "tds.dev/offer-catalogue";
+export const OFFER_FINALIZER = "tds.dev/offer-catalog";
+/**
+ * The same finalizer under its name before the catalog rename (docs/glossary.md).
+ * An offer made by an earlier operator still holds it; deletion withdraws such an
+ * offer too and removes both, so it is never stuck. It is never added.
+ */
+export const PRE_RENAME_OFFER_FINALIZER = "tds.dev/offer-catalogue";
 
 type OfferObject = DataOffer & KubeObject;
 const DECISIONS = { one: "decision", many: "decisions" } as const;
@@ -114,9 +120,9 @@ export class DataOfferReconciler implements Reconciler {
       next.conditions = setCondition(next.conditions, {
         type: "Published",
         status: "False",
-        reason: "CatalogueNotConfigured",
+        reason: "CatalogNotConfigured",
         message:
-          "The dashboard API is not configured (TDS_DASHBOARD_URL): the offer is valid but not in the catalogue, and its evidence is pending",
+          "The dashboard API is not configured (TDS_DASHBOARD_URL): the offer is valid but not in the catalog, and its evidence is pending",
         observedGeneration: o.metadata.generation ?? 0,
       });
       return this.status(
@@ -129,7 +135,7 @@ export class DataOfferReconciler implements Reconciler {
       );
     }
     const generation = o.metadata.generation ?? 0;
-    const catalogueId = `${where.space}/${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
+    const catalogId = `${where.space}/${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
     const entryAt = (at: string): CatalogEntry =>
       this.catalogEntry(
         o,
@@ -140,20 +146,20 @@ export class DataOfferReconciler implements Reconciler {
         at,
         verdict.effectivePolicy?.accessMode ?? "download",
       );
-    const inCatalogue = findCondition(base.conditions, "Published");
+    const inCatalog = findCondition(base.conditions, "Published");
     let publishedAt = contentChanged || !base.publishedAt ? rfc3339(new Date()) : base.publishedAt;
     let latestEvidence = base.latestEvidence;
-    // The status announces the catalogue entry only once it and its evidence exist, so a
+    // The status announces the catalog entry only once it and its evidence exist, so a
     // status that already announces this generation and content needs nothing sent.
     const announced =
       !contentChanged &&
-      inCatalogue?.status === "True" &&
-      inCatalogue.observedGeneration === generation &&
-      base.catalogueId === catalogueId &&
+      inCatalog?.status === "True" &&
+      inCatalog.observedGeneration === generation &&
+      base.catalogId === catalogId &&
       latestEvidence !== undefined;
     if (!announced) {
       try {
-        // Evidence first, then the catalogue: an offer is never offered without its record.
+        // Evidence first, then the catalog: an offer is never offered without its record.
         const recorded = await recordLifecycle(ctx, api, {
           space: where.space,
           object: o,
@@ -172,22 +178,22 @@ export class DataOfferReconciler implements Reconciler {
         ctx.log.warn("cannot publish offer", { offer: o.metadata.name, err: errorText(err) });
         return { requeueAfterMs: 5_000 };
       }
-      ctx.log.info("offer published", { offer: o.metadata.name, catalogueId });
+      ctx.log.info("offer published", { offer: o.metadata.name, catalogId });
     }
     const next: DataOfferStatus = {
       ...base,
       publishedAt,
-      catalogueId,
+      catalogId,
       ...(latestEvidence ? { latestEvidence } : {}),
     };
     next.conditions = setCondition(next.conditions, {
       type: "Published",
       status: "True",
-      reason: "InCatalogue",
-      message: "The offer is in the space's catalogue",
+      reason: "InCatalog",
+      message: "The offer is in the space's catalog",
       observedGeneration: generation,
     });
-    return this.status(o, ctx, next, "Published", `In the catalogue as ${catalogueId}`, rescan);
+    return this.status(o, ctx, next, "Published", `In the catalog as ${catalogId}`, rescan);
   }
 
   private catalogEntry(
@@ -232,14 +238,14 @@ export class DataOfferReconciler implements Reconciler {
   }
 
   private unpublished(s: DataOfferStatus): DataOfferStatus {
-    const { catalogueId: _c, publishedAt: _p, ...rest } = s;
+    const { catalogId: _c, publishedAt: _p, ...rest } = s;
     rest.conditions = (rest.conditions ?? []).filter((c) => c.type !== "Published");
     return rest;
   }
 
   /**
    * An offer that is not (or no longer) publishable: withdrawn from the
-   * catalogue if it was in it, the rule it breaks recorded (once per
+   * catalog if it was in it, the rule it breaks recorded (once per
    * generation and reason), then the status. A missing asset is a state of
    * the data, not a decision, so it is not recorded as a rejection.
    */
@@ -299,7 +305,7 @@ export class DataOfferReconciler implements Reconciler {
     return this.status(o, ctx, next, reason, message, requeueAfterMs);
   }
 
-  /** Removes a published offer from the catalogue and records the withdrawal; returns its entry. */
+  /** Removes a published offer from the catalog and records the withdrawal; returns its entry. */
   private async unpublish(
     o: OfferObject,
     ctx: Context,
@@ -307,8 +313,8 @@ export class DataOfferReconciler implements Reconciler {
     reason: string,
   ): Promise<EvidencePointer | undefined> {
     const publishedAt = o.status?.publishedAt;
-    if (!o.status?.catalogueId || !publishedAt || !this.deps.api) return undefined;
-    // The catalogue first: an offer that broke a rule must stop being offered at once.
+    if (!o.status?.catalogId || !publishedAt || !this.deps.api) return undefined;
+    // The catalog first: an offer that broke a rule must stop being offered at once.
     await this.deps.api.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
     const recorded = await recordLifecycle(ctx, this.deps.api, {
       space,
@@ -347,7 +353,10 @@ export class DataOfferReconciler implements Reconciler {
   }
 
   private async finalize(o: OfferObject, ctx: Context, space: string): Promise<Result | undefined> {
-    if (!(o.metadata.finalizers ?? []).includes(OFFER_FINALIZER)) return undefined;
+    const held = (o.metadata.finalizers ?? []).filter(
+      (f) => f === OFFER_FINALIZER || f === PRE_RENAME_OFFER_FINALIZER,
+    );
+    if (held.length === 0) return undefined;
     const api = this.deps.api;
     if (api) {
       await api.withdraw(space, o.metadata.namespace ?? "", o.metadata.name ?? "");
@@ -368,7 +377,7 @@ export class DataOfferReconciler implements Reconciler {
         "The dashboard API is not configured: the withdrawal of this offer is not in the evidence log",
       );
     }
-    await removeFinalizer(ctx, kinds.dataOffer, o, OFFER_FINALIZER);
+    await removeFinalizer(ctx, kinds.dataOffer, o, held);
     return undefined;
   }
 }

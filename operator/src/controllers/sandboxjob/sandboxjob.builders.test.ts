@@ -263,18 +263,18 @@ test("placement settings: parsed from the environment, errors name the variable"
   assert.deepEqual(sandboxPlacementFromEnv({}), { nodeSelector: {}, tolerations: [] });
 });
 
-test("several inputs: the grant names each further input's agreement and the pod their names", () => {
+test("several inputs: the credential names each further input's agreement and the pod their names", () => {
   const j = job({ inputs: [{ name: "second", contractRef: { name: "c2" } }] });
   const children = buildSandbox({ ...inputs(j), inputs: [{ name: "second", agreementId: "agr-2" }] });
-  assert.equal(children.grant.agreementId, "agr-1");
-  assert.deepEqual(children.grant.inputs, [{ name: "second", agreementId: "agr-2" }]);
+  assert.equal(children.credential.agreementId, "agr-1");
+  assert.deepEqual(children.credential.inputs, [{ name: "second", agreementId: "agr-2" }]);
   const spec = (children.job.spec as { template: { spec: unknown } }).template.spec as {
     containers: { env: { name: string; value?: string }[] }[];
   };
   assert.equal(spec.containers[0]?.env.find((e) => e.name === "TDS_INPUTS")?.value, "main,second");
-  // One input: no TDS_INPUTS, no grant.inputs (the grant is what it was).
+  // One input: no TDS_INPUTS, no credential.inputs (the credential is what it was).
   const single = buildSandbox(inputs());
-  assert.equal(single.grant.inputs, undefined);
+  assert.equal(single.credential.inputs, undefined);
   const env =
     ((single.job.spec as { template: { spec: unknown } }).template.spec as typeof spec).containers[0]?.env ??
     [];

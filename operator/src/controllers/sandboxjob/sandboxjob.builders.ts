@@ -1,14 +1,14 @@
 // Desired state of a SandboxJob's sandbox, as pure functions: the fresh
 // namespace (Pod Security restricted, enforced), a ResourceQuota and a
 // LimitRange that admit exactly the job's pod, NetworkPolicies that deny all
-// ingress and all egress but DNS and the gateway, the job-scoped grant
+// ingress and all egress but DNS and the gateway, the job-scoped credential
 // Secret, and the Job with a restricted pod placed where the provider runs
 // sandboxes. Also the limits (resources, deadline) checked against the space,
 // and the usage of a run: measured from the kubelet's summary, or reserved.
 import { createHash } from "node:crypto";
 import {
   MAIN_INPUT,
-  sandboxGrantId,
+  sandboxCredentialId,
   type DataSpace,
   type SandboxJob,
   type SandboxJobStatus,
@@ -28,8 +28,8 @@ import {
 import { defaultSandboxPlacement, type GatewaySelector, type SandboxPlacement } from "../placement.ts";
 
 export const SANDBOX_JOB_LABEL = "tds.dev/sandbox-job";
-export const SANDBOX_GRANT_LABEL = "tds.dev/sandbox-grant";
-export const GRANT_SECRET = "sandbox-grant";
+export const SANDBOX_CREDENTIAL_LABEL = "tds.dev/sandbox-credential";
+export const CREDENTIAL_SECRET = "sandbox-credential";
 export const JOB_NAME = "sandbox";
 /** The uid and gid sandbox containers run as (distroless "nonroot"). */
 export const SANDBOX_UID = 65532;
@@ -41,9 +41,9 @@ export function sandboxNamespace(job: SandboxJob): string {
   return `tds-sbx-${createHash("sha256").update(uid).digest("hex").slice(0, 16)}`;
 }
 
-/** The id of the job's grant at the gateway (in URLs, status.grant.id and the grant Secret's label). */
-export function grantId(job: SandboxJob): string {
-  return sandboxGrantId(job.metadata.uid ?? "");
+/** The id of the job's credential at the gateway (in URLs, status.credential.id and the credential Secret's label). */
+export function credentialId(job: SandboxJob): string {
+  return sandboxCredentialId(job.metadata.uid ?? "");
 }
 
 export interface SandboxLimits {
@@ -126,7 +126,7 @@ export interface SandboxInputs {
   readonly agreementId: string;
   /** The agreements of spec.inputs, by input name, in spec order. */
   readonly inputs?: readonly { readonly name: string; readonly agreementId: string }[];
-  /** The job-scoped token (random, kept in the grant Secret). */
+  /** The job-scoped token (random, kept in the credential Secret). */
   readonly token: string;
   readonly outbox: { readonly bucket: string; readonly prefix: string };
   /** The DataSpace, which owns the cluster-scoped namespace (cleanup with the space). */
@@ -180,19 +180,19 @@ export function sandboxQuota(limits: Pick<SandboxLimits, "cpu" | "memory">): Rec
 /** The restricted pod the job runs; exported so tests can submit it (and variants) to admission. */
 export function sandboxPodSpec(inp: SandboxInputs): Record<string, unknown> {
   const { job, limits } = inp;
-  const grant = grantId(job);
+  const credential = credentialId(job);
   const base = inp.gatewayUrl.replace(/\/+$/, "");
   const env = [
     ...(job.spec.env ?? []),
-    { name: "TDS_INPUT_URL", value: `${base}/v1/sandbox/${grant}/inputs/` },
-    { name: "TDS_OUTPUT_URL", value: `${base}/v1/sandbox/${grant}/outputs/` },
+    { name: "TDS_INPUT_URL", value: `${base}/v1/sandbox/${credential}/inputs/` },
+    { name: "TDS_OUTPUT_URL", value: `${base}/v1/sandbox/${credential}/outputs/` },
     // The inputs' names: main (spec.contractRef), then spec.inputs, read with ?input=<name>.
     ...(job.spec.inputs?.length
       ? [{ name: "TDS_INPUTS", value: [MAIN_INPUT, ...job.spec.inputs.map((i) => i.name)].join(",") }]
       : []),
     {
       name: "TDS_GATEWAY_TOKEN",
-      valueFrom: { secretKeyRef: { name: GRANT_SECRET, key: "token" } },
+      valueFrom: { secretKeyRef: { name: CREDENTIAL_SECRET, key: "token" } },
     },
   ];
   const resources = { cpu: limits.cpu, memory: limits.memory };
@@ -246,13 +246,13 @@ export interface SandboxChildren {
   readonly quota: KubeObject;
   readonly limitRange: KubeObject;
   readonly networkPolicies: KubeObject[];
-  readonly grantSecret: KubeObject;
-  /** The grant as status.grant shows it to the gateway: the token's digest, never the token. */
-  readonly grant: SandboxGrant;
+  readonly credentialSecret: KubeObject;
+  /** The credential as status.credential shows it to the gateway: the token's digest, never the token. */
+  readonly credential: SandboxCredential;
   readonly job: KubeObject;
 }
 
-export type SandboxGrant = NonNullable<SandboxJobStatus["grant"]>;
+export type SandboxCredential = NonNullable<SandboxJobStatus["credential"]>;
 
 export function buildSandbox(inp: SandboxInputs): SandboxChildren {
   const spaceName = inp.space.metadata.name ?? "";
@@ -272,13 +272,13 @@ export function buildSandbox(inp: SandboxInputs): SandboxChildren {
       { cpu: inp.limits.cpu, memory: inp.limits.memory },
     ),
     networkPolicies: sandboxNetworkPolicies(ns, spaceName, l, inp.gateway),
-    grantSecret: {
+    credentialSecret: {
       apiVersion: "v1",
       kind: "Secret",
       metadata: {
-        name: GRANT_SECRET,
+        name: CREDENTIAL_SECRET,
         namespace: ns,
-        labels: { ...l, [SANDBOX_GRANT_LABEL]: grantId(inp.job) },
+        labels: { ...l, [SANDBOX_CREDENTIAL_LABEL]: credentialId(inp.job) },
       },
       type: "Opaque",
       stringData: {
@@ -292,8 +292,8 @@ export function buildSandbox(inp: SandboxInputs): SandboxChildren {
         outputs: JSON.stringify(outputs),
       },
     },
-    grant: {
-      id: grantId(inp.job),
+    credential: {
+      id: credentialId(inp.job),
       tokenDigest: `sha256:${createHash("sha256").update(inp.token, "utf8").digest("hex")}`,
       agreementId: inp.agreementId,
       ...(inp.inputs?.length

@@ -1,6 +1,6 @@
 // SandboxJob reconciler: for a job whose contracts are Active and whose offers
 // are computeOnly (sandboxjob.inputs.ts), creates the sandbox (namespace,
-// quota and limits, NetworkPolicies, grant Secret, then the Job once the quota
+// quota and limits, NetworkPolicies, credential Secret, then the Job once the quota
 // is in force; sandboxjob.sandbox.ts), follows the Job through Pending,
 // Running and Succeeded/Failed and samples the pod's usage
 // (sandboxjob.run.ts), meters the run (sandboxjob.metering.ts), collects the

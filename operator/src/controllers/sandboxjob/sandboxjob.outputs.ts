@@ -16,7 +16,7 @@ import {
 import { dataOf, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";
-import { GRANT_SECRET, sandboxNamespace } from "./sandboxjob.builders.ts";
+import { CREDENTIAL_SECRET, sandboxNamespace } from "./sandboxjob.builders.ts";
 import { OUTPUT_MANIFEST_DIR, autoWithhold, outboxPrefix, type OutputManifest } from "./sandboxjob.review.ts";
 import type { JobObject } from "./sandboxjob.status.ts";
 
@@ -78,7 +78,7 @@ export async function collectOutputs(
 }
 
 async function outboxBucket(ctx: Context, deps: Deps, job: JobObject): Promise<string | undefined> {
-  const secret = await ctx.client.find(kinds.secret, GRANT_SECRET, sandboxNamespace(job));
+  const secret = await ctx.client.find(kinds.secret, CREDENTIAL_SECRET, sandboxNamespace(job));
   const b64 = dataOf(secret).outboxBucket;
   if (b64) return Buffer.from(b64, "base64").toString("utf8");
   const contract = await ctx.client.find<DataContract & KubeObject>(

@@ -1,6 +1,6 @@
 // A SandboxJob's sandbox: its namespace with quota, limits and
-// NetworkPolicies, the grant Secret (the token is issued once and kept), the
-// grant in status before the job can call the gateway, then the Job once the
+// NetworkPolicies, the credential Secret (the token is issued once and kept), the
+// credential in status before the job can call the gateway, then the Job once the
 // quota is in force; and the namespace's removal, which takes everything
 // with it. Desired state comes from sandboxjob.builders.ts.
 import { randomBytes } from "node:crypto";
@@ -11,7 +11,7 @@ import { applyIfChanged, writeStatus, type Context } from "../../runtime/reconci
 import type { Deps } from "../deps.ts";
 import { quotaEnforced } from "../isolation.builders.ts";
 import {
-  GRANT_SECRET,
+  CREDENTIAL_SECRET,
   JOB_NAME,
   buildSandbox,
   sandboxNamespace,
@@ -23,7 +23,7 @@ import type { JobObject } from "./sandboxjob.status.ts";
 
 /**
  * Creates or updates the sandbox; `quotaPending` while the Job waits for the
- * quota. Returns the job as last written (status.grant may be new).
+ * quota. Returns the job as last written (status.credential may be new).
  */
 export async function ensureSandbox(
   ctx: Context,
@@ -36,8 +36,8 @@ export async function ensureSandbox(
   bucket: string,
 ): Promise<{ job: JobObject; quotaPending: boolean }> {
   const ns = sandboxNamespace(job);
-  // The token is issued once: an existing grant Secret keeps it (and status.grant its digest).
-  const existing = await ctx.client.find(kinds.secret, GRANT_SECRET, ns);
+  // The token is issued once: an existing credential Secret keeps it (and status.credential its digest).
+  const existing = await ctx.client.find(kinds.secret, CREDENTIAL_SECRET, ns);
   const issued = Buffer.from(dataOf(existing).token ?? "", "base64").toString("utf8");
   const children = buildSandbox({
     space,
@@ -66,11 +66,11 @@ export async function ensureSandbox(
     ...children.networkPolicies.map((np) => [kinds.networkPolicy, np] as const),
   ] as const)
     await applyIfChanged(ctx, r, obj, await ctx.client.find(r, obj.metadata.name ?? "", ns));
-  if (!existing) await createOnce(ctx, kinds.secret, children.grantSecret, GRANT_SECRET, ns);
-  // The gateway learns the grant from status, so it is there before the job can call.
+  if (!existing) await createOnce(ctx, kinds.secret, children.credentialSecret, CREDENTIAL_SECRET, ns);
+  // The gateway learns the credential from status, so it is there before the job can call.
   let current = job;
-  if (!isDeepStrictEqual(job.status?.grant, children.grant)) {
-    const status: SandboxJobStatus = { ...(job.status ?? {}), grant: children.grant };
+  if (!isDeepStrictEqual(job.status?.credential, children.credential)) {
+    const status: SandboxJobStatus = { ...(job.status ?? {}), credential: children.credential };
     if (await writeStatus(ctx, kinds.sandboxJob, job, status)) {
       current = await ctx.client.get<JobObject>(
         kinds.sandboxJob,
