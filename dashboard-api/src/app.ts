@@ -20,7 +20,7 @@ import {
   sendProblem,
   TdsError,
 } from "./errors.ts";
-import type { SignerFor } from "./evidence/checkpointer.ts";
+import type { SignerFor } from "./evidence/checkpoint-loop.ts";
 import { evidenceRoutes } from "./evidence/routes.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { evidenceAccess, evidenceAppend, evidencePublicKeyRoute } from "./evidence/wiring.ts";

@@ -7,7 +7,7 @@ import type { Telemetry } from "@tds/telemetry";
 import pg from "pg";
 import { buildApp } from "./app.ts";
 import { originFor } from "./evidence/checkpoint.ts";
-import { startCheckpointer } from "./evidence/checkpointer.ts";
+import { startCheckpointer } from "./evidence/checkpoint-loop.ts";
 import { EvidenceStore } from "./evidence/store.ts";
 import { secretSignerFor } from "./evidence/wiring.ts";
 import { kubeConfigured } from "@tds/kube";

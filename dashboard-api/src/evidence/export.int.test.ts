@@ -18,7 +18,7 @@ import { EvidenceStore } from "./store.ts";
 import { type TestDatabase, createTestDatabase } from "@tds/test/database";
 import { inMemoryExportBytes } from "@tds/test/evidence";
 import { verifyExport } from "./verifier.ts";
-import { main as verifyMain } from "./verify.ts";
+import { main as verifyMain } from "./verify-cli.ts";
 
 const SPACE = "export";
 const N = 20_000;

@@ -16,7 +16,7 @@ import { verifyConsistency, verifyInclusion } from "./merkle.ts";
 import { evidenceRoutes } from "./routes.ts";
 import { EvidenceStore } from "./store.ts";
 import { type TestDatabase, createTestDatabase } from "@tds/test/database";
-import { main as verifyMain } from "./verify.ts";
+import { main as verifyMain } from "./verify-cli.ts";
 
 const SPACE = "acme";
 let db: TestDatabase;

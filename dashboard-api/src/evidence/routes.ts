@@ -13,7 +13,7 @@ import {
   StoredEntrySchema,
 } from "@tds/wire";
 import type { FastifyError, FastifyPluginCallback, FastifyRequest } from "fastify";
-import type { SignerFor } from "./checkpointer.ts";
+import type { SignerFor } from "./checkpoint-loop.ts";
 import { CheckpointError, type CheckpointSigner, type SignedCheckpoint } from "./checkpoint.ts";
 import { errorAnswer, problem, PROBLEM_MEDIA_TYPE, problemSchema, sendProblem } from "../errors.ts";
 import { exportStream } from "./export.ts";

@@ -6,7 +6,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { type CheckpointSigner, signerFromPem, verifyCheckpoint } from "./checkpoint.ts";
-import { startCheckpointer } from "./checkpointer.ts";
+import { startCheckpointer } from "./checkpoint-loop.ts";
 import type { EvidenceEntry } from "@tds/wire";
 import { exportLog } from "./export.ts";
 import { leafHash, MemoryTree, verifyConsistency, verifyInclusion } from "./merkle.ts";

@@ -17,7 +17,7 @@ import {
   signerFromPem,
   verifierKey,
 } from "./checkpoint.ts";
-import type { SignerFor } from "./checkpointer.ts";
+import type { SignerFor } from "./checkpoint-loop.ts";
 import type { EvidenceAccess } from "./routes.ts";
 
 export const SIGNING_KEY_SECRET = "evidence-signing-key";

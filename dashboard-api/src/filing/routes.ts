@@ -7,7 +7,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { FastifyPluginAsync } from "fastify";
 import { problemResponse, TdsError } from "../errors.ts";
 import { type CheckpointSigner, CheckpointError } from "../evidence/checkpoint.ts";
-import type { SignerFor } from "../evidence/checkpointer.ts";
+import type { SignerFor } from "../evidence/checkpoint-loop.ts";
 import { EvidenceStore } from "../evidence/store.ts";
 import { exportReport } from "../exports/report.ts";
 import { PeriodParams } from "../exports/routes.ts";

@@ -3,7 +3,7 @@
 // recomputes the tree, checks every checkpoint signature, the consistency of
 // the trusted checkpoint with the latest one and any inclusion proofs given.
 //
-//   node --import tsx dashboard-api/src/evidence/verify.ts \
+//   node --import tsx dashboard-api/src/evidence/verify-cli.ts \
 //     --export export.json | --url https://api/v1/spaces/acme/evidence [--token T] \
 //     --public-key space-key.pub.pem [--key-name tds.dev/evidence/acme] \
 //     [--trusted-checkpoint checkpoint.txt] [--inclusion proof.json ...]
@@ -12,7 +12,7 @@
 // its signature by the space's published key, its embedded checkpoint and its
 // export report; with an export or URL as well, against the log.
 //
-//   node --import tsx dashboard-api/src/evidence/verify.ts \
+//   node --import tsx dashboard-api/src/evidence/verify-cli.ts \
 //     --filing filing.json --public-key space-key.pub.pem [--export export.json | --url URL]
 //
 // Prints one line per check and exits 1 when any fails, 2 on bad usage.
