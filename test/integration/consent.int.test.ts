@@ -10,16 +10,9 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import pg from "pg";
-import type { FastifyInstance } from "fastify";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
-import { buildApp } from "@tds/dashboard-api/app";
-import { migrate } from "@tds/dashboard-api/migrate";
-import { createTokenVerifier } from "@tds/dashboard-api/auth-tokens";
-import { generateDevKey, jwksOf, mintToken } from "@tds/dashboard-api/auth-keys";
-import { apiKubeClient } from "@tds/dashboard-api/kube";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
+import { startApi, type TestApi } from "@tds/test/api";
+import { cutShort } from "@tds/test/gateway";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
@@ -40,12 +33,8 @@ const client = new KubeClient(kubeConfig());
 const big = randomBytes(32 * 1024 * 1024);
 const SUBJECT = "subj-7f3a91";
 
-let db: TestDatabase;
-let pool: pg.Pool;
-let app: FastifyInstance;
-let baseUrl: string;
+let api: TestApi;
 let operator: TestOperator;
-let gw: TestGateway;
 const tokens: Record<string, string> = {};
 
 interface Status {
@@ -75,8 +64,8 @@ interface Problem {
   detail: string;
 }
 
-const api = (token: string, method: string, path: string, body?: unknown) =>
-  fetch(`${baseUrl}/v1/spaces/${space}${path}`, {
+const call = (token: string, method: string, path: string, body?: unknown) =>
+  fetch(`${api.url}/v1/spaces/${space}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${token}`,
@@ -93,45 +82,28 @@ const consentBody = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-async function evidenceActions(uid: string): Promise<string[]> {
-  const r = await pool.query<{ action: string }>(
-    "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
-    [space, uid],
-  );
-  return r.rows.map((x) => x.action);
-}
+const evidenceActions = (uid: string) => api.evidenceActions(space, uid);
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_cs");
-  await migrate(db.url);
-  pool = new pg.Pool({ connectionString: db.url });
-  pool.on("error", () => undefined);
-  const key = await generateDevKey();
-  gw = await startGateway(pool, { env: { TDS_GATEWAY_MONITOR_MS: "500" } });
-  app = await buildApp({
-    pool,
-    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    kube: apiKubeClient(kubeConfig()),
-  });
-  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
-  tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
-  tokens.subject = await mintToken(key, {
+  api = await startApi("tds_cs", { gateway: { env: { TDS_GATEWAY_MONITOR_MS: "500" } } });
+  tokens.operator = await api.token({ role: "operator", subject: "system:tds-operator" });
+  tokens.subject = await api.token({
     role: "data-subject",
     subject: SUBJECT,
     space,
     participant: holder,
   });
-  tokens.holder = await mintToken(key, {
+  tokens.holder = await api.token({
     role: "participant",
     subject: `${holder}-admin`,
     space,
     participant: holder,
   });
-  tokens.clinic = await mintToken(key, { role: "participant", subject: "c", space, participant: clinic });
+  tokens.clinic = await api.token({ role: "participant", subject: "c", space, participant: clinic });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 2_000 },
-    api: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
+    api: { url: api.url, token: () => Promise.resolve(tokens.operator ?? "") },
   });
   await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
   await client.create(
@@ -180,10 +152,7 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await gw.close();
-  await app.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
 });
 
 async function contract(name: string, purpose = "care"): Promise<void> {
@@ -196,22 +165,9 @@ async function contract(name: string, purpose = "care"): Promise<void> {
 }
 
 const download = (agreementId: string, token: string, key = "records/big.bin") =>
-  fetch(`${gw.url}/v1/data/${agreementId}/${key}`, { headers: { authorization: `Bearer ${token}` } });
-
-/** Reads until the stream ends or fails; true when it was cut before all bytes arrived. */
-async function cutShort(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<boolean> {
-  let n = 0;
-  try {
-    for (let i = 0; i < 100_000; i++) {
-      const r = await reader.read();
-      if (r.done) return n < big.length;
-      n += r.value.length;
-    }
-  } catch {
-    return true;
-  }
-  return false;
-}
+  fetch(`${api.gateway.url}/v1/data/${agreementId}/${key}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
 
 test("bad consent input is refused naming the field", async () => {
   const cases: [string, string, Record<string, unknown>, number, string][] = [
@@ -256,13 +212,13 @@ test("bad consent input is refused naming the field", async () => {
     ["holder", tokens.holder ?? "", consentBody(), 400, "body/subject"],
   ];
   for (const [who, token, body, status, field] of cases) {
-    const res = await api(token, "POST", "/consents", body);
+    const res = await call(token, "POST", "/consents", body);
     const p = (await res.json()) as Problem;
     assert.equal(res.status, status, `${who} ${JSON.stringify(body)}: ${p.detail}`);
     assert.equal(p.field, field, `${who} ${JSON.stringify(body)}: ${p.detail}`);
   }
   // The consumer may not record consents for the holder's offers.
-  const foreign = await api(tokens.clinic ?? "", "POST", "/consents", consentBody({ subject: SUBJECT }));
+  const foreign = await call(tokens.clinic ?? "", "POST", "/consents", consentBody({ subject: SUBJECT }));
   assert.equal(foreign.status, 403);
 });
 
@@ -282,7 +238,7 @@ test("a contract for personal data without consent is refused (ConsentMissing)",
 
 test("consent granted, a contract under it used and metered; revocation refuses, cuts the stream and suspends; consent again restores it", async () => {
   // The data subject consents for itself.
-  const res = await api(tokens.subject ?? "", "POST", "/consents", consentBody());
+  const res = await call(tokens.subject ?? "", "POST", "/consents", consentBody());
   const given = (await res.json()) as ConsentAnswer;
   assert.equal(res.status, 201, JSON.stringify(given));
   assert.equal(given.state, "Granted");
@@ -303,7 +259,7 @@ test("consent granted, a contract under it used and metered; revocation refuses,
   assert.equal(small.status, 200, await small.clone().text());
   assert.equal(await small.text(), '{"visits":3}');
   const use = await until("the access counted", async () => {
-    const r = await fetch(`${baseUrl}/v1/spaces/${space}/agreements/${agreementId}`, {
+    const r = await fetch(`${api.url}/v1/spaces/${space}/agreements/${agreementId}`, {
       headers: { authorization: `Bearer ${tokens.operator ?? ""}` },
     });
     const u = (await r.json()) as { accesses: number; bytes: number };
@@ -321,7 +277,7 @@ test("consent granted, a contract under it used and metered; revocation refuses,
   const operatorToken = tokens.operator ?? "";
   tokens.operator = "withheld";
   const t0 = Date.now();
-  const rv = await api(tokens.subject ?? "", "POST", `/consents/${given.id}/revoke`, {
+  const rv = await call(tokens.subject ?? "", "POST", `/consents/${given.id}/revoke`, {
     reason: "I moved clinics",
   });
   const revoked = (await rv.json()) as ConsentAnswer;
@@ -340,7 +296,7 @@ test("consent granted, a contract under it used and metered; revocation refuses,
     ),
   );
   // And cuts the open stream, within one monitor interval (500 ms here) of the revocation.
-  assert.equal(await cutShort(reader), true, "the open stream is cut");
+  assert.equal(await cutShort(reader, big.length), true, "the open stream is cut");
   const cutMs = Date.now() - t0;
   assert.ok(cutMs < 2_000, `cut after ${String(cutMs)} ms`);
 
@@ -369,7 +325,7 @@ test("consent granted, a contract under it used and metered; revocation refuses,
   await suspendedDownload.body?.cancel();
 
   // The holder records a new consent as the subject's agent: the suspension lifts by itself.
-  const again = await api(tokens.holder ?? "", "POST", "/consents", consentBody({ subject: SUBJECT }));
+  const again = await call(tokens.holder ?? "", "POST", "/consents", consentBody({ subject: SUBJECT }));
   assert.equal(again.status, 201, await again.clone().text());
   const back = await until("the contract back", async () => {
     const o = await getContract("care");
@@ -390,12 +346,12 @@ test("consent granted, a contract under it used and metered; revocation refuses,
   assert.equal(await ok.text(), '{"visits":3}');
 
   // The subject sees its consents; the operator sees them without the subject.
-  const mine = (await (await api(tokens.subject ?? "", "GET", "/consents")).json()) as {
+  const mine = (await (await call(tokens.subject ?? "", "GET", "/consents")).json()) as {
     items: ConsentAnswer[];
   };
   assert.deepEqual(mine.items.map((c) => c.state).sort(), ["Granted", "Revoked"]);
   const op = (await (
-    await api(operatorToken, "GET", `/consents?offerNamespace=${holderNs}&offerName=records`)
+    await call(operatorToken, "GET", `/consents?offerNamespace=${holderNs}&offerName=records`)
   ).json()) as {
     items: ConsentAnswer[];
   };

@@ -16,21 +16,16 @@ import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import type { DataSpace } from "@tds/crds";
-import pg from "pg";
 import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { CertificateVerifier } from "../../dashboard-api/src/auth/certificate-trust.ts";
-import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
+import { buildApp } from "@tds/dashboard-api/app";
+import { CertificateVerifier } from "@tds/dashboard-api/certificate-trust";
 import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { DspSpacesFromCluster } from "../../dashboard-api/src/dsp/cluster.ts";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
 import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
-import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
+import { startApi, type TestApi } from "@tds/test/api";
 import { freePort } from "@tds/test/server";
 import type { IssuedCertificate, KeyedCertificate } from "../../operator/src/identity/pki.ts";
 import {
@@ -56,15 +51,14 @@ const data = "ts,flow\n2026-01-01T00:00:00Z,3.25\n".repeat(300);
 const log = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 90_000);
 
-let db: TestDatabase;
-let gw: TestGateway;
+/** A's API (HTTPS with client certificates) and A's gateway, on the platform's database. */
+let api: TestApi;
 /** A's gateway, HTTPS with client certificates as A's API. */
 let portGw: number;
-let pool: pg.Pool;
 let operator: TestOperator;
 let doorCa: IssuedCertificate;
-let apiA: FastifyInstance | undefined;
 let apiB: FastifyInstance | undefined;
+let viewB: DspSpacesFromCluster;
 let portA: number;
 let baseB: string;
 let consumerJwt: string;
@@ -103,13 +97,6 @@ function atA(
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_dsp_spaces");
-  await migrate(db.url);
-  pool = new pg.Pool({ connectionString: db.url, max: 8 });
-  pool.on("error", () => undefined);
-  const key = await generateDevKey();
-  const verifyToken = createTokenVerifier({ jwks: jwksOf(key) });
-  consumerJwt = await mintToken(key, { role: "participant", subject: "c", space: b, participant: consumer });
   const kube = apiKubeClient(kubeConfig());
   const tls = await loopbackDoorTls(run);
   doorCa = tls.ca;
@@ -117,13 +104,6 @@ before(async () => {
   portGw = await freePort();
   const portB = await freePort();
   baseB = `http://127.0.0.1:${portB.toString()}`;
-
-  // The operator's dashboard is B's API (plain HTTP); both APIs share the platform's database.
-  const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
-  operator = await startOperator(run, {
-    settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: baseB, token: () => Promise.resolve(operatorToken) },
-  });
   // Each API process: its own view of the cluster's DataSpaces (spec.dsp) and its own DSP engine.
   const view = async () => {
     const v = new DspSpacesFromCluster({ client, log, refreshMs: 2_000 });
@@ -132,37 +112,50 @@ before(async () => {
     return v;
   };
   const viewA = await view();
-  const viewB = await view();
-  const dspA = dspOptions({
-    pool,
-    publicUrl: `https://127.0.0.1:${portA.toString()}`,
-    gatewayUrl: `https://127.0.0.1:${portGw.toString()}`,
+  viewB = await view();
+  api = await startApi(
+    "tds_dsp_spaces",
+    async ({ pool, token }) => {
+      consumerJwt = await token({ role: "participant", subject: "c", space: b, participant: consumer });
+      const dspA = dspOptions({
+        pool,
+        publicUrl: `https://127.0.0.1:${portA.toString()}`,
+        gatewayUrl: `https://127.0.0.1:${portGw.toString()}`,
+        kube,
+        config: viewA.current,
+      });
+      const verifier = new CertificateVerifier({
+        client,
+        log,
+        evidence: new EvidenceStore(pool),
+        watchdogMs: 30_000,
+      });
+      stops.push(() => verifier.stop());
+      return {
+        gateway: {
+          gateway: { transferTokens: dspA.transferTokens },
+          tls: { https: tls.https, certificates: { verifier } },
+          port: portGw,
+        },
+        app: { https: tls.https, certificates: { verifier }, kube, dsp: { ...dspA, stepDelayMs: 50 } },
+        port: portA,
+      };
+    },
+    { maxConnections: 8 },
+  );
+  // The operator's dashboard is B's API (plain HTTP); both APIs share the platform's database.
+  const operatorToken = await api.token({ role: "operator", subject: "system:tds-operator" });
+  operator = await startOperator(run, {
+    settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
+    api: { url: baseB, token: () => Promise.resolve(operatorToken) },
+  });
+  const dspB = dspOptions({ pool: api.pool, publicUrl: baseB, kube, config: viewB.current });
+  apiB = await buildApp({
+    pool: api.pool,
+    verifyToken: api.verifyToken,
     kube,
-    config: viewA.current,
+    dsp: { ...dspB, stepDelayMs: 50 },
   });
-  const verifier = new CertificateVerifier({
-    client,
-    log,
-    evidence: new EvidenceStore(pool),
-    watchdogMs: 30_000,
-  });
-  stops.push(() => verifier.stop());
-  gw = await startGateway(pool, {
-    gateway: { transferTokens: dspA.transferTokens },
-    tls: { https: tls.https, certificates: { verifier } },
-    port: portGw,
-  });
-  apiA = await buildApp({
-    pool,
-    verifyToken,
-    https: tls.https,
-    certificates: { verifier },
-    kube,
-    dsp: { ...dspA, stepDelayMs: 50 },
-  });
-  await apiA.listen({ host: "127.0.0.1", port: portA });
-  const dspB = dspOptions({ pool, publicUrl: baseB, kube, config: viewB.current });
-  apiB = await buildApp({ pool, verifyToken, kube, dsp: { ...dspB, stepDelayMs: 50 } });
   await apiB.listen({ host: "127.0.0.1", port: portB });
 
   await client.create(
@@ -234,14 +227,11 @@ before(async () => {
 });
 
 after(async () => {
-  await apiA?.close();
   await apiB?.close();
-  await gw.close();
   await Promise.all(stops.map((s) => s()));
   for (const s of [a, b]) await client.delete(kinds.dataSpace, s).catch(() => undefined);
   await operator.stop();
-  await pool.end();
-  await db.drop();
+  await api.close();
 });
 
 test("B's participant finds A's offer over DSP, B's connector negotiates with its certificate, A's operator decides, and the bytes come through A's gateway", async () => {
@@ -280,7 +270,7 @@ test("B's participant finds A's offer over DSP, B's connector negotiates with it
     offerId: dataset.hasPolicy[0]?.["@id"],
   });
   assert.equal(started.status, 201, JSON.stringify(started.body));
-  const store = new DspStore(pool);
+  const store = new DspStore(api.pool);
   const n = await until("B's negotiation FINALIZED", async () => {
     const x = await store.negotiation(b, started.body.consumerPid ?? "");
     assert.notEqual(x?.state, "TERMINATED", `terminated: ${JSON.stringify(x)}`);
@@ -327,13 +317,13 @@ test("B's participant finds A's offer over DSP, B's connector negotiates with it
   assert.equal(pulled.status, 200, pulled.text.slice(0, 300));
   assert.equal(pulled.text, data, "the bytes match");
   await until("the transfer metered in A", async () => {
-    const r = await pool.query<{ bytes: string }>(
+    const r = await api.pool.query<{ bytes: string }>(
       "select bytes::text from gateway_transfers where agreement_id = $1",
       [n.agreementId],
     );
     return r.rows[0]?.bytes === String(Buffer.byteLength(data)) ? true : undefined;
   });
-  const evidence = await pool.query<{ action: string; actor: string }>(
+  const evidence = await api.pool.query<{ action: string; actor: string }>(
     "select convert_from(entry, 'UTF8')::jsonb->>'action' as action, convert_from(entry, 'UTF8')::jsonb->>'actor' as actor from evidence_entries where space = $1 order by leaf_index",
     [a],
   );

@@ -9,19 +9,12 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { KubeClient, type KubeObject, kinds } from "@tds/kube";
-import pg from "pg";
-import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
 import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { sha256Hex } from "../../dashboard-api/src/dsp/identity.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
 import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startApi, type TestApi } from "@tds/test/api";
 import { freePort } from "@tds/test/server";
 import {
   provisionProviderAndConsumer,
@@ -43,10 +36,7 @@ const PROVIDER_TO_CONSUMER = `Bearer p2c-${run}`;
 const data = "ts,temp\n2026-01-01T00:00:00Z,21.5\n".repeat(200);
 const big = randomBytes(48 * 1024 * 1024);
 
-let db: TestDatabase;
-let gw: TestGateway;
-let pool: pg.Pool;
-let app: FastifyInstance;
+let api: TestApi;
 let base: string;
 /** The gateway's origin, which data addresses name. */
 let gatewayBase: string;
@@ -56,56 +46,49 @@ const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_dsp_e2e");
-  await migrate(db.url);
-  pool = new pg.Pool({ connectionString: db.url });
-  pool.on("error", () => undefined);
-  const key = await generateDevKey();
-  consumerJwt = await mintToken(key, { role: "participant", subject: "c", space, participant: consumer });
   const port = await freePort();
   base = `http://127.0.0.1:${port.toString()}`;
   const gatewayPort = await freePort();
   gatewayBase = `http://127.0.0.1:${gatewayPort.toString()}`;
-  const kube = apiKubeClient(kubeConfig());
-  // One API is both connectors here: the consumer's side calls the provider's with the consumer
-  // participant's token, and the provider's side calls back with a credential the consumer side declares.
-  const dsp = dspOptions({
-    pool,
-    publicUrl: base,
-    gatewayUrl: gatewayBase,
-    kube,
-    config: {
-      [space]: {
-        participantId: `urn:tds:${space}`,
-        consumer,
-        counterparties: [
-          {
-            id: consumer,
-            participant: consumer,
-            authorizationSha256: sha256Hex(`Bearer unused-${run}`),
-            outgoingAuthorization: PROVIDER_TO_CONSUMER,
-          },
-          {
-            id: `urn:tds:${space}`,
-            authorizationSha256: sha256Hex(PROVIDER_TO_CONSUMER),
-            outgoingAuthorization: `Bearer ${consumerJwt}`,
-          },
-        ],
+  api = await startApi("tds_dsp_e2e", async ({ pool, token }) => {
+    consumerJwt = await token({ role: "participant", subject: "c", space, participant: consumer });
+    const kube = apiKubeClient(kubeConfig());
+    // One API is both connectors here: the consumer's side calls the provider's with the consumer
+    // participant's token, and the provider's side calls back with a credential the consumer side declares.
+    const dsp = dspOptions({
+      pool,
+      publicUrl: base,
+      gatewayUrl: gatewayBase,
+      kube,
+      config: {
+        [space]: {
+          participantId: `urn:tds:${space}`,
+          consumer,
+          counterparties: [
+            {
+              id: consumer,
+              participant: consumer,
+              authorizationSha256: sha256Hex(`Bearer unused-${run}`),
+              outgoingAuthorization: PROVIDER_TO_CONSUMER,
+            },
+            {
+              id: `urn:tds:${space}`,
+              authorizationSha256: sha256Hex(PROVIDER_TO_CONSUMER),
+              outgoingAuthorization: `Bearer ${consumerJwt}`,
+            },
+          ],
+        },
       },
-    },
+    });
+    return {
+      gateway: { gateway: { transferTokens: dsp.transferTokens }, port: gatewayPort },
+      app: { kube, dsp: { ...dsp, stepDelayMs: 50 } },
+      port,
+    };
   });
-  gw = await startGateway(pool, { gateway: { transferTokens: dsp.transferTokens }, port: gatewayPort });
-  app = await buildApp({
-    pool,
-    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    kube,
-    dsp: { ...dsp, stepDelayMs: 50 },
-  });
-  await app.listen({ host: "127.0.0.1", port });
-  const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: base, token: () => Promise.resolve(operatorToken) },
+    api: await api.operatorClient(),
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
   const { s3, bucket } = await participantStorage(client, space, provider);
@@ -129,10 +112,7 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await app.close();
-  await gw.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
 });
 
 async function dsp(method: string, path: string, authorization: string, body?: unknown) {
@@ -168,7 +148,7 @@ test("a consumer negotiates over DSP, the operator decides the DataContract, and
     offerId: dataset.hasPolicy[0]?.["@id"],
   });
   assert.equal(started.status, 201, JSON.stringify(started.body));
-  const store = new DspStore(pool);
+  const store = new DspStore(api.pool);
   const consumerPid = started.body.consumerPid ?? "";
   const n = await until("the negotiation FINALIZED", async () => {
     const x = await store.negotiation(space, consumerPid);
@@ -221,7 +201,7 @@ test("a consumer negotiates over DSP, the operator decides the DataContract, and
     401,
   );
   await until("the transfer metered", async () => {
-    const r = await pool.query<{ bytes: string }>(
+    const r = await api.pool.query<{ bytes: string }>(
       "select bytes::text from gateway_transfers where agreement_id = $1",
       [n.agreementId],
     );
@@ -253,7 +233,7 @@ test("a consumer negotiates over DSP, the operator decides the DataContract, and
     403,
   );
 
-  const ev = await pool.query<{ action: string }>(
+  const ev = await api.pool.query<{ action: string }>(
     "select convert_from(entry, 'UTF8')::jsonb->>'action' as action from evidence_entries where space = $1 and object_name = $2 order by leaf_index",
     [space, t.peerPid],
   );

@@ -14,15 +14,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import pg from "pg";
-import type { FastifyInstance } from "fastify";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
+import { startApi, type TestApi } from "@tds/test/api";
 import { originFor } from "@tds/dashboard-api/evidence-checkpoint";
 import { secretSignerFor } from "../../dashboard-api/src/evidence/wiring.ts";
 import { main as verifyCli } from "@tds/dashboard-api/evidence-verify-cli";
@@ -49,11 +42,7 @@ const consNs = `${space}--${consumer}`;
 const client = new KubeClient(kubeConfig());
 const object = randomBytes(1000);
 
-let db: TestDatabase;
-let gw: TestGateway;
-let pool: pg.Pool;
-let app: FastifyInstance;
-let baseUrl: string;
+let api: TestApi;
 let operator: TestOperator;
 let work: string;
 const tokens: Record<string, string> = {};
@@ -83,36 +72,29 @@ const rules = (negativeList: unknown[]) => ({
 });
 
 const get = (url: string, token: string, accept?: string) =>
-  app.inject({
+  api.app.inject({
     url,
     headers: { authorization: `Bearer ${token}`, ...(accept ? { accept } : {}) },
   });
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_filing");
-  await migrate(db.url);
-  pool = new pg.Pool({ connectionString: db.url });
-  pool.on("error", () => undefined);
   work = mkdtempSync(join(tmpdir(), "tds-filing-"));
-  const key = await generateDevKey();
-  gw = await startGateway(pool, { env: { TDS_GATEWAY_MONITOR_MS: "500" } });
-  app = await buildApp({
-    pool,
-    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    kube: apiKubeClient(kubeConfig()),
-    evidence: {
-      signerFor: secretSignerFor({
-        readSecretKey: clusterView(apiKubeClient(kubeConfig())).readSecretKey,
-        origin: (s) => originFor(s),
-      }),
+  api = await startApi("tds_filing", {
+    gateway: { env: { TDS_GATEWAY_MONITOR_MS: "500" } },
+    app: {
+      evidence: {
+        signerFor: secretSignerFor({
+          readSecretKey: clusterView(apiKubeClient(kubeConfig())).readSecretKey,
+          origin: (s) => originFor(s),
+        }),
+      },
     },
   });
-  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
-  tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
+  tokens.operator = await api.token({ role: "operator", subject: "system:tds-operator" });
   for (const role of ["auditor", "space-admin", "finance-viewer", "compliance-reviewer"] as const)
-    tokens[role] = await mintToken(key, { role, subject: `fl-${role}`, space });
-  tokens.participant = await mintToken(key, {
+    tokens[role] = await api.token({ role, subject: `fl-${role}`, space });
+  tokens.participant = await api.token({
     role: "participant",
     subject: "c",
     space,
@@ -120,7 +102,7 @@ before(async () => {
   });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
+    api: { url: api.url, token: () => Promise.resolve(tokens.operator ?? "") },
   });
   await client.create(kinds.dataSpace, spaceManifest(space, run, rules([])) as KubeObject);
   await client.create(
@@ -165,15 +147,12 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await app.close();
-  await gw.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
   rmSync(work, { recursive: true, force: true });
 });
 
 const download = (agreementId: string, token: string, idempotencyKey?: string) =>
-  fetch(`${gw.url}/v1/data/${agreementId}/telemetry/a.bin`, {
+  fetch(`${api.gateway.url}/v1/data/${agreementId}/telemetry/a.bin`, {
     headers: {
       authorization: `Bearer ${token}`,
       ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}),
@@ -181,7 +160,7 @@ const download = (agreementId: string, token: string, idempotencyKey?: string) =
   });
 
 async function entryOf(eventId: string): Promise<{ leafIndex: number; time: string } | undefined> {
-  const r = await pool.query<{ leaf_index: string; time: string }>(
+  const r = await api.pool.query<{ leaf_index: string; time: string }>(
     "select leaf_index, convert_from(entry, 'UTF8')::jsonb ->> 'time' as time from evidence_entries where space = $1 and event_id = $2",
     [space, eventId],
   );
@@ -228,7 +207,7 @@ test("cross-border transfers, allowed and refused, are in the export report and 
   const allowedId = `gateway/${transferId}/export/DE-BY`;
   const allowed = await until("the allowed export's evidence and its metered bytes", async () => {
     const e = await entryOf(allowedId);
-    const t = await pool.query<{ bytes: string; attempts: number }>(
+    const t = await api.pool.query<{ bytes: string; attempts: number }>(
       "select bytes, attempts from gateway_transfers where transfer_id = $1",
       [transferId],
     );
@@ -252,7 +231,7 @@ test("cross-border transfers, allowed and refused, are in the export report and 
   const refused = await download(agreementId, token);
   assert.equal(refused.status, 403);
   await refused.arrayBuffer();
-  const refusedRow = await pool.query<{ event_id: string }>(
+  const refusedRow = await api.pool.query<{ event_id: string }>(
     "select event_id from gateway_exports where space = $1 and not allowed",
     [space],
   );

@@ -9,16 +9,9 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import pg from "pg";
-import type { FastifyInstance } from "fastify";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { apiKubeClient } from "@tds/dashboard-api/kube";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
+import { startApi, type TestApi } from "@tds/test/api";
+import { cutShort } from "@tds/test/gateway";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
@@ -39,11 +32,7 @@ const ns = (p: string) => `${space}--${p}`;
 const client = new KubeClient(kubeConfig());
 const big = randomBytes(32 * 1024 * 1024);
 
-let db: TestDatabase;
-let gw: TestGateway;
-let pool: pg.Pool;
-let app: FastifyInstance;
-let baseUrl: string;
+let api: TestApi;
 let operator: TestOperator;
 
 interface Status {
@@ -64,32 +53,15 @@ const contractOf = (name: string, participant = consumer) =>
 const freeze = (f: Record<string, unknown> | null) =>
   client.mergePatch(kinds.dataSpace, space, undefined, { spec: { freeze: f } });
 
-async function evidenceActions(uid: string): Promise<string[]> {
-  const r = await pool.query<{ action: string }>(
-    "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
-    [space, uid],
-  );
-  return r.rows.map((x) => x.action);
-}
+const evidenceActions = (uid: string) => api.evidenceActions(space, uid);
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_fz");
-  await migrate(db.url);
-  pool = new pg.Pool({ connectionString: db.url });
-  pool.on("error", () => undefined);
-  const key = await generateDevKey();
-  gw = await startGateway(pool, { env: { TDS_GATEWAY_MONITOR_MS: "500" } });
-  app = await buildApp({
-    pool,
-    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    kube: apiKubeClient(kubeConfig()),
-  });
-  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
-  const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
+  api = await startApi("tds_fz", { gateway: { env: { TDS_GATEWAY_MONITOR_MS: "500" } } });
+  const token = await api.token({ role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: baseUrl, token: () => Promise.resolve(token) },
+    api: { url: api.url, token: () => Promise.resolve(token) },
   });
   await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
   await client.create(
@@ -138,10 +110,7 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await app.close();
-  await gw.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
 });
 
 async function requestContract(name: string, offer: string, participant = consumer): Promise<void> {
@@ -164,7 +133,7 @@ async function activeContract(name: string, offer: string, participant = consume
 }
 
 const download = (agreementId: string, token: string) =>
-  fetch(`${gw.url}/v1/data/${agreementId}/telemetry/big.bin`, {
+  fetch(`${api.gateway.url}/v1/data/${agreementId}/telemetry/big.bin`, {
     headers: { authorization: `Bearer ${token}` },
   });
 
@@ -176,21 +145,6 @@ async function downloadsAgain(agreementId: string, token: string): Promise<void>
     return undefined;
   });
   await res.body?.cancel();
-}
-
-/** True when the open download is cut before all its bytes arrive. */
-async function cutShort(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<boolean> {
-  let n = 0;
-  try {
-    for (let i = 0; i < 100_000; i++) {
-      const r = await reader.read();
-      if (r.done) return n < big.length;
-      n += r.value.length;
-    }
-  } catch {
-    return true;
-  }
-  return false;
 }
 
 test("a space freeze suspends every contract, cuts their streams, stops a running job and holds new requests; lifting it reopens them", async () => {
@@ -221,7 +175,7 @@ test("a space freeze suspends every contract, cuts their streams, stops a runnin
 
   await freeze({ reason: "suspected credential leak", incident: "INC-2026-12-02" });
 
-  assert.equal(await cutShort(reader), true, "the open stream is cut");
+  assert.equal(await cutShort(reader, big.length), true, "the open stream is cut");
   const refused = await download(dl.agreementId, dl.token);
   assert.equal(refused.status, 403);
   const body = (await refused.json()) as { code: string; message: string };

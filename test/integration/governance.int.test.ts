@@ -9,16 +9,9 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
-import pg from "pg";
-import type { FastifyInstance } from "fastify";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { apiKubeClient } from "@tds/dashboard-api/kube";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
+import { startApi, type TestApi } from "@tds/test/api";
+import { cutShort } from "@tds/test/gateway";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
@@ -38,11 +31,7 @@ const consNs = `${space}--${consumer}`;
 const client = new KubeClient(kubeConfig());
 const big = randomBytes(32 * 1024 * 1024);
 
-let db: TestDatabase;
-let gw: TestGateway;
-let pool: pg.Pool;
-let app: FastifyInstance;
-let baseUrl: string;
+let api: TestApi;
 let operator: TestOperator;
 let s3: S3Client;
 const tokens: Record<string, string> = {};
@@ -84,33 +73,16 @@ const rules = (negativeList: unknown[], publicModes = ["download", "computeOnly"
 const setRules = (r: ReturnType<typeof rules>) =>
   client.mergePatch(kinds.dataSpace, space, undefined, { spec: r });
 
-async function evidenceActions(uid: string): Promise<string[]> {
-  const r = await pool.query<{ action: string }>(
-    "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
-    [space, uid],
-  );
-  return r.rows.map((x) => x.action);
-}
+const evidenceActions = (uid: string) => api.evidenceActions(space, uid);
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_gv");
-  await migrate(db.url);
-  pool = new pg.Pool({ connectionString: db.url });
-  pool.on("error", () => undefined);
-  const key = await generateDevKey();
-  gw = await startGateway(pool, { env: { TDS_GATEWAY_MONITOR_MS: "500" } });
-  app = await buildApp({
-    pool,
-    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    kube: apiKubeClient(kubeConfig()),
-  });
-  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
-  tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
-  tokens.consumer = await mintToken(key, { role: "participant", subject: "c", space, participant: consumer });
+  api = await startApi("tds_gv", { gateway: { env: { TDS_GATEWAY_MONITOR_MS: "500" } } });
+  tokens.operator = await api.token({ role: "operator", subject: "system:tds-operator" });
+  tokens.consumer = await api.token({ role: "participant", subject: "c", space, participant: consumer });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? "") },
+    api: { url: api.url, token: () => Promise.resolve(tokens.operator ?? "") },
   });
   await client.create(kinds.dataSpace, spaceManifest(space, run, rules([])) as KubeObject);
   await client.create(
@@ -154,10 +126,7 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await app.close();
-  await gw.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
 });
 
 /** A cross-border contract (the consumer is in DE-BY, the public level allows export), Active, with its token. */
@@ -177,7 +146,7 @@ async function activeContract(name: string): Promise<{ uid: string; agreementId:
 }
 
 const download = (agreementId: string, token: string) =>
-  fetch(`${gw.url}/v1/data/${agreementId}/telemetry/big.bin`, {
+  fetch(`${api.gateway.url}/v1/data/${agreementId}/telemetry/big.bin`, {
     headers: { authorization: `Bearer ${token}` },
   });
 
@@ -200,21 +169,6 @@ async function openStream(agreementId: string, token: string) {
   return reader;
 }
 
-/** Reads until the stream ends or fails; true when it was cut before all bytes arrived. */
-async function cutShort(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<boolean> {
-  let n = 0;
-  try {
-    for (let i = 0; i < 100_000; i++) {
-      const r = await reader.read();
-      if (r.done) return n < big.length;
-      n += r.value.length;
-    }
-  } catch {
-    return true;
-  }
-  return false;
-}
-
 test("a negative-list edit suspends an Active cross-border contract, refuses it and cuts its open stream; restoring it lets the provider reinstate it", async () => {
   const { uid, agreementId, token } = await activeContract("abroad");
   const reader = await openStream(agreementId, token);
@@ -233,7 +187,7 @@ test("a negative-list edit suspends an Active cross-border contract, refuses it 
     ]),
   );
   const t0 = Date.now();
-  assert.equal(await cutShort(reader), true, "the open stream is cut");
+  assert.equal(await cutShort(reader, big.length), true, "the open stream is cut");
   const cutMs = Date.now() - t0;
   assert.ok(cutMs < 30_000, `cut after ${String(cutMs)} ms`);
 
@@ -305,7 +259,7 @@ test("a classification edit (the level no longer allows downloads) suspends the 
   const { agreementId, token } = await activeContract("modes");
   const reader = await openStream(agreementId, token);
   await setRules(rules([], ["computeOnly"]));
-  assert.equal(await cutShort(reader), true, "the open stream is cut");
+  assert.equal(await cutShort(reader, big.length), true, "the open stream is cut");
   const suspended = await until("the contract suspended", async () => {
     const o = await getContract("modes");
     return o.status?.state === "Suspended" ? o : undefined;

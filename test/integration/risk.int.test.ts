@@ -8,21 +8,13 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import pg from "pg";
 import { Registry } from "prom-client";
-import type { FastifyInstance } from "fastify";
 import type { DataSpace } from "@tds/crds";
 import type { EvidenceEntry } from "@tds/wire";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
-import { buildApp } from "@tds/dashboard-api/app";
-import { migrate } from "@tds/dashboard-api/migrate";
-import { createTokenVerifier } from "@tds/dashboard-api/auth-tokens";
-import { generateDevKey, jwksOf, mintToken } from "@tds/dashboard-api/auth-keys";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { riskGauge, riskPass } from "@tds/dashboard-api/risk-evaluator";
-import { apiKubeClient } from "@tds/dashboard-api/kube";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
+import { startApi, type TestApi } from "@tds/test/api";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   participantManifest,
@@ -41,11 +33,7 @@ const provNs = `${space}--${provider}`;
 const consNs = `${space}--${consumer}`;
 const client = new KubeClient(kubeConfig());
 
-let db: TestDatabase;
-let gw: TestGateway;
-let pool: pg.Pool;
-let app: FastifyInstance;
-let baseUrl: string;
+let api: TestApi;
 let operator: TestOperator;
 let adminToken: string;
 let evidence: EvidenceStore;
@@ -68,23 +56,12 @@ const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_rk");
-  await migrate(db.url);
-  pool = new pg.Pool({ connectionString: db.url });
-  pool.on("error", () => undefined);
-  const key = await generateDevKey();
-  gw = await startGateway(pool);
-  app = await buildApp({
-    pool,
-    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    kube: apiKubeClient(kubeConfig()),
-  });
-  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
-  const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
-  adminToken = await mintToken(key, { role: "space-admin", subject: "alice", space });
+  api = await startApi("tds_rk");
+  const token = await api.token({ role: "operator", subject: "system:tds-operator" });
+  adminToken = await api.token({ role: "space-admin", subject: "alice", space });
   operator = await startOperator(run, {
     settings: { riskPollMs: 500 },
-    api: { url: baseUrl, token: () => Promise.resolve(token) },
+    api: { url: api.url, token: () => Promise.resolve(token) },
   });
   await client.create(
     kinds.dataSpace,
@@ -133,14 +110,11 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await app.close();
-  await gw.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
 });
 
-const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${baseUrl}${path}`, {
+const asAdmin = (path: string, init: RequestInit = {}) =>
+  fetch(`${api.url}${path}`, {
     ...init,
     headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
   });
@@ -162,7 +136,9 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
     "base64",
   ).toString("utf8");
   const get = (path: string, bearer: string) =>
-    fetch(`${gw.url}/v1/data/${agreementId}/${path}`, { headers: { authorization: `Bearer ${bearer}` } });
+    fetch(`${api.gateway.url}/v1/data/${agreementId}/${path}`, {
+      headers: { authorization: `Bearer ${bearer}` },
+    });
   const served = await until("a download served", async () => {
     const r = await get("telemetry/day.csv", token);
     if (r.status === 200) return r;
@@ -181,7 +157,7 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
     assert.equal(r.status, status);
     await r.body?.cancel();
   }
-  const refusals = await pool.query<{ code: string }>(
+  const refusals = await api.pool.query<{ code: string }>(
     "select code from gateway_refusals where space = $1 order by refusal_id",
     [space],
   );
@@ -189,16 +165,16 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
 
   const registry = new Registry();
   const gauge = riskGauge(registry);
-  evidence = new EvidenceStore(pool);
+  evidence = new EvidenceStore(api.pool);
   const spaces = [await client.get<DataSpace & KubeObject>(kinds.dataSpace, space)];
   // Two replicas' passes at once: one finding.
   const passes = await Promise.all(
-    [0, 1].map(() => riskPass({ pool, evidence, spaces, now: new Date(), gauge })),
+    [0, 1].map(() => riskPass({ pool: api.pool, evidence, spaces, now: new Date(), gauge })),
   );
   const found = passes.flat().reduce((n, r) => n + r.found, 0);
   assert.equal(found, 1);
-  await riskPass({ pool, evidence, spaces, now: new Date(), gauge });
-  const stored = await pool.query<{
+  await riskPass({ pool: api.pool, evidence, spaces, now: new Date(), gauge });
+  const stored = await api.pool.query<{
     finding_id: string;
     rule: string;
     subject: string;
@@ -247,7 +223,7 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
   });
 
   // Listing and closing, as a space admin.
-  const listed = (await (await api(`/v1/spaces/${space}/risk/findings?open=true`)).json()) as {
+  const listed = (await (await asAdmin(`/v1/spaces/${space}/risk/findings?open=true`)).json()) as {
     findings: { id: string }[];
   };
   assert.deepEqual(
@@ -255,13 +231,13 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
     [row.finding_id],
   );
   const id = row.finding_id;
-  const closed = await api(`/v1/spaces/${space}/risk/findings/${id}/close`, {
+  const closed = await asAdmin(`/v1/spaces/${space}/risk/findings/${id}/close`, {
     method: "POST",
     body: JSON.stringify({ reason: "Consumer rotated a leaked token; INC-7" }),
   });
   assert.equal(closed.status, 200);
   assert.equal(((await closed.json()) as { closedBy: string }).closedBy, "alice");
-  const again = await api(`/v1/spaces/${space}/risk/findings/${id}/close`, {
+  const again = await asAdmin(`/v1/spaces/${space}/risk/findings/${id}/close`, {
     method: "POST",
     body: JSON.stringify({ reason: "twice" }),
   });
@@ -273,7 +249,7 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
   assert.equal(closing.action, "risk.finding-closed");
   assert.equal(closing.actor, "alice");
 
-  await riskPass({ pool, evidence, spaces, now: new Date(), gauge });
+  await riskPass({ pool: api.pool, evidence, spaces, now: new Date(), gauge });
   assert.match(
     await registry.metrics(),
     new RegExp(`tds_risk_findings_open\\{space="${space}",rule="refusedAccesses"\\} 0`),
@@ -313,7 +289,7 @@ async function activeContract(name: string): Promise<{ agreementId: string; toke
 
 /** A download through the gateway, read to its end; the transfer's id once its bytes are metered. */
 async function download(c: { agreementId: string; token: string }, path: string, idem: string) {
-  const r = await fetch(`${gw.url}/v1/data/${c.agreementId}/${path}`, {
+  const r = await fetch(`${api.gateway.url}/v1/data/${c.agreementId}/${path}`, {
     headers: { authorization: `Bearer ${c.token}`, "idempotency-key": idem },
   });
   assert.equal(r.status, 200, await r.clone().text());
@@ -321,7 +297,7 @@ async function download(c: { agreementId: string; token: string }, path: string,
   const tid = r.headers.get("tds-transfer-id") ?? "";
   // The bytes are metered when the stream closes, after the answer.
   const metered = await until(`transfer ${tid} metered`, async () => {
-    const { rows } = await pool.query<{ event_time: Date }>(
+    const { rows } = await api.pool.query<{ event_time: Date }>(
       "select event_time from usage_events where source = 'tds-gateway' and id like $1",
       [`${tid}/bytes/%`],
     );
@@ -336,7 +312,7 @@ const DAY = 24 * HOUR;
 /** The findings of a rule, as stored. */
 const findingsOf = async (rule: string) =>
   (
-    await pool.query<{ subject: string; observed: string; threshold: string; window_start: Date }>(
+    await api.pool.query<{ subject: string; observed: string; threshold: string; window_start: Date }>(
       `select subject, observed::text, threshold::text, window_start from risk_findings
         where space = $1 and rule = $2 order by window_start`,
       [space, rule],
@@ -355,7 +331,7 @@ test("downloadVolume: a real download over ten times the consumer's median windo
   // metering stream the rule reads (a test cannot wait days for them), ingested as usage events.
   const windowStart = Math.floor(spike.meteredAt.getTime() / HOUR) * HOUR;
   const earlier = [1, 2, 3].map((days) => new Date(windowStart - days * DAY + 5 * 60_000));
-  const ingest = await api("/v1/usage", {
+  const ingest = await asAdmin("/v1/usage", {
     method: "POST",
     body: JSON.stringify(
       earlier.map((time, i) => ({
@@ -379,11 +355,11 @@ test("downloadVolume: a real download over ten times the consumer's median windo
   });
   assert.equal(ingest.status, 200, await ingest.text());
 
-  evidence = new EvidenceStore(pool);
+  evidence = new EvidenceStore(api.pool);
   const spaces = [await client.get<DataSpace & KubeObject>(kinds.dataSpace, space)];
-  await riskPass({ pool, evidence, spaces, now: new Date() });
+  await riskPass({ pool: api.pool, evidence, spaces, now: new Date() });
   // Every byte of the consumer in the spike's window, whichever of this file's downloads fell in it.
-  const { rows: inWindow } = await pool.query<{ bytes: string }>(
+  const { rows: inWindow } = await api.pool.query<{ bytes: string }>(
     `select sum(quantity)::text as bytes from usage_events
       where space = $1 and participant = $2 and meter = 'transfer.bytes'
         and event_time >= $3 and event_time < $4`,
@@ -426,7 +402,7 @@ test("unusualHours: a real download at an hour the agreement never used on its a
     [4, (first + 1) % 24],
   ] as const) {
     const { tid } = await download(c, "telemetry/day.csv", `hours-${String(days)}`);
-    await pool.query(
+    await api.pool.query(
       `update gateway_transfers
           set created_at = date_trunc('day', now(), 'UTC') - make_interval(days => $2) + make_interval(hours => $3)
         where transfer_id = $1`,
@@ -434,7 +410,7 @@ test("unusualHours: a real download at an hour the agreement never used on its a
     );
   }
   const now = await download(c, "telemetry/day.csv", "hours-now");
-  const { rows } = await pool.query<{ created_at: Date }>(
+  const { rows } = await api.pool.query<{ created_at: Date }>(
     "select created_at from gateway_transfers where transfer_id = $1",
     [now.tid],
   );
@@ -442,10 +418,10 @@ test("unusualHours: a real download at an hour the agreement never used on its a
   const hour = at.getUTCHours();
   assert.ok(!usual.includes(hour));
 
-  evidence = new EvidenceStore(pool);
+  evidence = new EvidenceStore(api.pool);
   const spaces = [await client.get<DataSpace & KubeObject>(kinds.dataSpace, space)];
   assert.ok(spaces[0]?.spec.risk?.unusualHours);
-  await riskPass({ pool, evidence, spaces, now: new Date() });
+  await riskPass({ pool: api.pool, evidence, spaces, now: new Date() });
   const windowStart = Math.floor(at.getTime() / HOUR) * HOUR;
   // Only this agreement has active days before today; its finding is the hour of the new download.
   assert.deepEqual(

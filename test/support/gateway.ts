@@ -31,3 +31,24 @@ export async function startGateway(
   const url = await app.listen({ host: "127.0.0.1", port: opts.port ?? 0 });
   return { app, url, close: () => app.close() };
 }
+
+/**
+ * Reads an open download until it ends or fails: true when it was cut before
+ * all `total` bytes arrived (the gateway stopping a stream it no longer allows).
+ */
+export async function cutShort(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  total: number,
+): Promise<boolean> {
+  let n = 0;
+  try {
+    for (let i = 0; i < 100_000; i++) {
+      const r = await reader.read();
+      if (r.done) return n < total;
+      n += r.value.length;
+    }
+  } catch {
+    return true;
+  }
+  return false;
+}
