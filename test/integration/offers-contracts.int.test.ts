@@ -7,16 +7,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import jsonld from "jsonld";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
-import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
-import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-api/src/auth/keys.ts";
-import { apiKubeClient } from "@tds/dashboard-api/kube";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
+import { startApi, type TestApi } from "@tds/test/api";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffer.asset.ts";
 import type { EvidenceEntry } from "@tds/wire";
@@ -42,12 +34,7 @@ const consNs = `${space}--${consumer}`;
 const foreignNs = `${space}--${foreign}`;
 const client = new KubeClient(kubeConfig());
 
-let db: TestDatabase;
-let gw: TestGateway;
-let pool: pg.Pool;
-let app: FastifyInstance;
-let baseUrl: string;
-let key: DevKey;
+let api: TestApi;
 let operator: TestOperator;
 let s3: S3Client;
 const tokens: Record<string, string> = {};
@@ -70,8 +57,8 @@ type Obj = KubeObject & { status?: Status };
 const ready = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === "Ready");
 const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 
-async function api(method: string, path: string, who: string, body?: unknown) {
-  const res = await fetch(`${baseUrl}${path}`, {
+async function call(method: string, path: string, who: string, body?: unknown) {
+  const res = await fetch(`${api.url}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${tokens[who] ?? ""}`,
@@ -171,34 +158,16 @@ const observedFetch: typeof fetch = (input, init) => {
   return fetch(input, init);
 };
 
-async function evidenceFor(uid: string): Promise<string[]> {
-  const r = await pool.query<{ action: string }>(
-    "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
-    [space, uid],
-  );
-  return r.rows.map((x) => x.action);
-}
+const evidenceFor = (uid: string) => api.evidenceActions(space, uid);
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_oc");
-  const url = new URL(db.url);
-  await migrate(url.toString());
-  pool = new pg.Pool({ connectionString: url.toString() });
-  pool.on("error", () => undefined); // idle clients are cut when the database is dropped
-  key = await generateDevKey();
-  gw = await startGateway(pool);
-  app = await buildApp({
-    pool,
-    verifyToken: createTokenVerifier({ jwks: jwksOf(key) }),
-    kube: apiKubeClient(kubeConfig()),
-  });
-  baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
-  tokens.operator = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
-  tokens.admin = await mintToken(key, { role: "space-admin", subject: "ops", space });
-  tokens.consumer = await mintToken(key, { role: "participant", subject: "c", space, participant: consumer });
-  tokens.provider = await mintToken(key, { role: "participant", subject: "p", space, participant: provider });
-  tokens.stranger = await mintToken(key, {
+  api = await startApi("tds_oc");
+  tokens.operator = await api.token({ role: "operator", subject: "system:tds-operator" });
+  tokens.admin = await api.token({ role: "space-admin", subject: "ops", space });
+  tokens.consumer = await api.token({ role: "participant", subject: "c", space, participant: consumer });
+  tokens.provider = await api.token({ role: "participant", subject: "p", space, participant: provider });
+  tokens.stranger = await api.token({
     role: "participant",
     subject: "s",
     space: "elsewhere",
@@ -206,7 +175,7 @@ before(async () => {
   });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: baseUrl, token: () => Promise.resolve(tokens.operator ?? ""), fetch: observedFetch },
+    api: { url: api.url, token: () => Promise.resolve(tokens.operator ?? ""), fetch: observedFetch },
   });
   operator.manager.client.observe((method, path) => {
     if (method !== "GET" && path.includes("/dataoffers")) offerSends.push(`kube ${method} ${path}`);
@@ -258,10 +227,7 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await app.close();
-  await gw.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
 });
 
 test("an offer whose asset is missing is not published; once the data exists it is, and changing the data changes its identifier", async () => {
@@ -275,7 +241,7 @@ test("an offer whose asset is missing is not published; once the data exists it 
   });
   assert.equal(ready(missing)?.status, "False");
   assert.equal(
-    (await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer")).status,
+    (await call("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer")).status,
     404,
   );
 
@@ -288,7 +254,7 @@ test("an offer whose asset is missing is not published; once the data exists it 
   assert.match(first, /^sha256:[0-9a-f]{64}$/);
   // The catalog entry and the evidence come before the status that announces them.
   const entry = await until("the catalog entry", async () => {
-    const e = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
+    const e = await call("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
     return e.status === 200 ? e : undefined;
   });
   assert.equal((entry.body as { contentId: string }).contentId, first);
@@ -304,7 +270,7 @@ test("an offer whose asset is missing is not published; once the data exists it 
     return id && id !== first ? id : undefined;
   });
   await until("the catalog to carry the new id", async () => {
-    const e = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
+    const e = await call("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/telemetry`, "consumer");
     return (e.body as { contentId?: string }).contentId === second ? true : undefined;
   });
   // Rewriting an object with other bytes (new ETag) changes it too.
@@ -325,7 +291,7 @@ test("a published offer's status.latestEvidence names its publication in the log
   const pointer = o.status?.latestEvidence;
   assert.ok(pointer);
   // The provider reads the entry about its own offer, and the entry hashes to the pointer's leaf.
-  const page = await api(
+  const page = await call(
     "GET",
     `/v1/spaces/${space}/evidence/entries?start=${pointer.logIndex}&end=${pointer.logIndex + 1}`,
     "provider",
@@ -340,8 +306,8 @@ test("a published offer's status.latestEvidence names its publication in the log
   assert.equal(stored.entry.time, o.status?.publishedAt);
   assert.ok(stored.entry.eventId.includes((o.status?.contentId ?? "").slice(7, 23)), stored.entry.eventId);
   // Its inclusion proof, from the API, verifies against the log's root.
-  const head = await new EvidenceStore(pool).head(space);
-  const proof = await api(
+  const head = await new EvidenceStore(api.pool).head(space);
+  const proof = await call(
     "GET",
     `/v1/spaces/${space}/evidence/proofs/inclusion?leafIndex=${pointer.logIndex}&treeSize=${head.treeSize}`,
     "consumer",
@@ -387,7 +353,7 @@ test("a publication recorded by an attempt that crashed before its status write 
   const etag = createHash("md5").update(body).digest("hex"); // a single PUT's ETag
   const { contentId } = assetManifest([{ key: "crashed/a.csv", size: Buffer.byteLength(body), etag }]);
   const earlier = "2020-02-02T02:02:02Z";
-  const appended = await api("POST", `/v1/spaces/${space}/evidence/entries`, "operator", {
+  const appended = await call("POST", `/v1/spaces/${space}/evidence/entries`, "operator", {
     entries: [
       {
         space,
@@ -412,7 +378,7 @@ test("a publication recorded by an attempt that crashed before its status write 
   assert.equal(published.status.latestEvidence?.logIndex, leaf);
   assert.equal(published.status.publishedAt, earlier);
   assert.deepEqual(await evidenceFor(uid), ["offer.published"]);
-  const entry = await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/crashed`, "consumer");
+  const entry = await call("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/crashed`, "consumer");
   assert.equal((entry.body as { publishedAt?: string }).publishedAt, earlier);
 
   await client.delete(kinds.dataOffer, "crashed", provNs);
@@ -454,7 +420,7 @@ test("an offer that contradicts its classification or the negative list is Rejec
   assert.match(table, /core\s.*AccessModeNotAllowed/);
   assert.match(table, /survey\s.*CategoryOnNegativeList/);
   assert.equal(
-    (await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/core`, "consumer")).status,
+    (await call("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/core`, "consumer")).status,
     404,
   );
   await until("rejection evidence", async () =>
@@ -497,7 +463,7 @@ test("search finds offers by Chinese and English words and by facets, with stabl
     facets: Record<string, { value: string; count: number }[]>;
   };
   const search = async (qs: string) => {
-    const r = await api("GET", `/v1/spaces/${space}/catalog?${qs}`, "consumer");
+    const r = await call("GET", `/v1/spaces/${space}/catalog?${qs}`, "consumer");
     assert.equal(r.status, 200, JSON.stringify(r.body));
     return r.body as Page;
   };
@@ -535,13 +501,13 @@ test("search finds offers by Chinese and English words and by facets, with stabl
   assert.deepEqual([...seen].sort(), ["maint", "telemetry", "zh"]);
   assert.equal(new Set(seen).size, 3);
 
-  assert.equal((await api("GET", `/v1/spaces/${space}/catalog`, "stranger")).status, 404);
-  const write = await api("DELETE", `/v1/spaces/${space}/catalog/offers/${provNs}/zh`, "consumer");
+  assert.equal((await call("GET", `/v1/spaces/${space}/catalog`, "stranger")).status, 404);
+  const write = await call("DELETE", `/v1/spaces/${space}/catalog/offers/${provNs}/zh`, "consumer");
   assert.equal(write.status, 403);
 });
 
 test("the DCAT export is JSON-LD with a dcat:Catalog of dcat:Datasets", async () => {
-  const r = await api("GET", `/v1/spaces/${space}/catalog/dcat`, "consumer");
+  const r = await call("GET", `/v1/spaces/${space}/catalog/dcat`, "consumer");
   assert.equal(r.status, 200);
   assert.match(r.type, /^application\/ld\+json/);
   const doc = r.body as Record<string, unknown>;
@@ -663,7 +629,7 @@ test("the policy matrix on the cluster: each contract reaches its expected state
   const abroad = await getContract(foreignNs, "m-abroad-public");
   assert.ok((await evidenceFor(abroad.metadata.uid ?? "")).includes("contract.cross-border-export"));
   // The space operator approves the export through the API.
-  const approve = await api(
+  const approve = await call(
     "POST",
     `/v1/spaces/${space}/contracts/${foreignNs}/m-abroad-internal/approve`,
     "admin",
@@ -675,7 +641,7 @@ test("the policy matrix on the cluster: each contract reaches its expected state
 });
 
 test("an Active contract carries the gateway interface: agreement label and a credentials Secret; revocation removes it", async () => {
-  const created = await api("POST", `/v1/spaces/${space}/contracts`, "consumer", {
+  const created = await call("POST", `/v1/spaces/${space}/contracts`, "consumer", {
     offer: { namespace: provNs, name: "telemetry" },
     purpose: "predictive-maintenance",
     name: "gw",
@@ -705,11 +671,11 @@ test("an Active contract carries the gateway interface: agreement label and a cr
 
   // Another participant cannot decide or revoke it; the provider can.
   assert.equal(
-    (await api("POST", `/v1/spaces/${space}/contracts/${consNs}/gw/revoke`, "consumer", { reason: "x" }))
+    (await call("POST", `/v1/spaces/${space}/contracts/${consNs}/gw/revoke`, "consumer", { reason: "x" }))
       .status,
     403,
   );
-  const revoked = await api("POST", `/v1/spaces/${space}/contracts/${consNs}/gw/revoke`, "provider", {
+  const revoked = await call("POST", `/v1/spaces/${space}/contracts/${consNs}/gw/revoke`, "provider", {
     reason: "Misuse reported",
   });
   assert.equal(revoked.status, 200);
@@ -735,7 +701,7 @@ test("a contract whose accesses ran out at the gateway is Expired, with status.a
   await until("metered published", async () =>
     ready(await getOffer("metered"))?.reason === "Published" ? true : undefined,
   );
-  const created = await api("POST", `/v1/spaces/${space}/contracts`, "consumer", {
+  const created = await call("POST", `/v1/spaces/${space}/contracts`, "consumer", {
     offer: { namespace: provNs, name: "metered" },
     purpose: "research",
     requestedAccesses: 2,
@@ -749,7 +715,7 @@ test("a contract whose accesses ran out at the gateway is Expired, with status.a
   const agreementId = c.status?.agreementId ?? "";
   const token = unb64(dataOf(await client.get(kinds.secret, "contract-twice", consNs)).token);
   const download = () =>
-    fetch(`${gw.url}/v1/data/${agreementId}/metered/a.csv`, {
+    fetch(`${api.gateway.url}/v1/data/${agreementId}/metered/a.csv`, {
       headers: { authorization: `Bearer ${token}` },
     });
   for (let i = 0; i < 2; i++) {
@@ -762,12 +728,12 @@ test("a contract whose accesses ran out at the gateway is Expired, with status.a
   assert.equal(((await third.json()) as { code: string }).code, "TDS_ERR_ACCESS_LIMIT");
   // Accesses are claimed before the first byte; bytes are metered when each stream has closed.
   const usage = await until("both transfers metered", async () => {
-    const u = await api("GET", `/v1/spaces/${space}/agreements/${agreementId}`, "admin");
+    const u = await call("GET", `/v1/spaces/${space}/agreements/${agreementId}`, "admin");
     return (u.body as { bytes?: number }).bytes === 30 ? u : undefined;
   });
   assert.deepEqual(usage.body, { agreementId, space, accesses: 2, transfers: 2, bytes: 30 });
   // A participant reads its use through usage reports, not the ledger.
-  assert.equal((await api("GET", `/v1/spaces/${space}/agreements/${agreementId}`, "consumer")).status, 403);
+  assert.equal((await call("GET", `/v1/spaces/${space}/agreements/${agreementId}`, "consumer")).status, 403);
 
   const expired = await until("twice expired by its accesses", async () => {
     const o = await getContract(consNs, "twice");
@@ -792,7 +758,7 @@ test("an offer's own price is billed per contract: the agreement and a download 
   await until("priced published", async () =>
     ready(await getOffer("priced"))?.reason === "Published" ? true : undefined,
   );
-  const created = await api("POST", `/v1/spaces/${space}/contracts`, "consumer", {
+  const created = await call("POST", `/v1/spaces/${space}/contracts`, "consumer", {
     offer: { namespace: provNs, name: "priced" },
     purpose: "research",
     name: "buyer",
@@ -803,7 +769,7 @@ test("an offer's own price is billed per contract: the agreement and a download 
     return o.status?.state === "Active" ? o : undefined;
   });
   const token = unb64(dataOf(await client.get(kinds.secret, "contract-buyer", consNs)).token);
-  const res = await fetch(`${gw.url}/v1/data/${c.status?.agreementId ?? ""}/priced/a.csv`, {
+  const res = await fetch(`${api.gateway.url}/v1/data/${c.status?.agreementId ?? ""}/priced/a.csv`, {
     headers: { authorization: `Bearer ${token}` },
   });
   assert.equal(res.status, 200);
@@ -819,7 +785,7 @@ test("an offer's own price is billed per contract: the agreement and a download 
     providerShare: string;
   };
   const lines = await until("the offer's price on the statement", async () => {
-    const st = await api("GET", `/v1/spaces/${space}/statements/${period}`, "admin");
+    const st = await call("GET", `/v1/spaces/${space}/statements/${period}`, "admin");
     const offerLines = (st.body as { lines: Line[] }).lines.filter(
       (l) => l.priceSource === "offer" && l.contract === "buyer",
     );
@@ -851,7 +817,7 @@ test("manual approval keeps a contract Requested until the provider decides; exp
     ready(await getContract(consNs, "ask"))?.reason === "AwaitingProviderApproval" ? true : undefined,
   );
   assert.equal(
-    (await api("POST", `/v1/spaces/${space}/contracts/${consNs}/ask/approve`, "provider")).status,
+    (await call("POST", `/v1/spaces/${space}/contracts/${consNs}/ask/approve`, "provider")).status,
     200,
   );
   await client.mergePatch(kinds.dataContract, "ask-no", consNs, {
@@ -896,7 +862,7 @@ test("deleting an offer withdraws it from the catalog, records the withdrawal, a
     (await client.find(kinds.dataOffer, "manual", provNs)) ? undefined : true,
   );
   assert.equal(
-    (await api("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/manual`, "consumer")).status,
+    (await call("GET", `/v1/spaces/${space}/catalog/offers/${provNs}/manual`, "consumer")).status,
     404,
   );
   assert.ok((await evidenceFor(uid)).includes("offer.withdrawn"));
@@ -924,7 +890,7 @@ test("the space's provisioning and each participant's admission are evidence, an
   );
   const pointer = p.status?.latestEvidence;
   assert.ok(pointer);
-  const r = await pool.query<{ action: string }>(
+  const r = await api.pool.query<{ action: string }>(
     "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and leaf_index = $2",
     [space, pointer.logIndex],
   );

@@ -10,23 +10,16 @@ import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { KubeClient, kinds, type KubeObject } from "@tds/kube";
 import { UnsecuredJWT } from "jose";
-import pg from "pg";
-import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
 import {
   createOidcVerifier,
   oidcParticipantsFromKube,
   spaceAudience,
   withOidc,
-} from "../../dashboard-api/src/auth/oidc.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
+} from "@tds/dashboard-api/oidc-verifier";
 import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
+import { startApi, type TestApi } from "@tds/test/api";
 import { freePort } from "@tds/test/server";
 import {
   participantManifest,
@@ -49,10 +42,7 @@ const acmeNs = `${space}--${acme}`;
 const client = new KubeClient(kubeConfig());
 const data = "ts,temp\n2026-01-01T00:00:00Z,21.5\n".repeat(50);
 
-let db: TestDatabase;
-let gw: TestGateway;
-let pool: pg.Pool;
-let app: FastifyInstance;
+let api: TestApi;
 let base: string;
 let operator: TestOperator;
 let op: OidcProvider;
@@ -86,10 +76,6 @@ const oidcParticipant = (name: string, issuer: string, subject: string) =>
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_oidc");
-  await migrate(db.url);
-  pool = new pg.Pool({ connectionString: db.url });
-  pool.on("error", () => undefined);
   op = await startOidcProvider({
     clients: ["acme-client", "globex-client"],
     resources: [spaceAudience(space), spaceAudience("elsewhere")],
@@ -97,7 +83,6 @@ before(async () => {
   // Another real issuer with a client of the same name: its tokens name a subject acme declares, at an issuer acme does not.
   otherOp = await startOidcProvider({ clients: ["acme-client"], resources: [spaceAudience(space)] });
 
-  const key = await generateDevKey();
   const port = await freePort();
   base = `http://127.0.0.1:${port.toString()}`;
   const oidc = createOidcVerifier({
@@ -106,25 +91,24 @@ before(async () => {
     clockToleranceSeconds: 0,
     jwksCooldownMs: 0,
   });
-  const kube = apiKubeClient(kubeConfig());
-  const dsp = dspOptions({
-    pool,
-    publicUrl: base,
-    kube,
-    config: { [space]: { participantId: `urn:tds:${space}`, counterparties: [] } },
+  api = await startApi("tds_oidc", ({ pool }) => {
+    const kube = apiKubeClient(kubeConfig());
+    const dsp = dspOptions({
+      pool,
+      publicUrl: base,
+      kube,
+      config: { [space]: { participantId: `urn:tds:${space}`, counterparties: [] } },
+    });
+    return {
+      gateway: { gateway: { transferTokens: dsp.transferTokens, participantTokens: oidc } },
+      app: { kube, dsp: { ...dsp, stepDelayMs: 50 } },
+      verifyToken: (key) => withOidc(oidc, key),
+      port,
+    };
   });
-  gw = await startGateway(pool, { gateway: { transferTokens: dsp.transferTokens, participantTokens: oidc } });
-  app = await buildApp({
-    pool,
-    verifyToken: withOidc(oidc, createTokenVerifier({ jwks: jwksOf(key) })),
-    kube,
-    dsp: { ...dsp, stepDelayMs: 50 },
-  });
-  await app.listen({ host: "127.0.0.1", port });
-  const operatorToken = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000, identityRecheckMs: 2_000 },
-    api: { url: base, token: () => Promise.resolve(operatorToken) },
+    api: await api.operatorClient(),
   });
 
   await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
@@ -174,10 +158,7 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await app.close();
-  await gw.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
   await op.stop();
   await otherOp.stop();
 });
@@ -193,7 +174,8 @@ async function call(url: string, token: string, init: RequestInit = {}) {
   const text = await res.text();
   return { status: res.status, type: res.headers.get("content-type") ?? "", text };
 }
-const gatewayGet = (token: string) => call(`${gw.url}/v1/data/${agreementId}/telemetry/day1.csv`, token);
+const gatewayGet = (token: string) =>
+  call(`${api.gateway.url}/v1/data/${agreementId}/telemetry/day1.csv`, token);
 
 /** A refusal: a 4xx problem document whose detail names the reason. */
 function refused(r: { status: number; type: string; text: string }, status: number, reason: RegExp): void {

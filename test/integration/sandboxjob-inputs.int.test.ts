@@ -10,15 +10,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
-import pg from "pg";
-import type { FastifyInstance } from "fastify";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { startGateway, type TestGateway } from "@tds/test/gateway";
+import { startApi, type TestApi } from "@tds/test/api";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import {
   credentialId,
@@ -42,10 +35,7 @@ const FIRST_DATA = "unit,t\n" + "1,80\n".repeat(60); // 307 bytes
 const SECOND_DATA = "unit,v\n" + "2,9\n".repeat(20); // 87 bytes
 const client = new KubeClient(kubeConfig());
 
-let db: TestDatabase;
-let gw: TestGateway;
-let pool: pg.Pool;
-let app: FastifyInstance;
+let api: TestApi;
 let operator: TestOperator;
 
 interface Status {
@@ -110,18 +100,10 @@ async function providerS3(provider: string): Promise<S3Client> {
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_sbi");
-  const url = new URL(db.url);
-  await migrate(url.toString());
-  pool = new pg.Pool({ connectionString: url.toString() });
-  const key = await generateDevKey();
-  gw = await startGateway(pool);
-  app = await buildApp({ pool, verifyToken: createTokenVerifier({ jwks: jwksOf(key) }) });
-  const baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
-  const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
+  api = await startApi("tds_sbi");
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: baseUrl, token: () => Promise.resolve(token) },
+    api: await api.operatorClient(),
   });
   await provisionProviderAndConsumer(client, run, space, first, consumer);
   await client.create(
@@ -160,10 +142,7 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await app.close();
-  await gw.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
 });
 
 /** Creates a job, waits until its pod runs, and returns its uid, credential id and job token. */
@@ -192,7 +171,7 @@ test("a job reads two providers' inputs, each under its own grant, and its usage
     { name: "second", agreementId: c2?.status?.agreementId },
   ]);
   const read = (path: string, headers: Record<string, string> = {}) =>
-    gw.app.inject({
+    api.gateway.app.inject({
       url: `/v1/sandbox/${credential}/inputs/${path}`,
       headers: { authorization: `Bearer ${token}`, ...headers },
     });
@@ -246,7 +225,7 @@ test("a job reads two providers' inputs, each under its own grant, and its usage
       memoryByteSeconds: Number(memorySecond),
     },
   ]);
-  const rows = await pool.query<{ id: string; provider: string; contract: string; quantity: string }>(
+  const rows = await api.pool.query<{ id: string; provider: string; contract: string; quantity: string }>(
     "select id, provider, contract, quantity::text from usage_events where space = $1 and id like 'sandbox/%' order by id",
     [space],
   );
@@ -267,7 +246,7 @@ test("a job reads two providers' inputs, each under its own grant, and its usage
     },
   ]);
   // Both grants were used: the gateway metered each provider's bytes under its own agreement.
-  const reads = await pool.query<{ agreement_id: string; bytes: string }>(
+  const reads = await api.pool.query<{ agreement_id: string; bytes: string }>(
     "select agreement_id, sum(bytes)::text as bytes from gateway_transfers where sandbox_job = $1 group by 1 order by sum(bytes) desc",
     [uid],
   );

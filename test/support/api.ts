@@ -49,6 +49,8 @@ export interface ApiWiring {
   readonly app?: Omit<Partial<BuildAppOptions>, "pool" | "verifyToken">;
   /** A port picked before (freePort), when the API's URL must be known before it starts; default any. */
   readonly port?: number;
+  /** What the API verifies tokens with, given the key's verifier (withOidc around it, say); the key's alone by default. */
+  readonly verifyToken?: (key: TokenVerifier) => TokenVerifier;
 }
 
 /**
@@ -58,7 +60,8 @@ export interface ApiWiring {
  */
 export async function startApi(
   prefix: string,
-  wire: ApiWiring | ((base: { pool: pg.Pool; token: TestApi["token"] }) => Promise<ApiWiring>) = {},
+  wire:
+    ApiWiring | ((base: { pool: pg.Pool; token: TestApi["token"] }) => ApiWiring | Promise<ApiWiring>) = {},
   opts: { readonly maxConnections?: number } = {},
 ): Promise<TestApi> {
   const db = await createTestDatabase(prefix, { migrate: true, maxConnections: opts.maxConnections });
@@ -68,7 +71,12 @@ export async function startApi(
   const w = typeof wire === "function" ? await wire({ pool, token }) : wire;
   const verifyToken = createTokenVerifier({ jwks: jwksOf(key) });
   const gateway = await startGateway(pool, w.gateway);
-  const app = await buildApp({ kube: apiKubeClient(kubeConfig()), ...w.app, pool, verifyToken });
+  const app = await buildApp({
+    kube: apiKubeClient(kubeConfig()),
+    ...w.app,
+    pool,
+    verifyToken: w.verifyToken ? w.verifyToken(verifyToken) : verifyToken,
+  });
   const url = await app.listen({ host: "127.0.0.1", port: w.port ?? 0 });
   return {
     db,
