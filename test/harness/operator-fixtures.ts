@@ -139,8 +139,10 @@ export async function provisionProviderAndConsumer(
   space: string,
   provider: string,
   consumer: string,
+  /** Fields of the space's spec beyond spaceManifest's (spaceType, say). */
+  spaceSpec: Record<string, unknown> = {},
 ): Promise<void> {
-  await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
+  await client.create(kinds.dataSpace, spaceManifest(space, run, spaceSpec) as KubeObject);
   await client.create(
     kinds.participant,
     participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,

@@ -10,7 +10,11 @@
 // are withheld automatically, with a reason naming the input and how, and
 // cannot be downloaded. The ValidatingAdmissionPolicy tds-sandboxjob-review
 // (from charts/tds) denies the consumer's admin the review annotation; the
-// API sets it as the chart's ServiceAccount tds-dashboard-api.
+// API sets it as the chart's ServiceAccount tds-dashboard-api. The space is
+// of type CrossBorder: a released output read by a consumer abroad is an
+// export, allowed or refused by the rules as they are then, recorded in the
+// month's export report (JSON and CSV) with its evidence entry, once however
+// often it is retried.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -27,11 +31,13 @@ import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-
 import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { KubeClient, KubeConfig, dataOf, kinds, type KubeObject } from "@tds/kube";
+import type { ExportReport, ExportTransfer } from "../../dashboard-api/src/exports/report.ts";
 import {
   credentialId,
   sandboxNamespace,
 } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
+  participantManifest,
   provisionProviderAndConsumer,
   runId,
   startOperator,
@@ -44,6 +50,9 @@ const provider = `${space}-prov`;
 const consumer = `${space}-cons`;
 const provNs = `${space}--${provider}`;
 const consNs = `${space}--${consumer}`;
+// A consumer abroad: its certificate (issued by the space CA) vouches for C=DE, its declared region DE-BY.
+const abroad = `${space}-abroad`;
+const abroadNs = `${space}--${abroad}`;
 // Over 64 bytes, so an output that embeds it whole is caught (sandbox-fingerprint.ts: MIN_PART).
 const INPUT =
   "unit,t\n" + Array.from({ length: 20 }, (_, i) => `${String(i + 1)},${String(80 + (i % 3))}\n`).join("");
@@ -65,6 +74,7 @@ interface Status {
   state?: string;
   credentialsSecret?: string;
   review?: { state: string; reason?: string; reviewer?: string };
+  crossBorderExport?: boolean;
   outputs?: { name: string; bytes?: number; sha256?: string }[];
   credential?: { id: string; tokenDigest: string };
   conditions?: { type: string; status: string; reason: string }[];
@@ -72,7 +82,7 @@ interface Status {
 type Obj = KubeObject & { status?: Status };
 const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 90_000);
-const getJob = (name: string) => client.get<Obj>(kinds.sandboxJob, name, consNs);
+const getJob = (name: string, ns = consNs) => client.get<Obj>(kinds.sandboxJob, name, ns);
 const bindingName = `tds-sandboxjob-review-${run}`;
 const RELEASE_NS = "tds-system";
 
@@ -127,13 +137,13 @@ function apiIdentity(): KubeConfig {
   return kc;
 }
 
-function sandboxJob(name: string, runFor = "12s"): KubeObject {
+function sandboxJob(name: string, runFor = "12s", ns = consNs, contract = "c-run"): KubeObject {
   return {
     apiVersion: "tds.dev/v1alpha1",
     kind: "SandboxJob",
-    metadata: { name, namespace: consNs },
+    metadata: { name, namespace: ns },
     spec: {
-      contractRef: { name: "c-run" },
+      contractRef: { name: contract },
       image: "registry.example/analysis@sha256:" + "a".repeat(64),
       resources: { cpu: "500m", memory: "256Mi" },
       maxDurationSeconds: 600,
@@ -186,7 +196,7 @@ before(async () => {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
     api: { url: baseUrl, token: () => Promise.resolve(token) },
   });
-  await provisionProviderAndConsumer(client, run, space, provider, consumer);
+  await provisionProviderAndConsumer(client, run, space, provider, consumer, { spaceType: "CrossBorder" });
   // This run's binding: only this space's namespaces.
   kubectl(
     ["apply", "--server-side", "--field-manager=tds-tests", "-f", "-"],
@@ -258,15 +268,17 @@ after(async () => {
 async function runningJob(
   name: string,
   runFor?: string,
+  ns = consNs,
+  contract = "c-run",
 ): Promise<{ uid: string; credential: string; token: string }> {
-  const created = await client.create<Obj>(kinds.sandboxJob, sandboxJob(name, runFor));
+  const created = await client.create<Obj>(kinds.sandboxJob, sandboxJob(name, runFor, ns, contract));
   await until(`${name} Running`, async () =>
-    (await getJob(name)).status?.phase === "Running" ? true : undefined,
+    (await getJob(name, ns)).status?.phase === "Running" ? true : undefined,
   );
   const secret = await client.get(kinds.secret, "sandbox-credential", sandboxNamespace(created as never));
   const token = unb64(dataOf(secret).token);
   // The gateway learns the credential from status (the token's digest), never from the Secret.
-  const credential = (await getJob(name)).status?.credential;
+  const credential = (await getJob(name, ns)).status?.credential;
   assert.equal(credential?.id, credentialId(created as never));
   assert.equal(credential.tokenDigest, `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`);
   return { uid: created.metadata.uid ?? "", credential: credentialId(created as never), token };
@@ -302,9 +314,9 @@ async function gatewayEvidence(job: string): Promise<string[]> {
   return rows.map((r) => r.action).sort();
 }
 
-const reviewed = (name: string, state: string) =>
+const reviewed = (name: string, state: string, ns = consNs) =>
   until(`${name} ${state}`, async () => {
-    const j = await getJob(name);
+    const j = await getJob(name, ns);
     return j.status?.review?.state === state ? j : undefined;
   });
 
@@ -491,6 +503,216 @@ test("an output that copies, embeds or names an input, or is over its size limit
   // The token stops working when the job is no longer running.
   const late = await putOutput(copy.credential, copy.token, "later");
   assert.ok(late.statusCode === 401 || late.statusCode === 403, late.body);
+});
+
+test("a released output read by a consumer abroad is an export: allowed, then refused by the negative list, each once in the export report with its evidence", async () => {
+  await client.create(kinds.participant, {
+    ...participantManifest(abroad, space, {
+      roles: ["consumer"],
+      organization: { legalName: "Abroad GmbH", registrationId: "R-DE", region: "DE-BY" },
+      identity: { certificate: { subject: `CN=${abroad},O=Abroad GmbH,C=DE` } },
+    }),
+  } as KubeObject);
+  await until("the consumer abroad Ready", async () => {
+    const p = await client.get<Obj>(kinds.participant, abroad);
+    return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ? true : undefined;
+  });
+  await client.create(kinds.dataContract, {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataContract",
+    metadata: { name: "c-abroad", namespace: abroadNs },
+    spec: { offerRef: { namespace: provNs, name: "compute" }, purpose: "research" },
+  });
+  const contract = await until("the contract abroad Active", async () => {
+    const c = await client.get<Obj>(kinds.dataContract, "c-abroad", abroadNs);
+    return c.status?.state === "Active" && c.status.credentialsSecret ? c : undefined;
+  });
+  assert.equal(contract.status?.crossBorderExport, true);
+  const abroadAgreement = contract.status?.agreementId ?? "";
+  const abroadToken = unb64(
+    dataOf(await client.get(kinds.secret, contract.status?.credentialsSecret ?? "", abroadNs)).token,
+  );
+
+  const job = await runningJob("export", undefined, abroadNs, "c-abroad");
+  const report = JSON.stringify({ meanT: 80.6 });
+  assert.equal((await putOutput(job.credential, job.token, report)).statusCode, 201);
+  await reviewed("export", "PendingReview", abroadNs);
+  const providerJwt = await mintToken(key, {
+    role: "participant",
+    subject: "p",
+    space,
+    participant: provider,
+  });
+  const released = await app.inject({
+    method: "POST",
+    url: `/v1/spaces/${space}/sandboxjobs/${abroadNs}/export/review`,
+    headers: auth(providerJwt),
+    payload: { decision: "release", reason: "Aggregates only" },
+  });
+  assert.equal(released.statusCode, 200, released.body);
+  await reviewed("export", "Released", abroadNs);
+
+  const read = (idem: string) =>
+    gw.app.inject({
+      url: `/v1/sandbox/${job.uid}/outputs/report`,
+      headers: { ...auth(abroadToken), "idempotency-key": idem },
+    });
+  // Allowed (the public level allows transfers abroad), and retried: one transfer, one export.
+  const first = await read("export-1");
+  assert.equal(first.statusCode, 200, first.body);
+  assert.equal(first.body, report);
+  const transferId = String(first.headers["tds-transfer-id"]);
+  const again = await read("export-1");
+  assert.equal(again.statusCode, 200, again.body);
+  assert.equal(again.headers["tds-transfer-id"], transferId);
+
+  // The negative list now names the offer's category for DE. A job still running under the contract
+  // tells when the gateway's cache has the new rule: its input reads are refused (they record no export).
+  const probe = await runningJob("export-probe", "300s", abroadNs, "c-abroad");
+  const probeRead = () =>
+    gw.app.inject({ url: `/v1/sandbox/${probe.credential}/inputs/turbines/data.csv`, headers: auth(probe.token) });
+  assert.equal((await probeRead()).statusCode, 200);
+  await client.mergePatch(kinds.dataSpace, space, undefined, {
+    spec: {
+      crossBorder: {
+        negativeList: [
+          {
+            dataCategory: "industrial.telemetry",
+            destinationRegions: ["DE"],
+            reason: "export control list 2026",
+          },
+        ],
+      },
+    },
+  });
+  await until("the gateway refuses the contract's input reads", async () =>
+    (await probeRead()).statusCode === 200 ? undefined : true,
+  );
+  const refusedMessage =
+    "Category industrial.telemetry is on the export negative list for DE-BY: export control list 2026";
+  const refused = await read("export-2");
+  assert.equal(refused.statusCode, 403, refused.body);
+  assert.deepEqual(
+    [refused.json<{ code: string }>().code, refused.json<{ detail: string }>().detail],
+    ["TDS_ERR_EXPORT_REFUSED", `Rule ExportNegativeListed: ${refusedMessage}`],
+  );
+  assert.equal((await read("export-2")).statusCode, 403);
+
+  const rows = await pool.query<{ event_id: string; allowed: boolean }>(
+    "select event_id, allowed from gateway_exports where space = $1 order by decided_at",
+    [space],
+  );
+  const allowedId = `gateway/${transferId}/export/DE-BY`;
+  assert.equal(
+    rows.rows.length,
+    2,
+    "one row for the allowed release, one for the refused, however often retried",
+  );
+  assert.deepEqual(rows.rows[0], { event_id: allowedId, allowed: true });
+  const refusedId = rows.rows[1]?.event_id ?? "";
+  assert.match(refusedId, /^gateway\/[0-9a-f]{40}\/export-refused\/DE-BY$/);
+  const entryOf = async (eventId: string) => {
+    const r = await pool.query<{
+      leaf_index: string;
+      action: string;
+      time: string;
+      kind: string;
+      name: string;
+    }>(
+      `select leaf_index, convert_from(entry, 'UTF8')::jsonb ->> 'action' as action,
+              convert_from(entry, 'UTF8')::jsonb ->> 'time' as time, object_kind as kind, object_name as name
+         from evidence_entries where space = $1 and event_id = $2`,
+      [space, eventId],
+    );
+    return r.rows.length === 1 ? r.rows[0] : undefined;
+  };
+  const allowedEntry = await until("the allowed export's evidence", () => entryOf(allowedId));
+  const refusedEntry = await until("the refused export's evidence", () => entryOf(refusedId));
+  assert.deepEqual(
+    [allowedEntry.action, allowedEntry.kind, allowedEntry.name],
+    ["data.export-allowed", "DataContract", "c-abroad"],
+  );
+  assert.deepEqual(
+    [refusedEntry.action, refusedEntry.kind, refusedEntry.name],
+    ["data.export-refused", "DataContract", "c-abroad"],
+  );
+
+  const period = allowedEntry.time.slice(0, 7);
+  const [y, m] = period.split("-").map(Number) as [number, number];
+  const common = {
+    agreementId: abroadAgreement,
+    contract: { namespace: abroadNs, name: "c-abroad", uid: contract.metadata.uid ?? "" },
+    offer: { namespace: provNs, name: "compute" },
+    consumer: abroad,
+    provider,
+    objectKey: `tds-outbox/${job.uid}/report`,
+    destination: "DE-BY",
+    regionSource: "certificate" as const,
+  };
+  const transfers: ExportTransfer[] = [
+    {
+      time: allowedEntry.time,
+      outcome: "allowed",
+      rule: "CrossBorderAllowed",
+      message: "Transfer of industrial.telemetry to DE-BY is allowed",
+      ...common,
+      bytes: Buffer.byteLength(report),
+      transferId,
+      evidence: { eventId: allowedId, leafIndex: Number(allowedEntry.leaf_index) },
+    },
+    {
+      time: refusedEntry.time,
+      outcome: "refused",
+      rule: "ExportNegativeListed",
+      message: refusedMessage,
+      ...common,
+      bytes: 0,
+      transferId: null,
+      evidence: { eventId: refusedId, leafIndex: Number(refusedEntry.leaf_index) },
+    },
+  ];
+  const auditor = await mintToken(key, { role: "auditor", subject: "sbr-auditor", space });
+  const json = await app.inject({ url: `/v1/spaces/${space}/exports/${period}`, headers: auth(auditor) });
+  assert.equal(json.statusCode, 200, json.body);
+  assert.deepEqual(json.json(), {
+    format: "tds.dev/export-report/v1",
+    space,
+    period,
+    from: new Date(Date.UTC(y, m - 1, 1)).toISOString(),
+    to: new Date(Date.UTC(y, m, 1)).toISOString(),
+    totals: { allowed: 1, refused: 1, bytes: Buffer.byteLength(report) },
+    transfers,
+  } satisfies ExportReport);
+  const csv = await app.inject({
+    url: `/v1/spaces/${space}/exports/${period}?format=csv`,
+    headers: auth(auditor),
+  });
+  assert.equal(csv.statusCode, 200, csv.body);
+  const line = (t: ExportTransfer) =>
+    [
+      t.time,
+      t.outcome,
+      t.rule,
+      t.message,
+      abroadAgreement,
+      abroadNs,
+      "c-abroad",
+      common.contract.uid,
+      provNs,
+      "compute",
+      abroad,
+      provider,
+      common.objectKey,
+      "DE-BY",
+      "certificate",
+      String(t.bytes),
+      t.transferId ?? "",
+      t.evidence.eventId,
+      String(t.evidence.leafIndex),
+    ].join(",");
+  assert.deepEqual(csv.body.split("\r\n").slice(1), [...transfers.map(line), ""]);
+
+  await client.mergePatch(kinds.dataSpace, space, undefined, { spec: { crossBorder: { negativeList: [] } } });
 });
 
 test("the review annotation is denied to the consumer's admin by the admission policy; the API's identity may set it", async () => {

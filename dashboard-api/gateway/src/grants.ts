@@ -199,7 +199,12 @@ export function exportsOf(grant: ContractGrant): ExportCheck[] {
  */
 export function outputExportRefusal(grant: ContractGrant): Refusal | undefined {
   const refused = exportsOf(grant).find((e) => !e.allowed);
-  return refused
-    ? { status: 403, code: "TDS_ERR_EXPORT_REFUSED", message: `Rule ${refused.rule}: ${refused.message}` }
-    : undefined;
+  return refused ? exportRefusal(refused) : undefined;
 }
+
+/** The answer to a request refused by an export check, naming its rule. */
+export const exportRefusal = (refused: ExportCheck): Refusal => ({
+  status: 403,
+  code: "TDS_ERR_EXPORT_REFUSED",
+  message: `Rule ${refused.rule}: ${refused.message}`,
+});

@@ -8,11 +8,20 @@ import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, S3ServiceException, type S3Client } from "@aws-sdk/client-s3";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { IDEMPOTENCY_KEY, rangeStart, transferId, type ContractGrant, type Refusal } from "./grants.ts";
+import {
+  IDEMPOTENCY_KEY,
+  exportRefusal,
+  rangeStart,
+  transferId,
+  type ContractGrant,
+  type ExportCheck,
+  type Refusal,
+} from "./grants.ts";
 import {
   LedgerRefusal,
   type ClaimedTransfer,
   type Ledger,
+  type TransferExport,
   type TransferKind,
 } from "@tds/dashboard-api/ledger";
 import type { StreamMonitor } from "./monitor.ts";
@@ -90,15 +99,21 @@ export class SandboxTransfers {
     etag: string | undefined,
     /** For an input read: the job's uid, so its reads are tallied per job (sandbox-reads.ts). */
     inputOf?: string,
-  ): Promise<ClaimedTransfer | Refusal> {
+    /** For a released output: its allowed cross-border exports, recorded with the transfer. */
+    exports: readonly TransferExport[] = [],
+  ): Promise<(ClaimedTransfer & { readonly exports: readonly TransferExport[] }) | Refusal> {
     try {
-      return await this.ledger.open(grant, {
-        transferId: t.tid,
-        objectKey: key,
-        etag,
-        idempotencyKey: t.idem,
-        ...(inputOf ? { sandboxJob: inputOf } : {}),
-      });
+      return await this.ledger.open(
+        grant,
+        {
+          transferId: t.tid,
+          objectKey: key,
+          etag,
+          idempotencyKey: t.idem,
+          ...(inputOf ? { sandboxJob: inputOf } : {}),
+        },
+        exports,
+      );
     } catch (err) {
       if (err instanceof LedgerRefusal) return err;
       throw err;
@@ -126,16 +141,37 @@ export class SandboxTransfers {
 
   /**
    * Streams an object to the client (Range passed to the store); the bytes it
-   * delivered are metered when the stream closes.
+   * delivered are metered when the stream closes. A released output's
+   * cross-border exports (`exports`, grants.ts exportsOf) are recorded as a
+   * download's are: a refused one before the refusal is answered, the allowed
+   * ones with the transfer and evidenced before the first byte, keyed by the
+   * transfer so that a retry with the same Idempotency-Key is the same record.
    */
   async stream(
     request: FastifyRequest,
     reply: FastifyReply,
-    at: { grant: ContractGrant; job: SandboxJobRef; direction: Direction; bucket: string; key: string },
+    at: {
+      grant: ContractGrant;
+      job: SandboxJobRef;
+      direction: Direction;
+      bucket: string;
+      key: string;
+      exports?: { readonly checks: readonly ExportCheck[]; readonly decidedAt: Date };
+    },
     missing: string,
   ): Promise<FastifyReply> {
     const t = this.identify(request, at.grant, at.job, at.direction);
     if ("status" in t) return refuse(reply, request, t);
+    const exports = (at.exports?.checks ?? []).map((e): TransferExport => ({
+      ...e,
+      eventId: `gateway/${t.tid}/${e.allowed ? "export" : "export-refused"}/${e.destination}`,
+      decidedAt: at.exports?.decidedAt ?? new Date(),
+    }));
+    const blocked = exports.find((e) => !e.allowed);
+    if (blocked) {
+      await this.ledger.recordRefusedExport(at.grant, blocked, at.key);
+      return refuse(reply, request, exportRefusal(blocked));
+    }
     let object;
     try {
       object = await this.s3.send(
@@ -168,7 +204,11 @@ export class SandboxTransfers {
         at.key,
         object.ETag,
         at.direction === "inputs" ? at.job.uid : undefined,
+        exports,
       );
+      // Evidenced before the first byte; a retry of the transfer appends the same entries once.
+      if (!("status" in transfer))
+        for (const e of transfer.exports) await this.ledger.recordExport(at.grant, e, at.key);
     } catch (err) {
       body.destroy();
       throw err;

@@ -21,7 +21,7 @@ import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import {
   bearer,
   contractRefusal,
-  outputExportRefusal,
+  exportsOf,
   objectResponses,
   type ContractGrant,
   tokenMatches,
@@ -397,8 +397,6 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
           code: "TDS_ERR_CONTRACT_REVOKED",
           message: `Contract ${contract.contract.name} was revoked`,
         });
-      const exportRefused = outputExportRefusal(contract);
-      if (exportRefused) return refuse(reply, request, exportRefused);
       const output = job.outputs.find((o) => o.name === name);
       const prefix = `tds-outbox/${uid}/`;
       if (job.reviewState !== "Released" || !output?.objectKey?.startsWith(prefix))
@@ -407,10 +405,20 @@ export const sandboxRoutes: FastifyPluginAsync<SandboxRoutesOptions> = async (ap
           code: "TDS_ERR_OUTPUT_NOT_RELEASED",
           message: `Output ${name} of SandboxJob ${job.name} is not released (review ${job.reviewState ?? "pending"})`,
         });
+      // A released output leaves the space as the consumer's download: to a consumer abroad it is an
+      // export, checked against the negative list and the level's export rule for each destination as
+      // they are now (even after the contract ended), and recorded for the export report either way.
       return transfers.stream(
         request,
         reply,
-        { grant: contract, job, direction: "released", bucket: contract.bucket, key: output.objectKey },
+        {
+          grant: contract,
+          job,
+          direction: "released",
+          bucket: contract.bucket,
+          key: output.objectKey,
+          exports: { checks: exportsOf(contract), decidedAt: opts.now() },
+        },
         `Output ${name} is gone`,
       );
     },

@@ -23,7 +23,8 @@
 //   they count no access, and meter their bytes the same way under their
 //   own meter (TransferKind).
 // - A transfer's allowed cross-border exports are recorded by the statement
-//   that claims its access, and a refused one before the refusal is answered
+//   that claims its access (a released sandbox output's: the statement that
+//   opens its transfer), and a refused one before the refusal is answered
 //   (gateway_exports, migration 0031): the export report reads them, with the
 //   transfer's delivered bytes.
 // Events are ingested in the same transaction as the ledger change, so the
@@ -148,6 +149,42 @@ const exportColumns = (exports: readonly TransferExport[]): (string[] | Date[])[
   exports.map((e) => e.decidedAt),
 ];
 
+/**
+ * The CTE `x` that records a transfer's allowed exports in gateway_exports,
+ * once per eventId (a retry of the transfer adds nothing), when `source`
+ * yields a row: the statement of claim() and open(), whose parameters are
+ * transferRow's ($1–$11), one of their own ($12), the contract's and the
+ * offer's namespaces ($13, $14) and exportColumns ($15–$20).
+ */
+const ALLOWED_EXPORTS = (source: string): string => `x as (
+   insert into gateway_exports
+     (event_id, space, transfer_id, agreement_id, contract_namespace, contract, contract_uid,
+      offer_namespace, offer, consumer, provider, object_key, destination, region_source, allowed,
+      rule, message, decided_at)
+   select e.event_id, $3, $1, $2, $13, $7, $8, $14, $6, $4, $5, $9, e.destination, e.region_source,
+          true, e.rule, e.message, e.decided_at
+     from ${source}, unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
+          as e(event_id, destination, region_source, rule, message, decided_at)
+   on conflict (event_id) do nothing)`;
+
+/** The exports a transfer ($1) recorded before this statement, with the time of their first decision. */
+const RECORDED_EXPORTS = `(select coalesce(json_agg(json_build_object('eventId', g.event_id, 'decidedAt', g.decided_at)), '[]')
+   from gateway_exports g where g.transfer_id = $1)`;
+
+interface RecordedExport {
+  eventId: string;
+  decidedAt: string;
+}
+
+/** The exports of a transfer, each timed at its first decision (so a retry's evidence entries are the same entries). */
+const asRecorded = (
+  exports: readonly TransferExport[],
+  recorded: readonly RecordedExport[],
+): readonly TransferExport[] => {
+  const first = new Map(recorded.map((r) => [r.eventId, new Date(r.decidedAt)]));
+  return exports.map((e) => ({ ...e, decidedAt: first.get(e.eventId) ?? e.decidedAt }));
+};
+
 /** A transfer's row in gateway_transfers, in column order: id, agreement, attribution, object, key. */
 const transferRow = (grant: ContractGrant, t: TransferStart): (string | null)[] => [
   t.transferId,
@@ -236,27 +273,15 @@ export class Ledger {
     t: TransferStart,
     exports: readonly TransferExport[] = [],
   ): Promise<ClaimedTransfer & { readonly exports: readonly TransferExport[] }> {
-    let row: (ClaimRow & { recorded: { eventId: string; decidedAt: string }[] }) | undefined;
+    let row: (ClaimRow & { recorded: RecordedExport[] }) | undefined;
     try {
       // The exports are written by the statement that claims the access (the function raising
       // TDS01 writes neither), once per eventId: a retry of the transfer adds nothing.
       const result = await this.pool.query<NonNullable<typeof row>>(
         `with c as materialized (
            select * from gateway_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)),
-         x as (
-           insert into gateway_exports
-             (event_id, space, transfer_id, agreement_id, contract_namespace, contract, contract_uid,
-              offer_namespace, offer, consumer, provider, object_key, destination, region_source, allowed,
-              rule, message, decided_at)
-           select e.event_id, $3, $1, $2, $13, $7, $8, $14, $6, $4, $5, $9, e.destination, e.region_source,
-                  true, e.rule, e.message, e.decided_at
-             from c, unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
-                  as e(event_id, destination, region_source, rule, message, decided_at)
-           on conflict (event_id) do nothing)
-         select c.*,
-                (select coalesce(json_agg(json_build_object('eventId', g.event_id, 'decidedAt', g.decided_at)), '[]')
-                   from gateway_exports g where g.transfer_id = $1) as recorded
-           from c`,
+         ${ALLOWED_EXPORTS("c")}
+         select c.*, ${RECORDED_EXPORTS} as recorded from c`,
         [
           ...transferRow(grant, t),
           grant.maxAccesses ?? null,
@@ -279,14 +304,12 @@ export class Ledger {
     if (!row) throw new Error(`gateway_claim returned no row for transfer ${t.transferId}`);
     const refused = row.first ? undefined : retryRefusal(row, grant, t);
     if (refused) throw refused;
-    // A retry's exports keep the time first recorded: their evidence entries are then the same entries.
-    const recorded = new Map(row.recorded.map((r) => [r.eventId, new Date(r.decidedAt)]));
     return {
       ...t,
       first: row.first,
       accesses: Number(row.accesses),
       createdAt: row.created_at,
-      exports: exports.map((e) => ({ ...e, decidedAt: recorded.get(e.eventId) ?? e.decidedAt })),
+      exports: asRecorded(exports, row.recorded),
     };
   }
 
@@ -294,29 +317,58 @@ export class Ledger {
    * Opens a transfer that counts no access (sandbox.ts): inserts its row,
    * its access marked as metered so the sweep leaves it alone, or, for a
    * retry, checks that it names the same object. Throws LedgerRefusal as
-   * claim() does. The result's `first` is false: no access to meter.
+   * claim() does. The result's `first` is false: no access to meter. Its
+   * allowed cross-border exports (a released output to a consumer abroad) are
+   * recorded by the same statement, as claim() records a download's.
    */
-  async open(grant: ContractGrant, t: TransferStart): Promise<ClaimedTransfer> {
+  async open(
+    grant: ContractGrant,
+    t: TransferStart,
+    exports: readonly TransferExport[] = [],
+  ): Promise<ClaimedTransfer & { readonly exports: readonly TransferExport[] }> {
     // Twice at most: a concurrent first request may insert between our insert and select.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const { rows } = await this.pool.query<Omit<ClaimRow, "first" | "accesses"> & { inserted: boolean }>(
+      const { rows } = await this.pool.query<
+        Omit<ClaimRow, "first" | "accesses"> & { inserted: boolean; recorded: RecordedExport[] }
+      >(
         `with inserted as (
            insert into gateway_transfers
              (transfer_id, agreement_id, space, consumer, provider, offer, contract, contract_uid, object_key, etag,
               idempotency_key, access_metered, sandbox_job)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true, $12)
            on conflict (transfer_id) do nothing
-           returning agreement_id, object_key, etag, created_at)
-         select true as inserted, * from inserted
+           returning agreement_id, object_key, etag, created_at),
+         ${ALLOWED_EXPORTS(
+           // the transfer opened, or a retry of it for the same object (a refused retry records nothing)
+           `(select from inserted
+             union all
+             select from gateway_transfers
+              where transfer_id = $1 and agreement_id = $2 and object_key = $9
+                and (etag is null or $10::text is null or etag = $10)) s`,
+         )}
+         select true as inserted, i.*, ${RECORDED_EXPORTS} as recorded from inserted i
          union all
-         select false, agreement_id, object_key, etag, created_at from gateway_transfers where transfer_id = $1`,
-        [...transferRow(grant, t), t.sandboxJob ?? null],
+         select false, agreement_id, object_key, etag, created_at, ${RECORDED_EXPORTS}
+           from gateway_transfers where transfer_id = $1`,
+        [
+          ...transferRow(grant, t),
+          t.sandboxJob ?? null,
+          grant.contract.namespace,
+          grant.offer.namespace,
+          ...exportColumns(exports.filter((e) => e.allowed)),
+        ],
       );
       const row = rows[0];
       if (!row) continue;
       const refused = row.inserted ? undefined : retryRefusal(row, grant, t);
       if (refused) throw refused;
-      return { ...t, first: false, accesses: 0, createdAt: row.created_at };
+      return {
+        ...t,
+        first: false,
+        accesses: 0,
+        createdAt: row.created_at,
+        exports: asRecorded(exports, row.recorded),
+      };
     }
     throw new Error(`cannot open transfer ${t.transferId} in the ledger`);
   }
@@ -324,14 +376,21 @@ export class Ledger {
   /**
    * A refused cross-border export, recorded for the export report before the
    * refusal is answered (gateway_exports, migration 0031), then evidenced.
+   * An eventId recorded before (a refused release retried with the same
+   * Idempotency-Key) adds no row, and its entry keeps the first decision's time.
    */
   async recordRefusedExport(grant: ContractGrant, e: TransferExport, objectKey: string): Promise<void> {
-    await this.pool.query(
-      `insert into gateway_exports
-         (event_id, space, transfer_id, agreement_id, contract_namespace, contract, contract_uid, offer_namespace,
-          offer, consumer, provider, object_key, destination, region_source, allowed, rule, message, decided_at)
-       values ($1, $2, null, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, false, $14, $15, $16)
-       on conflict (event_id) do nothing`,
+    const { rows } = await this.pool.query<{ decided_at: Date }>(
+      `with i as (
+         insert into gateway_exports
+           (event_id, space, transfer_id, agreement_id, contract_namespace, contract, contract_uid, offer_namespace,
+            offer, consumer, provider, object_key, destination, region_source, allowed, rule, message, decided_at)
+         values ($1, $2, null, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, false, $14, $15, $16)
+         on conflict (event_id) do nothing
+         returning decided_at)
+       select decided_at from i
+       union all
+       select decided_at from gateway_exports where event_id = $1`,
       [
         e.eventId,
         grant.space,
@@ -351,7 +410,7 @@ export class Ledger {
         e.decidedAt,
       ],
     );
-    await this.recordExport(grant, e, objectKey);
+    await this.recordExport(grant, { ...e, decidedAt: rows[0]?.decided_at ?? e.decidedAt }, objectKey);
   }
 
   /**
