@@ -31,7 +31,7 @@ import { generateDevKey, jwksOf, mintToken, type DevKey } from "../../dashboard-
 import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { KubeClient, KubeConfig, dataOf, kinds, type KubeObject } from "@tds/kube";
-import type { ExportReport, ExportTransfer } from "../../dashboard-api/src/exports/report.ts";
+import type { ExportReport, ExportTransfer } from "@tds/dashboard-api/export-report";
 import {
   credentialId,
   sandboxNamespace,
@@ -528,9 +528,9 @@ test("a released output read by a consumer abroad is an export: allowed, then re
     return c.status?.state === "Active" && c.status.credentialsSecret ? c : undefined;
   });
   assert.equal(contract.status?.crossBorderExport, true);
-  const abroadAgreement = contract.status?.agreementId ?? "";
+  const abroadAgreement = contract.status.agreementId ?? "";
   const abroadToken = unb64(
-    dataOf(await client.get(kinds.secret, contract.status?.credentialsSecret ?? "", abroadNs)).token,
+    dataOf(await client.get(kinds.secret, contract.status.credentialsSecret ?? "", abroadNs)).token,
   );
 
   const job = await runningJob("export", undefined, abroadNs, "c-abroad");
@@ -570,7 +570,10 @@ test("a released output read by a consumer abroad is an export: allowed, then re
   // tells when the gateway's cache has the new rule: its input reads are refused (they record no export).
   const probe = await runningJob("export-probe", "300s", abroadNs, "c-abroad");
   const probeRead = () =>
-    gw.app.inject({ url: `/v1/sandbox/${probe.credential}/inputs/turbines/data.csv`, headers: auth(probe.token) });
+    gw.app.inject({
+      url: `/v1/sandbox/${probe.credential}/inputs/turbines/data.csv`,
+      headers: auth(probe.token),
+    });
   assert.equal((await probeRead()).statusCode, 200);
   await client.mergePatch(kinds.dataSpace, space, undefined, {
     spec: {
