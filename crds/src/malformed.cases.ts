@@ -107,6 +107,13 @@ export const MALFORMED_CASES: readonly MalformedCase[] = [
     "spec.risk.downloadVolume.factor",
     "greater than or equal to 2",
   ),
+  one(
+    DS,
+    "spec.risk.copiedInputs.threshold",
+    0,
+    "spec.risk.copiedInputs.threshold",
+    "greater than or equal to 1",
+  ),
   many(
     DS,
     "a download baseline too short for its windows",

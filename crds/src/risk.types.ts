@@ -8,7 +8,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Int, Obj } from "./common.types.ts";
 
 /** The rules, by the name a finding carries. */
-export const RISK_RULES = ["downloadVolume", "refusedAccesses", "unusualHours"] as const;
+export const RISK_RULES = ["downloadVolume", "refusedAccesses", "unusualHours", "copiedInputs"] as const;
 export type RiskRule = (typeof RISK_RULES)[number];
 
 /** The defaults the CRD applies; the API resolves an absent field to the same. */
@@ -16,6 +16,7 @@ export const RISK_DEFAULTS = {
   downloadVolume: { windowMinutes: 60, factor: 10, baselineDays: 14, minBaselineWindows: 3 },
   refusedAccesses: { windowMinutes: 10, threshold: 5 },
   unusualHours: { baselineDays: 28, minActiveDays: 7 },
+  copiedInputs: { windowMinutes: 1440, threshold: 1 },
   expireAfterHours: 168,
 } as const;
 
@@ -123,6 +124,27 @@ export const RiskRulesSchema = Obj(
               fieldPath: ".minActiveDays",
             },
           ],
+        },
+      ),
+    ),
+    copiedInputs: Type.Optional(
+      Obj(
+        "Sandbox outputs that copy an input: at least threshold of one consumer's SandboxJobs in one window had their outputs withheld because an output is a copy of an input object, contains a part of one, or names one by its SHA-256 (the sandbox.input-copied evidence entry).",
+        {
+          windowMinutes: Type.Optional(
+            Int("Length of a window in minutes; windows are aligned to the Unix epoch, in UTC.", {
+              minimum: 5,
+              maximum: 10080,
+              default: d.copiedInputs.windowMinutes,
+            }),
+          ),
+          threshold: Type.Optional(
+            Int("Jobs withheld for copying an input in one window that make a finding.", {
+              minimum: 1,
+              maximum: 10000,
+              default: d.copiedInputs.threshold,
+            }),
+          ),
         },
       ),
     ),

@@ -42,6 +42,26 @@ export const SANDBOX_PHASES = [
 export type SandboxPhase = (typeof SANDBOX_PHASES)[number];
 export const REVIEW_STATES = ["PendingReview", "Released", "Withheld"] as const;
 export type ReviewState = (typeof REVIEW_STATES)[number];
+/**
+ * The automatic checks that withhold a job's outputs without the provider
+ * (operator sandboxjob.review.ts: autoWithhold). The three Input* checks are
+ * an output that copies an input: whole, embedded, or named by its SHA-256.
+ */
+export const WITHHOLD_CHECKS = [
+  "OutputTooLarge",
+  "InputCopied",
+  "InputEmbedded",
+  "InputDigest",
+  "ScanIncomplete",
+] as const;
+export type WithholdCheck = (typeof WITHHOLD_CHECKS)[number];
+/** The checks that find an output copying an input (the copiedInputs risk rule counts them). */
+export const INPUT_COPY_CHECKS: readonly WithholdCheck[] = ["InputCopied", "InputEmbedded", "InputDigest"];
+/**
+ * The step of the evidence entry the operator appends for a job withheld by
+ * one of them: event id sandbox/<uid>/input-copied, action sandbox.input-copied.
+ */
+export const INPUT_COPIED_STEP = "input-copied";
 /** How a run's usage was found: measured on the node, or the requests times the run time. */
 export const USAGE_BASES = ["Measured", "Reserved"] as const;
 export type UsageBasis = (typeof USAGE_BASES)[number];
@@ -265,6 +285,16 @@ export const SandboxJobStatusSchema = Obj("Progress of the job and the review of
       reviewer: Type.Optional(Str("Who reviewed.", 253)),
       reviewedAt: Type.Optional(DateTime("When the review was decided.")),
       reason: Type.Optional(Str("Why the outputs were withheld.", 4096)),
+      check: Type.Optional(
+        Obj(
+          "The automatic check that withheld the outputs; unset when the provider decided. InputCopied, InputEmbedded and InputDigest: an output is a copy of an input object, contains a part of one, or names one by its SHA-256.",
+          {
+            rule: StringEnum("Which check.", WITHHOLD_CHECKS),
+            output: Str("The output that failed it.", 63),
+            input: Type.Optional(Str("The input object it copies (the Input* checks).", 1024)),
+          },
+        ),
+      ),
     }),
   ),
   outputs: Type.Optional(

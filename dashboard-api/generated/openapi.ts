@@ -3626,14 +3626,18 @@ export interface operations {
             findings: {
               /** @description The finding's id, for closing it */
               id: string;
-              rule: "downloadVolume" | "refusedAccesses" | "unusualHours";
-              /** @description The consumer (downloadVolume) or the agreement id (the other rules) */
+              rule:
+                | "downloadVolume"
+                | "refusedAccesses"
+                | "unusualHours"
+                | "copiedInputs";
+              /** @description The consumer (downloadVolume, copiedInputs) or the agreement id (the other rules) */
               subject: string;
               /** @description RFC 3339 */
               windowStart: string;
               /** @description RFC 3339 */
               windowEnd: string;
-              /** @description Decimal: bytes, refusals, or the UTC hour of the access */
+              /** @description Decimal: bytes, refusals, the UTC hour of the access, or jobs withheld for copying an input */
               observed: string;
               /** @description What the rule compared against, as a decimal or a list of hours */
               threshold: string;
@@ -3697,14 +3701,18 @@ export interface operations {
           "application/json": {
             /** @description The finding's id, for closing it */
             id: string;
-            rule: "downloadVolume" | "refusedAccesses" | "unusualHours";
-            /** @description The consumer (downloadVolume) or the agreement id (the other rules) */
+            rule:
+              | "downloadVolume"
+              | "refusedAccesses"
+              | "unusualHours"
+              | "copiedInputs";
+            /** @description The consumer (downloadVolume, copiedInputs) or the agreement id (the other rules) */
             subject: string;
             /** @description RFC 3339 */
             windowStart: string;
             /** @description RFC 3339 */
             windowEnd: string;
-            /** @description Decimal: bytes, refusals, or the UTC hour of the access */
+            /** @description Decimal: bytes, refusals, the UTC hour of the access, or jobs withheld for copying an input */
             observed: string;
             /** @description What the rule compared against, as a decimal or a list of hours */
             threshold: string;

@@ -32,6 +32,9 @@ import { startGateway, type TestGateway } from "@tds/test/gateway";
 import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { KubeClient, KubeConfig, dataOf, kinds, type KubeObject } from "@tds/kube";
 import type { ExportReport, ExportTransfer } from "@tds/dashboard-api/export-report";
+import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
+import { riskPass } from "@tds/dashboard-api/risk-evaluator";
+import type { DataSpace } from "@tds/crds";
 import {
   credentialId,
   sandboxNamespace,
@@ -73,7 +76,12 @@ interface Status {
   agreementId?: string;
   state?: string;
   credentialsSecret?: string;
-  review?: { state: string; reason?: string; reviewer?: string };
+  review?: {
+    state: string;
+    reason?: string;
+    reviewer?: string;
+    check?: { rule: string; output: string; input?: string };
+  };
   crossBorderExport?: boolean;
   outputs?: { name: string; bytes?: number; sha256?: string }[];
   credential?: { id: string; tokenDigest: string };
@@ -196,7 +204,10 @@ before(async () => {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
     api: { url: baseUrl, token: () => Promise.resolve(token) },
   });
-  await provisionProviderAndConsumer(client, run, space, provider, consumer, { spaceType: "CrossBorder" });
+  await provisionProviderAndConsumer(client, run, space, provider, consumer, {
+    spaceType: "CrossBorder",
+    risk: { copiedInputs: {} },
+  });
   // This run's binding: only this space's namespaces.
   kubectl(
     ["apply", "--server-side", "--field-manager=tds-tests", "-f", "-"],
@@ -471,6 +482,65 @@ test("an output that copies, embeds or names an input, or is over its size limit
     "Output report contains the SHA-256 of input object turbines/data.csv as hex text at byte 10",
     "Output report is 2048 bytes, over its limit of 1024 bytes",
   ]);
+  // The check that withheld each, and for the three that copy the input a sandbox.input-copied entry of
+  // their own, which the space's copiedInputs risk rule counts: one finding about the consumer, stored once.
+  const checks = await Promise.all(
+    ["copy", "embed", "digest", "big"].map(async (name) => (await getJob(name)).status?.review?.check),
+  );
+  const input = { output: "report", input: "turbines/data.csv" };
+  assert.deepEqual(checks, [
+    { rule: "InputCopied", ...input },
+    { rule: "InputEmbedded", ...input },
+    { rule: "InputDigest", ...input },
+    { rule: "OutputTooLarge", output: "report" },
+  ]);
+  const evidence = new EvidenceStore(pool);
+  const copiedEntry = async (uid: string) => {
+    const stored = await evidence.entryByEventId(space, `sandbox/${uid}/input-copied`);
+    return stored
+      ? (JSON.parse(stored.entry.toString("utf8")) as { action: string; time: string })
+      : undefined;
+  };
+  const copied = await Promise.all(
+    [copy, embed, digest].map(({ uid }) => until(`${uid} input-copied evidence`, () => copiedEntry(uid))),
+  );
+  assert.deepEqual(
+    copied.map((e) => e.action),
+    ["sandbox.input-copied", "sandbox.input-copied", "sandbox.input-copied"],
+  );
+  assert.equal(await copiedEntry(big.uid), undefined, "withheld for its size: no copy");
+  const spaceObj = await client.get<DataSpace & KubeObject>(kinds.dataSpace, space);
+  const passes = await Promise.all(
+    [0, 1].map(() => riskPass({ pool, evidence, spaces: [spaceObj], now: new Date() })),
+  );
+  const findings = await pool.query<{
+    subject: string;
+    observed: string;
+    threshold: string;
+    message: string;
+  }>(
+    "select subject, observed, threshold, message from risk_findings where space = $1 and rule = 'copiedInputs'",
+    [space],
+  );
+  assert.equal(
+    passes.flat().reduce((n, p) => n + p.found, 0),
+    findings.rows.length,
+    "each finding stored once",
+  );
+  const jobNames = ["copy", "digest", "embed"].map((n) => `${consNs}/${n}`).join(", ");
+  // One per window the jobs fell in: all three in one day, unless the run straddled midnight UTC.
+  const days = new Set(copied.map((e) => e.time.slice(0, 10)));
+  if (days.size === 1) {
+    assert.equal(findings.rows.length, 1);
+    assert.deepEqual(
+      [findings.rows[0]?.subject, findings.rows[0]?.observed, findings.rows[0]?.threshold],
+      [consumer, "3", "1"],
+    );
+    assert.match(
+      findings.rows[0]?.message ?? "",
+      new RegExp(`withheld for copying an input .*: ${jobNames}$`),
+    );
+  } else assert.equal(findings.rows.length, days.size);
   // The manifest the operator read says which input matched and how.
   const manifest = await providerS3.send(
     new GetObjectCommand({

@@ -1,6 +1,6 @@
 // The risk pass: for each DataSpace with spec.risk, judges the current and the
-// previous window of each rule (rules.ts) on the metering (usage_events) and
-// the gateway's refusals, stores each finding once, appends its evidence entry,
+// previous window of each rule (rules.ts) on the metering (usage_events), the
+// gateway's transfers and refusals, and the evidence log (sandbox.input-copied), stores each finding once, appends its evidence entry,
 // closes expired findings, and sets the tds_risk_findings_open gauge; and the
 // retention of the gateway's refusals (pruneRefusals), which the same loop runs.
 //
@@ -12,15 +12,17 @@
 // and the append is repaired by the next pass.
 import { createHash } from "node:crypto";
 import type { EvidenceEntry } from "@tds/wire";
-import type { DataSpace } from "@tds/crds";
+import { INPUT_COPIED_STEP, splitParticipantNamespace, type DataSpace } from "@tds/crds";
 import type pg from "pg";
 import { Gauge, type Registry } from "prom-client";
 import type { EvidenceStore } from "../evidence/store.ts";
 import {
   type AccessRow,
+  type CopiedInputRow,
   type Finding,
   type RefusalRow,
   type VolumeRow,
+  copiedInputFindings,
   refusalFindings,
   resolveRules,
   unusualHourFindings,
@@ -116,6 +118,13 @@ async function passOfSpace(
       const rows = await accessRows(db, name, new Date(today - r.baselineDays * DAY), w.end);
       findings.push(...unusualHourFindings(r, w, rows));
     }
+  }
+  if (rules.copiedInputs) {
+    const r = rules.copiedInputs;
+    const windows = windowsToJudge(now, r.windowMinutes);
+    const from = windows[0]?.start ?? now;
+    const rows = await copiedInputRows(db, name, from, windows.at(-1)?.end ?? now);
+    for (const w of windows) findings.push(...copiedInputFindings(r, w, rows));
   }
   let found = 0;
   const expiresAt = new Date(now.getTime() + rules.expireAfterHours * 3_600_000);
@@ -229,6 +238,32 @@ async function accessRows(db: pg.PoolClient, space: string, from: Date, to: Date
     [space, from, to],
   );
   return rows.map((r) => ({ agreementId: r.agreement_id, consumer: r.consumer, day: r.day, hour: r.hour }));
+}
+
+/**
+ * The jobs whose outputs the operator withheld for copying an input, from their
+ * sandbox.input-copied evidence entries (event id sandbox/<uid>/input-copied,
+ * the partial index of migration 44), timed by the entry; the consumer is the
+ * job's namespace <space>--<participant>.
+ */
+async function copiedInputRows(
+  db: pg.PoolClient,
+  space: string,
+  from: Date,
+  to: Date,
+): Promise<CopiedInputRow[]> {
+  const { rows } = await db.query<{ namespace: string; name: string; time: Date }>(
+    `select object_namespace as namespace, object_name as name, t.time
+       from evidence_entries,
+            lateral (select (convert_from(entry, 'UTF8')::jsonb ->> 'time')::timestamptz as time) t
+      where space = $1 and event_id like 'sandbox/%/${INPUT_COPIED_STEP}' and object_kind = 'SandboxJob'
+        and t.time >= $2 and t.time < $3`,
+    [space, from, to],
+  );
+  return rows.flatMap((r) => {
+    const consumer = splitParticipantNamespace(r.namespace)?.participant;
+    return consumer ? [{ consumer, job: `${r.namespace}/${r.name}`, time: r.time }] : [];
+  });
 }
 
 interface FindingRow {

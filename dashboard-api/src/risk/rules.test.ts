@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  copiedInputFindings,
   refusalFindings,
   resolveRules,
   unusualHourFindings,
@@ -27,6 +28,10 @@ test("resolveRules: absent rules stay off, present ones get the defaults", () =>
   assert.deepEqual(resolveRules(undefined), { expireAfterHours: 168 });
   assert.deepEqual(resolveRules({ refusedAccesses: { threshold: 3 } }), {
     refusedAccesses: { windowMinutes: 10, threshold: 3 },
+    expireAfterHours: 168,
+  });
+  assert.deepEqual(resolveRules({ copiedInputs: {} }), {
+    copiedInputs: { windowMinutes: 1440, threshold: 1 },
     expireAfterHours: 168,
   });
 });
@@ -151,4 +156,36 @@ test("unusualHours: an access at an hour of the day never used in the baseline, 
   );
   // no access in the window: nothing to judge
   assert.equal(unusualHourFindings(rule, window, usual).length, 0);
+});
+
+test("copiedInputs: at least threshold distinct jobs of one consumer withheld for copying an input in the window", () => {
+  const window = windowAt(at("2026-12-02T10:00:00Z"), 1440);
+  const rows = [
+    { consumer: "c", job: "s--c/a", time: at("2026-12-02T01:00:00Z") },
+    { consumer: "c", job: "s--c/b", time: at("2026-12-02T23:59:59Z") },
+    // the same job twice is one job
+    { consumer: "c", job: "s--c/b", time: at("2026-12-02T23:59:59Z") },
+    { consumer: "d", job: "s--d/x", time: at("2026-12-02T05:00:00Z") },
+    // outside the window: the day before, and the next day's first instant
+    { consumer: "d", job: "s--d/y", time: at("2026-12-01T23:59:59Z") },
+    { consumer: "e", job: "s--e/z", time: at("2026-12-03T00:00:00Z") },
+  ];
+  assert.deepEqual(
+    copiedInputFindings({ windowMinutes: 1440, threshold: 1 }, window, rows).map((f) => [
+      f.subject,
+      f.observed,
+      f.threshold,
+    ]),
+    [
+      ["c", "2", "1"],
+      ["d", "1", "1"],
+    ],
+  );
+  const [two] = copiedInputFindings({ windowMinutes: 1440, threshold: 2 }, window, rows);
+  assert.equal(two?.subject, "c");
+  assert.equal(
+    two.message,
+    "Consumer c had 2 sandbox jobs withheld for copying an input in the window 2026-12-02T00:00:00.000Z to 2026-12-03T00:00:00.000Z, at least 2: s--c/a, s--c/b",
+  );
+  assert.equal(copiedInputFindings({ windowMinutes: 1440, threshold: 2 }, window, rows).length, 1);
 });

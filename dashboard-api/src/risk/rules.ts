@@ -12,7 +12,7 @@ export interface Window {
 /** What a finding says; the evaluator stores it under (space, rule, subject, window.start). */
 export interface Finding {
   readonly rule: RiskRule;
-  /** The consumer (downloadVolume) or the agreement id (refusedAccesses, unusualHours). */
+  /** The consumer (downloadVolume, copiedInputs) or the agreement id (refusedAccesses, unusualHours). */
   readonly subject: string;
   readonly window: Window;
   /** Decimal strings: bytes, refusals, or the hour of day (unusualHours). */
@@ -50,6 +50,7 @@ export function resolveRules(risk: RiskRules | undefined): {
   downloadVolume?: Required<NonNullable<RiskRules["downloadVolume"]>>;
   refusedAccesses?: Required<NonNullable<RiskRules["refusedAccesses"]>>;
   unusualHours?: Required<NonNullable<RiskRules["unusualHours"]>>;
+  copiedInputs?: Required<NonNullable<RiskRules["copiedInputs"]>>;
   expireAfterHours: number;
 } {
   const d = RISK_DEFAULTS;
@@ -57,6 +58,7 @@ export function resolveRules(risk: RiskRules | undefined): {
     ...(risk?.downloadVolume ? { downloadVolume: { ...d.downloadVolume, ...risk.downloadVolume } } : {}),
     ...(risk?.refusedAccesses ? { refusedAccesses: { ...d.refusedAccesses, ...risk.refusedAccesses } } : {}),
     ...(risk?.unusualHours ? { unusualHours: { ...d.unusualHours, ...risk.unusualHours } } : {}),
+    ...(risk?.copiedInputs ? { copiedInputs: { ...d.copiedInputs, ...risk.copiedInputs } } : {}),
     expireAfterHours: risk?.expireAfterHours ?? d.expireAfterHours,
   };
 }
@@ -197,6 +199,44 @@ export function unusualHourFindings(
       observed: String(hour),
       threshold: usual.join(","),
       message: `Agreement ${agreementId} of consumer ${a.consumer} was used at ${String(hour).padStart(2, "0")}:00 UTC, outside its usual hours (${usual.join(", ")} UTC over ${String(a.days.size)} active days)`,
+    });
+  }
+  return out;
+}
+
+/** A SandboxJob whose outputs were withheld for copying an input (its sandbox.input-copied evidence entry). */
+export interface CopiedInputRow {
+  readonly consumer: string;
+  /** namespace/name of the job */
+  readonly job: string;
+  /** The entry's time: when the outputs were withheld. */
+  readonly time: Date;
+}
+
+/** copiedInputs: at least threshold of one consumer's jobs withheld for copying an input in the window. */
+export function copiedInputFindings(
+  rule: Required<NonNullable<RiskRules["copiedInputs"]>>,
+  window: Window,
+  rows: readonly CopiedInputRow[],
+): Finding[] {
+  const byConsumer = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const t = r.time.getTime();
+    if (t < window.start.getTime() || t >= window.end.getTime()) continue;
+    const jobs = byConsumer.get(r.consumer) ?? new Set<string>();
+    byConsumer.set(r.consumer, jobs.add(r.job));
+  }
+  const out: Finding[] = [];
+  for (const [consumer, jobs] of [...byConsumer].sort(([a], [b]) => a.localeCompare(b))) {
+    if (jobs.size < rule.threshold) continue;
+    const names = [...jobs].sort();
+    out.push({
+      rule: "copiedInputs",
+      subject: consumer,
+      window,
+      observed: String(jobs.size),
+      threshold: String(rule.threshold),
+      message: `Consumer ${consumer} had ${String(jobs.size)} sandbox ${jobs.size === 1 ? "job" : "jobs"} withheld for copying an input in ${windowText(window)}, at least ${String(rule.threshold)}: ${names.join(", ")}`,
     });
   }
   return out;

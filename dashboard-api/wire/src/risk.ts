@@ -8,11 +8,14 @@ export const RiskFindingSchema = Type.Object({
   id: Type.String({ description: "The finding's id, for closing it" }),
   rule: Type.Union(RISK_RULES.map((r) => Type.Literal(r))),
   subject: Type.String({
-    description: "The consumer (downloadVolume) or the agreement id (the other rules)",
+    description: "The consumer (downloadVolume, copiedInputs) or the agreement id (the other rules)",
   }),
   windowStart: Type.String({ description: "RFC 3339" }),
   windowEnd: Type.String({ description: "RFC 3339" }),
-  observed: Type.String({ description: "Decimal: bytes, refusals, or the UTC hour of the access" }),
+  observed: Type.String({
+    description:
+      "Decimal: bytes, refusals, the UTC hour of the access, or jobs withheld for copying an input",
+  }),
   threshold: Type.String({ description: "What the rule compared against, as a decimal or a list of hours" }),
   message: Type.String(),
   foundAt: Type.String({ description: "RFC 3339" }),

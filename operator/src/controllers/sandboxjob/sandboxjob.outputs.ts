@@ -71,7 +71,8 @@ export async function collectOutputs(
           state: "Withheld",
           reviewer: "system:tds-operator",
           reviewedAt: status.completionTime ?? rfc3339(now),
-          reason: withheld,
+          reason: withheld.reason,
+          check: withheld.check,
         }
       : { state: "PendingReview" },
   };

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { SandboxJob } from "@tds/crds";
-import { autoWithhold, type OutputManifest } from "./sandboxjob.review.ts";
+import type { SandboxJob, SandboxJobStatus } from "@tds/crds";
+import type { KubeObject } from "@tds/kube";
+import {
+  autoWithhold,
+  sandboxEvidence,
+  type AutoWithhold,
+  type OutputManifest,
+} from "./sandboxjob.review.ts";
 
 const job: SandboxJob = {
   apiVersion: "tds.dev/v1alpha1",
@@ -23,14 +29,24 @@ const report = (m: Partial<OutputManifest>): OutputManifest => ({
 });
 
 test("outputs are withheld for their size, for each way they match an input, or an unfinished scan", () => {
-  const cases: [string, Partial<OutputManifest>, string | undefined][] = [
+  const cases: [string, Partial<OutputManifest>, AutoWithhold | undefined][] = [
     ["nothing matched", { inputMatches: [], scanComplete: true }, undefined],
     ["an older manifest without a scan", {}, undefined],
-    ["over its size", { bytes: 2048 }, "Output report is 2048 bytes, over its limit of 1024 bytes"],
+    [
+      "over its size",
+      { bytes: 2048 },
+      {
+        check: { rule: "OutputTooLarge", output: "report" },
+        reason: "Output report is 2048 bytes, over its limit of 1024 bytes",
+      },
+    ],
     [
       "identical",
       { inputMatches: [{ key: "data/a.csv", sha256: sha, match: "identical" }] },
-      "Output report is a copy of input object data/a.csv",
+      {
+        check: { rule: "InputCopied", output: "report", input: "data/a.csv" },
+        reason: "Output report is a copy of input object data/a.csv",
+      },
     ],
     [
       "embedded",
@@ -39,24 +55,72 @@ test("outputs are withheld for their size, for each way they match an input, or 
           { key: "data/b.bin", sha256: sha, match: "embedded", offset: 17, inputOffset: 8192, length: 4096 },
         ],
       },
-      "Output report contains bytes 8192-12287 of input object data/b.bin at byte 17",
+      {
+        check: { rule: "InputEmbedded", output: "report", input: "data/b.bin" },
+        reason: "Output report contains bytes 8192-12287 of input object data/b.bin at byte 17",
+      },
     ],
     [
       "digest",
       { inputMatches: [{ key: "data/a.csv", sha256: sha, match: "digest", offset: 40, encoding: "base64" }] },
-      "Output report contains the SHA-256 of input object data/a.csv as base64 text at byte 40",
+      {
+        check: { rule: "InputDigest", output: "report", input: "data/a.csv" },
+        reason: "Output report contains the SHA-256 of input object data/a.csv as base64 text at byte 40",
+      },
     ],
     [
       "a legacy manifest's copy",
       { inputHashes: ["data/a.csv"] },
-      "Output report is a copy of input object data/a.csv",
+      {
+        check: { rule: "InputCopied", output: "report", input: "data/a.csv" },
+        reason: "Output report is a copy of input object data/a.csv",
+      },
     ],
     [
       "a scan that could not finish",
       { inputMatches: [], scanComplete: false },
-      "Output report could not be fully checked against the job's inputs",
+      {
+        check: { rule: "ScanIncomplete", output: "report" },
+        reason: "Output report could not be fully checked against the job's inputs",
+      },
     ],
   ];
-  for (const [what, manifest, reason] of cases)
-    assert.equal(autoWithhold(job, [report(manifest)]), reason, what);
+  for (const [what, manifest, withheld] of cases)
+    assert.deepEqual(autoWithhold(job, [report(manifest)]), withheld, what);
+});
+
+test("an output withheld for copying an input is an evidence entry of its own; one withheld for its size or by the provider is not", () => {
+  const status = (check?: NonNullable<NonNullable<SandboxJobStatus["review"]>["check"]>) =>
+    ({
+      phase: "Succeeded",
+      startTime: "2026-12-03T10:00:00Z",
+      completionTime: "2026-12-03T10:05:00Z",
+      review: {
+        state: "Withheld",
+        reviewer: check ? "system:tds-operator" : "provider-admin",
+        reviewedAt: "2026-12-03T10:05:00Z",
+        reason: "no",
+        ...(check ? { check } : {}),
+      },
+    }) satisfies SandboxJobStatus;
+  const steps = (s: SandboxJobStatus) =>
+    sandboxEvidence("s1", job as SandboxJob & KubeObject, s).map((e) => [
+      e.eventId,
+      e.action,
+      e.time,
+      e.object.namespace,
+    ]);
+  const copied = steps(status({ rule: "InputEmbedded", output: "report", input: "data/b.bin" }));
+  assert.deepEqual(copied.at(-1), [
+    "sandbox/job-uid-1/input-copied",
+    "sandbox.input-copied",
+    "2026-12-03T10:05:00Z",
+    "s1--consumer",
+  ]);
+  assert.equal(copied.length, 5, "pending, running, succeeded, withheld, input-copied");
+  for (const s of [status({ rule: "OutputTooLarge", output: "report" }), status()])
+    assert.deepEqual(
+      steps(s).map(([id]) => id),
+      ["Pending", "Running", "Succeeded", "review-Withheld"].map((step) => `sandbox/job-uid-1/${step}`),
+    );
 });

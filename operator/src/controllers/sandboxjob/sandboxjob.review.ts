@@ -3,7 +3,15 @@
 // the automatic review rules, the evidence entry of each phase and review, and
 // the usage events of a finished run (deterministic ids).
 import { createHash } from "node:crypto";
-import type { InputMatch, OutputManifest, SandboxJob, SandboxJobStatus } from "@tds/crds";
+import {
+  INPUT_COPIED_STEP,
+  INPUT_COPY_CHECKS,
+  type InputMatch,
+  type OutputManifest,
+  type SandboxJob,
+  type SandboxJobStatus,
+  type WithholdCheck,
+} from "@tds/crds";
 
 export type { InputMatch, OutputManifest } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
@@ -35,20 +43,37 @@ export function inputMatchReason(output: string, m: InputMatch): string {
   }
 }
 
+const MATCH_CHECK = { identical: "InputCopied", embedded: "InputEmbedded", digest: "InputDigest" } as const;
+
+/** Outputs withheld without the provider: the check that withheld them (status.review.check) and why. */
+export interface AutoWithhold {
+  readonly check: { readonly rule: WithholdCheck; readonly output: string; readonly input?: string };
+  readonly reason: string;
+}
+
 /** Why the outputs are withheld without the provider, or undefined when the provider decides. */
-export function autoWithhold(job: SandboxJob, outputs: readonly OutputManifest[]): string | undefined {
+export function autoWithhold(job: SandboxJob, outputs: readonly OutputManifest[]): AutoWithhold | undefined {
   const declared = new Map((job.spec.outputs ?? []).map((o) => [o.name, o]));
+  const byMatch = (output: string, m: InputMatch): AutoWithhold => ({
+    check: { rule: MATCH_CHECK[m.match], output, input: m.key },
+    reason: inputMatchReason(output, m),
+  });
   for (const o of outputs) {
     const max = parseQuantity(String(declared.get(o.name)?.maxSize ?? DEFAULT_OUTPUT_MAX));
     if (BigInt(o.bytes) > max)
-      return `Output ${o.name} is ${String(o.bytes)} bytes, over its limit of ${max.toString()} bytes`;
+      return {
+        check: { rule: "OutputTooLarge", output: o.name },
+        reason: `Output ${o.name} is ${String(o.bytes)} bytes, over its limit of ${max.toString()} bytes`,
+      };
     const match = o.inputMatches?.[0];
-    if (match) return inputMatchReason(o.name, match);
+    if (match) return byMatch(o.name, match);
     const legacy = o.inputHashes?.[0];
-    if (legacy !== undefined)
-      return inputMatchReason(o.name, { key: legacy, sha256: o.sha256, match: "identical" });
+    if (legacy !== undefined) return byMatch(o.name, { key: legacy, sha256: o.sha256, match: "identical" });
     if (o.scanComplete === false)
-      return `Output ${o.name} could not be fully checked against the job's inputs`;
+      return {
+        check: { rule: "ScanIncomplete", output: o.name },
+        reason: `Output ${o.name} could not be fully checked against the job's inputs`,
+      };
   }
   return undefined;
 }
@@ -105,6 +130,17 @@ export function sandboxEvidence(
         reviewer: review.reviewer ?? null,
         reason: review.reason ?? null,
         outputs: (status.outputs ?? []).map((o) => ({ name: o.name, sha256: o.sha256 ?? null })),
+      }),
+    );
+  // An output that copies an input is a fact of its own (the copiedInputs risk rule reads it):
+  // the withheld entry's facts are hashed, and it is also the entry of a provider's decision.
+  const check = review?.state === "Withheld" ? review.check : undefined;
+  if (check && INPUT_COPY_CHECKS.includes(check.rule))
+    out.push(
+      entry(INPUT_COPIED_STEP, review?.reviewedAt ?? status.completionTime ?? created, {
+        check: check.rule,
+        output: check.output,
+        input: check.input ?? null,
       }),
     );
   return out;
