@@ -48,45 +48,30 @@ export type Capability =
   | "risk:read" // read the space's risk findings
   | "risk:close"; // close a risk finding, with the reason
 
+/** A space admin's capabilities, in its space; a platform admin holds them in every space. */
+const adminCapabilities: readonly Capability[] = [
+  "usage:write",
+  "usage:read",
+  "statements:read",
+  "statements:write",
+  "prices:read",
+  "prices:write",
+  "conflicts:read",
+  "evidence:append",
+  "agreements:read",
+  "evidence:read",
+  "exports:decide",
+  "exports:read",
+  "filing:read",
+  "consents:revoke",
+  "consents:read",
+  "risk:read",
+  "risk:close",
+];
+
 const roleCapabilities: Record<Role, readonly Capability[]> = {
-  "platform-admin": [
-    "usage:write",
-    "usage:read",
-    "statements:read",
-    "statements:write",
-    "prices:read",
-    "prices:write",
-    "conflicts:read",
-    "evidence:append",
-    "agreements:read",
-    "evidence:read",
-    "exports:decide",
-    "exports:read",
-    "filing:read",
-    "consents:revoke",
-    "consents:read",
-    "risk:read",
-    "risk:close",
-  ],
-  "space-admin": [
-    "usage:write",
-    "usage:read",
-    "statements:read",
-    "statements:write",
-    "prices:read",
-    "prices:write",
-    "conflicts:read",
-    "evidence:append",
-    "agreements:read",
-    "evidence:read",
-    "exports:decide",
-    "exports:read",
-    "filing:read",
-    "consents:revoke",
-    "consents:read",
-    "risk:read",
-    "risk:close",
-  ],
+  "platform-admin": adminCapabilities,
+  "space-admin": adminCapabilities,
   "finance-viewer": ["usage:read", "statements:read", "prices:read", "evidence:read"],
   // Read-only over what the space can be held to: its evidence, statements, usage and
   // prices, the gateway's record of each agreement's use, its export reports and filing

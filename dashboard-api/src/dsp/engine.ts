@@ -16,6 +16,7 @@ import {
   type Role,
   type TransferMessage,
   type TransferState,
+  type Transition,
 } from "./machine.ts";
 import { message, type Json } from "./messages.ts";
 import type { DspStore, Negotiation, NegotiationPatch, Transfer, TransferPatch } from "./store.ts";
@@ -79,6 +80,18 @@ export interface EngineOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The process ids a message carries, from our side's process: ours under our role, the peer's under the other. */
+const pidsOf = (p: { role: Role; pid: string; peerPid: string | null }) =>
+  p.role === "provider"
+    ? { providerPid: p.pid, consumerPid: p.peerPid }
+    : { providerPid: p.peerPid, consumerPid: p.pid };
+
+/** The kind of a process's evidence entries' object. */
+const evidenceKind = { negotiation: "DspNegotiation", transfer: "DspTransferProcess" } as const;
+
+/** The counterparty's role in a process: who sent what we receive. */
+const senderOf = (p: { role: Role }): Role => (p.role === "provider" ? "consumer" : "provider");
 
 const negotiationWire: Record<NegotiationMessage, { type: string; path: string; event?: string }> = {
   request: { type: "ContractRequestMessage", path: "request" },
@@ -171,24 +184,50 @@ export class DspEngine {
     patch: NegotiationPatch = {},
     event?: NegotiationEvent,
   ): Promise<Negotiation> {
-    const sender: Role = n.role === "provider" ? "consumer" : "provider";
-    const t = negotiationTransition(n.state, msg, sender);
-    if (!t.ok) throw new DspRefusal(409, "TDS_ERR_DSP_ILLEGAL_TRANSITION", t.reason);
-    const moved = await this.o.store.moveNegotiation(n.pid, n.state, t.to, patch);
-    if (!moved)
-      throw new DspRefusal(409, "TDS_ERR_DSP_CONCURRENT", `negotiation ${n.pid} changed meanwhile; retry`);
-    await this.record(n.space, "DspNegotiation", n.pid, n.counterparty, n.state, t.to);
+    const moved = await this.received(
+      "negotiation",
+      n,
+      negotiationTransition(n.state, msg, senderOf(n)),
+      (to) => this.o.store.moveNegotiation(n.pid, n.state, to, patch),
+    );
     if (event) this.afterNegotiation(event, moved);
     return moved;
   }
 
+  /**
+   * A received message's move of a stored process: refused (409) when the state table does not allow
+   * it or the process changed meanwhile, else stored (`move`) and recorded as the counterparty's.
+   */
+  private async received<S extends string, P extends { space: string; pid: string; counterparty: string }>(
+    kind: "negotiation" | "transfer",
+    p: P & { state: S },
+    transition: Transition<S>,
+    move: (to: S) => Promise<P | undefined>,
+  ): Promise<P> {
+    if (!transition.ok) throw new DspRefusal(409, "TDS_ERR_DSP_ILLEGAL_TRANSITION", transition.reason);
+    const moved = await move(transition.to);
+    if (!moved)
+      throw new DspRefusal(409, "TDS_ERR_DSP_CONCURRENT", `${kind} ${p.pid} changed meanwhile; retry`);
+    await this.record(p.space, evidenceKind[kind], p.pid, p.counterparty, p.state, transition.to);
+    return moved;
+  }
+
   afterNegotiation(event: NegotiationEvent, n: Negotiation): void {
+    this.steps(
+      `negotiation ${n.pid} after ${event}`,
+      () => this.o.behaviour.negotiation(event, n),
+      (a) => this.actNegotiation(n.space, n.pid, a),
+    );
+  }
+
+  /** In the background: what the behaviour decides, one step after another (each after the step delay) until one stops. */
+  private steps<A>(what: string, decide: () => Promise<A[]>, act: (a: A) => Promise<boolean>): void {
     if (this.closed) return;
-    this.background(`negotiation ${n.pid} after ${event}`, async () => {
-      const actions = await this.o.behaviour.negotiation(event, n);
+    this.background(what, async () => {
+      const actions = await decide();
       for (const a of actions) {
         await sleep(this.o.stepDelayMs ?? 250);
-        if (!(await this.actNegotiation(n.space, n.pid, a))) return;
+        if (!(await act(a))) return;
       }
     });
   }
@@ -206,10 +245,7 @@ export class DspEngine {
     const self = this.o.self(space);
     const patch: NegotiationPatch = {};
     let fields: Json = {};
-    const pids =
-      n.role === "provider"
-        ? { providerPid: n.pid, consumerPid: n.peerPid }
-        : { providerPid: n.peerPid, consumerPid: n.pid };
+    const pids = pidsOf(n);
     if (a.do === "offer" || a.do === "counter") {
       fields = { offer: { ...n.offer, target: n.datasetId } };
       if (a.do === "counter") patch.counterOffers = n.counterOffers + 1;
@@ -266,64 +302,77 @@ export class DspEngine {
       counterOffers: 0,
     };
     await this.o.store.insertNegotiation(n);
-    await this.record(
-      n.space,
-      "DspNegotiation",
-      n.pid,
-      this.o.self(n.space).participantId,
-      "NEW",
-      "REQUESTED",
-    );
-    this.background(`negotiation request ${n.pid}`, async () => {
-      await sleep(this.o.stepDelayMs ?? 250);
-      const self = this.o.self(n.space);
-      const reply = await this.post(
-        n.space,
-        n.counterparty,
-        `${n.peerAddress}/negotiations/request`,
-        message("ContractRequestMessage", {
-          consumerPid: n.pid,
-          offer: { ...input.offer, target: n.datasetId },
-          callbackAddress: self.base,
-        }),
-      );
-      const providerPid = typeof reply?.providerPid === "string" ? reply.providerPid : undefined;
-      if (!providerPid) throw new Error("the provider's answer has no providerPid");
-      await this.setPeer("negotiation", n.pid, providerPid);
-      const now = await this.o.store.negotiation(n.space, n.pid);
-      if (now) this.afterNegotiation("request-answered", now);
-    });
+    await this.request("negotiation", n, "ContractRequestMessage", (callbackAddress) => ({
+      consumerPid: n.pid,
+      offer: { ...input.offer, target: n.datasetId },
+      callbackAddress,
+    }));
     return n;
   }
 
-  private async setPeer(kind: "negotiation" | "transfer", pid: string, peerPid: string): Promise<void> {
-    await this.o.store.setPeer(kind, pid, peerPid);
+  /**
+   * Consumer: records a process it has just stored as requested, then, in the background after the
+   * step delay, sends its request to the provider, keeps the provider's process id from the answer
+   * and runs the behaviour for the answered request.
+   */
+  private async request(
+    kind: "negotiation" | "transfer",
+    p: { space: string; pid: string; counterparty: string; peerAddress: string },
+    type: string,
+    body: (callbackAddress: string) => Json,
+  ): Promise<void> {
+    await this.record(
+      p.space,
+      evidenceKind[kind],
+      p.pid,
+      this.o.self(p.space).participantId,
+      "NEW",
+      "REQUESTED",
+    );
+    this.background(`${kind} request ${p.pid}`, async () => {
+      await sleep(this.o.stepDelayMs ?? 250);
+      const reply = await this.post(
+        p.space,
+        p.counterparty,
+        `${p.peerAddress}/${kind}s/request`,
+        message(type, body(this.o.self(p.space).base)),
+      );
+      const providerPid = typeof reply?.providerPid === "string" ? reply.providerPid : undefined;
+      if (!providerPid) throw new Error("the provider's answer has no providerPid");
+      await this.o.store.setPeer(kind, p.pid, providerPid);
+      if (kind === "negotiation") {
+        const now = await this.o.store.negotiation(p.space, p.pid);
+        if (now) this.afterNegotiation("request-answered", now);
+      } else {
+        const now = await this.o.store.transfer(p.space, p.pid);
+        if (now) this.afterTransfer("request-answered", now);
+      }
+    });
   }
 
   // ---- transfers ----
 
   async receiveTransfer(t: Transfer, msg: TransferMessage, patch: TransferPatch = {}, event?: TransferEvent) {
-    const sender: Role = t.role === "provider" ? "consumer" : "provider";
-    const tr = transferTransition(t.state, msg, sender);
-    if (!tr.ok) throw new DspRefusal(409, "TDS_ERR_DSP_ILLEGAL_TRANSITION", tr.reason);
-    const moved = await this.o.store.moveTransfer(t.pid, t.state, tr.to, patch);
-    if (!moved)
-      throw new DspRefusal(409, "TDS_ERR_DSP_CONCURRENT", `transfer ${t.pid} changed meanwhile; retry`);
-    this.o.onTransfer?.(moved);
-    await this.record(t.space, "DspTransferProcess", t.pid, t.counterparty, t.state, tr.to);
+    const moved = await this.received(
+      "transfer",
+      t,
+      transferTransition(t.state, msg, senderOf(t)),
+      async (to) => {
+        const m = await this.o.store.moveTransfer(t.pid, t.state, to, patch);
+        if (m) this.o.onTransfer?.(m);
+        return m;
+      },
+    );
     if (event) this.afterTransfer(event, moved);
     return moved;
   }
 
   afterTransfer(event: TransferEvent, t: Transfer): void {
-    if (this.closed) return;
-    this.background(`transfer ${t.pid} after ${event}`, async () => {
-      const actions = await this.o.behaviour.transfer(event, t);
-      for (const a of actions) {
-        await sleep(this.o.stepDelayMs ?? 250);
-        if (!(await this.actTransfer(t.space, t.pid, a))) return;
-      }
-    });
+    this.steps(
+      `transfer ${t.pid} after ${event}`,
+      () => this.o.behaviour.transfer(event, t),
+      (a) => this.actTransfer(t.space, t.pid, a),
+    );
   }
 
   private async actTransfer(space: string, pid: string, a: TransferAction): Promise<boolean> {
@@ -335,10 +384,7 @@ export class DspEngine {
       return false;
     }
     const self = this.o.self(space);
-    const pids =
-      t.role === "provider"
-        ? { providerPid: t.pid, consumerPid: t.peerPid }
-        : { providerPid: t.peerPid, consumerPid: t.pid };
+    const pids = pidsOf(t);
     let fields: Json = {};
     const patch: TransferPatch = {};
     if (a.do === "start" && a.dataAddress) {
@@ -377,33 +423,12 @@ export class DspEngine {
       dataAddress: null,
     };
     await this.o.store.insertTransfer(t);
-    await this.record(
-      t.space,
-      "DspTransferProcess",
-      t.pid,
-      this.o.self(t.space).participantId,
-      "NEW",
-      "REQUESTED",
-    );
-    this.background(`transfer request ${t.pid}`, async () => {
-      await sleep(this.o.stepDelayMs ?? 250);
-      const reply = await this.post(
-        t.space,
-        t.counterparty,
-        `${t.peerAddress}/transfers/request`,
-        message("TransferRequestMessage", {
-          consumerPid: t.pid,
-          agreementId: t.agreementId,
-          format: t.format,
-          callbackAddress: this.o.self(t.space).base,
-        }),
-      );
-      const providerPid = typeof reply?.providerPid === "string" ? reply.providerPid : undefined;
-      if (!providerPid) throw new Error("the provider's answer has no providerPid");
-      await this.setPeer("transfer", t.pid, providerPid);
-      const now = await this.o.store.transfer(t.space, t.pid);
-      if (now) this.afterTransfer("request-answered", now);
-    });
+    await this.request("transfer", t, "TransferRequestMessage", (callbackAddress) => ({
+      consumerPid: t.pid,
+      agreementId: t.agreementId,
+      format: t.format,
+      callbackAddress,
+    }));
     return t;
   }
 

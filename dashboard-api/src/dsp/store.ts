@@ -2,7 +2,7 @@
 // so a restart of the API loses no process. A state change is a compare-and-set
 // on the state it was decided from: two messages racing for one process cannot
 // both move it.
-import type { Pool } from "pg";
+import type { Pool, QueryResultRow } from "pg";
 import type { NegotiationState, Role, TransferState } from "./machine.ts";
 import type { Json } from "./messages.ts";
 
@@ -176,12 +176,8 @@ export class DspStore {
     to: NegotiationState,
     patch: NegotiationPatch = {},
   ): Promise<Negotiation | undefined> {
-    const params: unknown[] = [pid, from, to];
-    const r = await this.pool.query<NegotiationRow>(
-      `update dsp_negotiations set ${sets(patch, negotiationColumns, params)} where pid = $1 and state = $2 returning *`,
-      params,
-    );
-    return r.rows[0] ? negotiation(r.rows[0]) : undefined;
+    const row = await this.move("dsp_negotiations", negotiationColumns, pid, from, to, patch);
+    return row ? negotiation(row as NegotiationRow) : undefined;
   }
 
   async insertTransfer(t: Transfer): Promise<void> {
@@ -217,12 +213,25 @@ export class DspStore {
     to: TransferState,
     patch: TransferPatch = {},
   ): Promise<Transfer | undefined> {
+    const row = await this.move("dsp_transfers", transferColumns, pid, from, to, patch);
+    return row ? transfer(row as TransferRow) : undefined;
+  }
+
+  /** Moves a process of `table` from `from` to `to` with the patch's columns: its row, none when its state was no longer `from`. */
+  private async move(
+    table: "dsp_negotiations" | "dsp_transfers",
+    columns: Record<string, string>,
+    pid: string,
+    from: string,
+    to: string,
+    patch: Record<string, unknown>,
+  ): Promise<QueryResultRow | undefined> {
     const params: unknown[] = [pid, from, to];
-    const r = await this.pool.query<TransferRow>(
-      `update dsp_transfers set ${sets(patch, transferColumns, params)} where pid = $1 and state = $2 returning *`,
+    const r = await this.pool.query<QueryResultRow>(
+      `update ${table} set ${sets(patch, columns, params)} where pid = $1 and state = $2 returning *`,
       params,
     );
-    return r.rows[0] ? transfer(r.rows[0]) : undefined;
+    return r.rows[0];
   }
 
   /** Records the counterparty's process id once it is known (it never changes after). */
