@@ -10,7 +10,7 @@ import type { Pool } from "pg";
 import { CatalogStore } from "../../dashboard-api/src/catalog/store.ts";
 import type { DspBehaviour, NegotiationAction, TransferAction } from "../../dashboard-api/src/dsp/engine.ts";
 import { offerIdOf, datasetIdOf } from "../../dashboard-api/src/dsp/odrl.ts";
-import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
+import { DspStore } from "@tds/dashboard-api/dsp-store";
 import type { CatalogEntry } from "@tds/wire";
 
 export const TCK_SPACE = "dsp-tck";

@@ -6,10 +6,10 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import pg from "pg";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { TdsError } from "../../dashboard-api/src/errors.ts";
+import { buildApp } from "@tds/dashboard-api/app";
+import { TdsError } from "@tds/dashboard-api/errors";
 import { sha256Hex } from "../../dashboard-api/src/dsp/identity.ts";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { migrate } from "@tds/dashboard-api/migrate";
 import { fixtureSettings, seed, tckBehaviour, TCK_PARTICIPANT, TCK_SPACE } from "./fixtures.ts";
 
 export interface TckTarget {

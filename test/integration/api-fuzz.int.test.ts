@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { loadOrCreateDevKey, mintToken } from "@tds/dashboard-api/auth-keys";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 import { repoRoot } from "../harness/environment.ts";

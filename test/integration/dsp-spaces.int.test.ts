@@ -23,7 +23,7 @@ import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { DspSpacesFromCluster } from "../../dashboard-api/src/dsp/cluster.ts";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
-import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
+import { DspStore } from "@tds/dashboard-api/dsp-store";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { startApi, type TestApi } from "@tds/test/api";
 import { freePort } from "@tds/test/server";

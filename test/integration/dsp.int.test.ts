@@ -13,7 +13,7 @@ import { apiKubeClient } from "@tds/dashboard-api/kube";
 import { dspOptions } from "../../dashboard-api/src/dsp/index.ts";
 import { sha256Hex } from "../../dashboard-api/src/dsp/identity.ts";
 import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
-import { DspStore } from "../../dashboard-api/src/dsp/store.ts";
+import { DspStore } from "@tds/dashboard-api/dsp-store";
 import { startApi, type TestApi } from "@tds/test/api";
 import { freePort } from "@tds/test/server";
 import {

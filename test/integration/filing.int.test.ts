@@ -19,7 +19,7 @@ import { startApi, type TestApi } from "@tds/test/api";
 import { originFor } from "@tds/dashboard-api/evidence-checkpoint";
 import { secretSignerFor } from "../../dashboard-api/src/evidence/wiring.ts";
 import { main as verifyCli } from "@tds/dashboard-api/evidence-verify-cli";
-import type { ExportReport, ExportTransfer } from "../../dashboard-api/src/exports/report.ts";
+import type { ExportReport, ExportTransfer } from "@tds/dashboard-api/export-report";
 import type { FilingDocument } from "../../dashboard-api/src/filing/record.ts";
 import { clusterView } from "../../dashboard-api/src/kube/cluster-view.ts";
 import { apiKubeClient } from "@tds/dashboard-api/kube";

@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium, type BrowserContext, type Locator, type Page } from "playwright-core";
-import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { loadOrCreateDevKey, mintToken } from "@tds/dashboard-api/auth-keys";
 import { csvColumns as usageCsvColumns } from "../../dashboard-api/src/reports/usage.ts";
 import { statementCsvColumns } from "../../dashboard-api/src/statements/csv.ts";
 import {

@@ -15,13 +15,13 @@ import type { DataSpace, Participant } from "@tds/crds";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { CertificateVerifier } from "../../dashboard-api/src/auth/certificate-trust.ts";
-import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
+import { buildApp } from "@tds/dashboard-api/app";
+import { CertificateVerifier } from "@tds/dashboard-api/certificate-trust";
+import { generateDevKey, jwksOf, mintToken } from "@tds/dashboard-api/auth-keys";
+import { createTokenVerifier } from "@tds/dashboard-api/auth-tokens";
+import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { buildGatewayApp, gatewayFromEnv } from "@tds/gateway";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { migrate } from "@tds/dashboard-api/migrate";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import {
   createCertificateAuthority,

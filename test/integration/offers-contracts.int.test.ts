@@ -14,7 +14,7 @@ import { assetManifest } from "../../operator/src/controllers/dataoffer/dataoffe
 import type { EvidenceEntry } from "@tds/wire";
 import { entryLeafHash } from "../../dashboard-api/src/evidence/entry.ts";
 import { verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
-import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
+import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import {
   participantManifest,
   runId,

@@ -11,10 +11,10 @@ import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import type { FastifyInstance } from "fastify";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
-import { buildApp } from "../../dashboard-api/src/app.ts";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
-import { createTokenVerifier } from "../../dashboard-api/src/auth/tokens.ts";
-import { generateDevKey, jwksOf, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { buildApp } from "@tds/dashboard-api/app";
+import { migrate } from "@tds/dashboard-api/migrate";
+import { createTokenVerifier } from "@tds/dashboard-api/auth-tokens";
+import { generateDevKey, jwksOf, mintToken } from "@tds/dashboard-api/auth-keys";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
 import { sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {

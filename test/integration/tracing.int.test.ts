@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { eventually, installCrds, kubeConfig } from "@tds/test/testkit";
-import { loadOrCreateDevKey, mintToken } from "../../dashboard-api/src/auth/keys.ts";
+import { loadOrCreateDevKey, mintToken } from "@tds/dashboard-api/auth-keys";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import { startServer, stopServer, type ServerProcess } from "@tds/test/server";
 import { participantManifest, runId, spaceManifest } from "../harness/operator-fixtures.ts";
