@@ -8,7 +8,8 @@
 //    applied by a plain client with the same concurrency as the operator's
 //    workers, one space or participant per worker at a time, namespace first.
 // 3. Writes while nothing changes: the operator's write requests during two
-//    resync periods, not counting its leader Lease.
+//    resync periods, not counting its leader Lease, from the first 5 s without
+//    a write after convergence; each is listed by verb and path.
 // 4. Memory: the heap (after a full GC) with the caches filled, minus the heap
 //    before the operator started, per 1,000 cached objects, against the JSON
 //    size of those objects.
@@ -75,6 +76,18 @@ function applyable(o: KubeObject, rename: (s: string) => string): KubeObject {
 
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
 
+/** The kind (and subresource) a request path addresses: `/api/v1/namespaces/n/secrets/x` is `secrets`. */
+function requestKind(path: string): string {
+  const parts = (path.split("?")[0] ?? path).split("/").filter(Boolean);
+  const rest = parts.slice(parts[0] === "api" ? 2 : 3);
+  if (rest[0] === "namespaces" && rest.length > 2) rest.splice(0, 2);
+  const [kind = "?", , sub] = rest;
+  return sub ? `${kind}/${sub}` : kind;
+}
+
+const sortedCounts = (c: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(c).sort((a, b) => b[1] - a[1]));
+
 /** The object store with the time spent in each method, summed (where a reconcile waits on S3). */
 function timedStore(store: ObjectStore): {
   store: ObjectStore;
@@ -130,10 +143,19 @@ async function main(): Promise<void> {
   });
   const leaseWrites: string[] = [];
   let writes = 0;
+  // Every request by verb and kind (and subresource), and the paths written at rest.
+  const requests: Record<string, number> = {};
+  const restWritePaths: string[] = [];
+  let atRest = false;
   operator.manager.client.observe((method, path) => {
+    const key = `${method} ${requestKind(path)}`;
+    requests[key] = (requests[key] ?? 0) + 1;
     if (!["POST", "PUT", "PATCH", "DELETE"].includes(method)) return;
     if (path.includes("/leases/") || path.endsWith("/leases")) leaseWrites.push(path);
-    else writes++;
+    else {
+      writes++;
+      if (atRest) restWritePaths.push(`${method} ${path.split("?")[0] ?? path}`);
+    }
   });
   let readyCount = 0;
   for (;;) {
@@ -173,9 +195,20 @@ async function main(): Promise<void> {
     }
   }
 
-  // 3. Two resync periods with nothing changed.
-  await sleep(1000); // the last status writes of the convergence land
+  // 3. Two resync periods with nothing changed, from the first 5 s without a write (the
+  // queues' last reconciles of the convergence, such as spaces re-queued by their
+  // participants' last status writes, land first; bounded by one resync period).
+  const settleStart = performance.now();
+  for (let seen = writes, quietSince = performance.now(); ;) {
+    await sleep(250);
+    if (writes !== seen) [seen, quietSince] = [writes, performance.now()];
+    if (performance.now() - quietSince >= 5000 || performance.now() - settleStart > RESYNC_MS) break;
+  }
+  const settleMs = performance.now() - settleStart;
+  const writesAfterConvergence = writes - convergeWrites;
   const writesAtRest = writes;
+  const convergeRequests = { ...requests };
+  atRest = true;
   await sleep(2 * RESYNC_MS + 1000);
   const restWrites = writes - writesAtRest;
 
@@ -230,8 +263,12 @@ async function main(): Promise<void> {
       ratio: round(convergeMs / baselineMs),
       reconciles,
       objectStore: s3.spent,
+      requests: sortedCounts(convergeRequests),
     },
+    settleMs: Math.round(settleMs),
+    writesAfterConvergence,
     writesDuringTwoResyncs: restWrites,
+    writesDuringTwoResyncsByPath: restWritePaths,
     leaseWritesDuringRun: leaseWrites.length,
     memory: {
       gcExposed: gc !== undefined,
