@@ -102,11 +102,22 @@ after(() => {
   kubectl(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]);
 });
 
-test("a consumer's admin cannot approve, export-approve or revoke its own contract", () => {
+test("a consumer's admin creates a contract of its own, but cannot approve, export-approve, revoke or reinstate it", () => {
+  // A plain request is the consumer's to make (each of the four annotations absent before and after).
+  const own = (() => {
+    try {
+      kubectl([`--as=${user}`, "create", "-f", "-"], contract("requested"));
+      return "admitted";
+    } catch (err) {
+      return String((err as { stderr?: unknown }).stderr ?? err);
+    }
+  })();
+  assert.equal(own, "admitted");
   for (const a of [
     "tds.dev/decision=approve",
     "tds.dev/export-decision=approve",
     "tds.dev/revoke=changed my mind",
+    "tds.dev/reinstate=rule restored",
   ]) {
     const r = as(["annotate", "-n", ns, "datacontract", "mine", a]);
     assert.equal(r.ok, false, `${a} must be denied`);
