@@ -319,6 +319,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/spaces/{space}/contracts/{namespace}/{name}/reinstate": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Ask for a Suspended contract back (the offer's provider or a space admin): the operator re-decides it against the space's current rules and returns it to Active with a contract.reinstated entry, or keeps it Suspended with the failing rule */
+    post: operations["reinstateContract"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/spaces/{space}/consents": {
     parameters: {
       query?: never;
@@ -2002,6 +2019,62 @@ export interface operations {
     };
   };
   revokeContract: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        space: string;
+        namespace: string;
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          reason: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            namespace?: string;
+            name?: string;
+            uid?: string;
+            state?: string;
+            annotations?: {
+              [key: string]: string;
+            };
+          };
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "4XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An RFC 9457 problem document */
+      "5XX": {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  reinstateContract: {
     parameters: {
       query?: never;
       header?: never;

@@ -80,6 +80,7 @@ before(async () => {
   api = await startApi("tds_gv", { gateway: { env: { TDS_GATEWAY_MONITOR_MS: "500" } } });
   tokens.operator = await api.token({ role: "operator", subject: "system:tds-operator" });
   tokens.consumer = await api.token({ role: "participant", subject: "c", space, participant: consumer });
+  tokens.provider = await api.token({ role: "participant", subject: "p", space, participant: provider });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
     api: { url: api.url, token: () => Promise.resolve(tokens.operator ?? "") },
@@ -225,10 +226,25 @@ test("a negative-list edit suspends an Active cross-border contract, refuses it 
   assert.equal(waiting.status?.state, "Suspended");
   assert.equal((await download(agreementId, token)).status, 403);
 
-  // The provider reinstates it.
-  await client.mergePatch(kinds.dataContract, "abroad", consNs, {
-    metadata: { annotations: { "tds.dev/reinstate": "export control list withdrawn" } },
-  });
+  // The provider reinstates it through the API (the consumer may not; an Active contract is not reinstated).
+  const reinstate = (token: string, reason: unknown = "export control list withdrawn") =>
+    fetch(`${api.url}/v1/spaces/${space}/contracts/${consNs}/abroad/reinstate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ reason }),
+    });
+  const byConsumer = await reinstate(tokens.consumer ?? "");
+  assert.equal(byConsumer.status, 403, await byConsumer.text());
+  const noReason = await reinstate(tokens.provider ?? "", "");
+  assert.equal(noReason.status, 400);
+  assert.match(await noReason.text(), /reason/);
+  const asked = await reinstate(tokens.provider ?? "");
+  const askedBody = await asked.text();
+  assert.equal(asked.status, 200, askedBody);
+  assert.equal(
+    (JSON.parse(askedBody) as { annotations?: Record<string, string> }).annotations?.["tds.dev/reinstate"],
+    "export control list withdrawn",
+  );
   const back = await until("the contract reinstated", async () => {
     const o = await getContract("abroad");
     return o.status?.state === "Active" ? o : undefined;
@@ -244,6 +260,9 @@ test("a negative-list edit suspends an Active cross-border contract, refuses it 
   await until("the reinstatement's evidence", async () =>
     (await evidenceActions(uid)).includes("contract.reinstated") ? true : undefined,
   );
+  const twice = await reinstate(tokens.provider ?? "");
+  assert.equal(twice.status, 409, "an Active contract is not reinstated");
+  assert.match(await twice.text(), /is Active, not Suspended/);
   const again = await until("a download after reinstatement", async () => {
     const res = await download(agreementId, token);
     if (res.status !== 200) {

@@ -5,6 +5,7 @@
 //   tds.dev/decision         approve | reject   the offer's provider (or an admin acting for it)
 //   tds.dev/export-decision  approve | reject   a space admin or compliance reviewer, for cross-border transfers
 //   tds.dev/revoke           <reason>           provider or admin; tds.dev/revoked-by names who
+//   tds.dev/reinstate        <reason>           provider or admin, on a Suspended contract (honoured once)
 import { randomBytes } from "node:crypto";
 import { Type, type Static } from "@sinclair/typebox";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
@@ -20,6 +21,7 @@ import {
   DNS1123_LABEL,
   DNS1123_SUBDOMAIN,
   EXPORT_DECISION_ANNOTATION,
+  REINSTATE_ANNOTATION,
   REVOKE_ANNOTATION,
   REVOKED_BY_ANNOTATION,
   splitParticipantNamespace,
@@ -153,7 +155,7 @@ export const contractRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
   const decider = async (
     request: FastifyRequest,
     { space, namespace, name }: Static<typeof contractParams>,
-    action: "verdict" | "revoke",
+    action: "verdict" | "revoke" | "reinstate",
   ) => {
     const p = member(request, space);
     if (splitParticipantNamespace(namespace)?.space !== space)
@@ -166,8 +168,8 @@ export const contractRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
     if (!isProvider && !ADMINS.has(p.role) && !reviewsExports)
       throw new TdsError(
         "forbidden",
-        action === "revoke"
-          ? `Only the offer's provider or a space admin may revoke contract ${name}`
+        action !== "verdict"
+          ? `Only the offer's provider or a space admin may ${action} contract ${name}`
           : `Only the offer's provider, a space admin or a compliance reviewer may decide contract ${name}`,
       );
     return { p, isProvider, contract };
@@ -225,6 +227,39 @@ export const contractRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
         [REVOKE_ANNOTATION]: request.body.reason,
         [REVOKED_BY_ANNOTATION]: `${p.role}:${p.participant ?? p.subject}`,
       });
+    },
+  );
+  app.post(
+    "/:namespace/:name/reinstate",
+    {
+      schema: {
+        operationId: "reinstateContract",
+        tags: ["contracts"],
+        summary:
+          "Ask for a Suspended contract back (the offer's provider or a space admin): the operator re-decides it against the space's current rules and returns it to Active with a contract.reinstated entry, or keeps it Suspended with the failing rule",
+        params: contractParams,
+        body: Type.Object(
+          { reason: Type.String({ minLength: 1, maxLength: 1024 }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: contractResponse,
+          "4xx": problemResponse,
+          "5xx": problemResponse,
+        },
+      },
+    },
+    async (request) => {
+      const { namespace, name } = request.params;
+      const { contract } = await decider(request, request.params, "reinstate");
+      // The operator honours the annotation once, on a Suspended contract; set on any other it would
+      // wait there and reopen the contract at a later suspension without a new decision.
+      if (contract.state !== "Suspended")
+        throw new TdsError(
+          "conflict",
+          `Contract ${namespace}/${name} is ${contract.state ?? "not yet decided"}, not Suspended: only a suspended contract is reinstated`,
+        );
+      return kube().annotate(namespace, name, { [REINSTATE_ANNOTATION]: request.body.reason });
     },
   );
   done();
