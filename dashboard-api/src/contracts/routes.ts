@@ -81,6 +81,13 @@ const contractResponse = Type.Object({
   ),
 });
 
+/** The body of a revocation or reinstatement: why, kept in the annotation. */
+const reasonBody = Type.Object(
+  { reason: Type.String({ minLength: 1, maxLength: 1024 }) },
+  { additionalProperties: false },
+);
+const annotatedResponse = { 200: contractResponse, "4xx": problemResponse, "5xx": problemResponse };
+
 export const contractRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
   const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
   // 503 when the API has no Kubernetes access (plugins/kube.ts).
@@ -209,15 +216,8 @@ export const contractRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
         summary:
           "Revoke a contract (the offer's provider or a space admin); access stops within one monitor interval",
         params: contractParams,
-        body: Type.Object(
-          { reason: Type.String({ minLength: 1, maxLength: 1024 }) },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: contractResponse,
-          "4xx": problemResponse,
-          "5xx": problemResponse,
-        },
+        body: reasonBody,
+        response: annotatedResponse,
       },
     },
     async (request) => {
@@ -238,15 +238,8 @@ export const contractRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
         summary:
           "Ask for a Suspended contract back (the offer's provider or a space admin): the operator re-decides it against the space's current rules and returns it to Active with a contract.reinstated entry, or keeps it Suspended with the failing rule",
         params: contractParams,
-        body: Type.Object(
-          { reason: Type.String({ minLength: 1, maxLength: 1024 }) },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: contractResponse,
-          "4xx": problemResponse,
-          "5xx": problemResponse,
-        },
+        body: reasonBody,
+        response: annotatedResponse,
       },
     },
     async (request) => {
