@@ -325,6 +325,22 @@ async function gatewayEvidence(job: string): Promise<string[]> {
   return rows.map((r) => r.action).sort();
 }
 
+/** The offer's provider releases a job's outputs through the API. */
+async function providerRelease(ns: string, job: string) {
+  const providerJwt = await mintToken(key, {
+    role: "participant",
+    subject: "p",
+    space,
+    participant: provider,
+  });
+  return app.inject({
+    method: "POST",
+    url: `/v1/spaces/${space}/sandboxjobs/${ns}/${job}/review`,
+    headers: auth(providerJwt),
+    payload: { decision: "release", reason: "Aggregates only" },
+  });
+}
+
 const reviewed = (name: string, state: string, ns = consNs) =>
   until(`${name} ${state}`, async () => {
     const j = await getJob(name, ns);
@@ -399,18 +415,7 @@ test("a job reads its input and writes an output through the gateway; the provid
     payload: { decision: "release" },
   });
   assert.equal(byConsumer.statusCode, 403, byConsumer.body);
-  const providerJwt = await mintToken(key, {
-    role: "participant",
-    subject: "p",
-    space,
-    participant: provider,
-  });
-  const released = await app.inject({
-    method: "POST",
-    url: `/v1/spaces/${space}/sandboxjobs/${consNs}/release/review`,
-    headers: auth(providerJwt),
-    payload: { decision: "release", reason: "Aggregates only" },
-  });
+  const released = await providerRelease(consNs, "release");
   assert.equal(released.statusCode, 200, released.body);
   const done = await reviewed("release", "Released");
   assert.equal(done.status?.review?.reviewer, `participant:${provider}`);
@@ -607,18 +612,7 @@ test("a released output read by a consumer abroad is an export: allowed, then re
   const report = JSON.stringify({ meanT: 80.6 });
   assert.equal((await putOutput(job.credential, job.token, report)).statusCode, 201);
   await reviewed("export", "PendingReview", abroadNs);
-  const providerJwt = await mintToken(key, {
-    role: "participant",
-    subject: "p",
-    space,
-    participant: provider,
-  });
-  const released = await app.inject({
-    method: "POST",
-    url: `/v1/spaces/${space}/sandboxjobs/${abroadNs}/export/review`,
-    headers: auth(providerJwt),
-    payload: { decision: "release", reason: "Aggregates only" },
-  });
+  const released = await providerRelease(abroadNs, "export");
   assert.equal(released.statusCode, 200, released.body);
   await reviewed("export", "Released", abroadNs);
 
