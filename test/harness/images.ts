@@ -55,9 +55,21 @@ export function importLayout(layoutDir: string, repository: string, node?: NodeR
   return reference;
 }
 
-/** The containers containerd runs for pods of a namespace (by the CRI's pod namespace label). */
+/** The containers containerd has for pods of a namespace (by the CRI's pod namespace label). */
 export function containersOfNamespace(namespace: string): string[] {
   return ctr(["containers", "ls", "-q", `labels."io.kubernetes.pod.namespace"==${namespace}`])
     .split("\n")
     .filter(Boolean);
+}
+
+/** Those of the namespace's containers whose task (process) is running. */
+export function runningContainersOfNamespace(namespace: string): string[] {
+  const ids = new Set(containersOfNamespace(namespace));
+  // `ctr tasks ls`: a header, then "TASK PID STATUS" rows, TASK being the container id.
+  return ctr(["tasks", "ls"])
+    .split("\n")
+    .slice(1)
+    .map((row) => row.trim().split(/\s+/))
+    .filter(([id, , status]) => id !== undefined && ids.has(id) && status === "RUNNING")
+    .map(([id]) => id ?? "");
 }

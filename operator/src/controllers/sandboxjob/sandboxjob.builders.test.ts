@@ -85,6 +85,8 @@ test("the pod is restricted: non-root, no escalation, no capabilities, RuntimeDe
   assert.ok(c);
   assert.equal(spec.runtimeClassName, "gvisor");
   assert.equal(spec.automountServiceAccountToken, false);
+  // A stopped run keeps nothing: 2 s to exit, not Kubernetes' default 30 s.
+  assert.equal(spec.terminationGracePeriodSeconds, 2);
   assert.deepEqual(spec.securityContext, {
     runAsNonRoot: true,
     runAsUser: 65532,

@@ -34,6 +34,14 @@ export const JOB_NAME = "sandbox";
 /** The uid and gid sandbox containers run as (distroless "nonroot"). */
 export const SANDBOX_UID = 65532;
 export const DEFAULT_OUTPUT_MAX = "1Gi";
+/**
+ * How long a sandbox container has to exit once stopped (revoked or expired contract,
+ * deadline, deleted job), instead of Kubernetes' 30 s. Nothing of a stopped run is kept
+ * (outputs are reviewed only after success), so the grace only prolongs use of data whose
+ * grant is gone; and an analysis running as PID 1 without a SIGTERM handler ignores the
+ * signal, so it would always run the whole grace.
+ */
+export const SANDBOX_STOP_GRACE_SECONDS = 2;
 
 /** The sandbox namespace of a job: fresh per job (from its uid), and outside every participant's namespace. */
 export function sandboxNamespace(job: SandboxJob): string {
@@ -202,6 +210,7 @@ export function sandboxPodSpec(inp: SandboxInputs): Record<string, unknown> {
     ...(Object.keys(placement.nodeSelector).length ? { nodeSelector: { ...placement.nodeSelector } } : {}),
     ...(placement.tolerations.length ? { tolerations: placement.tolerations.map((t) => ({ ...t })) } : {}),
     restartPolicy: "Never",
+    terminationGracePeriodSeconds: SANDBOX_STOP_GRACE_SECONDS,
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     securityContext: {
