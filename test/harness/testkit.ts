@@ -95,6 +95,8 @@ export class FaultProxy {
   private readonly sockets = new Set<{ client: Socket; upstream: Socket; frozen: boolean }>();
   private server: Server | undefined;
   port = 0;
+  /** Connections accepted since start. */
+  accepted = 0;
 
   constructor(
     private readonly host: string,
@@ -103,6 +105,7 @@ export class FaultProxy {
 
   async start(): Promise<void> {
     this.server = createServer((client) => {
+      this.accepted++;
       const upstream = connect(this.targetPort, this.host);
       const pair = { client, upstream, frozen: false };
       this.sockets.add(pair);

@@ -2,8 +2,9 @@
 // owns credentials and TLS). It adds what the runtime needs and the generated
 // clients make awkward: server-side apply on any resource and subresource,
 // typed API errors, and raw watch streams that the informer supervises itself.
-import { request as httpsRequest, type RequestOptions } from "node:https";
-import { request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { ObjectMeta } from "@tds/crds";
 
@@ -83,9 +84,33 @@ export interface RequestObserver {
   (method: string, path: string): void;
 }
 
+/** The TLS material of a request's options that an agent's connections are made with. */
+const TLS_KEYS = ["ca", "cert", "key", "pfx", "passphrase", "rejectUnauthorized", "servername"] as const;
+
+function tlsIdentity(opts: RequestOptions): string {
+  const h = createHash("sha256");
+  for (const k of TLS_KEYS) {
+    const v: unknown = opts[k];
+    h.update(`${k}=`);
+    for (const part of Array.isArray(v) ? v : [v]) h.update(Buffer.isBuffer(part) ? part : String(part));
+    h.update("\n");
+  }
+  return h.digest("hex");
+}
+
+/** A method the client may send again after a kept-alive connection was found closed. */
+const RESENDABLE = new Set(["GET", "PUT", "PATCH", "DELETE"]);
+
 export class KubeClient {
   private readonly server: URL;
   private readonly observers = new Set<RequestObserver>();
+  /**
+   * One keep-alive agent for the client's TLS material. client-node's
+   * applyToHTTPSOptions makes a new agent per request, so every request would pay a
+   * TCP and TLS handshake (about 40% of the operator's CPU at 40 spaces,
+   * docs/performance.md). Credentials rotated in the kubeconfig make a new agent.
+   */
+  private agent?: { readonly identity: string; readonly agent: HttpAgent };
 
   constructor(
     private readonly kc: KubeConfig,
@@ -119,18 +144,62 @@ export class KubeClient {
       hostname: this.server.hostname,
       port: this.server.port,
       path,
-      headers: { Accept: "application/json", ...headers },
+      headers: {
+        Accept: "application/json",
+        ...headers,
+        ...(body !== undefined ? { "Content-Length": Buffer.byteLength(body) } : {}),
+      },
       signal,
     };
     await this.kc.applyToHTTPSOptions(opts);
+    opts.agent = this.agentFor(opts);
     for (const o of this.observers) o(method, path);
     const send = this.server.protocol === "https:" ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send(opts, resolve);
-      req.on("error", reject);
-      if (body !== undefined) req.write(body);
-      req.end();
-    });
+    const once = () =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const req = send(opts, resolve);
+        req.on("error", (err: NodeJS.ErrnoException) => {
+          // A kept-alive connection the far end closed as the request went out:
+          // nothing was answered, so an idempotent request is sent again.
+          (err as { reusedSocket?: boolean }).reusedSocket = req.reusedSocket;
+          reject(err);
+        });
+        if (body !== undefined) req.write(body);
+        req.end();
+      });
+    // Each failed attempt used up one pooled connection (all may have been reset at
+    // once), so this ends, at the latest with a new connection, whose error is final.
+    for (;;) {
+      try {
+        return await once();
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
+        if (!(e.reusedSocket && e.code === "ECONNRESET" && RESENDABLE.has(method)) || signal?.aborted)
+          throw err;
+      }
+    }
+  }
+
+  private agentFor(opts: RequestOptions): HttpAgent {
+    const identity = tlsIdentity(opts);
+    if (this.agent?.identity !== identity) {
+      this.agent?.agent.destroy();
+      const agent =
+        this.server.protocol === "https:"
+          ? new HttpsAgent({
+              keepAlive: true,
+              ...Object.fromEntries(TLS_KEYS.filter((k) => opts[k] !== undefined).map((k) => [k, opts[k]])),
+            })
+          : new HttpAgent({ keepAlive: true });
+      this.agent = { identity, agent };
+    }
+    return this.agent.agent;
+  }
+
+  /** Closes the client's kept-alive connections (a process that ends need not). */
+  close(): void {
+    this.agent?.agent.destroy();
+    this.agent = undefined;
   }
 
   private static async readAll(res: IncomingMessage): Promise<string> {
