@@ -565,7 +565,7 @@ export const DataSpaceSpecSchema = Obj("The rules of the data space.", {
     ),
     revenueSharing: Type.Optional(
       StringEnum(
-        "How revenue that is not tied to one offer (for example sandbox compute over several offers) is split between providers: ProportionalToUsage (bytes and CPU-hours of each provider's data), ProportionalToAccesses, or Equal.",
+        "How revenue that is not tied to one offer (for example sandbox compute over several offers) is split between providers: ProportionalToUsage (by the bytes of each provider's data the job read through the gateway), ProportionalToAccesses (by its reads of it), or Equal (one share per provider, then per input). A SandboxJob is split by the mode in force when it is metered, after it has finished.",
         REVENUE_SHARING_RULES,
         { default: "ProportionalToUsage" },
       ),

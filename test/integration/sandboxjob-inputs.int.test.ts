@@ -4,15 +4,21 @@
 // credential Secret it reads the first provider's input (spec.contractRef, input main) and
 // the second's (spec.inputs, ?input=second) through the gateway, each checked against
 // its own contract. When the job has Succeeded, its usage is split between the two
-// providers by bytes read (the space's revenueSharing, ProportionalToUsage), posted
-// as one usage event pair per input, and kept in status.revenueShares. Revoking the
-// second input's contract stops a running job.
+// providers by the space's revenueSharing, posted as one usage event pair per input,
+// and kept in status.revenueShares. The operator reads the mode from the DataSpace
+// when it meters the job, so one space serves all three modes, patched before each
+// job: ProportionalToUsage (bytes read, 307 : 87), ProportionalToAccesses (reads, the
+// second input read twice under two Idempotency-Keys and once retried: 1 : 2) and
+// Equal (1 : 1 whatever was read). The expected split is worked here from the rule
+// (crds/src/revenue.ts), from what the test read. Revoking the second input's
+// contract stops a running job.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { startApi, type TestApi } from "@tds/test/api";
 import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
+import type { RevenueSharing } from "@tds/crds";
 import {
   credentialId,
   sandboxNamespace,
@@ -33,12 +39,26 @@ const consumer = `${space}-cons`;
 const consNs = `${space}--${consumer}`;
 const FIRST_DATA = "unit,t\n" + "1,80\n".repeat(60); // 307 bytes
 const SECOND_DATA = "unit,v\n" + "2,9\n".repeat(20); // 87 bytes
+/** The job's two inputs: main (spec.contractRef) of the first provider, second (spec.inputs) of the second. */
+const INPUTS = {
+  main: { provider: first, contract: "c-first", path: "turbines/data.csv", body: FIRST_DATA },
+  second: {
+    provider: second,
+    contract: "c-second",
+    path: "vibration/data.csv?input=second",
+    body: SECOND_DATA,
+  },
+} as const;
+type Input = keyof typeof INPUTS;
+/** A read by the job's pod: of an input, with an Idempotency-Key (the same key again is a retry). */
+type Read = readonly [Input, string];
 const client = new KubeClient(kubeConfig());
 
 let api: TestApi;
 let operator: TestOperator;
 
 interface Status {
+  observedGeneration?: number;
   phase?: string;
   state?: string;
   agreementId?: string;
@@ -161,8 +181,143 @@ async function runningJob(name: string, main: string, further: string, runFor: s
   };
 }
 
+/**
+ * Sets the space's revenueSharing and waits until the operator has reconciled that
+ * generation of the space: the operator reads the mode from its cache of the DataSpace
+ * when it meters a job (sandboxjob.metering.ts), and the job is created after this.
+ */
+async function revenueSharing(mode: RevenueSharing): Promise<void> {
+  const patched = await client.mergePatch<Obj>(kinds.dataSpace, space, undefined, {
+    spec: { metering: { revenueSharing: mode } },
+  });
+  await until(`space ${space} reconciled with revenueSharing ${mode}`, async () => {
+    const s = await client.get<Obj>(kinds.dataSpace, space);
+    return s.status?.observedGeneration === patched.metadata.generation ? true : undefined;
+  });
+}
+
+/**
+ * A job of both inputs (c-first as main, c-second as second) that, once Running, makes
+ * the reads given, in order, through the gateway with its own token, each answered with
+ * its input's data. Returns the job's uid and the reader, for further reads while it runs.
+ */
+async function readingJob(name: string, reads: readonly Read[]) {
+  const { uid, credential, token, job } = await runningJob(name, "c-first", "c-second", "15s");
+  const read = (path: string, headers: Record<string, string> = {}) =>
+    api.gateway.app.inject({
+      url: `/v1/sandbox/${credential}/inputs/${path}`,
+      headers: { authorization: `Bearer ${token}`, ...headers },
+    });
+  for (const [input, key] of reads) {
+    const res = await read(INPUTS[input].path, { "idempotency-key": key });
+    assert.equal(res.statusCode, 200, `${input} ${key}: ${res.body}`);
+    assert.equal(res.body, INPUTS[input].body);
+  }
+  return { uid, job, read };
+}
+
+/**
+ * The rule (crds/src/revenue.ts) for two parties: each gets floor(total x weight /
+ * sum of weights), and what the floors leave goes to the larger weight, on a tie to
+ * the smaller name. Here the parties are the providers, first (…-p1) before second
+ * (…-p2), each with one input, which takes its provider's whole part.
+ */
+function splitTwo(total: bigint, [w1, w2]: readonly [bigint, bigint]): readonly [bigint, bigint] {
+  const a = (total * w1) / (w1 + w2);
+  const b = (total * w2) / (w1 + w2);
+  return w2 > w1 ? [a, total - a] : [total - b, b];
+}
+
+/**
+ * Waits until the job has Succeeded and is metered, and checks its split under `mode`
+ * to the unit, worked from the reads the test made: an input's reads are its distinct
+ * Idempotency-Keys, its bytes that many times its object's size. The total is the
+ * reservation over the run (no kubelet under KWOK: 500 millicores and 256 MiB for the
+ * run's milliseconds, sandboxjob.builders.ts reservedUsage). Checks status.revenueShares,
+ * the usage events the dashboard API holds, and the gateway's ledger per agreement.
+ */
+async function assertSplit(name: string, uid: string, mode: RevenueSharing, reads: readonly Read[]) {
+  const done = await until(`${name} Succeeded and metered`, async () => {
+    const j = await getJob(name);
+    return j.status?.phase === "Succeeded" && cond(j, "Metered")?.status === "True" ? j : undefined;
+  });
+  const runMs = BigInt(
+    Date.parse(done.status?.completionTime ?? "") - Date.parse(done.status?.startTime ?? ""),
+  );
+  const cpu = (500n * runMs) / 1000n;
+  const memory = (256n * 1024n * 1024n * runMs) / 1000n;
+  const tally = (input: Input) => {
+    const n = BigInt(new Set(reads.filter(([i]) => i === input).map(([, key]) => key)).size);
+    return { reads: n, bytes: n * BigInt(Buffer.byteLength(INPUTS[input].body)) };
+  };
+  const weight = (input: Input) =>
+    mode === "ProportionalToUsage"
+      ? tally(input).bytes
+      : mode === "ProportionalToAccesses"
+        ? tally(input).reads
+        : 1n;
+  const weights = [weight("main"), weight("second")] as const;
+  const [cpuMain, cpuSecond] = splitTwo(cpu, weights);
+  const [memoryMain, memorySecond] = splitTwo(memory, weights);
+  const share = (input: Input, cpuMilliseconds: bigint, memoryByteSeconds: bigint) => ({
+    input,
+    provider: INPUTS[input].provider,
+    contract: INPUTS[input].contract,
+    basis: mode,
+    bytes: Number(tally(input).bytes),
+    reads: Number(tally(input).reads),
+    cpuMilliseconds: Number(cpuMilliseconds),
+    memoryByteSeconds: Number(memoryByteSeconds),
+  });
+  assert.deepEqual(done.status?.revenueShares, [
+    share("main", cpuMain, memoryMain),
+    share("second", cpuSecond, memorySecond),
+  ]);
+  const rows = await api.pool.query<{ id: string; provider: string; contract: string; quantity: string }>(
+    "select id, provider, contract, quantity::text from usage_events where space = $1 and id like $2 order by id",
+    [space, `sandbox/${uid}/%`],
+  );
+  const row = (id: string, input: Input, quantity: bigint) => ({
+    id: `sandbox/${uid}/${id}`,
+    provider: INPUTS[input].provider,
+    contract: INPUTS[input].contract,
+    quantity: String(quantity),
+  });
+  assert.deepEqual(rows.rows, [
+    row("cpu", "main", cpuMain),
+    row("cpu/second", "second", cpuSecond),
+    row("memory", "main", memoryMain),
+    row("memory/second", "second", memorySecond),
+  ]);
+  // What the split was weighed by, in the gateway's ledger: each input's transfers under its own agreement.
+  const agreements = await Promise.all(
+    (["main", "second"] as const).map(async (input) => {
+      const c = await client.get<Obj>(kinds.dataContract, INPUTS[input].contract, consNs);
+      return {
+        agreement_id: c.status?.agreementId,
+        reads: String(tally(input).reads),
+        bytes: String(tally(input).bytes),
+      };
+    }),
+  );
+  const ledger = await api.pool.query<{ agreement_id: string; reads: string; bytes: string }>(
+    "select agreement_id, count(*)::text as reads, sum(bytes)::text as bytes from gateway_transfers where sandbox_job = $1 group by 1",
+    [uid],
+  );
+  const byAgreement = (a: { agreement_id?: string }, b: { agreement_id?: string }) =>
+    (a.agreement_id ?? "") < (b.agreement_id ?? "") ? -1 : 1;
+  assert.deepEqual(ledger.rows.sort(byAgreement), agreements.sort(byAgreement));
+}
+
 test("a job reads two providers' inputs, each under its own grant, and its usage is split by bytes read", async () => {
-  const { uid, credential, token, job } = await runningJob("two", "c-first", "c-second", "15s");
+  await revenueSharing("ProportionalToUsage");
+  // A retry of a read is the same read: bytes 307 : 87.
+  const reads: Read[] = [
+    ["main", "r1"],
+    ["second", "r2"],
+    ["second", "r2"],
+  ];
+  const { uid, job, read } = await readingJob("two", reads);
   const [c1, c2] = await Promise.all(
     ["c-first", "c-second"].map((c) => client.get<Obj>(kinds.dataContract, c, consNs)),
   );
@@ -170,90 +325,39 @@ test("a job reads two providers' inputs, each under its own grant, and its usage
   assert.deepEqual(job.status?.credential?.inputs, [
     { name: "second", agreementId: c2?.status?.agreementId },
   ]);
-  const read = (path: string, headers: Record<string, string> = {}) =>
-    api.gateway.app.inject({
-      url: `/v1/sandbox/${credential}/inputs/${path}`,
-      headers: { authorization: `Bearer ${token}`, ...headers },
-    });
-  const main = await read("turbines/data.csv", { "idempotency-key": "r1" });
-  assert.equal(main.statusCode, 200, main.body);
-  assert.equal(main.body, FIRST_DATA);
-  const other = await read("vibration/data.csv?input=second", { "idempotency-key": "r2" });
-  assert.equal(other.statusCode, 200, other.body);
-  assert.equal(other.body, SECOND_DATA);
-  // A retry of a read is the same read; each input is read only under its own contract.
-  assert.equal(
-    (await read("vibration/data.csv?input=second", { "idempotency-key": "r2" })).body,
-    SECOND_DATA,
-  );
+  // Each input is read only under its own contract.
   const crossed = await read("vibration/data.csv");
   assert.equal(crossed.statusCode, 403, crossed.body);
   assert.equal(crossed.json<{ code: string }>().code, "TDS_ERR_OUTSIDE_ASSET");
   const undeclared = await read("vibration/data.csv?input=third");
   assert.equal(undeclared.statusCode, 404, undeclared.body);
   assert.equal(undeclared.json<{ code: string }>().code, "TDS_ERR_INPUT_NOT_DECLARED");
+  await assertSplit("two", uid, "ProportionalToUsage", reads);
+});
 
-  const done = await until("Succeeded and metered", async () => {
-    const j = await getJob("two");
-    return j.status?.phase === "Succeeded" && cond(j, "Metered")?.status === "True" ? j : undefined;
-  });
-  const runMs = Date.parse(done.status?.completionTime ?? "") - Date.parse(done.status?.startTime ?? "");
-  const cpu = BigInt((500 * runMs) / 1000);
-  const memory = (256n * 1024n * 1024n * BigInt(runMs)) / 1000n;
-  // Bytes 307 : 87 (the retry counted once): the second gets floor(total x 87 / 394), the first the rest.
-  const cpuSecond = (cpu * 87n) / 394n;
-  const memorySecond = (memory * 87n) / 394n;
-  assert.deepEqual(done.status?.revenueShares, [
-    {
-      input: "main",
-      provider: first,
-      contract: "c-first",
-      basis: "ProportionalToUsage",
-      bytes: 307,
-      reads: 1,
-      cpuMilliseconds: Number(cpu - cpuSecond),
-      memoryByteSeconds: Number(memory - memorySecond),
-    },
-    {
-      input: "second",
-      provider: second,
-      contract: "c-second",
-      basis: "ProportionalToUsage",
-      bytes: 87,
-      reads: 1,
-      cpuMilliseconds: Number(cpuSecond),
-      memoryByteSeconds: Number(memorySecond),
-    },
-  ]);
-  const rows = await api.pool.query<{ id: string; provider: string; contract: string; quantity: string }>(
-    "select id, provider, contract, quantity::text from usage_events where space = $1 and id like 'sandbox/%' order by id",
-    [space],
-  );
-  assert.deepEqual(rows.rows, [
-    { id: `sandbox/${uid}/cpu`, provider: first, contract: "c-first", quantity: String(cpu - cpuSecond) },
-    { id: `sandbox/${uid}/cpu/second`, provider: second, contract: "c-second", quantity: String(cpuSecond) },
-    {
-      id: `sandbox/${uid}/memory`,
-      provider: first,
-      contract: "c-first",
-      quantity: String(memory - memorySecond),
-    },
-    {
-      id: `sandbox/${uid}/memory/second`,
-      provider: second,
-      contract: "c-second",
-      quantity: String(memorySecond),
-    },
-  ]);
-  // Both grants were used: the gateway metered each provider's bytes under its own agreement.
-  const reads = await api.pool.query<{ agreement_id: string; bytes: string }>(
-    "select agreement_id, sum(bytes)::text as bytes from gateway_transfers where sandbox_job = $1 group by 1 order by sum(bytes) desc",
-    [uid],
-  );
-  assert.deepEqual(reads.rows, [
-    { agreement_id: c1?.status?.agreementId, bytes: "307" },
-    { agreement_id: c2?.status?.agreementId, bytes: "87" },
-  ]);
+test("under ProportionalToAccesses the usage is split by reads, a retry with the same key counting once", async () => {
+  await revenueSharing("ProportionalToAccesses");
+  // main once; second under two keys, a2 retried: reads 1 : 2 (not 1 : 3), bytes 307 : 174.
+  const reads: Read[] = [
+    ["main", "a1"],
+    ["second", "a2"],
+    ["second", "a2"],
+    ["second", "a3"],
+  ];
+  const { uid } = await readingJob("accesses", reads);
+  await assertSplit("accesses", uid, "ProportionalToAccesses", reads);
+});
+
+test("under Equal the usage is split evenly between the providers, however much each input was read", async () => {
+  await revenueSharing("Equal");
+  // reads 1 : 2 and bytes 307 : 174, split 1 : 1.
+  const reads: Read[] = [
+    ["main", "e1"],
+    ["second", "e2"],
+    ["second", "e3"],
+  ];
+  const { uid } = await readingJob("equal", reads);
+  await assertSplit("equal", uid, "Equal", reads);
 });
 
 test("revoking any one input's contract stops a running job", async () => {
