@@ -125,6 +125,18 @@ if (operator) {
   });
 } else missing.push("operator");
 
+const kube = await load("kube-client");
+if (kube) {
+  const ratio = num(at(kube, "cpuRatio"));
+  rows.push({
+    measure: "Kubernetes client CPU per request, kept-alive connections (x a new connection per request)",
+    result: ratio,
+    baseline: `client-node's CoreV1Api, ${String(at(kube, "newConnectionPerRequest", "cpuMsPerRequest"))} ms CPU and p50 ${String(at(kube, "newConnectionPerRequest", "p50Ms"))} ms per GET`,
+    goal: "< 1",
+    met: ratio < 1,
+  });
+} else missing.push("kube-client");
+
 const summary = { benchmark: "summary", date: new Date().toISOString(), rows, missing };
 await writeFile(new URL("summary.json", dir), `${JSON.stringify(summary, null, 2)}\n`);
 for (const r of rows)
