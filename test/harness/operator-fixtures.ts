@@ -1,6 +1,8 @@
-// Manifests and an in-process operator for integration tests. Each test run
-// labels its spaces with a unique selector and runs its own operator limited to
-// them, so test files sharing one cluster never touch each other's spaces.
+// Manifests, an in-process operator and the setup steps integration tests
+// share: a space with its participants Ready, an offer published, a contract
+// Active with its token. Each test run labels its spaces with a unique
+// selector and runs its own operator limited to them, so test files sharing
+// one cluster never touch each other's spaces.
 import { randomBytes } from "node:crypto";
 import {
   defaultGatewaySelector,
@@ -17,7 +19,13 @@ import { kubeConfig, eventually } from "./testkit.ts";
 import type { ApiClientOptions } from "@tds/wire";
 import { S3Client } from "@aws-sdk/client-s3";
 import { dataOf, type KubeClient, type KubeObject, kinds, type KubeConfig } from "@tds/kube";
-import { participantNamespace } from "@tds/crds";
+import {
+  participantNamespace,
+  type Condition,
+  type DataContract,
+  type DataOffer,
+  type Participant,
+} from "@tds/crds";
 
 export const runId = (): string => randomBytes(3).toString("hex");
 
@@ -129,6 +137,41 @@ export async function startOperator(
   };
 }
 
+/** A condition of an object's status by type (Ready, Published, Frozen, ...). */
+export const conditionOf = <C extends { readonly type: string } = Condition>(
+  o: { readonly status?: { readonly conditions?: readonly C[] } } | undefined,
+  type: string,
+): C | undefined => o?.status?.conditions?.find((c) => c.type === type);
+
+/**
+ * Creates a space labelled with the run id and its participants, each a
+ * participantManifest with its overrides (roles, identity, organization), and
+ * waits until every participant is Ready.
+ */
+export async function provisionSpace(
+  client: KubeClient,
+  run: string,
+  space: string,
+  /** Each participant's name and the fields of its spec beyond participantManifest's. */
+  participants: Readonly<Record<string, Record<string, unknown>>>,
+  /** Fields of the space's spec beyond spaceManifest's (spaceType, rules, say). */
+  spaceSpec: Record<string, unknown> = {},
+): Promise<void> {
+  await client.create(kinds.dataSpace, spaceManifest(space, run, spaceSpec) as KubeObject);
+  for (const [name, overrides] of Object.entries(participants))
+    await client.create(kinds.participant, participantManifest(name, space, overrides) as KubeObject);
+  await eventually(
+    "the participants to be Ready",
+    async () => {
+      const ps = await Promise.all(
+        Object.keys(participants).map((p) => client.get<Participant & KubeObject>(kinds.participant, p)),
+      );
+      return ps.every((p) => conditionOf(p, "Ready")?.status === "True");
+    },
+    90_000,
+  );
+}
+
 /**
  * Creates a space labelled with the run id and one provider and one consumer
  * participant, and waits until both participants are Ready.
@@ -142,27 +185,118 @@ export async function provisionProviderAndConsumer(
   /** Fields of the space's spec beyond spaceManifest's (spaceType, say). */
   spaceSpec: Record<string, unknown> = {},
 ): Promise<void> {
-  await client.create(kinds.dataSpace, spaceManifest(space, run, spaceSpec) as KubeObject);
-  await client.create(
-    kinds.participant,
-    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
+  await provisionSpace(
+    client,
+    run,
+    space,
+    { [provider]: { roles: ["provider"] }, [consumer]: { roles: ["consumer"] } },
+    spaceSpec,
   );
-  await client.create(
-    kinds.participant,
-    participantManifest(consumer, space, { roles: ["consumer"] }) as KubeObject,
-  );
-  const ready = (o: KubeObject) =>
-    ((o as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? []).some(
-      (c) => c.type === "Ready" && c.status === "True",
-    );
-  await eventually(
-    "the participants to be Ready",
-    async () => {
-      const ps = await Promise.all([provider, consumer].map((p) => client.get(kinds.participant, p)));
-      return ps.every(ready);
+}
+
+/**
+ * participantManifest's overrides for a consumer registered in Germany
+ * (region DE-BY, certificate C=DE): a cross-border destination from a space
+ * whose home region is CN.
+ */
+export const consumerAbroad = (name: string): Record<string, unknown> => ({
+  roles: ["consumer"],
+  organization: { legalName: "Abroad GmbH", registrationId: "R-F", region: "DE-BY" },
+  identity: { certificate: { subject: `CN=${name},O=Abroad GmbH,C=DE` } },
+});
+
+/**
+ * A DataOffer in a provider's namespace: public industrial telemetry from
+ * CN-SH, the objects under telemetry/, for research, by download. `spec` is
+ * merged over these fields (asset, policy, classification, ...).
+ */
+export function offerManifest(
+  name: string,
+  namespace: string,
+  spec: Record<string, unknown> = {},
+): KubeObject {
+  return {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataOffer",
+    metadata: { name, namespace },
+    spec: {
+      title: `Offer ${name}`,
+      classification: "public",
+      dataCategory: "industrial.telemetry",
+      regionOfOrigin: "CN-SH",
+      asset: { prefix: "telemetry/", format: "application/octet-stream" },
+      policy: { purposes: ["research"], accessMode: "download" },
+      ...spec,
     },
-    90_000,
+  };
+}
+
+/** Creates an offer (offerManifest) and waits until the operator has published it in the catalog. */
+export async function publishOffer(
+  client: KubeClient,
+  name: string,
+  namespace: string,
+  spec: Record<string, unknown> = {},
+): Promise<void> {
+  await client.create(kinds.dataOffer, offerManifest(name, namespace, spec));
+  await eventually(
+    `offer ${name} published`,
+    async () =>
+      conditionOf(await client.get<DataOffer & KubeObject>(kinds.dataOffer, name, namespace), "Ready")
+        ?.reason === "Published",
+    60_000,
   );
+}
+
+/** A DataContract in a consumer's namespace for an offer, for research; `spec` is merged over it (purpose, ...). */
+export function contractManifest(
+  name: string,
+  namespace: string,
+  offer: { readonly namespace: string; readonly name: string },
+  spec: Record<string, unknown> = {},
+): KubeObject {
+  return {
+    apiVersion: "tds.dev/v1alpha1",
+    kind: "DataContract",
+    metadata: { name, namespace },
+    spec: { offerRef: { namespace: offer.namespace, name: offer.name }, purpose: "research", ...spec },
+  };
+}
+
+/** An Active contract: its uid, its agreement id and the gateway token of its credentials Secret. */
+export interface ActiveContract {
+  readonly uid: string;
+  readonly agreementId: string;
+  readonly token: string;
+}
+
+/**
+ * Requests a contract (contractManifest) and waits until the operator has made
+ * it Active with an agreement id; reads the token of its credentials Secret
+ * (contract-<name>), as the consumer would.
+ */
+export async function activeContract(
+  client: KubeClient,
+  name: string,
+  namespace: string,
+  offer: { readonly namespace: string; readonly name: string },
+  spec: Record<string, unknown> = {},
+): Promise<ActiveContract> {
+  await client.create(kinds.dataContract, contractManifest(name, namespace, offer, spec));
+  const c = await eventually(
+    `contract ${name} Active`,
+    async () => {
+      const o = await client.get<DataContract & KubeObject>(kinds.dataContract, name, namespace);
+      return o.status?.state === "Active" && o.status.agreementId ? o : undefined;
+    },
+    60_000,
+  );
+  const secret = dataOf(await client.get(kinds.secret, `contract-${name}`, namespace));
+  return {
+    uid: c.metadata.uid ?? "",
+    agreementId: c.status?.agreementId ?? "",
+    token: Buffer.from(secret.token ?? "", "base64").toString("utf8"),
+  };
 }
 
 /**

@@ -17,7 +17,7 @@ import {
 } from "@tds/dashboard-api/auth-keys";
 import { createTokenVerifier, type TokenVerifier } from "@tds/dashboard-api/auth-tokens";
 import { apiKubeClient } from "@tds/dashboard-api/kube";
-import { kubeConfig } from "../harness/testkit.ts";
+import { eventually, kubeConfig } from "../harness/testkit.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { startGateway, type TestGateway } from "./gateway.ts";
 
@@ -38,6 +38,8 @@ export interface TestApi {
   operatorClient(): Promise<ApiClientOptions>;
   /** The actions of a space's evidence entries about one object (its uid), in log order. */
   evidenceActions(space: string, uid: string): Promise<string[]>;
+  /** Waits (60 s at most) until a space's evidence about one object (its uid) has an entry of `action`; the actions then. */
+  untilEvidence(space: string, uid: string, action: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,13 @@ export async function startApi(
     verifyToken: w.verifyToken ? w.verifyToken(verifyToken) : verifyToken,
   });
   const url = await app.listen({ host: "127.0.0.1", port: w.port ?? 0 });
+  const evidenceActions: TestApi["evidenceActions"] = async (space, uid) => {
+    const r = await pool.query<{ action: string }>(
+      "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
+      [space, uid],
+    );
+    return r.rows.map((x) => x.action);
+  };
   return {
     db,
     pool,
@@ -91,13 +100,16 @@ export async function startApi(
       const t = await token({ role: "operator", subject: "system:tds-operator" });
       return { url, token: () => Promise.resolve(t) };
     },
-    async evidenceActions(space, uid) {
-      const r = await pool.query<{ action: string }>(
-        "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
-        [space, uid],
-      );
-      return r.rows.map((x) => x.action);
-    },
+    evidenceActions,
+    untilEvidence: (space, uid, action) =>
+      eventually(
+        `evidence ${action} about ${uid}`,
+        async () => {
+          const actions = await evidenceActions(space, uid);
+          return actions.includes(action) ? actions : undefined;
+        },
+        60_000,
+      ),
     async close() {
       await app.close();
       await gateway.close();

@@ -4,12 +4,15 @@
 // /v1/sandbox here, and the API's routes on the API's app.
 import type { FastifyInstance } from "fastify";
 import type pg from "pg";
+import { eventually } from "../harness/testkit.ts";
 import { buildGatewayApp, gatewayFromEnv, type GatewayAppOptions, type GatewayOptions } from "@tds/gateway";
 
 export interface TestGateway {
   readonly app: FastifyInstance;
   /** http(s)://127.0.0.1:<port> */
   readonly url: string;
+  /** GET /v1/data/<agreement>/<key> with a bearer token (and more headers: idempotency-key, say). */
+  data(agreementId: string, key: string, token: string, headers?: Record<string, string>): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -29,7 +32,33 @@ export async function startGateway(
   const gateway = gatewayFromEnv({ ...process.env, ...opts.env }, pool);
   const app = await buildGatewayApp({ ...opts.tls, pool, gateway: { ...gateway, ...opts.gateway } });
   const url = await app.listen({ host: "127.0.0.1", port: opts.port ?? 0 });
-  return { app, url, close: () => app.close() };
+  return {
+    app,
+    url,
+    data: (agreementId, key, token, headers = {}) =>
+      fetch(`${url}/v1/data/${agreementId}/${key}`, {
+        headers: { authorization: `Bearer ${token}`, ...headers },
+      }),
+    close: () => app.close(),
+  };
+}
+
+/**
+ * Repeats a request until it is served (200), cancelling the bodies of the
+ * answers before; the served response. For access that comes back a little
+ * after its contract does (the gateway's grants follow the contracts' watch).
+ */
+export function servedEventually(what: string, request: () => Promise<Response>): Promise<Response> {
+  return eventually(
+    what,
+    async () => {
+      const res = await request();
+      if (res.status === 200) return res;
+      await res.body?.cancel();
+      return undefined;
+    },
+    60_000,
+  );
 }
 
 /**
