@@ -8,18 +8,21 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { startApi, type TestApi } from "@tds/test/api";
-import { cutShort } from "@tds/test/gateway";
-import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { cutShort, servedEventually } from "@tds/test/gateway";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import {
-  participantManifest,
+  activeContract,
+  conditionOf,
+  consumerAbroad,
+  participantStorage,
+  provisionSpace,
+  publishOffer,
   runId,
-  spaceManifest,
   startOperator,
   type TestOperator,
-  participantStorage,
 } from "../harness/operator-fixtures.ts";
 
 const run = runId();
@@ -33,7 +36,6 @@ const big = randomBytes(32 * 1024 * 1024);
 
 let api: TestApi;
 let operator: TestOperator;
-let s3: S3Client;
 const tokens: Record<string, string> = {};
 
 interface Status {
@@ -46,9 +48,8 @@ interface Status {
 type Obj = KubeObject & { status?: Status };
 const suspensionOf = (o: Obj): Status["suspension"] => o.status?.suspension;
 const historyOf = (o: Obj): NonNullable<Status["history"]> => o.status?.history ?? [];
-const ready = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === "Ready");
-const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
+const telemetry = { namespace: provNs, name: "telemetry" };
 const getContract = (name: string) => client.get<Obj>(kinds.dataContract, name, consNs);
 
 const levels = (publicModes: string[]) => [
@@ -73,55 +74,25 @@ const rules = (negativeList: unknown[], publicModes = ["download", "computeOnly"
 const setRules = (r: ReturnType<typeof rules>) =>
   client.mergePatch(kinds.dataSpace, space, undefined, { spec: r });
 
-const evidenceActions = (uid: string) => api.evidenceActions(space, uid);
-
 before(async () => {
   installCrds();
   api = await startApi("tds_gv", { gateway: { env: { TDS_GATEWAY_MONITOR_MS: "500" } } });
-  tokens.operator = await api.token({ role: "operator", subject: "system:tds-operator" });
   tokens.consumer = await api.token({ role: "participant", subject: "c", space, participant: consumer });
   tokens.provider = await api.token({ role: "participant", subject: "p", space, participant: provider });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: api.url, token: () => Promise.resolve(tokens.operator ?? "") },
+    api: await api.operatorClient(),
   });
-  await client.create(kinds.dataSpace, spaceManifest(space, run, rules([])) as KubeObject);
-  await client.create(
-    kinds.participant,
-    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
+  await provisionSpace(
+    client,
+    run,
+    space,
+    { [provider]: { roles: ["provider"] }, [consumer]: consumerAbroad(consumer) },
+    rules([]),
   );
-  await client.create(
-    kinds.participant,
-    participantManifest(consumer, space, {
-      roles: ["consumer"],
-      organization: { legalName: "Abroad GmbH", registrationId: "R-F", region: "DE-BY" },
-      identity: { certificate: { subject: `CN=${consumer},O=Abroad GmbH,C=DE` } },
-    }) as KubeObject,
-  );
-  await until("the participants to be Ready", async () => {
-    const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
-    return ps.every((p) => ready(p)?.status === "True") ? true : undefined;
-  });
-  const storage = await participantStorage(client, space, provider);
-  s3 = storage.s3;
-  await s3.send(new PutObjectCommand({ Bucket: storage.bucket, Key: "telemetry/big.bin", Body: big }));
-  await client.create(kinds.dataOffer, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataOffer",
-    metadata: { name: "telemetry", namespace: provNs },
-    spec: {
-      title: "Turbine telemetry",
-      classification: "public",
-      dataCategory: "industrial.telemetry",
-      regionOfOrigin: "CN-SH",
-      asset: { prefix: "telemetry/", format: "application/octet-stream" },
-      policy: { purposes: ["research"], accessMode: "download" },
-    },
-  });
-  await until("the offer to be published", async () => {
-    const o = await client.get<Obj>(kinds.dataOffer, "telemetry", provNs);
-    return ready(o)?.reason === "Published" ? true : undefined;
-  });
+  const { s3, bucket } = await participantStorage(client, space, provider);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/big.bin", Body: big }));
+  await publishOffer(client, "telemetry", provNs);
 });
 
 after(async () => {
@@ -130,26 +101,8 @@ after(async () => {
   await api.close();
 });
 
-/** A cross-border contract (the consumer is in DE-BY, the public level allows export), Active, with its token. */
-async function activeContract(name: string): Promise<{ uid: string; agreementId: string; token: string }> {
-  await client.create(kinds.dataContract, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataContract",
-    metadata: { name, namespace: consNs },
-    spec: { offerRef: { namespace: provNs, name: "telemetry" }, purpose: "research" },
-  });
-  const c = await until(`${name} active`, async () => {
-    const o = await getContract(name);
-    return o.status?.state === "Active" ? o : undefined;
-  });
-  const token = unb64(dataOf(await client.get(kinds.secret, `contract-${name}`, consNs)).token);
-  return { uid: c.metadata.uid ?? "", agreementId: c.status?.agreementId ?? "", token };
-}
-
 const download = (agreementId: string, token: string) =>
-  fetch(`${api.gateway.url}/v1/data/${agreementId}/telemetry/big.bin`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
+  api.gateway.data(agreementId, "telemetry/big.bin", token);
 
 /** Opens a download and reads its first chunk; the rest waits in backpressure. */
 async function openStream(agreementId: string, token: string) {
@@ -171,12 +124,10 @@ async function openStream(agreementId: string, token: string) {
 }
 
 test("a negative-list edit suspends an Active cross-border contract, refuses it and cuts its open stream; restoring it lets the provider reinstate it", async () => {
-  const { uid, agreementId, token } = await activeContract("abroad");
+  const { uid, agreementId, token } = await activeContract(client, "abroad", consNs, telemetry);
   const reader = await openStream(agreementId, token);
   // A cross-border transfer (to DE-BY, within the certificate's C=DE) is evidenced with the rule that allowed it.
-  await until("the allowed export's evidence", async () =>
-    (await evidenceActions(uid)).includes("data.export-allowed") ? true : undefined,
-  );
+  await api.untilEvidence(space, uid, "data.export-allowed");
 
   await setRules(
     rules([
@@ -198,22 +149,18 @@ test("a negative-list edit suspends an Active cross-border contract, refuses it 
     ((await refused.json()) as { code: string }).code,
     /^TDS_ERR_(POLICY_REFUSED|CONTRACT_SUSPENDED)$/,
   );
-  await until("the refused export's evidence", async () =>
-    (await evidenceActions(uid)).includes("data.export-refused") ? true : undefined,
-  );
+  await api.untilEvidence(space, uid, "data.export-refused");
 
   const suspended = await until("the contract suspended", async () => {
     const o = await getContract("abroad");
     return o.status?.state === "Suspended" ? o : undefined;
   });
-  assert.equal(ready(suspended)?.reason, "ExportNegativeListed");
+  assert.equal(conditionOf(suspended, "Ready")?.reason, "ExportNegativeListed");
   assert.equal(suspensionOf(suspended)?.rule, "ExportNegativeListed");
   assert.match(suspensionOf(suspended)?.message ?? "", /export control list 2026/);
   const entry = historyOf(suspended).find((h) => h.action === "contract.suspended");
   assert.equal(entry?.reason, "ExportNegativeListed");
-  await until("the suspension's evidence", async () =>
-    (await evidenceActions(uid)).includes("contract.suspended") ? true : undefined,
-  );
+  await api.untilEvidence(space, uid, "contract.suspended");
   // The credentials stay: a reinstated contract keeps its token.
   assert.ok(await client.find(kinds.secret, "contract-abroad", consNs));
 
@@ -221,7 +168,7 @@ test("a negative-list edit suspends an Active cross-border contract, refuses it 
   await setRules(rules([]));
   const waiting = await until("awaiting reinstatement", async () => {
     const o = await getContract("abroad");
-    return ready(o)?.reason === "AwaitingReinstatement" ? o : undefined;
+    return conditionOf(o, "Ready")?.reason === "AwaitingReinstatement" ? o : undefined;
   });
   assert.equal(waiting.status?.state, "Suspended");
   assert.equal((await download(agreementId, token)).status, 403);
@@ -257,25 +204,16 @@ test("a negative-list edit suspends an Active cross-border contract, refuses it 
       ? true
       : undefined,
   );
-  await until("the reinstatement's evidence", async () =>
-    (await evidenceActions(uid)).includes("contract.reinstated") ? true : undefined,
-  );
+  await api.untilEvidence(space, uid, "contract.reinstated");
   const twice = await reinstate(tokens.provider ?? "");
   assert.equal(twice.status, 409, "an Active contract is not reinstated");
   assert.match(await twice.text(), /is Active, not Suspended/);
-  const again = await until("a download after reinstatement", async () => {
-    const res = await download(agreementId, token);
-    if (res.status !== 200) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    return res;
-  });
+  const again = await servedEventually("a download after reinstatement", () => download(agreementId, token));
   await again.body?.cancel();
 });
 
 test("a classification edit (the level no longer allows downloads) suspends the contract with that rule", async () => {
-  const { agreementId, token } = await activeContract("modes");
+  const { agreementId, token } = await activeContract(client, "modes", consNs, telemetry);
   const reader = await openStream(agreementId, token);
   await setRules(rules([], ["computeOnly"]));
   assert.equal(await cutShort(reader, big.length), true, "the open stream is cut");
