@@ -11,13 +11,16 @@ import { randomBytes } from "node:crypto";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { startApi, type TestApi } from "@tds/test/api";
-import { cutShort } from "@tds/test/gateway";
-import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { cutShort, servedEventually } from "@tds/test/gateway";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import {
-  participantManifest,
+  activeContract,
+  conditionOf,
+  contractManifest,
   participantStorage,
+  provisionSpace,
+  publishOffer,
   runId,
-  spaceManifest,
   startOperator,
   type TestOperator,
 } from "../harness/operator-fixtures.ts";
@@ -45,66 +48,33 @@ interface Status {
 }
 type Obj = KubeObject & { status?: Status };
 const suspensionOf = (o: Obj): Status["suspension"] => o.status?.suspension;
-const cond = (o: Obj | undefined, type: string) => o?.status?.conditions?.find((c) => c.type === type);
-const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
 const contractOf = (name: string, participant = consumer) =>
   client.get<Obj>(kinds.dataContract, name, ns(participant));
+const offer = (name: string) => ({ namespace: provNs, name });
 const freeze = (f: Record<string, unknown> | null) =>
   client.mergePatch(kinds.dataSpace, space, undefined, { spec: { freeze: f } });
-
-const evidenceActions = (uid: string) => api.evidenceActions(space, uid);
 
 before(async () => {
   installCrds();
   api = await startApi("tds_fz", { gateway: { env: { TDS_GATEWAY_MONITOR_MS: "500" } } });
-  const token = await api.token({ role: "operator", subject: "system:tds-operator" });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: api.url, token: () => Promise.resolve(token) },
+    api: await api.operatorClient(),
   });
-  await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
-  await client.create(
-    kinds.participant,
-    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
-  );
-  for (const p of [consumer, other])
-    await client.create(
-      kinds.participant,
-      participantManifest(p, space, { roles: ["consumer"] }) as KubeObject,
-    );
-  await until("the participants to be Ready", async () => {
-    const ps = await Promise.all(
-      [provider, consumer, other].map((p) => client.get<Obj>(kinds.participant, p)),
-    );
-    return ps.every((p) => cond(p, "Ready")?.status === "True") ? true : undefined;
+  await provisionSpace(client, run, space, {
+    [provider]: { roles: ["provider"] },
+    [consumer]: { roles: ["consumer"] },
+    [other]: { roles: ["consumer"] },
   });
   const { s3, bucket } = await participantStorage(client, space, provider);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/big.bin", Body: big }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "turbines/data.csv", Body: "unit,t\n1,80\n" }));
-  for (const [name, mode, asset] of [
-    ["telemetry", "download", { prefix: "telemetry/", format: "application/octet-stream" }],
-    ["compute", "computeOnly", { key: "turbines/data.csv", format: "text/csv" }],
-  ] as const) {
-    await client.create(kinds.dataOffer, {
-      apiVersion: "tds.dev/v1alpha1",
-      kind: "DataOffer",
-      metadata: { name, namespace: provNs },
-      spec: {
-        title: `Offer ${name}`,
-        classification: "public",
-        dataCategory: "industrial.telemetry",
-        regionOfOrigin: "CN-SH",
-        asset,
-        policy: { purposes: ["research"], accessMode: mode },
-      },
-    });
-    await until(`offer ${name} published`, async () =>
-      cond(await client.get<Obj>(kinds.dataOffer, name, provNs), "Ready")?.reason === "Published"
-        ? true
-        : undefined,
-    );
-  }
+  await publishOffer(client, "telemetry", provNs);
+  await publishOffer(client, "compute", provNs, {
+    asset: { key: "turbines/data.csv", format: "text/csv" },
+    policy: { purposes: ["research"], accessMode: "computeOnly" },
+  });
 });
 
 after(async () => {
@@ -113,43 +83,17 @@ after(async () => {
   await api.close();
 });
 
-async function requestContract(name: string, offer: string, participant = consumer): Promise<void> {
-  await client.create(kinds.dataContract, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataContract",
-    metadata: { name, namespace: ns(participant) },
-    spec: { offerRef: { namespace: provNs, name: offer }, purpose: "research" },
-  });
-}
-
-async function activeContract(name: string, offer: string, participant = consumer) {
-  await requestContract(name, offer, participant);
-  const c = await until(`${name} Active`, async () => {
-    const o = await contractOf(name, participant);
-    return o.status?.state === "Active" ? o : undefined;
-  });
-  const token = unb64(dataOf(await client.get(kinds.secret, `contract-${name}`, ns(participant))).token);
-  return { uid: c.metadata.uid ?? "", agreementId: c.status?.agreementId ?? "", token };
-}
-
 const download = (agreementId: string, token: string) =>
-  fetch(`${api.gateway.url}/v1/data/${agreementId}/telemetry/big.bin`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
+  api.gateway.data(agreementId, "telemetry/big.bin", token);
 
 async function downloadsAgain(agreementId: string, token: string): Promise<void> {
-  const res = await until("a download to be served", async () => {
-    const r = await download(agreementId, token);
-    if (r.status === 200) return r;
-    await r.body?.cancel();
-    return undefined;
-  });
+  const res = await servedEventually("a download to be served", () => download(agreementId, token));
   await res.body?.cancel();
 }
 
 test("a space freeze suspends every contract, cuts their streams, stops a running job and holds new requests; lifting it reopens them", async () => {
-  const dl = await activeContract("dl", "telemetry");
-  await activeContract("job", "compute");
+  const dl = await activeContract(client, "dl", ns(consumer), offer("telemetry"));
+  await activeContract(client, "job", ns(consumer), offer("compute"));
   await client.create(kinds.sandboxJob, {
     apiVersion: "tds.dev/v1alpha1",
     kind: "SandboxJob",
@@ -193,25 +137,21 @@ test("a space freeze suspends every contract, cuts their streams, stops a runnin
     const j = await client.get<Obj>(kinds.sandboxJob, "long", ns(consumer));
     return j.status?.phase === "Failed" ? j : undefined;
   });
-  assert.equal(cond(job, "Ready")?.reason, "ContractNotActive");
+  assert.equal(conditionOf(job, "Ready")?.reason, "ContractNotActive");
 
   const ds = await until("the space's Frozen condition", async () => {
     const o = await client.get<Obj>(kinds.dataSpace, space);
-    return cond(o, "Frozen")?.status === "True" ? o : undefined;
+    return conditionOf(o, "Frozen")?.status === "True" ? o : undefined;
   });
-  assert.equal(cond(ds, "Frozen")?.reason, "SpaceFrozen");
-  await until("the freeze's evidence", async () =>
-    (await evidenceActions(ds.metadata.uid ?? "")).includes("space.frozen") ? true : undefined,
-  );
-  await until("the suspension's evidence", async () =>
-    (await evidenceActions(dl.uid)).includes("contract.suspended") ? true : undefined,
-  );
+  assert.equal(conditionOf(ds, "Frozen")?.reason, "SpaceFrozen");
+  await api.untilEvidence(space, ds.metadata.uid ?? "", "space.frozen");
+  await api.untilEvidence(space, dl.uid, "contract.suspended");
 
   // A request made during the freeze waits; it is not rejected.
-  await requestContract("during", "telemetry");
+  await client.create(kinds.dataContract, contractManifest("during", ns(consumer), offer("telemetry")));
   const held = await until("the request held", async () => {
     const o = await contractOf("during");
-    return cond(o, "Ready")?.reason === "SpaceFrozen" ? o : undefined;
+    return conditionOf(o, "Ready")?.reason === "SpaceFrozen" ? o : undefined;
   });
   assert.equal(held.status?.state, "Requested");
 
@@ -227,18 +167,16 @@ test("a space freeze suspends every contract, cuts their streams, stops a runnin
     (await contractOf("during")).status?.state === "Active" ? true : undefined,
   );
   const lifted = await client.get<Obj>(kinds.dataSpace, space);
-  assert.equal(cond(lifted, "Frozen")?.status, "False");
-  assert.equal(cond(lifted, "Frozen")?.reason, "FreezeLifted");
-  await until("the lifting's evidence", async () =>
-    (await evidenceActions(lifted.metadata.uid ?? "")).includes("space.unfrozen") ? true : undefined,
-  );
+  assert.equal(conditionOf(lifted, "Frozen")?.status, "False");
+  assert.equal(conditionOf(lifted, "Frozen")?.reason, "FreezeLifted");
+  await api.untilEvidence(space, lifted.metadata.uid ?? "", "space.unfrozen");
   // A stopped job stays stopped: a freeze is not a pause.
   assert.equal((await client.get<Obj>(kinds.sandboxJob, "long", ns(consumer))).status?.phase, "Failed");
 });
 
 test("a participant freeze stops that participant's contracts and no one else's", async () => {
-  const mine = await activeContract("mine", "telemetry");
-  const theirs = await activeContract("theirs", "telemetry", other);
+  const mine = await activeContract(client, "mine", ns(consumer), offer("telemetry"));
+  const theirs = await activeContract(client, "theirs", ns(other), offer("telemetry"));
   await freeze({ reason: "consumer under investigation", participants: [consumer] });
   const suspended = await until("the frozen consumer's contract Suspended", async () => {
     const o = await contractOf("mine");
@@ -251,7 +189,7 @@ test("a participant freeze stops that participant's contracts and no one else's"
   assert.equal((await contractOf("theirs", other)).status?.state, "Active");
   await downloadsAgain(theirs.agreementId, theirs.token);
   const ds = await client.get<Obj>(kinds.dataSpace, space);
-  assert.equal(cond(ds, "Frozen")?.reason, "ParticipantsFrozen");
+  assert.equal(conditionOf(ds, "Frozen")?.reason, "ParticipantsFrozen");
   await freeze(null);
   await until("the contract Active again", async () =>
     (await contractOf("mine")).status?.state === "Active" ? true : undefined,
