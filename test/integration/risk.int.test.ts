@@ -15,12 +15,15 @@ import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { riskGauge, riskPass } from "@tds/dashboard-api/risk-evaluator";
 import { startApi, type TestApi } from "@tds/test/api";
-import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { servedEventually } from "@tds/test/gateway";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import {
-  participantManifest,
+  activeContract,
+  conditionOf,
   participantStorage,
+  provisionProviderAndConsumer,
+  publishOffer,
   runId,
-  spaceManifest,
   startOperator,
   type TestOperator,
 } from "../harness/operator-fixtures.ts";
@@ -46,65 +49,30 @@ async function entryOf(eventId: string): Promise<EvidenceEntry> {
 }
 
 interface Status {
-  state?: string;
-  agreementId?: string;
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
 type Obj = KubeObject & { status?: Status };
-const cond = (o: Obj | undefined, type: string) => o?.status?.conditions?.find((c) => c.type === type);
+const telemetry = { namespace: provNs, name: "telemetry" };
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
 
 before(async () => {
   installCrds();
   api = await startApi("tds_rk");
-  const token = await api.token({ role: "operator", subject: "system:tds-operator" });
   adminToken = await api.token({ role: "space-admin", subject: "alice", space });
   operator = await startOperator(run, {
     settings: { riskPollMs: 500 },
-    api: { url: api.url, token: () => Promise.resolve(token) },
+    api: await api.operatorClient(),
   });
-  await client.create(
-    kinds.dataSpace,
-    spaceManifest(space, run, {
-      risk: {
-        refusedAccesses: { windowMinutes: 60, threshold: 3 },
-        downloadVolume: {},
-        expireAfterHours: 24,
-      },
-    }) as KubeObject,
-  );
-  await client.create(
-    kinds.participant,
-    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
-  );
-  await client.create(
-    kinds.participant,
-    participantManifest(consumer, space, { roles: ["consumer"] }) as KubeObject,
-  );
-  await until("the participants to be Ready", async () => {
-    const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
-    return ps.every((p) => cond(p, "Ready")?.status === "True") ? true : undefined;
+  await provisionProviderAndConsumer(client, run, space, provider, consumer, {
+    risk: {
+      refusedAccesses: { windowMinutes: 60, threshold: 3 },
+      downloadVolume: {},
+      expireAfterHours: 24,
+    },
   });
   const { s3, bucket } = await participantStorage(client, space, provider);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/day.csv", Body: "unit,t\n1,80\n" }));
-  await client.create(kinds.dataOffer, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataOffer",
-    metadata: { name: "telemetry", namespace: provNs },
-    spec: {
-      title: "Telemetry",
-      classification: "public",
-      dataCategory: "industrial.telemetry",
-      regionOfOrigin: "CN-SH",
-      asset: { prefix: "telemetry/", format: "text/csv" },
-      policy: { purposes: ["research"], accessMode: "download" },
-    },
-  });
-  await until("the offer published", async () =>
-    cond(await client.get<Obj>(kinds.dataOffer, "telemetry", provNs), "Ready")?.reason === "Published"
-      ? true
-      : undefined,
-  );
+  await publishOffer(client, "telemetry", provNs, { asset: { prefix: "telemetry/", format: "text/csv" } });
 });
 
 after(async () => {
@@ -120,31 +88,9 @@ const asAdmin = (path: string, init: RequestInit = {}) =>
   });
 
 test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetected and an Event; closing clears them", async () => {
-  await client.create(kinds.dataContract, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataContract",
-    metadata: { name: "dl", namespace: consNs },
-    spec: { offerRef: { namespace: provNs, name: "telemetry" }, purpose: "research" },
-  });
-  const contract = await until("the contract Active", async () => {
-    const o = await client.get<Obj>(kinds.dataContract, "dl", consNs);
-    return o.status?.state === "Active" ? o : undefined;
-  });
-  const agreementId = contract.status?.agreementId ?? "";
-  const token = Buffer.from(
-    dataOf(await client.get(kinds.secret, "contract-dl", consNs)).token ?? "",
-    "base64",
-  ).toString("utf8");
-  const get = (path: string, bearer: string) =>
-    fetch(`${api.gateway.url}/v1/data/${agreementId}/${path}`, {
-      headers: { authorization: `Bearer ${bearer}` },
-    });
-  const served = await until("a download served", async () => {
-    const r = await get("telemetry/day.csv", token);
-    if (r.status === 200) return r;
-    await r.body?.cancel();
-    return undefined;
-  });
+  const { agreementId, token } = await activeContract(client, "dl", consNs, telemetry);
+  const get = (path: string, bearer: string) => api.gateway.data(agreementId, path, bearer);
+  const served = await servedEventually("a download served", () => get("telemetry/day.csv", token));
   assert.equal(await served.text(), "unit,t\n1,80\n");
 
   // Two wrong tokens and one path outside the offer: three refusals of a known agreement.
@@ -201,7 +147,7 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
   );
 
   const detected = await until("RiskDetected True", async () => {
-    const c = cond(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
+    const c = conditionOf(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
     return c?.status === "True" ? c : undefined;
   });
   assert.equal(detected.reason, "RefusedAccesses");
@@ -255,7 +201,7 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
     new RegExp(`tds_risk_findings_open\\{space="${space}",rule="refusedAccesses"\\} 0`),
   );
   const cleared = await until("RiskDetected False", async () => {
-    const c = cond(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
+    const c = conditionOf(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
     return c?.status === "False" ? c : undefined;
   });
   assert.equal(cleared.reason, "NoOpenFindings");
@@ -268,30 +214,9 @@ test("refused downloads fire refusedAccesses once: evidence, metric, RiskDetecte
 // and gateway downloads whose ledger rows are re-dated to earlier days
 // (unusualHours reads gateway_transfers.created_at).
 
-/** A contract of the consumer for the telemetry offer, once Active: its agreement id and token. */
-async function activeContract(name: string): Promise<{ agreementId: string; token: string }> {
-  await client.create(kinds.dataContract, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataContract",
-    metadata: { name, namespace: consNs },
-    spec: { offerRef: { namespace: provNs, name: "telemetry" }, purpose: "research" },
-  });
-  const contract = await until(`the contract ${name} Active`, async () => {
-    const o = await client.get<Obj>(kinds.dataContract, name, consNs);
-    return o.status?.state === "Active" ? o : undefined;
-  });
-  const secret = await client.get(kinds.secret, `contract-${name}`, consNs);
-  return {
-    agreementId: contract.status?.agreementId ?? "",
-    token: Buffer.from(dataOf(secret).token ?? "", "base64").toString("utf8"),
-  };
-}
-
 /** A download through the gateway, read to its end; the transfer's id once its bytes are metered. */
 async function download(c: { agreementId: string; token: string }, path: string, idem: string) {
-  const r = await fetch(`${api.gateway.url}/v1/data/${c.agreementId}/${path}`, {
-    headers: { authorization: `Bearer ${c.token}`, "idempotency-key": idem },
-  });
+  const r = await api.gateway.data(c.agreementId, path, c.token, { "idempotency-key": idem });
   assert.equal(r.status, 200, await r.clone().text());
   const body = await r.text();
   const tid = r.headers.get("tds-transfer-id") ?? "";
@@ -320,7 +245,7 @@ const findingsOf = async (rule: string) =>
   ).rows;
 
 test("downloadVolume: a real download over ten times the consumer's median window fires, with evidence and RiskDetected", async () => {
-  const c = await activeContract("volume");
+  const c = await activeContract(client, "volume", consNs, telemetry);
   const { s3, bucket } = await participantStorage(client, space, provider);
   const big = "unit,t\n" + "1,80\n".repeat(800);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/month.csv", Body: big }));
@@ -378,7 +303,7 @@ test("downloadVolume: a real download over ten times the consumer's median windo
   const entry = await entryOf(`risk/downloadVolume/${consumer}/${new Date(windowStart).toISOString()}/found`);
   assert.equal(entry.action, "risk.finding");
   const detected = await until("RiskDetected DownloadVolume", async () => {
-    const cnd = cond(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
+    const cnd = conditionOf(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
     return cnd?.status === "True" && cnd.reason === "DownloadVolume" ? cnd : undefined;
   });
   assert.match(
@@ -391,7 +316,7 @@ test("unusualHours: a real download at an hour the agreement never used on its a
   await client.mergePatch(kinds.dataSpace, space, undefined, {
     spec: { risk: { unusualHours: { baselineDays: 7, minActiveDays: 3 } } },
   });
-  const c = await activeContract("hours");
+  const c = await activeContract(client, "hours", consNs, telemetry);
   // Three downloads through the gateway, dated as if made 2, 3 and 4 days ago at the agreement's
   // usual hours, twelve and thirteen hours from now's (the rule reads gateway_transfers.created_at).
   const first = (new Date().getUTCHours() + 12) % 24;
@@ -438,7 +363,7 @@ test("unusualHours: a real download at an hour the agreement never used on its a
   );
   assert.equal(entry.action, "risk.finding");
   const detected = await until("RiskDetected UnusualHours", async () => {
-    const cnd = cond(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
+    const cnd = conditionOf(await client.get<Obj>(kinds.dataSpace, space), "RiskDetected");
     return cnd?.status === "True" && cnd.reason === "UnusualHours" ? cnd : undefined;
   });
   assert.match(
