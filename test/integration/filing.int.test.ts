@@ -23,12 +23,14 @@ import type { ExportReport, ExportTransfer } from "@tds/dashboard-api/export-rep
 import type { FilingDocument } from "../../dashboard-api/src/filing/record.ts";
 import { clusterView } from "../../dashboard-api/src/kube/cluster-view.ts";
 import { apiKubeClient } from "@tds/dashboard-api/kube";
-import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import {
-  participantManifest,
+  activeContract,
+  consumerAbroad,
   participantStorage,
+  provisionSpace,
+  publishOffer,
   runId,
-  spaceManifest,
   startOperator,
   type TestOperator,
 } from "../harness/operator-fixtures.ts";
@@ -47,14 +49,7 @@ let operator: TestOperator;
 let work: string;
 const tokens: Record<string, string> = {};
 
-interface Status {
-  state?: string;
-  agreementId?: string;
-  conditions?: { type: string; status: string; reason: string }[];
-}
-type Obj = KubeObject & { status?: Status };
-const ready = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === "Ready");
-const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
+type Obj = KubeObject & { status?: { state?: string } };
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
 
 const rules = (negativeList: unknown[]) => ({
@@ -91,7 +86,6 @@ before(async () => {
       },
     },
   });
-  tokens.operator = await api.token({ role: "operator", subject: "system:tds-operator" });
   for (const role of ["auditor", "space-admin", "finance-viewer", "compliance-reviewer"] as const)
     tokens[role] = await api.token({ role, subject: `fl-${role}`, space });
   tokens.participant = await api.token({
@@ -102,46 +96,18 @@ before(async () => {
   });
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: api.url, token: () => Promise.resolve(tokens.operator ?? "") },
+    api: await api.operatorClient(),
   });
-  await client.create(kinds.dataSpace, spaceManifest(space, run, rules([])) as KubeObject);
-  await client.create(
-    kinds.participant,
-    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
+  await provisionSpace(
+    client,
+    run,
+    space,
+    { [provider]: { roles: ["provider"] }, [consumer]: consumerAbroad(consumer) },
+    rules([]),
   );
-  await client.create(
-    kinds.participant,
-    participantManifest(consumer, space, {
-      roles: ["consumer"],
-      organization: { legalName: "Abroad GmbH", registrationId: "R-F", region: "DE-BY" },
-      identity: { certificate: { subject: `CN=${consumer},O=Abroad GmbH,C=DE` } },
-    }) as KubeObject,
-  );
-  await until("the participants to be Ready", async () => {
-    const ps = await Promise.all([provider, consumer].map((p) => client.get<Obj>(kinds.participant, p)));
-    return ps.every((p) => ready(p)?.status === "True") ? true : undefined;
-  });
-  const storage = await participantStorage(client, space, provider);
-  await storage.s3.send(
-    new PutObjectCommand({ Bucket: storage.bucket, Key: "telemetry/a.bin", Body: object }),
-  );
-  await client.create(kinds.dataOffer, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataOffer",
-    metadata: { name: "telemetry", namespace: provNs },
-    spec: {
-      title: "Turbine telemetry",
-      classification: "public",
-      dataCategory: "industrial.telemetry",
-      regionOfOrigin: "CN-SH",
-      asset: { prefix: "telemetry/", format: "application/octet-stream" },
-      policy: { purposes: ["research"], accessMode: "download" },
-    },
-  });
-  await until("the offer to be published", async () => {
-    const o = await client.get<Obj>(kinds.dataOffer, "telemetry", provNs);
-    return ready(o)?.reason === "Published" ? true : undefined;
-  });
+  const { s3, bucket } = await participantStorage(client, space, provider);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/a.bin", Body: object }));
+  await publishOffer(client, "telemetry", provNs);
 });
 
 after(async () => {
@@ -152,12 +118,12 @@ after(async () => {
 });
 
 const download = (agreementId: string, token: string, idempotencyKey?: string) =>
-  fetch(`${api.gateway.url}/v1/data/${agreementId}/telemetry/a.bin`, {
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}),
-    },
-  });
+  api.gateway.data(
+    agreementId,
+    "telemetry/a.bin",
+    token,
+    idempotencyKey ? { "idempotency-key": idempotencyKey } : {},
+  );
 
 async function entryOf(eventId: string): Promise<{ leafIndex: number; time: string } | undefined> {
   const r = await api.pool.query<{ leaf_index: string; time: string }>(
@@ -182,19 +148,10 @@ async function verify(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 test("cross-border transfers, allowed and refused, are in the export report and the filing record, which verifies offline", async () => {
-  await client.create(kinds.dataContract, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataContract",
-    metadata: { name: "abroad", namespace: consNs },
-    spec: { offerRef: { namespace: provNs, name: "telemetry" }, purpose: "research" },
+  const { uid, agreementId, token } = await activeContract(client, "abroad", consNs, {
+    namespace: provNs,
+    name: "telemetry",
   });
-  const contract = await until("the contract Active", async () => {
-    const o = await client.get<Obj>(kinds.dataContract, "abroad", consNs);
-    return o.status?.state === "Active" ? o : undefined;
-  });
-  const uid = contract.metadata.uid ?? "";
-  const agreementId = contract.status?.agreementId ?? "";
-  const token = unb64(dataOf(await client.get(kinds.secret, "contract-abroad", consNs)).token);
 
   // An allowed export, retried whole with the same Idempotency-Key: one transfer, its 1000 bytes once.
   const first = await download(agreementId, token, "filing-1");
