@@ -12,15 +12,18 @@ import { randomBytes } from "node:crypto";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
 import { startApi, type TestApi } from "@tds/test/api";
-import { cutShort } from "@tds/test/gateway";
-import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { cutShort, servedEventually } from "@tds/test/gateway";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import {
-  participantManifest,
+  activeContract,
+  conditionOf,
+  contractManifest,
+  participantStorage,
+  provisionProviderAndConsumer,
+  publishOffer,
   runId,
-  spaceManifest,
   startOperator,
   type TestOperator,
-  participantStorage,
 } from "../harness/operator-fixtures.ts";
 
 const run = runId();
@@ -46,9 +49,8 @@ interface Status {
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
 type Obj = KubeObject & { status?: Status };
-const ready = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === "Ready");
-const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
+const records = { namespace: holderNs, name: "records" };
 const getContract = (name: string) => client.get<Obj>(kinds.dataContract, name, clinicNs);
 
 interface ConsentAnswer {
@@ -82,8 +84,6 @@ const consentBody = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-const evidenceActions = (uid: string) => api.evidenceActions(space, uid);
-
 before(async () => {
   installCrds();
   api = await startApi("tds_cs", { gateway: { env: { TDS_GATEWAY_MONITOR_MS: "500" } } });
@@ -105,19 +105,7 @@ before(async () => {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 2_000 },
     api: { url: api.url, token: () => Promise.resolve(tokens.operator ?? "") },
   });
-  await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
-  await client.create(
-    kinds.participant,
-    participantManifest(holder, space, { roles: ["provider"] }) as KubeObject,
-  );
-  await client.create(
-    kinds.participant,
-    participantManifest(clinic, space, { roles: ["consumer"] }) as KubeObject,
-  );
-  await until("the participants to be Ready", async () => {
-    const ps = await Promise.all([holder, clinic].map((p) => client.get<Obj>(kinds.participant, p)));
-    return ps.every((p) => ready(p)?.status === "True") ? true : undefined;
-  });
+  await provisionProviderAndConsumer(client, run, space, holder, clinic);
   const storage = await participantStorage(client, space, holder);
   await storage.s3.send(new PutObjectCommand({ Bucket: storage.bucket, Key: "records/big.bin", Body: big }));
   await storage.s3.send(
@@ -127,26 +115,12 @@ before(async () => {
     ["records", true],
     ["catalog", false],
   ] as const)
-    await client.create(kinds.dataOffer, {
-      apiVersion: "tds.dev/v1alpha1",
-      kind: "DataOffer",
-      metadata: { name, namespace: holderNs },
-      spec: {
-        title: `Patient ${name}`,
-        classification: "public",
-        dataCategory: "health.records",
-        regionOfOrigin: "CN-SH",
-        personalData,
-        asset: { prefix: "records/", format: "application/octet-stream" },
-        policy: { purposes: ["care", "research"], accessMode: "download" },
-      },
+    await publishOffer(client, name, holderNs, {
+      dataCategory: "health.records",
+      personalData,
+      asset: { prefix: "records/", format: "application/octet-stream" },
+      policy: { purposes: ["care", "research"], accessMode: "download" },
     });
-  await until("the offers to be published", async () => {
-    const os = await Promise.all(
-      ["records", "catalog"].map((n) => client.get<Obj>(kinds.dataOffer, n, holderNs)),
-    );
-    return os.every((o) => ready(o)?.reason === "Published") ? true : undefined;
-  });
 });
 
 after(async () => {
@@ -155,19 +129,8 @@ after(async () => {
   await api.close();
 });
 
-async function contract(name: string, purpose = "care"): Promise<void> {
-  await client.create(kinds.dataContract, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataContract",
-    metadata: { name, namespace: clinicNs },
-    spec: { offerRef: { namespace: holderNs, name: "records" }, purpose },
-  });
-}
-
 const download = (agreementId: string, token: string, key = "records/big.bin") =>
-  fetch(`${api.gateway.url}/v1/data/${agreementId}/${key}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
+  api.gateway.data(agreementId, key, token);
 
 test("bad consent input is refused naming the field", async () => {
   const cases: [string, string, Record<string, unknown>, number, string][] = [
@@ -223,13 +186,13 @@ test("bad consent input is refused naming the field", async () => {
 });
 
 test("a contract for personal data without consent is refused (ConsentMissing)", async () => {
-  await contract("without", "research");
+  await client.create(kinds.dataContract, contractManifest("without", clinicNs, records));
   const c = await until("the contract decided", async () => {
     const o = await getContract("without");
     return o.status?.state === "Rejected" ? o : undefined;
   });
   assert.equal(c.status?.rejection?.reason, "ConsentMissing");
-  assert.equal(ready(c)?.reason, "ConsentMissing");
+  assert.equal(conditionOf(c, "Ready")?.reason, "ConsentMissing");
   assert.match(
     c.status.rejection.message,
     /holds personal data and no consent of its data subject allows research/,
@@ -245,14 +208,9 @@ test("consent granted, a contract under it used and metered; revocation refuses,
   assert.equal(given.subject, SUBJECT);
   assert.equal(given.evidence.granted?.eventId, `consent/${given.id}/granted`);
 
-  await contract("care");
-  const active = await until("the contract active", async () => {
-    const o = await getContract("care");
-    return o.status?.state === "Active" ? o : undefined;
+  const { agreementId, uid, token } = await activeContract(client, "care", clinicNs, records, {
+    purpose: "care",
   });
-  const agreementId = active.status?.agreementId ?? "";
-  const uid = active.metadata.uid ?? "";
-  const token = unb64(dataOf(await client.get(kinds.secret, "contract-care", clinicNs)).token);
 
   // A metered use through the gateway.
   const small = await download(agreementId, token, "records/summary.json");
@@ -306,7 +264,7 @@ test("consent granted, a contract under it used and metered; revocation refuses,
     const o = await getContract("care");
     return o.status?.state === "Suspended" ? o : undefined;
   });
-  assert.equal(ready(suspended)?.reason, "ConsentRevoked");
+  assert.equal(conditionOf(suspended, "Ready")?.reason, "ConsentRevoked");
   assert.equal(suspended.status?.suspension?.rule, "ConsentRevoked");
   assert.match(
     suspended.status.suspension.message,
@@ -316,10 +274,8 @@ test("consent granted, a contract under it used and metered; revocation refuses,
     suspended.status.history?.find((h) => h.action === "contract.suspended")?.reason,
     "ConsentRevoked",
   );
-  await until("the suspension's evidence", async () =>
-    (await evidenceActions(uid)).includes("contract.suspended") ? true : undefined,
-  );
-  assert.deepEqual(await evidenceActions(given.id), ["consent.granted", "consent.revoked"]);
+  await api.untilEvidence(space, uid, "contract.suspended");
+  assert.deepEqual(await api.evidenceActions(space, given.id), ["consent.granted", "consent.revoked"]);
   const suspendedDownload = await download(agreementId, token, "records/summary.json");
   assert.equal(suspendedDownload.status, 403);
   await suspendedDownload.body?.cancel();
@@ -335,14 +291,9 @@ test("consent granted, a contract under it used and metered; revocation refuses,
     back.status?.history?.find((h) => h.action === "contract.reinstated")?.reason,
     "ConsentRestored",
   );
-  const ok = await until("a download after consent is given again", async () => {
-    const r = await download(agreementId, token, "records/summary.json");
-    if (r.status !== 200) {
-      await r.body?.cancel();
-      return undefined;
-    }
-    return r;
-  });
+  const ok = await servedEventually("a download after consent is given again", () =>
+    download(agreementId, token, "records/summary.json"),
+  );
   assert.equal(await ok.text(), '{"visits":3}');
 
   // The subject sees its consents; the operator sees them without the subject.
