@@ -22,12 +22,15 @@ import { DSP_CONTEXT } from "../../dashboard-api/src/dsp/messages.ts";
 import { startApi, type TestApi } from "@tds/test/api";
 import { freePort } from "@tds/test/server";
 import {
+  activeContract,
+  conditionOf,
   participantManifest,
+  participantStorage,
+  provisionSpace,
+  publishOffer,
   runId,
-  spaceManifest,
   startOperator,
   type TestOperator,
-  participantStorage,
 } from "../harness/operator-fixtures.ts";
 import { startOidcProvider, type OidcProvider } from "../harness/oidc-provider.ts";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
@@ -66,13 +69,14 @@ const eventReasons = async (name: string) =>
       fieldSelector: `involvedObject.name=${name}`,
     })
   ).items.map((e) => e.reason);
-const condition = (o: Obj, type: string) => o.status?.conditions?.find((c) => c.type === type);
 
+/** participantManifest's overrides for a consumer that declares an OIDC issuer and its subject there. */
+const oidcConsumer = (issuer: string, subject: string) => ({
+  identity: { oidc: { issuer, subject } },
+  roles: ["consumer"],
+});
 const oidcParticipant = (name: string, issuer: string, subject: string) =>
-  participantManifest(name, space, {
-    identity: { oidc: { issuer, subject } },
-    roles: ["consumer"],
-  }) as KubeObject;
+  participantManifest(name, space, oidcConsumer(issuer, subject)) as KubeObject;
 
 before(async () => {
   installCrds();
@@ -111,48 +115,16 @@ before(async () => {
     api: await api.operatorClient(),
   });
 
-  await client.create(kinds.dataSpace, spaceManifest(space, run) as KubeObject);
-  await client.create(
-    kinds.participant,
-    participantManifest(provider, space, { roles: ["provider"] }) as KubeObject,
-  );
-  await client.create(kinds.participant, oidcParticipant(acme, op.issuer, "acme-client"));
-  await client.create(kinds.participant, oidcParticipant(globex, op.issuer, "globex-client"));
-  await until("the participants Active", async () => {
-    const ps = await Promise.all([provider, acme, globex].map((p) => client.get<Obj>(kinds.participant, p)));
-    return ps.every((p) => p.status?.phase === "Active") ? true : undefined;
+  await provisionSpace(client, run, space, {
+    [provider]: { roles: ["provider"] },
+    [acme]: oidcConsumer(op.issuer, "acme-client"),
+    [globex]: oidcConsumer(op.issuer, "globex-client"),
   });
 
   const { s3, bucket } = await participantStorage(client, space, provider);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/day1.csv", Body: data }));
-  await client.create(kinds.dataOffer, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataOffer",
-    metadata: { name: "telemetry", namespace: provNs },
-    spec: {
-      title: "Line telemetry",
-      classification: "public",
-      dataCategory: "industrial.telemetry",
-      regionOfOrigin: "CN-SH",
-      asset: { prefix: "telemetry/", format: "text/csv" },
-      policy: { purposes: ["research"], accessMode: "download" },
-    },
-  });
-  await until("the offer Ready", async () => {
-    const o = await client.get<Obj>(kinds.dataOffer, "telemetry", provNs);
-    return condition(o, "Ready")?.status === "True" ? true : undefined;
-  });
-  await client.create(kinds.dataContract, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataContract",
-    metadata: { name: "gw", namespace: acmeNs },
-    spec: { offerRef: { namespace: provNs, name: "telemetry" }, purpose: "research" },
-  });
-  const contract = await until("acme's contract Active", async () => {
-    const c = await client.get<Obj>(kinds.dataContract, "gw", acmeNs);
-    return c.status?.state === "Active" && c.status.agreementId ? c : undefined;
-  });
-  agreementId = contract.status?.agreementId ?? "";
+  await publishOffer(client, "telemetry", provNs, { asset: { prefix: "telemetry/", format: "text/csv" } });
+  ({ agreementId } = await activeContract(client, "gw", acmeNs, { namespace: provNs, name: "telemetry" }));
 });
 
 after(async () => {
@@ -187,7 +159,7 @@ function refused(r: { status: number; type: string; text: string }, status: numb
 
 test("the operator verified the declared issuer before onboarding, and says so", async () => {
   const p = await client.get<Obj>(kinds.participant, acme);
-  const verified = condition(p, "IdentityVerified");
+  const verified = conditionOf(p, "IdentityVerified");
   assert.equal(verified?.status, "True");
   assert.equal(verified.reason, "IssuerVerified");
   assert.match(verified.message ?? "", new RegExp(`Issuer ${op.issuer} verified`));
@@ -304,9 +276,9 @@ test("onboarding fails, with the reason and an Event, for an unreachable or mism
   ] as const) {
     const p = await until(`${name} Failed with ${reason}`, async () => {
       const o = await client.get<Obj>(kinds.participant, name);
-      return o.status?.phase === "Failed" && condition(o, "Ready")?.reason === reason ? o : undefined;
+      return o.status?.phase === "Failed" && conditionOf(o, "Ready")?.reason === reason ? o : undefined;
     });
-    const verified = condition(p, "IdentityVerified");
+    const verified = conditionOf(p, "IdentityVerified");
     assert.equal(verified?.status, "False");
     assert.equal(verified.reason, reason);
     assert.match(verified.message ?? "", message);
@@ -324,7 +296,7 @@ test("the issuer is re-checked on resync: while it is down the participant is no
   try {
     await until("acme Failed with IssuerUnreachable", async () => {
       const o = await client.get<Obj>(kinds.participant, acme);
-      return condition(o, "IdentityVerified")?.reason === "IssuerUnreachable" ? o : undefined;
+      return conditionOf(o, "IdentityVerified")?.reason === "IssuerUnreachable" ? o : undefined;
     });
     await until("acme's token refused while its issuer is unverified", async () => {
       const r = await call(usageUrl(), token);
