@@ -17,11 +17,12 @@ import { DspStore } from "@tds/dashboard-api/dsp-store";
 import { startApi, type TestApi } from "@tds/test/api";
 import { freePort } from "@tds/test/server";
 import {
+  offerManifest,
+  participantStorage,
   provisionProviderAndConsumer,
   runId,
   startOperator,
   type TestOperator,
-  participantStorage,
 } from "../harness/operator-fixtures.ts";
 import { eventually, installCrds, kubeConfig, readRest } from "../harness/testkit.ts";
 
@@ -94,19 +95,11 @@ before(async () => {
   const { s3, bucket } = await participantStorage(client, space, provider);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/day1.csv", Body: data }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "telemetry/big.bin", Body: big }));
-  await client.create(kinds.dataOffer, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataOffer",
-    metadata: { name: "telemetry", namespace: provNs },
-    spec: {
-      title: "Line telemetry",
-      classification: "public",
-      dataCategory: "industrial.telemetry",
-      regionOfOrigin: "CN-SH",
-      asset: { prefix: "telemetry/", format: "text/csv" },
-      policy: { purposes: ["research"], accessMode: "download" },
-    },
-  });
+  // Not waited for: the test waits for the offer in the DSP catalog.
+  await client.create(
+    kinds.dataOffer,
+    offerManifest("telemetry", provNs, { asset: { prefix: "telemetry/", format: "text/csv" } }),
+  );
 });
 
 after(async () => {
