@@ -6,7 +6,7 @@
 // revoked contract stops its job.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import pg from "pg";
 import { createTestDatabase, type TestDatabase } from "@tds/test/database";
 import type { FastifyInstance } from "fastify";
@@ -15,9 +15,13 @@ import { buildApp } from "@tds/dashboard-api/app";
 import { migrate } from "@tds/dashboard-api/migrate";
 import { createTokenVerifier } from "@tds/dashboard-api/auth-tokens";
 import { generateDevKey, jwksOf, mintToken } from "@tds/dashboard-api/auth-keys";
-import { KubeClient, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
+  activeContract,
+  conditionOf,
+  offerManifest,
+  participantStorage,
   provisionProviderAndConsumer,
   runId,
   startOperator,
@@ -48,8 +52,6 @@ interface Status {
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
 type Obj = KubeObject & { status?: Status };
-const cond = (o: Obj | undefined, t: string) => o?.status?.conditions?.find((c) => c.type === t);
-const unb64 = (s: string | undefined) => Buffer.from(s ?? "", "base64").toString("utf8");
 const until = <T>(what: string, fn: () => Promise<T | undefined>) => eventually(what, fn, 60_000);
 const getJob = (name: string) => client.get<Obj>(kinds.sandboxJob, name, consNs);
 
@@ -69,18 +71,7 @@ function sandboxJob(name: string, contract: string, env: { name: string; value: 
   };
 }
 
-async function activeContract(name: string, offer: string): Promise<void> {
-  await client.create(kinds.dataContract, {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataContract",
-    metadata: { name, namespace: consNs },
-    spec: { offerRef: { namespace: provNs, name: offer }, purpose: "research" },
-  });
-  await until(`contract ${name} Active`, async () => {
-    const c = await client.get<Obj>(kinds.dataContract, name, consNs);
-    return c.status?.state === "Active" ? c : undefined;
-  });
-}
+const offer = (name: string) => ({ namespace: provNs, name });
 
 before(async () => {
   installCrds();
@@ -97,39 +88,20 @@ before(async () => {
     api: { url: baseUrl, token: () => Promise.resolve(token) },
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
-  const d = dataOf(await client.get(kinds.secret, "storage-credentials", provNs));
-  const s3 = new S3Client({
-    endpoint: unb64(d.S3_ENDPOINT),
-    region: unb64(d.AWS_REGION),
-    forcePathStyle: true,
-    credentials: { accessKeyId: unb64(d.AWS_ACCESS_KEY_ID), secretAccessKey: unb64(d.AWS_SECRET_ACCESS_KEY) },
-  });
-  await s3.send(
-    new PutObjectCommand({
-      Bucket: `tds--${space}--${provider}`,
-      Key: "turbines/data.csv",
-      Body: "unit,t\n1,80\n",
-    }),
-  );
+  const { s3, bucket } = await participantStorage(client, space, provider);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "turbines/data.csv", Body: "unit,t\n1,80\n" }));
   for (const [name, mode] of [
     ["compute", "computeOnly"],
     ["download", "download"],
-  ] as const) {
-    await client.create(kinds.dataOffer, {
-      apiVersion: "tds.dev/v1alpha1",
-      kind: "DataOffer",
-      metadata: { name, namespace: provNs },
-      spec: {
-        title: `Offer ${name}`,
-        classification: "public",
-        dataCategory: "industrial.telemetry",
-        regionOfOrigin: "CN-SH",
+  ] as const)
+    await client.create(
+      kinds.dataOffer,
+      offerManifest(name, provNs, {
         asset: { key: "turbines/data.csv", format: "text/csv" },
         policy: { purposes: ["research"], accessMode: mode },
-      },
-    });
-  }
-  await activeContract("c-run", "compute");
+      }),
+    );
+  await activeContract(client, "c-run", consNs, offer("compute"));
 });
 
 after(async () => {
@@ -156,8 +128,8 @@ test("a job runs through Running to Succeeded under KWOK, is metered once from r
   const done = await until("Succeeded, metered, sandbox removed", async () => {
     const j = await getJob("analysis");
     return j.status?.phase === "Succeeded" &&
-      cond(j, "Metered")?.status === "True" &&
-      cond(j, "SandboxRemoved")?.status === "True"
+      conditionOf(j, "Metered")?.status === "True" &&
+      conditionOf(j, "SandboxRemoved")?.status === "True"
       ? j
       : undefined;
   });
@@ -197,17 +169,17 @@ test("a job runs through Running to Succeeded under KWOK, is metered once from r
 });
 
 test("a job under a download offer, or under a contract that is not Active, is refused with the rule", async () => {
-  await activeContract("c-dl", "download");
+  await activeContract(client, "c-dl", consNs, offer("download"));
   await client.create(kinds.sandboxJob, sandboxJob("wrong-mode", "c-dl"));
   const refused = await until("Rejected", async () => {
     const j = await getJob("wrong-mode");
     return j.status?.phase === "Rejected" ? j : undefined;
   });
-  assert.equal(cond(refused, "Ready")?.reason, "OfferNotComputeOnly");
+  assert.equal(conditionOf(refused, "Ready")?.reason, "OfferNotComputeOnly");
 });
 
 test("revoking the contract stops a running job and removes its sandbox namespace", async () => {
-  await activeContract("c-revoke", "compute");
+  await activeContract(client, "c-revoke", consNs, offer("compute"));
   const created = await client.create<Obj>(
     kinds.sandboxJob,
     sandboxJob("long", "c-revoke", [{ name: "KWOK_RUN_DURATION", value: "300s" }]),
@@ -221,7 +193,7 @@ test("revoking the contract stops a running job and removes its sandbox namespac
     const j = await getJob("long");
     return j.status?.phase === "Failed" ? j : undefined;
   });
-  assert.equal(cond(stopped, "Ready")?.reason, "ContractRevoked");
+  assert.equal(conditionOf(stopped, "Ready")?.reason, "ContractRevoked");
   await until("the sandbox namespace gone", async () =>
     (await client.find(kinds.namespace, ns)) === undefined ? true : undefined,
   );
