@@ -16,6 +16,8 @@ import { entryLeafHash } from "../../dashboard-api/src/evidence/entry.ts";
 import { verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import {
+  contractManifest,
+  offerManifest,
   participantManifest,
   runId,
   spaceManifest,
@@ -104,40 +106,16 @@ const levels = [
   },
 ];
 
-function offer(
-  name: string,
-  spec: Record<string, unknown>,
-  policy: Record<string, unknown> = {},
-): KubeObject {
-  return {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataOffer",
-    metadata: { name, namespace: provNs },
-    spec: {
-      title: `Offer ${name}`,
-      classification: "public",
-      dataCategory: "industrial.telemetry",
-      regionOfOrigin: "CN-SH",
-      asset: { prefix: `${name}/`, format: "text/csv" },
-      ...spec,
-      policy: { purposes: ["research", "predictive-maintenance"], accessMode: "download", ...policy },
-    },
-  };
-}
+/** An offer of the provider, its objects under <name>/ as CSV, for research and predictive maintenance. */
+const offer = (name: string, spec: Record<string, unknown>, policy: Record<string, unknown> = {}) =>
+  offerManifest(name, provNs, {
+    asset: { prefix: `${name}/`, format: "text/csv" },
+    ...spec,
+    policy: { purposes: ["research", "predictive-maintenance"], accessMode: "download", ...policy },
+  });
 
-function contract(
-  ns: string,
-  name: string,
-  offerName: string,
-  spec: Record<string, unknown> = {},
-): KubeObject {
-  return {
-    apiVersion: "tds.dev/v1alpha1",
-    kind: "DataContract",
-    metadata: { name, namespace: ns },
-    spec: { offerRef: { namespace: provNs, name: offerName }, purpose: "research", ...spec },
-  };
-}
+const contract = (ns: string, name: string, offerName: string, spec: Record<string, unknown> = {}) =>
+  contractManifest(name, ns, { namespace: provNs, name: offerName }, spec);
 
 const put = (key: string, body: string) =>
   s3.send(new PutObjectCommand({ Bucket: `tds--${space}--${provider}`, Key: key, Body: body }));
