@@ -81,6 +81,36 @@ test("every mode splits every total exactly", () => {
   }
 });
 
+test("each share names its weights: the input's of its provider's, the provider's of the job's", () => {
+  const weights = (mode: Parameters<typeof splitByContribution>[0]) =>
+    splitByContribution(mode, inputs, [CPU]).map((s) => [
+      s.input,
+      s.weight,
+      s.inputsWeight,
+      s.providerWeight,
+      s.providersWeight,
+    ]);
+  assert.deepEqual(weights("ProportionalToUsage"), [
+    ["a1", 300n, 400n, 400n, 1000n],
+    ["a2", 100n, 400n, 400n, 1000n],
+    ["b1", 500n, 500n, 500n, 1000n],
+    ["g1", 100n, 100n, 100n, 1000n],
+  ]);
+  assert.deepEqual(weights("ProportionalToAccesses"), [
+    ["a1", 1n, 4n, 4n, 7n],
+    ["a2", 3n, 4n, 4n, 7n],
+    ["b1", 2n, 2n, 2n, 7n],
+    ["g1", 1n, 1n, 1n, 7n],
+  ]);
+  // Equal: one of alpha's two inputs, alpha one of three providers.
+  assert.deepEqual(weights("Equal"), [
+    ["a1", 1n, 2n, 1n, 3n],
+    ["a2", 1n, 2n, 1n, 3n],
+    ["b1", 1n, 1n, 1n, 3n],
+    ["g1", 1n, 1n, 1n, 3n],
+  ]);
+});
+
 test("a job that read nothing is split equally, and says so", () => {
   const none = inputs.map((i) => ({ ...i, bytes: 0n, reads: 0n }));
   const shares = splitByContribution("ProportionalToUsage", none, [CPU]);

@@ -39,9 +39,17 @@ export interface RevenueInput {
 export interface RevenueShare extends RevenueInput {
   /** What the share was weighed by: the mode, or Equal when nothing was read. */
   readonly basis: RevenueSharing;
-  /** The weight of the input within its provider, and of its provider among the providers. */
+  /**
+   * The input's weight among its provider's inputs, of inputsWeight (their sum), and its
+   * provider's weight among the job's providers, of providersWeight (their sum): before
+   * the floors and the remainder, the input's part of a total is
+   * total x providerWeight / providersWeight x weight / inputsWeight. A sum of zero
+   * weighs its parties equally (step 4; a provider of weight zero gets nothing but a remainder).
+   */
   readonly weight: bigint;
+  readonly inputsWeight: bigint;
   readonly providerWeight: bigint;
+  readonly providersWeight: bigint;
   /** The input's part of each quantity. */
   readonly parts: readonly bigint[];
 }
@@ -129,11 +137,14 @@ export function splitByContribution(
       for (const i of mine) parts.get(i.input)?.push(perInput.get(i.input) ?? 0n);
     }
   }
+  const providersWeight = [...providerWeight.values()].reduce((s, w) => s + w, 0n);
   return inputs.map((i) => ({
     ...i,
     basis,
     weight: weightOf(basis, i),
+    inputsWeight: ofProvider(i.provider).reduce((s, o) => s + weightOf(basis, o), 0n),
     providerWeight: providerWeight.get(i.provider) ?? 0n,
+    providersWeight,
     parts: parts.get(i.input) ?? [],
   }));
 }

@@ -136,7 +136,7 @@ export interface paths {
     };
     /**
      * A statement: lines, totals, platform fee and revenue share
-     * @description JSON by default; CSV with Accept: text/csv or format=csv, one row per line (columns: space,period,status,line_no,kind,participant,provider,offer,contract,meter,quantity,unit,priced_quantity,price_unit,unit_price,price_source,amount,amount_minor,currency,platform_fee,provider_share,sheet_id,description).
+     * @description JSON by default; CSV with Accept: text/csv or format=csv, one row per line (columns: space,period,status,line_no,kind,participant,provider,offer,contract,meter,quantity,unit,priced_quantity,price_unit,unit_price,price_source,amount,amount_minor,currency,platform_fee,provider_share,sheet_id,description); with section=shares, one row per share of a SandboxJob's usage (columns: space,period,status,kind,job,input,participant,provider,offer,contract,meter,quantity,total,basis,weight,inputs_weight,provider_weight,providers_weight,time). JSON carries both.
      */
     get: operations["getStatement"];
     put?: never;
@@ -737,7 +737,29 @@ export interface components {
           | "offer.accesses";
         /** @description Integer in the meter's base unit; a decimal string for values beyond 2^53 */
         quantity: number | string;
-      } & (unknown & unknown);
+        /** @description Set when quantity is one input's share of a SandboxJob's usage (a job of several inputs); needs contract */
+        share?: {
+          /** @description The SandboxJob's uid */
+          job: string;
+          /** @description The input (spec.inputs[].name, main for spec.contractRef) */
+          input: string;
+          /**
+           * @description What the share was weighed by: the space's spec.metering.revenueSharing, or Equal when the job read nothing
+           * @enum {string}
+           */
+          basis: "ProportionalToUsage" | "ProportionalToAccesses" | "Equal";
+          /** @description The input's weight among its provider's inputs of the job (bytes, reads, or 1) */
+          weight: string;
+          /** @description The sum of the weights of the provider's inputs of the job */
+          inputsWeight: string;
+          /** @description The provider's weight among the job's providers (the sum of its inputs', or 1) */
+          providerWeight: string;
+          /** @description The sum of the weights of the job's providers */
+          providersWeight: string;
+          /** @description The job's whole usage on the meter, of which quantity is the input's part */
+          total: string;
+        };
+      } & (unknown & unknown & unknown);
     };
     PriceSheet: {
       /** Format: date-time */
@@ -1220,6 +1242,8 @@ export interface operations {
     parameters: {
       query?: {
         format?: "json" | "csv";
+        /** @description Which table the CSV holds: the lines (the default) or the shares */
+        section?: "lines" | "shares";
       };
       header?: never;
       path: {
@@ -1313,6 +1337,45 @@ export interface operations {
               providerShare?: string;
               sheetId?: string | null;
               description?: string;
+            }[];
+            /** @description Each input's share of a SandboxJob's usage behind the lines (revenue by contribution): the job's total on the meter is split among its providers by providerWeight of providersWeight, then each provider's part among its inputs by weight of inputsWeight; floors, the remainder whole to the largest weight */
+            shares?: {
+              /**
+               * @description Which lines it is part of: the period's usage, or late usage of a closed period
+               * @enum {string}
+               */
+              kind?: "usage" | "late_usage";
+              /** @description The SandboxJob's uid */
+              job?: string;
+              /** @description The job's input (main for spec.contractRef) */
+              input?: string;
+              /** @description Who ran the job (and pays) */
+              participant?: string;
+              provider?: string;
+              offer?: string;
+              /** @description The input's DataContract */
+              contract?: string;
+              meter?: string;
+              /** @description The input's part of the job's usage, exact, in the meter's base unit */
+              quantity?: string;
+              /** @description The job's whole usage on the meter */
+              total?: string;
+              /**
+               * @description What the split was weighed by: the space's revenueSharing, or Equal when the job read nothing
+               * @enum {string}
+               */
+              basis?:
+                "ProportionalToUsage" | "ProportionalToAccesses" | "Equal";
+              /** @description The input's weight among its provider's inputs (bytes read, reads, or 1) */
+              weight?: string;
+              /** @description The sum of the weights of the provider's inputs */
+              inputsWeight?: string;
+              /** @description The provider's weight among the job's providers */
+              providerWeight?: string;
+              /** @description The sum of the providers' weights */
+              providersWeight?: string;
+              /** @description When the usage happened */
+              time?: string;
             }[];
             audit?: {
               action?: string;

@@ -234,7 +234,8 @@ function splitTwo(total: bigint, [w1, w2]: readonly [bigint, bigint]): readonly 
  * Idempotency-Keys, its bytes that many times its object's size. The total is the
  * reservation over the run (no kubelet under KWOK: 500 millicores and 256 MiB for the
  * run's milliseconds, sandboxjob.builders.ts reservedUsage). Checks status.revenueShares,
- * the usage events the dashboard API holds, and the gateway's ledger per agreement.
+ * the usage events the dashboard API holds (with the share each carries: basis, weights,
+ * the run's total), and the gateway's ledger per agreement.
  */
 async function assertSplit(name: string, uid: string, mode: RevenueSharing, reads: readonly Read[]) {
   const done = await until(`${name} Succeeded and metered`, async () => {
@@ -273,21 +274,38 @@ async function assertSplit(name: string, uid: string, mode: RevenueSharing, read
     share("main", cpuMain, memoryMain),
     share("second", cpuSecond, memorySecond),
   ]);
-  const rows = await api.pool.query<{ id: string; provider: string; contract: string; quantity: string }>(
-    "select id, provider, contract, quantity::text from usage_events where space = $1 and id like $2 order by id",
+  const rows = await api.pool.query<{
+    id: string;
+    provider: string;
+    contract: string;
+    quantity: string;
+    share: unknown;
+  }>(
+    "select id, provider, contract, quantity::text, share from usage_events where space = $1 and id like $2 order by id",
     [space, `sandbox/${uid}/%`],
   );
-  const row = (id: string, input: Input, quantity: bigint) => ({
+  // Each provider has one input, so an input weighs what its provider does, of the two's sum.
+  const row = (id: string, input: Input, quantity: bigint, total: bigint) => ({
     id: `sandbox/${uid}/${id}`,
     provider: INPUTS[input].provider,
     contract: INPUTS[input].contract,
     quantity: String(quantity),
+    share: {
+      job: uid,
+      input,
+      basis: mode,
+      weight: String(weight(input)),
+      inputsWeight: String(weight(input)),
+      providerWeight: String(weight(input)),
+      providersWeight: String(weights[0] + weights[1]),
+      total: String(total),
+    },
   });
   assert.deepEqual(rows.rows, [
-    row("cpu", "main", cpuMain),
-    row("cpu/second", "second", cpuSecond),
-    row("memory", "main", memoryMain),
-    row("memory/second", "second", memorySecond),
+    row("cpu", "main", cpuMain, cpu),
+    row("cpu/second", "second", cpuSecond, cpu),
+    row("memory", "main", memoryMain, memory),
+    row("memory/second", "second", memorySecond, memory),
   ]);
   // What the split was weighed by, in the gateway's ledger: each input's transfers under its own agreement.
   const agreements = await Promise.all(

@@ -2,7 +2,7 @@
 // them: validation beyond the schema (timestamps), and the canonical form
 // whose hash makes replays detectable.
 import { createHash } from "node:crypto";
-import type { MeterName, UsageEvent } from "@tds/wire";
+import { sharedMeters, type MeterName, type UsageEvent, type UsageShare } from "@tds/wire";
 import { TdsError } from "../errors.ts";
 
 /** A usage event validated and normalised, as ingest stores it. */
@@ -16,6 +16,8 @@ export interface IngestEvent {
   readonly contract: string;
   readonly meter: MeterName;
   readonly quantity: bigint;
+  /** The input's share of a SandboxJob's usage the quantity is, if it is one. */
+  readonly share: UsageShare | null;
   readonly time: Date;
   /** sha256 of the canonical form; equal for a faithful replay. */
   readonly sha256: Buffer;
@@ -40,7 +42,28 @@ function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
 }
 
-/** Validates what the schema cannot (instants) and normalises one event. */
+/** What the schema cannot say of a share: each weight within its sum, the part within the job's total. */
+function checkShare(share: UsageShare, meter: MeterName, quantity: bigint, index: number): void {
+  const refuse = (key: string, message: string): never => {
+    const field = `body/${String(index)}/data/share${key === "" ? "" : `/${key}`}`;
+    throw new TdsError("validation", `${field}: ${message}`, { field });
+  };
+  if (!(sharedMeters as readonly string[]).includes(meter))
+    refuse("", `only ${sharedMeters.join(" and ")} are split among a job's inputs, not ${meter}`);
+  if (BigInt(share.weight) > BigInt(share.inputsWeight))
+    refuse("weight", `${share.weight} exceeds inputsWeight ${share.inputsWeight}`);
+  if (BigInt(share.providerWeight) > BigInt(share.providersWeight))
+    refuse("providerWeight", `${share.providerWeight} exceeds providersWeight ${share.providersWeight}`);
+  if (BigInt(share.providersWeight) === 0n)
+    refuse("providersWeight", "a job's providers weigh something (all zero weighs them equally)");
+  if (quantity > BigInt(share.total))
+    refuse(
+      "total",
+      `the job's total ${share.total} is less than the event's quantity ${quantity.toString()}`,
+    );
+}
+
+/** Validates what the schema cannot (instants, a share's sums) and normalises one event. */
 export function normalizeEvent(
   raw: UsageEvent,
   index: number,
@@ -56,6 +79,8 @@ export function normalizeEvent(
   if (time.getTime() < now.getTime() - window.maxAgeMs)
     throw new TdsError("validation", `${field}: ${raw.time} is older than the accepted window`, { field });
   const quantity = BigInt(raw.data.quantity);
+  const share = raw.data.share ?? null;
+  if (share) checkShare(share, raw.data.meter, quantity, index);
   // The instant and the quantity are hashed normalised, so 5 and "5", or Z and +00:00, are one payload.
   const canonical = canonicalJson({
     ...raw,
@@ -72,6 +97,7 @@ export function normalizeEvent(
     contract: raw.data.contract ?? "",
     meter: raw.data.meter,
     quantity,
+    share,
     time,
     sha256: createHash("sha256").update(canonical).digest(),
     raw,

@@ -41,8 +41,8 @@ const key = (e: { space: string; source: string; id: string }): string =>
 const insertSql = (deduplicate: boolean): string => `
 with input as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::numeric[], $9::timestamptz[], $10::bytea[], $11::text[])
-    as t(source, id, space, participant, provider, offer, meter, quantity, event_time, payload_sha256, contract)
+                       $8::numeric[], $9::timestamptz[], $10::bytea[], $11::text[], $14::jsonb[])
+    as t(source, id, space, participant, provider, offer, meter, quantity, event_time, payload_sha256, contract, share)
 ),
 -- The batch's spaces, locked for share in order: a concurrent close waits for us, and we see its new
 -- watermark if it committed first, so no event slips between the two. Nothing is written unless every
@@ -58,9 +58,9 @@ marked as (
 ),
 ins as (
   insert into usage_events (source, id, space, participant, provider, offer, contract, meter, quantity, event_time,
-                            payload_sha256, settle_period)
+                            payload_sha256, settle_period, share)
   select source, id, space, participant, provider, offer, contract, meter, quantity, event_time, payload_sha256,
-         settle_period
+         settle_period, share
   from marked
   ${deduplicate ? "on conflict (space, source, id) do nothing" : ""}
   returning source, id, space, participant, provider, offer, contract, meter, quantity, event_time, settle_period,
@@ -159,6 +159,7 @@ export async function ingestEvents(
     batch.map((e) => e.contract),
     batch.length,
     spaces,
+    batch.map((e) => (e.share ? JSON.stringify(e.share) : null)),
   ];
   type Returned =
     StoredRow | { space: null; received_at: Date | null; inserted: number } | { space: string; source: null };

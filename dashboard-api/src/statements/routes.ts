@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { EvidenceStore } from "../evidence/store.ts";
 import { Type } from "@sinclair/typebox";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { CURRENCY_CODE } from "@tds/crds";
+import { CURRENCY_CODE, REVENUE_SHARING_RULES, StringEnum } from "@tds/crds";
 import type { FastifyPluginCallback } from "fastify";
 import { authorize, type Principal } from "../auth/principal.ts";
 import { wantsCsv } from "../csv.ts";
@@ -12,7 +12,8 @@ import { principalOf } from "../plugins/auth.ts";
 import { nullable } from "../validation.ts";
 import { accountsStart, isParticipantOf, mayRegisterSpaces, registerSpace, requireSpace } from "../spaces.ts";
 import { isCurrency, moneyNumberRefusal, parseDecimal } from "./money.ts";
-import { statementCsv, statementCsvColumns } from "./csv.ts";
+import { statementCsv, statementCsvColumns, statementSharesCsv, statementSharesCsvColumns } from "./csv.ts";
+import { statementShares } from "./shares.ts";
 import { lineAmountMinor, roundingRule, settle } from "./settlement.ts";
 import { currencyOf, priceSheetSchema, upsertPriceSheet, type PriceSheetInput } from "./prices.ts";
 import {
@@ -73,6 +74,35 @@ const lineSchema = Type.Object({
   sheetId: Type.Optional(nullable(Type.String())),
   description: opt(),
 });
+const shareSchema = Type.Object({
+  kind: Type.Optional(
+    Type.Unsafe<"usage" | "late_usage">({
+      type: "string",
+      enum: ["usage", "late_usage"],
+      description: "Which lines it is part of: the period's usage, or late usage of a closed period",
+    }),
+  ),
+  job: opt("The SandboxJob's uid"),
+  input: opt("The job's input (main for spec.contractRef)"),
+  participant: opt("Who ran the job (and pays)"),
+  provider: opt(),
+  offer: opt(),
+  contract: opt("The input's DataContract"),
+  meter: opt(),
+  quantity: opt("The input's part of the job's usage, exact, in the meter's base unit"),
+  total: opt("The job's whole usage on the meter"),
+  basis: Type.Optional(
+    StringEnum(
+      "What the split was weighed by: the space's revenueSharing, or Equal when the job read nothing",
+      REVENUE_SHARING_RULES,
+    ),
+  ),
+  weight: opt("The input's weight among its provider's inputs (bytes read, reads, or 1)"),
+  inputsWeight: opt("The sum of the weights of the provider's inputs"),
+  providerWeight: opt("The provider's weight among the job's providers"),
+  providersWeight: opt("The sum of the providers' weights"),
+  time: opt("When the usage happened"),
+});
 const moneyRows = (key: string) => Type.Array(Type.Object({ [key]: opt(), currency: opt(), amount: opt() }));
 const totalsSchema = Type.Array(
   Type.Object({ currency: opt(), subtotal: opt(), platformFee: opt(), providerShare: opt() }),
@@ -110,11 +140,19 @@ const statementSchema = Type.Object({
     ),
   ),
   lines: Type.Optional(Type.Array(lineSchema)),
+  shares: Type.Optional(
+    Type.Array(shareSchema, {
+      description:
+        "Each input's share of a SandboxJob's usage behind the lines (revenue by contribution): the job's total " +
+        "on the meter is split among its providers by providerWeight of providersWeight, then each provider's " +
+        "part among its inputs by weight of inputsWeight; floors, the remainder whole to the largest weight",
+    }),
+  ),
   audit: Type.Optional(Type.Array(Type.Object({ action: opt(), actor: opt(), at: opt() }))),
 });
 
-/** Participants see the lines they pay and the lines of their offers; nothing else. */
-function visibleLines(p: Principal, lines: StatementLine[]): StatementLine[] {
+/** Participants see the lines they pay and the lines of their offers (and those lines' shares); nothing else. */
+function visibleLines<L extends { participant: string; provider: string }>(p: Principal, lines: L[]): L[] {
   if (p.role !== "participant") return lines;
   return lines.filter((l) => l.participant === p.participant || l.provider === p.participant);
 }
@@ -333,10 +371,20 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (plug
         summary: "A statement: lines, totals, platform fee and revenue share",
         description:
           "JSON by default; CSV with Accept: text/csv or format=csv, one row per line " +
-          `(columns: ${statementCsvColumns.join(",")}).`,
+          `(columns: ${statementCsvColumns.join(",")}); with section=shares, one row per share of a ` +
+          `SandboxJob's usage (columns: ${statementSharesCsvColumns.join(",")}). JSON carries both.`,
         params: periodParams,
         querystring: Type.Object(
-          { format: Type.Optional(Type.Unsafe<"json" | "csv">({ type: "string", enum: ["json", "csv"] })) },
+          {
+            format: Type.Optional(Type.Unsafe<"json" | "csv">({ type: "string", enum: ["json", "csv"] })),
+            section: Type.Optional(
+              Type.Unsafe<"lines" | "shares">({
+                type: "string",
+                enum: ["lines", "shares"],
+                description: "Which table the CSV holds: the lines (the default) or the shares",
+              }),
+            ),
+          },
           { additionalProperties: false },
         ),
         response: {
@@ -368,12 +416,23 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (plug
           principal,
           closed ? await closedLines(client, space, period) : await draftLines(client, space, period),
         );
+        const shares = visibleLines(principal, await statementShares(client, space, period));
         const status = closed ? "closed" : "open";
-        if (csv)
+        if (csv) {
+          const section = request.query.section ?? "lines";
+          const suffix = section === "shares" ? "-shares" : "";
           return await reply
             .type("text/csv; charset=utf-8")
-            .header("content-disposition", `attachment; filename="statement-${space}-${period.id}.csv"`)
-            .send(statementCsv(space, period.id, status, lines));
+            .header(
+              "content-disposition",
+              `attachment; filename="statement-${space}-${period.id}${suffix}.csv"`,
+            )
+            .send(
+              section === "shares"
+                ? statementSharesCsv(space, period.id, status, shares)
+                : statementCsv(space, period.id, status, lines),
+            );
+        }
         const audit = await client.query<{ action: string; actor: string; at: Date }>(
           "select action, actor, at from statement_audit where space = $1 and period = $2 order by audit_id",
           [space, period.date],
@@ -387,6 +446,7 @@ export const statementRoutes: FastifyPluginCallback<{ now: () => Date }> = (plug
           ...summarize(lines),
           settlement: settle(lines),
           lines: lines.map((l) => ({ ...l, amountMinor: lineAmountMinor(l) })),
+          shares,
           audit:
             principal.role === "participant" ? [] : audit.rows.map((a) => ({ ...a, at: a.at.toISOString() })),
         };

@@ -2,6 +2,7 @@
 // samples, agreed contracts, sandbox runs) and the gateway send them to
 // POST /v1/usage, and the API's answer per event.
 import { Type, type Static } from "@sinclair/typebox";
+import { REVENUE_SHARING_RULES, StringEnum, type RevenueShare } from "@tds/crds";
 
 export const usageEventType = "dev.tds.usage.v1";
 
@@ -25,6 +26,54 @@ export const MAX_USAGE_BATCH = 5000;
 const namePattern = "^[a-z0-9]([-a-z0-9._/]{0,251}[a-z0-9])?$";
 const name = (description?: string) =>
   Type.String({ pattern: namePattern, ...(description ? { description } : {}) });
+
+const integer = (description: string) =>
+  Type.String({ pattern: "^(0|[1-9][0-9]{0,37})$", maxLength: 38, description });
+
+/** The meters a SandboxJob's usage is split by among its inputs (crds/src/revenue.ts). */
+export const sharedMeters = ["sandbox.cpu_milliseconds", "sandbox.memory_byte_seconds"] as const;
+
+/**
+ * An event's quantity as one input's share of a SandboxJob's usage on the meter (revenue by
+ * contribution, crds/src/revenue.ts). The job's total is split among its providers by
+ * providerWeight of providersWeight, then each provider's part among its inputs by weight of
+ * inputsWeight; the floors' remainder goes whole to the largest weight.
+ */
+export const UsageShareSchema = Type.Object(
+  {
+    job: Type.String({ minLength: 1, maxLength: 128, description: "The SandboxJob's uid" }),
+    input: name("The input (spec.inputs[].name, main for spec.contractRef)"),
+    basis: StringEnum(
+      "What the share was weighed by: the space's spec.metering.revenueSharing, or Equal when the job read nothing",
+      REVENUE_SHARING_RULES,
+    ),
+    weight: integer("The input's weight among its provider's inputs of the job (bytes, reads, or 1)"),
+    inputsWeight: integer("The sum of the weights of the provider's inputs of the job"),
+    providerWeight: integer("The provider's weight among the job's providers (the sum of its inputs', or 1)"),
+    providersWeight: integer("The sum of the weights of the job's providers"),
+    total: integer("The job's whole usage on the meter, of which quantity is the input's part"),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Set when quantity is one input's share of a SandboxJob's usage (a job of several inputs); needs contract",
+  },
+);
+export type UsageShare = Static<typeof UsageShareSchema>;
+
+/** The share an input's event carries, from the split (one per meter: total is that meter's). */
+export function usageShare(job: string, s: RevenueShare, total: bigint): UsageShare {
+  return {
+    job,
+    input: s.input,
+    basis: s.basis,
+    weight: s.weight.toString(),
+    inputsWeight: s.inputsWeight.toString(),
+    providerWeight: s.providerWeight.toString(),
+    providersWeight: s.providersWeight.toString(),
+    total: total.toString(),
+  };
+}
 
 export const UsageEventSchema = Type.Object(
   {
@@ -58,6 +107,7 @@ export const UsageEventSchema = Type.Object(
           pattern: "^(0|[1-9][0-9]{0,37})$",
           description: "Integer in the meter's base unit; a decimal string for values beyond 2^53",
         }),
+        share: Type.Optional(UsageShareSchema),
       },
       {
         additionalProperties: false,
@@ -73,6 +123,10 @@ export const UsageEventSchema = Type.Object(
           {
             if: { properties: { contract: true }, required: ["contract"] },
             then: { properties: { offer: true }, required: ["offer"] },
+          },
+          {
+            if: { properties: { share: true }, required: ["share"] },
+            then: { properties: { contract: true }, required: ["contract"] },
           },
         ],
       },

@@ -3,7 +3,8 @@
 // events, and the Metered condition records that it was. With several inputs
 // the usage is split among their providers by the space's revenueSharing,
 // weighed by what the gateway tallied of the job's reads (crds/src/revenue.ts),
-// and the split is kept in status.revenueShares.
+// each input's events carry its share (basis, weights, the run's totals), and the
+// split is kept in status.revenueShares.
 import {
   MAIN_INPUT,
   splitByContribution,
@@ -82,6 +83,8 @@ export async function meter(
         contract: s.contract,
         time: completionTime,
         usage: { cpuMilliseconds: s.parts[0] ?? 0n, memoryByteSeconds: s.parts[1] ?? 0n },
+        // One input takes the whole run: its events are the run's usage, not a share of it.
+        ...(single ? {} : { split: { share: s, of: usage } }),
       }),
     );
     if (single) return { events };

@@ -8,6 +8,7 @@ import {
   INPUT_COPY_CHECKS,
   type InputMatch,
   type OutputManifest,
+  type RevenueShare,
   type SandboxJob,
   type SandboxJobStatus,
   type WithholdCheck,
@@ -15,7 +16,7 @@ import {
 
 export type { InputMatch, OutputManifest } from "@tds/crds";
 import type { KubeObject } from "@tds/kube";
-import { usageEventType, type EvidenceEntry, type MeterName, type UsageEvent } from "@tds/wire";
+import { usageEventType, usageShare, type EvidenceEntry, type MeterName, type UsageEvent } from "@tds/wire";
 import { OPERATOR_ACTOR } from "../../api-client/api-client.ts";
 import { parseQuantity } from "../../quantity.ts";
 import { DEFAULT_OUTPUT_MAX } from "./sandboxjob.builders.ts";
@@ -149,6 +150,7 @@ export function sandboxEvidence(
 /**
  * Usage of a finished run (or of one input's part of it, crds/src/revenue.ts), billed to the
  * consumer; `sandbox/<uid>/cpu` and `sandbox/<uid>/memory`, suffixed `/<input>` for a further input.
+ * An input's part of a job of several inputs carries its share (basis and weights) and the job's totals.
  */
 export function sandboxUsageEvents(r: {
   uid: string;
@@ -162,8 +164,10 @@ export function sandboxUsageEvents(r: {
   contract: string;
   time: string;
   usage: { cpuMilliseconds: bigint; memoryByteSeconds: bigint };
+  /** The input's share of a job of several inputs, and the job's whole usage it is a part of. */
+  split?: { share: RevenueShare; of: { cpuMilliseconds: bigint; memoryByteSeconds: bigint } };
 }): UsageEvent[] {
-  const event = (suffix: string, meter: MeterName, quantity: bigint): UsageEvent => ({
+  const event = (suffix: string, meter: MeterName, quantity: bigint, total: bigint): UsageEvent => ({
     specversion: "1.0",
     id: `sandbox/${r.uid}/${suffix}${r.input === undefined ? "" : `/${r.input}`}`,
     source: SANDBOX_USAGE_SOURCE,
@@ -176,10 +180,16 @@ export function sandboxUsageEvents(r: {
       meter,
       quantity: quantity.toString(),
       ...{ provider: r.provider, offer: r.offer, contract: r.contract },
+      ...(r.split ? { share: usageShare(r.uid, r.split.share, total) } : {}),
     },
   });
   return [
-    event("cpu", "sandbox.cpu_milliseconds", r.usage.cpuMilliseconds),
-    event("memory", "sandbox.memory_byte_seconds", r.usage.memoryByteSeconds),
+    event("cpu", "sandbox.cpu_milliseconds", r.usage.cpuMilliseconds, r.split?.of.cpuMilliseconds ?? 0n),
+    event(
+      "memory",
+      "sandbox.memory_byte_seconds",
+      r.usage.memoryByteSeconds,
+      r.split?.of.memoryByteSeconds ?? 0n,
+    ),
   ];
 }
