@@ -40,8 +40,8 @@ export interface StatementShare {
 const sharesSql = `
 select kind, share->>'job' as job, share->>'input' as input, participant, provider, offer, contract, meter,
        quantity::text as quantity, share->>'total' as total, share->>'basis' as basis,
-       share->>'weight' as weight, share->>'inputsWeight' as inputs_weight,
-       share->>'providerWeight' as provider_weight, share->>'providersWeight' as providers_weight, event_time
+       share->>'weight' as weight, share->>'inputsWeight' as "inputsWeight",
+       share->>'providerWeight' as "providerWeight", share->>'providersWeight' as "providersWeight", event_time
 from (
   select 'usage' as kind, * from usage_events
   where space = $1 and share is not null and event_time >= $2 and event_time < $3 and settle_period is null
@@ -57,40 +57,11 @@ export async function statementShares(
   space: string,
   period: Period,
 ): Promise<StatementShare[]> {
-  const { rows } = await client.query<{
-    kind: StatementShare["kind"];
-    job: string;
-    input: string;
-    participant: string;
-    provider: string;
-    offer: string;
-    contract: string;
-    meter: string;
-    quantity: string;
-    total: string;
-    basis: RevenueSharing;
-    weight: string;
-    inputs_weight: string;
-    provider_weight: string;
-    providers_weight: string;
-    event_time: Date;
-  }>(sharesSql, [space, period.start, period.end, period.date]);
-  return rows.map((r) => ({
-    kind: r.kind,
-    job: r.job,
-    input: r.input,
-    participant: r.participant,
-    provider: r.provider,
-    offer: r.offer,
-    contract: r.contract,
-    meter: r.meter,
-    quantity: r.quantity,
-    total: r.total,
-    basis: r.basis,
-    weight: r.weight,
-    inputsWeight: r.inputs_weight,
-    providerWeight: r.provider_weight,
-    providersWeight: r.providers_weight,
-    time: r.event_time.toISOString(),
-  }));
+  const { rows } = await client.query<Omit<StatementShare, "time"> & { event_time: Date }>(sharesSql, [
+    space,
+    period.start,
+    period.end,
+    period.date,
+  ]);
+  return rows.map(({ event_time, ...share }) => ({ ...share, time: event_time.toISOString() }));
 }
