@@ -1,7 +1,7 @@
 // The space certificate authority: a key pair in a Secret in the space's
 // control namespace (created once, never logged, never overwritten), and the
 // revocation list in a ConfigMap beside it.
-import { KubeApiError, dataOf, isConflict, type KubeObject, kinds } from "@tds/kube";
+import { dataOf, isConflict, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../runtime/reconcile.ts";
 import {
   createCertificateAuthority,
@@ -64,7 +64,7 @@ export async function ensureSpaceCA(
     ctx.beforeWrite(`create Secret ${namespace}/${CA_SECRET}`);
     return fromSecret(await ctx.client.create(kinds.secret, secret));
   } catch (err) {
-    if (err instanceof KubeApiError && err.code === 409) {
+    if (isConflict(err)) {
       return fromSecret(await ctx.client.get<SecretObject>(kinds.secret, CA_SECRET, namespace));
     }
     throw new Error(`cannot create the CA Secret of space ${space}`, { cause: err });

@@ -5,7 +5,7 @@
 // revoked, rejected) the Secret is deleted and the token stops working.
 import { createHash, randomBytes } from "node:crypto";
 import { AGREEMENT_LABEL, type DataContract } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { dataOf, isConflict, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";
 import { buildCredentialsSecret, credentialsSecretName } from "./datacontract.builders.ts";
@@ -44,7 +44,7 @@ export async function ensureCredentials(
     return `sha256:${createHash("sha256").update(token, "utf8").digest("hex")}`;
   } catch (err) {
     // Created by an earlier attempt: the token stays as first issued.
-    if (!(err instanceof KubeApiError && err.code === 409))
+    if (!isConflict(err))
       throw new Error(`cannot create the credentials Secret of contract ${ns}/${name}`, { cause: err });
     return tokenDigestOf(await ctx.client.get(kinds.secret, secretName, ns));
   }

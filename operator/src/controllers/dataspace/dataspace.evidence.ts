@@ -5,7 +5,7 @@
 // Like the space CA: created with a POST, never overwritten; a racing or
 // repeated reconcile reads the winner's key.
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
-import { KubeApiError, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { dataOf, isConflict, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
 
 export const EVIDENCE_KEY_SECRET = "evidence-signing-key";
@@ -21,7 +21,7 @@ async function createOnce(ctx: Context, resource: typeof kinds.secret, obj: Kube
     ctx.beforeWrite(`create ${obj.kind ?? ""} ${namespace}/${name}`);
     return await ctx.client.create(resource, obj);
   } catch (err) {
-    if (err instanceof KubeApiError && err.code === 409) return ctx.client.get(resource, name, namespace);
+    if (isConflict(err)) return ctx.client.get(resource, name, namespace);
     throw new Error(`cannot create ${obj.kind ?? ""} ${namespace}/${name}`, { cause: err });
   }
 }

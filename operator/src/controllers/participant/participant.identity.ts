@@ -4,7 +4,7 @@
 // deletion.
 import type { Participant } from "@tds/crds";
 import { participantNamespace } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { dataOf, isConflict, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
 import { describeCertificate, issueCertificate } from "../../identity/pki.ts";
 import { revokeCertificates, type SpaceCA } from "../../identity/space-ca.ts";
@@ -87,7 +87,7 @@ export async function ensureIdentity(
       await ctx.client.request("PUT", `/api/v1/namespaces/${ns}/secrets/${IDENTITY_SECRET}`, { body });
     else await ctx.client.create(kinds.secret, body);
   } catch (err) {
-    if (err instanceof KubeApiError && err.code === 409) throw err; // requeued quietly; the next pass reads the winner
+    if (isConflict(err)) throw err; // requeued quietly; the next pass reads the winner
     throw new Error(`cannot store the certificate of participant ${p.metadata.name ?? ""}`, { cause: err });
   }
   await ctx.events.emit(

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import type { Participant } from "@tds/crds";
 import { participantNamespace } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject, kinds } from "@tds/kube";
+import { dataOf, isConflict, type KubeObject, kinds } from "@tds/kube";
 import type { Context } from "../../runtime/reconcile.ts";
 import { accountId, bucketName, type ObjectStore, type StoreAccount } from "../../storage/objectstore.ts";
 
@@ -65,7 +65,7 @@ export async function ensureStorage(
       ctx.beforeWrite(`create Secret ${ns}/${STORAGE_SECRET}`);
       secret = await ctx.client.create(kinds.secret, body);
     } catch (err) {
-      if (!(err instanceof KubeApiError && err.code === 409)) {
+      if (!isConflict(err)) {
         throw new Error(`cannot store the storage credentials of participant ${name}`, { cause: err });
       }
       secret = await ctx.client.get<SecretObject>(kinds.secret, STORAGE_SECRET, ns);

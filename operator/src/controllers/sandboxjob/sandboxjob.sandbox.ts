@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { DataSpace, SandboxJobStatus } from "@tds/crds";
-import { KubeApiError, dataOf, type KubeObject, type ResourceType, kinds } from "@tds/kube";
+import { dataOf, isConflict, type KubeObject, type ResourceType, kinds } from "@tds/kube";
 import { applyIfChanged, writeStatus, type Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";
 import { quotaEnforced } from "../isolation.builders.ts";
@@ -99,7 +99,7 @@ async function createOnce(
     ctx.beforeWrite(`create ${r.kind} ${ns}/${name}`);
     await ctx.client.create(r, obj);
   } catch (err) {
-    if (!(err instanceof KubeApiError && err.code === 409))
+    if (!isConflict(err))
       throw new Error(`cannot create ${r.kind} ${ns}/${name} of a sandbox`, { cause: err });
   }
 }
