@@ -8,6 +8,7 @@ import {
   API_VERSION,
   Conditions,
   DateTime,
+  DnsLabel,
   DnsSubdomain,
   GROUP,
   Immutable,
@@ -80,11 +81,8 @@ export const SandboxJobSpecSchema = Obj(
       MapList(
         "Further inputs, each under its own Active computeOnly DataContract in this namespace, usually of other providers. spec.contractRef is always the first input, named main; it holds the outbox and its provider reviews the outputs. The job reads each input through its own contract's grant (GET /v1/sandbox/{job}/inputs/{key}?input=<name>), and its metered usage is split among the inputs' providers by the space's spec.metering.revenueSharing. Immutable.",
         Obj("An input under a further contract.", {
-          name: Pattern(
+          name: DnsLabel(
             "Name of the input: in the job's TDS_INPUTS environment variable and the gateway's ?input= parameter.",
-            "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-            63,
-            "a DNS-1123 label (lowercase letters, digits and '-')",
             {
               "x-kubernetes-validations": [
                 { rule: "self != 'main'", message: "main is the name of spec.contractRef's input" },
@@ -136,12 +134,7 @@ export const SandboxJobSpecSchema = Obj(
       MapList(
         "Files or directories the job writes and wants back. They are held for the provider's review before the consumer can read them.",
         Obj("An output.", {
-          name: Pattern(
-            "Name of the output.",
-            "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-            63,
-            "a DNS-1123 label (lowercase letters, digits and '-')",
-          ),
+          name: DnsLabel("Name of the output."),
           path: Str("Absolute path under /outputs where the job writes it.", 1024, {
             "x-kubernetes-validations": [
               {
