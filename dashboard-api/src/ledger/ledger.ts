@@ -61,8 +61,6 @@ export interface TransferStart {
   readonly sandboxJob?: string;
 }
 
-const rfc3339 = (d: Date): string => d.toISOString();
-
 /** Who a transfer's usage is attributed to. */
 interface Attribution {
   readonly space: string;
@@ -90,7 +88,7 @@ function usage(a: Attribution, id: string, meter: MeterName, quantity: number, t
     id,
     source: USAGE_SOURCE,
     type: usageEventType,
-    time: rfc3339(time),
+    time: time.toISOString(),
     subject: a.subject,
     data: {
       space: a.space,
@@ -437,7 +435,7 @@ export class Ledger {
         eventId: e.eventId,
         actor: GATEWAY_ACTOR,
         action: e.allowed ? "data.export-allowed" : "data.export-refused",
-        time: rfc3339(e.decidedAt),
+        time: e.decidedAt.toISOString(),
         object: {
           kind: "DataContract",
           namespace: grant.contract.namespace,
@@ -529,7 +527,7 @@ export class Ledger {
         eventId: `gateway/${t.transferId}/${String(result.attempt)}`,
         actor: GATEWAY_ACTOR,
         action: outcome === "complete" ? kind.actions.complete : kind.actions.interrupted,
-        time: rfc3339(now),
+        time: now.toISOString(),
         object: kind.object ?? {
           kind: "DataContract",
           namespace: grant.contract.namespace,
@@ -619,7 +617,7 @@ export class Ledger {
           eventId: `gateway/${r.transfer_id}/swept`,
           actor: GATEWAY_ACTOR,
           action: "data.transfer-interrupted",
-          time: rfc3339(now),
+          time: now.toISOString(),
           object: {
             kind: "DataContract",
             namespace: `${r.space}--${r.consumer}`,
