@@ -16,8 +16,8 @@ import { fileURLToPath } from "node:url";
 import { runInNewContext } from "node:vm";
 import Fastify from "fastify";
 import pg from "pg";
-import { evidenceRoutes } from "../../dashboard-api/src/evidence/routes.ts";
-import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
+import { evidenceRoutes } from "@tds/dashboard-api/evidence-routes";
+import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { benchEntry, inMemoryExportBytes } from "@tds/test/evidence";
 import { createTestDatabase } from "@tds/test/database";
 

@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { verifyConsistency, verifyInclusion } from "../../dashboard-api/src/evidence/merkle.ts";
-import { EvidenceStore } from "../../dashboard-api/src/evidence/store.ts";
+import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { benchEntry } from "@tds/test/evidence";
 import { createTestDatabase } from "@tds/test/database";
 

@@ -15,7 +15,7 @@ import pg from "pg";
 import { usageEventType } from "@tds/wire";
 import { normalizeEvent, type IngestEvent } from "../../dashboard-api/src/metering/events.ts";
 import { ingestEvents } from "../../dashboard-api/src/metering/ingest.ts";
-import { migrate } from "../../dashboard-api/src/migrate.ts";
+import { migrate } from "@tds/dashboard-api/migrate";
 import { withTransaction } from "../../dashboard-api/src/plugins/db.ts";
 import { usageSql } from "../../dashboard-api/src/reports/usage.ts";
 import { createTestDatabase } from "@tds/test/database";

@@ -19,15 +19,15 @@ import { Agent, request } from "node:https";
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import { KubeClient } from "@tds/kube";
-import { CertificateVerifier } from "../../dashboard-api/src/auth/certificate-trust.ts";
-import { clientCertificatesPlugin } from "../../dashboard-api/src/plugins/client-certificates.ts";
-import { problemSchema, registerErrorHandling } from "../../dashboard-api/src/errors.ts";
+import { CertificateVerifier } from "@tds/dashboard-api/certificate-trust";
+import { clientCertificatesPlugin } from "@tds/dashboard-api/client-certificates";
+import { problemSchema, registerErrorHandling } from "@tds/dashboard-api/errors";
 import {
   createCertificateAuthority,
   createRevocationList,
   issueCertificate,
   type KeyedCertificate,
-} from "../../operator/src/identity/pki.ts";
+} from "@tds/operator/pki";
 import { spaceManifest, participantManifest } from "../harness/operator-fixtures.ts";
 import { installCrds, kubeConfig, kubectl } from "../harness/testkit.ts";
 

@@ -20,7 +20,7 @@ import { chartDir, releaseToolsDir, templateChart } from "./chart.ts";
 import { chartFullname, helmInstall, prerequisiteObjects, realNodeValues } from "./chart-release.ts";
 import { loadImages } from "./gateway-pod.ts";
 import { ANALYSIS_PROGRAM } from "./analysis/image.ts";
-import { createCertificateAuthority, issueCertificate } from "../../operator/src/identity/pki.ts";
+import { createCertificateAuthority, issueCertificate } from "@tds/operator/pki";
 
 /** The sample space and consumer (crds/samples). */
 const DEMO_SPACE = "yangtze-industrial";

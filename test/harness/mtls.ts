@@ -11,7 +11,7 @@ import {
   issueCertificate,
   type IssuedCertificate,
   type KeyedCertificate,
-} from "../../operator/src/identity/pki.ts";
+} from "@tds/operator/pki";
 import { eventually } from "./testkit.ts";
 
 export interface Answer {

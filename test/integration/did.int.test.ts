@@ -12,7 +12,7 @@ import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { CompactSign, exportJWK, generateKeyPair, type CryptoKey } from "jose";
 import { base58btc } from "multiformats/bases/base58";
 import { DID_PROOF_ANNOTATION, didChallenge } from "../../operator/src/identity/did.ts";
-import { issueCertificate } from "../../operator/src/identity/pki.ts";
+import { issueCertificate } from "@tds/operator/pki";
 import {
   participantManifest,
   runId,

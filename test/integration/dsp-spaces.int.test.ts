@@ -27,7 +27,7 @@ import { DspStore } from "@tds/dashboard-api/dsp-store";
 import { EvidenceStore } from "@tds/dashboard-api/evidence-store";
 import { startApi, type TestApi } from "@tds/test/api";
 import { freePort } from "@tds/test/server";
-import type { IssuedCertificate, KeyedCertificate } from "../../operator/src/identity/pki.ts";
+import type { IssuedCertificate, KeyedCertificate } from "@tds/operator/pki";
 import {
   participantManifest,
   runId,

@@ -28,7 +28,7 @@ import {
   issueCertificate,
   type IssuedCertificate,
   type KeyedCertificate,
-} from "../../operator/src/identity/pki.ts";
+} from "@tds/operator/pki";
 import {
   participantManifest,
   runId,
