@@ -3,6 +3,7 @@
 import {
   jobInputs,
   type Participant,
+  participantNamespace,
   type SandboxJob,
   splitParticipantNamespace,
   CONTRACT_LABEL,
@@ -200,7 +201,7 @@ function addOfferAndContractReconcilers(
       .filter((o) => namespaces(o.metadata.namespace ?? ""))
       .map((o) => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`);
   const ofParticipant = (p: KubeObject) => {
-    const ns = `${(p as unknown as Participant).spec.dataSpace}--${p.metadata.name ?? ""}`;
+    const ns = participantNamespace((p as unknown as Participant).spec.dataSpace, p.metadata.name ?? "");
     return (n: string) => n === ns;
   };
   const ofSpace = (s: KubeObject) => (n: string) => n.startsWith(`${s.metadata.name ?? ""}--`);

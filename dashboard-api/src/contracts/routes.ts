@@ -21,6 +21,7 @@ import {
   DNS1123_LABEL,
   DNS1123_SUBDOMAIN,
   EXPORT_DECISION_ANNOTATION,
+  participantNamespace,
   REINSTATE_ANNOTATION,
   REVOKE_ANNOTATION,
   REVOKED_BY_ANNOTATION,
@@ -141,7 +142,7 @@ export const contractRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
       const created = await kube().createContract({
         apiVersion: "tds.dev/v1alpha1",
         kind: "DataContract",
-        metadata: { name, namespace: `${space}--${consumer}` },
+        metadata: { name, namespace: participantNamespace(space, consumer) },
         spec: {
           offerRef: b.offer,
           purpose: b.purpose,

@@ -13,6 +13,7 @@ import type { Json } from "./messages.ts";
 import { parseDatasetId } from "./odrl.ts";
 import type { DspStore, Negotiation } from "./store.ts";
 import type { TransferTokens } from "./transfer-tokens.ts";
+import { participantNamespace } from "@tds/crds";
 
 export interface ContractDeciderOptions {
   readonly contracts: ContractStore;
@@ -55,7 +56,7 @@ export function contractDecider(o: ContractDeciderOptions): Decider {
           agree: false,
           reason: "The offer must name exactly one purpose (constraint purpose eq <purpose>)",
         };
-      const namespace = `${n.space}--${participant}`;
+      const namespace = participantNamespace(n.space, participant);
       const name = `dsp-${createHash("sha256").update(n.pid).digest("hex").slice(0, 16)}`;
       const existing = await o.contracts.getContract(namespace, name);
       if (!existing)

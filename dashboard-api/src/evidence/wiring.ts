@@ -5,7 +5,7 @@
 // (@tds/gateway, evidence-export.ts).
 import { Type } from "@sinclair/typebox";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { DNS1123_LABEL } from "@tds/crds";
+import { DNS1123_LABEL, participantNamespace } from "@tds/crds";
 import type { FastifyPluginCallback, FastifyRequest } from "fastify";
 import { authorize, canSeeSpace, hasCapability } from "../auth/principal.ts";
 import { principalOf } from "../plugins/auth.ts";
@@ -34,7 +34,7 @@ export function evidenceAccess(request: FastifyRequest, space: string): Promise<
     return Promise.resolve({
       canSeeAllEntries: false,
       filter: {
-        namespaces: [`${space}--${name}`],
+        namespaces: [participantNamespace(space, name)],
         clusterObjects: [{ kind: "Participant", name }],
       },
     });

@@ -37,6 +37,7 @@ import { normalizeEvent } from "../metering/events.ts";
 import { ingestEvents } from "../metering/ingest.ts";
 import type { EvidenceAppender } from "../evidence/grouped.ts";
 import type { ContractGrant, ExportCheck, Refusal } from "./grant.ts";
+import { participantNamespace } from "@tds/crds";
 
 export const USAGE_SOURCE = "tds-gateway";
 export const GATEWAY_ACTOR = "system:tds-gateway";
@@ -584,7 +585,7 @@ export class Ledger {
               provider: r.provider,
               offer: r.offer,
               contract: r.contract ?? "",
-              subject: `${r.space}--${r.consumer}/${r.contract ?? ""}`,
+              subject: `${participantNamespace(r.space, r.consumer)}/${r.contract ?? ""}`,
             },
             r.transfer_id,
             r.created_at,
@@ -620,7 +621,7 @@ export class Ledger {
           time: now.toISOString(),
           object: {
             kind: "DataContract",
-            namespace: `${r.space}--${r.consumer}`,
+            namespace: participantNamespace(r.space, r.consumer),
             name: r.contract ?? "",
             uid: r.contract_uid ?? "",
           },
