@@ -16,6 +16,7 @@ import { principalOf } from "../plugins/auth.ts";
 import { problemResponse, TdsError } from "../errors.ts";
 import { contractStore, type ContractStore } from "./contract-store.ts";
 import {
+  API_VERSION,
   DataContractSpecSchema,
   DECISION_ANNOTATION,
   DNS1123_LABEL,
@@ -140,7 +141,7 @@ export const contractRoutes: FastifyPluginCallback = (plugin, _opts, done) => {
       const name =
         b.name ?? `${b.offer.name.slice(0, 40).replace(/[.-]+$/, "")}-${randomBytes(4).toString("hex")}`;
       const created = await kube().createContract({
-        apiVersion: "tds.dev/v1alpha1",
+        apiVersion: API_VERSION,
         kind: "DataContract",
         metadata: { name, namespace: participantNamespace(space, consumer) },
         spec: {

@@ -13,7 +13,7 @@ import type { Json } from "./messages.ts";
 import { parseDatasetId } from "./odrl.ts";
 import type { DspStore, Negotiation } from "./store.ts";
 import type { TransferTokens } from "./transfer-tokens.ts";
-import { participantNamespace } from "@tds/crds";
+import { API_VERSION, participantNamespace } from "@tds/crds";
 
 export interface ContractDeciderOptions {
   readonly contracts: ContractStore;
@@ -61,7 +61,7 @@ export function contractDecider(o: ContractDeciderOptions): Decider {
       const existing = await o.contracts.getContract(namespace, name);
       if (!existing)
         await o.contracts.createContract({
-          apiVersion: "tds.dev/v1alpha1",
+          apiVersion: API_VERSION,
           kind: "DataContract",
           metadata: { namespace, name, annotations: { "tds.dev/dsp-negotiation": n.pid } },
           spec: { offerRef: { namespace: ref.namespace, name: ref.name }, purpose },

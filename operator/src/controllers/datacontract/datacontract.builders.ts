@@ -3,6 +3,7 @@
 // gateway checks tokens against, history entries and their evidence entries.
 import { createHash } from "node:crypto";
 import {
+  API_VERSION,
   type DataContract,
   type DataContractStatus,
   splitParticipantNamespace,
@@ -42,7 +43,7 @@ export function buildCredentialsSecret(
       labels: managedLabels(space, { [CONTRACT_LABEL]: name, [AGREEMENT_LABEL]: agreementId }),
       ownerReferences: [
         {
-          apiVersion: "tds.dev/v1alpha1",
+          apiVersion: API_VERSION,
           kind: "DataContract",
           name,
           uid: contract.metadata.uid ?? "",

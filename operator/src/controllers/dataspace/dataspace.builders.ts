@@ -1,5 +1,5 @@
 // Desired child objects of a DataSpace, built from its spec alone.
-import { type DataSpace, labels } from "@tds/crds";
+import { API_VERSION, type DataSpace, labels } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/kube";
 import {
   isolationNetworkPolicies,
@@ -18,7 +18,7 @@ export const spaceAdminGroup = (space: string): string => `tds:space:${space}:ad
 
 export function ownerRef(space: DataSpace): OwnerReference {
   return {
-    apiVersion: "tds.dev/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "DataSpace",
     name: space.metadata.name ?? "",
     uid: space.metadata.uid ?? "",

@@ -2,7 +2,7 @@
 // restricted), quota, limits, NetworkPolicies, ServiceAccount and the RBAC that
 // lets its admins manage offers, contracts and jobs there and nothing else.
 import type { DataSpace, Participant } from "@tds/crds";
-import { participantNamespace, labels } from "@tds/crds";
+import { API_VERSION, participantNamespace, labels } from "@tds/crds";
 import type { KubeObject, OwnerReference } from "@tds/kube";
 import {
   isolationNetworkPolicies,
@@ -18,7 +18,7 @@ export const ADMIN_ROLE = "tds-participant-admin";
 
 export function participantOwnerRef(p: Participant): OwnerReference {
   return {
-    apiVersion: "tds.dev/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "Participant",
     name: p.metadata.name ?? "",
     uid: p.metadata.uid ?? "",

@@ -5,7 +5,7 @@
 // with it. Desired state comes from sandboxjob.builders.ts.
 import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type { DataSpace, SandboxJobStatus } from "@tds/crds";
+import { API_VERSION, type DataSpace, type SandboxJobStatus } from "@tds/crds";
 import { dataOf, isConflict, type KubeObject, type ResourceType, kinds } from "@tds/kube";
 import { applyIfChanged, writeStatus, type Context } from "../../runtime/reconcile.ts";
 import type { Deps } from "../deps.ts";
@@ -51,7 +51,7 @@ export async function ensureSandbox(
     token: issued || randomBytes(32).toString("base64url"),
     outbox: { bucket, prefix: outboxPrefix(job) },
     owner: {
-      apiVersion: "tds.dev/v1alpha1",
+      apiVersion: API_VERSION,
       kind: "DataSpace",
       name: space.metadata.name ?? "",
       uid: space.metadata.uid ?? "",
