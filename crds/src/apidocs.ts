@@ -3,7 +3,7 @@
 // result with Prettier and writes it.
 import { CATEGORY, GROUP, VERSION, type ResourceInfo, type ValidationRule } from "./common.types.ts";
 import { plainSchema, type JsonSchema } from "./crd.ts";
-import { KINDS } from "./kinds.ts";
+import { KIND_SCHEMAS } from "./kind-schemas.ts";
 
 export interface FieldDoc {
   path: string;
@@ -148,7 +148,7 @@ export function renderApiReference(): string {
     "- **Names** of DataSpaces and Participants are DNS-1123 labels; a participant's namespace is `<space>--<participant>` and must fit in 63 characters.",
     "- **Evidence**: every status has `latestEvidence`, the index and leaf hash of the last entry about the object in the space's evidence log.",
     "",
-    ...KINDS.map((k) => kindSection(k.resource, plainSchema(k.schema))),
+    ...KIND_SCHEMAS.map((k) => kindSection(k.resource, plainSchema(k.schema))),
   ];
   return parts.join("\n");
 }

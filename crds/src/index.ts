@@ -7,7 +7,7 @@ export * from "./participant.types.ts";
 export * from "./dataoffer.types.ts";
 export * from "./datacontract.types.ts";
 export * from "./sandboxjob.types.ts";
-export * from "./kinds.ts";
+export * from "./kind-schemas.ts";
 export * from "./sandbox-manifest.ts";
 export * from "./revenue.ts";
 export * from "./risk.types.ts";

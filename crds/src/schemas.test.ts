@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { stringify } from "yaml";
 import { collectFields, renderApiReference } from "./apidocs.ts";
 import { buildAllCustomResourceDefinitions, plainSchema, type JsonSchema } from "./crd.ts";
-import { KINDS } from "./kinds.ts";
+import { KIND_SCHEMAS } from "./kind-schemas.ts";
 import { DELETE, MALFORMED_CASES, setPath } from "./malformed.cases.ts";
 
 /** Every sub-schema with its path; metadata is skipped (Kubernetes forbids describing it). */
@@ -22,7 +22,7 @@ function walk(schema: JsonSchema, path: string, visit: (s: JsonSchema, path: str
 }
 
 function everySchema(visit: (kind: string, s: JsonSchema, path: string) => void): void {
-  for (const k of KINDS)
+  for (const k of KIND_SCHEMAS)
     walk(plainSchema(k.schema), "", (s, p) => {
       visit(k.resource.kind, s, p);
     });
@@ -159,7 +159,7 @@ test("each CRD has the group, the tds category, the part-of label, a status subr
 });
 
 test("printer columns and selectable fields point at declared fields", () => {
-  for (const k of KINDS) {
+  for (const k of KIND_SCHEMAS) {
     const schema = plainSchema(k.schema);
     const paths = [
       ...k.resource.printerColumns.map((c) => c.jsonPath),
@@ -191,7 +191,7 @@ test("money is never a float: every price is a decimal string or an integer", ()
 
 test("docs/api.md lists every field of every kind with its type", () => {
   const doc = renderApiReference();
-  for (const k of KINDS) {
+  for (const k of KIND_SCHEMAS) {
     assert.ok(doc.includes(`## ${k.resource.kind}`));
     for (const f of collectFields(plainSchema(k.schema)).filter((f) => /^(spec|status)\./.test(f.path)))
       assert.ok(doc.includes(`\`${f.path}\``), `docs lack ${k.resource.kind} ${f.path}`);

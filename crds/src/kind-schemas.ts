@@ -12,7 +12,7 @@ export interface KindDefinition {
   schema: TSchema;
 }
 
-export const KINDS: readonly KindDefinition[] = [
+export const KIND_SCHEMAS: readonly KindDefinition[] = [
   { resource: dataSpaceResource, schema: DataSpaceSchema },
   { resource: participantResource, schema: ParticipantSchema },
   { resource: dataOfferResource, schema: DataOfferSchema },
