@@ -48,6 +48,11 @@ const inputs: RevenueInput[] = [
 
 const spaceOf = (mode: RevenueSharing) => `rev-${mode.toLowerCase()}`;
 
+type WithShares = Statement & { shares: StatementShare[] };
+/** The March 2025 statement of a space, as the token's holder sees it. */
+const march2025 = async (space: string, token: string): Promise<WithShares> =>
+  (await call("GET", `/v1/spaces/${space}/statements/2025-03`, token)) as unknown as WithShares;
+
 async function call(method: "GET" | "PUT" | "POST", url: string, token: string, payload?: unknown) {
   const res = await app.inject({
     method,
@@ -223,11 +228,7 @@ for (const mode of MODES)
   test(`${mode}: each provider's lines and payout are exact to the last digit`, async () => {
     const space = spaceOf(mode);
     const admin = await mintToken(key, { role: "space-admin", subject: "finance", space });
-    const draft = (await call(
-      "GET",
-      `/v1/spaces/${space}/statements/2025-03`,
-      admin,
-    )) as unknown as Statement;
+    const draft = await march2025(space, admin);
     const cpu = draft.lines
       .filter((l) => l.meter === "sandbox.cpu_milliseconds" && l.priceSource === "offer")
       .sort((a, b) => (a.contract < b.contract ? -1 : 1));
@@ -253,7 +254,6 @@ for (const mode of MODES)
     );
   });
 
-type WithShares = Statement & { shares: StatementShare[] };
 const SHARE = (s: StatementShare) => [
   s.input,
   s.provider,
@@ -297,11 +297,7 @@ for (const mode of MODES)
   test(`${mode}: the statement shows each input's share with its basis and weights`, async () => {
     const space = spaceOf(mode);
     const admin = await mintToken(key, { role: "space-admin", subject: "finance", space });
-    const draft = (await call(
-      "GET",
-      `/v1/spaces/${space}/statements/2025-03`,
-      admin,
-    )) as unknown as WithShares;
+    const draft = await march2025(space, admin);
     const cpu = draft.shares.filter((s) => s.meter === "sandbox.cpu_milliseconds");
     assert.deepEqual(cpu.map(SHARE), expectedShares[mode]);
     assert.equal(draft.shares.length, 8, "a cpu and a memory share per input");
@@ -332,11 +328,7 @@ test("a provider sees its own shares, the consumer all of them; the CSV section 
   const space = spaceOf("ProportionalToUsage");
   const token = (participant: string) =>
     mintToken(key, { role: "participant", subject: `${participant}-admin`, space, participant });
-  const beta = (await call(
-    "GET",
-    `/v1/spaces/${space}/statements/2025-03`,
-    await token("beta"),
-  )) as unknown as WithShares;
+  const beta = await march2025(space, await token("beta"));
   assert.deepEqual(
     beta.shares.map((s) => [s.provider, s.input, s.meter]),
     [
@@ -344,17 +336,9 @@ test("a provider sees its own shares, the consumer all of them; the CSV section 
       ["beta", "b1", "sandbox.memory_byte_seconds"],
     ],
   );
-  const delta = (await call(
-    "GET",
-    `/v1/spaces/${space}/statements/2025-03`,
-    await token("delta"),
-  )) as unknown as WithShares;
+  const delta = await march2025(space, await token("delta"));
   assert.equal(delta.shares.length, 8);
-  const outsider = (await call(
-    "GET",
-    `/v1/spaces/${space}/statements/2025-03`,
-    await token("omega"),
-  )) as unknown as WithShares;
+  const outsider = await march2025(space, await token("omega"));
   assert.deepEqual(outsider.shares, []);
 
   const csv = await app.inject({
