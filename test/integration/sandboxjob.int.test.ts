@@ -7,14 +7,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "@tds/test/database";
-import type { FastifyInstance } from "fastify";
+import { startApi, type TestApi } from "@tds/test/api";
 import { eventually, installCrds, kubeConfig } from "../harness/testkit.ts";
-import { buildApp } from "@tds/dashboard-api/app";
-import { migrate } from "@tds/dashboard-api/migrate";
-import { createTokenVerifier } from "@tds/dashboard-api/auth-tokens";
-import { generateDevKey, jwksOf, mintToken } from "@tds/dashboard-api/auth-keys";
 import { KubeClient, type KubeObject, kinds } from "@tds/kube";
 import { sandboxNamespace } from "../../operator/src/controllers/sandboxjob/sandboxjob.builders.ts";
 import {
@@ -36,9 +30,7 @@ const provNs = `${space}--${provider}`;
 const consNs = `${space}--${consumer}`;
 const client = new KubeClient(kubeConfig());
 
-let db: TestDatabase;
-let pool: pg.Pool;
-let app: FastifyInstance;
+let api: TestApi;
 let operator: TestOperator;
 
 interface Status {
@@ -75,17 +67,10 @@ const offer = (name: string) => ({ namespace: provNs, name });
 
 before(async () => {
   installCrds();
-  db = await createTestDatabase("tds_sbx");
-  const url = new URL(db.url);
-  await migrate(url.toString());
-  pool = new pg.Pool({ connectionString: url.toString() });
-  const key = await generateDevKey();
-  app = await buildApp({ pool, verifyToken: createTokenVerifier({ jwks: jwksOf(key) }) });
-  const baseUrl = await app.listen({ host: "127.0.0.1", port: 0 });
-  const token = await mintToken(key, { role: "operator", subject: "system:tds-operator" });
+  api = await startApi("tds_sbx");
   operator = await startOperator(run, {
     settings: { assetRescanMs: 1_000, contractMonitorMs: 1_000 },
-    api: { url: baseUrl, token: () => Promise.resolve(token) },
+    api: await api.operatorClient(),
   });
   await provisionProviderAndConsumer(client, run, space, provider, consumer);
   const { s3, bucket } = await participantStorage(client, space, provider);
@@ -107,9 +92,7 @@ before(async () => {
 after(async () => {
   await client.delete(kinds.dataSpace, space).catch(() => undefined);
   await operator.stop();
-  await app.close();
-  await pool.end();
-  await db.drop();
+  await api.close();
 });
 
 test("a job runs through Running to Succeeded under KWOK, is metered once from requests x run time, and its sandbox is removed", async () => {
@@ -136,7 +119,7 @@ test("a job runs through Running to Succeeded under KWOK, is metered once from r
   assert.equal(done.status?.review?.state, "PendingReview");
   const runMs = Date.parse(done.status.completionTime ?? "") - Date.parse(done.status.startTime ?? "");
   assert.ok(runMs >= 1000, `run time ${String(runMs)} ms`);
-  const rows = await pool.query<{ id: string; meter: string; quantity: string }>(
+  const rows = await api.pool.query<{ id: string; meter: string; quantity: string }>(
     "select id, meter, quantity::text from usage_events where space = $1 order by id",
     [space],
   );
@@ -158,14 +141,11 @@ test("a job runs through Running to Succeeded under KWOK, is metered once from r
       .then((n) => n?.metadata.deletionTimestamp !== undefined || n === undefined),
     true,
   );
-  const actions = await pool.query<{ action: string }>(
-    "select convert_from(entry, 'UTF8')::jsonb ->> 'action' as action from evidence_entries where space = $1 and convert_from(entry, 'UTF8')::jsonb -> 'object' ->> 'uid' = $2 order by leaf_index",
-    [space, uid],
-  );
-  assert.deepEqual(
-    actions.rows.map((r) => r.action),
-    ["sandbox.pending", "sandbox.running", "sandbox.succeeded"],
-  );
+  assert.deepEqual(await api.evidenceActions(space, uid), [
+    "sandbox.pending",
+    "sandbox.running",
+    "sandbox.succeeded",
+  ]);
 });
 
 test("a job under a download offer, or under a contract that is not Active, is refused with the rule", async () => {
