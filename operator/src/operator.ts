@@ -204,7 +204,7 @@ function addOfferAndContractReconcilers(
     const ns = participantNamespace((p as unknown as Participant).spec.dataSpace, p.metadata.name ?? "");
     return (n: string) => n === ns;
   };
-  const ofSpace = (s: KubeObject) => (n: string) => n.startsWith(`${s.metadata.name ?? ""}--`);
+  const ofSpace = (s: KubeObject) => (n: string) => splitParticipantNamespace(n)?.space === s.metadata.name;
   manager.add(new DataOfferReconciler(deps), [
     {
       resource: kinds.dataSpace,

@@ -2,7 +2,7 @@
 // (plugins/kube.ts): the DataSpace, its Participants and the DataOffers in its
 // participants' namespaces (the chart's API role may get and list all three).
 // An interface, so the route stays testable.
-import type { DataOffer, DataSpace, Participant } from "@tds/crds";
+import { splitParticipantNamespace, type DataOffer, type DataSpace, type Participant } from "@tds/crds";
 import { isNotFound, kinds, type KubeClient, type KubeObject } from "@tds/kube";
 
 type Named<T> = T & { metadata: { name?: string; namespace?: string; uid?: string } };
@@ -36,7 +36,7 @@ export function filingView(client: KubeClient): FilingView {
         return {
           space,
           participants: participants.items.filter((p) => p.spec.dataSpace === name),
-          offers: offers.items.filter((o) => (o.metadata.namespace ?? "").startsWith(`${name}--`)),
+          offers: offers.items.filter((o) => splitParticipantNamespace(o.metadata.namespace)?.space === name),
         };
       } catch (err) {
         throw new Error(`cannot list the Participants and DataOffers of space ${name}`, { cause: err });

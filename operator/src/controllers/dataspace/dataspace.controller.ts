@@ -2,7 +2,14 @@
 // limits, default-deny NetworkPolicies with DNS and gateway allowances, RBAC for
 // the space admins, the space CA, and status counts. Ready only when every child
 // exists and the quota is enforced. Deletion removes the participants first.
-import { type DataSpace, type DataSpaceStatus, type Participant, rfc3339, labels } from "@tds/crds";
+import {
+  type DataSpace,
+  type DataSpaceStatus,
+  type Participant,
+  rfc3339,
+  labels,
+  splitParticipantNamespace,
+} from "@tds/crds";
 import { dataOf, type KubeObject, kinds, resourceOf } from "@tds/kube";
 import {
   addFinalizer,
@@ -121,7 +128,7 @@ export class DataSpaceReconciler implements Reconciler {
     // Offers live in the participants' namespaces, <space>--<participant>.
     const offers = cache
       .list(kinds.dataOffer)
-      .filter((o) => o.metadata.namespace?.startsWith(`${name}--`)).length;
+      .filter((o) => splitParticipantNamespace(o.metadata.namespace)?.space === name).length;
     const status: DataSpaceStatus = {
       ...(space.status ?? {}),
       observedGeneration: space.metadata.generation ?? 0,
