@@ -157,15 +157,19 @@ test: deps lint typecheck check-generated binaries $(NODE_BIN) dsp-tck-deps ## T
 	@mkdir -p $(STATE)
 	node --import tsx --test --test-timeout=600000 --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination=$(STATE)/harness-results.tap $(HARNESS_TEST) || status=$$?; \
+	node --import tsx --test --test-concurrency=2 --test-timeout=600000 \
+	  --test-reporter=spec --test-reporter-destination=stdout \
+	  --test-reporter=tap --test-reporter-destination=$(STATE)/unit-results.tap \
+	  $(UNIT_TESTS) || status=$$?; \
 	$(HARNESS) run -- node --import tsx --test --test-concurrency=2 --test-timeout=600000 --test-force-exit \
 	  --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination=$(STATE)/test-results.tap \
-	  $(UNIT_TESTS) $(INT_TESTS) || status=$$?; \
+	  $(INT_TESTS) || status=$$?; \
 	$(HARNESS) run -- node --import tsx --test --test-concurrency=1 --test-timeout=900000 --test-force-exit \
 	  --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination=$(STATE)/workload-results.tap \
 	  $(NODE_WORKLOAD_TESTS) || status=$$?; \
-	$(TSX) test/harness/summary.ts $(STATE)/harness-results.tap $(STATE)/test-results.tap $(STATE)/workload-results.tap; exit $${status:-0}
+	$(TSX) test/harness/summary.ts $(STATE)/harness-results.tap $(STATE)/unit-results.tap $(STATE)/test-results.tap $(STATE)/workload-results.tap; exit $${status:-0}
 
 .PHONY: test-unit
 test-unit: deps ## Unit tests only (no I/O)
