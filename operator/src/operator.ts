@@ -41,6 +41,8 @@ export interface OperatorOptions {
   readonly resyncMs?: number;
   /** Concurrent reconciles per controller (default 2); reconciles wait on the API server and S3, not the CPU. */
   readonly workers?: number;
+  /** Least time between two reconciles of a key caused by other objects' events (default 1 s, 0 disables). */
+  readonly coalesceMs?: number;
   readonly watchdogMs?: number;
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
@@ -78,6 +80,22 @@ export const ownedKinds = [
 
 const spaceOfNamespace = (ns: string | undefined): string | undefined => splitParticipantNamespace(ns)?.space;
 
+/**
+ * What of a DataSpace its participants, offers and contracts depend on: all of
+ * it but the counts in its status (participants, readyParticipants, offers),
+ * which change with every participant's readiness and every offer.
+ */
+export function spaceRelevance(s: KubeObject): string {
+  const {
+    participants: _p,
+    readyParticipants: _r,
+    offers: _o,
+    ...status
+  } = (s as unknown as { status?: Record<string, unknown> }).status ?? {};
+  const { resourceVersion: _v, managedFields: _m, ...metadata } = s.metadata;
+  return JSON.stringify([metadata, (s as unknown as { spec?: unknown }).spec, status]);
+}
+
 export function createOperator(opts: OperatorOptions): Manager {
   const manager = new Manager({
     kubeConfig: opts.kubeConfig,
@@ -94,6 +112,7 @@ export function createOperator(opts: OperatorOptions): Manager {
     host: opts.host,
     resyncMs: opts.resyncMs,
     workers: opts.workers,
+    coalesceMs: opts.coalesceMs,
     watchdogMs: opts.watchdogMs,
     requestTimeoutMs: opts.requestTimeoutMs,
   });
@@ -149,6 +168,7 @@ export function createOperator(opts: OperatorOptions): Manager {
       resource: kinds.dataSpace,
       labelSelector: opts.spaceSelector,
       map: (s) => participantsOf(s.metadata.name ?? ""),
+      relevant: spaceRelevance,
     },
     ...ownedKinds.map((resource) => ({
       resource,
@@ -210,6 +230,7 @@ function addOfferAndContractReconcilers(
       resource: kinds.dataSpace,
       labelSelector: deps.spaceSelector,
       map: (s) => inNamespaces(kinds.dataOffer, ofSpace(s)),
+      relevant: spaceRelevance,
     },
     { resource: kinds.participant, map: (p) => inNamespaces(kinds.dataOffer, ofParticipant(p)) },
   ]);
@@ -229,6 +250,7 @@ function addOfferAndContractReconcilers(
       resource: kinds.dataSpace,
       labelSelector: deps.spaceSelector,
       map: (s) => inNamespaces(kinds.dataContract, ofSpace(s)),
+      relevant: spaceRelevance,
     },
     { resource: kinds.dataOffer, map: contractsOfOffer },
     { resource: kinds.participant, map: (p) => inNamespaces(kinds.dataContract, ofParticipant(p)) },

@@ -25,9 +25,18 @@ export async function run(telemetry: Telemetry): Promise<void> {
       `TDS_OPERATOR_WORKERS must be an integer from 1 to 64, not ${process.env.TDS_OPERATOR_WORKERS ?? ""}`,
     );
   }
+  const coalesce = process.env.TDS_OPERATOR_COALESCE_MS;
+  const coalesceMs = coalesce ? Number(coalesce) : undefined;
+  if (
+    coalesceMs !== undefined &&
+    !(Number.isInteger(coalesceMs) && coalesceMs >= 0 && coalesceMs <= 60_000)
+  ) {
+    throw new Error(`TDS_OPERATOR_COALESCE_MS must be an integer from 0 to 60000, not ${coalesce ?? ""}`);
+  }
   const manager = createOperator({
     kubeConfig: kc,
     workers,
+    coalesceMs,
     log,
     store: VersityGatewayStore.fromEnv(),
     leaseNamespace,

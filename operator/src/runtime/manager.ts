@@ -6,6 +6,7 @@ import {
   Informer,
   KubeClient,
   LeaderElector,
+  objectKey,
   type InformerEventType,
   type KubeConfig,
   type KubeObject,
@@ -26,6 +27,8 @@ export interface ManagerOptions {
   readonly resyncMs?: number;
   readonly watchdogMs?: number;
   readonly workers?: number;
+  /** See ControllerOptions.coalesceMs (default 1 s; 0 disables). */
+  readonly coalesceMs?: number;
   /** Port for /healthz, /readyz and /metrics; 0 picks a free one; undefined disables. */
   readonly port?: number;
   readonly host?: string;
@@ -36,6 +39,12 @@ export interface WatchSpec {
   readonly resource: ResourceType;
   readonly labelSelector?: string;
   readonly map: (obj: KubeObject) => readonly string[];
+  /**
+   * What of the watched object matters to the mapped keys, as a string: an update
+   * that leaves it unchanged maps to nothing (a space's counts do not concern its
+   * participants). Adds, deletes and resyncs always map.
+   */
+  readonly relevant?: (obj: KubeObject) => string;
 }
 
 const writeVerbs = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -168,14 +177,26 @@ export class Manager {
         this.opts.log,
         this.metrics,
         this.events,
-        { workers: this.opts.workers ?? 2 },
+        {
+          workers: this.opts.workers ?? 2,
+          ...(this.opts.coalesceMs === undefined ? {} : { coalesceMs: this.opts.coalesceMs }),
+        },
       );
       this.controllers.push(controller);
-      this.listen(reconciler.resource, reconciler.labelSelector, (_type, obj) => {
-        controller.enqueue(obj);
+      this.listen(reconciler.resource, reconciler.labelSelector, (type, obj) => {
+        controller.enqueue(obj, type);
       });
       for (const w of watches) {
-        this.listen(w.resource, w.labelSelector, (_type, obj) => {
+        const seen = new Map<string, string>();
+        this.listen(w.resource, w.labelSelector, (type, obj) => {
+          if (w.relevant) {
+            const key = objectKey(obj);
+            const value = w.relevant(obj);
+            const before = seen.get(key);
+            if (type === "delete") seen.delete(key);
+            else seen.set(key, value);
+            if (type === "update" && before === value) return;
+          }
           for (const key of w.map(obj)) controller.enqueueKey(key);
         });
       }
@@ -193,6 +214,7 @@ export class Manager {
     if (this.stopping) return;
     this.stopping = true;
     await Promise.all(this.controllers.map((c) => c.stop()));
+    await this.events.flush();
     await Promise.all([...this.informers.values()].map((i) => i.stop()));
     await this.elector.stop();
     await new Promise<void>((resolve) => {

@@ -1,5 +1,5 @@
 // Prometheus metrics of the runtime: reconcile duration and outcome, queue
-// depth, retries, watch restarts and API writes.
+// depth, retries, watch restarts, API writes and where reconciled objects were read.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export class RuntimeMetrics {
@@ -33,6 +33,12 @@ export class RuntimeMetrics {
     name: "tds_api_writes_total",
     help: "Write requests sent to the Kubernetes API, by verb",
     labelNames: ["verb"] as const,
+    registers: [this.registry],
+  });
+  readonly primaryReads = new Counter({
+    name: "tds_primary_reads_total",
+    help: "Reads of the object being reconciled, by controller and source (cache, or live after a conflict or a cache miss)",
+    labelNames: ["controller", "source"] as const,
     registers: [this.registry],
   });
   readonly isLeader = new Gauge({

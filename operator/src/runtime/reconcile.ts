@@ -30,6 +30,19 @@ export interface Context {
   readonly span: Span;
   /** Called just before every write; announces it on the diagnostics channel tds.operator.write (write-points.ts). */
   readonly beforeWrite: (what: string) => void;
+  /**
+   * The object being reconciled: a copy of the informer cache's, or a live read
+   * when the cache does not hold it, does not hold this controller's last write
+   * of it yet (`wrote`), or this key's last attempt ended in a 409 conflict.
+   * Undefined when the object does not exist.
+   */
+  readonly primary: <T extends KubeObject>() => Promise<T | undefined>;
+  /**
+   * Hands the runtime the server's answer to a write of the object being
+   * reconciled (status, finalizers), so that its next reconcile does not read
+   * an older version from the cache. The helpers below call it.
+   */
+  readonly wrote: (obj: KubeObject) => void;
 }
 
 export interface Reconciler {
@@ -117,7 +130,7 @@ export async function writeStatus<S>(
     return false;
   }
   ctx.beforeWrite(`status ${resource.kind} ${obj.metadata.name ?? ""}`);
-  await ctx.client.apply(
+  const written = await ctx.client.apply(
     resource,
     {
       metadata: {
@@ -129,6 +142,7 @@ export async function writeStatus<S>(
     },
     "status",
   );
+  ctx.wrote(written);
   return true;
 }
 
@@ -154,6 +168,7 @@ export async function addFinalizer(
   // not the one it read (which would be a 409 on every new object's first status write).
   obj.metadata.resourceVersion = patched.metadata.resourceVersion;
   obj.metadata.finalizers = patched.metadata.finalizers;
+  ctx.wrote(patched);
 }
 
 /** Removes finalizers (one, or several at once) with a JSON merge patch conditioned on the resourceVersion. */
@@ -167,10 +182,16 @@ export async function removeFinalizer(
   const finalizers = obj.metadata.finalizers ?? [];
   if (!finalizers.some((f) => gone.includes(f))) return;
   ctx.beforeWrite(`remove finalizer ${resource.kind} ${obj.metadata.name ?? ""}`);
-  await ctx.client.mergePatch(resource, obj.metadata.name ?? "", obj.metadata.namespace, {
-    metadata: {
-      resourceVersion: obj.metadata.resourceVersion,
-      finalizers: finalizers.filter((f) => !gone.includes(f)),
+  const patched = await ctx.client.mergePatch<KubeObject>(
+    resource,
+    obj.metadata.name ?? "",
+    obj.metadata.namespace,
+    {
+      metadata: {
+        resourceVersion: obj.metadata.resourceVersion,
+        finalizers: finalizers.filter((f) => !gone.includes(f)),
+      },
     },
-  });
+  );
+  ctx.wrote(patched);
 }

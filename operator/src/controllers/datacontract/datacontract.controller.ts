@@ -72,7 +72,7 @@ export class DataContractReconciler implements Reconciler {
   }
 
   async reconcile(req: Request, ctx: Context): Promise<Result | undefined> {
-    const c = await ctx.client.find<ContractObject>(kinds.dataContract, req.name, req.namespace);
+    const c = await ctx.primary<ContractObject>();
     if (!c || c.metadata.deletionTimestamp) return undefined; // the Secret is owned and collected with it
     const where = splitParticipantNamespace(c.metadata.namespace);
     const space =

@@ -194,7 +194,7 @@ export class ContractDecisions {
     );
     const written = await writeStatus(ctx, kinds.dataContract, c, status);
     if (written && changed)
-      await ctx.events.emit(
+      ctx.events.emit(
         c,
         state === "Rejected" || state === "Revoked" || state === "Suspended" ? "Warning" : "Normal",
         reason,

@@ -57,7 +57,7 @@ export class DataOfferReconciler implements Reconciler {
   constructor(private readonly deps: Deps) {}
 
   async reconcile(req: Request, ctx: Context): Promise<Result | undefined> {
-    const o = await ctx.client.find<OfferObject>(kinds.dataOffer, req.name, req.namespace);
+    const o = await ctx.primary<OfferObject>();
     if (!o) return undefined;
     const where = splitParticipantNamespace(o.metadata.namespace);
     const space =
@@ -347,7 +347,7 @@ export class DataOfferReconciler implements Reconciler {
     });
     const next: DataOfferStatus = { ...base, observedGeneration: generation, conditions };
     if (await writeStatus(ctx, kinds.dataOffer, o, next)) {
-      if (before?.reason !== reason) await ctx.events.emit(o, ready ? "Normal" : "Warning", reason, message);
+      if (before?.reason !== reason) ctx.events.emit(o, ready ? "Normal" : "Warning", reason, message);
     }
     return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
   }
@@ -370,7 +370,7 @@ export class DataOfferReconciler implements Reconciler {
         payload: { reason: "Deleted" },
       });
     } else {
-      await ctx.events.emit(
+      ctx.events.emit(
         o,
         "Warning",
         "EvidencePending",

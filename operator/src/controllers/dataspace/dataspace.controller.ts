@@ -54,7 +54,7 @@ export class DataSpaceReconciler implements Reconciler {
   async reconcile(req: Request, ctx: Context): Promise<Result | undefined> {
     // Keys also arrive from owned objects; with a selector, act only on selected spaces.
     if (this.deps.spaceSelector && !this.deps.cache.get(kinds.dataSpace, req.name)) return undefined;
-    const space = await ctx.client.find<DataSpace & KubeObject>(kinds.dataSpace, req.name);
+    const space = await ctx.primary<DataSpace & KubeObject>();
     if (!space) return undefined; // deleted: owner references collect what is left
     if (space.metadata.deletionTimestamp) return this.finalize(space, ctx);
     await addFinalizer(ctx, kinds.dataSpace, space, DATASPACE_FINALIZER);
@@ -78,11 +78,14 @@ export class DataSpaceReconciler implements Reconciler {
     const claim = await claimNamespace(ctx, desired.namespace, nsLive, space.metadata.uid ?? "");
     if (!claim.claimed) return this.status(space, ctx, false, claim.reason, claim.message, 30_000);
     changed = claim.changed || changed;
-    for (const obj of [...desired.namespaced, ...desired.cluster]) {
-      const r = resourceOf(obj);
-      const live = cache.get(r, obj.metadata.name ?? "", obj.metadata.namespace);
-      changed = (await applyIfChanged(ctx, r, obj, live)).changed || changed;
-    }
+    // The namespace exists: the space's other objects do not depend on one another, so they are applied together.
+    const applied = await Promise.all(
+      [...desired.namespaced, ...desired.cluster].map((obj) => {
+        const r = resourceOf(obj);
+        return applyIfChanged(ctx, r, obj, cache.get(r, obj.metadata.name ?? "", obj.metadata.namespace));
+      }),
+    );
+    changed = applied.some((a) => a.changed) || changed;
     const ca = await ensureSpaceCA(
       ctx,
       ns,
@@ -109,12 +112,7 @@ export class DataSpaceReconciler implements Reconciler {
         )
       ).changed || changed;
     if (changed) {
-      await ctx.events.emit(
-        space,
-        "Normal",
-        "Provisioned",
-        `Applied the control namespace ${ns} and its policies`,
-      );
+      ctx.events.emit(space, "Normal", "Provisioned", `Applied the control namespace ${ns} and its policies`);
     }
 
     const quota = cache.get(kinds.resourceQuota, "tds-quota", ns);
@@ -258,7 +256,7 @@ export class DataSpaceReconciler implements Reconciler {
     }
     if (await writeStatus(ctx, kinds.dataSpace, space, next)) {
       if (before?.status !== (ready ? "True" : "False") || before.reason !== reason) {
-        await ctx.events.emit(space, ready ? "Normal" : "Warning", reason, message);
+        ctx.events.emit(space, ready ? "Normal" : "Warning", reason, message);
       }
     }
     // A space with risk rules re-reads its open findings (dataspace.risk.ts).

@@ -66,6 +66,6 @@ export async function applyFreeze(
     time: findCondition(updated, FROZEN)?.lastTransitionTime ?? new Date().toISOString(),
     payload: space.spec.freeze ?? { lifted: true },
   });
-  await ctx.events.emit(space, next.status === "True" ? "Warning" : "Normal", next.reason, next.message);
+  ctx.events.emit(space, next.status === "True" ? "Warning" : "Normal", next.reason, next.message);
   return updated;
 }

@@ -71,6 +71,6 @@ export async function applyRisk(
   const updated = setCondition(conditions, next);
   const changed = next.status === "True" ? before?.message !== next.message : before?.status === "True";
   if (changed)
-    await ctx.events.emit(space, next.status === "True" ? "Warning" : "Normal", next.reason, next.message);
+    ctx.events.emit(space, next.status === "True" ? "Warning" : "Normal", next.reason, next.message);
   return updated;
 }

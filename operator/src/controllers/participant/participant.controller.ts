@@ -71,7 +71,7 @@ export class ParticipantReconciler implements Reconciler {
   }
 
   async reconcile(req: Request, ctx: Context): Promise<Result | undefined> {
-    const p = await ctx.client.find<ParticipantObject>(kinds.participant, req.name);
+    const p = await ctx.primary<ParticipantObject>();
     if (!p) {
       return undefined;
     }
@@ -129,7 +129,7 @@ export class ParticipantReconciler implements Reconciler {
         conditions,
       });
     }
-    if (issuer?.changed) await ctx.events.emit(p, "Normal", issuer.reason, issuer.message);
+    if (issuer?.changed) ctx.events.emit(p, "Normal", issuer.reason, issuer.message);
     const l = participantLabels(p);
     const desired = buildParticipantChildren(space, p, this.deps.gateway);
     const nsLive = cache.get(kinds.namespace, ns);
@@ -146,20 +146,21 @@ export class ParticipantReconciler implements Reconciler {
     }
     const claim = await claimNamespace(ctx, desired.namespace, nsLive, p.metadata.uid ?? "");
     if (!claim.claimed) return this.status(p, ctx, "Failed", false, claim.reason, claim.message, 30_000);
-    let changed = claim.changed;
-    for (const obj of desired.namespaced) {
-      const r = resourceOf(obj);
-      changed =
-        (await applyIfChanged(ctx, r, obj, cache.get(r, obj.metadata.name ?? "", ns))).changed || changed;
-    }
+    // The namespace exists: its objects do not depend on one another, so they are applied together.
+    const applied = await Promise.all(
+      desired.namespaced.map((obj) => {
+        const r = resourceOf(obj);
+        return applyIfChanged(ctx, r, obj, cache.get(r, obj.metadata.name ?? "", ns));
+      }),
+    );
+    let changed = claim.changed || applied.some((a) => a.changed);
     const binding = cache.get(kinds.roleBinding, ADMIN_ROLE, ns);
     if (binding && !desired.namespaced.some((o) => o.kind === "RoleBinding")) {
       ctx.beforeWrite(`delete RoleBinding ${ns}/${ADMIN_ROLE}`);
       await ctx.client.delete(kinds.roleBinding, ADMIN_ROLE, ns, { uid: binding.metadata.uid });
       changed = true;
     }
-    if (changed)
-      await ctx.events.emit(p, "Normal", "Provisioned", `Applied namespace ${ns} and its policies`);
+    if (changed) ctx.events.emit(p, "Normal", "Provisioned", `Applied namespace ${ns} and its policies`);
 
     const prefix = space.spec.storage?.bucketPrefix ?? "tds";
     const storage = await ensureStorage(
@@ -236,7 +237,7 @@ export class ParticipantReconciler implements Reconciler {
       }),
     };
     if (overQuota && p.status?.conditions?.find((c) => c.type === "StorageWritable")?.status !== "False") {
-      await ctx.events.emit(
+      ctx.events.emit(
         p,
         "Warning",
         "StorageQuotaExceeded",
@@ -364,7 +365,7 @@ export class ParticipantReconciler implements Reconciler {
     const before = findCondition(p.status?.conditions, "Ready");
     if (await writeStatus(ctx, kinds.participant, p, next)) {
       if (before?.status !== (ready ? "True" : "False") || before.reason !== reason) {
-        await ctx.events.emit(p, ready ? "Normal" : "Warning", reason, message);
+        ctx.events.emit(p, ready ? "Normal" : "Warning", reason, message);
       }
     }
     return requeueAfterMs === undefined ? undefined : { requeueAfterMs };

@@ -90,7 +90,7 @@ export async function ensureIdentity(
     if (isConflict(err)) throw err; // requeued quietly; the next pass reads the winner
     throw new Error(`cannot store the certificate of participant ${p.metadata.name ?? ""}`, { cause: err });
   }
-  await ctx.events.emit(
+  ctx.events.emit(
     p,
     "Normal",
     secret ? "CertificateRenewed" : "CertificateIssued",

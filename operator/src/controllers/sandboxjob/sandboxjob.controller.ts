@@ -52,7 +52,7 @@ export class SandboxJobReconciler implements Reconciler {
   }
 
   async reconcile(req: Request, ctx: Context): Promise<Result | undefined> {
-    const job = await ctx.client.find<JobObject>(kinds.sandboxJob, req.name, req.namespace);
+    const job = await ctx.primary<JobObject>();
     if (!job) return undefined;
     const where = splitParticipantNamespace(job.metadata.namespace);
     const space =

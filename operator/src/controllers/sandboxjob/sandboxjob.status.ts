@@ -92,7 +92,7 @@ export class JobStatusWriter {
     const changed = job.status?.phase !== phase;
     if (await writeStatus(ctx, kinds.sandboxJob, job, status)) {
       if (changed)
-        await ctx.events.emit(
+        ctx.events.emit(
           job,
           phase === "Failed" || phase === "Rejected" ? "Warning" : "Normal",
           reason,
