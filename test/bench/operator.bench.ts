@@ -176,6 +176,8 @@ async function main(): Promise<void> {
   const convergeWrites = writes;
   // Where the time went: reconcile time and count per controller and result, and retries.
   const reconciles: Record<string, { count: number; seconds: number }> = {};
+  // Where each reconcile read its object (cache, or live: miss, own-write, conflict).
+  const primaryReads: Record<string, number> = {};
   for (const m of await operator.manager.metrics.registry.getMetricsAsJSON()) {
     if (m.name === "tds_reconcile_duration_seconds") {
       for (const v of m.values as {
@@ -192,6 +194,10 @@ async function main(): Promise<void> {
     if (m.name === "tds_workqueue_retries_total") {
       for (const v of m.values)
         reconciles[`${String(v.labels.controller)}/retries`] = { count: v.value, seconds: 0 };
+    }
+    if (m.name === "tds_primary_reads_total") {
+      for (const v of m.values)
+        primaryReads[`${String(v.labels.controller)}/${String(v.labels.source)}`] = v.value;
     }
   }
 
@@ -262,6 +268,7 @@ async function main(): Promise<void> {
       baselineWorkers: WORKERS,
       ratio: round(convergeMs / baselineMs),
       reconciles,
+      primaryReads,
       objectStore: s3.spent,
       requests: sortedCounts(convergeRequests),
     },
