@@ -1,8 +1,9 @@
 // The benchmarks' summary: reads the JSON each benchmark of the run wrote to
 // test/bench/results/ and writes test/bench/results/summary.json with every
-// measure of issue 19 next to its baseline, its ratio and its goal (the rows
-// of docs/performance.md's summary table). A benchmark that did not run is
-// listed as missing. Run by `make bench` after the benchmarks.
+// measure of issue 19 next to its baseline, its ratio and its goal, and the
+// same rows as a Markdown table, summary.md (docs/performance.md's summary
+// table is copied from it). A benchmark that did not run is listed as
+// missing. Run by `make bench` after the benchmarks.
 import { readFile, writeFile } from "node:fs/promises";
 
 const dir = new URL("./results/", import.meta.url);
@@ -139,6 +140,17 @@ if (kube) {
 
 const summary = { benchmark: "summary", date: new Date().toISOString(), rows, missing };
 await writeFile(new URL("summary.json", dir), `${JSON.stringify(summary, null, 2)}\n`);
+const cell = (x: string | number): string => String(x).replaceAll("|", "\\|");
+const table = [
+  "| Measure | Baseline in the same run | Result | Goal | Met |",
+  "| --- | --- | --- | --- | --- |",
+  ...rows.map(
+    (r) =>
+      `| ${cell(r.measure)} | ${cell(r.baseline ?? "—")} | ${cell(r.result)} | ${cell(r.goal)} | ${r.met === true ? "yes" : "**no**"} |`,
+  ),
+  ...(missing.length > 0 ? ["", `Not measured in this run: ${missing.join(", ")}.`] : []),
+];
+await writeFile(new URL("summary.md", dir), `Run of ${summary.date}\n\n${table.join("\n")}\n`);
 for (const r of rows)
   console.log(`${r.met === true ? "met " : "MISS"}  ${r.measure}: ${String(r.result)} (goal ${r.goal})`);
 if (missing.length > 0) console.log(`not measured in this run: ${missing.join(", ")}`);
