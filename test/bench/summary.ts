@@ -4,7 +4,7 @@
 // same rows as a Markdown table, summary.md (docs/performance.md's summary
 // table is copied from it). A benchmark that did not run is listed as
 // missing. Run by `make bench` after the benchmarks.
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 
 const dir = new URL("./results/", import.meta.url);
 
@@ -139,6 +139,7 @@ if (kube) {
 } else missing.push("kube-client");
 
 const summary = { benchmark: "summary", date: new Date().toISOString(), rows, missing };
+await mkdir(dir, { recursive: true });
 await writeFile(new URL("summary.json", dir), `${JSON.stringify(summary, null, 2)}\n`);
 const cell = (x: string | number): string => String(x).replaceAll("|", "\\|");
 const table = [
