@@ -113,16 +113,22 @@ interface StoredRow {
   payload_sha256?: Buffer;
 }
 
-function accepted(row: StoredRow, replay: boolean): IngestResult {
+function accepted(e: IngestEvent, row: Stored["row"], receivedAt: string, replay: boolean): IngestResult {
   return {
-    source: row.source,
-    id: row.id,
+    source: e.source,
+    id: e.id,
     status: "accepted",
     replay,
-    receivedAt: row.received_at.toISOString(),
+    receivedAt,
     late: row.settle_period !== null,
     ...(row.settle_period !== null ? { settlePeriod: row.settle_period } : {}),
   };
+}
+
+/** How an event of the batch is stored: the row, and whether it was stored before this request. */
+interface Stored {
+  row: Pick<StoredRow, "received_at" | "settle_period" | "payload_sha256">;
+  replay: boolean;
 }
 
 /**
@@ -135,8 +141,13 @@ export async function ingestEvents(
   actor: string,
   opts: IngestOptions = {},
 ): Promise<IngestResult[]> {
+  // Each event's key, built once: a batch is up to thousands of events, and this loop is on the ingest's path.
+  const keys = events.map(key);
   const unique = new Map<string, IngestEvent>();
-  for (const e of events) if (!unique.has(key(e))) unique.set(key(e), e);
+  events.forEach((e, i) => {
+    const k = keys[i] ?? "";
+    if (!unique.has(k)) unique.set(k, e);
+  });
   const batch = [...unique.values()];
 
   const spaces = [...new Set(batch.map((e) => e.space))].sort();
@@ -175,7 +186,7 @@ export async function ingestEvents(
     await client.query("rollback to savepoint ingest");
     inserted = await client.query<Returned>({ name: "ingest", text: insertSql(true), values: params });
   }
-  const stored = new Map<string, { row: StoredRow; replay: boolean }>();
+  const stored = new Map<string, Stored>();
   const found = new Set<string>();
   let summary: { count: number; receivedAt: Date | null } = { count: 0, receivedAt: null };
   for (const row of inserted.rows) {
@@ -191,38 +202,42 @@ export async function ingestEvents(
       field,
     });
   }
+  // All inserted: the rows not returned are the ones on time, received at the transaction's time.
   const receivedAt = summary.receivedAt;
-  if (summary.count === batch.length && receivedAt) {
-    // All inserted: the rows not returned are the ones on time.
-    for (const e of batch) {
-      if (!stored.has(key(e)))
-        stored.set(key(e), {
-          row: { space: e.space, source: e.source, id: e.id, received_at: receivedAt, settle_period: null },
-          replay: false,
-        });
+  const onTime: Stored | undefined =
+    summary.count === batch.length && receivedAt
+      ? { row: { received_at: receivedAt, settle_period: null }, replay: false }
+      : undefined;
+
+  if (!onTime) {
+    const missing = [...unique].filter(([k]) => !stored.has(k)).map(([, e]) => e);
+    if (missing.length > 0) {
+      const existing = await client.query<StoredRow>(
+        `select e.space, e.source, e.id, e.received_at, e.settle_period::text as settle_period, e.payload_sha256
+         from usage_events e join unnest($1::text[], $2::text[], $3::text[]) as k(space, source, id)
+           using (space, source, id)`,
+        [missing.map((e) => e.space), missing.map((e) => e.source), missing.map((e) => e.id)],
+      );
+      for (const row of existing.rows) stored.set(key(row), { row, replay: true });
     }
   }
 
-  const missing = batch.filter((e) => !stored.has(key(e)));
-  if (missing.length > 0) {
-    const existing = await client.query<StoredRow>(
-      `select e.space, e.source, e.id, e.received_at, e.settle_period::text as settle_period, e.payload_sha256
-       from usage_events e join unnest($1::text[], $2::text[], $3::text[]) as k(space, source, id)
-         using (space, source, id)`,
-      [missing.map((e) => e.space), missing.map((e) => e.source), missing.map((e) => e.id)],
-    );
-    for (const row of existing.rows) stored.set(key(row), { row, replay: true });
-  }
-
+  const iso = new Map<number, string>();
+  const isoOf = (d: Date): string => {
+    let s = iso.get(d.getTime());
+    if (s === undefined) iso.set(d.getTime(), (s = d.toISOString()));
+    return s;
+  };
   const conflicts: IngestEvent[] = [];
   const results = events.map((e, i): IngestResult => {
-    const found = stored.get(key(e));
+    const k = keys[i] ?? "";
+    const found = stored.get(k) ?? onTime;
     if (!found) throw new Error(`event ${e.source}/${e.id} was neither inserted nor found`);
     const original = found.row.payload_sha256;
-    const first = unique.get(key(e)) === e;
+    const first = unique.get(k);
     const sameAsStored = found.replay
       ? original?.equals(e.sha256) === true
-      : first || unique.get(key(e))?.sha256.equals(e.sha256) === true;
+      : first === e || first?.sha256.equals(e.sha256) === true;
     if (!sameAsStored) {
       conflicts.push(e);
       return {
@@ -230,13 +245,13 @@ export async function ingestEvents(
         id: e.id,
         status: "conflict",
         replay: false,
-        receivedAt: found.row.received_at.toISOString(),
+        receivedAt: isoOf(found.row.received_at),
         late: false,
         code: "TDS_ERR_EVENT_CONFLICT",
         message: `Event ${e.id} from ${e.source} was already received with a different payload (index ${i}); the original stands`,
       };
     }
-    return accepted(found.row, found.replay || !first);
+    return accepted(e, found.row, isoOf(found.row.received_at), found.replay || first !== e);
   });
 
   if (conflicts.length > 0) {
