@@ -3,8 +3,8 @@
 // side; plain HTTP to the gateway), for 1 MB, 64 MB and (when
 // TDS_BENCH_GATEWAY_1GB=1) 1 GB objects, alternating the two paths so both
 // see the same machine state; and the gateway's added latency for small
-// objects (p50/p99 of a 1 KiB GET, gateway minus direct). The gateway is the
-// dashboard API as deployed: its own process (dashboard-api/src/server.ts)
+// objects (p50/p99 of a 1 KiB GET, gateway minus direct). The gateway runs as
+// deployed: its own process (@tds/gateway, dashboard-api/gateway/src/main.ts)
 // with its watch-backed grant cache, on the bench's database and the
 // harness's API server and S3 server. A second baseline, a bare proxy
 // (s3-proxy.ts: the same SDK GET piped through node:http, nothing else),
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     server = startProcess({
       name: "gateway",
       command: process.execPath,
-      args: ["--import", "tsx", "dashboard-api/src/server.ts"],
+      args: ["--import", "tsx", "dashboard-api/gateway/src/main.ts"],
       logFile,
       env: {
         ...process.env,
