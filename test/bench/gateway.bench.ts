@@ -204,7 +204,7 @@ async function main(): Promise<void> {
       when: new Date().toISOString(),
       node: process.version,
       policyAtEveryAccess: RULES,
-      note: "Gateway (the dashboard API server in its own process) and S3 on loopback in one environment; direct = signed S3 GET with the AWS SDK; gateway and bare proxy (s3-proxy.ts, own process) = node:http GET with keep-alive. Each gateway GET includes the token check, the grant from the watch cache, the PostgreSQL access claim and, after the stream, the metering transaction and evidence append.",
+      note: "Gateway (the @tds/gateway process, dashboard-api/gateway/src/main.ts) and S3 on loopback in one environment; direct = signed S3 GET with the AWS SDK; gateway and bare proxy (s3-proxy.ts, own process) = node:http GET with keep-alive. Each gateway GET includes the token check, the grant from the watch cache, the PostgreSQL access claim and, after the stream, the metering transaction and evidence append.",
       grantLookups,
       oneGigabyte:
         process.env.TDS_BENCH_GATEWAY_1GB === "1"
