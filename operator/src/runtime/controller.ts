@@ -3,8 +3,9 @@
 // 409 conflicts requeue quietly and TerminalErrors are not retried. The object
 // being reconciled comes from the primary informer's cache, unless the cache
 // has not caught up with this controller's own last write of it, or the key's
-// last attempt ended in a conflict: then it is read live. Keys mapped from other objects' events
-// are coalesced: a key reconciled less than coalesceMs ago waits out the rest.
+// last attempt ended in a conflict: then it is read live. Keys mapped from
+// other objects' events are coalesced: a key reconciled less than coalesceMs
+// ago waits out the rest.
 import { trace, SpanStatusCode } from "@opentelemetry/api";
 import {
   KubeClient,

@@ -9,7 +9,7 @@ import type { Logger } from "./log.ts";
 
 export class EventRecorder {
   private readonly last = new Map<string, string>();
-  private readonly backlog: (() => Promise<void>)[] = [];
+  private readonly backlog: KubeObject[] = [];
   private readonly running = new Set<Promise<void>>();
   private dropped = 0;
 
@@ -59,7 +59,7 @@ export class EventRecorder {
       lastTimestamp: now,
       count: 1,
     };
-    this.backlog.push(() => this.send(event, reason));
+    this.backlog.push(event);
     if (this.backlog.length > this.maxBacklog) {
       this.backlog.shift();
       if (this.dropped++ % 100 === 0) {
@@ -83,7 +83,7 @@ export class EventRecorder {
     while (this.running.size < this.maxInFlight) {
       const next = this.backlog.shift();
       if (!next) return;
-      const p: Promise<void> = next().finally(() => {
+      const p: Promise<void> = this.send(next).finally(() => {
         this.running.delete(p);
         this.pump();
       });
@@ -91,12 +91,12 @@ export class EventRecorder {
     }
   }
 
-  private async send(event: KubeObject, reason: string): Promise<void> {
+  private async send(event: KubeObject): Promise<void> {
     try {
       await this.client.create(kinds.event, event);
     } catch (err) {
       // Events are best effort: a failure must not fail the reconcile.
-      this.log.warn("cannot record event", { reason, err: String(err) });
+      this.log.warn("cannot record event", { reason: event.reason, err: String(err) });
     }
   }
 }
